@@ -1,0 +1,55 @@
+# `make run` starts the app on the embedded default; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ADDR ?= 127.0.0.1:8000
+
+.PHONY: run test lint bench translations clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --if-empty
+	@echo ""
+	@echo "  Open http://$(ADDR)/  (demo logins: coordinator, caseworker, caseworker-bergen,"
+	@echo "  reviewer, statistician, unblinded, datamanager, monitor; password demo-trials-2026)"
+	@echo ""
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/celery -A config worker --beat --loglevel=INFO --concurrency=2 & worker=$$!; \
+	$(BIN)/python manage.py runserver --noreload $(ADDR)
+
+# Outside the embedded default (DATABASE_URL set) the settings need real secrets; tests get
+# throw-away ones unless the caller provides them.
+test: $(VENV)/.installed-test
+	@SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')}" \
+	FIELD_ENCRYPTION_KEYS="$${FIELD_ENCRYPTION_KEYS:-$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}" \
+	PERSONAL_NUMBER_HASH_KEY="$${PERSONAL_NUMBER_HASH_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')}" \
+	sh -c '$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
+	       $(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)'
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run.py
+
+# Regenerate message catalogues after changing strings (needs GNU gettext).
+translations: $(VENV)/.installed
+	$(BIN)/python manage.py makemessages -l nb --no-obsolete --ignore=.venv --ignore=var
+	$(BIN)/python manage.py makemessages -d djangojs -l nb --no-obsolete --ignore=.venv --ignore=var --ignore=static/vendor
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf var

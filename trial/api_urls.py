@@ -1,0 +1,26 @@
+from django.urls import path
+
+from trial import api
+
+urlpatterns = [
+    path("me/", api.MeView.as_view(), name="me"),
+    path("trials/", api.TrialList.as_view(), name="trial-list"),
+    path("trials/<slug:code>/", api.TrialDetail.as_view(), name="trial-detail"),
+    path("trials/<slug:code>/sites/", api.SiteList.as_view(), name="site-list"),
+    path("trials/<slug:code>/arms/", api.ArmList.as_view(), name="arm-list"),
+    path(
+        "trials/<slug:code>/participants/",
+        api.ParticipantList.as_view(),
+        name="participant-list",
+    ),
+    path(
+        "trials/<slug:code>/participants/<str:study_id>/",
+        api.ParticipantDetail.as_view(),
+        name="participant-detail",
+    ),
+    path(
+        "trials/<slug:code>/audit-events/",
+        api.AuditEventList.as_view(),
+        name="auditevent-list",
+    ),
+]

@@ -1,0 +1,211 @@
+"""The one permission layer: who may see and do what, in which trial and at which sites.
+
+Every page, API view, admin page and download asks here. Helpers return the object or raise
+``Http404`` when the user has no membership in the trial or the object lies outside their sites,
+so an outsider cannot learn that an id exists. A member who lacks a capability gets
+``PermissionDenied`` (403): they already know the trial exists.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from trial.models import Membership, Participant, Site, Trial
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    User = AbstractBaseUser | AnonymousUser
+
+
+class Perm(StrEnum):
+    VIEW_TRIAL = "view_trial"
+    VIEW_DASHBOARD = "view_dashboard"
+    CONFIGURE_TRIAL = "configure_trial"
+    MANAGE_MEMBERS = "manage_members"
+    VIEW_PARTICIPANTS = "view_participants"
+    ENROL = "enrol"
+    RANDOMISE = "randomise"
+    VIEW_ALLOCATION = "view_allocation"
+    VIEW_SEALED_LIST = "view_sealed_list"
+    UNBLIND_EMERGENCY = "unblind_emergency"
+    LOG_CONTACT = "log_contact"
+    RECORD_ASSESSMENT = "record_assessment"
+    REVIEW_FIDELITY = "review_fidelity"
+    IMPORT_DATA = "import_data"
+    VIEW_AUDIT = "view_audit"
+    ORDER_REPORT = "order_report"
+    DOWNLOAD_REPORT = "download_report"
+    LOCK_ANALYSIS_PLAN = "lock_analysis_plan"
+
+
+Role = Membership.Role
+
+ROLE_PERMS: dict[str, frozenset[Perm]] = {
+    Role.COORDINATOR: frozenset(
+        {
+            Perm.VIEW_TRIAL,
+            Perm.VIEW_DASHBOARD,
+            Perm.CONFIGURE_TRIAL,
+            Perm.MANAGE_MEMBERS,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.ENROL,
+            Perm.RANDOMISE,
+            Perm.VIEW_ALLOCATION,
+            Perm.UNBLIND_EMERGENCY,
+            Perm.LOG_CONTACT,
+            Perm.RECORD_ASSESSMENT,
+            Perm.REVIEW_FIDELITY,
+            Perm.IMPORT_DATA,
+            Perm.VIEW_AUDIT,
+            Perm.ORDER_REPORT,
+            Perm.DOWNLOAD_REPORT,
+        }
+    ),
+    # Caseworkers deliver the intervention, so they know the arm; they see only their sites.
+    Role.CASEWORKER: frozenset(
+        {
+            Perm.VIEW_TRIAL,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.VIEW_ALLOCATION,
+            Perm.LOG_CONTACT,
+            Perm.RECORD_ASSESSMENT,
+        }
+    ),
+    Role.FIDELITY_REVIEWER: frozenset(
+        {Perm.VIEW_TRIAL, Perm.VIEW_ALLOCATION, Perm.REVIEW_FIDELITY}
+    ),
+    # Statisticians work blind to arm labels unless designated unblinded (see perms_for).
+    Role.STATISTICIAN: frozenset(
+        {
+            Perm.VIEW_TRIAL,
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.ORDER_REPORT,
+            Perm.DOWNLOAD_REPORT,
+            Perm.LOCK_ANALYSIS_PLAN,
+        }
+    ),
+    Role.DATA_MANAGER: frozenset(
+        {
+            Perm.VIEW_TRIAL,
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.VIEW_ALLOCATION,
+            Perm.IMPORT_DATA,
+            Perm.VIEW_AUDIT,
+        }
+    ),
+    Role.MONITOR: frozenset(
+        {
+            Perm.VIEW_TRIAL,
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.VIEW_ALLOCATION,
+            Perm.VIEW_AUDIT,
+        }
+    ),
+}
+UNBLINDED_EXTRA = frozenset({Perm.VIEW_ALLOCATION, Perm.VIEW_SEALED_LIST})
+SITE_SCOPED_ROLES = frozenset({Role.CASEWORKER})
+
+
+def perms_for(membership: Membership | None) -> frozenset[Perm]:
+    if membership is None:
+        return frozenset()
+    perms = ROLE_PERMS[membership.role]
+    if membership.unblinded:
+        perms = perms | UNBLINDED_EXTRA
+    return perms
+
+
+def _memberships(user: User) -> dict[int, Membership]:
+    """The user's memberships by trial id, cached on the user object for one request."""
+    if not user.is_authenticated or not user.is_active:
+        return {}
+    cache: dict[int, Membership] | None = getattr(user, "_trial_memberships", None)
+    if cache is None:
+        cache = {
+            m.trial_id: m for m in Membership.objects.filter(user=user).prefetch_related("sites")
+        }
+        user._trial_memberships = cache  # type: ignore[union-attr]
+    return cache
+
+
+def membership(user: User, trial: Trial) -> Membership | None:
+    return _memberships(user).get(trial.pk)
+
+
+def has_perm(user: User, trial: Trial, perm: Perm) -> bool:
+    return perm in perms_for(membership(user, trial))
+
+
+def visible_trials(user: User, perm: Perm = Perm.VIEW_TRIAL) -> QuerySet[Trial]:
+    ids = [tid for tid, m in _memberships(user).items() if perm in perms_for(m)]
+    return Trial.objects.filter(pk__in=ids)
+
+
+def site_ids(user: User, trial: Trial) -> set[int] | None:
+    """Sites the user is limited to in this trial; None means every site of the trial."""
+    m = membership(user, trial)
+    if m is None:
+        return set()
+    if m.role in SITE_SCOPED_ROLES:
+        return {site.pk for site in m.sites.all()}
+    return None
+
+
+def visible_sites(user: User, trial: Trial) -> QuerySet[Site]:
+    ids = site_ids(user, trial)
+    sites = trial.sites.all()
+    return sites if ids is None else sites.filter(pk__in=ids)
+
+
+def scope_participants(
+    queryset: QuerySet[Participant], user: User, perm: Perm = Perm.VIEW_PARTICIPANTS
+) -> QuerySet[Participant]:
+    """Restrict a participant queryset to what the user may see, across all their trials."""
+    condition = Q(pk__in=[])
+    for trial_id, m in _memberships(user).items():
+        if perm not in perms_for(m):
+            continue
+        if m.role in SITE_SCOPED_ROLES:
+            condition |= Q(trial_id=trial_id, site_id__in=[s.pk for s in m.sites.all()])
+        else:
+            condition |= Q(trial_id=trial_id)
+    return queryset.filter(condition)
+
+
+def get_trial(user: User, code: str, perm: Perm = Perm.VIEW_TRIAL) -> Trial:
+    """The trial with this code if the user is a member (else 404) with ``perm`` (else 403)."""
+    trial = Trial.objects.filter(code=code).first()
+    if trial is None or membership(user, trial) is None:
+        raise Http404
+    require(user, trial, perm)
+    return trial
+
+
+def require(user: User, trial: Trial, perm: Perm) -> None:
+    if not has_perm(user, trial, perm):
+        raise PermissionDenied
+
+
+def get_participant(
+    user: User, trial: Trial, study_id: str, perm: Perm = Perm.VIEW_PARTICIPANTS
+) -> Participant:
+    """A participant inside the user's sites (else 404), if the user holds ``perm`` (else 403)."""
+    participant = (
+        scope_participants(Participant.objects.filter(trial=trial), user, Perm.VIEW_TRIAL)
+        .select_related("site", "trial")
+        .filter(study_id=study_id)
+        .first()
+    )
+    if participant is None:
+        raise Http404
+    require(user, trial, perm)
+    return participant
