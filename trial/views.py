@@ -64,19 +64,19 @@ def dashboard(request: HttpRequest, trial: Trial) -> HttpResponse:
     if permissions.has_perm(user, trial, Perm.VIEW_PARTICIPANTS):
         site_rows = list(
             sites.annotate(
-                participants=Count("participants"),
-                active=Count(
+                n_participants=Count("participants"),
+                n_active=Count(
                     "participants", filter=Q(participants__status=Participant.Status.ACTIVE)
                 ),
-                withdrawn=Count(
+                n_withdrawn=Count(
                     "participants", filter=Q(participants__status=Participant.Status.WITHDRAWN)
                 ),
             ).order_by("code")
         )
         for row in site_rows:
             for key in totals:
-                totals[key] += getattr(row, key)
-    largest = max((row.participants for row in site_rows), default=0) or 1
+                totals[key] += getattr(row, f"n_{key}")
+    largest = max((row.n_participants for row in site_rows), default=0) or 1
     context = {
         "trial": trial,
         "membership": membership,

@@ -1,0 +1,103 @@
+"""Shared fixtures: one persona per role in a small trial, plus an outsider.
+
+Under CI=true the suite must run on PostgreSQL and Redis: tests that need them fail, never skip,
+when they are missing (see ``require_postgres`` and ``require_redis``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import connection
+from django.test import Client
+
+from tests import factories
+from trial.models import Membership, Participant, Site, Trial
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _missing(service: str) -> None:
+    message = f"{service} is not available"
+    if IN_CI:
+        pytest.fail(f"{message}, and CI=true requires it", pytrace=False)
+    pytest.skip(f"{message} (runs in CI)")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: object) -> None:
+    """Real hashing costs ~0.3 s per user; tests do not measure password strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def require_postgres(db: None) -> None:
+    if connection.vendor != "postgresql":
+        _missing("PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture
+def require_redis() -> str:
+    url: str = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        _missing("Redis (CELERY_BROKER_URL)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        _missing(f"Redis at {url}")
+    return url
+
+
+@dataclass
+class World:
+    """A trial with three sites, one persona per role, and participants at every site."""
+
+    trial: Trial
+    other_trial: Trial
+    sites: list[Site]
+    users: dict[str, AbstractUser] = field(default_factory=dict)
+    participants: dict[str, list[Participant]] = field(default_factory=dict)
+
+    def client(self, persona: str) -> Client:
+        client = Client()
+        client.force_login(self.users[persona])
+        return client
+
+
+PERSONAS = {
+    # persona: (role, index of sites for caseworkers, unblinded)
+    "coordinator": (Membership.Role.COORDINATOR, None, False),
+    "caseworker": (Membership.Role.CASEWORKER, [0], False),
+    "reviewer": (Membership.Role.FIDELITY_REVIEWER, None, False),
+    "statistician": (Membership.Role.STATISTICIAN, None, False),
+    "unblinded": (Membership.Role.STATISTICIAN, None, True),
+    "datamanager": (Membership.Role.DATA_MANAGER, None, False),
+    "monitor": (Membership.Role.MONITOR, None, False),
+}
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    trial = factories.make_trial(code="ips", title="IPS trial")
+    other = factories.make_trial(code="other", title="Another trial")
+    sites = [factories.make_site(trial, code) for code in ("OSLA", "OSLB", "BGO")]
+    other_site = factories.make_site(other, "TRD")
+    w = World(trial=trial, other_trial=other, sites=sites)
+    for persona, (role, site_idx, unblinded) in PERSONAS.items():
+        user = factories.make_user(persona)
+        site_list = [sites[i] for i in site_idx] if site_idx is not None else []
+        factories.make_membership(user, trial, role, site_list, unblinded=unblinded)
+        w.users[persona] = user
+    outsider = factories.make_user("outsider")
+    factories.make_membership(outsider, other, Membership.Role.COORDINATOR)
+    w.users["outsider"] = outsider
+    for site in sites:
+        w.participants[site.code] = [factories.make_participant(trial, site) for _ in range(2)]
+    w.participants["TRD"] = [factories.make_participant(other, other_site)]
+    return w

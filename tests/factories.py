@@ -1,0 +1,73 @@
+"""Keyword-override helpers for test data. Each returns a saved object."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+
+from trial.models import Arm, Membership, Participant, Site, Trial
+from trial.personal_numbers import check_digits, encrypt, lookup_hash
+
+_counter = itertools.count(1)
+
+
+def make_user(username: str | None = None, **fields: Any) -> AbstractUser:
+    n = next(_counter)
+    user = get_user_model().objects.create_user(
+        username=username or f"user{n}", password="correct horse battery", **fields
+    )
+    return user  # type: ignore[no-any-return]
+
+
+def make_trial(**fields: Any) -> Trial:
+    n = next(_counter)
+    values: dict[str, Any] = {"code": f"trial-{n}", "title": f"Trial {n}", "target_size": 100}
+    values.update(fields)
+    trial = Trial.objects.create(**values)
+    if fields.get("with_arms", True):
+        Arm.objects.create(trial=trial, code="A", name="Intervention")
+        Arm.objects.create(trial=trial, code="B", name="Usual services", is_control=True)
+    return trial
+
+
+def make_site(trial: Trial, code: str | None = None, **fields: Any) -> Site:
+    n = next(_counter)
+    return Site.objects.create(trial=trial, code=code or f"S{n}", name=f"NAV {n}", **fields)
+
+
+def make_membership(
+    user: AbstractUser, trial: Trial, role: str, sites: list[Site] | None = None, **fields: Any
+) -> Membership:
+    membership = Membership.objects.create(user=user, trial=trial, role=role, **fields)
+    membership.sites.set(sites or [])
+    return membership
+
+
+_numbers = itertools.count(0)
+
+
+def personal_number() -> str:
+    """A distinct valid synthetic personal number (born in 1990, month + 80)."""
+    while True:
+        i = next(_numbers)
+        first_nine = f"{1 + (i // 500) % 28:02d}8190{i % 500:03d}"
+        check = check_digits(first_nine)
+        if check is not None:
+            return first_nine + check
+
+
+def make_participant(trial: Trial, site: Site, **fields: Any) -> Participant:
+    n = next(_counter)
+    number = fields.pop("number", None) or personal_number()
+    values: dict[str, Any] = {
+        "study_id": f"{site.code}-{n:06d}",
+        "personal_number_encrypted": encrypt(number),
+        "personal_number_hash": lookup_hash(number),
+        "enrolled_on": dt.date(2025, 3, 1),
+    }
+    values.update(fields)
+    return Participant.objects.create(trial=trial, site=site, **values)

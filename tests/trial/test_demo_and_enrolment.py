@@ -1,0 +1,136 @@
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests import factories
+from tests.conftest import World
+from trial import personal_numbers, services
+from trial.demo import DEMO_TRIAL_CODE, seed_demo
+from trial.models import Membership, Participant, Site, Trial
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_the_trial_deterministically() -> None:
+    first = seed_demo(participants=40, seed=7)
+    snapshot = list(
+        Participant.objects.filter(trial=first.trial)
+        .order_by("study_id")
+        .values_list("study_id", "site__code", "enrolled_on", "baseline")
+    )
+    assert len(snapshot) == 40
+    assert first.trial.arms.count() == 2
+    assert Site.objects.filter(trial=first.trial).count() == 12
+    roles = set(Membership.objects.filter(trial=first.trial).values_list("role", flat=True))
+    assert roles == set(Membership.Role.values)
+    # Same seed, fresh database state: the same trial.
+    Participant.objects.all().delete()
+    Trial.objects.filter(code=DEMO_TRIAL_CODE).update(code="old")
+    second = seed_demo(participants=40, seed=7)
+    again = list(
+        Participant.objects.filter(trial=second.trial)
+        .order_by("study_id")
+        .values_list("study_id", "site__code", "enrolled_on", "baseline")
+    )
+    assert again == snapshot
+
+
+@pytest.mark.django_db
+def test_seed_demo_numbers_are_valid_synthetic_numbers() -> None:
+    result = seed_demo(participants=10, seed=1)
+    for p in Participant.objects.filter(trial=result.trial):
+        number = personal_numbers.decrypt(p.personal_number_encrypted)
+        assert personal_numbers.validate_personal_number(number) == number
+        assert int(number[2:4]) > 80  # Tenor synthetic range, never a real person
+
+
+@pytest.mark.django_db
+def test_seed_demo_command_refuses_twice_and_if_empty_is_quiet() -> None:
+    call_command("seed_demo", participants=5)
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("seed_demo", participants=5)
+    call_command("seed_demo", participants=5, if_empty=True)
+    assert Participant.objects.count() == 5
+
+
+def test_enrolment_gives_site_prefixed_unguessable_ids(world: World) -> None:
+    site = world.sites[0]
+    ids = [
+        services.enrol_participant(
+            world.trial,
+            site=site,
+            personal_number=factories.personal_number(),
+            enrolled_on=dt.date(2025, 4, 1),
+            actor=world.users["coordinator"],
+        ).study_id
+        for _ in range(5)
+    ]
+    assert all(i.startswith(f"{site.code}-") and len(i) == len(site.code) + 7 for i in ids)
+    assert len(set(ids)) == 5
+
+
+def test_duplicate_enrolment_names_the_existing_study_id(world: World) -> None:
+    number = factories.personal_number()
+    first = services.enrol_participant(
+        world.trial,
+        site=world.sites[0],
+        personal_number=number,
+        enrolled_on=dt.date(2025, 4, 1),
+        actor=None,
+    )
+    with pytest.raises(services.TrialError) as info:
+        services.enrol_participant(
+            world.trial,
+            site=world.sites[1],
+            personal_number=number,
+            enrolled_on=dt.date(2025, 4, 2),
+            actor=None,
+        )
+    assert info.value.field == "personal_number"
+    assert first.study_id in info.value.message
+    # The same person may join another trial.
+    other_site = Site.objects.get(trial=world.other_trial)
+    services.enrol_participant(
+        world.other_trial,
+        site=other_site,
+        personal_number=number,
+        enrolled_on=dt.date(2025, 4, 2),
+        actor=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "enrolled_on", "field"),
+    [
+        ("01010100132", dt.date(2025, 4, 1), "personal_number"),
+        ("01010100131", dt.date(2999, 1, 1), "enrolled_on"),
+    ],
+)
+def test_bad_enrolment_input_is_refused_and_nothing_written(
+    world: World, number: str, enrolled_on: dt.date, field: str
+) -> None:
+    before = Participant.objects.count()
+    with pytest.raises(services.TrialError) as info:
+        services.enrol_participant(
+            world.trial,
+            site=world.sites[0],
+            personal_number=number,
+            enrolled_on=enrolled_on,
+            actor=None,
+        )
+    assert info.value.field == field
+    assert Participant.objects.count() == before
+
+
+def test_site_of_another_trial_is_refused(world: World) -> None:
+    other_site = Site.objects.get(trial=world.other_trial)
+    with pytest.raises(services.TrialError) as info:
+        services.enrol_participant(
+            world.trial,
+            site=other_site,
+            personal_number=factories.personal_number(),
+            enrolled_on=dt.date(2025, 4, 1),
+            actor=None,
+        )
+    assert info.value.field == "site"
