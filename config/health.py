@@ -1,11 +1,11 @@
 """/health/: is the database reachable, is the Celery broker reachable."""
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-
-from config.celery import app as celery_app
+from kombu import Connection
 
 
 def _database() -> str:
@@ -20,8 +20,11 @@ def _database() -> str:
 
 def _broker() -> str:
     try:
-        with celery_app.connection_for_write() as conn:
+        url = settings.CELERY_BROKER_URL
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        with Connection(url, transport_options=options, connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
+            conn.default_channel  # noqa: B018 - opening a channel talks to the broker
     except Exception as exc:
         return f"error: {type(exc).__name__}"
     return "ok"

@@ -34,6 +34,15 @@ def fast_password_hashing(settings: object) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def static_files_without_collectstatic(settings: object) -> None:
+    """Production settings use a manifest written by collectstatic; tests use the finders."""
+    settings.STORAGES = {  # type: ignore[attr-defined]
+        **settings.STORAGES,  # type: ignore[attr-defined]
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def require_postgres(db: None) -> None:
     if connection.vendor != "postgresql":

@@ -24,9 +24,9 @@ def test_health_reports_redis_broker(require_redis: str) -> None:
 
 
 @pytest.mark.django_db
-def test_health_fails_when_broker_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_fails_when_broker_is_unreachable(settings: object) -> None:
     # Nothing listens on port 1: a real refused connection, not a mock.
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
     response = Client().get("/health/")
     assert response.status_code == 503
     body = response.json()

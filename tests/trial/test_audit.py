@@ -102,9 +102,12 @@ def test_database_refuses_to_change_or_delete_audit_events(require_postgres: Non
         "UPDATE trial_auditevent SET action = 'forged' WHERE id = %s",
         "DELETE FROM trial_auditevent WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [event.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [event.pk])
     event.refresh_from_db()
     assert event.action == "trial.note"
     # Leave the table empty for the next test: TRUNCATE does not fire row triggers.

@@ -10,8 +10,9 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION trial_auditevent_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION USING
+        MESSAGE = 'audit events are append-only: ' || TG_OP || ' refused',
+        ERRCODE = 'insufficient_privilege';
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER trial_auditevent_no_update_delete
