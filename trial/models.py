@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -198,6 +199,14 @@ class Participant(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE
     )
     baseline = models.JSONField(_("baseline covariates"), default=dict, blank=True)
+    consent_version = models.CharField(_("consent form version"), max_length=40, blank=True)
+    consent_date = models.DateField(_("consent date"), null=True, blank=True)
+    randomised_on = models.DateField(
+        _("randomised on"),
+        null=True,
+        blank=True,
+        help_text=_("Set by the randomisation service; follow-up visits count from this date."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ParticipantQuerySet.as_manager()
@@ -222,6 +231,305 @@ class Participant(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("trial:participant", args=[self.trial.code, self.study_id])
+
+
+class CovariateDefinition(models.Model):
+    """One typed baseline covariate collected at enrolment in a trial."""
+
+    class Kind(models.TextChoices):
+        INTEGER = "integer", _("Whole number")
+        DECIMAL = "decimal", _("Decimal number")
+        CHOICE = "choice", _("Choice from a list")
+        BOOLEAN = "boolean", _("Yes / no")
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="covariates")
+    key = models.SlugField(_("key"), max_length=40, help_text=_("Column name in data sets."))
+    label = models.CharField(_("label"), max_length=120)
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices)
+    choices = models.JSONField(
+        _("choices"),
+        default=list,
+        blank=True,
+        help_text=_("For a choice: a list of [value, label] pairs."),
+    )
+    min_value = models.DecimalField(
+        _("minimum"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    max_value = models.DecimalField(
+        _("maximum"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    required = models.BooleanField(_("required"), default=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["trial", "order", "key"]
+        verbose_name = _("baseline covariate")
+        verbose_name_plural = _("baseline covariates")
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "key"], name="covariate_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ExclusionReason(models.Model):
+    """A reason a screened person was not eligible, from the trial's own list."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="exclusion_reasons")
+    code = models.SlugField(_("code"), max_length=40)
+    label = models.CharField(_("label"), max_length=200)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["trial", "order", "code"]
+        verbose_name = _("exclusion reason")
+        verbose_name_plural = _("exclusion reasons")
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="exclusion_reason_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ScreeningRecord(models.Model):
+    """One person assessed for eligibility: CONSORT's first boxes. Holds no identity."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="screenings")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
+    screened_on = models.DateField(_("screened on"))
+    eligible = models.BooleanField(_("eligible"))
+    exclusion_reason = models.ForeignKey(
+        ExclusionReason,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("exclusion reason"),
+    )
+    declined = models.BooleanField(
+        _("declined to take part"), default=False, help_text=_("Eligible, but said no.")
+    )
+    participant = models.OneToOneField(
+        Participant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="screening",
+    )
+    screened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-screened_on", "-id"]
+        verbose_name = _("screening record")
+        verbose_name_plural = _("screening log")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(eligible=True) | models.Q(exclusion_reason__isnull=False),
+                name="screening_ineligible_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(eligible=False, declined=False)
+                | models.Q(eligible=True, exclusion_reason__isnull=True),
+                name="screening_consistent_outcome",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(participant__isnull=True)
+                | models.Q(eligible=True, declined=False),
+                name="screening_enrolled_only_if_eligible",
+            ),
+        ]
+        indexes = [models.Index(fields=["trial", "site", "screened_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.site.code} {self.screened_on:%Y-%m-%d}"
+
+
+class Withdrawal(models.Model):
+    """A participant's withdrawal and what they allowed to happen afterwards."""
+
+    class Scope(models.TextChoices):
+        NO_CONTACT = "no_contact", _("No further contact (register data may still be used)")
+        NO_DATA = "no_data", _("No further data collection")
+        REMOVE_DATA = "remove_data", _("Remove data already collected, where the protocol allows")
+
+    participant = models.OneToOneField(
+        Participant, on_delete=models.PROTECT, related_name="withdrawal"
+    )
+    withdrawn_on = models.DateField(_("withdrawn on"))
+    scope = models.CharField(
+        _("what the participant allowed"), max_length=20, choices=Scope.choices
+    )
+    reason = models.CharField(_("reason"), max_length=300)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("withdrawal")
+        verbose_name_plural = _("withdrawals")
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.withdrawn_on:%Y-%m-%d}"
+
+
+class VisitDefinition(models.Model):
+    """A scheduled follow-up visit, counted in months from randomisation."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="visit_definitions")
+    code = models.SlugField(_("code"), max_length=20, help_text=_("E.g. m6."))
+    label = models.CharField(_("label"), max_length=100)
+    offset_months = models.PositiveSmallIntegerField(_("months after randomisation"))
+    window_before_days = models.PositiveSmallIntegerField(
+        _("window opens (days before)"), default=14
+    )
+    window_after_days = models.PositiveSmallIntegerField(
+        _("window closes (days after)"), default=30
+    )
+
+    class Meta:
+        ordering = ["trial", "offset_months"]
+        verbose_name = _("follow-up visit")
+        verbose_name_plural = _("follow-up schedule")
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="visitdef_unique_code"),
+            models.UniqueConstraint(
+                fields=["trial", "offset_months"], name="visitdef_unique_offset"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class VisitQuerySet(models.QuerySet["Visit"]):
+    def open(self) -> VisitQuerySet:
+        return self.filter(completed_on__isnull=True, missed=False)
+
+    def due_by(self, day: dt.date) -> VisitQuerySet:
+        """Open visits whose window has opened by ``day`` (due or overdue)."""
+        return self.open().filter(window_start__lte=day)
+
+    def overdue_on(self, day: dt.date) -> VisitQuerySet:
+        return self.open().filter(window_end__lt=day)
+
+
+class Visit(models.Model):
+    """One participant's occurrence of a scheduled visit."""
+
+    class Status(models.TextChoices):
+        NOT_YET_DUE = "not_yet_due", _("Not yet due")
+        DUE = "due", _("Due")
+        OVERDUE = "overdue", _("Overdue")
+        COMPLETED = "completed", _("Completed")
+        MISSED = "missed", _("Missed")
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="visits")
+    definition = models.ForeignKey(VisitDefinition, on_delete=models.PROTECT, related_name="+")
+    due_on = models.DateField(_("due on"))
+    window_start = models.DateField(_("window opens"))
+    window_end = models.DateField(_("window closes"))
+    completed_on = models.DateField(_("completed on"), null=True, blank=True)
+    missed = models.BooleanField(_("missed"), default=False)
+
+    objects = VisitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["participant", "due_on"]
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "definition"], name="visit_once"),
+        ]
+        indexes = [models.Index(fields=["window_start", "completed_on", "missed"])]
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.definition.code}"
+
+    def status_on(self, day: dt.date) -> Visit.Status:
+        if self.completed_on is not None:
+            return Visit.Status.COMPLETED
+        if self.missed:
+            return Visit.Status.MISSED
+        if day < self.window_start:
+            return Visit.Status.NOT_YET_DUE
+        if day <= self.window_end:
+            return Visit.Status.DUE
+        return Visit.Status.OVERDUE
+
+    @property
+    def in_window(self) -> bool | None:
+        if self.completed_on is None:
+            return None
+        return self.window_start <= self.completed_on <= self.window_end
+
+
+class Assessment(models.Model):
+    """The trial's outcome measures recorded at one visit."""
+
+    class BenefitType(models.TextChoices):
+        WORK_ASSESSMENT = "work_assessment_allowance", _("Work assessment allowance (AAP)")
+        DISABILITY = "disability_benefit", _("Disability benefit (uføretrygd)")
+        UNEMPLOYMENT = "unemployment_benefit", _("Unemployment benefit (dagpenger)")
+        SOCIAL_ASSISTANCE = "social_assistance", _("Social assistance (sosialhjelp)")
+        SICKNESS = "sickness_benefit", _("Sickness benefit (sykepenger)")
+        OTHER = "other", _("Other")
+
+    visit = models.OneToOneField(Visit, on_delete=models.PROTECT, related_name="assessment")
+    assessed_on = models.DateField(_("assessed on"))
+    in_paid_work = models.BooleanField(_("in paid work"))
+    hours_per_week = models.DecimalField(
+        _("hours per week"),
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(80)],
+    )
+    monthly_earnings = models.PositiveIntegerField(
+        _("monthly earnings (NOK)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(500_000)],
+    )
+    occupation_code = models.CharField(
+        _("occupation (STYRK-08)"),
+        max_length=4,
+        blank=True,
+        validators=[RegexValidator(r"^\d{4}$", _("A STYRK-08 code has four digits."))],
+    )
+    on_benefits = models.BooleanField(_("on benefits"))
+    benefit_type = models.CharField(
+        _("benefit type"), max_length=30, choices=BenefitType.choices, blank=True
+    )
+    self_rated_health = models.PositiveSmallIntegerField(
+        _("self-rated health (1 poor – 5 excellent)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(in_paid_work=True)
+                | (models.Q(hours_per_week__isnull=True) | models.Q(hours_per_week=0)),
+                name="assessment_hours_only_in_work",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visit} {self.assessed_on:%Y-%m-%d}"
 
 
 class AuditEvent(models.Model):
