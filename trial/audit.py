@@ -50,10 +50,13 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
 
 
 def _trial_of(target: models.Model) -> Trial | None:
-    if isinstance(target, Trial):
-        return target
-    trial = getattr(target, "trial", None)
-    return trial if isinstance(trial, Trial) else None
+    """The trial an object belongs to, following participant and visit links."""
+    current: object = target
+    for attribute in ("visit", "participant", "trial"):
+        if isinstance(current, Trial):
+            return current
+        current = getattr(current, attribute, current)
+    return current if isinstance(current, Trial) else None
 
 
 def record(

@@ -10,13 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
+from django.utils import timezone
 
 from trial import audit, personal_numbers, services
-from trial.models import Arm, Membership, Participant, Site, Trial
+from trial.models import (
+    Arm,
+    CovariateDefinition,
+    ExclusionReason,
+    Membership,
+    Participant,
+    Site,
+    Trial,
+    VisitDefinition,
+    Withdrawal,
+)
 
 DEMO_TRIAL_CODE = "ips-demo"
 DEMO_PASSWORD = "demo-trials-2026"  # noqa: S105 - published demo login, see README
@@ -54,6 +67,63 @@ DIAGNOSIS = ["anxiety_depression", "psychosis", "substance_use", "adhd", "other"
 BENEFITS = ["work_assessment_allowance", "social_assistance", "unemployment_benefit", "none"]
 
 
+def _follow_up(participant: Participant, rng: random.Random, *, as_of: dt.date, actor: Any) -> None:
+    """Randomisation date, visits, assessments, misses and withdrawals up to ``as_of``."""
+    randomised_on = participant.enrolled_on + dt.timedelta(days=rng.randint(0, 7))
+    if randomised_on > as_of:
+        return
+    participant.randomised_on = randomised_on
+    participant.save(update_fields=["randomised_on"])
+    visits = services.generate_visits(participant, randomised_on=randomised_on)
+    withdraw_after = rng.choice(visits) if visits and rng.random() < 0.07 else None
+    for visit in sorted(visits, key=lambda v: v.due_on):
+        if visit is withdraw_after:
+            withdrawn_on = min(visit.due_on - dt.timedelta(days=20), as_of)
+            if withdrawn_on >= participant.enrolled_on:
+                services.withdraw_participant(
+                    participant,
+                    withdrawn_on=withdrawn_on,
+                    scope=rng.choices(list(Withdrawal.Scope.values), [5, 3, 1])[0],
+                    reason=rng.choice(
+                        ["No longer wishes to take part", "Moved away", "Too ill to continue"]
+                    ),
+                    actor=actor,
+                )
+                return
+        # Visits still inside their window are completed by some; past ones by most.
+        assessed_on = visit.due_on + dt.timedelta(days=rng.randint(-10, 45))
+        if assessed_on > as_of:
+            if visit.window_end < as_of and rng.random() < 0.3:
+                services.mark_visit_missed(visit, actor=actor)
+            continue
+        if rng.random() < 0.1:
+            if visit.window_end < as_of:
+                services.mark_visit_missed(visit, actor=actor)
+            continue
+        in_work = rng.random() < 0.15 + 0.02 * visit.definition.offset_months
+        on_benefits = not in_work or rng.random() < 0.3
+        services.record_assessment(
+            visit,
+            values={
+                "assessed_on": assessed_on,
+                "in_paid_work": in_work,
+                "hours_per_week": Decimal(rng.choice([8, 15, 20, 30, 37.5])) if in_work else None,
+                "monthly_earnings": rng.randint(8, 45) * 1000 if in_work else None,
+                "occupation_code": rng.choice(["5223", "9112", "4110", "5120", "7411"])
+                if in_work
+                else "",
+                "on_benefits": on_benefits,
+                "benefit_type": rng.choice(
+                    ["work_assessment_allowance", "social_assistance", "unemployment_benefit"]
+                )
+                if on_benefits
+                else "",
+                "self_rated_health": rng.randint(1, 5),
+            },
+            actor=actor,
+        )
+
+
 @dataclass
 class DemoResult:
     trial: Trial
@@ -71,11 +141,90 @@ def synthetic_personal_number(rng: random.Random, birth: dt.date) -> str:
             return first_nine + check
 
 
-def seed_demo(*, participants: int = 600, seed: int = 1) -> DemoResult:
-    """Create the demo trial with its sites, arms, users and participants.
+COVARIATES = [
+    # key, label, kind, choices, min, max
+    ("age", "Age (years)", CovariateDefinition.Kind.INTEGER, [], 16, 67),
+    (
+        "sex",
+        "Sex",
+        CovariateDefinition.Kind.CHOICE,
+        [["female", "Female"], ["male", "Male"]],
+        None,
+        None,
+    ),
+    (
+        "education",
+        "Highest education",
+        CovariateDefinition.Kind.CHOICE,
+        [
+            ["compulsory", "Compulsory school"],
+            ["upper_secondary_incomplete", "Upper secondary, not completed"],
+            ["upper_secondary", "Upper secondary"],
+            ["higher", "Higher education"],
+        ],
+        None,
+        None,
+    ),
+    (
+        "diagnosis_group",
+        "Diagnosis group",
+        CovariateDefinition.Kind.CHOICE,
+        [
+            ["anxiety_depression", "Anxiety or depression"],
+            ["psychosis", "Psychosis"],
+            ["substance_use", "Substance use"],
+            ["adhd", "ADHD"],
+            ["other", "Other"],
+        ],
+        None,
+        None,
+    ),
+    (
+        "benefit_type",
+        "Benefit at enrolment",
+        CovariateDefinition.Kind.CHOICE,
+        [
+            ["work_assessment_allowance", "Work assessment allowance (AAP)"],
+            ["social_assistance", "Social assistance"],
+            ["unemployment_benefit", "Unemployment benefit"],
+            ["none", "None"],
+        ],
+        None,
+        None,
+    ),
+    (
+        "months_since_work",
+        "Months since last paid work",
+        CovariateDefinition.Kind.INTEGER,
+        [],
+        0,
+        600,
+    ),
+]
+EXCLUSIONS = [
+    ("age", "Outside the age range 18–29"),
+    ("no_mental_health", "No mental-health problem documented"),
+    ("in_work", "Already in paid work or education"),
+    ("other_programme", "Takes part in another employment programme"),
+]
+VISITS = [
+    ("m3", "3 months", 3),
+    ("m6", "6 months", 6),
+    ("m12", "12 months", 12),
+    ("m18", "18 months", 18),
+]
 
-    Refuses (ValueError) if the demo trial exists already. Deterministic for a seed.
+
+def seed_demo(
+    *, participants: int = 600, seed: int = 1, as_of: dt.date | None = None
+) -> DemoResult:
+    """Create the demo trial with its set-up, users, screening log and participants.
+
+    The timeline ends on ``as_of`` (today by default), so the demo always has visits in every
+    status. Refuses (ValueError) if the demo trial exists already. Deterministic for a seed and
+    date.
     """
+    as_of = as_of or timezone.localdate()
     if Trial.objects.filter(code=DEMO_TRIAL_CODE).exists():
         raise ValueError(f"the demo trial {DEMO_TRIAL_CODE!r} exists already")
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not security
@@ -132,12 +281,39 @@ def seed_demo(*, participants: int = 600, seed: int = 1) -> DemoResult:
             audit.record_created(membership, actor=None)
             usernames.append(username)
 
+        for order, (key, label, kind, choices, low, high) in enumerate(COVARIATES):
+            CovariateDefinition.objects.create(
+                trial=trial,
+                key=key,
+                label=label,
+                kind=kind,
+                choices=choices,
+                min_value=low,
+                max_value=high,
+                order=order,
+            )
+        reasons = [
+            ExclusionReason.objects.create(trial=trial, code=code, label=label, order=i)
+            for i, (code, label) in enumerate(EXCLUSIONS)
+        ]
+        for code, label, months in VISITS:
+            VisitDefinition.objects.create(
+                trial=trial, code=code, label=label, offset_months=months
+            )
         coordinator = User.objects.get(username="coordinator")
         # Larger offices recruit more: weights are fixed per site.
         weights = [rng.uniform(0.5, 1.5) for _ in SITES]
         site_list = list(sites.values())
-        start = dt.date(2025, 1, 6)
+        start = as_of - dt.timedelta(days=700)
         used_suffixes: set[str] = set()
+        used_numbers: set[str] = set()
+
+        def new_number(birth: dt.date) -> str:
+            while True:
+                number = synthetic_personal_number(rng, birth)
+                if number not in used_numbers:
+                    used_numbers.add(number)
+                    return number
 
         def suffix() -> str:
             while True:
@@ -159,15 +335,35 @@ def seed_demo(*, participants: int = 600, seed: int = 1) -> DemoResult:
                 "benefit_type": rng.choices(BENEFITS, [50, 25, 10, 15])[0],
                 "months_since_work": rng.choice([0, 3, 6, 12, 24, 36, 60]),
             }
-            services.enrol_participant(
+            # About 2 in 3 people screened are eligible; 1 in 8 eligible decline.
+            while True:
+                screened_on = enrolled_on - dt.timedelta(days=rng.randint(0, 10))
+                eligible = rng.random() < 0.68
+                declined = eligible and rng.random() < 0.12
+                record = services.record_screening(
+                    trial,
+                    site=site,
+                    screened_on=screened_on,
+                    eligible=eligible,
+                    exclusion_reason=None if eligible else rng.choices(reasons, [3, 4, 2, 1])[0],
+                    declined=declined,
+                    actor=coordinator,
+                )
+                if eligible and not declined:
+                    break
+            participant = services.enrol_participant(
                 trial,
                 site=site,
-                personal_number=synthetic_personal_number(rng, birth),
+                personal_number=new_number(birth),
                 enrolled_on=enrolled_on,
+                consent_version="2.1" if enrolled_on >= start + dt.timedelta(days=200) else "2.0",
+                consent_date=enrolled_on,
                 baseline=baseline,
+                screening=record,
                 actor=coordinator,
                 suffix=suffix,
             )
+            _follow_up(participant, rng, as_of=as_of, actor=coordinator)
     return DemoResult(
         trial=trial, participants=Participant.objects.filter(trial=trial).count(), users=usernames
     )

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import secrets
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from trial import audit, personal_numbers
-from trial.models import Participant, Site, Trial
+from trial.models import (
+    Assessment,
+    CovariateDefinition,
+    ExclusionReason,
+    Participant,
+    ScreeningRecord,
+    Site,
+    Trial,
+    Visit,
+    Withdrawal,
+)
 
 # Crockford's base32 without the letters people confuse (I, L, O, U).
 STUDY_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -39,25 +52,54 @@ def enrol_participant(
     site: Site,
     personal_number: str,
     enrolled_on: dt.date,
+    consent_version: str,
+    consent_date: dt.date,
     baseline: dict[str, Any] | None = None,
+    screening: ScreeningRecord | None = None,
     actor: AbstractBaseUser | None,
     suffix: Callable[[], str] = random_study_suffix,
 ) -> Participant:
-    """Enrol one person, giving them a site-prefixed, non-guessable study id.
+    """Enrol one consenting person, giving them a site-prefixed, non-guessable study id.
 
-    Raises TrialError for an invalid personal number, a site of another trial, a date in the
-    future, or a person already enrolled in the trial. Not safe to repeat: a second call for
-    the same person is refused as a duplicate.
+    Raises TrialError for an invalid personal number, a site of another trial, dates in the
+    future, missing consent, invalid baseline covariates (BaselineError, one message per
+    covariate), a screening record that is not an eligible, unused one of this site, or a
+    person already enrolled in the trial. Not safe to repeat: a second call for the same
+    person is refused as a duplicate.
     """
     if site.trial_id != trial.pk:
         raise TrialError(_("The site does not belong to this trial."), field="site")
-    if enrolled_on > timezone.localdate():
+    today = timezone.localdate()
+    if enrolled_on > today:
         raise TrialError(_("The enrolment date cannot be in the future."), field="enrolled_on")
+    if not consent_version.strip():
+        raise TrialError(_("Give the version of the consent form signed."), field="consent_version")
+    if consent_date > today:
+        raise TrialError(_("The consent date cannot be in the future."), field="consent_date")
+    if consent_date > enrolled_on:
+        raise TrialError(
+            _("Consent must be given on or before the enrolment date."), field="consent_date"
+        )
+    if screening is not None and (
+        screening.trial_id != trial.pk
+        or screening.site_id != site.pk
+        or not screening.eligible
+        or screening.declined
+        or screening.participant_id is not None
+    ):
+        raise TrialError(
+            _("The screening record is not an unused eligible record at this site."),
+            field="screening",
+        )
     try:
         number = personal_numbers.validate_personal_number(personal_number)
-    except Exception as exc:  # ValidationError carries the reason
-        messages = getattr(exc, "messages", [str(exc)])
-        raise TrialError(" ".join(messages), field="personal_number") from None
+    except ValidationError as exc:
+        raise TrialError(" ".join(exc.messages), field="personal_number") from None
+    clean_baseline = (
+        validate_baseline(trial, baseline or {})
+        if trial.covariates.exists()
+        else dict(baseline or {})
+    )
     digest = personal_numbers.lookup_hash(number)
     existing = Participant.objects.filter(trial=trial, personal_number_hash=digest).first()
     if existing is not None:
@@ -76,8 +118,13 @@ def enrol_participant(
                     personal_number_encrypted=personal_numbers.encrypt(number),
                     personal_number_hash=digest,
                     enrolled_on=enrolled_on,
-                    baseline=baseline or {},
+                    consent_version=consent_version.strip(),
+                    consent_date=consent_date,
+                    baseline=clean_baseline,
                 )
+                if screening is not None:
+                    screening.participant = participant
+                    screening.save(update_fields=["participant"])
                 audit.record_created(participant, actor=actor)
                 return participant
         except IntegrityError:
@@ -87,3 +134,264 @@ def enrol_participant(
                 ) from None
             continue  # study id collision: draw another
     raise TrialError(_("Could not draw a free study id; try again."))
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later, clipped to the month's end (31 Jan + 1 = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return dt.date(year, month, min(day.day, last))
+
+
+def validate_baseline(trial: Trial, values: dict[str, Any]) -> dict[str, Any]:
+    """Check baseline covariates against the trial's definitions and return typed values.
+
+    Raises BaselineError carrying one message per covariate key at fault.
+    """
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    definitions = list(trial.covariates.all())
+    known = {d.key for d in definitions}
+    for key in values:
+        if key not in known:
+            errors[key] = _("Unknown covariate.")
+    for definition in definitions:
+        raw = values.get(definition.key)
+        if raw is None or raw == "":
+            if definition.required:
+                errors[definition.key] = _("This covariate is required.")
+            continue
+        try:
+            clean[definition.key] = _clean_covariate(definition, raw)
+        except ValueError as exc:
+            errors[definition.key] = str(exc)
+    if errors:
+        raise BaselineError(errors)
+    return clean
+
+
+def _clean_covariate(definition: CovariateDefinition, raw: Any) -> Any:
+    kind = CovariateDefinition.Kind
+    if definition.kind == kind.BOOLEAN:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "ja", "y"}:
+            return True
+        if text in {"0", "false", "no", "nei", "n"}:
+            return False
+        raise ValueError(_("Answer yes or no."))
+    if definition.kind == kind.CHOICE:
+        allowed = [str(pair[0]) for pair in definition.choices]
+        if str(raw) not in allowed:
+            raise ValueError(_("Choose one of: %(choices)s.") % {"choices": ", ".join(allowed)})
+        return str(raw)
+    try:
+        number = Decimal(str(raw).strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValueError(_("Enter a number.")) from None
+    if definition.kind == kind.INTEGER and number != number.to_integral_value():
+        raise ValueError(_("Enter a whole number."))
+    if definition.min_value is not None and number < definition.min_value:
+        raise ValueError(_("Must be at least %(min)s.") % {"min": definition.min_value})
+    if definition.max_value is not None and number > definition.max_value:
+        raise ValueError(_("Must be at most %(max)s.") % {"max": definition.max_value})
+    return int(number) if definition.kind == kind.INTEGER else float(number)
+
+
+class BaselineError(TrialError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(_("Some baseline covariates are invalid."), field="baseline")
+        self.errors = errors
+
+
+def record_screening(
+    trial: Trial,
+    *,
+    site: Site,
+    screened_on: dt.date,
+    eligible: bool,
+    exclusion_reason: ExclusionReason | None = None,
+    declined: bool = False,
+    actor: AbstractBaseUser | None,
+) -> ScreeningRecord:
+    """Log one person assessed for eligibility (no identity is stored).
+
+    Raises TrialError when the outcome is inconsistent (ineligible without a reason, a reason
+    for an eligible person, declined while ineligible) or the date is in the future.
+    """
+    if site.trial_id != trial.pk:
+        raise TrialError(_("The site does not belong to this trial."), field="site")
+    if screened_on > timezone.localdate():
+        raise TrialError(_("The screening date cannot be in the future."), field="screened_on")
+    if not eligible and exclusion_reason is None:
+        raise TrialError(
+            _("Give the reason the person was not eligible."), field="exclusion_reason"
+        )
+    if eligible and exclusion_reason is not None:
+        raise TrialError(_("An eligible person has no exclusion reason."), field="exclusion_reason")
+    if exclusion_reason is not None and exclusion_reason.trial_id != trial.pk:
+        raise TrialError(_("Unknown exclusion reason."), field="exclusion_reason")
+    if declined and not eligible:
+        raise TrialError(_("Only an eligible person can decline."), field="declined")
+    with transaction.atomic():
+        record = ScreeningRecord.objects.create(
+            trial=trial,
+            site=site,
+            screened_on=screened_on,
+            eligible=eligible,
+            exclusion_reason=exclusion_reason,
+            declined=declined,
+            screened_by=actor,
+        )
+        audit.record_created(record, actor=actor)
+    return record
+
+
+def ensure_data_entry_allowed(participant: Participant) -> None:
+    """Raise TrialError if the participant's status forbids new data (withdrawn, lost)."""
+    if participant.status == Participant.Status.WITHDRAWN:
+        withdrawal = getattr(participant, "withdrawal", None)
+        when = withdrawal.withdrawn_on.isoformat() if withdrawal else ""
+        raise TrialError(
+            _(
+                "%(study_id)s withdrew from the trial on %(date)s: no new data may be "
+                "recorded for them."
+            )
+            % {"study_id": participant.study_id, "date": when}
+        )
+
+
+def withdraw_participant(
+    participant: Participant,
+    *,
+    withdrawn_on: dt.date,
+    scope: str,
+    reason: str,
+    actor: AbstractBaseUser | None,
+) -> Withdrawal:
+    """Record a withdrawal. The participant stays in every count (ITT); open visits close.
+
+    Raises TrialError if already withdrawn, if the date is in the future or before
+    enrolment, or if the scope is unknown. Not repeatable: a second call is refused.
+    """
+    if participant.status == Participant.Status.WITHDRAWN:
+        raise TrialError(_("The participant has already withdrawn."))
+    if scope not in Withdrawal.Scope.values:
+        raise TrialError(_("Choose what the participant allowed."), field="scope")
+    if not reason.strip():
+        raise TrialError(_("Give the reason, as the participant stated it."), field="reason")
+    if withdrawn_on > timezone.localdate():
+        raise TrialError(_("The withdrawal date cannot be in the future."), field="withdrawn_on")
+    if withdrawn_on < participant.enrolled_on:
+        raise TrialError(_("The withdrawal date cannot be before enrolment."), field="withdrawn_on")
+    with transaction.atomic():
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        if locked.status == Participant.Status.WITHDRAWN:
+            raise TrialError(_("The participant has already withdrawn."))
+        before = audit.snapshot(locked)
+        withdrawal = Withdrawal.objects.create(
+            participant=locked,
+            withdrawn_on=withdrawn_on,
+            scope=scope,
+            reason=reason.strip(),
+            recorded_by=actor,
+        )
+        locked.status = Participant.Status.WITHDRAWN
+        locked.save(update_fields=["status"])
+        audit.record_created(withdrawal, actor=actor)
+        audit.record_changed(locked, before, actor=actor)
+    participant.status = locked.status
+    return withdrawal
+
+
+def generate_visits(participant: Participant, *, randomised_on: dt.date) -> list[Visit]:
+    """Create the participant's follow-up visits from the trial's schedule.
+
+    Safe to repeat: visits that exist already are kept as they are. Called by the
+    randomisation service inside its transaction.
+    """
+    definitions = list(participant.trial.visit_definitions.all())
+    existing = set(
+        Visit.objects.filter(participant=participant).values_list("definition_id", flat=True)
+    )
+    new = []
+    for definition in definitions:
+        if definition.pk in existing:
+            continue
+        due = _add_months(randomised_on, definition.offset_months)
+        new.append(
+            Visit(
+                participant=participant,
+                definition=definition,
+                due_on=due,
+                window_start=due - dt.timedelta(days=definition.window_before_days),
+                window_end=due + dt.timedelta(days=definition.window_after_days),
+            )
+        )
+    Visit.objects.bulk_create(new)
+    return new
+
+
+def record_assessment(
+    visit: Visit,
+    *,
+    values: dict[str, Any],
+    actor: AbstractBaseUser | None,
+) -> Assessment:
+    """Record the outcome measures for a visit and mark it completed.
+
+    A completion outside the visit window is accepted and flagged (Visit.in_window), not
+    refused. Raises TrialError for a withdrawn participant, a visit already completed or
+    missed, an assessment date in the future or before randomisation, or an inconsistent
+    answer (hours or earnings while not in work, a benefit type while not on benefits).
+    """
+    participant = visit.participant
+    ensure_data_entry_allowed(participant)
+    assessed_on: dt.date = values["assessed_on"]
+    if assessed_on > timezone.localdate():
+        raise TrialError(_("The assessment date cannot be in the future."), field="assessed_on")
+    if participant.randomised_on and assessed_on < participant.randomised_on:
+        raise TrialError(
+            _("The assessment date cannot be before randomisation."), field="assessed_on"
+        )
+    if not values.get("in_paid_work"):
+        for key in ("hours_per_week", "monthly_earnings", "occupation_code"):
+            if values.get(key) not in (None, "", 0):
+                raise TrialError(_("Leave this empty when not in paid work."), field=key)
+    if not values.get("on_benefits") and values.get("benefit_type"):
+        raise TrialError(_("Leave this empty when not on benefits."), field="benefit_type")
+    with transaction.atomic():
+        locked = Visit.objects.select_for_update().get(pk=visit.pk)
+        if locked.completed_on is not None or locked.missed:
+            raise TrialError(_("This visit is closed already."))
+        assessment = Assessment(visit=locked, recorded_by=actor, **values)
+        assessment.full_clean(exclude=["visit", "recorded_by"])
+        assessment.save()
+        before = audit.snapshot(locked)
+        locked.completed_on = assessed_on
+        locked.save(update_fields=["completed_on"])
+        audit.record(
+            "assessment.created",
+            assessment,
+            actor=actor,
+            trial=participant.trial,
+            data={"after": audit.snapshot(assessment), "in_window": locked.in_window},
+        )
+        audit.record_changed(locked, before, actor=actor)
+    visit.completed_on = locked.completed_on
+    return assessment
+
+
+def mark_visit_missed(visit: Visit, *, actor: AbstractBaseUser | None) -> Visit:
+    """Close an open visit as missed. Raises TrialError if it is closed already."""
+    with transaction.atomic():
+        locked = Visit.objects.select_for_update().get(pk=visit.pk)
+        if locked.completed_on is not None or locked.missed:
+            raise TrialError(_("This visit is closed already."))
+        before = audit.snapshot(locked)
+        locked.missed = True
+        locked.save(update_fields=["missed"])
+        audit.record_changed(locked, before, actor=actor)
+    return locked

@@ -16,6 +16,8 @@ def test_enrolment_is_audited_without_the_personal_number(world: World) -> None:
         site=world.sites[0],
         personal_number=number,
         enrolled_on=dt.date(2025, 5, 1),
+        consent_version="1.0",
+        consent_date=dt.date(2025, 1, 2),
         actor=world.users["coordinator"],
     )
     event = AuditEvent.objects.get(action="participant.created", target_id=str(participant.pk))

@@ -13,7 +13,8 @@ from trial.models import Membership, Participant, Site, Trial
 
 @pytest.mark.django_db
 def test_seed_demo_builds_the_trial_deterministically() -> None:
-    first = seed_demo(participants=40, seed=7)
+    as_of = dt.date(2026, 6, 30)
+    first = seed_demo(participants=40, seed=7, as_of=as_of)
     snapshot = list(
         Participant.objects.filter(trial=first.trial)
         .order_by("study_id")
@@ -24,10 +25,9 @@ def test_seed_demo_builds_the_trial_deterministically() -> None:
     assert Site.objects.filter(trial=first.trial).count() == 12
     roles = set(Membership.objects.filter(trial=first.trial).values_list("role", flat=True))
     assert roles == set(Membership.Role.values)
-    # Same seed, fresh database state: the same trial.
-    Participant.objects.all().delete()
+    # Same seed and date: the same trial.
     Trial.objects.filter(code=DEMO_TRIAL_CODE).update(code="old")
-    second = seed_demo(participants=40, seed=7)
+    second = seed_demo(participants=40, seed=7, as_of=as_of)
     again = list(
         Participant.objects.filter(trial=second.trial)
         .order_by("study_id")
@@ -62,6 +62,8 @@ def test_enrolment_gives_site_prefixed_unguessable_ids(world: World) -> None:
             site=site,
             personal_number=factories.personal_number(),
             enrolled_on=dt.date(2025, 4, 1),
+            consent_version="1.0",
+            consent_date=dt.date(2025, 1, 2),
             actor=world.users["coordinator"],
         ).study_id
         for _ in range(5)
@@ -77,6 +79,8 @@ def test_duplicate_enrolment_names_the_existing_study_id(world: World) -> None:
         site=world.sites[0],
         personal_number=number,
         enrolled_on=dt.date(2025, 4, 1),
+        consent_version="1.0",
+        consent_date=dt.date(2025, 1, 2),
         actor=None,
     )
     with pytest.raises(services.TrialError) as info:
@@ -85,6 +89,8 @@ def test_duplicate_enrolment_names_the_existing_study_id(world: World) -> None:
             site=world.sites[1],
             personal_number=number,
             enrolled_on=dt.date(2025, 4, 2),
+            consent_version="1.0",
+            consent_date=dt.date(2025, 1, 2),
             actor=None,
         )
     assert info.value.field == "personal_number"
@@ -96,6 +102,8 @@ def test_duplicate_enrolment_names_the_existing_study_id(world: World) -> None:
         site=other_site,
         personal_number=number,
         enrolled_on=dt.date(2025, 4, 2),
+        consent_version="1.0",
+        consent_date=dt.date(2025, 1, 2),
         actor=None,
     )
 
@@ -117,6 +125,8 @@ def test_bad_enrolment_input_is_refused_and_nothing_written(
             site=world.sites[0],
             personal_number=number,
             enrolled_on=enrolled_on,
+            consent_version="1.0",
+            consent_date=dt.date(2025, 1, 2),
             actor=None,
         )
     assert info.value.field == field
@@ -131,6 +141,8 @@ def test_site_of_another_trial_is_refused(world: World) -> None:
             site=other_site,
             personal_number=factories.personal_number(),
             enrolled_on=dt.date(2025, 4, 1),
+            consent_version="1.0",
+            consent_date=dt.date(2025, 1, 2),
             actor=None,
         )
     assert info.value.field == "site"
