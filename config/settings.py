@@ -143,9 +143,7 @@ if EMBEDDED:
 else:
     try:
         DATABASES = {
-            "default": dj_database_url.parse(
-                DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60)
-            )
+            "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))
         }
     except ValueError as exc:
         raise ConfigError(f"DATABASE_URL is not a valid database URL: {exc}") from None

@@ -31,6 +31,7 @@ def main() -> None:
             entry.flags.remove("fuzzy")
         entry.previous_msgid = None
         entry.previous_msgctxt = None
+        entry.previous_msgid_plural = None
     po.save()
     po.save_as_mofile(str(PO.with_suffix(".mo")))
     missing = [e.msgid for e in po if not e.translated() or "fuzzy" in e.flags]

@@ -14,8 +14,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {}
     user = request.user
     items = [(_("Dashboard"), "trial:dashboard", Perm.VIEW_TRIAL)]
+    items.append((_("Worklist"), "trial:worklist", Perm.RECORD_ASSESSMENT))
     items.append((_("Participants"), "trial:participants", Perm.VIEW_PARTICIPANTS))
+    items.append((_("Screening"), "trial:screening", Perm.ENROL))
     items.append((_("Audit trail"), "trial:audit", Perm.VIEW_AUDIT))
+    items.append((_("Set-up"), "trial:setup:overview", Perm.CONFIGURE_TRIAL))
     path = request.path
     nav = []
     for label, name, perm in items:

@@ -1,0 +1,1 @@
+"""Setting up a trial in the browser: settings, arms, sites, staff, and what is collected."""
