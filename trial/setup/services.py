@@ -64,6 +64,15 @@ def _apply(instance: Any, values: dict[str, Any]) -> list[str]:
     return changed
 
 
+def _save_changes(instance: Any, values: dict[str, Any], *, actor: AbstractBaseUser) -> None:
+    """Apply ``values``, save only the fields that changed, and audit before/after."""
+    before = audit.snapshot(instance)
+    changed = _apply(instance, values)
+    if changed:
+        instance.save(update_fields=changed)
+        audit.record_changed(instance, before, actor=actor)
+
+
 # Trial ------------------------------------------------------------------------------------
 
 
@@ -125,8 +134,7 @@ def update_trial(
             _("changing the design would make the data already collected inconsistent."),
         )
     with transaction.atomic():
-        before = audit.snapshot(trial)
-        changed = _apply(
+        _save_changes(
             trial,
             {
                 "title": title,
@@ -135,10 +143,8 @@ def update_trial(
                 "target_size": target_size,
                 "description": description,
             },
+            actor=actor,
         )
-        if changed:
-            trial.save(update_fields=changed)
-            audit.record_changed(trial, before, actor=actor)
     return trial
 
 
@@ -268,8 +274,7 @@ def update_arm(
         raise TrialError(_("The trial has an arm with this code already."), field="code")
     _check_single_control(trial, is_control, exclude=arm)
     with transaction.atomic():
-        before = audit.snapshot(arm)
-        changed = _apply(
+        _save_changes(
             arm,
             {
                 "code": code,
@@ -278,10 +283,8 @@ def update_arm(
                 "is_control": is_control,
                 "description": description,
             },
+            actor=actor,
         )
-        if changed:
-            arm.save(update_fields=changed)
-            audit.record_changed(arm, before, actor=actor)
     return arm
 
 
@@ -350,8 +353,7 @@ def update_site(
                 field="code",
             )
     with transaction.atomic():
-        before = audit.snapshot(site)
-        changed = _apply(
+        _save_changes(
             site,
             {
                 "code": code,
@@ -359,10 +361,8 @@ def update_site(
                 "municipality_number": municipality_number,
                 "region": region,
             },
+            actor=actor,
         )
-        if changed:
-            site.save(update_fields=changed)
-            audit.record_changed(site, before, actor=actor)
     return site
 
 
@@ -537,11 +537,7 @@ def update_exclusion_reason(
                 _("Screening records use this reason: its code cannot change."), field="code"
             )
     with transaction.atomic():
-        before = audit.snapshot(reason)
-        changed = _apply(reason, {"code": code, "label": label, "order": order})
-        if changed:
-            reason.save(update_fields=changed)
-            audit.record_changed(reason, before, actor=actor)
+        _save_changes(reason, {"code": code, "label": label, "order": order}, actor=actor)
     return reason
 
 
@@ -651,8 +647,7 @@ def update_covariate(
         raise TrialError(_("The trial has a covariate with this key already."), field="key")
     _check_covariate(kind, choices, min_value, max_value)
     with transaction.atomic():
-        before = audit.snapshot(covariate)
-        changed = _apply(
+        _save_changes(
             covariate,
             {
                 "key": key,
@@ -664,10 +659,8 @@ def update_covariate(
                 "required": required,
                 "order": order,
             },
+            actor=actor,
         )
-        if changed:
-            covariate.save(update_fields=changed)
-            audit.record_changed(covariate, before, actor=actor)
     return covariate
 
 
@@ -769,8 +762,7 @@ def update_visit_definition(
                 )
     _check_visit(trial, code, offset_months, exclude=visit)
     with transaction.atomic():
-        before = audit.snapshot(visit)
-        changed = _apply(
+        _save_changes(
             visit,
             {
                 "code": code,
@@ -779,10 +771,8 @@ def update_visit_definition(
                 "window_before_days": window_before_days,
                 "window_after_days": window_after_days,
             },
+            actor=actor,
         )
-        if changed:
-            visit.save(update_fields=changed)
-            audit.record_changed(visit, before, actor=actor)
     return visit
 
 
