@@ -1,42 +1,146 @@
-"""REST API for trials, sites, arms, participants and the audit trail (read side)."""
+"""REST API for trials, sites, participants, screening, follow-up and the audit trail.
+
+Every view has the same shape: resolve the trial through ``trial.permissions`` (non-members get
+404, members without the capability 403), check the input's shape with a serializer, call one
+service from ``trial.services``, and turn its refusal into a 400 with field errors
+(:func:`service_errors`).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from trial import permissions
-from trial.models import Arm, AuditEvent, Participant, Site, Trial
+from trial import permissions, services
+from trial.models import (
+    Arm,
+    Assessment,
+    AuditEvent,
+    Participant,
+    ScreeningRecord,
+    Site,
+    Trial,
+    Visit,
+    VisitQuerySet,
+)
 from trial.permissions import Perm
 from trial.serializers import (
     ArmSerializer,
+    AssessmentFilterSerializer,
+    AssessmentSerializer,
     AuditEventSerializer,
+    EnrolmentSerializer,
     MeSerializer,
     ParticipantSerializer,
+    ScreeningFilterSerializer,
+    ScreeningSerializer,
     SiteSerializer,
     TrialSerializer,
+    VisitFilterSerializer,
+    VisitSerializer,
+    WithdrawalSerializer,
 )
 
 
+def field_errors(**examples: dict[str, Any]) -> OpenApiResponse:
+    """The schema of a 400 from :func:`service_errors`, with examples named by keyword."""
+    return OpenApiResponse(
+        response=OpenApiTypes.OBJECT,
+        description=(
+            'Refused input. The body maps each field at fault to its messages, {"field": '
+            '["message"]}, or uses "non_field_errors" when no single field is at fault. '
+            'Baseline covariates are reported inside a "baseline" object: '
+            '{"baseline": {"age": ["Enter a whole number."]}}.'
+        ),
+        examples=[
+            OpenApiExample(name.replace("_", " ").capitalize(), value=value, response_only=True)
+            for name, value in examples.items()
+        ],
+    )
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn a service's refusal into a DRF 400 with field errors.
+
+    TrialError becomes ``{field: [message]}`` (``non_field_errors`` when it names no field),
+    BaselineError ``{"baseline": {key: [message]}}``, and a model's ValidationError its
+    ``message_dict``.
+    """
+    try:
+        yield
+    except services.BaselineError as error:
+        raise serializers.ValidationError(
+            {"baseline": {key: [message] for key, message in error.errors.items()}}
+        ) from None
+    except services.TrialError as error:
+        field = error.field or api_settings.NON_FIELD_ERRORS_KEY
+        raise serializers.ValidationError({field: [error.message]}) from None
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.message_dict) from None
+
+
+def query_filters(serializer_class: type[serializers.Serializer[Any]], request: Request) -> Any:
+    """The request's query parameters checked by ``serializer_class`` (400 if malformed)."""
+    serializer = serializer_class(data=request.query_params.dict())
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class TrialScopedMixin:
-    """Resolve the ``code`` URL argument through the permission layer (404 / 403)."""
+    """Resolve the ``code`` URL argument through the permission layer (404 / 403).
+
+    ``trial_perm`` is needed to read; ``write_perm``, when set, to POST.
+    """
 
     trial_perm: Perm = Perm.VIEW_TRIAL
+    write_perm: Perm | None = None
     request: Request
     kwargs: dict[str, Any]
 
     def get_trial(self) -> Trial:
         trial: Trial | None = getattr(self, "_trial", None)
         if trial is None:
-            trial = permissions.get_trial(self.request.user, self.kwargs["code"], self.trial_perm)
+            perm = self.trial_perm
+            if self.write_perm is not None and self.request.method not in SAFE_METHODS:
+                perm = self.write_perm
+            trial = permissions.get_trial(self.request.user, self.kwargs["code"], perm)
             self._trial = trial
         return trial
+
+    def visible_participants(self) -> QuerySet[Participant]:
+        return Participant.objects.filter(trial=self.get_trial()).visible_to(self.request.user)
+
+    def get_visit(self) -> Visit:
+        """The visit in the URL, if its participant is inside the user's sites (else 404)."""
+        return get_object_or_404(
+            Visit.objects.select_related("participant__site", "participant__trial", "definition"),
+            pk=self.kwargs["visit_id"],
+            participant__in=self.visible_participants(),
+        )
 
 
 class MeView(APIView):
@@ -88,15 +192,20 @@ class ArmList(TrialScopedMixin, generics.ListAPIView[Arm]):
         return context
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("site", str, description="Site code"),
-        OpenApiParameter("status", str, enum=Participant.Status.values),
-    ]
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("site", str, description="Site code"),
+            OpenApiParameter("status", str, enum=Participant.Status.values),
+        ]
+    )
 )
 class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
+    """Participants inside the user's sites; POST enrols one person (needs the enrol right)."""
+
     serializer_class = ParticipantSerializer
     trial_perm = Perm.VIEW_PARTICIPANTS
+    write_perm = Perm.ENROL
 
     def get_queryset(self) -> QuerySet[Participant]:
         queryset = (
@@ -113,6 +222,34 @@ class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
             queryset = queryset.filter(status=status)
         return queryset
 
+    @extend_schema(
+        request=EnrolmentSerializer,
+        responses={
+            201: ParticipantSerializer,
+            400: field_errors(
+                invalid_personal_number={"personal_number": ["The check digits do not match."]},
+                invalid_baseline={"baseline": {"age": ["Enter a whole number."]}},
+            ),
+        },
+        summary="Enrol a consenting person",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = self.get_trial()
+        serializer = EnrolmentSerializer(
+            data=request.data, sites=permissions.visible_sites(request.user, trial)
+        )
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            participant = services.enrol_participant(
+                trial, actor=request.user, **serializer.validated_data
+            )
+        location = reverse("v1:participant-detail", args=[trial.code, participant.study_id])
+        return Response(
+            ParticipantSerializer(participant).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
 
 class ParticipantDetail(TrialScopedMixin, generics.RetrieveAPIView[Participant]):
     serializer_class = ParticipantSerializer
@@ -122,6 +259,216 @@ class ParticipantDetail(TrialScopedMixin, generics.RetrieveAPIView[Participant])
         return permissions.get_participant(
             self.request.user, self.get_trial(), self.kwargs["study_id"]
         )
+
+
+class ParticipantWithdrawal(TrialScopedMixin, APIView):
+    trial_perm = Perm.ENROL
+
+    @extend_schema(
+        request=WithdrawalSerializer,
+        responses={
+            201: WithdrawalSerializer,
+            400: field_errors(
+                future_date={"withdrawn_on": ["The withdrawal date cannot be in the future."]},
+                already_withdrawn={"non_field_errors": ["The participant has already withdrawn."]},
+            ),
+        },
+        summary="Record a participant's withdrawal",
+        description="The participant stays in every count (intention to treat); no new "
+        "follow-up data may be recorded for them afterwards. A second withdrawal is refused.",
+    )
+    def post(self, request: Request, code: str, study_id: str) -> Response:
+        participant = permissions.get_participant(
+            request.user, self.get_trial(), study_id, Perm.ENROL
+        )
+        serializer = WithdrawalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            withdrawal = services.withdraw_participant(
+                participant, actor=request.user, **serializer.validated_data
+            )
+        return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(get=extend_schema(parameters=[ScreeningFilterSerializer]))
+class ScreeningList(TrialScopedMixin, generics.ListAPIView[ScreeningRecord]):
+    """The screening log of the user's sites; POST logs one person (needs the enrol right)."""
+
+    serializer_class = ScreeningSerializer
+    trial_perm = Perm.VIEW_PARTICIPANTS
+    write_perm = Perm.ENROL
+
+    def get_queryset(self) -> QuerySet[ScreeningRecord]:
+        trial = self.get_trial()
+        filters = query_filters(ScreeningFilterSerializer, self.request)
+        queryset = (
+            ScreeningRecord.objects.filter(
+                trial=trial, site__in=permissions.visible_sites(self.request.user, trial)
+            )
+            .select_related("site", "exclusion_reason", "participant")
+            .order_by("-screened_on", "-id")
+        )
+        if "site" in filters:
+            queryset = queryset.filter(site__code=filters["site"])
+        if "eligible" in filters:
+            queryset = queryset.filter(eligible=filters["eligible"])
+        if "screened_from" in filters:
+            queryset = queryset.filter(screened_on__gte=filters["screened_from"])
+        if "screened_to" in filters:
+            queryset = queryset.filter(screened_on__lte=filters["screened_to"])
+        return queryset
+
+    @extend_schema(
+        request=ScreeningSerializer,
+        responses={
+            201: ScreeningSerializer,
+            400: field_errors(
+                missing_reason={
+                    "exclusion_reason": ["Give the reason the person was not eligible."]
+                },
+            ),
+        },
+        summary="Log one person assessed for eligibility",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = self.get_trial()
+        serializer = ScreeningSerializer(
+            data=request.data,
+            trial=trial,
+            sites=permissions.visible_sites(request.user, trial),
+        )
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            record = services.record_screening(
+                trial, actor=request.user, **serializer.validated_data
+            )
+        return Response(ScreeningSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+def visits_with_status(visits: VisitQuerySet, wanted: str, day: dt.date) -> VisitQuerySet:
+    """The visits whose ``Visit.status_on(day)`` is ``wanted``, as one SQL filter."""
+    if wanted == Visit.Status.COMPLETED:
+        return visits.filter(completed_on__isnull=False)
+    if wanted == Visit.Status.MISSED:
+        return visits.filter(completed_on__isnull=True, missed=True)
+    if wanted == Visit.Status.OVERDUE:
+        return visits.overdue_on(day)
+    if wanted == Visit.Status.DUE:
+        return visits.due_by(day).filter(window_end__gte=day)
+    return visits.open().filter(window_start__gt=day)
+
+
+@extend_schema_view(get=extend_schema(parameters=[VisitFilterSerializer]))
+class VisitList(TrialScopedMixin, generics.ListAPIView[Visit]):
+    """Follow-up visits of the participants inside the user's sites, by due date."""
+
+    serializer_class = VisitSerializer
+    trial_perm = Perm.VIEW_PARTICIPANTS
+
+    def get_queryset(self) -> QuerySet[Visit]:
+        filters = query_filters(VisitFilterSerializer, self.request)
+        queryset = (
+            Visit.objects.filter(participant__in=self.visible_participants())
+            .select_related("participant__site", "definition")
+            .order_by("due_on", "participant__study_id", "id")
+        )
+        if "site" in filters:
+            queryset = queryset.filter(participant__site__code=filters["site"])
+        if "participant" in filters:
+            queryset = queryset.filter(participant__study_id=filters["participant"])
+        if "visit" in filters:
+            queryset = queryset.filter(definition__code=filters["visit"])
+        if "due_after" in filters:
+            queryset = queryset.filter(due_on__gte=filters["due_after"])
+        if "due_before" in filters:
+            queryset = queryset.filter(due_on__lte=filters["due_before"])
+        if "status" in filters:
+            queryset = visits_with_status(queryset, filters["status"], self.today)
+        return queryset
+
+    @cached_property
+    def today(self) -> dt.date:
+        """One date for the whole request, so the filter and the status field agree."""
+        return timezone.localdate()
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "today": self.today}
+
+
+class VisitAssessment(TrialScopedMixin, APIView):
+    trial_perm = Perm.RECORD_ASSESSMENT
+
+    @extend_schema(
+        request=AssessmentSerializer,
+        responses={
+            201: AssessmentSerializer,
+            400: field_errors(
+                out_of_range={
+                    "self_rated_health": ["Ensure this value is less than or equal to 5."]
+                },
+                withdrawn={
+                    "non_field_errors": [
+                        "OSLA-7K2M9Q withdrew from the trial on 2025-05-01: no new data may "
+                        "be recorded for them."
+                    ]
+                },
+            ),
+        },
+        summary="Record the outcome measures of a visit and complete it",
+        description="Refused for a withdrawn participant or a visit already closed. A "
+        "completion outside the visit window is accepted and flagged by in_window.",
+    )
+    def post(self, request: Request, code: str, visit_id: int) -> Response:
+        visit = self.get_visit()
+        serializer = AssessmentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            assessment = services.record_assessment(
+                visit, values=dict(serializer.validated_data), actor=request.user
+            )
+        assessment.visit = visit
+        return Response(AssessmentSerializer(assessment).data, status=status.HTTP_201_CREATED)
+
+
+class VisitMissed(TrialScopedMixin, APIView):
+    trial_perm = Perm.RECORD_ASSESSMENT
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: VisitSerializer,
+            400: field_errors(closed={"non_field_errors": ["This visit is closed already."]}),
+        },
+        summary="Close an open visit as missed",
+    )
+    def post(self, request: Request, code: str, visit_id: int) -> Response:
+        visit = self.get_visit()
+        with service_errors():
+            closed = services.mark_visit_missed(visit, actor=request.user)
+        visit.missed = closed.missed
+        context = {"request": request, "today": timezone.localdate()}
+        return Response(VisitSerializer(visit, context=context).data)
+
+
+@extend_schema_view(get=extend_schema(parameters=[AssessmentFilterSerializer]))
+class AssessmentList(TrialScopedMixin, generics.ListAPIView[Assessment]):
+    """Recorded assessments of the participants inside the user's sites."""
+
+    serializer_class = AssessmentSerializer
+    trial_perm = Perm.VIEW_PARTICIPANTS
+
+    def get_queryset(self) -> QuerySet[Assessment]:
+        filters = query_filters(AssessmentFilterSerializer, self.request)
+        queryset = (
+            Assessment.objects.filter(visit__participant__in=self.visible_participants())
+            .select_related("visit__participant__site", "visit__definition")
+            .order_by("visit__participant__study_id", "visit__due_on", "id")
+        )
+        if "site" in filters:
+            queryset = queryset.filter(visit__participant__site__code=filters["site"])
+        if "visit" in filters:
+            queryset = queryset.filter(visit__definition__code=filters["visit"])
+        return queryset
 
 
 class AuditEventList(TrialScopedMixin, generics.ListAPIView[AuditEvent]):

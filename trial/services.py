@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 import secrets
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,8 @@ from trial.models import (
 # Crockford's base32 without the letters people confuse (I, L, O, U).
 STUDY_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 STUDY_ID_LENGTH = 6
+# A study id given by an earlier system (an import): it appears in URLs and file names.
+GIVEN_STUDY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,29}")
 
 
 class TrialError(Exception):
@@ -50,7 +53,7 @@ def enrol_participant(
     trial: Trial,
     *,
     site: Site,
-    personal_number: str,
+    personal_number: str | None,
     enrolled_on: dt.date,
     consent_version: str,
     consent_date: dt.date,
@@ -58,14 +61,19 @@ def enrol_participant(
     screening: ScreeningRecord | None = None,
     actor: AbstractBaseUser | None,
     suffix: Callable[[], str] = random_study_suffix,
+    study_id: str | None = None,
 ) -> Participant:
     """Enrol one consenting person, giving them a site-prefixed, non-guessable study id.
 
+    ``study_id`` keeps the id an earlier system gave (an import) instead of drawing one, and
+    ``personal_number=None`` enrols without a number: only for a pseudonymised data set loaded
+    by randomisation.importing; the enrolment form and the API always require a number.
+
     Raises TrialError for an invalid personal number, a site of another trial, dates in the
     future, missing consent, invalid baseline covariates (BaselineError, one message per
-    covariate), a screening record that is not an eligible, unused one of this site, or a
-    person already enrolled in the trial. Not safe to repeat: a second call for the same
-    person is refused as a duplicate.
+    covariate), a screening record that is not an eligible, unused one of this site, a
+    person already enrolled in the trial, or a given study id that is malformed or taken.
+    Not safe to repeat: a second call for the same person is refused as a duplicate.
     """
     if site.trial_id != trial.pk:
         raise TrialError(_("The site does not belong to this trial."), field="site")
@@ -91,31 +99,40 @@ def enrol_participant(
             _("The screening record is not an unused eligible record at this site."),
             field="screening",
         )
-    try:
-        number = personal_numbers.validate_personal_number(personal_number)
-    except ValidationError as exc:
-        raise TrialError(" ".join(exc.messages), field="personal_number") from None
+    if study_id is not None and not GIVEN_STUDY_ID.fullmatch(study_id):
+        raise TrialError(
+            _("A study id has 1 to 30 letters, digits, dots, hyphens or underscores."),
+            field="study_id",
+        )
+    number: str | None = None
+    digest: str | None = None
+    if personal_number is not None:
+        try:
+            number = personal_numbers.validate_personal_number(personal_number)
+        except ValidationError as exc:
+            raise TrialError(" ".join(exc.messages), field="personal_number") from None
     clean_baseline = (
         validate_baseline(trial, baseline or {})
         if trial.covariates.exists()
         else dict(baseline or {})
     )
-    digest = personal_numbers.lookup_hash(number)
-    existing = Participant.objects.filter(trial=trial, personal_number_hash=digest).first()
-    if existing is not None:
-        raise TrialError(
-            _("This person is already enrolled in the trial as %(study_id)s.")
-            % {"study_id": existing.study_id},
-            field="personal_number",
-        )
+    if number is not None:
+        digest = personal_numbers.lookup_hash(number)
+        existing = Participant.objects.filter(trial=trial, personal_number_hash=digest).first()
+        if existing is not None:
+            raise TrialError(
+                _("This person is already enrolled in the trial as %(study_id)s.")
+                % {"study_id": existing.study_id},
+                field="personal_number",
+            )
     for _attempt in range(10):
         try:
             with transaction.atomic():
                 participant = Participant.objects.create(
                     trial=trial,
                     site=site,
-                    study_id=f"{site.code}-{suffix()}",
-                    personal_number_encrypted=personal_numbers.encrypt(number),
+                    study_id=study_id or f"{site.code}-{suffix()}",
+                    personal_number_encrypted=personal_numbers.encrypt(number) if number else "",
                     personal_number_hash=digest,
                     enrolled_on=enrolled_on,
                     consent_version=consent_version.strip(),
@@ -128,15 +145,23 @@ def enrol_participant(
                 audit.record_created(participant, actor=actor)
                 return participant
         except IntegrityError:
-            if Participant.objects.filter(trial=trial, personal_number_hash=digest).exists():
+            if (
+                digest is not None
+                and Participant.objects.filter(trial=trial, personal_number_hash=digest).exists()
+            ):
                 raise TrialError(
                     _("This person is already enrolled in the trial."), field="personal_number"
+                ) from None
+            if study_id is not None:
+                raise TrialError(
+                    _("The trial has a participant with this study id already."),
+                    field="study_id",
                 ) from None
             continue  # study id collision: draw another
     raise TrialError(_("Could not draw a free study id; try again."))
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
+def add_months(day: dt.date, months: int) -> dt.date:
     """The same day ``months`` later, clipped to the month's end (31 Jan + 1 = 28/29 Feb)."""
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
@@ -194,10 +219,15 @@ def _clean_covariate(definition: CovariateDefinition, raw: Any) -> Any:
     if definition.kind == kind.INTEGER and number != number.to_integral_value():
         raise ValueError(_("Enter a whole number."))
     if definition.min_value is not None and number < definition.min_value:
-        raise ValueError(_("Must be at least %(min)s.") % {"min": definition.min_value})
+        raise ValueError(_("Must be at least %(min)s.") % {"min": _plain(definition.min_value)})
     if definition.max_value is not None and number > definition.max_value:
-        raise ValueError(_("Must be at most %(max)s.") % {"max": definition.max_value})
+        raise ValueError(_("Must be at most %(max)s.") % {"max": _plain(definition.max_value)})
     return int(number) if definition.kind == kind.INTEGER else float(number)
+
+
+def _plain(number: Decimal) -> str:
+    """16.00 -> 16, 2.50 -> 2.5: limits as people write them."""
+    return format(number.normalize(), "f")
 
 
 class BaselineError(TrialError):
@@ -320,7 +350,7 @@ def generate_visits(participant: Participant, *, randomised_on: dt.date) -> list
     for definition in definitions:
         if definition.pk in existing:
             continue
-        due = _add_months(randomised_on, definition.offset_months)
+        due = add_months(randomised_on, definition.offset_months)
         new.append(
             Visit(
                 participant=participant,
