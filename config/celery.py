@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -10,5 +11,14 @@ app = Celery("worktrials")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Periodic jobs (run by `celery beat`, or `worker -B` in the embedded default).
-app.conf.beat_schedule = {}
+# Periodic jobs (run by `celery beat`, or `worker -B` in the embedded default). Crontab times are
+# in CELERY_TIMEZONE, which is TIME_ZONE (Europe/Oslo unless overridden).
+app.conf.beat_schedule = {
+    # Each caseworker's e-mail of follow-up visits overdue or due within a week, before the
+    # working day starts. Firing twice (two beats, a restart) is harmless: one digest per user
+    # and day is recorded and never sent again.
+    "send-reminder-digests": {
+        "task": "trial.tasks.send_reminder_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
+}

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "randomisation",
     "fidelity",
     "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "trials@localhost")
+# Scheme, host and port of the web pages, for links in e-mails (which have no request to ask).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

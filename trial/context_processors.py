@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from trial import extensions
 from trial.permissions import Perm, has_perm
 
 
@@ -13,15 +14,18 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if trial is None:
         return {}
     user = request.user
-    items = [(_("Dashboard"), "trial:dashboard", Perm.VIEW_TRIAL)]
-    items.append((_("Worklist"), "trial:worklist", Perm.RECORD_ASSESSMENT))
-    items.append((_("Participants"), "trial:participants", Perm.VIEW_PARTICIPANTS))
-    items.append((_("Screening"), "trial:screening", Perm.ENROL))
-    items.append((_("Audit trail"), "trial:audit", Perm.VIEW_AUDIT))
-    items.append((_("Set-up"), "trial:setup:overview", Perm.CONFIGURE_TRIAL))
+    items = [
+        (10, _("Dashboard"), "trial:dashboard", Perm.VIEW_TRIAL),
+        (20, _("Worklist"), "trial:worklist", Perm.RECORD_ASSESSMENT),
+        (30, _("Participants"), "trial:participants", Perm.VIEW_PARTICIPANTS),
+        (40, _("Screening"), "trial:screening", Perm.ENROL),
+        (80, _("Audit trail"), "trial:audit", Perm.VIEW_AUDIT),
+        (90, _("Set-up"), "trial:setup:overview", Perm.CONFIGURE_TRIAL),
+    ]
+    items += [(i.order, i.label, i.url_name, Perm(i.perm)) for i in extensions.nav_items()]
     path = request.path
     nav = []
-    for label, name, perm in items:
+    for _order, label, name, perm in sorted(items, key=lambda item: item[0]):
         if not has_perm(user, trial, perm):
             continue
         url = reverse(name, args=[trial.code])

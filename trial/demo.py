@@ -67,14 +67,41 @@ DIAGNOSIS = ["anxiety_depression", "psychosis", "substance_use", "adhd", "other"
 BENEFITS = ["work_assessment_allowance", "social_assistance", "unemployment_benefit", "none"]
 
 
-def _follow_up(participant: Participant, rng: random.Random, *, as_of: dt.date, actor: Any) -> None:
-    """Randomisation date, visits, assessments, misses and withdrawals up to ``as_of``."""
+class DemoHooks:
+    """What apps built on ``trial`` add to the demo; the defaults need only ``trial``.
+
+    ``demo.seed`` passes hooks that randomise by the trial's real scheme.
+    """
+
+    def trial_ready(self, trial: Trial, coordinator: Any) -> None:
+        """Called once the trial, its sites, users and schedule exist."""
+
+    def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
+        """Allocate the participant on ``on`` and schedule their visits."""
+        participant.randomised_on = on
+        participant.save(update_fields=["randomised_on"])
+        services.generate_visits(participant, randomised_on=on)
+
+    def participant_done(
+        self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any
+    ) -> None:
+        """Called after a participant's follow-up is written (contacts, for example)."""
+
+
+def _follow_up(
+    participant: Participant,
+    rng: random.Random,
+    *,
+    as_of: dt.date,
+    actor: Any,
+    hooks: DemoHooks,
+) -> None:
+    """Randomisation, visits, assessments, misses and withdrawals up to ``as_of``."""
     randomised_on = participant.enrolled_on + dt.timedelta(days=rng.randint(0, 7))
     if randomised_on > as_of:
         return
-    participant.randomised_on = randomised_on
-    participant.save(update_fields=["randomised_on"])
-    visits = services.generate_visits(participant, randomised_on=randomised_on)
+    hooks.randomise(participant, randomised_on, actor)
+    visits = list(participant.visits.select_related("definition").order_by("due_on"))
     withdraw_after = rng.choice(visits) if visits and rng.random() < 0.07 else None
     for visit in sorted(visits, key=lambda v: v.due_on):
         if visit is withdraw_after:
@@ -216,7 +243,11 @@ VISITS = [
 
 
 def seed_demo(
-    *, participants: int = 600, seed: int = 1, as_of: dt.date | None = None
+    *,
+    participants: int = 600,
+    seed: int = 1,
+    as_of: dt.date | None = None,
+    hooks: DemoHooks | None = None,
 ) -> DemoResult:
     """Create the demo trial with its set-up, users, screening log and participants.
 
@@ -225,6 +256,7 @@ def seed_demo(
     date.
     """
     as_of = as_of or timezone.localdate()
+    hooks = hooks or DemoHooks()
     if Trial.objects.filter(code=DEMO_TRIAL_CODE).exists():
         raise ValueError(f"the demo trial {DEMO_TRIAL_CODE!r} exists already")
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not security
@@ -301,6 +333,7 @@ def seed_demo(
                 trial=trial, code=code, label=label, offset_months=months
             )
         coordinator = User.objects.get(username="coordinator")
+        hooks.trial_ready(trial, coordinator)
         # Larger offices recruit more: weights are fixed per site.
         weights = [rng.uniform(0.5, 1.5) for _ in SITES]
         site_list = list(sites.values())
@@ -363,7 +396,8 @@ def seed_demo(
                 actor=coordinator,
                 suffix=suffix,
             )
-            _follow_up(participant, rng, as_of=as_of, actor=coordinator)
+            _follow_up(participant, rng, as_of=as_of, actor=coordinator, hooks=hooks)
+            hooks.participant_done(participant, rng, as_of, coordinator)
     return DemoResult(
         trial=trial, participants=Participant.objects.filter(trial=trial).count(), users=usernames
     )

@@ -192,8 +192,13 @@ class Participant(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="participants")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="participants")
     study_id = models.CharField(_("study id"), max_length=30)
-    personal_number_encrypted = models.TextField(editable=False)
-    personal_number_hash = models.CharField(max_length=64, editable=False)
+    # Both empty only for a participant imported from a pseudonymised data set (an earlier
+    # trial re-analysed); enrolment through the form or the API always stores a number.
+    personal_number_encrypted = models.TextField(editable=False, blank=True)
+    # NULL, not "", for "no number", so that the partial unique constraint ignores them.
+    personal_number_hash = models.CharField(  # noqa: DJ001
+        max_length=64, editable=False, null=True, blank=True
+    )
     enrolled_on = models.DateField(_("enrolled on"))
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE
@@ -221,7 +226,17 @@ class Participant(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trial", "study_id"], name="participant_unique_id"),
             models.UniqueConstraint(
-                fields=["trial", "personal_number_hash"], name="participant_once_per_trial"
+                fields=["trial", "personal_number_hash"],
+                condition=models.Q(personal_number_hash__isnull=False),
+                name="participant_once_per_trial",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(personal_number_hash__isnull=True, personal_number_encrypted="")
+                | (
+                    models.Q(personal_number_hash__isnull=False)
+                    & ~models.Q(personal_number_encrypted="")
+                ),
+                name="participant_number_all_or_nothing",
             ),
         ]
         indexes = [models.Index(fields=["trial", "site", "status"])]
@@ -569,3 +584,29 @@ class AuditEvent(models.Model):
         return (
             f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target_repr}"
         )
+
+
+class ReminderDigest(models.Model):
+    """One day's reminder e-mail to one caseworker.
+
+    The row is written in the same transaction as the sending, and (user, day) is unique, so
+    a schedule that fires twice or a retried task never sends the same day's digest again.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminder_digests"
+    )
+    day = models.DateField(_("day"))
+    visit_count = models.PositiveIntegerField(_("visits listed"))
+    sent_at = models.DateTimeField(_("sent"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "user_id"]
+        verbose_name = _("reminder digest")
+        verbose_name_plural = _("reminder digests")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day"], name="reminderdigest_once_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.day:%Y-%m-%d}"

@@ -31,6 +31,7 @@ class Perm(StrEnum):
     VIEW_PARTICIPANTS = "view_participants"
     ENROL = "enrol"
     RANDOMISE = "randomise"
+    CONFIGURE_RANDOMISATION = "configure_randomisation"
     VIEW_ALLOCATION = "view_allocation"
     VIEW_SEALED_LIST = "view_sealed_list"
     UNBLIND_EMERGENCY = "unblind_emergency"
@@ -56,6 +57,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.VIEW_PARTICIPANTS,
             Perm.ENROL,
             Perm.RANDOMISE,
+            Perm.CONFIGURE_RANDOMISATION,
             Perm.VIEW_ALLOCATION,
             Perm.UNBLIND_EMERGENCY,
             Perm.LOG_CONTACT,
@@ -86,6 +88,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.VIEW_TRIAL,
             Perm.VIEW_DASHBOARD,
             Perm.VIEW_PARTICIPANTS,
+            Perm.CONFIGURE_RANDOMISATION,
             Perm.ORDER_REPORT,
             Perm.DOWNLOAD_REPORT,
             Perm.LOCK_ANALYSIS_PLAN,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from trial import permissions, services
+from trial import extensions, permissions, services
 from trial.forms import AssessmentForm, EnrolmentForm, ScreeningForm, WithdrawalForm
 from trial.models import AuditEvent, Membership, Participant, ScreeningRecord, Trial, Visit
 from trial.permissions import Perm
@@ -63,37 +63,35 @@ def home(request: HttpRequest) -> HttpResponse:
 @trial_view(Perm.VIEW_TRIAL)
 @require_GET
 def dashboard(request: HttpRequest, trial: Trial) -> HttpResponse:
+    # Imported here because this view's name would shadow the module at the top of the file.
+    from trial import dashboard as figures
+
     user = request.user
-    membership = permissions.membership(user, trial)
-    sites = permissions.visible_sites(user, trial)
-    site_rows = []
-    totals = {"participants": 0, "active": 0, "withdrawn": 0}
-    if permissions.has_perm(user, trial, Perm.VIEW_PARTICIPANTS):
-        site_rows = list(
-            sites.annotate(
-                n_participants=Count("participants"),
-                n_active=Count(
-                    "participants", filter=Q(participants__status=Participant.Status.ACTIVE)
-                ),
-                n_withdrawn=Count(
-                    "participants", filter=Q(participants__status=Participant.Status.WITHDRAWN)
-                ),
-            ).order_by("code")
-        )
-        for row in site_rows:
-            for key in totals:
-                totals[key] += getattr(row, f"n_{key}")
-    largest = max((row.n_participants for row in site_rows), default=0) or 1
-    context = {
+    sites = list(permissions.visible_sites(user, trial).order_by("code"))
+    context: dict[str, Any] = {
         "trial": trial,
-        "membership": membership,
+        "membership": permissions.membership(user, trial),
         "arms": trial.arms.all(),
-        "site_rows": site_rows,
-        "largest": largest,
-        "totals": totals,
-        "site_count": sites.count(),
+        "site_count": len(sites),
+        "site_scoped": permissions.site_ids(user, trial) is not None,
         "can": {p.value: permissions.has_perm(user, trial, p) for p in Perm},
     }
+    if permissions.has_perm(user, trial, Perm.VIEW_PARTICIPANTS):
+        today = timezone.localdate()
+        recruitment = figures.recruitment(trial, sites, today=today)
+        follow_up = figures.follow_up(trial, sites, today=today)
+        context.update(
+            recruitment=recruitment,
+            follow_up=follow_up,
+            # (caption, heading of the first column, rows): the template draws both alike.
+            follow_up_tables=[
+                (_("Follow-up by visit"), _("Visit"), follow_up.by_visit),
+                (_("Follow-up by site"), _("Site"), follow_up.by_site),
+            ],
+            chart=figures.recruitment_chart(recruitment.months, trial.target_size),
+            largest=max((row.enrolled for row in recruitment.sites), default=0) or 1,
+            today=today,
+        )
     return render(request, "trial/dashboard.html", context)
 
 
@@ -158,6 +156,8 @@ def participant(request: HttpRequest, trial: Trial, study_id: str) -> HttpRespon
         "visits": visits,
         "baseline": baseline,
         "withdrawal": getattr(obj, "withdrawal", None),
+        "timeline": extensions.timeline_entries(request, obj),
+        "panels": extensions.participant_panels(request, obj),
         "can_enrol": permissions.has_perm(request.user, trial, Perm.ENROL),
         "can_assess": permissions.has_perm(request.user, trial, Perm.RECORD_ASSESSMENT),
     }
@@ -183,7 +183,7 @@ def audit(request: HttpRequest, trial: Trial) -> HttpResponse:
     return render(request, template, context)
 
 
-def _show_error(form: forms.BaseForm, error: services.TrialError) -> None:
+def show_error(form: forms.BaseForm, error: services.TrialError) -> None:
     """Put a service's refusal next to the field it names, or above the form."""
     if isinstance(error, services.BaselineError):
         for key, message in error.errors.items():
@@ -201,7 +201,7 @@ def screening(request: HttpRequest, trial: Trial) -> HttpResponse:
         try:
             services.record_screening(trial, actor=request.user, **form.cleaned_data)
         except services.TrialError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             messages.success(request, _("Screening recorded."))
             return redirect("trial:screening", trial.code)
@@ -248,7 +248,7 @@ def enrol(request: HttpRequest, trial: Trial) -> HttpResponse:
                 actor=request.user,
             )
         except services.TrialError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             messages.success(
                 request, _("Enrolled as %(study_id)s.") % {"study_id": participant.study_id}
@@ -273,7 +273,7 @@ def withdraw(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
         try:
             services.withdraw_participant(participant, actor=request.user, **form.cleaned_data)
         except services.TrialError as error:
-            _show_error(form, error)
+            show_error(form, error)
         else:
             messages.success(request, _("The withdrawal is recorded."))
             return redirect(participant)
@@ -285,26 +285,48 @@ def withdraw(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
 @trial_view(Perm.RECORD_ASSESSMENT)
 @require_GET
 def worklist(request: HttpRequest, trial: Trial) -> HttpResponse:
-    """Open visits of the user's participants whose window opens within a week."""
+    """Open visits of the user's participants whose window opens within a week, 50 a page.
+
+    ``?sort=`` orders by window_end (the default: most urgent first), due_on, site, study_id
+    or visit (schedule order); an unknown value falls back to the default.
+    """
+    orderings = {
+        "window_end": ("window_end", "participant__study_id"),
+        "due_on": ("due_on", "participant__study_id"),
+        "site": ("participant__site__code", "window_end", "participant__study_id"),
+        "study_id": ("participant__study_id", "due_on"),
+        "visit": ("definition__offset_months", "window_end", "participant__study_id"),
+    }
+    sort = request.GET.get("sort", "")
+    if sort not in orderings:
+        sort = "window_end"
     today = timezone.localdate()
     horizon = today + dt.timedelta(days=7)
     participants = Participant.objects.filter(trial=trial).visible_to(request.user)
-    visits = list(
+    visits = (
         Visit.objects.due_by(horizon)
         .filter(participant__in=participants, participant__status=Participant.Status.ACTIVE)
-        .select_related("participant__site", "participant__trial", "definition")
-        .order_by("window_end", "participant__study_id")
+        .select_related("participant__site", "definition")
+        .order_by(*orderings[sort], "pk")
     )
-    sort = request.GET.get("sort", "window_end")
-    keys = {
-        "window_end": lambda v: (v.window_end, v.participant.study_id),
-        "due_on": lambda v: (v.due_on, v.participant.study_id),
-        "study_id": lambda v: (v.participant.study_id, v.due_on),
-        "site": lambda v: (v.participant.site.code, v.window_end),
+    # Paged like the participant list: a busy site has hundreds of open visits.
+    page = Paginator(visits, 50).get_page(request.GET.get("page"))
+    rows = [{"visit": v, "status": v.status_on(today)} for v in page]
+    columns = [
+        ("study_id", _("Study id")),
+        ("site", _("Site")),
+        ("visit", _("Visit")),
+        ("due_on", _("Due on")),
+        ("window_end", _("Window closes")),
+    ]
+    context = {
+        "trial": trial,
+        "page": page,
+        "rows": rows,
+        "today": today,
+        "sort": sort,
+        "columns": columns,
     }
-    visits.sort(key=keys.get(sort, keys["window_end"]))
-    rows = [{"visit": v, "status": v.status_on(today)} for v in visits]
-    context = {"trial": trial, "rows": rows, "today": today, "sort": sort}
     return render(request, "trial/worklist.html", context)
 
 
@@ -327,7 +349,7 @@ def assess(request: HttpRequest, trial: Trial, visit_id: int) -> HttpResponse:
         try:
             services.record_assessment(visit, values=form.cleaned_data, actor=request.user)
         except services.TrialError as error:
-            _show_error(form, error)
+            show_error(form, error)
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)

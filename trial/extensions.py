@@ -1,0 +1,90 @@
+"""Hooks through which apps built on ``trial`` add to its pages, so ``trial`` imports none of them.
+
+``randomisation`` adds the allocation panel and allocation events to the participant page;
+``fidelity`` adds contacts. Each app registers its hooks in its ``AppConfig.ready``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+
+from trial.models import Participant
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One thing that happened to a participant, for the participant page's timeline."""
+
+    day: dt.date
+    kind: str
+    """A short machine name (``screening``, ``allocation``, ``contact``…), used as CSS class."""
+    title: str
+    detail: str = ""
+    at: dt.datetime | None = None
+    """When it was recorded, to order events of the same day."""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A block of the participant page: a template and its context (available as ``panel``)."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    order: int = 50
+
+
+TimelineSource = Callable[[HttpRequest, Participant], Iterable[TimelineEntry]]
+PanelSource = Callable[[HttpRequest, Participant], Panel | None]
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """An entry of the trial menu: shown to members holding ``perm`` (a ``Perm`` value)."""
+
+    label: Any
+    url_name: str
+    perm: str
+    order: int = 50
+
+
+_timeline_sources: list[TimelineSource] = []
+_panel_sources: list[PanelSource] = []
+_nav_items: list[NavItem] = []
+
+
+def register_nav_item(item: NavItem) -> None:
+    if item not in _nav_items:
+        _nav_items.append(item)
+
+
+def nav_items() -> list[NavItem]:
+    return sorted(_nav_items, key=lambda item: item.order)
+
+
+def register_timeline(source: TimelineSource) -> TimelineSource:
+    if source not in _timeline_sources:
+        _timeline_sources.append(source)
+    return source
+
+
+def register_participant_panel(source: PanelSource) -> PanelSource:
+    if source not in _panel_sources:
+        _panel_sources.append(source)
+    return source
+
+
+def timeline_entries(request: HttpRequest, participant: Participant) -> list[TimelineEntry]:
+    entries = [entry for source in _timeline_sources for entry in source(request, participant)]
+    far_past = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return sorted(entries, key=lambda e: (e.day, e.at or far_past))
+
+
+def participant_panels(request: HttpRequest, participant: Participant) -> list[Panel]:
+    panels = [panel for source in _panel_sources if (panel := source(request, participant))]
+    return sorted(panels, key=lambda panel: panel.order)

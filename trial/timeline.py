@@ -1,0 +1,65 @@
+"""The participant timeline's own entries: screening, consent, enrolment, visits, withdrawal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from trial.extensions import TimelineEntry, register_timeline
+from trial.models import Assessment, Participant, ScreeningRecord, Withdrawal
+
+
+@register_timeline
+def follow_up_entries(request: HttpRequest, participant: Participant) -> Iterator[TimelineEntry]:
+    screening = ScreeningRecord.objects.filter(participant=participant).first()
+    if screening is not None:
+        yield TimelineEntry(
+            screening.screened_on,
+            "screening",
+            _("Screened: eligible"),
+            at=screening.created_at,
+        )
+    if participant.consent_date:
+        yield TimelineEntry(
+            participant.consent_date,
+            "consent",
+            _("Consented (form version %(version)s)") % {"version": participant.consent_version},
+        )
+    yield TimelineEntry(
+        participant.enrolled_on,
+        "enrolment",
+        _("Enrolled at %(site)s") % {"site": participant.site.code},
+        at=participant.created_at,
+    )
+    visits = participant.visits.select_related("definition").order_by("due_on")
+    assessments = {a.visit_id: a for a in Assessment.objects.filter(visit__participant=participant)}
+    for visit in visits:
+        assessment = assessments.get(visit.pk)
+        if assessment is not None:
+            detail = _("in paid work") if assessment.in_paid_work else _("not in paid work")
+            if visit.in_window is False:
+                detail += " · " + _("out of window")
+            yield TimelineEntry(
+                assessment.assessed_on,
+                "assessment",
+                _("Assessment: %(visit)s") % {"visit": visit.definition.label},
+                detail=detail,
+                at=assessment.created_at,
+            )
+        elif visit.missed:
+            yield TimelineEntry(
+                visit.window_end,
+                "missed",
+                _("Visit missed: %(visit)s") % {"visit": visit.definition.label},
+            )
+    withdrawal = Withdrawal.objects.filter(participant=participant).first()
+    if withdrawal is not None:
+        yield TimelineEntry(
+            withdrawal.withdrawn_on,
+            "withdrawal",
+            _("Withdrew: %(scope)s") % {"scope": withdrawal.get_scope_display()},
+            detail=withdrawal.reason,
+            at=withdrawal.created_at,
+        )
