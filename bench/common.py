@@ -94,7 +94,7 @@ def reset_demo(participants: int, seed: int) -> tuple[DemoResult, float]:
 
     Returns the seed result and the seconds ``seed_demo`` itself took (without the reset).
     """
-    from trial.demo import seed_demo
+    from demo.seed import seed_demo
 
     reset_database()
     started = time.perf_counter()

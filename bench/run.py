@@ -96,7 +96,7 @@ def create_database(name: str, *, fresh: bool) -> None:
 def manage(env: dict[str, str], *args: str) -> None:
     """Run manage.py; on failure print its output and stop."""
     command = [sys.executable, "manage.py", *args]
-    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)  # noqa: S603
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         log(done.stdout + done.stderr)
         raise SystemExit(f"manage.py {' '.join(args)} failed (exit {done.returncode})")
@@ -148,7 +148,7 @@ def run_script(script: Path, env: dict[str, str], timeout: float) -> tuple[list[
     name = script.stem.removeprefix("bench_")
     started = time.perf_counter()
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [sys.executable, str(script)],
             cwd=REPO_ROOT,
             env=env,

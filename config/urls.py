@@ -8,6 +8,7 @@ from config.health import health
 
 api_v1 = [
     path("", include("trial.api_urls")),
+    path("", include("randomisation.api_urls")),
     path("auth/token/", obtain_auth_token, name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="v1:schema"), name="docs"),
@@ -15,6 +16,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", include("trial.urls")),
+    path("", include("randomisation.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -7,6 +7,13 @@ when they are missing (see ``require_postgres`` and ``require_redis``).
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -61,6 +68,42 @@ def require_redis() -> str:
     except redis.RedisError:
         _missing(f"Redis at {url}")
     return url
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db: None, require_postgres: None) -> Iterator[str]:
+    """The application under gunicorn (several processes and threads) on the test database.
+
+    Data the test commits is what the server sees. Yields the base URL.
+    """
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}",
+        "CONN_MAX_AGE": "0",
+    }
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "2", "--threads", "16", "--log-level", "warning"]
+    server = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health/", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGINT)  # quick shutdown; SIGTERM waits for idle threads
+        server.wait(timeout=30)
 
 
 @dataclass

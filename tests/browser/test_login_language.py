@@ -10,8 +10,9 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from demo.seed import seed_demo
 from tests.browser.conftest import Console
-from trial.demo import DEMO_PASSWORD, DEMO_TRIAL_CODE, seed_demo
+from trial.demo import DEMO_PASSWORD, DEMO_TRIAL_CODE
 from trial.models import Participant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

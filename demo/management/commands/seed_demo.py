@@ -2,7 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from trial.demo import DEMO_PASSWORD, seed_demo
+from demo.seed import seed_demo
+from trial.demo import DEMO_PASSWORD
 from trial.models import Trial
 
 

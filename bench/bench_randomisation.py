@@ -1,0 +1,318 @@
+"""Randomisation under load: real HTTP against gunicorn on PostgreSQL, and minimisation cost.
+
+1. A recruiting trial with 12 sites and a permuted-block scheme stratified by site (blocks of 4
+   and 6). 5,000 consented participants. gunicorn (2 workers x 16 threads) serves the API.
+   Clients POST /api/v1/.../randomisation/ (token auth, an idempotency key each) at 1, 8 and 32
+   concurrent clients; each request randomises a different participant, at a site chosen at
+   random, so allocations contend for the trial lock. Figures: throughput and p50/p95/max
+   latency per level; then duplicates (sequence numbers, sealed-list slots, participants) over
+   all allocations, and the time verify() takes to recheck the whole chain.
+2. Minimisation over 5 factors (site and 4 baseline covariates) with 10,000 earlier
+   allocations (written directly with a valid hash chain): the in-process time of
+   services.randomise() per allocation, over 200 allocations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO_ROOT, emit, percentiles, reset_database, setup_django
+
+BENCH = "randomisation"
+PARTICIPANTS = 5000
+LEVELS = [(1, 300), (8, 1700), (32, 3000)]  # (concurrent clients, requests): 5,000 in all
+PRIOR = 10_000
+TIMED = 200
+FACTORS = {
+    "sex": ["female", "male"],
+    "education": ["compulsory", "upper_secondary", "higher"],
+    "diagnosis": ["anxiety", "psychosis", "substance", "adhd", "other"],
+    "benefit": ["aap", "social", "unemployment", "none"],
+}
+
+
+def make_trial(code: str, sites: int):
+    from trial.models import Arm, CovariateDefinition, Site, Trial
+
+    trial = Trial.objects.create(
+        code=code, title=code, status=Trial.Status.RECRUITING, target_size=PARTICIPANTS
+    )
+    Arm.objects.create(trial=trial, code="A", name="IPS")
+    Arm.objects.create(trial=trial, code="B", name="Usual", is_control=True)
+    for i in range(sites):
+        Site.objects.create(trial=trial, code=f"S{i:02d}", name=f"NAV {i}")
+    for order, (key, levels) in enumerate(FACTORS.items()):
+        CovariateDefinition.objects.create(
+            trial=trial,
+            key=key,
+            label=key,
+            kind="choice",
+            choices=[[level, level] for level in levels],
+            order=order,
+        )
+    return trial
+
+
+def make_participants(trial, n: int, rng: random.Random):
+    from trial.models import Participant
+
+    sites = list(trial.sites.all())
+    rows = []
+    for i in range(n):
+        rows.append(
+            Participant(
+                trial=trial,
+                site=rng.choice(sites),
+                study_id=f"{trial.code}-{i:06d}",
+                personal_number_encrypted="-",
+                personal_number_hash=secrets.token_hex(32),
+                enrolled_on=dt.date(2026, 1, 1),
+                consent_version="1",
+                consent_date=dt.date(2026, 1, 1),
+                baseline={key: rng.choice(levels) for key, levels in FACTORS.items()},
+            )
+        )
+    return Participant.objects.bulk_create(rows, batch_size=2000)
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", "2", "--threads", "16", "--backlog", "512", "--log-level", "error"]
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ, CONN_MAX_AGE="60"))
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{url}/health/", timeout=2).close()
+            return server, url
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def run_level(url: str, token: str, code: str, jobs: list[str], clients: int) -> dict:
+    work: queue.Queue[str] = queue.Queue()
+    for study_id in jobs:
+        work.put(study_id)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        while True:
+            try:
+                study_id = work.get_nowait()
+            except queue.Empty:
+                return
+            request = urllib.request.Request(
+                f"{url}/api/v1/trials/{code}/participants/{study_id}/randomisation/",
+                data=b"{}",
+                method="POST",
+                headers={
+                    "Authorization": f"Token {token}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": f"bench-{study_id}",
+                },
+            )
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    response.read()
+                    ok = response.status == 201
+            except OSError as error:
+                ok = False
+                with lock:
+                    errors.append(str(error))
+            elapsed = time.perf_counter() - started
+            with lock:
+                if ok:
+                    latencies.append(elapsed * 1000)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {"latencies": latencies, "errors": errors, "wall": wall}
+
+
+def http_bench(rng: random.Random) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+    from rest_framework.authtoken.models import Token
+
+    from randomisation import services
+    from randomisation.models import Allocation, BlockSlot, Scheme
+    from trial.models import Membership
+
+    trial = make_trial("bench-http", sites=12)
+    user = get_user_model().objects.create_user("bench-coordinator")
+    Membership.objects.create(trial=trial, user=user, role=Membership.Role.COORDINATOR)
+    token = Token.objects.create(user=user).key
+    scheme = Scheme.objects.create(
+        trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
+    )
+    services.lock_scheme(scheme, actor=user)
+    people = [p.study_id for p in make_participants(trial, PARTICIPANTS, rng)]
+    server, url = start_server()
+    try:
+        offset = 0
+        for clients, requests in LEVELS:
+            jobs = people[offset : offset + requests]
+            offset += requests
+            result = run_level(url, token, trial.code, jobs, clients)
+            stats = percentiles(result["latencies"])
+            note = f"{clients} concurrent clients, {requests} requests"
+            if result["errors"]:
+                note += f", {len(result['errors'])} errors: {result['errors'][0]}"
+            emit(
+                BENCH,
+                f"throughput @{clients}",
+                len(result["latencies"]) / result["wall"],
+                "alloc/s",
+                note,
+            )
+            emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
+            emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
+            emit(BENCH, f"latency max @{clients}", stats["max"], "ms", note)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+    allocations = Allocation.objects.filter(trial=trial)
+    total = allocations.count()
+    duplicate_sequences = total - allocations.values("sequence").distinct().count()
+    duplicate_slots = (
+        allocations.values("stratum", "slot_position")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    duplicate_people = total - allocations.values("participant").distinct().count()
+    gaps = 0
+    for stratum in allocations.values_list("stratum", flat=True).distinct():
+        positions = sorted(
+            allocations.filter(stratum=stratum).values_list("slot_position", flat=True)
+        )
+        gaps += int(positions != list(range(1, len(positions) + 1)))
+    emit(BENCH, "allocations", total, "", "over the three levels")
+    emit(
+        BENCH,
+        "duplicates",
+        duplicate_sequences + duplicate_slots + duplicate_people,
+        "",
+        f"sequence {duplicate_sequences}, slot {duplicate_slots}, participant "
+        f"{duplicate_people}; strata with skipped slots: {gaps}",
+    )
+    emit(
+        BENCH,
+        "sealed slots",
+        BlockSlot.objects.filter(scheme=scheme).count(),
+        "",
+        "incl. blocks added when a stratum ran out",
+    )
+    started = time.perf_counter()
+    verification = services.verify(trial)
+    emit(
+        BENCH,
+        "verify",
+        time.perf_counter() - started,
+        "s",
+        f"{verification.checked} allocations, ok={verification.ok}",
+    )
+
+
+def minimisation_bench(rng: random.Random) -> None:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from randomisation import engine, services
+    from randomisation.models import Allocation, FactorCount, Scheme
+
+    trial = make_trial("bench-min", sites=12)
+    user = get_user_model().objects.create_user("bench-min")
+    factors = [{"factor": "site", "weight": 1}] + [{"factor": key, "weight": 1} for key in FACTORS]
+    scheme = Scheme.objects.create(
+        trial=trial, method=Scheme.Method.MINIMISATION, minimisation_factors=factors
+    )
+    services.lock_scheme(scheme, actor=user)
+    people = make_participants(trial, PRIOR + TIMED, rng)
+    arms = {arm.code: arm for arm in trial.arms.all()}
+    # 10,000 earlier allocations with a valid chain, written in bulk.
+    previous = services.GENESIS
+    rows = []
+    now = timezone.now()
+    for sequence, participant in enumerate(people[:PRIOR], start=1):
+        levels = {"site": participant.site.code, **participant.baseline}
+        allocation = Allocation(
+            trial=trial,
+            sequence=sequence,
+            scheme=scheme,
+            participant=participant,
+            stratum="all",
+            arm=arms[rng.choice("AB")],
+            details={"factors": levels},
+            allocated_on=dt.date(2026, 1, 2),
+            created_at=now,
+            allocated_by=user,
+            allocated_by_name=user.username,
+            source=Allocation.Source.SYSTEM,
+            previous_hash=previous,
+        )
+        allocation.hash = engine.commitment(services.allocation_payload(allocation))
+        previous = allocation.hash
+        rows.append(allocation)
+    Allocation.objects.bulk_create(rows, batch_size=2000)
+    # The running totals minimisation reads, as the service would have kept them.
+    totals: dict[tuple[str, str, int], int] = {}
+    for allocation in rows:
+        for factor, level in allocation.details["factors"].items():
+            key = (factor, str(level), allocation.arm_id)
+            totals[key] = totals.get(key, 0) + 1
+    FactorCount.objects.bulk_create(
+        FactorCount(scheme=scheme, factor=f, level=level, arm_id=arm, count=n)
+        for (f, level, arm), n in totals.items()
+    )
+    timings = []
+    for participant in people[PRIOR:]:
+        started = time.perf_counter()
+        services.randomise(participant, actor=user)
+        timings.append((time.perf_counter() - started) * 1000)
+    stats = percentiles(timings)
+    note = f"5 factors, {PRIOR} earlier allocations, {TIMED} allocations, in-process"
+    emit(BENCH, "minimisation p50", stats["p50"], "ms", note)
+    emit(BENCH, "minimisation p95", stats["p95"], "ms", note)
+    emit(BENCH, "minimisation max", stats["max"], "ms", note)
+    verification = services.verify(trial)
+    emit(BENCH, "minimisation verify ok", int(verification.ok), "", f"{verification.checked}")
+
+
+def main() -> None:
+    setup_django()
+    reset_database()
+    rng = random.Random(2026)  # noqa: S311 - synthetic data
+    http_bench(rng)
+    minimisation_bench(rng)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Randomisation through the API: randomise a participant (idempotent), list allocations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from randomisation import services
+from randomisation.models import Allocation
+from trial import permissions
+from trial.models import Participant
+from trial.permissions import Perm
+from trial.services import TrialError
+
+
+class AllocationSerializer(serializers.ModelSerializer[Allocation]):
+    """An allocation; ``arm_name`` is null for users who may not see arm names (blinded)."""
+
+    study_id = serializers.CharField(source="participant.study_id", default=None)
+    site = serializers.SerializerMethodField()
+    arm = serializers.CharField(source="arm.code")
+    arm_name = serializers.SerializerMethodField()
+    in_error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Allocation
+        fields = [
+            "sequence",
+            "study_id",
+            "site",
+            "stratum",
+            "arm",
+            "arm_name",
+            "allocated_on",
+            "created_at",
+            "source",
+            "reference",
+            "in_error",
+            "hash",
+        ]
+
+    def get_site(self, allocation: Allocation) -> str:
+        site = allocation.site or allocation.participant.site  # type: ignore[union-attr]
+        return site.code
+
+    def get_arm_name(self, allocation: Allocation) -> str | None:
+        return allocation.arm.name if self.context.get("unblinded") else None
+
+    def get_in_error(self, allocation: Allocation) -> bool:
+        return any(flag.kind == "in_error" for flag in allocation.flags.all())
+
+
+class RandomiseRequestSerializer(serializers.Serializer[Any]):
+    idempotency_key = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="Or send the Idempotency-Key header. A retry with the same key returns the "
+        "same allocation instead of a second one.",
+    )
+
+
+def _unblinded(request: Request, trial: Any) -> bool:
+    return permissions.has_perm(request.user, trial, Perm.VIEW_ALLOCATION)
+
+
+class Randomise(APIView):
+    @extend_schema(
+        summary="Randomise a participant",
+        request=RandomiseRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, description="Retry-safe key"
+            )
+        ],
+        responses={
+            201: AllocationSerializer,
+            200: OpenApiResponse(AllocationSerializer, description="Replay of an earlier key"),
+            400: inline_serializer(
+                "RandomiseRefusal",
+                {"non_field_errors": serializers.ListField(child=serializers.CharField())},
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "Refused",
+                value={"non_field_errors": ["OSL-4KQ7ZD has no recorded consent."]},
+                response_only=True,
+                status_codes=["400"],
+            )
+        ],
+    )
+    def post(self, request: Request, code: str, study_id: str) -> Response:
+        trial = permissions.get_trial(request.user, code, Perm.RANDOMISE)
+        participant = permissions.get_participant(request.user, trial, study_id, Perm.RANDOMISE)
+        body = RandomiseRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key") or body.validated_data.get("idempotency_key")
+        try:
+            outcome = services.randomise(participant, actor=request.user, idempotency_key=key)
+        except TrialError as error:
+            raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
+        data = AllocationSerializer(
+            outcome.allocation, context={"unblinded": _unblinded(request, trial)}
+        ).data
+        return Response(data, status=status.HTTP_201_CREATED if outcome.created else 200)
+
+
+@extend_schema(
+    summary="Allocations of a trial (individuals and sites), in sequence order",
+    parameters=[
+        OpenApiParameter("site", str, description="Site code"),
+        OpenApiParameter("source", str, enum=Allocation.Source.values),
+    ],
+)
+class AllocationList(generics.ListAPIView[Allocation]):
+    serializer_class = AllocationSerializer
+
+    def get_queryset(self) -> QuerySet[Allocation]:
+        trial = permissions.get_trial(
+            self.request.user, self.kwargs["code"], Perm.VIEW_PARTICIPANTS
+        )
+        self._trial = trial
+        visible = Participant.objects.filter(trial=trial).visible_to(self.request.user)
+        queryset = Allocation.objects.filter(trial=trial)
+        ids = permissions.site_ids(self.request.user, trial)
+        if ids is not None:
+            queryset = queryset.filter(participant__in=visible)
+        site = self.request.query_params.get("site")
+        if site:
+            queryset = queryset.filter(
+                Q(participant__site__code=site) | Q(site__code=site, participant=None)
+            )
+        source = self.request.query_params.get("source")
+        if source:
+            queryset = queryset.filter(source=source)
+        return (
+            queryset.select_related("participant__site", "site", "arm")
+            .prefetch_related("flags")
+            .order_by("sequence")
+        )
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        trial = getattr(self, "_trial", None)
+        context["unblinded"] = trial is not None and _unblinded(self.request, trial)
+        return context

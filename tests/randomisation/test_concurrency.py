@@ -1,0 +1,88 @@
+"""Simultaneous randomisations through real HTTP against a real server on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from randomisation import services
+from randomisation.models import Allocation, BlockSlot, Scheme
+from tests import factories
+from trial.models import Membership, Trial
+
+CLIENTS = 60
+RETRIED = 10  # of the CLIENTS requests, this many are sent twice with the same key at once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_randomisations_take_distinct_consecutive_slots(gunicorn_server: str) -> None:
+    trial = factories.make_trial(code="race", status=Trial.Status.RECRUITING, target_size=30)
+    site = factories.make_site(trial, "OSL")
+    user = factories.make_user("coord")
+    factories.make_membership(user, trial, Membership.Role.COORDINATOR)
+    scheme = Scheme.objects.create(
+        trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
+    )
+    services.lock_scheme(scheme, actor=user)
+    initial_slots = BlockSlot.objects.filter(scheme=scheme).count()
+    assert initial_slots < CLIENTS  # the stratum must be extended under contention too
+    people = [
+        factories.make_participant(
+            trial, site, consent_version="v1", consent_date=dt.date(2025, 3, 1)
+        )
+        for _ in range(CLIENTS)
+    ]
+    token = Token.objects.create(user=user).key
+    barrier = threading.Barrier(CLIENTS + RETRIED)
+
+    def post(study_id: str, key: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{gunicorn_server}/api/v1/trials/race/participants/{study_id}/randomisation/",
+            data=b"{}",
+            method="POST",
+            headers={
+                "Authorization": f"Token {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+            },
+        )
+        barrier.wait(timeout=30)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+
+    jobs = [(p.study_id, f"key-{p.study_id}") for p in people]
+    jobs += jobs[:RETRIED]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(lambda job: post(*job), jobs))
+
+    statuses = Counter(status for status, _ in results)
+    assert statuses[201] == CLIENTS and statuses[200] == RETRIED, statuses
+    by_study = {}
+    for _status, body in results:
+        by_study.setdefault(body["study_id"], set()).add(body["sequence"])
+    assert all(len(sequences) == 1 for sequences in by_study.values())  # retries: same answer
+
+    allocations = list(Allocation.objects.filter(trial=trial).order_by("sequence"))
+    assert [a.sequence for a in allocations] == list(range(1, CLIENTS + 1))
+    assert sorted(a.slot_position for a in allocations) == list(range(1, CLIENTS + 1))
+    used = BlockSlot.objects.filter(scheme=scheme, used=True)
+    assert used.count() == CLIENTS
+    assert not BlockSlot.objects.filter(
+        scheme=scheme, used=False, position__lte=CLIENTS
+    ).exists()  # no skipped slot
+    # Every completed block is balanced 1:1.
+    blocks: dict[int, Counter] = {}
+    sizes: dict[int, int] = {}
+    for slot in used.select_related("arm"):
+        blocks.setdefault(slot.block_number, Counter())[slot.arm.code] += 1
+        sizes[slot.block_number] = slot.block_size
+    complete = [n for n, counts in blocks.items() if sum(counts.values()) == sizes[n]]
+    assert complete and all(blocks[n]["A"] == blocks[n]["B"] for n in complete)
+    assert services.verify(trial).ok
