@@ -1,0 +1,497 @@
+"""Importing a trial from CSV files: a complete new trial, idempotent re-import, row-level
+errors with nothing written, the command line, and the browser page with its permissions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import AbstractUser, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from randomisation import import_views, importing, services
+from randomisation.models import Allocation
+from tests import factories
+from tests.conftest import World
+from trial import personal_numbers
+from trial.forms import EnrolmentForm
+from trial.models import (
+    Arm,
+    Assessment,
+    AuditEvent,
+    CovariateDefinition,
+    Membership,
+    Participant,
+    Site,
+    Trial,
+    Visit,
+    VisitDefinition,
+    Withdrawal,
+)
+
+pytestmark = pytest.mark.usefixtures("require_postgres")
+
+TABLES = (
+    Trial,
+    Arm,
+    Site,
+    CovariateDefinition,
+    VisitDefinition,
+    Membership,
+    Participant,
+    Allocation,
+    Visit,
+    Assessment,
+    Withdrawal,
+    AuditEvent,
+)
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in TABLES}
+
+
+def legacy_files(numbers: list[str]) -> dict[str, str]:
+    """A small completed trial: two arms, two sites, three covariates, two visits, three
+    participants (one pseudonymised), their allocations, three assessments, one withdrawal."""
+    return {
+        "trial.csv": (
+            "code,title,design,status,target_size,registry_id\n"
+            "legacy,Legacy IPS trial,individual,closed,60,NCT01234567\n"
+        ),
+        "arms.csv": "code,name,allocation_weight,is_control\nA,IPS,1,no\nB,Usual services,1,yes\n",
+        "sites.csv": (
+            "code,name,municipality_number,region\n"
+            "OSL1,NAV Oslo,0301,Oslo\n"
+            "BGO1,NAV Bergen,4601,Vestland\n"
+        ),
+        "covariates.csv": (
+            "key,label,kind,choices,min_value,max_value,required\n"
+            "age,Age,integer,,18,67,yes\n"
+            "sex,Sex,choice,f=Female|m=Male,,,yes\n"
+            "prior_work,Worked before,boolean,,,,no\n"
+        ),
+        "visits.csv": "code,label,offset_months\nm6,6 months,6\nm12,12 months,12\n",
+        "participants.csv": (
+            "study_id,site,personal_number,enrolled_on,consent_version,consent_date,age,sex,"
+            "prior_work\n"
+            f"L-001,OSL1,{numbers[0]},2024-01-10,v2,2024-01-10,34,f,yes\n"
+            "L-002,OSL1,,2024-01-15,v2,2024-01-14,45,m,no\n"
+            f"L-003,BGO1,{numbers[1]},2024-02-01,v2,2024-02-01,29,f,\n"
+        ),
+        "allocations.csv": (
+            "study_id,arm,randomised_on,reference\n"
+            "L-001,A,2024-01-12,ENV-1\n"
+            "L-002,B,2024-01-16,\n"
+            "L-003,A,2024-02-02,ENV-3\n"
+        ),
+        "assessments.csv": (
+            "study_id,visit,assessed_on,in_paid_work,hours_per_week,monthly_earnings,"
+            "occupation_code,on_benefits,benefit_type,self_rated_health\n"
+            "L-001,m6,2024-07-12,yes,30,25000,5223,no,,4\n"
+            "L-002,m6,2024-07-20,no,,,,yes,work_assessment_allowance,3\n"
+            "L-001,m12,2025-01-12,yes,37.5,32000,5223,no,,4\n"
+        ),
+        "withdrawals.csv": "study_id,withdrawn_on,scope,reason\nL-003,2024-05-01,no_data,Moved\n",
+    }
+
+
+def as_bytes(files: dict[str, str]) -> dict[str, bytes]:
+    return {name: text.encode() for name, text in files.items()}
+
+
+def write(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def importer(db: None) -> AbstractUser:
+    user = factories.make_user("importer")
+    user.user_permissions.add(Permission.objects.get(codename="add_trial"))
+    return user
+
+
+@pytest.fixture
+def numbers() -> list[str]:
+    return [factories.personal_number() for _ in range(4)]
+
+
+def where(report: importing.ImportReport) -> set[tuple[str, int, str]]:
+    return {(e.file, e.line, e.column) for e in report.errors}
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers: list[str]) -> None:
+    files = as_bytes(legacy_files(numbers))
+    report = importing.import_trial(files, actor=importer)
+
+    assert report.ok and report.written, [str(e) for e in report.errors]
+    assert {name: (c.created, c.unchanged) for name, c in report.files.items()} == {
+        "trial.csv": (1, 0),
+        "arms.csv": (2, 0),
+        "sites.csv": (2, 0),
+        "covariates.csv": (3, 0),
+        "visits.csv": (2, 0),
+        "participants.csv": (3, 0),
+        "allocations.csv": (3, 0),
+        "assessments.csv": (3, 0),
+        "withdrawals.csv": (1, 0),
+    }
+    trial = Trial.objects.get(code="legacy")
+    assert trial.status == Trial.Status.CLOSED and trial.registry_id == "NCT01234567"
+    assert trial.memberships.get().user == importer  # the importer coordinates the new trial
+    first = Participant.objects.get(trial=trial, study_id="L-001")
+    assert first.baseline == {"age": 34, "sex": "f", "prior_work": True}
+    assert personal_numbers.decrypt(first.personal_number_encrypted) == numbers[0]
+    pseudonymised = Participant.objects.get(trial=trial, study_id="L-002")
+    assert pseudonymised.personal_number_hash is None
+    assert pseudonymised.personal_number_encrypted == ""
+    # Allocations made elsewhere join the hash chain, marked as imported.
+    allocations = Allocation.objects.filter(trial=trial).order_by("sequence")
+    assert [(a.participant.study_id, a.arm.code, a.source) for a in allocations] == [
+        ("L-001", "A", "imported"),
+        ("L-002", "B", "imported"),
+        ("L-003", "A", "imported"),
+    ]
+    assert allocations[0].reference == "ENV-1"
+    assert services.verify(trial).ok
+    first.refresh_from_db()
+    assert first.randomised_on == dt.date(2024, 1, 12)
+    # Visits come from the schedule; the assessed ones are completed.
+    assert Visit.objects.filter(participant__trial=trial).count() == 6
+    m12 = Visit.objects.get(participant=first, definition__code="m12")
+    assert m12.completed_on == dt.date(2025, 1, 12)
+    assert m12.assessment.hours_per_week == pytest.approx(37.5)
+    assert Assessment.objects.filter(visit__participant__trial=trial).count() == 3
+    withdrawn = Participant.objects.get(trial=trial, study_id="L-003")
+    assert withdrawn.status == Participant.Status.WITHDRAWN
+    assert withdrawn.withdrawal.withdrawn_on == dt.date(2024, 5, 1)
+    # One summary event with counts and each file's SHA-256, beside the services' events.
+    event = AuditEvent.objects.get(trial=trial, action="trial.imported")
+    assert event.actor == importer
+    assert event.data["files"]["participants.csv"]["created"] == 3
+    assert event.data["files"]["allocations.csv"]["sha256"] == report.digests["allocations.csv"]
+    assert AuditEvent.objects.filter(trial=trial, action="participant.created").count() == 3
+    # The personal numbers never reach the audit trail.
+    assert not any(number in str(e.data) for e in AuditEvent.objects.all() for number in numbers)
+
+
+def test_reimporting_the_same_files_changes_nothing(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    files = as_bytes(legacy_files(numbers))
+    assert importing.import_trial(files, actor=importer).written
+    before = counts()
+
+    again = importing.import_trial(files, actor=importer)
+
+    assert again.ok and not again.written
+    assert again.created == 0 and again.unchanged == 20
+    assert counts() == before  # every table, the audit trail included
+
+
+def test_a_file_with_a_bom_and_crlf_line_ends_is_read(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    files = legacy_files(numbers)
+    data = {name: ("\ufeff" + text).replace("\n", "\r\n").encode() for name, text in files.items()}
+    report = importing.import_trial(data, actor=importer)
+    assert report.ok and report.written, [str(e) for e in report.errors]
+
+
+def test_a_broken_file_reports_every_error_and_writes_nothing(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    files = legacy_files(numbers)
+    future = (timezone.localdate() + dt.timedelta(days=10)).isoformat()
+    bad_number = numbers[2][:-1] + str((int(numbers[2][-1]) + 1) % 10)
+    files["participants.csv"] = (
+        "study_id,site,personal_number,enrolled_on,consent_version,consent_date,age,sex,"
+        "nickname\n"
+        f"L-001,OSL1,{numbers[0]},2024-01-10,v2,2024-01-10,34,f,Kari\n"
+        f"L-002,OSL1,{bad_number},2024-01-15,v2,2024-01-14,45,m,Ola\n"
+        f"L-003,BGO1,{numbers[1]},2024-02-01,v2,2024-02-01,29,f,\n"
+        f"L-004,TRD1,{numbers[3]},2024-02-03,v2,2024-02-03,30,m,\n"
+        f"L-005,BGO1,,{future},v2,2024-02-03,31,m,\n"
+        f"L-006,BGO1,,2024-02-05,v2,2024-02-05,17,x,\n"
+    )
+    files["allocations.csv"] += "L-999,C,2024-03-01,\n"
+    before = counts()
+
+    report = importing.import_trial(as_bytes(files), actor=importer)
+
+    assert not report.ok and not report.written
+    assert where(report) == {
+        ("participants.csv", 1, "nickname"),
+        ("participants.csv", 3, "personal_number"),
+        ("participants.csv", 5, "site"),
+        ("participants.csv", 6, "enrolled_on"),
+        ("participants.csv", 7, "age"),
+        ("participants.csv", 7, "sex"),
+        ("allocations.csv", 5, "study_id"),
+        ("allocations.csv", 5, "arm"),
+    }
+    messages = {(e.line, e.column): e.message for e in report.errors}
+    assert messages[(1, "nickname")] == "Unknown column."
+    assert "check digits" in messages[(3, "personal_number")]
+    assert "TRD1" in messages[(5, "site")]
+    assert "future" in messages[(6, "enrolled_on")]
+    assert "at least 18" in messages[(7, "age")]
+    assert report.files["participants.csv"].errors == 6
+    assert counts() == before  # nothing written, not even the trial
+
+
+def test_service_rules_become_row_errors(importer: AbstractUser, numbers: list[str]) -> None:
+    """Allocation before enrolment, an assessment after withdrawal, out-of-range answers."""
+    files = legacy_files(numbers)
+    files["allocations.csv"] = files["allocations.csv"].replace(
+        "L-002,B,2024-01-16", "L-002,B,2024-01-01"
+    )
+    files["assessments.csv"] += (
+        "L-003,m6,2024-08-02,no,,,,no,,4\n"
+        "L-001,m99,2024-08-02,no,,,,no,,\n"
+        "L-002,m12,2025-01-20,yes,90,10000,5223,no,,4\n"
+    )
+    before = counts()
+
+    report = importing.import_trial(as_bytes(files), actor=importer)
+
+    assert where(report) == {
+        ("allocations.csv", 3, "randomised_on"),
+        ("assessments.csv", 5, "assessed_on"),
+        ("assessments.csv", 6, "visit"),
+        ("assessments.csv", 7, "hours_per_week"),
+    }
+    text = [str(e) for e in report.errors]
+    assert "allocations.csv:3: randomised_on: The date cannot be before enrolment." in text
+    assert any("withdrew on 2024-05-01" in line for line in text)
+    assert counts() == before
+
+
+def test_existing_participant_with_different_data_is_an_error_naming_the_columns(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    files = legacy_files(numbers)
+    importing.import_trial(as_bytes(files), actor=importer)
+    before = counts()
+    files["participants.csv"] = files["participants.csv"].replace(
+        f"L-001,OSL1,{numbers[0]},2024-01-10,v2,2024-01-10,34",
+        f"L-001,OSL1,{numbers[0]},2024-01-10,v2,2024-01-09,35",
+    )
+
+    report = importing.import_trial(as_bytes(files), actor=importer)
+
+    assert where(report) == {
+        ("participants.csv", 2, "consent_date"),
+        ("participants.csv", 2, "age"),
+    }
+    assert "stored: 2024-01-10" in report.errors[0].message + report.errors[1].message
+    assert counts() == before
+
+
+def test_a_person_enrolled_under_another_study_id_is_refused(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    files = legacy_files(numbers)
+    importing.import_trial(as_bytes(files), actor=importer)
+    files["participants.csv"] = (
+        "study_id,site,personal_number,enrolled_on,consent_version,consent_date,age,sex\n"
+        f"L-010,OSL1,{numbers[0]},2024-03-01,v2,2024-03-01,40,m\n"
+    )
+    report = importing.import_trial(as_bytes(files), actor=importer)
+    assert [str(e) for e in report.errors] == [
+        "participants.csv:2: personal_number: "
+        "This person is already enrolled in the trial as L-001."
+    ]
+
+
+def test_a_directory_without_trial_csv_needs_an_existing_trial(importer: AbstractUser) -> None:
+    report = importing.import_trial(
+        {
+            "participants.csv": b"study_id,site,enrolled_on,consent_version,consent_date\n",
+            "notes.csv": b"x\n",
+        },
+        actor=importer,
+    )
+    assert {(e.file, e.line) for e in report.errors} == {("trial.csv", 0), ("notes.csv", 0)}
+
+
+def test_enrolment_form_still_requires_a_personal_number(world: World) -> None:
+    form = EnrolmentForm(
+        {
+            "site": world.sites[0].pk,
+            "enrolled_on": "2025-01-02",
+            "consent_version": "v1",
+            "consent_date": "2025-01-02",
+        },
+        trial=world.trial,
+        sites=world.trial.sites.all(),
+    )
+    assert not form.is_valid() and "personal_number" in form.errors
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_command_imports_and_exits_zero(
+    importer: AbstractUser, numbers: list[str], tmp_path: Path
+) -> None:
+    directory = write(tmp_path / "legacy", legacy_files(numbers))
+    out = io.StringIO()
+    call_command("import_trial", str(directory), "--user", "importer", "--dry-run", stdout=out)
+    assert "valid (dry run): nothing written" in out.getvalue()
+    assert not Trial.objects.filter(code="legacy").exists()
+
+    out = io.StringIO()
+    call_command("import_trial", str(directory), "--user", "importer", stdout=out)
+    assert "legacy: imported: 20 created, 0 unchanged" in out.getvalue()
+    assert Participant.objects.filter(trial__code="legacy").count() == 3
+
+    out = io.StringIO()
+    call_command("import_trial", str(directory), "--user", "importer", stdout=out)
+    assert "nothing to import: all 20 rows are unchanged" in out.getvalue()
+
+
+def test_command_lists_errors_and_exits_one(
+    importer: AbstractUser, numbers: list[str], tmp_path: Path
+) -> None:
+    files = legacy_files(numbers)
+    files["participants.csv"] = files["participants.csv"].replace(numbers[1], "01019012345")
+    directory = write(tmp_path / "broken", files)
+    before = counts()
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("import_trial", str(directory), "--user", "importer", stdout=out)
+    assert failure.value.returncode == 1
+    assert "1 error(s): nothing written" in str(failure.value)
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("participants.csv:4: personal_number: ") for line in lines)
+    assert counts() == before
+
+
+def test_command_exit_status_from_the_shell(
+    importer: AbstractUser, numbers: list[str], tmp_path: Path
+) -> None:
+    from django.core.management import execute_from_command_line
+
+    files = {"trial.csv": "code,title\nlegacy,Legacy\n", "arms.csv": "code,name,colour\n"}
+    directory = write(tmp_path / "bad", files)
+    with pytest.raises(SystemExit) as exit_status:
+        execute_from_command_line(
+            ["manage.py", "import_trial", str(directory), "--user", "importer"]
+        )
+    assert exit_status.value.code == 1
+
+
+def test_command_checks_the_users_rights(world: World, tmp_path: Path) -> None:
+    directory = write(tmp_path / "more", {"participants.csv": "study_id\n"})
+    with pytest.raises(CommandError, match="may not import"):
+        call_command("import_trial", str(directory), "--user", "caseworker", "--trial", "ips")
+    with pytest.raises(CommandError, match="may not create trials"):
+        legacy = write(tmp_path / "new", {"trial.csv": "code,title\nnew-one,New\n"})
+        call_command("import_trial", str(legacy), "--user", "datamanager")
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def schedule(world: World) -> World:
+    VisitDefinition.objects.create(trial=world.trial, code="m6", label="6 months", offset_months=6)
+    return world
+
+
+def upload(files: dict[str, str]) -> dict[str, SimpleUploadedFile]:
+    return {
+        name.removesuffix(".csv"): SimpleUploadedFile(name, text.encode(), "text/csv")
+        for name, text in files.items()
+    }
+
+
+def browser_files(number: str) -> dict[str, str]:
+    return {
+        "participants.csv": (
+            "study_id,site,personal_number,enrolled_on,consent_version,consent_date\n"
+            f"OSLA-OLD1,OSLA,{number},2025-01-06,v1,2025-01-06\n"
+        ),
+        "allocations.csv": "study_id,arm,randomised_on\nOSLA-OLD1,A,2025-01-07\n",
+        "assessments.csv": (
+            "study_id,visit,assessed_on,in_paid_work,on_benefits\nOSLA-OLD1,m6,2025-07-07,no,no\n"
+        ),
+    }
+
+
+def test_data_manager_checks_then_imports_in_the_browser(
+    schedule: World, numbers: list[str]
+) -> None:
+    url = reverse("randomisation:import", args=["ips"])
+    client = schedule.client("datamanager")
+    assert client.get(url).status_code == 200
+    before = counts()
+
+    checked = client.post(url, upload(browser_files(numbers[0])))
+
+    assert checked.status_code == 200
+    report = checked.context["report"]
+    assert report.ok and report.created == 3
+    assert counts() == before  # checking writes nothing
+    assert numbers[0] not in checked.content.decode()
+    # The checked files wait in the session, encrypted: no personal number in clear.
+    assert numbers[0] not in str(client.session[import_views.SESSION_KEY])
+    token = checked.context["token"]
+
+    done = client.post(reverse("randomisation:import_confirm", args=["ips"]), {"token": token})
+
+    assert done.status_code == 302
+    participant = Participant.objects.get(trial=schedule.trial, study_id="OSLA-OLD1")
+    assert participant.allocation.source == Allocation.Source.IMPORTED
+    assert Visit.objects.get(participant=participant).completed_on == dt.date(2025, 7, 7)
+    assert AuditEvent.objects.filter(action="trial.imported", actor=schedule.users["datamanager"])
+    # The checked files are gone from the session: a second confirmation imports nothing.
+    again = client.post(reverse("randomisation:import_confirm", args=["ips"]), {"token": token})
+    assert again.status_code == 302
+    assert Participant.objects.filter(study_id="OSLA-OLD1").count() == 1
+
+
+def test_browser_check_shows_row_errors(schedule: World, numbers: list[str]) -> None:
+    files = browser_files(numbers[0])
+    files["participants.csv"] += "OSLA-OLD2,NOPE,,2025-01-06,v1,2025-01-06\n"
+    client = schedule.client("datamanager")
+    before = counts()
+
+    checked = client.post(reverse("randomisation:import", args=["ips"]), upload(files))
+
+    assert checked.status_code == 200
+    assert [str(e) for e in checked.context["report"].errors] == [
+        "participants.csv:3: site: Unknown site NOPE."
+    ]
+    page = checked.content.decode()
+    assert "Unknown site NOPE." in page and "Import" in page
+    assert checked.context["token"] is None  # nothing to confirm
+    assert counts() == before
+
+
+def test_browser_import_needs_a_file(schedule: World) -> None:
+    response = schedule.client("datamanager").post(reverse("randomisation:import", args=["ips"]))
+    assert response.status_code == 200 and response.context["form"].errors
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"), [("caseworker", 403), ("statistician", 403), ("outsider", 404)]
+)
+def test_import_page_access(world: World, persona: str, status: int) -> None:
+    client = world.client(persona)
+    url = reverse("randomisation:import", args=["ips"])
+    assert client.get(url).status_code == status
+    confirm = reverse("randomisation:import_confirm", args=["ips"])
+    assert client.post(confirm, {"token": "x"}).status_code == status
