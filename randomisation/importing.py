@@ -86,15 +86,7 @@ DATA_FILES = (PARTICIPANTS, ALLOCATIONS, ASSESSMENTS, WITHDRAWALS)
 TRUE_WORDS = frozenset({"yes", "true", "1"})
 FALSE_WORDS = frozenset({"no", "false", "0"})
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-ASSESSMENT_FIELDS = (
-    "in_paid_work",
-    "hours_per_week",
-    "monthly_earnings",
-    "occupation_code",
-    "on_benefits",
-    "benefit_type",
-    "self_rated_health",
-)
+ASSESSMENT_FIELDS = Assessment.OUTCOME_FIELDS
 # The order in which a new trial reaches the status its trial.csv gives.
 STATUS_PATH = {
     Trial.Status.SETUP: [],

@@ -113,14 +113,5 @@ class WithdrawalForm(forms.ModelForm):  # type: ignore[type-arg]
 class AssessmentForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Assessment
-        fields = [
-            "assessed_on",
-            "in_paid_work",
-            "hours_per_week",
-            "monthly_earnings",
-            "occupation_code",
-            "on_benefits",
-            "benefit_type",
-            "self_rated_health",
-        ]
+        fields = ["assessed_on", *Assessment.OUTCOME_FIELDS]
         widgets = {"assessed_on": DATE}

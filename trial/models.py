@@ -495,6 +495,17 @@ class Assessment(models.Model):
         OTHER = "other", _("Other")
 
     visit = models.OneToOneField(Visit, on_delete=models.PROTECT, related_name="assessment")
+    # The trial's outcome fields, in the order forms, the API and imports show them.
+    OUTCOME_FIELDS = (
+        "in_paid_work",
+        "hours_per_week",
+        "monthly_earnings",
+        "occupation_code",
+        "on_benefits",
+        "benefit_type",
+        "self_rated_health",
+    )
+
     assessed_on = models.DateField(_("assessed on"))
     in_paid_work = models.BooleanField(_("in paid work"))
     hours_per_week = models.DecimalField(

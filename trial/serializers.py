@@ -280,13 +280,7 @@ class AssessmentSerializer(serializers.ModelSerializer[Assessment]):
             "visit",
             "assessed_on",
             "in_window",
-            "in_paid_work",
-            "hours_per_week",
-            "monthly_earnings",
-            "occupation_code",
-            "on_benefits",
-            "benefit_type",
-            "self_rated_health",
+            *Assessment.OUTCOME_FIELDS,
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
