@@ -35,6 +35,7 @@ test: $(VENV)/.installed-test
 	@SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')}" \
 	FIELD_ENCRYPTION_KEYS="$${FIELD_ENCRYPTION_KEYS:-$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}" \
 	ALLOWED_HOSTS="$${ALLOWED_HOSTS:-localhost,127.0.0.1}" CONN_MAX_AGE=0 \
+	SITE_URL="$${SITE_URL:-http://127.0.0.1:8000}" \
 	PERSONAL_NUMBER_HASH_KEY="$${PERSONAL_NUMBER_HASH_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')}" \
 	sh -c '$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
 	       $(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)'

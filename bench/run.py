@@ -70,6 +70,7 @@ def bench_environment() -> tuple[dict[str, str], bool]:
     if "testserver" not in hosts:
         hosts.append("testserver")
     env["ALLOWED_HOSTS"] = ",".join(hosts)
+    env.setdefault("SITE_URL", "http://127.0.0.1:8000")
     # INFO logging to the console on every request would be measured too.
     env.setdefault("LOG_LEVEL", "WARNING")
     env["PYTHONUNBUFFERED"] = "1"

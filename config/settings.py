@@ -307,7 +307,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "trials@localhost")
 # Scheme, host and port of the web pages, for links in e-mails (which have no request to ask).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Required outside the embedded default, where a wrong guess would mail unusable links.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if EMBEDDED else None).rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -421,6 +421,11 @@ class VisitDefinition(models.Model):
         return self.label
 
 
+COMING_DUE_DAYS = 7
+"""A visit whose window opens within this many days is coming due: on the worklist and in the
+caseworkers' daily reminders."""
+
+
 class VisitQuerySet(models.QuerySet["Visit"]):
     def open(self) -> VisitQuerySet:
         return self.filter(completed_on__isnull=True, missed=False)

@@ -25,7 +25,14 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import ngettext
 
-from trial.models import Membership, Participant, ReminderDigest, Trial, Visit
+from trial.models import (
+    COMING_DUE_DAYS,
+    Membership,
+    Participant,
+    ReminderDigest,
+    Trial,
+    Visit,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser, User
@@ -33,8 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Visits whose window opens within this many days are "coming due"; the worklist uses a week too.
-HORIZON_DAYS = 7
+HORIZON_DAYS = COMING_DUE_DAYS
 
 
 class DigestDeliveryError(Exception):

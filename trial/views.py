@@ -21,7 +21,15 @@ from django.views.decorators.http import require_GET
 
 from trial import extensions, permissions, services
 from trial.forms import AssessmentForm, EnrolmentForm, ScreeningForm, WithdrawalForm
-from trial.models import AuditEvent, Membership, Participant, ScreeningRecord, Trial, Visit
+from trial.models import (
+    COMING_DUE_DAYS,
+    AuditEvent,
+    Membership,
+    Participant,
+    ScreeningRecord,
+    Trial,
+    Visit,
+)
 from trial.permissions import Perm
 
 TrialView = Callable[..., HttpResponse]
@@ -301,7 +309,7 @@ def worklist(request: HttpRequest, trial: Trial) -> HttpResponse:
     if sort not in orderings:
         sort = "window_end"
     today = timezone.localdate()
-    horizon = today + dt.timedelta(days=7)
+    horizon = today + dt.timedelta(days=COMING_DUE_DAYS)
     participants = Participant.objects.filter(trial=trial).visible_to(request.user)
     visits = (
         Visit.objects.due_by(horizon)

@@ -18,6 +18,7 @@ PRODUCTION = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "PERSONAL_NUMBER_HASH_KEY": "y" * 40,
     "ALLOWED_HOSTS": "trials.example.org",
+    "SITE_URL": "https://trials.example.org",
 }
 
 
@@ -50,6 +51,7 @@ def without(name: str) -> dict[str, str]:
         (without("PERSONAL_NUMBER_HASH_KEY"), "PERSONAL_NUMBER_HASH_KEY must be set"),
         (without("CELERY_BROKER_URL"), "CELERY_BROKER_URL must be set"),
         (without("ALLOWED_HOSTS"), "ALLOWED_HOSTS must be set"),
+        (without("SITE_URL"), "SITE_URL must be set"),
         ({**PRODUCTION, "DEBUG": "1"}, "DEBUG must be off"),
         ({**PRODUCTION, "DEBUG": "maybe"}, "DEBUG must be a boolean"),
         ({**PRODUCTION, "DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL is not a valid"),
