@@ -322,10 +322,10 @@ def _concealment(scheme: Scheme) -> str:
             )
     if scheme.is_locked and scheme.commitment_hash:
         commitment = _(
-            "When the scheme was locked, a SHA-256 commitment hash of its settings, its initial "
-            "lists and the seed (%(hash)s) was recorded for publication, so that the sequence "
-            "can later be shown not to have been changed; every allocation is also chained by "
-            "hash to the one before it."
+            "When the scheme was locked, a SHA-256 commitment hash over its settings, its "
+            "initial lists and the seed was recorded for publication (%(hash)s), so that the "
+            "sequence can later be shown not to have been changed; every allocation is also "
+            "chained by hash to the one before it."
         ) % {"hash": scheme.commitment_hash}
     else:
         commitment = _(
