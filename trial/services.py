@@ -393,11 +393,19 @@ def record_assessment(
     if not values.get("on_benefits") and values.get("benefit_type"):
         raise TrialError(_("Leave this empty when not on benefits."), field="benefit_type")
     with transaction.atomic():
-        locked = Visit.objects.select_for_update().get(pk=visit.pk)
+        locked = (
+            Visit.objects.select_for_update(of=("self",))
+            .select_related("definition", "participant__trial")
+            .get(pk=visit.pk)
+        )
         if locked.completed_on is not None or locked.missed:
             raise TrialError(_("This visit is closed already."))
         assessment = Assessment(visit=locked, recorded_by=actor, **values)
-        assessment.full_clean(exclude=["visit", "recorded_by"])
+        # Field validators only: the rules the constraints express were checked above, the
+        # visit lock rules out a second assessment, and the database constraints remain.
+        assessment.full_clean(
+            exclude=["visit", "recorded_by"], validate_unique=False, validate_constraints=False
+        )
         assessment.save()
         before = audit.snapshot(locked)
         locked.completed_on = assessed_on
@@ -406,7 +414,7 @@ def record_assessment(
             "assessment.created",
             assessment,
             actor=actor,
-            trial=participant.trial,
+            trial=locked.participant.trial,
             data={"after": audit.snapshot(assessment), "in_window": locked.in_window},
         )
         audit.record_changed(locked, before, actor=actor)
