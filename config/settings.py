@@ -310,6 +310,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "trials@localhost")
 # Required outside the embedded default, where a wrong guess would mail unusable links.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if EMBEDDED else None).rstrip("/")
 
+# How long the author of a logged contact may still correct it; after that it is locked.
+CONTACT_EDIT_HOURS = env_int("CONTACT_EDIT_HOURS", 72)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -9,6 +9,7 @@ from config.health import health
 api_v1 = [
     path("", include("trial.api_urls")),
     path("", include("randomisation.api_urls")),
+    path("", include("fidelity.api_urls")),
     path("auth/token/", obtain_auth_token, name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="v1:schema"), name="docs"),
