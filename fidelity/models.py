@@ -100,6 +100,14 @@ class Contact(models.Model):
         Component, blank=True, related_name="contacts", verbose_name=_("components delivered")
     )
     note = models.CharField(_("note"), max_length=CONTACT_NOTE_MAX, blank=True)
+    contamination_risk = models.BooleanField(
+        _("contamination risk"),
+        default=False,
+        help_text=_(
+            "Logged for a control participant by staff who worked at an intervention site "
+            "before; set by the system from the dated site assignments."
+        ),
+    )
     created_at = models.DateTimeField(_("logged at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("last changed"), auto_now=True)
 

@@ -52,6 +52,16 @@ class Trial(models.Model):
         _("target sample size"), validators=[MinValueValidator(1)], default=100
     )
     description = models.TextField(_("description"), blank=True)
+    contamination_question = models.CharField(
+        _("contamination question"),
+        max_length=300,
+        blank=True,
+        help_text=_(
+            "Asked at every follow-up assessment of a control participant, e.g. 'Since the last "
+            "assessment, has anyone helped you look for ordinary paid work and followed you up "
+            "in the job?'. A yes is recorded as a contamination exposure. Leave empty to not ask."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -168,6 +178,37 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} – {self.get_role_display()} ({self.trial.code})"
+
+
+class SiteAssignment(models.Model):
+    """Where a member of staff worked, and when: the dated history behind ``Membership.sites``.
+
+    ``Membership.sites`` says what a caseworker may see today; assignments say where they worked
+    before, so a caseworker who moved from an intervention office to a control office can be
+    flagged as a contamination risk for the contacts they log there.
+    """
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="assignments")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="assignments")
+    starts_on = models.DateField(_("from"))
+    ends_on = models.DateField(
+        _("until"), null=True, blank=True, help_text=_("Empty: still there.")
+    )
+
+    class Meta:
+        ordering = ["membership", "starts_on"]
+        verbose_name = _("site assignment")
+        verbose_name_plural = _("site assignments")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="site_assignment_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership.user} @ {self.site.code} {self.starts_on:%Y-%m-%d}"
 
 
 class ParticipantQuerySet(models.QuerySet["Participant"]):
@@ -542,6 +583,12 @@ class Assessment(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(5)],
+    )
+    contamination_reported = models.BooleanField(
+        _("answered yes to the contamination question"),
+        null=True,
+        blank=True,
+        help_text=_("Empty when the trial asks no such question or it was not answered."),
     )
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
