@@ -53,6 +53,7 @@ from trial.serializers import (
     AssessmentSerializer,
     AuditEventSerializer,
     EnrolmentSerializer,
+    LossToFollowUpSerializer,
     MeSerializer,
     ParticipantSerializer,
     ScreeningFilterSerializer,
@@ -288,6 +289,53 @@ class ParticipantWithdrawal(TrialScopedMixin, APIView):
                 participant, actor=request.user, **serializer.validated_data
             )
         return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+
+class ParticipantLoss(TrialScopedMixin, APIView):
+    trial_perm = Perm.ENROL
+
+    @extend_schema(
+        request=LossToFollowUpSerializer,
+        responses={
+            201: LossToFollowUpSerializer,
+            400: field_errors(
+                future_date={"lost_on": ["The date cannot be in the future."]},
+                not_active={"non_field_errors": ["The participant is no longer active."]},
+            ),
+        },
+        summary="Mark a participant lost to follow-up",
+        description="The participant stays in every count (intention to treat) and reminders "
+        "stop. DELETE undoes it when the participant is found again.",
+    )
+    def post(self, request: Request, code: str, study_id: str) -> Response:
+        participant = permissions.get_participant(
+            request.user, self.get_trial(), study_id, Perm.ENROL
+        )
+        serializer = LossToFollowUpSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            loss = services.mark_lost_to_follow_up(
+                participant, actor=request.user, **serializer.validated_data
+            )
+        return Response(LossToFollowUpSerializer(loss).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: None,
+            400: field_errors(
+                not_lost={"non_field_errors": ["The participant is not lost to follow-up."]}
+            ),
+        },
+        summary="The participant was found again",
+    )
+    def delete(self, request: Request, code: str, study_id: str) -> Response:
+        participant = permissions.get_participant(
+            request.user, self.get_trial(), study_id, Perm.ENROL
+        )
+        with service_errors():
+            services.mark_found_again(participant, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema_view(get=extend_schema(parameters=[ScreeningFilterSerializer]))

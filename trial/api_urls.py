@@ -23,6 +23,11 @@ urlpatterns = [
         api.ParticipantWithdrawal.as_view(),
         name="participant-withdrawal",
     ),
+    path(
+        "trials/<slug:code>/participants/<str:study_id>/loss-to-follow-up/",
+        api.ParticipantLoss.as_view(),
+        name="participant-loss",
+    ),
     path("trials/<slug:code>/screening/", api.ScreeningList.as_view(), name="screening-list"),
     path("trials/<slug:code>/visits/", api.VisitList.as_view(), name="visit-list"),
     path(

@@ -11,6 +11,7 @@ from trial.models import (
     Assessment,
     CovariateDefinition,
     ExclusionReason,
+    LossToFollowUp,
     ScreeningRecord,
     Site,
     Trial,
@@ -108,6 +109,13 @@ class WithdrawalForm(forms.ModelForm):  # type: ignore[type-arg]
         model = Withdrawal
         fields = ["withdrawn_on", "scope", "reason"]
         widgets = {"withdrawn_on": DATE, "scope": forms.RadioSelect}
+
+
+class LossToFollowUpForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = LossToFollowUp
+        fields = ["lost_on", "reason", "detail"]
+        widgets = {"lost_on": DATE, "reason": forms.RadioSelect}
 
 
 class AssessmentForm(forms.ModelForm):  # type: ignore[type-arg]

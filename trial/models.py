@@ -433,6 +433,35 @@ class Withdrawal(models.Model):
         return f"{self.participant} {self.withdrawn_on:%Y-%m-%d}"
 
 
+class LossToFollowUp(models.Model):
+    """A participant the trial can no longer reach: not a withdrawal (they did not say no), and
+    reversible if they are found again. CONSORT reports them, with reasons, per arm."""
+
+    class Reason(models.TextChoices):
+        UNREACHABLE = "unreachable", _("Cannot be reached")
+        MOVED = "moved", _("Moved away from the trial's area")
+        DIED = "died", _("Died")
+        OTHER = "other", _("Other")
+
+    participant = models.OneToOneField(
+        Participant, on_delete=models.PROTECT, related_name="loss_to_follow_up"
+    )
+    lost_on = models.DateField(_("lost to follow-up on"))
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    detail = models.CharField(_("what was tried"), max_length=300, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("loss to follow-up")
+        verbose_name_plural = _("losses to follow-up")
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.lost_on:%Y-%m-%d}"
+
+
 class VisitDefinition(models.Model):
     """A scheduled follow-up visit, counted in months from randomisation."""
 

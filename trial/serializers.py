@@ -23,6 +23,7 @@ from trial.models import (
     Assessment,
     AuditEvent,
     ExclusionReason,
+    LossToFollowUp,
     Membership,
     Participant,
     ScreeningRecord,
@@ -139,6 +140,17 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
     class Meta:
         model = Withdrawal
         fields = ["study_id", "withdrawn_on", "scope", "reason", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class LossToFollowUpSerializer(serializers.ModelSerializer[LossToFollowUp]):
+    """A loss to follow-up: input is the date, reason and what was tried."""
+
+    study_id = serializers.CharField(source="participant.study_id", read_only=True)
+
+    class Meta:
+        model = LossToFollowUp
+        fields = ["study_id", "lost_on", "reason", "detail", "created_at"]
         read_only_fields = ["created_at"]
 
 

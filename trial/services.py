@@ -21,6 +21,7 @@ from trial.models import (
     Assessment,
     CovariateDefinition,
     ExclusionReason,
+    LossToFollowUp,
     Participant,
     ScreeningRecord,
     Site,
@@ -334,6 +335,66 @@ def withdraw_participant(
         audit.record_changed(locked, before, actor=actor)
     participant.status = locked.status
     return withdrawal
+
+
+def mark_lost_to_follow_up(
+    participant: Participant,
+    *,
+    lost_on: dt.date,
+    reason: str,
+    detail: str = "",
+    actor: AbstractBaseUser | None,
+) -> LossToFollowUp:
+    """Record that the trial can no longer reach a participant.
+
+    They stay in every count (ITT) and reminders stop; unlike a withdrawal it can be undone with
+    ``mark_found_again`` when they turn up. Only active participants can be lost.
+    """
+    if participant.status != Participant.Status.ACTIVE:
+        raise TrialError(
+            _("Only an active participant can be lost to follow-up (this one is %(status)s).")
+            % {"status": participant.get_status_display()}
+        )
+    if reason not in LossToFollowUp.Reason.values:
+        raise TrialError(_("Choose a reason."), field="reason")
+    if lost_on > timezone.localdate():
+        raise TrialError(_("The date cannot be in the future."), field="lost_on")
+    if lost_on < participant.enrolled_on:
+        raise TrialError(_("The date cannot be before enrolment."), field="lost_on")
+    with transaction.atomic():
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        if locked.status != Participant.Status.ACTIVE:
+            raise TrialError(_("The participant is no longer active."))
+        before = audit.snapshot(locked)
+        loss = LossToFollowUp.objects.create(
+            participant=locked,
+            lost_on=lost_on,
+            reason=reason,
+            detail=detail.strip(),
+            recorded_by=actor,
+        )
+        locked.status = Participant.Status.LOST
+        locked.save(update_fields=["status"])
+        audit.record_created(loss, actor=actor)
+        audit.record_changed(locked, before, actor=actor)
+    participant.status = locked.status
+    return loss
+
+
+def mark_found_again(participant: Participant, *, actor: AbstractBaseUser | None) -> None:
+    """Undo a loss to follow-up: the participant is active again (the audit trail keeps both)."""
+    with transaction.atomic():
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        if locked.status != Participant.Status.LOST:
+            raise TrialError(_("The participant is not lost to follow-up."))
+        loss = LossToFollowUp.objects.get(participant=locked)
+        before = audit.snapshot(locked)
+        audit.record_deleted(loss, actor=actor)
+        loss.delete()
+        locked.status = Participant.Status.ACTIVE
+        locked.save(update_fields=["status"])
+        audit.record_changed(locked, before, actor=actor)
+    participant.status = locked.status
 
 
 def generate_visits(participant: Participant, *, randomised_on: dt.date) -> list[Visit]:

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from trial.extensions import TimelineEntry, register_timeline
-from trial.models import Assessment, Participant, ScreeningRecord, Withdrawal
+from trial.models import Assessment, LossToFollowUp, Participant, ScreeningRecord, Withdrawal
 
 
 @register_timeline
@@ -62,4 +62,13 @@ def follow_up_entries(request: HttpRequest, participant: Participant) -> Iterato
             _("Withdrew: %(scope)s") % {"scope": withdrawal.get_scope_display()},
             detail=withdrawal.reason,
             at=withdrawal.created_at,
+        )
+    loss = LossToFollowUp.objects.filter(participant=participant).first()
+    if loss is not None:
+        yield TimelineEntry(
+            loss.lost_on,
+            "lost",
+            _("Lost to follow-up: %(reason)s") % {"reason": loss.get_reason_display()},
+            detail=loss.detail,
+            at=loss.created_at,
         )

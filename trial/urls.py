@@ -18,6 +18,11 @@ urlpatterns = [
     path("trials/<slug:code>/screening/", views.screening, name="screening"),
     path("trials/<slug:code>/enrol/", views.enrol, name="enrol"),
     path(
+        "trials/<slug:code>/participants/<str:study_id>/lost/",
+        views.lost,
+        name="lost",
+    ),
+    path(
         "trials/<slug:code>/participants/<str:study_id>/withdraw/",
         views.withdraw,
         name="withdraw",

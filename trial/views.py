@@ -20,7 +20,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from trial import extensions, permissions, services
-from trial.forms import AssessmentForm, EnrolmentForm, ScreeningForm, WithdrawalForm
+from trial.forms import (
+    AssessmentForm,
+    EnrolmentForm,
+    LossToFollowUpForm,
+    ScreeningForm,
+    WithdrawalForm,
+)
 from trial.models import (
     COMING_DUE_DAYS,
     AuditEvent,
@@ -164,6 +170,7 @@ def participant(request: HttpRequest, trial: Trial, study_id: str) -> HttpRespon
         "visits": visits,
         "baseline": baseline,
         "withdrawal": getattr(obj, "withdrawal", None),
+        "loss": getattr(obj, "loss_to_follow_up", None),
         "timeline": extensions.timeline_entries(request, obj),
         "panels": extensions.participant_panels(request, obj),
         "can_enrol": permissions.has_perm(request.user, trial, Perm.ENROL),
@@ -287,6 +294,32 @@ def withdraw(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
             return redirect(participant)
     return render(
         request, "trial/withdraw.html", {"trial": trial, "participant": participant, "form": form}
+    )
+
+
+@trial_view(Perm.ENROL)
+def lost(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
+    """Mark a participant lost to follow-up (GET/POST), or found again (POST ``found``)."""
+    participant = permissions.get_participant(request.user, trial, study_id, Perm.ENROL)
+    if request.method == "POST" and "found" in request.POST:
+        try:
+            services.mark_found_again(participant, actor=request.user)
+        except services.TrialError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("The participant is active again."))
+        return redirect(participant)
+    form = LossToFollowUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.mark_lost_to_follow_up(participant, actor=request.user, **form.cleaned_data)
+        except services.TrialError as error:
+            show_error(form, error)
+        else:
+            messages.success(request, _("The loss to follow-up is recorded."))
+            return redirect(participant)
+    return render(
+        request, "trial/lost.html", {"trial": trial, "participant": participant, "form": form}
     )
 
 
