@@ -1,0 +1,113 @@
+"""Contamination and non-compliance: ITT beside the complier-average causal effect (CACE).
+
+Treatment *received* is defined from what the system records: every participant randomised to
+an intervention arm counts as having received the intervention (the contact log does not say
+whether an intervention participant was reached), and a control participant counts as treated
+when they were exposed to an intervention-specific component (contamination). So
+``received = (not is_control) or exposed``. With this definition the CACE scales the ITT
+effect up by the share of controls who were *not* contaminated (one-sided noncompliance in the
+control arm); it does not correct for intervention participants who were never reached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from reports.analysis.estimates import Z95, Estimate, finite, unavailable
+from reports.analysis.text import _
+
+
+def received_treatment(is_control: pd.Series, exposed: pd.Series) -> pd.Series:
+    """0/1 treatment received: ``(not is_control) or exposed`` (see the module docstring)."""
+    exposed = exposed.fillna(False).astype(bool)
+    return ((~is_control.astype(bool)) | exposed).astype(int)
+
+
+def iv_2sls(
+    y: pd.Series, d: pd.Series, z: pd.Series, covariates: pd.DataFrame | None = None
+) -> tuple[Estimate, float | None]:
+    """CACE by two-stage least squares: ``y`` on received ``d``, instrumented by arm ``z``.
+
+    Returns the estimate and the first-stage F statistic for the instrument. Standard errors
+    are the heteroskedasticity-robust (HC0) 2SLS sandwich with a normal reference, as
+    linearmodels' ``IV2SLS(...).fit(cov_type="robust")``. Without covariates the point estimate
+    is the Wald ratio ITT(y) / ITT(d).
+    """
+    measure, method = _("complier-average causal effect"), _("2SLS, arm as instrument, robust SE")
+    parts = [pd.Series(y, name="y"), pd.Series(d, name="d"), pd.Series(z, name="z")]
+    frame = pd.concat(parts, axis=1)
+    if covariates is not None and not covariates.empty:
+        frame = pd.concat([frame, covariates.reset_index(drop=True).set_axis(frame.index)], axis=1)
+    frame = frame.dropna().astype(float)
+    n_t, n_c = int((frame["z"] == 1).sum()), int((frame["z"] == 0).sum())
+    if n_t < 2 or n_c < 2:
+        return unavailable(
+            measure, method, n_t, n_c, _("An arm has fewer than two observations.")
+        ), None
+    extra = frame.drop(columns=["y", "d", "z"]).to_numpy()
+    ones = np.ones((len(frame), 1))
+    instruments = np.hstack([ones, frame[["z"]].to_numpy(), extra])
+    regressors = np.hstack([ones, frame[["d"]].to_numpy(), extra])
+    outcome = frame["y"].to_numpy()
+    first_stage_f = _first_stage_f(frame["d"].to_numpy(), instruments)
+    try:
+        fitted = instruments @ np.linalg.lstsq(instruments, regressors, rcond=None)[0]
+        bread = np.linalg.inv(fitted.T @ regressors)
+    except np.linalg.LinAlgError:
+        bread = None
+    if bread is None or first_stage_f is None or first_stage_f < 1e-8:
+        why = _(
+            "Arm does not change the treatment received (no first stage), so the CACE is not "
+            "identified."
+        )
+        return unavailable(measure, method, n_t, n_c, why), first_stage_f
+    beta = bread @ fitted.T @ outcome
+    residuals = outcome - regressors @ beta
+    meat = (fitted * residuals[:, None] ** 2).T @ fitted
+    covariance = bread @ meat @ bread.T
+    coef, se = float(beta[1]), math.sqrt(max(float(covariance[1, 1]), 0.0))
+    if se == 0:
+        return Estimate(measure, coef, None, None, None, method, n_t, n_c), first_stage_f
+    p = float(2 * stats.norm.sf(abs(coef / se)))
+    estimate = Estimate(measure, coef, coef - Z95 * se, coef + Z95 * se, p, method, n_t, n_c)
+    if first_stage_f < 10:
+        estimate.note = _("Weak instrument: first-stage F below 10.")
+    return estimate, first_stage_f
+
+
+def _first_stage_f(d: np.ndarray, instruments: np.ndarray) -> float | None:
+    """Classical F (= t²) for the instrument (column 1) in the regression of d on instruments."""
+    coef, *_rest = np.linalg.lstsq(instruments, d, rcond=None)
+    residuals = d - instruments @ coef
+    dof = len(d) - instruments.shape[1]
+    if dof <= 0:
+        return None
+    sigma2 = float(residuals @ residuals) / dof
+    try:
+        xtx_inv = np.linalg.inv(instruments.T @ instruments)
+    except np.linalg.LinAlgError:
+        return None
+    variance = sigma2 * xtx_inv[1, 1]
+    if variance <= 0:
+        return float("inf") if abs(coef[1]) > 0 else 0.0
+    return finite(coef[1] ** 2 / variance)
+
+
+def difference(y: pd.Series, group: pd.Series, measure: str, method: str, note: str) -> Estimate:
+    """Difference in means (or proportions) of ``y`` between group 1 and group 0, Wald 95% CI."""
+    data = pd.DataFrame({"y": y, "g": group}).dropna()
+    a = data.loc[data["g"] == 1, "y"].astype(float)
+    b = data.loc[data["g"] == 0, "y"].astype(float)
+    n1, n0 = len(a), len(b)
+    if n1 < 2 or n0 < 2:
+        return unavailable(measure, method, n1, n0, _("A group has fewer than two observations."))
+    diff = float(a.mean() - b.mean())
+    se = math.sqrt(a.var(ddof=1) / n1 + b.var(ddof=1) / n0)
+    if se == 0:
+        return Estimate(measure, diff, None, None, None, method, n1, n0, note)
+    p = float(2 * stats.norm.sf(abs(diff / se)))
+    return Estimate(measure, diff, diff - Z95 * se, diff + Z95 * se, p, method, n1, n0, note)

@@ -1,0 +1,931 @@
+"""Effect evaluation: the sections of the effect report, built from the functions in this package.
+
+:func:`effect_sections` is the entry point the report pipeline calls. Each section is built on
+its own; whatever cannot be estimated (no data for an outcome, an empty arm, separation, one
+cluster per arm, …) is explained in that section's ``problems`` and the other sections go on.
+The function never raises for bad data and never puts NaN in a table.
+
+Arms: every non-reference arm is compared with the reference arm. The reference is the control
+arm (``is_control``); when ``blinded`` is true, arms are shown by code, the reference is the
+first code in sort order (so the direction of comparison reveals nothing), and the
+contamination/CACE section is withheld because it needs to know which arm is the control.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from reports.analysis import clustered, compliance, figures, missing, subgroups, survival
+from reports.analysis.estimates import (
+    Estimate,
+    ancova_hc3,
+    binary_itt,
+    finite,
+    is_binary,
+    logistic_adjusted,
+    means_by_arm,
+    proportions_by_arm,
+    welch_difference,
+)
+from reports.analysis.results import AnalysisPlan, EffectData, Figure, Section, Table
+from reports.analysis.text import _
+
+OUTCOME_COLUMNS = [
+    "in_paid_work",
+    "hours_per_week",
+    "monthly_earnings",
+    "on_benefits",
+    "self_rated_health",
+]
+
+
+def clean(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with NaN, NA and infinities replaced by ``None`` (such columns become object)."""
+    result = frame.copy()
+    for column in result.columns:
+        values = result[column]
+        missing = values.map(lambda v: v is None or (isinstance(v, float) and not math.isfinite(v)))
+        missing |= values.isna()
+        if missing.any():
+            result[column] = values.astype(object).where(~missing, None)
+    return result
+
+
+def estimate_columns() -> dict[str, str]:
+    """Display names of the :class:`Estimate` fields, in table order."""
+    return {
+        "comparison": _("Comparison"),
+        "outcome": _("Outcome"),
+        "measure": _("Measure"),
+        "n_treated": _("n analysed (arm)"),
+        "n_control": _("n analysed (reference)"),
+        "estimate": _("Estimate"),
+        "ci_low": _("95% CI lower"),
+        "ci_high": _("95% CI upper"),
+        "p_value": _("p-value"),
+        "method": _("Method"),
+        "note": _("Note"),
+    }
+
+
+def estimates_table(
+    key: str,
+    title: str,
+    rows: list[tuple[dict[str, object], Estimate]],
+    notes: list[str] | None = None,
+) -> Table:
+    """A table with one row per estimate, extra leading columns given in each row's dict."""
+    names = estimate_columns()
+    records = [{**extra, **estimate.as_row()} for extra, estimate in rows]
+    columns = [c for c in names if any(c in r for r in records)] or list(names)
+    frame = pd.DataFrame(records, columns=columns).rename(columns=names)
+    return Table(key, title, clean(frame), notes or [])
+
+
+@dataclass
+class Context:
+    """Everything the section builders share, prepared once from the data and plan."""
+
+    data: EffectData
+    plan: AnalysisPlan
+    seed: int
+    blinded: bool
+    participants: pd.DataFrame
+    reference: str | None
+    others: list[str]
+    labels: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+
+    def comparisons(self) -> list[tuple[str, str]]:
+        """(arm code, display name of the comparison) for each arm against the reference."""
+        return [
+            (
+                arm,
+                _("%(arm)s vs %(reference)s")
+                % {"arm": self.labels[arm], "reference": self.labels[self.reference]},
+            )
+            for arm in self.others
+        ]
+
+    def pair(self, frame: pd.DataFrame, arm: str) -> pd.DataFrame:
+        """Rows of ``arm`` and the reference arm, with ``treat`` = 1 for ``arm``."""
+        subset = frame.loc[frame["arm"].isin([arm, self.reference])].copy()
+        subset["treat"] = (subset["arm"] == arm).astype(int)
+        return subset
+
+    def at_visit(self, visit: str) -> pd.DataFrame:
+        """Participants joined (left) to their assessment at ``visit``, plus baseline values."""
+        outcomes = self.data.outcomes
+        frame = self.participants
+        if outcomes is None or outcomes.empty or "visit" not in outcomes.columns:
+            return frame.assign(**dict.fromkeys(OUTCOME_COLUMNS, np.nan))
+        present = [
+            c for c in outcomes.columns if c not in {"visit", "assessed_on", "offset_months"}
+        ]
+        rows = outcomes.loc[outcomes["visit"] == visit, present].drop_duplicates("study_id")
+        baseline = self.baseline()
+        frame = frame.merge(rows, on="study_id", how="left", suffixes=("", "_outcome"))
+        if baseline is not None:
+            frame = frame.merge(baseline, on="study_id", how="left")
+        return frame
+
+    def baseline(self) -> pd.DataFrame | None:
+        """Outcome values at the visit with offset 0 months (if the schedule has one)."""
+        outcomes = self.data.outcomes
+        if outcomes.empty or "offset_months" not in outcomes.columns:
+            return None
+        rows = outcomes.loc[outcomes["offset_months"] == 0]
+        if rows.empty:
+            return None
+        columns = [c for c in OUTCOME_COLUMNS if c in rows.columns]
+        rows = rows.drop_duplicates("study_id")[["study_id", *columns]]
+        return rows.rename(columns={c: f"baseline_{c}" for c in columns})
+
+    def binary(self, outcome: str) -> bool:
+        """Whether ``outcome`` is binary (from its observed values)."""
+        outcomes = self.data.outcomes
+        if outcome in {"in_paid_work", "on_benefits"}:
+            return True
+        return outcome in outcomes.columns and is_binary(outcomes[outcome])
+
+    def model_covariates(self) -> list[str]:
+        """The plan's covariates, without site when sites are the clusters.
+
+        In a cluster trial site is collinear with arm, and the GEE (in a stepped wedge, with
+        period effects) already accounts for sites.
+        """
+        if self.data.design == "individual":
+            return list(self.plan.covariates)
+        return [n for n in self.plan.covariates if n != "site"]
+
+    def covariates_for(self, outcome: str, frame: pd.DataFrame) -> list[str]:
+        """Model covariates, plus the outcome's baseline value if the data have one."""
+        names = self.model_covariates()
+        baseline = f"baseline_{outcome}"
+        if baseline in frame.columns and frame[baseline].notna().any() and baseline not in names:
+            names.insert(0, baseline)
+        return names
+
+    def period(self, frame: pd.DataFrame) -> pd.Series:
+        """Calendar quarter of randomisation (stepped-wedge period)."""
+        return clustered.calendar_period(frame["randomised_on"], months=3).astype(int)
+
+
+def prepare(data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool) -> Context:
+    """Check the participants and arms and choose the reference arm."""
+    participants = data.participants.copy() if data.participants is not None else pd.DataFrame()
+    problems: list[str] = []
+    if participants.empty or "arm" not in participants.columns:
+        problems.append(_("No randomised participants."))
+        return Context(data, plan, seed, blinded, participants, None, [], {}, problems)
+    participants["arm"] = participants["arm"].astype(str)
+    arms = sorted(participants["arm"].unique())
+    if blinded or "arm_label" not in participants.columns:
+        labels = {a: a for a in arms}
+    else:
+        first = participants.drop_duplicates("arm").set_index("arm")["arm_label"]
+        labels = {a: str(first.get(a) or a) for a in arms}
+    if blinded:
+        reference = arms[0]
+    else:
+        controls = sorted(participants.loc[participants["is_control"].astype(bool), "arm"].unique())
+        reference = controls[0] if controls else arms[0]
+        if not controls:
+            problems.append(_("No arm is marked as control; the first arm is used as reference."))
+    others = [a for a in arms if a != reference]
+    if not others:
+        problems.append(
+            _("Only one arm has participants, so no comparison between arms can be estimated.")
+        )
+    return Context(data, plan, seed, blinded, participants, reference, others, labels, problems)
+
+
+def effect_sections(
+    data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool
+) -> list[Section]:
+    """Return the effect-evaluation sections for ``data`` under ``plan``.
+
+    Sections: primary outcome, secondary outcomes, outcomes over visits, time to first paid
+    work, contamination and non-compliance, missing outcomes, subgroups. ``blinded=True`` shows
+    arms by code. ``seed`` makes multiple imputation reproducible. Never raises for bad data:
+    what cannot be estimated is reported in each section's ``problems``.
+
+    BLAS runs single-threaded here: the models fit tall, narrow matrices that gain nothing from
+    threads, and on a busy machine (a Celery worker beside others) oversubscribed BLAS threads
+    made each fit about 20 times slower.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _effect_sections(data, plan, seed, blinded)
+
+
+def _effect_sections(
+    data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool
+) -> list[Section]:
+    builders: list[tuple[str, Callable[[], str], Callable[[Context], Section]]] = [
+        ("primary", lambda: _("Primary outcome"), primary_section),
+        ("secondary", lambda: _("Secondary outcomes"), secondary_section),
+        ("over_visits", lambda: _("Outcomes over follow-up visits"), over_visits_section),
+        ("time_to_work", lambda: _("Time to first paid work"), time_to_work_section),
+        ("compliance", lambda: _("Contamination and non-compliance"), compliance_section),
+        ("missing", lambda: _("Missing outcomes"), missing_section),
+        ("subgroups", lambda: _("Subgroup analyses"), subgroup_section),
+    ]
+    try:
+        context = prepare(data, plan, seed, blinded)
+    except Exception as error:
+        return [
+            Section(
+                k, t(), problems=[_("The data could not be read: %(error)s") % {"error": error}]
+            )
+            for k, t, _b in builders
+        ]
+    sections = []
+    for key, title, build in builders:
+        if context.problems and (context.reference is None or not context.others):
+            sections.append(Section(key, title(), problems=list(context.problems)))
+            continue
+        try:
+            section = build(context)
+        except Exception as error:  # a bug or data we did not foresee must not sink the report
+            section = Section(
+                key,
+                title(),
+                problems=[_("This section could not be computed: %(error)s") % {"error": error}],
+            )
+        if key == "primary":
+            section.problems[:0] = context.problems
+        sections.append(section)
+    return sections
+
+
+# --- primary and secondary outcomes ------------------------------------------------------------
+
+
+def outcome_problem(context: Context, outcome: str, frame: pd.DataFrame) -> str | None:
+    """Why ``outcome`` cannot be analysed at the plan's time point, or None."""
+    if outcome not in context.data.outcomes.columns or outcome not in frame.columns:
+        return _("The plan names outcome %(outcome)s, but the data have no such outcome.") % {
+            "outcome": outcome
+        }
+    if frame[outcome].notna().sum() == 0:
+        return _("No participant has a value for %(outcome)s at visit %(visit)s.") % {
+            "outcome": outcome,
+            "visit": context.plan.time_point,
+        }
+    return None
+
+
+def effect_rows(
+    context: Context, frame: pd.DataFrame, outcome: str, full: bool
+) -> list[tuple[dict[str, object], Estimate]]:
+    """Estimates of the effect on ``outcome`` for every comparison, by the design's methods.
+
+    Individual randomisation: RD/RR/OR and adjusted OR (binary), or Welch and ANCOVA
+    (continuous); ``full=False`` keeps only the first measure of each. Cluster and stepped
+    wedge: GEE, unadjusted and adjusted.
+    """
+    binary = context.binary(outcome)
+    covariates = context.covariates_for(outcome, frame)
+    design = context.data.design
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        extra = {"comparison": name, "outcome": outcome}
+        pair = pair.loc[pair[outcome].notna()]
+        if design in {"cluster", "stepped_wedge"}:
+            period = None
+            if design == "stepped_wedge":
+                pair = pair.assign(period=context.period(pair))
+                period = "period"
+            model_covariates = [c for c in covariates if c != "site"]
+            rows.append(
+                (extra, clustered.gee_effect(pair, outcome, "site", [], binary, period=period))
+            )
+            if model_covariates:
+                adjusted = clustered.gee_effect(
+                    pair, outcome, "site", model_covariates, binary, period=period
+                )
+                adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
+                rows.append((extra, adjusted))
+            continue
+        if binary:
+            itt = binary_itt(pair, outcome)
+            rows.extend((extra, e) for e in (itt if full else itt[:1]))
+            if covariates:
+                rows.append((extra, logistic_adjusted(pair, outcome, covariates)))
+        else:
+            rows.append(
+                (
+                    extra,
+                    welch_difference(
+                        pair.loc[pair["treat"] == 1, outcome], pair.loc[pair["treat"] == 0, outcome]
+                    ),
+                )
+            )
+            if covariates:
+                rows.append((extra, ancova_hc3(pair, outcome, covariates)))
+    return rows
+
+
+def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: str) -> Table:
+    """Proportions (binary) or means (continuous) of ``outcome`` by arm."""
+    labelled = frame.assign(arm=frame["arm"].map(context.labels))
+    if context.binary(outcome):
+        table = proportions_by_arm(labelled.astype({outcome: float}), outcome)
+        names = {
+            "arm": _("Arm"),
+            "n": _("n analysed"),
+            "events": _("Events"),
+            "proportion": _("Proportion"),
+            "ci_low": _("95% CI lower"),
+            "ci_high": _("95% CI upper"),
+        }
+        note = [_("Confidence intervals for proportions: Wilson score.")]
+    else:
+        table = means_by_arm(labelled, outcome)
+        names = {"arm": _("Arm"), "n": _("n analysed"), "mean": _("Mean"), "sd": _("SD")}
+        note = []
+    title = _("%(outcome)s at %(visit)s by arm") % {
+        "outcome": outcome,
+        "visit": context.plan.time_point,
+    }
+    return Table(key, title, clean(table.rename(columns=names)), note)
+
+
+def estimate_problems(rows: list[tuple[dict[str, object], Estimate]]) -> list[str]:
+    """Problems for estimates that are ``None``: measure, comparison and reason."""
+    return [
+        _("%(measure)s (%(comparison)s) not estimated: %(why)s")
+        % {"measure": e.measure, "comparison": extra.get("comparison", ""), "why": e.note or ""}
+        for extra, e in rows
+        if e.estimate is None
+    ]
+
+
+def primary_section(context: Context) -> Section:
+    """Primary outcome at the primary time point: descriptives, effect estimates, ICC."""
+    plan = context.plan
+    section = Section("primary", _("Primary outcome"))
+    frame = context.at_visit(plan.time_point)
+    problem = outcome_problem(context, plan.primary_outcome, frame)
+    if problem:
+        section.problems.append(problem)
+        return section
+    outcome = plan.primary_outcome
+    section.text.append(
+        _(
+            "Intention-to-treat analysis of %(outcome)s at %(visit)s: participants analysed in the "
+            "arm they were randomised to, complete case (multiple imputation is in the section on "
+            "missing outcomes)."
+        )
+        % {"outcome": outcome, "visit": plan.time_point}
+    )
+    section.tables.append(descriptive_table(context, frame, outcome, "primary_by_arm"))
+    rows = effect_rows(context, frame, outcome, full=True)
+    notes = [_("Risk difference: Wald 95% CI. Risk and odds ratios: Wald 95% CI on the log scale.")]
+    if context.data.design != "individual":
+        notes = [
+            _(
+                "GEE with exchangeable working correlation within sites and the Mancl–DeRouen "
+                "bias-reduced sandwich covariance; t reference with K − 2 degrees of freedom."
+            )
+        ]
+        if context.data.design == "stepped_wedge":
+            notes.append(
+                _("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")
+            )
+    section.tables.append(
+        estimates_table("primary_effect", _("Effect on the primary outcome"), rows, notes)
+    )
+    section.problems.extend(estimate_problems(rows))
+    if context.data.design != "individual":
+        section.tables.append(icc_table(context, frame, outcome))
+    return section
+
+
+def icc_table(context: Context, frame: pd.DataFrame, outcome: str) -> Table:
+    """ICC of ``outcome`` within sites (arm-centred values, pooled) and the design effect."""
+    data = frame.loc[frame[outcome].notna()].copy()
+    values = data[outcome].astype(float)
+    # Centre on the arm mean so that the arm effect does not inflate the between-site variance.
+    centred = values - data.groupby("arm")[outcome].transform(lambda s: s.astype(float).mean())
+    icc = clustered.icc_anova(centred, data["site"])
+    sizes = data.groupby("site").size()
+    cv = clustered.cluster_sizes_cv(sizes)
+    frame_out = pd.DataFrame(
+        [
+            {
+                _("Outcome"): outcome,
+                _("Clusters"): icc.clusters,
+                _("Participants"): icc.n,
+                _("Mean cluster size"): icc.mean_size,
+                _("CV of cluster size"): cv,
+                _("ICC (ANOVA)"): icc.icc,
+                _("Design effect"): clustered.design_effect(icc.mean_size, icc.icc, cv),
+            }
+        ]
+    )
+    notes = [
+        _(
+            "ICC by the one-way ANOVA estimator on arm-centred values; design effect "
+            "1 + ((CV² + 1)m − 1)·ICC (Eldridge et al. 2006), a negative ICC counted as 0."
+        )
+    ]
+    if icc.icc is None:
+        notes.append(_("The ICC could not be estimated: fewer than two clusters with data."))
+    return Table("primary_icc", _("Intracluster correlation"), clean(frame_out), notes)
+
+
+def secondary_section(context: Context) -> Section:
+    """Each secondary outcome at the primary time point."""
+    plan = context.plan
+    section = Section("secondary", _("Secondary outcomes"))
+    if not plan.secondary_outcomes:
+        section.text.append(_("The analysis plan names no secondary outcomes."))
+        return section
+    frame = context.at_visit(plan.time_point)
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    for outcome in plan.secondary_outcomes:
+        problem = outcome_problem(context, outcome, frame)
+        if problem:
+            section.problems.append(problem)
+            continue
+        rows.extend(effect_rows(context, frame, outcome, full=False))
+    if rows:
+        section.tables.append(
+            estimates_table(
+                "secondary_effects",
+                _("Effects on secondary outcomes at %(visit)s") % {"visit": plan.time_point},
+                rows,
+                [
+                    _(
+                        "Secondary outcomes are not adjusted for multiplicity; "
+                        "read them as supportive."
+                    )
+                ],
+            )
+        )
+        section.problems.extend(estimate_problems(rows))
+    return section
+
+
+def over_visits_section(context: Context) -> Section:
+    """The primary outcome at every visit, by arm, as a table and a line figure."""
+    outcome = context.plan.primary_outcome
+    section = Section("over_visits", _("Outcomes over follow-up visits"))
+    outcomes = context.data.outcomes
+    if outcomes.empty or outcome not in outcomes.columns or outcomes[outcome].notna().sum() == 0:
+        section.problems.append(_("No values of %(outcome)s at any visit.") % {"outcome": outcome})
+        return section
+    binary = context.binary(outcome)
+    merged = outcomes.loc[
+        outcomes[outcome].notna(), ["study_id", "visit", "offset_months", outcome]
+    ].merge(context.participants[["study_id", "arm"]], on="study_id")
+    merged[outcome] = merged[outcome].astype(float)
+    visits = merged.drop_duplicates("visit").sort_values("offset_months")[
+        ["visit", "offset_months"]
+    ]
+    records, series = [], {}
+    for arm in [context.reference, *context.others]:
+        points = []
+        for visit in visits.itertuples(index=False):
+            values = merged.loc[(merged["arm"] == arm) & (merged["visit"] == visit.visit), outcome]
+            value = finite(values.mean()) if len(values) else None
+            points.append((float(visit.offset_months), value))
+            records.append(
+                {
+                    _("Visit"): visit.visit,
+                    _("Months from randomisation"): visit.offset_months,
+                    _("Arm"): context.labels[arm],
+                    _("n analysed"): len(values),
+                    (_("Proportion") if binary else _("Mean")): value,
+                }
+            )
+        series[context.labels[arm]] = points
+    title = _("%(outcome)s by arm over visits") % {"outcome": outcome}
+    table = Table("over_visits", title, clean(pd.DataFrame(records)))
+    svg = figures.over_visits_svg(
+        series, _("Months from randomisation"), _("Proportion") if binary else _("Mean"), binary
+    )
+    section.tables.append(table)
+    section.figures.append(Figure("over_visits_figure", title, svg, table))
+    section.text.append(_("Observed values at each visit (participants assessed at that visit)."))
+    return section
+
+
+# --- time to first paid work -------------------------------------------------------------------
+
+
+def time_to_work_section(context: Context) -> Section:
+    """Kaplan–Meier by arm with median and numbers at risk, log-rank test and Cox HR."""
+    section = Section("time_to_work", _("Time to first paid work"))
+    ttw = context.data.time_to_work
+    if ttw is None or ttw.empty or ttw["months"].notna().sum() == 0:
+        section.problems.append(_("No time-to-work data."))
+        return section
+    frame = context.participants.merge(
+        ttw[["study_id", "months", "event"]], on="study_id", how="inner"
+    )
+    frame = frame.loc[frame["months"].notna() & (frame["months"] >= 0)]
+    frame["event"] = frame["event"].fillna(False).astype(bool)
+    arms = [context.reference, *context.others]
+    curves = {
+        context.labels[a]: survival.kaplan_meier(*_te(frame.loc[frame["arm"] == a])) for a in arms
+    }
+    longest = float(frame["months"].max()) if len(frame) else 0.0
+    step = 3.0 if longest <= 24 else 6.0
+    grid = [step * i for i in range(int(longest // step) + 1)] or [0.0]
+    at_risk = {
+        context.labels[a]: survival.numbers_at_risk(frame.loc[frame["arm"] == a, "months"], grid)
+        for a in arms
+    }
+    km_rows = [
+        {
+            _("Arm"): label,
+            _("n"): curve.n,
+            _("Events"): curve.events,
+            _("Median months"): curve.median,
+            _("95% CI lower"): curve.median_ci[0],
+            _("95% CI upper"): curve.median_ci[1],
+        }
+        for label, curve in curves.items()
+    ]
+    km_notes = [
+        _(
+            "Kaplan–Meier; median = first time the proportion not yet in work is 0.5 or less "
+            "(empty when not reached); CI by Brookmeyer–Crowley (cloglog)."
+        )
+    ]
+    km_table = Table(
+        "time_to_work_km",
+        _("Median time to first paid work"),
+        clean(pd.DataFrame(km_rows)),
+        km_notes,
+    )
+    risk_frame = pd.DataFrame(
+        {_("Arm"): list(at_risk)}
+        | {f"{t:g}": [at_risk[a][i] for a in at_risk] for i, t in enumerate(grid)}
+    )
+    risk_table = Table("time_to_work_at_risk", _("Numbers at risk by month"), risk_frame)
+    section.tables.extend([km_table, risk_table])
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    logrank_rows = []
+    covariates = [c for c in context.model_covariates() if c in frame.columns]
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        stat, p = survival.logrank(pair["months"], pair["event"], pair["treat"])
+        logrank_rows.append(
+            {_("Comparison"): name, _("Log-rank chi-square"): stat, _("p-value"): p}
+        )
+        rows.append(({"comparison": name}, survival.cox_hazard_ratio(pair, [])))
+        if covariates:
+            adjusted = survival.cox_hazard_ratio(pair, covariates)
+            adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
+            rows.append(({"comparison": name}, adjusted))
+    section.tables.append(
+        Table("time_to_work_logrank", _("Log-rank test"), clean(pd.DataFrame(logrank_rows)))
+    )
+    hr_notes = [
+        _("Hazard ratio above 1: paid work reached sooner in the arm than in the reference.")
+    ]
+    if context.data.design != "individual":
+        hr_notes.append(
+            _(
+                "These analyses ignore clustering by site; "
+                "their confidence intervals are too narrow."
+            )
+        )
+    section.tables.append(estimates_table("time_to_work_cox", _("Cox regression"), rows, hr_notes))
+    section.problems.extend(estimate_problems(rows))
+    svg = figures.km_svg(
+        curves,
+        at_risk,
+        grid,
+        _("Months from randomisation"),
+        _("Proportion in paid work"),
+        _("Numbers at risk"),
+    )
+    section.figures.append(
+        Figure(
+            "time_to_work_figure", _("Cumulative proportion in first paid work"), svg, risk_table
+        )
+    )
+    return section
+
+
+def _te(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    return frame["months"], frame["event"]
+
+
+# --- contamination and non-compliance ----------------------------------------------------------
+
+
+def compliance_section(context: Context) -> Section:
+    """Contamination by arm, and ITT beside CACE (IV), per-protocol and as-treated."""
+    section = Section("compliance", _("Contamination and non-compliance"))
+    if context.blinded:
+        section.problems.append(
+            _(
+                "Withheld while the report is blinded: "
+                "this analysis reveals which arm is the control."
+            )
+        )
+        return section
+    plan = context.plan
+    frame = context.at_visit(plan.time_point)
+    exposure = context.data.exposure
+    if exposure is not None and not exposure.empty:
+        frame = frame.merge(exposure[["study_id", "exposed"]], on="study_id", how="left")
+    else:
+        frame = frame.assign(exposed=False)
+    frame["exposed"] = frame["exposed"].fillna(False).astype(bool)
+    frame["received"] = compliance.received_treatment(frame["is_control"], frame["exposed"])
+    rates = []
+    for arm in [context.reference, *context.others]:
+        group = frame.loc[frame["arm"] == arm]
+        exposed = int(group["exposed"].sum())
+        rates.append(
+            {
+                _("Arm"): context.labels[arm],
+                _("Randomised"): len(group),
+                _("Exposed to intervention components"): exposed,
+                _("Proportion exposed"): exposed / len(group) if len(group) else None,
+            }
+        )
+    section.tables.append(
+        Table(
+            "contamination_by_arm",
+            _("Exposure to intervention-specific components by arm"),
+            clean(pd.DataFrame(rates)),
+        )
+    )
+    outcome = plan.primary_outcome
+    problem = outcome_problem(context, outcome, frame)
+    if problem:
+        section.problems.append(problem)
+        return section
+    section.text.append(
+        _(
+            "Treatment received counts every participant randomised to an intervention arm as "
+            "treated, and a control participant as treated when they received an "
+            "intervention-specific component. The complier-average causal effect (CACE) uses the "
+            "randomised arm as instrument (two-stage least squares). Per-protocol and as-treated "
+            "comparisons break randomisation and are biased; they are shown for description only."
+        )
+    )
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    binary = context.binary(outcome)
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        pair = pair.loc[pair[outcome].notna()]
+        y = pair[outcome].astype(float)
+        extra = {"comparison": name}
+        itt_measure = _("ITT risk difference") if binary else _("ITT difference in means")
+        rows.append((extra, compliance.difference(y, pair["treat"], itt_measure, _("Wald"), "")))
+        cace, first_f = compliance.iv_2sls(y, pair["received"], pair["treat"])
+        if first_f is not None:
+            cace.note = " ".join(
+                filter(None, [cace.note, _("First-stage F: %(f).1f.") % {"f": first_f}])
+            )
+        rows.append((extra, cace))
+        protocol = pair.loc[~((pair["treat"] == 0) & pair["exposed"])]
+        rows.append(
+            (
+                extra,
+                compliance.difference(
+                    protocol[outcome].astype(float),
+                    protocol["treat"],
+                    _("per-protocol difference (biased)"),
+                    _("Wald"),
+                    _("Excludes contaminated controls; not randomised, so biased."),
+                ),
+            )
+        )
+        rows.append(
+            (
+                extra,
+                compliance.difference(
+                    y,
+                    pair["received"],
+                    _("as-treated difference (biased)"),
+                    _("Wald"),
+                    _("Compares treatment received, not randomised; biased."),
+                ),
+            )
+        )
+    notes = [_("Differences on the risk-difference scale for binary outcomes.")]
+    if context.data.design != "individual":
+        notes.append(
+            _(
+                "These analyses ignore clustering by site; "
+                "their confidence intervals are too narrow."
+            )
+        )
+    for row in rows:
+        row[1].note = row[1].note or None
+    section.tables.append(
+        estimates_table(
+            "compliance_effects", _("ITT, CACE, per-protocol and as-treated estimates"), rows, notes
+        )
+    )
+    section.problems.extend(estimate_problems(rows))
+    return section
+
+
+# --- missing outcomes --------------------------------------------------------------------------
+
+
+def missing_section(context: Context) -> Section:
+    """Missing primary outcomes by arm and reason; complete case beside multiple imputation."""
+    plan = context.plan
+    outcome = plan.primary_outcome
+    section = Section("missing", _("Missing outcomes"))
+    labelled = context.participants.assign(arm=context.participants["arm"].map(context.labels))
+    counts = missing.missing_outcomes_table(
+        labelled, context.data.outcomes, context.data.missed, outcome, plan.time_point
+    )
+    names = {
+        "arm": _("Arm"),
+        "randomised": _("Randomised"),
+        "observed": _("Outcome observed"),
+        "missing": _("Outcome missing"),
+        "missed": _("Visit missed"),
+        "withdrawn": _("Withdrawn"),
+        "not yet due": _("Not yet due"),
+        "value missing": _("Value missing"),
+        "no record": _("No record"),
+    }
+    section.tables.append(
+        Table(
+            "missing_by_arm",
+            _("Missing %(outcome)s at %(visit)s by arm and reason")
+            % {"outcome": outcome, "visit": plan.time_point},
+            clean(counts.rename(columns=names)),
+        )
+    )
+    frame = context.at_visit(plan.time_point)
+    problem = outcome_problem(context, outcome, frame)
+    if problem:
+        section.problems.append(problem)
+        return section
+    n_missing = int(frame[outcome].isna().sum())
+    if n_missing == 0:
+        section.text.append(
+            _("No primary outcomes are missing; multiple imputation is not needed.")
+        )
+        return section
+    section.text.append(
+        _(
+            "%(missing)s of %(total)s primary outcomes are missing. As a sensitivity analysis the "
+            "missing values were imputed by chained equations (predictive mean matching, using "
+            "arm, covariates and the outcome at the other visits) and the estimates pooled by "
+            "Rubin's rules."
+        )
+        % {"missing": n_missing, "total": len(frame)}
+    )
+    wide = auxiliary_visits(context, outcome)
+    covariates = [c for c in context.covariates_for(outcome, frame) if c in frame.columns]
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        auxiliary: list[str] = []
+        if wide is not None:
+            pair = pair.merge(wide, on="study_id", how="left")
+            auxiliary = list(wide.columns.drop("study_id"))
+        pair[outcome] = pair[outcome].astype(float)
+        complete = ancova_hc3(pair, outcome, covariates)
+        complete.measure = _("difference (complete case)")
+        complete.method = _("linear regression, HC3 robust SE")
+        rows.append(({"comparison": name}, complete))
+        rows.append(
+            (
+                {"comparison": name},
+                missing.multiple_imputation(
+                    pair, outcome, covariates, context.seed, auxiliary=auxiliary
+                ),
+            )
+        )
+    notes = [
+        _(
+            "Both on the difference scale (risk difference for a binary outcome), "
+            "adjusted for the plan's covariates."
+        ),
+        _("Seed %(seed)s; the same data and seed give the same imputations.")
+        % {"seed": context.seed},
+    ]
+    section.tables.append(
+        estimates_table(
+            "missing_sensitivity", _("Complete case and multiple imputation"), rows, notes
+        )
+    )
+    section.problems.extend(estimate_problems(rows))
+    return section
+
+
+def auxiliary_visits(context: Context, outcome: str) -> pd.DataFrame | None:
+    """The outcome at the other visits, one column per visit (at most four), for imputation."""
+    outcomes = context.data.outcomes
+    others = outcomes.loc[
+        (outcomes["visit"] != context.plan.time_point) & outcomes[outcome].notna()
+    ]
+    if others.empty:
+        return None
+    visits = others.drop_duplicates("visit").sort_values("offset_months")["visit"].tolist()[-4:]
+    wide = others.loc[others["visit"].isin(visits)].pivot_table(
+        index="study_id", columns="visit", values=outcome, aggfunc="first"
+    )
+    wide = wide.astype(float)
+    wide.columns = [f"{outcome}_at_{v}" for v in wide.columns]
+    return wide.reset_index()
+
+
+# --- subgroups ---------------------------------------------------------------------------------
+
+
+def subgroup_section(context: Context) -> Section:
+    """Pre-specified subgroups: effect per subgroup, interaction test and forest plot."""
+    plan = context.plan
+    outcome = plan.primary_outcome
+    section = Section("subgroups", _("Subgroup analyses"))
+    if not plan.subgroups:
+        section.text.append(_("The analysis plan names no subgroups."))
+        return section
+    frame = context.at_visit(plan.time_point)
+    problem = outcome_problem(context, outcome, frame)
+    if problem:
+        section.problems.append(problem)
+        return section
+    binary = context.binary(outcome)
+    records, forest = [], []
+    for variable in plan.subgroups:
+        if variable not in frame.columns or frame[variable].notna().sum() == 0:
+            section.problems.append(
+                _("Subgroup variable %(name)s is not in the data.") % {"name": variable}
+            )
+            continue
+        for arm, name in context.comparisons():
+            pair = context.pair(frame, arm)
+            result = subgroups.subgroup_effects(pair, outcome, variable, binary)
+            for level, estimate in result.estimates:
+                records.append(
+                    {
+                        _("Comparison"): name,
+                        _("Subgroup"): variable,
+                        _("Level"): level,
+                        _("n analysed (arm)"): estimate.n_treated,
+                        _("n analysed (reference)"): estimate.n_control,
+                        _("Estimate"): estimate.estimate,
+                        _("95% CI lower"): estimate.ci_low,
+                        _("95% CI upper"): estimate.ci_high,
+                        _("p-value"): estimate.p_value,
+                        _("p for interaction"): result.interaction_p,
+                        _("Note"): estimate.note or result.note,
+                    }
+                )
+                if arm == context.others[0]:
+                    forest.append(
+                        (
+                            f"{variable}: {level}",
+                            estimate.estimate,
+                            estimate.ci_low,
+                            estimate.ci_high,
+                        )
+                    )
+            if result.interaction_p is None and result.note:
+                section.problems.append(f"{variable}: {result.note}")
+    if not records:
+        return section
+    measure = _("risk difference") if binary else _("difference in means")
+    notes = [
+        _(
+            "Estimates are %(measure)s within each subgroup; "
+            "the interaction test is a likelihood-ratio test of arm × subgroup."
+        )
+        % {"measure": measure},
+        _("Numeric subgroup variables are split at the median."),
+    ]
+    table = Table(
+        "subgroups",
+        _("Effect of the primary outcome by subgroup"),
+        clean(pd.DataFrame(records)),
+        notes,
+    )
+    section.tables.append(table)
+    if forest:
+        svg = figures.forest_svg(forest, 0.0, measure)
+        name = context.comparisons()[0][1]
+        section.figures.append(
+            Figure(
+                "subgroups_forest",
+                _("Subgroup effects: %(comparison)s") % {"comparison": name},
+                svg,
+                table,
+            )
+        )
+    return section

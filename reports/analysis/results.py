@@ -1,0 +1,89 @@
+"""The shapes analyses return and take: tables, figures, sections, the data and the plan.
+
+This is the contract between the analyses in ``reports/analysis/`` and the report pipeline:
+the pipeline fills :class:`EffectData` and :class:`AnalysisPlan` from the database and renders
+the :class:`Section` list that :func:`reports.analysis.effect.effect_sections` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Table:
+    """A display-ready table.
+
+    ``frame`` holds unrounded numbers (the template formats them); a value that could not be
+    estimated is ``None``, never NaN, and a note says why.
+    """
+
+    key: str  # file-safe name; the pipeline writes it as <key>.csv in the ZIP
+    title: str
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Figure:
+    """A figure as a complete ``<svg>`` document, with the numbers behind it."""
+
+    key: str
+    title: str
+    svg: str  # a complete <svg> document (matplotlib, Agg backend, format="svg")
+    table: Table
+
+
+@dataclass
+class Section:
+    """One section of a report; ``problems`` says what could not be estimated and why."""
+
+    key: str
+    title: str
+    text: list[str] = field(default_factory=list)  # paragraphs (plain text)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EffectData:
+    """The pseudonymised data an effect evaluation needs (study ids only).
+
+    participants: study_id, arm (code), arm_label, is_control (bool), site (code),
+        randomised_on (date), stratum (str | None), withdrawn (bool), plus one column per
+        baseline covariate key.
+    outcomes: study_id, visit (code), offset_months, assessed_on, in_paid_work (bool),
+        hours_per_week, monthly_earnings, on_benefits, self_rated_health; one row per
+        assessment, missing visits absent.
+    missed: study_id, visit, reason ("missed" / "withdrawn" / "not yet due").
+    exposure: study_id, exposed (bool: received intervention-specific components),
+        first_exposed_on.
+    time_to_work: study_id, months (float, from randomisation), event (bool: first paid
+        work seen).
+    design: "individual" | "cluster" | "stepped_wedge".
+    """
+
+    participants: pd.DataFrame
+    outcomes: pd.DataFrame
+    missed: pd.DataFrame
+    exposure: pd.DataFrame
+    time_to_work: pd.DataFrame
+    design: str
+
+
+@dataclass
+class AnalysisPlan:
+    """The locked statistical analysis plan, as far as the effect analysis needs it."""
+
+    primary_outcome: str  # a column of outcomes, e.g. "in_paid_work"
+    time_point: str  # visit code, e.g. "m12"
+    secondary_outcomes: list[str]
+    covariates: list[str]  # baseline covariate keys (+ "site"/"stratum" allowed)
+    missing: (
+        str  # "complete_case" (primary); MI always runs as sensitivity when outcomes are missing
+    )
+    subgroups: list[str]  # baseline covariate keys
+    version: int = 1

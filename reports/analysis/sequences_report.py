@@ -1,0 +1,264 @@
+"""Report-ready pieces of the pathways (sequence analysis) report: tables and SVG figures.
+
+A thin layer over :mod:`reports.analysis.sequences`; every number comes from there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.patches import Patch
+
+from reports.analysis import sequences as sq
+from reports.analysis.figures import COLOURS, to_svg
+from reports.analysis.results import Figure, Section, Table
+from reports.analysis.text import _
+
+# The report palette, with a light blue in place of its second dark blue so that no two
+# states of a six-state alphabet look alike in index plots.
+STATE_COLOURS = [*COLOURS[:5], "#9dc3e6", "#7f7f7f", "#a9d18e", "#f4b183", "#ffd966"]
+
+
+def _state_names(alphabet: list[str], labels: dict) -> list[str]:
+    return [str(labels.get(code, code)) for code in alphabet]
+
+
+def _distribution_svg(
+    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list
+) -> tuple[str, pd.DataFrame]:
+    figure = MplFigure(figsize=(7, 2.4 * len(arms) + 0.6))
+    rows = []
+    for index, arm in enumerate(arms):
+        axes = figure.add_subplot(len(arms), 1, index + 1)
+        dist = sq.state_distribution(sequences[groups == arm], n_states)
+        months = np.arange(1, dist.shape[0] + 1)
+        axes.stackplot(
+            months,
+            np.nan_to_num(dist.T),
+            labels=names,
+            colors=STATE_COLOURS[:n_states],
+            step="mid",
+        )
+        axes.set_xlim(1, dist.shape[0])
+        axes.set_ylim(0, 1)
+        axes.set_title(f"{arm} (n = {int((groups == arm).sum())})", loc="left", fontsize=10)
+        axes.set_ylabel(_("Share"))
+        for month, shares in zip(months, dist, strict=True):
+            rows.append({"arm": arm, "month": int(month), **dict(zip(names, shares, strict=True))})
+    axes.set_xlabel(_("Month since randomisation"))
+    figure.axes[0].legend(
+        loc="lower left", bbox_to_anchor=(0, 1.15), ncol=min(n_states, 4), frameon=False, fontsize=8
+    )
+    figure.tight_layout()
+    return to_svg(figure), pd.DataFrame(rows)
+
+
+def _index_svg(
+    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list
+) -> str:
+    """Index plot: one line per participant, sorted by their states from the first month on."""
+    figure = MplFigure(figsize=(7, 3 * len(arms) + 0.6))
+    colours = ListedColormap(["#ffffff", *STATE_COLOURS[:n_states]])
+    for index, arm in enumerate(arms):
+        axes = figure.add_subplot(len(arms), 1, index + 1)
+        members = sequences[groups == arm]
+        order = np.lexsort(members.T[::-1])
+        image = members[order] + 1  # void (−1) becomes 0, drawn white
+        axes.imshow(
+            image,
+            aspect="auto",
+            interpolation="nearest",
+            cmap=colours,
+            vmin=0,
+            vmax=n_states,
+            extent=(0.5, members.shape[1] + 0.5, len(members), 0),
+        )
+        axes.set_title(f"{arm} (n = {len(members)})", loc="left", fontsize=10)
+        axes.set_ylabel(_("Participants"))
+    axes.set_xlabel(_("Month since randomisation"))
+    handles = [Patch(color=STATE_COLOURS[s], label=names[s]) for s in range(n_states)]
+    figure.axes[0].legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.1),
+        ncol=min(n_states, 4),
+        frameon=False,
+        fontsize=8,
+    )
+    figure.tight_layout()
+    return to_svg(figure)
+
+
+def _transition_svg(rates: np.ndarray, names: list[str]) -> str:
+    figure = MplFigure(figsize=(5.5, 4.6))
+    axes = figure.add_subplot(1, 1, 1)
+    axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.set_xlabel(_("State next month"))
+    axes.set_ylabel(_("State this month"))
+    for (i, j), value in np.ndenumerate(rates):
+        axes.text(
+            j,
+            i,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > 0.6 else "black",
+        )
+    figure.tight_layout()
+    return to_svg(figure)
+
+
+def sequence_sections(
+    sequences: np.ndarray,
+    alphabet: list[str],
+    labels: dict,
+    groups: pd.Series,
+    k: int | None,
+    seed: int,
+    *,
+    work_states: frozenset[int] = frozenset(),
+    benefit_states: frozenset[int] = frozenset(),
+) -> list[Section]:
+    """The pathways sections: descriptives by arm, transition rates, and a typology.
+
+    ``labels`` maps alphabet codes to display names; ``groups`` gives each participant's arm
+    (same order as ``sequences``). ``k=None`` picks the number of types in 2..6 with the
+    highest average silhouette width. Costs: TRATE substitution, indel max/2, PAM from Ward.
+    """
+    n_states = len(alphabet)
+    seqs, _lengths = sq.as_sequences(sequences, n_states)
+    names = _state_names(alphabet, labels)
+    arm_of = np.asarray(groups)
+    arms = list(pd.unique(arm_of))
+
+    distribution_svg, distribution = _distribution_svg(seqs, n_states, names, arm_of, arms)
+    mean_time = sq.mean_time_in_state(seqs, names, arm_of).rename(columns={"group": "arm"})
+    indicators = sq.sequence_indicators(
+        seqs, alphabet, work_states=work_states, benefit_states=benefit_states
+    )
+    columns = ["transitions", "spells", "entropy", "turbulence", "complexity"]
+    if work_states and benefit_states:
+        columns += ["work_spells", "returns_to_benefit", "work_to_benefit"]
+    per_arm = indicators[columns].groupby(arm_of).agg(["mean", "std"])
+    per_arm.columns = [f"{name}_{stat}" for name, stat in per_arm.columns]
+    per_arm = per_arm.reset_index(names="arm")
+
+    descriptives = Section(
+        key="pathways",
+        title=_("Pathways: monthly states by arm"),
+        text=[
+            _(
+                "Each participant's months since randomisation are coded as one state per "
+                "month. The figures show the share in each state per month and every "
+                "participant's sequence (sorted), by arm."
+            )
+        ],
+        tables=[
+            Table("pathways_mean_time", _("Mean months in each state by arm (95% CI)"), mean_time),
+            Table(
+                "pathways_indicators",
+                _("Transitions, spells, entropy and turbulence per participant by arm"),
+                per_arm,
+                notes=[
+                    _(
+                        "Entropy: Shannon entropy of time in each state, divided by the log "
+                        "of the number of states. Turbulence: Elzinga's measure (TraMineR "
+                        "seqST). Returns to benefit: work spells followed by a benefit spell "
+                        "before the next work spell."
+                    )
+                ],
+            ),
+        ],
+        figures=[
+            Figure(
+                "pathways_distribution",
+                _("State distribution by month and arm"),
+                distribution_svg,
+                Table("pathways_distribution", _("State distribution"), distribution),
+            ),
+            Figure(
+                "pathways_index",
+                _("Sequence index plot by arm (sorted)"),
+                _index_svg(seqs, n_states, names, arm_of, arms),
+                Table(
+                    "pathways_index_counts",
+                    _("Participants by arm"),
+                    pd.DataFrame({"arm": arms, "n": [int((arm_of == a).sum()) for a in arms]}),
+                ),
+            ),
+        ],
+    )
+    for number, arm in enumerate(arms, start=1):
+        rates = sq.transition_rates(seqs[arm_of == arm], n_states)
+        frame = pd.DataFrame(rates, index=names, columns=names).reset_index(names="from")
+        descriptives.figures.append(
+            Figure(
+                f"pathways_transitions_{number}",
+                _("Monthly transition rates: %(arm)s") % {"arm": arm},
+                _transition_svg(rates, names),
+                Table(f"pathways_transitions_{number}", _("Transition rates"), frame),
+            )
+        )
+
+    typology_section = Section(key="pathway-types", title=_("Pathway types"))
+    sm, indel = sq.substitution_costs(seqs, n_states, "TRATE")
+    k_values = [k] if k else list(range(2, 7))
+    unique_count = len(sq.unique_sequences(seqs)[0])
+    if unique_count <= max(k_values):
+        typology_section.problems.append(_("Too few distinct sequences for a typology."))
+        return [descriptives, typology_section]
+    result = sq.typology(seqs, n_states, k_values, sm=sm, indel=indel, method="pam", seed=seed)
+    chosen = k or max(result.asw, key=lambda value: result.asw[value])
+    table, test = sq.type_distribution(result.labels[chosen], arm_of)
+    typology_section.text.append(
+        _(
+            "Optimal matching distances (substitution costs from transition rates, indel "
+            "cost %(indel).2f) were clustered by PAM started from Ward's solution; %(k)d "
+            "types were chosen by the average silhouette width (ASW)."
+        )
+        % {"indel": indel, "k": chosen}
+    )
+    typology_section.text.extend(result.notes)
+    medoids = pd.DataFrame(
+        {
+            "type": range(1, chosen + 1),
+            "medoid": [
+                " – ".join(f"{names[s]}/{d}" for s, d in sq.spells(row))
+                for row in result.medoids[chosen]
+            ],
+        }
+    )
+    counts = table.reset_index()
+    counts.columns = [str(c) for c in counts.columns]
+    typology_section.tables = [
+        Table(
+            "pathway_types_asw",
+            _("Average silhouette width by number of types"),
+            pd.DataFrame({"k": list(result.asw), "asw": list(result.asw.values())}),
+        ),
+        Table(
+            "pathway_types_medoids",
+            _("Representative (medoid) sequence of each type"),
+            medoids,
+            notes=[_("Spells as state/months.")],
+        ),
+        Table(
+            "pathway_types_by_arm",
+            _("Pathway types by arm"),
+            counts,
+            notes=[
+                _("Chi-square test of independence: χ² = %(chi2).2f, df = %(dof)d, p = %(p).3f.")
+                % test
+            ],
+        ),
+    ]
+    if test["min_expected"] < 5:
+        typology_section.problems.append(
+            _("Some expected counts are below 5; the chi-square p-value is approximate.")
+        )
+    return [descriptives, typology_section]
