@@ -1,0 +1,85 @@
+"""A small trial ready for register spells: the standard alphabet and randomised participants."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+from pathways import importing, services
+from pathways.models import SpellImport
+from randomisation import services as randomisation
+from tests.conftest import World
+from trial.models import Arm, Participant, Trial
+
+RANDOMISED_ON = dt.date(2025, 3, 3)  # month 1 = 3–31 March 2025; month 24 ends 2027-02-28
+HEADER = ["study_id", "state", "start_date", "end_date", "source", "detail"]
+
+
+@dataclass
+class Scene:
+    world: World
+    a: Participant  # OSLA, arm A
+    b: Participant  # OSLA, arm B
+    c: Participant  # OSLB, arm A
+    d: Participant  # BGO, arm B
+    unrandomised: Participant  # BGO, enrolled 2025-03-01, not randomised
+
+
+def allocate(world: World, participant: Participant, arm_code: str) -> None:
+    Trial.objects.filter(pk=world.trial.pk).update(status=Trial.Status.RECRUITING)
+    Participant.objects.filter(pk=participant.pk).update(
+        consent_version="v1", consent_date=dt.date(2025, 3, 1)
+    )
+    participant.refresh_from_db()
+    randomisation.record_manual(
+        participant,
+        arm=Arm.objects.get(trial=world.trial, code=arm_code),
+        on=RANDOMISED_ON,
+        reference="envelope",
+        reason="system down",
+        actor=world.users["coordinator"],
+    )
+    participant.refresh_from_db()
+
+
+def make_scene(world: World) -> Scene:
+    services.add_standard_alphabet(world.trial, actor=world.users["coordinator"])
+    p = world.participants
+    pairs = [(p["OSLA"][0], "A"), (p["OSLA"][1], "B"), (p["OSLB"][0], "A"), (p["BGO"][0], "B")]
+    for participant, arm in pairs:
+        allocate(world, participant, arm)
+    return Scene(world, *(participant for participant, _ in pairs), p["BGO"][1])
+
+
+def csv_bytes(rows: list[list[str]], header: list[str] | None = None) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header or HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def check(scene: Scene, data: bytes, name: str = "spells.csv") -> SpellImport:
+    spell_import = importing.create_import(
+        scene.world.trial,
+        data=data,
+        file_name=name,
+        default_source="FD-Trygd",
+        actor=scene.world.users["datamanager"],
+        keep_file=False,
+    )
+    importing.check_import(spell_import, data)
+    spell_import.refresh_from_db()
+    return spell_import
+
+
+def import_file(scene: Scene, data: bytes, *, skip_invalid: bool = False) -> SpellImport:
+    spell_import = check(scene, data)
+    importing.confirm_import(
+        spell_import, skip_invalid=skip_invalid, actor=scene.world.users["datamanager"]
+    )
+    assert importing.execute_apply(spell_import.pk) == SpellImport.Status.DONE
+    spell_import.refresh_from_db()
+    return spell_import
