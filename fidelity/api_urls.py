@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fidelity import api
+from fidelity import api, review_api
 
 urlpatterns = [
     path("trials/<slug:code>/components/", api.ComponentList.as_view(), name="component-list"),
@@ -11,4 +11,24 @@ urlpatterns = [
         name="contact-detail",
     ),
     path("trials/<slug:code>/exposures/", api.ExposureList.as_view(), name="exposure-list"),
+    path(
+        "trials/<slug:code>/fidelity/scales/",
+        review_api.ScaleList.as_view(),
+        name="fidelity-scale-list",
+    ),
+    path(
+        "trials/<slug:code>/fidelity/reviews/",
+        review_api.ReviewList.as_view(),
+        name="fidelity-review-list",
+    ),
+    path(
+        "trials/<slug:code>/fidelity/reviews/<int:review_id>/",
+        review_api.ReviewDetail.as_view(),
+        name="fidelity-review-detail",
+    ),
+    path(
+        "trials/<slug:code>/fidelity/reviews/<int:review_id>/scores/",
+        review_api.ReviewScores.as_view(),
+        name="fidelity-review-scores",
+    ),
 ]

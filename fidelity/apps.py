@@ -5,3 +5,30 @@ from django.utils.translation import gettext_lazy as _
 class FidelityConfig(AppConfig):
     name = "fidelity"
     verbose_name = _("Fidelity and contamination")
+
+    def ready(self) -> None:
+        # Participant panel, timeline entries and the assessment listener (contamination).
+        from fidelity import hooks  # noqa: F401
+        from trial.extensions import NavItem, register_nav_item
+
+        register_nav_item(NavItem(_("Contacts"), "fidelity:contacts", perm="log_contact", order=35))
+        register_nav_item(
+            NavItem(_("Exposures"), "fidelity:exposures", perm="configure_trial", order=65)
+        )
+        register_nav_item(
+            NavItem(_("Fidelity"), "fidelity_reviews:reviews", perm="view_allocation", order=60)
+        )
+        # The dashboards also need view_allocation (they show arms); the menu checks one right.
+        register_nav_item(
+            NavItem(
+                _("Dose and reach"), "fidelity_dashboards:dose", perm="view_dashboard", order=62
+            )
+        )
+        register_nav_item(
+            NavItem(
+                _("Contamination rates"),
+                "fidelity_dashboards:contamination",
+                perm="view_dashboard",
+                order=66,
+            )
+        )

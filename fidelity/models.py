@@ -186,3 +186,175 @@ class Exposure(models.Model):
     def __str__(self) -> str:
         unit = self.participant or self.site
         return f"{unit} {self.exposed_on:%Y-%m-%d}"
+
+
+# Fidelity scales and reviews
+
+
+class Scale(models.Model):
+    """One version of a fidelity scale in a trial: items scored on anchored levels, and bands.
+
+    A scale that a review has used is never edited again: a change makes a new version
+    (``fidelity.scales.update_scale``), so every review keeps the exact scale it was scored on.
+    ``bands`` is a list of ``{"min": int, "max": int, "label": str}`` over the total score.
+    """
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="fidelity_scales")
+    name = models.CharField(_("name"), max_length=200)
+    version = models.CharField(
+        _("version"), max_length=60, help_text=_("E.g. the year or edition of the form used.")
+    )
+    source = models.TextField(
+        _("source"), blank=True, help_text=_("Citation of the scale and of its manual.")
+    )
+    notes = models.TextField(
+        _("notes"), blank=True, help_text=_("What was checked against the official scale.")
+    )
+    min_level = models.PositiveSmallIntegerField(_("lowest level of an item"), default=1)
+    max_level = models.PositiveSmallIntegerField(_("highest level of an item"), default=5)
+    bands = models.JSONField(_("bands"), default=list, blank=True)
+    template = models.SlugField(
+        _("template"), max_length=40, blank=True, help_text=_("The template it was copied from.")
+    )
+    previous = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revisions",
+        verbose_name=_("previous version"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["trial", "name", "created_at"]
+        verbose_name = _("fidelity scale")
+        verbose_name_plural = _("fidelity scales")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trial", "name", "version"], name="scale_unique_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_level__lt=models.F("max_level")), name="scale_levels_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.version})"
+
+    @property
+    def levels(self) -> list[int]:
+        return list(range(self.min_level, self.max_level + 1))
+
+
+class ScaleItem(models.Model):
+    """One item of a scale; ``anchors`` maps each level ("1".."5") to its anchor wording."""
+
+    scale = models.ForeignKey(Scale, on_delete=models.CASCADE, related_name="items")
+    number = models.PositiveSmallIntegerField(_("number"))
+    section = models.CharField(_("section"), max_length=80, blank=True)
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("criterion"), blank=True)
+    anchors = models.JSONField(_("anchors"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["scale", "number"]
+        verbose_name = _("scale item")
+        verbose_name_plural = _("scale items")
+        constraints = [
+            models.UniqueConstraint(fields=["scale", "number"], name="scaleitem_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number}. {self.title}"
+
+    def anchor(self, level: int) -> str:
+        return str(self.anchors.get(str(level), ""))
+
+
+class Review(models.Model):
+    """A fidelity review of one site on one date, scored on one version of a scale.
+
+    Reviewers score independently (``ReviewerScore``), then agree a consensus score per item
+    (``ConsensusScore``). Totals and bands are computed from the scores, never typed.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Awaiting reviewers' scores")
+        SCORED = "scored", _("Scored independently")
+        CONSENSUS = "consensus", _("Consensus recorded")
+        FINALISED = "finalised", _("Finalised")
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="fidelity_reviews")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="fidelity_reviews")
+    scale = models.ForeignKey(
+        Scale, on_delete=models.PROTECT, related_name="reviews", verbose_name=_("scale")
+    )
+    review_date = models.DateField(_("review date"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.DRAFT
+    )
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="fidelity_reviews", verbose_name=_("reviewers")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["trial", "site", "review_date"]
+        verbose_name = _("fidelity review")
+        verbose_name_plural = _("fidelity reviews")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "scale", "review_date"], name="review_once_per_site_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["trial", "site", "review_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.site.code} {self.review_date:%Y-%m-%d}"
+
+
+class ReviewerScore(models.Model):
+    """One reviewer's independent score for one item of a review."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="reviewer_scores")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    item = models.ForeignKey(ScaleItem, on_delete=models.PROTECT, related_name="+")
+    score = models.PositiveSmallIntegerField(_("score"))
+
+    class Meta:
+        ordering = ["review", "reviewer", "item__number"]
+        verbose_name = _("reviewer's score")
+        verbose_name_plural = _("reviewers' scores")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review", "reviewer", "item"], name="reviewerscore_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.review} {self.item.number}: {self.score}"
+
+
+class ConsensusScore(models.Model):
+    """The reviewers' agreed score for one item of a review."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="consensus_scores")
+    item = models.ForeignKey(ScaleItem, on_delete=models.PROTECT, related_name="+")
+    score = models.PositiveSmallIntegerField(_("score"))
+
+    class Meta:
+        ordering = ["review", "item__number"]
+        verbose_name = _("consensus score")
+        verbose_name_plural = _("consensus scores")
+        constraints = [
+            models.UniqueConstraint(fields=["review", "item"], name="consensusscore_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.review} {self.item.number}: {self.score}"

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from fidelity import contamination
 from fidelity.models import CONTACT_MINUTES_MAX, CONTACT_NOTE_MAX, Component, Contact, Exposure
 
 # fidelity may read allocations (the arm a participant is in) but never writes them; this is
@@ -340,7 +341,8 @@ def derive_exposures(contact: Contact, *, actor: AbstractBaseUser | None) -> lis
     the contact date and it delivered intervention-specific components: one Exposure per such
     component. Exposures of components no longer delivered (after an edit) are removed, and
     their dates follow the contact's; each change is audited. Call inside the transaction that
-    saved the contact. Safe to repeat. Returns the contact's exposures afterwards.
+    saved the contact. Safe to repeat. Returns the contact's exposures afterwards. It also sets
+    the contact's staff contamination-risk flag (:func:`fidelity.contamination.flag_staff_risk`).
 
     A contact logged before an allocation dated earlier than the contact (a late manual entry)
     is not revisited when the allocation is recorded; that is left to a later recomputation.
@@ -384,4 +386,6 @@ def derive_exposures(contact: Contact, *, actor: AbstractBaseUser | None) -> lis
             contact=contact,
         )
         audit.record_created(exposure, actor=actor)
+    # Source (d): staff who worked at an intervention site now serving a control unit.
+    contamination.flag_staff_risk(contact, actor=actor)
     return list(Exposure.objects.filter(contact=contact))

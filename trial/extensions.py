@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from trial.models import Participant
+from trial.models import Assessment, Participant
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,21 @@ def timeline_entries(request: HttpRequest, participant: Participant) -> list[Tim
 def participant_panels(request: HttpRequest, participant: Participant) -> list[Panel]:
     panels = [panel for source in _panel_sources if (panel := source(request, participant))]
     return sorted(panels, key=lambda panel: panel.order)
+
+
+# Called by trial.services.record_assessment inside its transaction, with the saved assessment
+# and the actor: ``fidelity`` records a contamination exposure from the contamination question.
+AssessmentListener = Callable[..., object]
+_assessment_listeners: list[AssessmentListener] = []
+
+
+def register_assessment_listener(listener: AssessmentListener) -> AssessmentListener:
+    if listener not in _assessment_listeners:
+        _assessment_listeners.append(listener)
+    return listener
+
+
+def assessment_recorded(assessment: Assessment, *, actor: Any) -> None:
+    """Tell the registered apps about a new assessment (inside the recording transaction)."""
+    for listener in _assessment_listeners:
+        listener(assessment, actor=actor)

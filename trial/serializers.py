@@ -293,6 +293,7 @@ class AssessmentSerializer(serializers.ModelSerializer[Assessment]):
             "assessed_on",
             "in_window",
             *Assessment.OUTCOME_FIELDS,
+            "contamination_reported",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]

@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from trial import audit, personal_numbers
+from occupations import styrk  # a pure module: the code list, no models
+from trial import audit, extensions, personal_numbers
 from trial.models import (
     Assessment,
     CovariateDefinition,
@@ -436,7 +437,8 @@ def record_assessment(
     A completion outside the visit window is accepted and flagged (Visit.in_window), not
     refused. Raises TrialError for a withdrawn participant, a visit already completed or
     missed, an assessment date in the future or before randomisation, or an inconsistent
-    answer (hours or earnings while not in work, a benefit type while not on benefits).
+    answer (hours or earnings while not in work, a benefit type while not on benefits),
+    or an occupation code that is not a STYRK-08 unit group.
     """
     participant = visit.participant
     ensure_data_entry_allowed(participant)
@@ -451,6 +453,11 @@ def record_assessment(
         for key in ("hours_per_week", "monthly_earnings", "occupation_code"):
             if values.get(key) not in (None, "", 0):
                 raise TrialError(_("Leave this empty when not in paid work."), field=key)
+    code = styrk.normalise(values.get("occupation_code"))
+    if code and not styrk.is_valid(code):
+        raise TrialError(
+            _("Unknown STYRK-08 code '%(code)s'") % {"code": code}, field="occupation_code"
+        )
     if not values.get("on_benefits") and values.get("benefit_type"):
         raise TrialError(_("Leave this empty when not on benefits."), field="benefit_type")
     with transaction.atomic():
@@ -479,6 +486,8 @@ def record_assessment(
             data={"after": audit.snapshot(assessment), "in_window": locked.in_window},
         )
         audit.record_changed(locked, before, actor=actor)
+        # Apps built on trial react in the same transaction (fidelity: contamination answers).
+        extensions.assessment_recorded(assessment, actor=actor)
     visit.completed_on = locked.completed_on
     return assessment
 

@@ -385,7 +385,7 @@ def assess(request: HttpRequest, trial: Trial, visit_id: int) -> HttpResponse:
         services.ensure_data_entry_allowed(participant)
     except services.TrialError as error:
         blocked = error.message
-    form = AssessmentForm(request.POST or None)
+    form = AssessmentForm(request.POST or None, question=trial.contamination_question)
     if request.method == "POST" and blocked is None and form.is_valid():
         try:
             services.record_assessment(visit, values=form.cleaned_data, actor=request.user)

@@ -44,6 +44,7 @@ class TrialForm(forms.Form):
     design = _field(Trial, "design")
     target_size = _field(Trial, "target_size")
     description = _field(Trial, "description", widget=_textarea(4))
+    contamination_question = _field(Trial, "contamination_question", widget=_textarea(2))
 
 
 class NewTrialForm(TrialForm):

@@ -84,6 +84,7 @@ def create_trial(
     design: str = Trial.Design.INDIVIDUAL,
     target_size: int = 100,
     description: str = "",
+    contamination_question: str = "",
     actor: AbstractBaseUser,
 ) -> Trial:
     """Create a trial in set-up and make ``actor`` its coordinator.
@@ -103,6 +104,7 @@ def create_trial(
             design=design,
             target_size=target_size,
             description=description,
+            contamination_question=contamination_question.strip(),
             status=Trial.Status.SETUP,
         )
         audit.record_created(trial, actor=actor)
@@ -122,10 +124,12 @@ def update_trial(
     target_size: int,
     description: str,
     actor: AbstractBaseUser,
+    contamination_question: str | None = None,
 ) -> Trial:
     """Edit the trial's settings (not its code or status).
 
-    Raises TrialError when the design is changed after set-up. Safe to repeat.
+    ``contamination_question=None`` leaves the question as it is. Raises TrialError when the
+    design is changed after set-up. Safe to repeat.
     """
     if design != trial.design and not _in_setup(trial):
         raise _locked_field(
@@ -133,18 +137,17 @@ def update_trial(
             "design",
             _("changing the design would make the data already collected inconsistent."),
         )
+    values: dict[str, Any] = {
+        "title": title,
+        "registry_id": registry_id,
+        "design": design,
+        "target_size": target_size,
+        "description": description,
+    }
+    if contamination_question is not None:
+        values["contamination_question"] = contamination_question.strip()
     with transaction.atomic():
-        _save_changes(
-            trial,
-            {
-                "title": title,
-                "registry_id": registry_id,
-                "design": design,
-                "target_size": target_size,
-                "description": description,
-            },
-            actor=actor,
-        )
+        _save_changes(trial, values, actor=actor)
     return trial
 
 

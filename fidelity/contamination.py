@@ -1,0 +1,407 @@
+"""Contamination sources beyond the contact log, and the per-participant exposure flag.
+
+Exposures derived from logged contacts (source a) live in ``fidelity.services``. This module
+records the others:
+
+* (b) a yes to the trial's contamination question at a follow-up assessment of a control
+  participant (:func:`record_assessment_exposure`, called through ``trial.extensions`` when
+  ``trial.services.record_assessment`` saves an assessment);
+* (c) a site-level event at a control site, entered by the coordinator (:func:`record_site_event`);
+* (d) a risk flag from the dated staff site assignments: a contact for a control participant
+  logged by staff who earlier worked at an intervention site (:func:`flag_staff_risk`, called by
+  ``fidelity.services.derive_exposures``), with :func:`add_site_assignment` and
+  :func:`remove_site_assignment` to keep the assignments.
+
+:func:`participant_exposure` turns the exposures into one row per participant for analyses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Min, OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fidelity.models import Component, Contact, Exposure
+
+# fidelity reads allocations (which arm a participant or site is in); it never writes them.
+from randomisation.models import Allocation
+from trial import audit
+from trial.models import Assessment, Membership, Participant, Site, SiteAssignment, Trial
+from trial.services import TrialError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    Actor = AbstractBaseUser | AnonymousUser | None
+
+SITE_EVENT_NOTE_MAX = 500
+# Sources that say a participant received intervention-specific help; a staff flag is a risk.
+RECEIVED_SOURCES = (Exposure.Source.CONTACT, Exposure.Source.ASSESSMENT)
+
+
+# --- which arm a participant or site is in -------------------------------------------------
+
+
+def participant_in_control(participant_id: int, on: dt.date) -> bool:
+    """True when the participant was allocated to a control arm on or before ``on``."""
+    allocation = (
+        Allocation.objects.filter(participant_id=participant_id).select_related("arm").first()
+    )
+    return allocation is not None and allocation.arm.is_control and allocation.allocated_on <= on
+
+
+def intervention_since(site: Site) -> dt.date | None:
+    """The day from which ``site`` is an intervention site, or None if it is not one.
+
+    In a cluster trial the site's own allocation decides: an intervention arm from its date, a
+    stepped-wedge site from its crossover date, a control arm never. In an individually
+    randomised trial a site is an intervention site only when every participant allocated
+    there is in an intervention arm (from the first such allocation); a site with both arms is
+    not, since usual-service staff and the intervention's specialists work side by side there.
+    """
+    site_allocation = (
+        Allocation.objects.filter(site=site, participant__isnull=True).select_related("arm").first()
+    )
+    if site_allocation is not None:
+        crossover = site_allocation.details.get("crossover_on")
+        if crossover:
+            return dt.date.fromisoformat(crossover)
+        return None if site_allocation.arm.is_control else site_allocation.allocated_on
+    allocations = list(
+        Allocation.objects.filter(participant__site=site).values_list(
+            "arm__is_control", "allocated_on"
+        )
+    )
+    if not allocations or any(is_control for is_control, _day in allocations):
+        return None
+    return min(day for _control, day in allocations)
+
+
+def site_is_control_on(site: Site, day: dt.date) -> bool:
+    since = intervention_since(site)
+    return since is None or day < since
+
+
+# --- (b) follow-up assessments ---------------------------------------------------------------
+
+
+def record_assessment_exposure(assessment: Assessment, *, actor: Actor) -> Exposure | None:
+    """Record an exposure when a control participant answered yes to the contamination question.
+
+    Called inside the transaction of ``trial.services.record_assessment``. The question is asked
+    of every participant, so that a blinded assessor cannot tell the arm from it; only a yes
+    from a participant allocated to a control arm on or before the assessment date is an
+    exposure. Safe to repeat: one exposure per assessment (found by its note). Returns the
+    exposure, or None when there is none.
+    """
+    if not assessment.contamination_reported:
+        return None
+    participant = assessment.visit.participant
+    if not participant_in_control(participant.pk, assessment.assessed_on):
+        return None
+    note = _assessment_note(assessment)
+    existing = Exposure.objects.filter(
+        participant=participant, source=Exposure.Source.ASSESSMENT, note=note
+    ).first()
+    if existing is not None:
+        return existing
+    exposure = Exposure.objects.create(
+        trial_id=participant.trial_id,
+        participant=participant,
+        site_id=participant.site_id,
+        source=Exposure.Source.ASSESSMENT,
+        exposed_on=assessment.assessed_on,
+        note=note,
+    )
+    audit.record_created(exposure, actor=actor)
+    return exposure
+
+
+def _assessment_note(assessment: Assessment) -> str:
+    return _("Said yes to the contamination question at the %(visit)s visit.") % {
+        "visit": assessment.visit.definition.label
+    }
+
+
+# --- (c) site-level events -------------------------------------------------------------------
+
+
+def record_site_event(
+    trial: Trial,
+    *,
+    site: Site,
+    occurred_on: dt.date,
+    components: Iterable[Component],
+    note: str,
+    actor: AbstractBaseUser,
+) -> list[Exposure]:
+    """Record that a control site as a whole met the intervention, e.g. its staff were trained
+    in the method: one exposure per component named (one without a component if none is).
+
+    Raises TrialError for a site or component of another trial, a date in the future, an
+    intervention site (for a cluster trial, one already crossed over on that date), or an
+    empty or overlong note. Not idempotent: each call records an event.
+    """
+    if site.trial_id != trial.pk:
+        raise TrialError(_("Unknown site."), field="site")
+    if occurred_on > timezone.localdate():
+        raise TrialError(_("The date cannot be in the future."), field="occurred_on")
+    if not site_is_control_on(site, occurred_on):
+        raise TrialError(
+            _("%(site)s is an intervention site on that date: only a control site can be exposed.")
+            % {"site": site.code},
+            field="site",
+        )
+    chosen = sorted(set(components), key=lambda c: (c.order, c.code))
+    if any(c.trial_id != trial.pk for c in chosen):
+        raise TrialError(_("Unknown intervention component."), field="components")
+    note = note.strip()
+    if not note:
+        raise TrialError(_("Say what happened."), field="note")
+    if len(note) > SITE_EVENT_NOTE_MAX:
+        raise TrialError(
+            _("Keep the note to %(max)s characters.") % {"max": SITE_EVENT_NOTE_MAX},
+            field="note",
+        )
+    with transaction.atomic():
+        exposures = []
+        for component in chosen or [None]:
+            exposure = Exposure.objects.create(
+                trial=trial,
+                site=site,
+                source=Exposure.Source.SITE_EVENT,
+                component=component,
+                exposed_on=occurred_on,
+                note=note,
+            )
+            audit.record_created(exposure, actor=actor)
+            exposures.append(exposure)
+    return exposures
+
+
+# --- (d) staff who worked at an intervention site --------------------------------------------
+
+
+def add_site_assignment(
+    membership: Membership,
+    *,
+    site: Site,
+    starts_on: dt.date,
+    ends_on: dt.date | None,
+    actor: AbstractBaseUser,
+) -> SiteAssignment:
+    """Record that a member of staff worked at ``site`` from ``starts_on`` (until ``ends_on``).
+
+    Raises TrialError for a site of another trial, an end before the start, a start in the
+    future, or a period that overlaps another assignment of the same person at the same site.
+    Contacts logged earlier are not re-flagged. Not idempotent (a repeat overlaps: refused).
+    """
+    if site.trial_id != membership.trial_id:
+        raise TrialError(_("Unknown site."), field="site")
+    if starts_on > timezone.localdate():
+        raise TrialError(_("The start cannot be in the future."), field="starts_on")
+    if ends_on is not None and ends_on < starts_on:
+        raise TrialError(_("The end cannot be before the start."), field="ends_on")
+    with transaction.atomic():
+        # Lock the membership so two overlapping additions cannot both pass the check.
+        Membership.objects.select_for_update().get(pk=membership.pk)
+        overlapping = SiteAssignment.objects.filter(membership=membership, site=site).filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gte=starts_on)
+        )
+        if ends_on is not None:
+            overlapping = overlapping.filter(starts_on__lte=ends_on)
+        if overlapping.exists():
+            raise TrialError(
+                _("This overlaps another period at %(site)s.") % {"site": site.code},
+                field="starts_on",
+            )
+        assignment = SiteAssignment.objects.create(
+            membership=membership, site=site, starts_on=starts_on, ends_on=ends_on
+        )
+        audit.record(
+            "siteassignment.created",
+            assignment,
+            actor=actor,
+            trial=membership.trial,
+            data={"after": audit.snapshot(assignment)},
+        )
+    return assignment
+
+
+def remove_site_assignment(assignment: SiteAssignment, *, actor: AbstractBaseUser) -> None:
+    """Delete an assignment entered in error; audited with its content. Not idempotent."""
+    with transaction.atomic():
+        audit.record(
+            "siteassignment.deleted",
+            assignment,
+            actor=actor,
+            trial=assignment.membership.trial,
+            data={"before": audit.snapshot(assignment)},
+        )
+        assignment.delete()
+
+
+def staff_risk_sites(contact: Contact) -> list[Site]:
+    """Intervention sites where the contact's author worked on or before the contact date.
+
+    Only sites other than the contact's own count, and only the part of an assignment during
+    which the site was an intervention site. Empty when the contact is not with a control unit
+    (a control participant, or for an employer contact a control site of a cluster trial).
+    """
+    if contact.participant_id is not None:
+        control = participant_in_control(contact.participant_id, contact.contact_on)
+    else:
+        control = Allocation.objects.filter(
+            site_id=contact.site_id, participant__isnull=True
+        ).exists() and site_is_control_on(contact.site, contact.contact_on)
+    if not control:
+        return []
+    assignments = (
+        SiteAssignment.objects.filter(
+            membership__trial_id=contact.trial_id,
+            membership__user_id=contact.author_id,
+            starts_on__lte=contact.contact_on,
+        )
+        .exclude(site_id=contact.site_id)
+        .select_related("site")
+    )
+    risky: dict[int, Site] = {}
+    for assignment in assignments:
+        since = intervention_since(assignment.site)
+        if since is None or since > contact.contact_on:
+            continue
+        if assignment.ends_on is not None and assignment.ends_on < since:
+            continue
+        risky[assignment.site_id] = assignment.site
+    return sorted(risky.values(), key=lambda s: s.code)
+
+
+def flag_staff_risk(contact: Contact, *, actor: Actor) -> bool:
+    """Set ``contact.contamination_risk`` from the author's site assignments, and keep one
+    Exposure(source=staff) for a flagged contact (removed when an edit clears the flag).
+
+    Call inside the transaction that saved the contact. Each change is audited. Safe to repeat.
+    Returns the flag.
+    """
+    sites = staff_risk_sites(contact)
+    risk = bool(sites)
+    if risk != contact.contamination_risk:
+        contact.contamination_risk = risk
+        contact.save(update_fields=["contamination_risk"])
+        audit.record(
+            "contact.contamination_risk",
+            contact,
+            actor=actor,
+            trial=contact.trial,
+            data={"changes": {"contamination_risk": [not risk, risk]}},
+        )
+    current = list(Exposure.objects.filter(contact=contact, source=Exposure.Source.STAFF))
+    note = _("Logged by staff who worked at an intervention site: %(sites)s.") % {
+        "sites": ", ".join(s.code for s in sites)
+    }
+    if not risk:
+        for exposure in current:
+            audit.record_deleted(exposure, actor=actor)
+            exposure.delete()
+        return False
+    if current:
+        exposure = current[0]
+        if exposure.exposed_on != contact.contact_on or exposure.note != note:
+            before = audit.snapshot(exposure)
+            exposure.exposed_on = contact.contact_on
+            exposure.note = note
+            exposure.save(update_fields=["exposed_on", "note"])
+            audit.record_changed(exposure, before, actor=actor)
+        return True
+    exposure = Exposure.objects.create(
+        trial_id=contact.trial_id,
+        participant_id=contact.participant_id,
+        site_id=contact.site_id,
+        source=Exposure.Source.STAFF,
+        exposed_on=contact.contact_on,
+        contact=contact,
+        note=note,
+    )
+    audit.record_created(exposure, actor=actor)
+    return True
+
+
+# --- the per-participant flag ------------------------------------------------------------------
+
+EXPOSURE_COLUMNS = [
+    "study_id",
+    "exposed",
+    "first_exposed_on",
+    "exposures",
+    "sources",
+    "staff_risk",
+    "site_event_on",
+]
+
+
+def participant_exposure(trial: Trial) -> pd.DataFrame:
+    """One row per participant of the trial, in study-id order, built from one query:
+
+    ``exposed`` – received an intervention-specific component by a logged contact or said so
+    at a follow-up (sources a and b); ``first_exposed_on`` (a date, or NaT) and ``exposures``
+    (a count) cover those; ``sources`` lists them ("assessment,contact", or ""); ``staff_risk``
+    – some contact was flagged as a risk from staff assignments (source d, not counted as
+    exposure); ``site_event_on`` – the first site-level event at the participant's site (c), or
+    NaT. Participants without exposures have ``exposed=False``, ``exposures=0``.
+    """
+    first_site_event = (
+        Exposure.objects.filter(
+            site_id=OuterRef("site_id"),
+            participant__isnull=True,
+            source=Exposure.Source.SITE_EVENT,
+        )
+        .values("site_id")
+        .annotate(first=Min("exposed_on"))
+        .values("first")
+    )
+    rows = (
+        Participant.objects.filter(trial=trial)
+        .annotate(site_event_on=Subquery(first_site_event))
+        .values_list("study_id", "site_event_on", "exposures__source", "exposures__exposed_on")
+        .order_by("study_id", "exposures__exposed_on")
+    )
+    raw = pd.DataFrame(list(rows), columns=["study_id", "site_event_on", "source", "exposed_on"])
+    if raw.empty:
+        return pd.DataFrame(
+            {
+                "study_id": pd.Series(dtype="string"),
+                "exposed": pd.Series(dtype=bool),
+                "first_exposed_on": pd.Series(dtype="datetime64[ns]"),
+                "exposures": pd.Series(dtype="int64"),
+                "sources": pd.Series(dtype="string"),
+                "staff_risk": pd.Series(dtype=bool),
+                "site_event_on": pd.Series(dtype="datetime64[ns]"),
+            }
+        )
+    raw["exposed_on"] = pd.to_datetime(raw["exposed_on"])
+    raw["site_event_on"] = pd.to_datetime(raw["site_event_on"])
+    received = raw["source"].isin([str(s) for s in RECEIVED_SOURCES])
+    raw["received_on"] = raw["exposed_on"].where(received)
+    raw["received_source"] = raw["source"].where(received)
+    grouped = raw.groupby("study_id", sort=True)
+    frame = pd.DataFrame(
+        {
+            "exposures": grouped["received_on"].count().astype("int64"),
+            "first_exposed_on": grouped["received_on"].min(),
+            "sources": grouped["received_source"].agg(lambda s: ",".join(sorted(set(s.dropna())))),
+            "staff_risk": grouped["source"].agg(lambda s: bool((s == Exposure.Source.STAFF).any())),
+            "site_event_on": grouped["site_event_on"].first(),
+        }
+    ).reset_index()
+    frame["exposed"] = frame["exposures"] > 0
+    frame["study_id"] = frame["study_id"].astype("string")
+    frame["sources"] = frame["sources"].astype("string")
+    frame["staff_risk"] = frame["staff_risk"].astype(bool)
+    return frame[EXPOSURE_COLUMNS]
