@@ -21,4 +21,10 @@ app.conf.beat_schedule = {
         "task": "trial.tasks.send_reminder_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Report builds whose worker went silent (killed, out of memory) for REPORT_STALE_MINUTES
+    # are marked failed, so no request stays "running" for ever. Idempotent.
+    "fail-stale-reports": {
+        "task": "reports.tasks.fail_stale_reports",
+        "schedule": crontab(minute="*/15"),
+    },
 }

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class ReportsConfig(AppConfig):
     name = "reports"
     verbose_name = _("Reports")
+
+    def ready(self) -> None:
+        from trial.extensions import NavItem, register_nav_item
+
+        register_nav_item(NavItem(_("Reports"), "reports:list", perm="download_report", order=70))

@@ -1,0 +1,161 @@
+"""Analysis plans and reports through the API: read plans, list and order reports.
+
+Files are downloaded through the same authorised view as in the browser (``download_url``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reports import pipeline, services
+from reports.models import AnalysisPlan, ReportRequest
+from trial import permissions
+from trial.permissions import Perm
+from trial.services import TrialError
+
+
+class AnalysisPlanSerializer(serializers.ModelSerializer[AnalysisPlan]):
+    supersedes = serializers.IntegerField(source="supersedes.version", default=None)
+
+    class Meta:
+        model = AnalysisPlan
+        fields = [
+            "version",
+            "status",
+            "primary_outcome",
+            "time_point",
+            "secondary_outcomes",
+            "analysis_model",
+            "covariates",
+            "missing",
+            "subgroups",
+            "notes",
+            "supersedes",
+            "reason",
+            "created_at",
+            "locked_at",
+            "locked_by_name",
+            "content_hash",
+        ]
+
+
+class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
+    plan_version = serializers.IntegerField(source="plan.version", default=None)
+    files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportRequest
+        fields = [
+            "id",
+            "kind",
+            "cut_off",
+            "options",
+            "seed",
+            "blinded",
+            "plan_version",
+            "status",
+            "stage",
+            "percent",
+            "error",
+            "requested_by_name",
+            "created_at",
+            "finished_at",
+            "snapshot_hash",
+            "versions",
+            "files",
+        ]
+
+    def get_files(self, report: ReportRequest) -> dict[str, str]:
+        """Download URLs of the finished files the user may download."""
+        user = self.context["request"].user
+        if report.status != ReportRequest.Status.DONE or not services.may_download(user, report):
+            return {}
+        names = {"pdf": report.pdf_file, "zip": report.zip_file}
+        return {
+            which: reverse("reports:download", args=[report.trial.code, report.pk, which])
+            for which, name in names.items()
+            if name
+        }
+
+
+class OrderReportSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=[])
+    cut_off = serializers.DateField()
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = list(pipeline.KINDS)
+
+
+@extend_schema(summary="Versions of the trial's statistical analysis plan, newest first")
+class AnalysisPlanList(generics.ListAPIView[AnalysisPlan]):
+    serializer_class = AnalysisPlanSerializer
+
+    def get_queryset(self) -> QuerySet[AnalysisPlan]:
+        trial = permissions.get_trial(self.request.user, self.kwargs["code"], Perm.ORDER_REPORT)
+        return trial.analysis_plans.select_related("supersedes").order_by("-version")
+
+
+class ReportList(APIView):
+    @extend_schema(
+        summary="Reports ordered for the trial, newest first", responses=ReportSerializer(many=True)
+    )
+    def get(self, request: Request, code: str) -> Response:
+        trial = permissions.get_trial(request.user, code, Perm.DOWNLOAD_REPORT)
+        reports = ReportRequest.objects.filter(trial=trial).select_related("trial", "plan")[:100]
+        data = ReportSerializer(reports, many=True, context={"request": request}).data
+        return Response(data)
+
+    @extend_schema(
+        summary="Order a report; it is built in the background (poll the report)",
+        request=OrderReportSerializer,
+        responses={201: ReportSerializer},
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
+        body = OrderReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        options = {"seed": data["seed"]} if "seed" in data else {}
+        try:
+            report = services.request_report(
+                trial,
+                kind=data["kind"],
+                cut_off=data["cut_off"],
+                options=options,
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except TrialError as error:
+            raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
+        out = ReportSerializer(report, context={"request": request}).data
+        return Response(out, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="One report: progress, provenance and download links")
+class ReportDetail(generics.RetrieveAPIView[ReportRequest]):
+    serializer_class = ReportSerializer
+
+    def get_object(self) -> ReportRequest:
+        trial = permissions.get_trial(self.request.user, self.kwargs["code"], Perm.DOWNLOAD_REPORT)
+        report = (
+            ReportRequest.objects.filter(trial=trial, pk=self.kwargs["report_id"])
+            .select_related("trial", "plan")
+            .first()
+        )
+        if report is None:
+            from django.http import Http404
+
+            raise Http404
+        if not permissions.has_perm(self.request.user, trial, Perm.DOWNLOAD_REPORT):
+            raise PermissionDenied
+        return report

@@ -1,0 +1,94 @@
+"""Forms for ordering reports and writing the analysis plan. They check shape only; the rules
+are in reports.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from reports import pipeline, services
+from reports.models import AnalysisPlan
+from trial.models import Trial
+
+
+class OrderReportForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Report"))
+    cut_off = forms.DateField(
+        label=_("Data cut-off"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Data recorded after this date are left out."),
+    )
+    seed = forms.IntegerField(
+        label=_("Random seed"),
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text=_(
+            "For the bootstrap and multiple imputation. Leave empty to derive it from the "
+            "trial, report, cut-off and plan, so that a repeat gives the same numbers."
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(k.key, k.label) for k in pipeline.KINDS.values()]
+        self.fields["cut_off"].initial = timezone.localdate()
+
+
+class AnalysisPlanForm(forms.ModelForm):  # type: ignore[type-arg]
+    primary_outcome = forms.ChoiceField(label=_("Primary outcome"))
+    time_point = forms.ChoiceField(
+        label=_("Time point"), help_text=_("The follow-up visit the primary analysis uses.")
+    )
+    secondary_outcomes = forms.MultipleChoiceField(
+        label=_("Secondary outcomes"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    covariates = forms.MultipleChoiceField(
+        label=_("Adjust for"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Baseline covariates, the site and the randomisation stratum."),
+    )
+    subgroups = forms.MultipleChoiceField(
+        label=_("Subgroups"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Categorical baseline covariates; each gets an interaction test."),
+    )
+
+    class Meta:
+        model = AnalysisPlan
+        fields = [
+            "primary_outcome",
+            "time_point",
+            "secondary_outcomes",
+            "analysis_model",
+            "covariates",
+            "missing",
+            "subgroups",
+            "notes",
+        ]
+        widgets = {
+            "analysis_model": forms.Textarea(attrs={"rows": 3}),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        outcomes = services.outcome_choices()
+        self.fields["primary_outcome"].choices = outcomes
+        self.fields["secondary_outcomes"].choices = outcomes
+        self.fields["time_point"].choices = services.time_point_choices(trial)
+        self.fields["covariates"].choices = services.covariate_choices(trial)
+        self.fields["subgroups"].choices = services.subgroup_choices(trial)
+
+
+class SupersedeForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why does the plan need a new version?"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+    )

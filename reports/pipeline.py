@@ -1,0 +1,518 @@
+"""The report pipeline: extract → analyse → render → PDF → ZIP, the same for the Celery task
+and the ``build_report`` command.
+
+Report kinds are a registry (:data:`KINDS`): a kind says how to turn the extracted data into
+:class:`~reports.analysis.results.Section` objects and whether it makes a PDF. The effect report
+and a data-only kind are registered here; later kinds (process, pathways, full) register
+themselves with :func:`register_kind`.
+
+Reproducibility: a build records the SHA-256 of the extracted data (canonical CSV, sorted), the
+software versions, the options and the random seed. The seed is derived from the trial, kind,
+cut-off and plan unless the options set one, so ordering the same report on the same data gives
+the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from reports import extract, render
+from reports.analysis import results
+from reports.analysis.results import EffectData, Section, Table
+from reports.models import AnalysisPlan
+from trial.models import Trial
+
+Progress = Callable[[str, int], None]
+
+# (stage, progress in % when the stage starts)
+STAGES = [
+    ("extract", 2),
+    ("analyse", 15),
+    ("render", 60),
+    ("pdf", 70),
+    ("zip", 90),
+]
+STAGE_LABELS = {
+    "queued": gettext_lazy("Waiting for a worker"),
+    "extract": gettext_lazy("Extracting the data"),
+    "analyse": gettext_lazy("Running the analyses"),
+    "render": gettext_lazy("Writing the report"),
+    "pdf": gettext_lazy("Making the PDF"),
+    "zip": gettext_lazy("Packing the data sets"),
+    "done": gettext_lazy("Finished"),
+}
+SOFTWARE = [
+    "django",
+    "pandas",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "weasyprint",
+    "matplotlib",
+    "worktrials",
+]
+COLUMN_LABELS = {
+    "study_id": "Pseudonymous study id",
+    "arm": "Randomised arm (code)",
+    "arm_label": "Randomised arm (name; the code when blinded)",
+    "is_control": "Arm is the control / usual-services arm",
+    "site": "Site (NAV office) code",
+    "randomised_on": "Date of randomisation",
+    "stratum": "Randomisation stratum",
+    "withdrawn": "Withdrawn by the data cut-off",
+    "withdrawn_on": "Date of withdrawal",
+    "visit": "Follow-up visit code",
+    "offset_months": "Months after randomisation the visit is scheduled",
+    "assessed_on": "Date of the assessment",
+    "in_paid_work": "In paid work",
+    "hours_per_week": "Hours of paid work per week",
+    "monthly_earnings": "Monthly earnings (NOK)",
+    "on_benefits": "On benefits",
+    "self_rated_health": "Self-rated health (1 poor – 5 excellent)",
+    "benefit_type": "Benefit type",
+    "occupation_code": "Occupation (STYRK-08)",
+    "contamination_reported": "Answered yes to the contamination question",
+    "due_on": "Date the visit was due",
+    "reason": "Why there is no assessment (missed / withdrawn / not yet due)",
+    "exposed": "Received intervention-specific components (contamination)",
+    "first_exposed_on": "Date of the first exposure",
+    "months": "Months from randomisation to first paid work, or to the last assessment",
+    "event": "First paid work observed (1) or censored (0)",
+}
+
+
+class ReportBuildError(Exception):
+    """The report cannot be built as asked (unknown kind, no plan); the message says why."""
+
+
+@dataclass
+class ReportInput:
+    """What a kind's section builder gets."""
+
+    trial: Trial
+    data: EffectData
+    plan: results.AnalysisPlan | None
+    seed: int
+    blinded: bool
+    cut_off: dt.date
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    key: str
+    label: Any
+    sections: Callable[[ReportInput], list[Section]]
+    pdf: bool = True
+    needs_plan: bool = False
+    description: Any = ""
+
+
+KINDS: dict[str, ReportKind] = {}
+
+
+def register_kind(kind: ReportKind) -> ReportKind:
+    KINDS[kind.key] = kind
+    return kind
+
+
+def get_kind(key: str) -> ReportKind:
+    try:
+        return KINDS[key]
+    except KeyError:
+        raise ReportBuildError(
+            _("There is no report of kind “%(kind)s”.") % {"kind": key}
+        ) from None
+
+
+@dataclass
+class BuildSpec:
+    """Everything a build depends on; the task fills it from a ``ReportRequest``."""
+
+    trial: Trial
+    kind: str
+    cut_off: dt.date
+    seed: int
+    blinded: bool
+    plan: AnalysisPlan | None
+    options: dict[str, Any] = field(default_factory=dict)
+    ordered_by: str = ""
+    request_id: int | None = None
+
+
+@dataclass
+class BuildResult:
+    pdf: Path | None
+    zip: Path
+    snapshot_hash: str
+    versions: dict[str, str]
+    timings: dict[str, float]
+    sections: list[Section]
+    tables: list[Table]
+
+
+# --- provenance ----------------------------------------------------------------------------
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in SOFTWARE:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def canonical_csv(frame: pd.DataFrame) -> bytes:
+    """The frame as CSV with columns and rows in a fixed order, all values as text."""
+    text = frame.reindex(sorted(frame.columns), axis=1).astype(str)
+    if len(text.columns):
+        text = text.sort_values(list(text.columns), kind="mergesort")
+    return text.to_csv(index=False, lineterminator="\n").encode()
+
+
+def snapshot_hash(frames: dict[str, pd.DataFrame]) -> str:
+    """SHA-256 over the canonical CSV bytes of the data frames, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(frames):
+        digest.update(f"== {name}\n".encode())
+        digest.update(canonical_csv(frames[name]))
+    return digest.hexdigest()
+
+
+def default_seed(trial: Trial, kind: str, cut_off: dt.date, plan: AnalysisPlan | None) -> int:
+    """A seed that depends only on what the report is about, so a repeat gives the same."""
+    plan_part = "no-plan" if plan is None else (plan.content_hash or f"draft-{plan.version}")
+    text = f"{trial.code}|{kind}|{cut_off.isoformat()}|{plan_part}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
+
+
+def plan_spec(plan: AnalysisPlan) -> results.AnalysisPlan:
+    return results.AnalysisPlan(
+        primary_outcome=plan.primary_outcome,
+        time_point=plan.time_point,
+        secondary_outcomes=list(plan.secondary_outcomes),
+        covariates=list(plan.covariates),
+        missing=plan.missing,
+        subgroups=list(plan.subgroups),
+        version=plan.version,
+    )
+
+
+def plan_in_force(trial: Trial) -> AnalysisPlan | None:
+    """The locked plan if there is one, else the draft (reports then say it is a draft)."""
+    plans = {p.status: p for p in trial.analysis_plans.exclude(status="superseded")}
+    return plans.get(AnalysisPlan.Status.LOCKED) or plans.get(AnalysisPlan.Status.DRAFT)
+
+
+# --- the pipeline's own sections -----------------------------------------------------------
+
+
+def arm_names(data: EffectData, blinded: bool) -> dict[str, str]:
+    people = data.participants
+    if people.empty:
+        return {}
+    pairs = people[["arm", "arm_label"]].drop_duplicates().sort_values("arm")
+    return {
+        code: code if blinded else f"{code}: {label}"
+        for code, label in zip(pairs["arm"], pairs["arm_label"], strict=True)
+    }
+
+
+def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
+    """A CONSORT-like flow of participants by arm: randomised, withdrawn, assessed at the
+    plan's time point and why the others were not."""
+    data = inp.data
+    people, outcomes, missed = data.participants, data.outcomes, data.missed
+    time_point = inp.plan.time_point if inp.plan else None
+    by_arm = people.set_index("study_id")["arm"] if not people.empty else pd.Series(dtype=str)
+    rows: list[dict[str, Any]] = []
+
+    def count(study_ids: pd.Series) -> dict[str, int]:
+        arms_of = study_ids.map(by_arm)
+        return {code: int((arms_of == code).sum()) for code, _label in arms}
+
+    def add(label: str, counts: dict[str, int]) -> None:
+        row: dict[str, Any] = {"": label}
+        for code, name in arms:
+            row[name] = counts.get(code, 0)
+        row[_("Total")] = sum(counts.values())
+        rows.append(row)
+
+    add(_("Randomised"), count(people["study_id"]) if not people.empty else {})
+    withdrawn = people[people["withdrawn"]]["study_id"] if not people.empty else pd.Series()
+    add(_("Withdrawn by the cut-off"), count(withdrawn))
+    add(_("With at least one assessment"), count(pd.Series(outcomes["study_id"].unique())))
+    if time_point:
+        at = outcomes[outcomes["visit"] == time_point]["study_id"]
+        add(_("Assessed at %(visit)s") % {"visit": time_point}, count(at))
+        gone = missed[missed["visit"] == time_point] if not missed.empty else missed
+        for reason, label in (
+            ("missed", _("Not assessed at %(visit)s: missed")),
+            ("withdrawn", _("Not assessed at %(visit)s: withdrawn")),
+            ("not yet due", _("Not assessed at %(visit)s: not yet due")),
+        ):
+            ids = gone[gone["reason"] == reason]["study_id"] if not gone.empty else pd.Series()
+            add(label % {"visit": time_point}, count(ids))
+    frame = pd.DataFrame(rows)
+    problems = []
+    empty = [name for code, name in arms if not (people["arm"] == code).any()]
+    if people.empty:
+        problems.append(_("No participant had been randomised by the data cut-off."))
+    for name in empty:
+        problems.append(_("Arm %(arm)s has no randomised participants.") % {"arm": name})
+    return Section(
+        key="flow",
+        title=_("Participant flow"),
+        text=[
+            _(
+                "Numbers of participants by randomised arm as recorded on the data cut-off date "
+                "(CONSORT flow)."
+            )
+        ],
+        tables=[Table(key="flow", title=_("Participant flow by arm"), frame=frame)],
+        problems=problems,
+    )
+
+
+def randomisation_section(trial: Trial) -> Section | None:
+    from randomisation import consort, services
+
+    scheme = services.locked_scheme(trial)
+    if scheme is None:
+        return None
+    return Section(
+        key="randomisation",
+        title=_("Randomisation"),
+        text=list(consort.randomisation_text(scheme)),
+    )
+
+
+def effect_kind_sections(inp: ReportInput) -> list[Section]:
+    from reports.analysis.effect import effect_sections
+
+    assert inp.plan is not None  # noqa: S101 - needs_plan guarantees it
+    return effect_sections(inp.data, inp.plan, inp.seed, inp.blinded)
+
+
+register_kind(
+    ReportKind(
+        key="effect",
+        label=gettext_lazy("Effect evaluation"),
+        sections=effect_kind_sections,
+        needs_plan=True,
+        description=gettext_lazy(
+            "Intention-to-treat effect on the plan's outcomes, contamination-adjusted "
+            "estimates, time to first paid work, missing data and subgroups (PDF and data sets)."
+        ),
+    )
+)
+register_kind(
+    ReportKind(
+        key="data",
+        label=gettext_lazy("Analysis data sets only"),
+        sections=lambda inp: [],
+        pdf=False,
+        description=gettext_lazy(
+            "The pseudonymised data sets (CSV and Stata) with a data dictionary; no PDF."
+        ),
+    )
+)
+
+
+# --- the build -----------------------------------------------------------------------------
+
+
+def unique_tables(sections: list[Section]) -> list[Table]:
+    """Every table of the sections and behind their figures, once per key: a figure's table
+    that repeats a section table is left out; a different one under a used key is renamed."""
+    seen: dict[str, Table] = {}
+    for table in [t for s in sections for t in s.tables] + [
+        f.table for s in sections for f in s.figures
+    ]:
+        if table.key not in seen:
+            seen[table.key] = table
+        elif not seen[table.key].frame.equals(table.frame):
+            key, n = f"{table.key}_figure", 2
+            while key in seen:
+                key, n = f"{table.key}_figure{n}", n + 1
+            seen[key] = Table(key=key, title=table.title, frame=table.frame, notes=table.notes)
+    return list(seen.values())
+
+
+def output_paths(folder: Path, spec: BuildSpec) -> tuple[Path, Path]:
+    stem = f"{spec.trial.code}-{spec.kind}-{spec.cut_off.isoformat()}"
+    if spec.request_id is not None:
+        stem = f"{stem}-{spec.request_id}"
+    return folder / f"{stem}.pdf", folder / f"{stem}.zip"
+
+
+def export_frames(data: EffectData, blinded: bool) -> dict[str, pd.DataFrame]:
+    """The data sets for the ZIP. Blinded: no arm names, no control flag and no exposure set
+    (only control participants can be exposed, so it would reveal the control arm)."""
+    participants = data.participants.copy()
+    if blinded:
+        participants = participants.drop(columns=["arm_label", "is_control"], errors="ignore")
+    frames = {
+        "participants": participants,
+        "outcomes": data.outcomes,
+        "missed_visits": data.missed,
+        "time_to_work": data.time_to_work,
+    }
+    if not blinded:
+        frames["exposure"] = data.exposure
+    return frames
+
+
+def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> BuildResult:
+    """Run the whole pipeline and write the PDF (if the kind makes one) and the ZIP into
+    ``folder``, each atomically. Raises ReportBuildError for a request that cannot be met;
+    any other exception is a failure of the build. Safe to repeat: files are replaced whole.
+    """
+    kind = get_kind(spec.kind)
+    if kind.needs_plan and spec.plan is None:
+        raise ReportBuildError(
+            _("This report follows the statistical analysis plan: write the plan first.")
+        )
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    current: list[Any] = [None, started]  # the stage running and when it started
+
+    def stage(name: str) -> None:
+        now = time.perf_counter()
+        if current[0] is not None:
+            timings[current[0]] = round(now - current[1], 3)
+        current[:] = [name, now]
+        if progress is not None and name in dict(STAGES):
+            progress(name, dict(STAGES)[name])
+
+    stage("extract")
+    data = extract.effect_data(spec.trial, spec.cut_off)
+    hashed = snapshot_hash(
+        {
+            "participants": data.participants,
+            "outcomes": data.outcomes,
+            "missed_visits": data.missed,
+            "exposure": data.exposure,
+            "time_to_work": data.time_to_work,
+        }
+    )
+    if spec.blinded and not data.participants.empty:
+        data.participants["arm_label"] = data.participants["arm"]
+    versions = software_versions()
+
+    stage("analyse")
+    plan = plan_spec(spec.plan) if spec.plan else None
+    inp = ReportInput(
+        trial=spec.trial,
+        data=data,
+        plan=plan,
+        seed=spec.seed,
+        blinded=spec.blinded,
+        cut_off=spec.cut_off,
+    )
+    names = arm_names(data, spec.blinded)
+    trial_arms = list(spec.trial.arms.order_by("code").values_list("code", "name"))
+    arms = [
+        (code, names.get(code, code if spec.blinded else f"{code}: {name}"))
+        for code, name in trial_arms
+    ]
+    sections = [flow_section(inp, arms)]
+    randomisation = randomisation_section(spec.trial)
+    if randomisation is not None:
+        sections.append(randomisation)
+    sections.extend(kind.sections(inp))
+    tables = unique_tables(sections)
+    meta = {
+        "trial": spec.trial.code,
+        "trial_title": spec.trial.title,
+        "registry_id": spec.trial.registry_id,
+        "kind": spec.kind,
+        "request": spec.request_id,
+        "ordered_by": spec.ordered_by,
+        "cut_off": spec.cut_off.isoformat(),
+        "blinded": spec.blinded,
+        "plan": None
+        if spec.plan is None
+        else {
+            "version": spec.plan.version,
+            "status": spec.plan.status,
+            "locked_at": spec.plan.locked_at.isoformat() if spec.plan.locked_at else None,
+            "content_hash": spec.plan.content_hash or None,
+            "content": spec.plan.content(),
+        },
+        "seed": spec.seed,
+        "options": spec.options,
+        "snapshot_hash": hashed,
+        "software": versions,
+        "generated_at": timezone.localtime().isoformat(timespec="seconds"),
+        "tables": [t.key for t in tables],
+    }
+
+    pdf_path, zip_path = output_paths(folder, spec)
+    if kind.pdf:
+        stage("render")
+        html = render.report_html(
+            {
+                "meta": meta,
+                "trial": spec.trial,
+                "kind": kind,
+                "plan": spec.plan,
+                "arms": arms,
+                "sections": [render.section_view(s, i) for i, s in enumerate(sections, 1)],
+                "software": sorted(versions.items()),
+                "options_json": json.dumps(spec.options, sort_keys=True) if spec.options else "",
+            }
+        )
+        stage("pdf")
+        render.write_pdf(html, pdf_path)
+    stage("zip")
+    render.write_zip(
+        zip_path,
+        data_sets=export_frames(data, spec.blinded),
+        labels=COLUMN_LABELS,
+        tables=tables,
+        meta=meta,
+        readme=_readme(meta),
+    )
+    stage("done")
+    timings["total"] = round(time.perf_counter() - started, 3)
+    return BuildResult(
+        pdf=pdf_path if kind.pdf else None,
+        zip=zip_path,
+        snapshot_hash=hashed,
+        versions=versions,
+        timings=timings,
+        sections=sections,
+        tables=tables,
+    )
+
+
+def _readme(meta: dict[str, Any]) -> str:
+    lines = [
+        f"{meta['trial_title']} ({meta['trial']}) - {meta['kind']} report",
+        f"Data cut-off: {meta['cut_off']}",
+        f"Blinded: {'yes (arms as codes)' if meta['blinded'] else 'no'}",
+        f"Data snapshot SHA-256: {meta['snapshot_hash']}",
+        f"Random seed: {meta['seed']}",
+        "",
+        "Pseudonymised: participants appear by study id only.",
+        "<name>.csv and <name>.dta (Stata 14+, format 118) hold the same data;",
+        "data_dictionary.csv describes every column; tables/ holds every results table;",
+        "report.json records the plan, options, seed and software versions.",
+    ]
+    return "\n".join(lines) + "\n"

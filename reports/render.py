@@ -1,0 +1,292 @@
+"""Turning a built report into files: HTML from a template, PDF with WeasyPrint, the ZIP of
+data sets, and writing files atomically (a temporary name in the same folder, then
+``os.replace``), so a reader never sees half a file."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from reports.analysis.results import Figure, Section, Table
+
+STATA_VERSION = 118
+STATA_NAME_MAX = 32
+ZIP_DATE = (2000, 1, 1, 0, 0, 0)  # fixed member times: the same data give the same ZIP bytes
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """Open a temporary file next to ``path``; on success it replaces ``path`` in one step.
+
+    On any error the temporary file is removed and ``path`` is left as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, on every path
+        dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
+    )
+    try:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(handle.name, path)
+    except BaseException:
+        handle.close()
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> int:
+    """Write ``path`` atomically with ``write(handle)``; returns the size in bytes."""
+    with atomic_file(path) as handle:
+        write(handle)
+    return path.stat().st_size
+
+
+# --- numbers in tables -------------------------------------------------------------------
+
+
+_P_COLUMN = re.compile(r"(^p$|^p[ _-]?value|p-value|^p\s|\bp$)", re.IGNORECASE)
+_PERCENT_COLUMN = re.compile(r"(\(%\)|%$|percent|\bpct\b)", re.IGNORECASE)
+_RATIO_COLUMN = re.compile(
+    r"(ratio|\bRR\b|\bOR\b|\bHR\b|\bCI\b|estimate|difference|ci_|lower|upper|icc|coef|"
+    r"effect|mean|sd\b|se\b|median|proportion|share|rate)",
+    re.IGNORECASE,
+)
+
+
+def column_kind(name: str) -> str:
+    """How a column's numbers are shown: ``p``, ``percent``, ``ratio`` or ``number``."""
+    if _P_COLUMN.search(name):
+        return "p"
+    if _PERCENT_COLUMN.search(name):
+        return "percent"
+    if _RATIO_COLUMN.search(name):
+        return "ratio"
+    return "number"
+
+
+def format_cell(value: Any, kind: str) -> str:
+    """A table cell for readers: p-values as "<0.001" or 3 decimals, percentages with one
+    decimal, ratios and estimates with 2 (3 below 0.1), counts as they are; empty as "–"."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}".replace(",", "\u2009")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        if kind == "p":
+            return "<0.001" if value < 0.001 else f"{value:.3f}"
+        if kind == "percent":
+            return f"{value:.1f}"
+        if value.is_integer() and kind == "number" and abs(value) < 1e12:
+            return f"{int(value):,}".replace(",", "\u2009")
+        if kind == "ratio" and abs(value) < 0.1:
+            return f"{value:.3f}"
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _python(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            return value
+    return value
+
+
+def table_view(table: Table) -> dict[str, Any]:
+    """A Table as header and formatted rows, for the template."""
+    frame = table.frame
+    kinds = [column_kind(str(c)) for c in frame.columns]
+    rows = []
+    for record in frame.itertuples(index=False, name=None):
+        cells = []
+        for value, kind in zip(record, kinds, strict=True):
+            value = _python(value)
+            if isinstance(value, float) and math.isnan(value):
+                value = None
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            cells.append({"text": format_cell(value, kind), "num": numeric})
+        rows.append(cells)
+    return {
+        "key": table.key,
+        "title": table.title,
+        "wide": len(frame.columns) > 7,
+        "columns": [str(c) for c in frame.columns],
+        "rows": rows,
+        "notes": table.notes,
+    }
+
+
+def figure_view(figure: Figure) -> dict[str, Any]:
+    svg = figure.svg[figure.svg.find("<svg") :] if "<svg" in figure.svg else figure.svg
+    data = base64.b64encode(svg.encode()).decode()
+    return {
+        "key": figure.key,
+        "title": figure.title,
+        "src": f"data:image/svg+xml;base64,{data}",
+        "table": table_view(figure.table),
+    }
+
+
+def section_view(section: Section, number: int) -> dict[str, Any]:
+    return {
+        "number": number,
+        "key": section.key,
+        "title": section.title,
+        "text": section.text,
+        "tables": [table_view(t) for t in section.tables],
+        "figures": [figure_view(f) for f in section.figures],
+        "problems": section.problems,
+    }
+
+
+# --- HTML and PDF --------------------------------------------------------------------------
+
+
+def report_html(context: dict[str, Any]) -> str:
+    return render_to_string("reports/report.html", context)
+
+
+def write_pdf(html: str, path: Path) -> int:
+    """Render ``html`` with WeasyPrint into ``path`` (atomically); returns the size."""
+    from weasyprint import HTML
+
+    document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
+    return write_atomic(path, lambda handle: document.write_pdf(target=handle))
+
+
+# --- the ZIP of data sets ------------------------------------------------------------------
+
+
+def stata_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy pandas ``to_stata`` accepts: names of at most 32 characters, dates as
+    datetimes, booleans as 0/1, text without missing values."""
+    out = pd.DataFrame(index=frame.index)
+    used: set[str] = set()
+    for column in frame.columns:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", str(column))[:STATA_NAME_MAX] or "v"
+        if name[0].isdigit():
+            name = ("_" + name)[:STATA_NAME_MAX]
+        base, n = name, 1
+        while name in used:
+            suffix = f"_{n}"
+            name, n = base[: STATA_NAME_MAX - len(suffix)] + suffix, n + 1
+        used.add(name)
+        series = frame[column]
+        sample = series.dropna()
+        first = sample.iloc[0] if len(sample) else None
+        if hasattr(first, "year") and not isinstance(first, pd.Timestamp):
+            series = pd.to_datetime(series, errors="coerce")
+        elif pd.api.types.is_bool_dtype(series.dtype) or isinstance(first, bool):
+            series = series.map(lambda v: None if v is None or v is pd.NA else int(bool(v)))
+            series = pd.to_numeric(series, errors="coerce")
+        elif pd.api.types.is_numeric_dtype(series.dtype):
+            series = series.astype(float)
+        elif not pd.api.types.is_datetime64_any_dtype(series.dtype):
+            series = series.map(lambda v: "" if v is None or v is pd.NA else str(v)).astype(object)
+        out[name] = series
+    return out
+
+
+def dictionary_rows(name: str, frame: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, str]]:
+    rows = []
+    for column in frame.columns:
+        series = frame[column].dropna()
+        values = ""
+        if series.dtype == object or str(series.dtype) in ("string", "boolean", "bool"):
+            distinct = sorted({str(v) for v in series.unique()})
+            if 0 < len(distinct) <= 12 and column != "study_id":
+                values = "; ".join(distinct)
+        elif len(series) and pd.api.types.is_numeric_dtype(series.dtype):
+            values = f"{series.min()} – {series.max()}"
+        rows.append(
+            {
+                "data_set": name,
+                "column": str(column),
+                "type": _type_name(frame[column]),
+                "label": labels.get(str(column), ""),
+                "values": values,
+            }
+        )
+    return rows
+
+
+def _type_name(series: pd.Series) -> str:
+    sample = series.dropna()
+    first = sample.iloc[0] if len(sample) else None
+    if pd.api.types.is_bool_dtype(series.dtype) or isinstance(first, bool):
+        return "boolean"
+    if hasattr(first, "year"):
+        return "date"
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return "integer"
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return "number"
+    return "text"
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def _dta(frame: pd.DataFrame, label: str) -> bytes:
+    buffer = io.BytesIO()
+    stata_frame(frame).to_stata(
+        buffer, write_index=False, version=STATA_VERSION, data_label=label[:80]
+    )
+    return buffer.getvalue()
+
+
+def write_zip(
+    path: Path,
+    *,
+    data_sets: dict[str, pd.DataFrame],
+    labels: dict[str, str],
+    tables: list[Table],
+    meta: dict[str, Any],
+    readme: str,
+) -> int:
+    """The analysis ZIP: each data set as CSV and Stata .dta (v118), the data dictionary, every
+    results table as CSV and report.json with the provenance. Written atomically."""
+
+    def write(handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+
+            def add(name: str, content: bytes) -> None:
+                info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, content)
+
+            add("README.txt", readme.encode())
+            dictionary: list[dict[str, str]] = []
+            for name, frame in data_sets.items():
+                add(f"{name}.csv", _csv(frame))
+                add(f"{name}.dta", _dta(frame, name))
+                dictionary.extend(dictionary_rows(name, frame, labels))
+            columns = ["data_set", "column", "type", "label", "values"]
+            add("data_dictionary.csv", _csv(pd.DataFrame(dictionary, columns=columns)))
+            for table in tables:
+                add(f"tables/{table.key}.csv", _csv(table.frame))
+            add("report.json", json.dumps(meta, indent=2, ensure_ascii=False).encode())
+
+    return write_atomic(path, write)
