@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The apps whose tables a reset empties completely; plus the user tables below.
-PROJECT_APPS = ("trial", "randomisation", "fidelity", "reports", "authtoken", "axes")
+PROJECT_APPS = ("trial", "randomisation", "fidelity", "pathways", "reports", "authtoken", "axes")
 
 
 def setup_django() -> None:

@@ -90,8 +90,10 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "trial",
+    "occupations",
     "randomisation",
     "fidelity",
+    "pathways",
     "reports",
     "demo",
 ]
@@ -283,6 +285,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Report builds: a running build whose heartbeat is older than the lease may be taken over by
+# a redelivered task (its worker died); one silent for REPORT_STALE_MINUTES is marked failed.
+REPORT_LEASE_SECONDS = env_int("REPORT_LEASE_SECONDS", 300)
+REPORT_STALE_MINUTES = env_int("REPORT_STALE_MINUTES", 60)
 
 # Redis doubles as the cache where it is configured; otherwise a per-process cache.
 CACHE_URL = env_str("CACHE_URL", "")

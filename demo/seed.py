@@ -4,8 +4,15 @@ built on ``trial`` contribute (a real stratified block scheme and its allocation
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
+from django.utils import timezone
+
+from fidelity.contact_demo import ContactDemo
+from fidelity.review_demo import seed_fidelity_reviews
+from occupations.demo import load_illustrative_jem
+from pathways import demo as pathways_demo
 from randomisation import services as randomisation
 from randomisation.models import Scheme
 from trial.demo import DemoHooks, DemoResult
@@ -14,6 +21,9 @@ from trial.models import Participant, Trial
 
 
 class FullDemo(DemoHooks):
+    def __init__(self, as_of: dt.date | None = None) -> None:
+        self.as_of = as_of or timezone.localdate()
+
     def trial_ready(self, trial: Trial, coordinator: Any) -> None:
         scheme = Scheme.objects.create(
             trial=trial,
@@ -23,12 +33,82 @@ class FullDemo(DemoHooks):
             notes="Permuted blocks of 4 and 6, stratified by NAV office.",
         )
         randomisation.lock_scheme(scheme, actor=coordinator)
+        load_illustrative_jem(trial, coordinator)
+        pathways_demo.prepare(trial, coordinator)
+        seed_fidelity_reviews(trial, actor=coordinator, as_of=self.as_of)
+        self.contacts = ContactDemo(trial, coordinator, self.as_of)
 
     def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
         randomisation.randomise(participant, actor=actor, on=on)
+
+    def participant_done(
+        self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any
+    ) -> None:
+        seed_pathways(participant, as_of)
+        self.contacts.seed(participant)
+        seed_effect(participant)
+
+
+def seed_pathways(participant: Participant, as_of: dt.date) -> None:
+    """Register spells for the demo: 24 months per participant, the intervention arm reaching
+    work sooner and some people cycling between work and benefits (``pathways.demo``)."""
+    pathways_demo.seed_spells(participant, as_of)
+
+
+def seed_effect(participant: Participant) -> None:
+    """Give the intervention arm an effect on work: about one in four of its assessments not
+    in paid work become part-time work. A generator of its own per participant, so the rest of
+    the demo draws the same numbers as without it."""
+    from trial.models import Assessment
+
+    allocation = getattr(participant, "allocation", None)
+    if allocation is None or allocation.arm.is_control:
+        return
+    rng = random.Random(f"effect-{participant.study_id}")  # noqa: S311 - synthetic data
+    ids = Assessment.objects.filter(visit__participant=participant, in_paid_work=False)
+    chosen = [pk for pk in ids.values_list("pk", flat=True) if rng.random() < 0.25]
+    Assessment.objects.filter(pk__in=chosen).update(
+        in_paid_work=True,
+        hours_per_week=20,
+        monthly_earnings=16000,
+        on_benefits=False,
+        benefit_type="",
+    )
+
+
+def seed_analysis_plan(trial: Trial) -> None:
+    """A locked statistical analysis plan, so that the effect report can be ordered at once."""
+    from django.contrib.auth import get_user_model
+
+    from reports import services as reports
+
+    statistician = get_user_model().objects.get(username="statistician")
+    plan = reports.save_plan_draft(
+        trial,
+        values={
+            "primary_outcome": "in_paid_work",
+            "time_point": "m12",
+            "secondary_outcomes": ["hours_per_week", "monthly_earnings", "self_rated_health"],
+            "analysis_model": (
+                "Logistic regression of paid work at 12 months on arm, adjusted for site, sex "
+                "and age; risk difference and odds ratio with 95% confidence intervals. "
+                "Complier-average causal effect by instrumental variables beside the ITT."
+            ),
+            "covariates": ["site", "sex", "age"],
+            "missing": "complete_case",
+            "subgroups": ["sex", "diagnosis_group"],
+            "notes": "Demo plan.",
+        },
+        actor=statistician,
+    )
+    reports.lock_plan(plan, actor=statistician)
 
 
 def seed_demo(
     *, participants: int = 600, seed: int = 1, as_of: dt.date | None = None
 ) -> DemoResult:
-    return seed_trial(participants=participants, seed=seed, as_of=as_of, hooks=FullDemo())
+    result = seed_trial(
+        participants=participants, seed=seed, as_of=as_of, hooks=FullDemo(as_of=as_of)
+    )
+    seed_analysis_plan(result.trial)
+    return result
