@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis.results import EffectData
-from trial.models import Assessment, CovariateDefinition, Participant, Trial, Visit
+from trial.models import (
+    Assessment,
+    CovariateDefinition,
+    LossToFollowUp,
+    Participant,
+    ScreeningRecord,
+    Trial,
+    Visit,
+    Withdrawal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -256,3 +265,72 @@ def effect_data(trial: Trial, cut_off: dt.date) -> EffectData:
         time_to_work=time_to_work(people, assessments),
         design=trial.design,
     )
+
+
+def consort_frames(
+    trial: Trial, cut_off: dt.date, data: EffectData, time_point: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two frames :mod:`reports.analysis.consort` counts, as things stood on ``cut_off``.
+
+    ``received`` is the allocated intervention as delivered: for an intervention arm at least
+    one logged contact by the cut-off; for a control arm no exposure to intervention-specific
+    components. ``analysed`` means the plan's primary time point was assessed (any assessment
+    when there is no plan). Reasons are the coded ones (loss reason, withdrawal scope), never
+    the free text, since the table goes into the pseudonymised ZIP.
+    """
+    from fidelity.models import Contact
+
+    screened = ScreeningRecord.objects.filter(trial=trial, screened_on__lte=cut_off).values_list(
+        "eligible", "declined", "exclusion_reason__label", "participant__study_id"
+    )
+    screening = pd.DataFrame.from_records(
+        list(screened), columns=["eligible", "declined", "exclusion_reason", "study_id"]
+    )
+    people = data.participants
+    randomised_ids = set(people["study_id"])
+    screening["randomised"] = screening["study_id"].isin(randomised_ids)
+    lost = dict(
+        LossToFollowUp.objects.filter(participant__trial=trial, lost_on__lte=cut_off).values_list(
+            "participant__study_id", "reason"
+        )
+    )
+    scopes = dict(
+        Withdrawal.objects.filter(participant__trial=trial, withdrawn_on__lte=cut_off).values_list(
+            "participant__study_id", "scope"
+        )
+    )
+    contacted = set(
+        Contact.objects.filter(trial=trial, participant__isnull=False, contact_on__lte=cut_off)
+        .order_by()
+        .values_list("participant__study_id", flat=True)
+        .distinct()
+    )
+    exposed = set(data.exposure.loc[data.exposure["exposed"].astype(bool), "study_id"])
+    outcomes = data.outcomes
+    if time_point:
+        outcomes = outcomes[outcomes["visit"] == time_point]
+    analysed = set(outcomes["study_id"])
+    ids = people["study_id"]
+    withdrawn = people["withdrawn"].astype(bool)
+    is_lost = ids.isin(lost.keys()) & ~withdrawn
+    control = people["is_control"].astype(bool)
+    flow = pd.DataFrame(
+        {
+            "study_id": ids,
+            "arm": people["arm"],
+            "arm_label": people["arm_label"],
+            "site": people["site"],
+            "status": np.where(withdrawn, "withdrawn", np.where(is_lost, "lost", "active")),
+            "lost_reason": [
+                str(LossToFollowUp.Reason(lost[i]).label) if gone else None
+                for i, gone in zip(ids, is_lost, strict=True)
+            ],
+            "withdrawal_reason": [
+                str(Withdrawal.Scope(scopes[i]).label) if gone and i in scopes else None
+                for i, gone in zip(ids, withdrawn, strict=True)
+            ],
+            "received": np.where(control, ~ids.isin(exposed), ids.isin(contacted)),
+            "analysed": ids.isin(analysed),
+        }
+    )
+    return screening, flow

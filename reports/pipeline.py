@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from reports import extract, render
-from reports.analysis import results
+from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
 from reports.models import AnalysisPlan
 from trial.models import Trial
@@ -275,9 +275,14 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
         problems.append(_("No participant had been randomised by the data cut-off."))
     for name in empty:
         problems.append(_("Arm %(arm)s has no randomised participants.") % {"arm": name})
+    screening, flow = extract.consort_frames(inp.trial, inp.cut_off, data, time_point)
+    shown = dict(arms)
+    flow["arm_label"] = flow["arm"].map(shown).fillna(flow["arm"])
+    diagram = consort.consort_figure(screening, flow, design=data.design, translate=_)
     return Section(
         key="flow",
         title=_("Participant flow"),
+        figures=[diagram],
         text=[
             _(
                 "Numbers of participants by randomised arm as recorded on the data cut-off date "
