@@ -34,7 +34,7 @@ from reports import extract, render
 from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
 from reports.models import AnalysisPlan
-from trial.models import Trial
+from trial.models import Participant, Trial
 
 Progress = Callable[[str, int], None]
 
@@ -323,6 +323,71 @@ register_kind(
         description=gettext_lazy(
             "Intention-to-treat effect on the plan's outcomes, contamination-adjusted "
             "estimates, time to first paid work, missing data and subgroups (PDF and data sets)."
+        ),
+    )
+)
+# State codes of the standard alphabet that the revolving-door count treats as work and as
+# benefits (pathways.services.STANDARD_ALPHABET); a trial's own codes outside these count as
+# neither.
+WORK_CODES = frozenset({"work"})
+BENEFIT_CODES = frozenset({"aap", "disability", "social_assistance", "unemployment"})
+
+
+def pathways_kind_sections(inp: ReportInput) -> list[Section]:
+    """Sequence analysis of the monthly register states, by randomised arm."""
+    from pathways import services as pathway_services
+    from pathways.models import Spell
+    from reports.analysis.sequences_report import sequence_sections
+
+    table = pathway_services.sequence_table(inp.trial, today=inp.cut_off)
+    study_ids = dict(
+        Participant.objects.filter(pk__in=table.participant_ids.tolist()).values_list(
+            "pk", "study_id"
+        )
+    )
+    people = inp.data.participants
+    names = arm_names(inp.data, inp.blinded)
+    arm_of = people.set_index("study_id")["arm"].map(names) if not people.empty else {}
+    groups = pd.Series([study_ids.get(int(pk)) for pk in table.participant_ids]).map(arm_of)
+    keep = groups.notna().to_numpy() & (table.values >= 0).any(axis=1)
+    if not table.codes or not keep.any() or not Spell.objects.filter(trial=inp.trial).exists():
+        return [
+            Section(
+                key="pathways",
+                title=_("Pathways"),
+                problems=[
+                    _(
+                        "No monthly register states could be built: the trial has no state "
+                        "alphabet, no register spells, or no randomised participant with a "
+                        "month observed by the cut-off."
+                    )
+                ],
+            )
+        ]
+    states = {state.code: state.label for state in pathway_services.alphabet(inp.trial)}
+    alphabet = [*table.codes, "none"]
+    labels = {**states, "none": _("No registered state")}
+    return sequence_sections(
+        table.values[keep].astype("int32"),
+        alphabet,
+        labels,
+        groups[keep].reset_index(drop=True),
+        None,
+        inp.seed,
+        work_states=frozenset(i for i, code in enumerate(table.codes) if code in WORK_CODES),
+        benefit_states=frozenset(i for i, code in enumerate(table.codes) if code in BENEFIT_CODES),
+    )
+
+
+register_kind(
+    ReportKind(
+        key="pathways",
+        label=gettext_lazy("Pathways (sequence analysis)"),
+        sections=pathways_kind_sections,
+        description=gettext_lazy(
+            "Monthly register states by arm: state distributions, index plots, time in each "
+            "state, transition rates, revolving doors, entropy and turbulence, and a typology "
+            "of pathways by optimal matching."
         ),
     )
 )
