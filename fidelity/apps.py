@@ -18,10 +18,14 @@ class FidelityConfig(AppConfig):
         register_nav_item(
             NavItem(_("Fidelity"), "fidelity_reviews:reviews", perm="view_allocation", order=60)
         )
-        # The dashboards also need view_allocation (they show arms); the menu checks one right.
+        # The dashboards also need view_allocation (they show arms).
         register_nav_item(
             NavItem(
-                _("Dose and reach"), "fidelity_dashboards:dose", perm="view_dashboard", order=62
+                _("Dose and reach"),
+                "fidelity_dashboards:dose",
+                perm="view_dashboard",
+                order=62,
+                also=("view_allocation",),
             )
         )
         register_nav_item(
@@ -30,5 +34,6 @@ class FidelityConfig(AppConfig):
                 "fidelity_dashboards:contamination",
                 perm="view_dashboard",
                 order=66,
+                also=("view_allocation",),
             )
         )

@@ -14,19 +14,22 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if trial is None:
         return {}
     user = request.user
-    items = [
-        (10, _("Dashboard"), "trial:dashboard", Perm.VIEW_TRIAL),
-        (20, _("Worklist"), "trial:worklist", Perm.RECORD_ASSESSMENT),
-        (30, _("Participants"), "trial:participants", Perm.VIEW_PARTICIPANTS),
-        (40, _("Screening"), "trial:screening", Perm.ENROL),
-        (80, _("Audit trail"), "trial:audit", Perm.VIEW_AUDIT),
-        (90, _("Set-up"), "trial:setup:overview", Perm.CONFIGURE_TRIAL),
+    items: list[tuple[int, Any, str, tuple[Perm, ...]]] = [
+        (10, _("Dashboard"), "trial:dashboard", (Perm.VIEW_TRIAL,)),
+        (20, _("Worklist"), "trial:worklist", (Perm.RECORD_ASSESSMENT,)),
+        (30, _("Participants"), "trial:participants", (Perm.VIEW_PARTICIPANTS,)),
+        (40, _("Screening"), "trial:screening", (Perm.ENROL,)),
+        (80, _("Audit trail"), "trial:audit", (Perm.VIEW_AUDIT,)),
+        (90, _("Set-up"), "trial:setup:overview", (Perm.CONFIGURE_TRIAL,)),
     ]
-    items += [(i.order, i.label, i.url_name, Perm(i.perm)) for i in extensions.nav_items()]
+    items += [
+        (i.order, i.label, i.url_name, tuple(Perm(p) for p in (i.perm, *i.also)))
+        for i in extensions.nav_items()
+    ]
     path = request.path
     nav = []
-    for _order, label, name, perm in sorted(items, key=lambda item: item[0]):
-        if not has_perm(user, trial, perm):
+    for _order, label, name, perms in sorted(items, key=lambda item: item[0]):
+        if not all(has_perm(user, trial, perm) for perm in perms):
             continue
         url = reverse(name, args=[trial.code])
         current = path == url if name == "trial:dashboard" else path.startswith(url)

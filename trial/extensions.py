@@ -45,12 +45,14 @@ PanelSource = Callable[[HttpRequest, Participant], Panel | None]
 
 @dataclass(frozen=True)
 class NavItem:
-    """An entry of the trial menu: shown to members holding ``perm`` (a ``Perm`` value)."""
+    """An entry of the trial menu: shown to members holding ``perm`` and every permission in
+    ``also`` (``Perm`` values), the same rights the page itself checks."""
 
     label: Any
     url_name: str
     perm: str
     order: int = 50
+    also: tuple[str, ...] = ()
 
 
 _timeline_sources: list[TimelineSource] = []

@@ -73,6 +73,16 @@ def test_who_may_see_the_dashboards(small: SmallTrial) -> None:
                 assert b"Usual services" not in response.content
 
 
+def test_menu_shows_the_dashboards_only_to_those_who_may_open_them(small: SmallTrial) -> None:
+    """The menu checks the same two rights as the pages (dashboard and allocations)."""
+    for persona, status in ACCESS.items():
+        if persona == "outsider":
+            continue
+        page = client(small, persona).get("/trials/small/").content.decode()
+        for url in (DOSE, CONTAMINATION):
+            assert (f'href="{url}"' in page) == (status == 200), (persona, url)
+
+
 def test_dose_page_shows_the_hand_computed_figures(small: SmallTrial) -> None:
     response = client(small, "coordinator").get(DOSE + PERIOD)
     assert response.status_code == 200
