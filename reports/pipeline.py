@@ -379,6 +379,153 @@ def pathways_kind_sections(inp: ReportInput) -> list[Section]:
     )
 
 
+def _plain(frame: pd.DataFrame, names: dict[str, str], *, index: str) -> pd.DataFrame:
+    """A summary frame with its index as the first column and arm codes shown as in the report."""
+    out = frame.reset_index().rename(columns={frame.index.name or "index": index})
+    if "arm" in out.columns:
+        out["arm"] = out["arm"].map(lambda code: names.get(code, code))
+    if index == "arm":
+        out[index] = out[index].map(lambda code: names.get(code, code))
+    return out.drop(columns=[c for c in ("name", "is_control") if c in out.columns])
+
+
+def process_kind_sections(inp: ReportInput) -> list[Section]:
+    """Implementation: dose and reach by arm and site, contamination, site fidelity reviews."""
+    from fidelity import scales, summaries
+
+    trial, end = inp.trial, inp.cut_off
+    names = arm_names(inp.data, inp.blinded)
+    frame = summaries.dose_by_participant(trial, end=end)
+    dose = Section(
+        key="dose",
+        title=_("Dose and reach"),
+        text=[
+            _(
+                "Contacts and minutes per participant-month of follow-up from randomisation to "
+                "the cut-off (or withdrawal); reach is the share of randomised participants with "
+                "at least one logged contact. Employer contacts about no single participant count "
+                "for their site only."
+            )
+        ],
+        tables=[
+            Table(
+                "dose_by_arm",
+                _("Dose by arm"),
+                _plain(summaries.dose_by_arm(trial, end=end, frame=frame), names, index="arm"),
+            ),
+            Table(
+                "reach_by_arm",
+                _("Reach by arm"),
+                _plain(summaries.reach(trial, end=end, frame=frame), names, index="arm"),
+            ),
+            Table(
+                "first_contact_by_arm",
+                _("Days from randomisation to the first contact"),
+                _plain(
+                    summaries.time_to_first_contact(trial, end=end, frame=frame),
+                    names,
+                    index="arm",
+                ),
+            ),
+            Table(
+                "dose_by_site",
+                _("Dose by site"),
+                _plain(summaries.dose_by_site(trial, end=end, frame=frame), names, index="site"),
+            ),
+        ],
+    )
+    contamination = Section(key="contamination", title=_("Contamination"))
+    if inp.blinded:
+        contamination.problems.append(
+            _(
+                "Contamination is reported for the control arm only, which would reveal the "
+                "allocation, so it is left out of reports for blinded readers."
+            )
+        )
+    else:
+        data = summaries.exposure_data(trial, end=end)
+        overall = summaries.contamination_overall(trial, end=end, data=data)
+        contamination.text.append(
+            _(
+                "%(exposed)s of %(controls)s control participants received intervention-specific "
+                "components by the cut-off (from logged contacts and follow-up answers)."
+            )
+            % {"exposed": overall["exposed"], "controls": overall["controls"]}
+        )
+        contamination.tables = [
+            Table(
+                "contamination_by_month",
+                _("Contamination by month"),
+                _plain(
+                    summaries.contamination_by_month(trial, end=end, data=data),
+                    names,
+                    index="month",
+                ),
+            ),
+            Table(
+                "contamination_by_site",
+                _("Contamination by site"),
+                _plain(
+                    summaries.contamination_by_site(trial, end=end, data=data), names, index="site"
+                ),
+            ),
+            Table(
+                "contamination_by_source",
+                _("Contamination by source"),
+                _plain(
+                    summaries.contamination_by_source(trial, end=end, data=data),
+                    names,
+                    index="source",
+                ),
+            ),
+        ]
+    rows = [
+        {
+            "site": trend.site.code,
+            "review_date": point.review.review_date,
+            "scale": f"{point.review.scale.name} {point.review.scale.version}".strip(),
+            "total": point.total,
+            "band": point.band or "",
+        }
+        for trend in scales.site_trends(trial, trial.sites.order_by("code"))
+        for point in trend.points
+        if point.review.review_date <= end
+    ]
+    fidelity = Section(
+        key="fidelity",
+        title=_("Fidelity"),
+        text=[
+            _(
+                "Consensus totals of the fidelity reviews of each site over time; totals and "
+                "bands are computed from the item scores of the scale version each review used."
+            )
+        ],
+        tables=[
+            Table(
+                "fidelity_reviews",
+                _("Fidelity reviews by site"),
+                pd.DataFrame(rows, columns=["site", "review_date", "scale", "total", "band"]),
+            )
+        ],
+    )
+    if not rows:
+        fidelity.problems.append(
+            _("No site had a fidelity review with a consensus by the cut-off.")
+        )
+    return [dose, contamination, fidelity]
+
+
+register_kind(
+    ReportKind(
+        key="process",
+        label=gettext_lazy("Process evaluation"),
+        sections=process_kind_sections,
+        description=gettext_lazy(
+            "Implementation: dose and reach by arm and site, contamination by month, site and "
+            "source, and the sites' fidelity reviews over time."
+        ),
+    )
+)
 register_kind(
     ReportKind(
         key="pathways",
