@@ -29,6 +29,8 @@ PROJECT_APPS = ("trial", "randomisation", "fidelity", "pathways", "reports", "au
 def setup_django() -> None:
     """Make the project importable and set Django up with config.settings."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Benchmarks time pages, not sign-in: personas sign in with a password alone.
+    os.environ.setdefault("TWO_FACTOR_REQUIRED", "false")
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     import django

@@ -29,7 +29,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 
-DEFAULT_DATABASE = "worktrials_bench"
+# BENCH_DATABASE names another database for the default setup (e.g. one per developer).
+DEFAULT_DATABASE = os.environ.get("BENCH_DATABASE") or "worktrials_bench"
 DEFAULTS = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DEFAULT_DATABASE}",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/2",

@@ -22,9 +22,15 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=7, minute=0),
     },
     # Report builds whose worker went silent (killed, out of memory) for REPORT_STALE_MINUTES
-    # are marked failed, so no request stays "running" for ever. Idempotent.
+    # are marked failed, so no request stays "running" for ever; so are orders no worker took
+    # for REPORT_QUEUED_HOURS (the broker lost them). Idempotent.
     "fail-stale-reports": {
         "task": "reports.tasks.fail_stale_reports",
+        "schedule": crontab(minute="*/15"),
+    },
+    # The same for scheme simulations silent for SIMULATION_STALE_MINUTES. Idempotent.
+    "fail-stale-simulations": {
+        "task": "randomisation.tasks.fail_stale_simulations",
         "schedule": crontab(minute="*/15"),
     },
 }

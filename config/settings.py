@@ -89,6 +89,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "trial",
     "occupations",
     "randomisation",
@@ -96,17 +99,25 @@ INSTALLED_APPS = [
     "pathways",
     "reports",
     "demo",
+    "accounts",
+    "privacy",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A lost database connection answers 503 (retry) rather than 500.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A signed-in user who has, or must have, a second factor does nothing else until the
+    # session is verified by it.
+    "accounts.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -179,6 +190,15 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# Two-factor sign-in (TOTP, django-otp). Optional for everyone; required for users who can
+# unblind or download data (trial.permissions.TWO_FACTOR_PERMS) and for admin-site users,
+# except in the embedded default, whose demo users sign in with a password alone.
+TWO_FACTOR_REQUIRED = env_bool("TWO_FACTOR_REQUIRED", default=not EMBEDDED)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Work-inclusion trials")
+# Wrong codes make the next try wait 1, 2, 4, 8 ... seconds (per device, kept in the database).
+OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nb", _("Norwegian Bokmål"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -247,7 +267,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema plus the error responses of every operation.
+    "DEFAULT_SCHEMA_CLASS": "config.api.AutoSchema",
+    # One error body for the whole API: {"detail", "code"}, plus "errors" by field on a 400.
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
     "DEFAULT_VERSION": "v1",
     "ALLOWED_VERSIONS": ["v1"],
@@ -277,7 +300,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task a worker took but never acknowledged (the worker was killed) goes back to the queue
+    # after this many seconds. It must exceed the longest task and countdown (see reports).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True  # progress and results live on the database rows
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
@@ -289,12 +316,25 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # a redelivered task (its worker died); one silent for REPORT_STALE_MINUTES is marked failed.
 REPORT_LEASE_SECONDS = env_int("REPORT_LEASE_SECONDS", 300)
 REPORT_STALE_MINUTES = env_int("REPORT_STALE_MINUTES", 60)
+# An order no worker took for this long is failed too: the broker lost its queue (a Redis
+# without persistence that restarted) or no worker runs.
+REPORT_QUEUED_HOURS = env_int("REPORT_QUEUED_HOURS", 24)
+# Scheme simulations work the same way: progress renews the lease, a redelivered job takes over
+# a run whose lease ran out, and a run silent for SIMULATION_STALE_MINUTES is marked failed.
+SIMULATION_LEASE_SECONDS = env_int("SIMULATION_LEASE_SECONDS", 120)
+SIMULATION_STALE_MINUTES = env_int("SIMULATION_STALE_MINUTES", 30)
 
-# Redis doubles as the cache where it is configured; otherwise a per-process cache.
+# Redis doubles as the cache where it is configured; otherwise a per-process cache. While Redis
+# is down the cache misses and skips writes (config/cache.py), so pages keep working uncached;
+# short socket timeouts keep an unreachable Redis from holding requests up.
 CACHE_URL = env_str("CACHE_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {
+            "BACKEND": "config.cache.ResilientRedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

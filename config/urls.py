@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import obtain_auth_token
 
+from accounts.api import obtain_token
 from config.health import health
 
 api_v1 = [
@@ -13,7 +13,7 @@ api_v1 = [
     path("", include("reports.api_urls")),
     path("", include("occupations.api_urls")),
     path("", include("pathways.api_urls")),
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", obtain_token, name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="v1:schema"), name="docs"),
 ]
@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("fidelity.dashboard_urls")),
     path("", include("occupations.urls")),
     path("", include("pathways.urls")),
+    path("", include("accounts.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -34,3 +35,7 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "v1"), namespace="v1")),
     path("health/", health, name="health"),
 ]
+
+# Inside /api/ Django's own 404 and 500 answer with the API's error body (config.api).
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

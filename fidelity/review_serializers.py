@@ -27,7 +27,7 @@ class ScaleSerializer(serializers.ModelSerializer[Scale]):
     items = ScaleItemSerializer(many=True, read_only=True)
     bands = BandSerializer(many=True, read_only=True)
     previous: serializers.PrimaryKeyRelatedField[Scale] = serializers.PrimaryKeyRelatedField(
-        read_only=True
+        read_only=True, allow_null=True
     )
 
     class Meta:

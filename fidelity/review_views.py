@@ -166,7 +166,9 @@ def score(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
         f"item_{s.item.number}": s.score
         for s in obj.reviewer_scores.filter(reviewer=request.user).select_related("item")
     }
-    form = ScoreForm(request.POST or None, initial=mine, scale=obj.scale, items=items)
+    # Bound on every POST, also an empty one, so that missing scores are reported, not a 500.
+    data = request.POST if request.method == "POST" else None
+    form = ScoreForm(data, initial=mine, scale=obj.scale, items=items)
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -198,7 +200,8 @@ def consensus(request: HttpRequest, trial: Trial, review_id: int) -> HttpRespons
     obj = _review(request, trial, review_id)
     view = scales.review_view(obj)
     initial = {f"item_{n}": s for n, s in (view.consensus or view.proposal).items()}
-    form = ScoreForm(request.POST or None, initial=initial, scale=obj.scale, items=view.items)
+    data = request.POST if request.method == "POST" else None
+    form = ScoreForm(data, initial=initial, scale=obj.scale, items=view.items)
     if request.method == "POST":
         if form.is_valid():
             try:

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from pathways import services
 from pathways.models import Spell, SpellState
 from pathways.serializers import (
+    SequencePageSerializer,
     SequenceRowSerializer,
     SpellFilterSerializer,
     SpellSerializer,
@@ -71,7 +72,18 @@ class SequenceTable(TrialScopedMixin, APIView):
 
     trial_perm = Perm.VIEW_PARTICIPANTS
 
-    @extend_schema(responses=SequenceRowSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int, description="A page number within the table."),
+            OpenApiParameter(
+                "page_size",
+                int,
+                description=f"Rows per page, {SequencePagination.page_size} unless given "
+                f"(at most {SequencePagination.max_page_size}).",
+            ),
+        ],
+        responses=SequencePageSerializer,
+    )
     def get(self, request: Request, code: str) -> Response:
         trial = self.get_trial()
         table = services.sequence_table(trial)

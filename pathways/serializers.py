@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from pathways.models import Spell, SpellState
+from pathways.models import PathwaySettings, Spell, SpellState
 
 
 class StateSerializer(serializers.ModelSerializer[SpellState]):
@@ -36,4 +36,18 @@ class SequenceRowSerializer(serializers.Serializer[Any]):
     states = serializers.ListField(
         child=serializers.CharField(allow_null=True),
         help_text='State code per month; "" for no registered state, null when not observed.',
+    )
+
+
+class SequencePageSerializer(serializers.Serializer[Any]):
+    """One page of the sequence table, with how its months were built."""
+
+    count = serializers.IntegerField(help_text="Participants in the whole table.")
+    next = serializers.URLField(allow_null=True, help_text="The next page, if any.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, if any.")
+    results = SequenceRowSerializer(many=True)
+    months = serializers.IntegerField(help_text="Months in every sequence.")
+    month_rule = serializers.ChoiceField(
+        choices=PathwaySettings.MonthRule.choices,
+        help_text="How the state of a month is chosen from the spells in it.",
     )

@@ -10,7 +10,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -21,6 +20,7 @@ from rest_framework.views import APIView
 from randomisation import services
 from randomisation.models import Allocation
 from trial import permissions
+from trial.api import field_errors
 from trial.models import Participant
 from trial.permissions import Perm
 from trial.services import TrialError
@@ -88,17 +88,15 @@ class Randomise(APIView):
         responses={
             201: AllocationSerializer,
             200: OpenApiResponse(AllocationSerializer, description="Replay of an earlier key"),
-            400: inline_serializer(
-                "RandomiseRefusal",
-                {"non_field_errors": serializers.ListField(child=serializers.CharField())},
+            400: field_errors(
+                refused={"non_field_errors": ["OSL-4KQ7ZD has no recorded consent."]}
             ),
         },
         examples=[
             OpenApiExample(
-                "Refused",
-                value={"non_field_errors": ["OSL-4KQ7ZD has no recorded consent."]},
-                response_only=True,
-                status_codes=["400"],
+                "With a key in the body",
+                value={"idempotency_key": "3f8e2a0c-5b7d-4e1f-9a6b-2c4d8e0f1a3b"},
+                request_only=True,
             )
         ],
     )

@@ -328,6 +328,10 @@ class SimulationRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker running it renews the lease as it goes; a run whose heartbeat is older than
+    # SIMULATION_LEASE_SECONDS may be taken over (its worker died).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.scheme} simulation {self.pk}"

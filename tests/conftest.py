@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -106,6 +107,42 @@ def gunicorn_server(transactional_db: None, require_postgres: None) -> Iterator[
         server.wait(timeout=30)
 
 
+def totp_device(user: AbstractUser) -> Any:
+    """A confirmed authenticator (django-otp TOTPDevice) for the user."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+
+def totp_code(key_hex: str, *, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for the device with this hex key, now or a number
+    of 30-second steps ahead (a code is accepted once; the next login needs the next step)."""
+    from binascii import unhexlify
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(unhexlify(key_hex))
+    totp.time = time.time() + 30 * steps_ahead
+    return f"{totp.token():06d}"
+
+
+def verified_login(client: Client, user: AbstractUser) -> Client:
+    """Log the client in as after password and second factor: the user gets a confirmed TOTP
+    device (once) and the session is marked verified by it, as ``django_otp.login`` does.
+    Users who must use two-factor sign-in (roles that can unblind or download) need this."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=user, name="test", defaults={"confirmed": True}
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 @dataclass
 class World:
     """A trial with three sites, one persona per role, and participants at every site."""
@@ -117,9 +154,7 @@ class World:
     participants: dict[str, list[Participant]] = field(default_factory=dict)
 
     def client(self, persona: str) -> Client:
-        client = Client()
-        client.force_login(self.users[persona])
-        return client
+        return verified_login(Client(), self.users[persona])
 
 
 PERSONAS = {

@@ -19,7 +19,6 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -34,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from config.api import ValidationErrorSerializer, validation_error_body
 from trial import permissions, services
 from trial.models import (
     Arm,
@@ -67,17 +67,25 @@ from trial.serializers import (
 
 
 def field_errors(**examples: dict[str, Any]) -> OpenApiResponse:
-    """The schema of a 400 from :func:`service_errors`, with examples named by keyword."""
+    """The schema of a 400 from :func:`service_errors`, with examples named by keyword.
+
+    Each example gives the ``errors`` of the body; the rest of the body is added here
+    (config.api: ``{"detail", "code", "errors"}``).
+    """
     return OpenApiResponse(
-        response=OpenApiTypes.OBJECT,
+        response=ValidationErrorSerializer,
         description=(
-            'Refused input. The body maps each field at fault to its messages, {"field": '
-            '["message"]}, or uses "non_field_errors" when no single field is at fault. '
-            'Baseline covariates are reported inside a "baseline" object: '
+            'Refused input. The body\'s "errors" maps each field at fault to its messages, '
+            '{"field": ["message"]}, or uses "non_field_errors" when no single field is at '
+            'fault. Baseline covariates are reported inside a "baseline" object: '
             '{"baseline": {"age": ["Enter a whole number."]}}.'
         ),
         examples=[
-            OpenApiExample(name.replace("_", " ").capitalize(), value=value, response_only=True)
+            OpenApiExample(
+                name.replace("_", " ").capitalize(),
+                value=validation_error_body(value),
+                response_only=True,
+            )
             for name, value in examples.items()
         ],
     )
@@ -232,6 +240,27 @@ class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
                 invalid_baseline={"baseline": {"age": ["Enter a whole number."]}},
             ),
         },
+        examples=[
+            OpenApiExample(
+                "Enrolment",
+                value={
+                    "site": "OSL1",
+                    "personal_number": "15889030094",
+                    "enrolled_on": "2026-05-04",
+                    "consent_version": "2.0",
+                    "consent_date": "2026-05-04",
+                    "baseline": {
+                        "age": 34,
+                        "sex": "female",
+                        "education": "upper_secondary",
+                        "diagnosis_group": "anxiety_depression",
+                        "benefit_type": "work_assessment_allowance",
+                        "months_since_work": 18,
+                    },
+                },
+                request_only=True,
+            )
+        ],
         summary="Enrol a consenting person",
     )
     def post(self, request: Request, code: str) -> Response:
@@ -376,6 +405,13 @@ class ScreeningList(TrialScopedMixin, generics.ListAPIView[ScreeningRecord]):
                 },
             ),
         },
+        examples=[
+            OpenApiExample(
+                "Eligible",
+                value={"site": "OSL1", "screened_on": "2026-05-04", "eligible": True},
+                request_only=True,
+            ),
+        ],
         summary="Log one person assessed for eligibility",
     )
     def post(self, request: Request, code: str) -> Response:

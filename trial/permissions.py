@@ -11,8 +11,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 
 from trial.models import Membership, Participant, Site, Trial
@@ -117,6 +118,11 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
 UNBLINDED_EXTRA = frozenset({Perm.VIEW_ALLOCATION, Perm.VIEW_SEALED_LIST})
 SITE_SCOPED_ROLES = frozenset({Role.CASEWORKER})
 
+# Capabilities that reveal the allocation sequence or let data leave the system. Whoever holds
+# one of them in any trial must sign in with a second factor (TOTP) when TWO_FACTOR_REQUIRED is
+# on, and a web session not verified by one is refused them here, whatever the view.
+TWO_FACTOR_PERMS = frozenset({Perm.VIEW_SEALED_LIST, Perm.UNBLIND_EMERGENCY, Perm.DOWNLOAD_REPORT})
+
 
 def perms_for(membership: Membership | None) -> frozenset[Perm]:
     if membership is None:
@@ -133,9 +139,10 @@ def _memberships(user: User) -> dict[int, Membership]:
         return {}
     cache: dict[int, Membership] | None = getattr(user, "_trial_memberships", None)
     if cache is None:
-        cache = {
-            m.trial_id: m for m in Membership.objects.filter(user=user).prefetch_related("sites")
-        }
+        found = list(Membership.objects.filter(user=user).select_related("trial"))
+        # Only site-scoped roles need their sites: no second query for anyone else.
+        prefetch_related_objects([m for m in found if m.role in SITE_SCOPED_ROLES], "sites")
+        cache = {m.trial_id: m for m in found}
         user._trial_memberships = cache  # type: ignore[union-attr]
     return cache
 
@@ -145,7 +152,32 @@ def membership(user: User, trial: Trial) -> Membership | None:
 
 
 def has_perm(user: User, trial: Trial, perm: Perm) -> bool:
-    return perm in perms_for(membership(user, trial))
+    if perm not in perms_for(membership(user, trial)):
+        return False
+    return perm not in TWO_FACTOR_PERMS or two_factor_satisfied(user)
+
+
+def requires_two_factor(user: User) -> bool:
+    """Whether the user must sign in with a second factor: they hold a capability in
+    ``TWO_FACTOR_PERMS`` in some trial, or may use the admin site, and enforcement is on."""
+    if not settings.TWO_FACTOR_REQUIRED or not user.is_authenticated:
+        return False
+    if user.is_staff:  # type: ignore[union-attr]
+        return True
+    return any(perms_for(m) & TWO_FACTOR_PERMS for m in _memberships(user).values())
+
+
+def two_factor_satisfied(user: User) -> bool:
+    """False only for a web session that must be, and is not, verified by a second factor.
+
+    django-otp's middleware gives every user of a web request ``is_verified()``. Users without
+    it come from elsewhere: management commands and tasks (trusted operators), and API token
+    authentication, whose tokens are issued only after the second factor (accounts/api.py).
+    """
+    is_verified = getattr(user, "is_verified", None)
+    if is_verified is None or is_verified():
+        return True
+    return not requires_two_factor(user)
 
 
 def visible_trials(user: User, perm: Perm = Perm.VIEW_TRIAL) -> QuerySet[Trial]:
@@ -185,9 +217,12 @@ def scope_participants(
 
 
 def get_trial(user: User, code: str, perm: Perm = Perm.VIEW_TRIAL) -> Trial:
-    """The trial with this code if the user is a member (else 404) with ``perm`` (else 403)."""
-    trial = Trial.objects.filter(code=code).first()
-    if trial is None or membership(user, trial) is None:
+    """The trial with this code if the user is a member (else 404) with ``perm`` (else 403).
+
+    The trial comes with the user's memberships, so this costs no query of its own.
+    """
+    trial = next((m.trial for m in _memberships(user).values() if m.trial.code == code), None)
+    if trial is None:
         raise Http404
     require(user, trial, perm)
     return trial

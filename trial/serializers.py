@@ -1,11 +1,11 @@
 """API serializers: one per direction where input and output differ.
 
 Input serializers check the *shape* of a request; the services in ``trial.services`` enforce
-the rules. A service's refusal becomes a 400 whose body maps the field at fault to a list of
-messages, ``{"field": ["message"]}``, or ``{"non_field_errors": [...]}`` when no single field is
-at fault. Invalid baseline covariates are reported inside a ``baseline`` object keyed by
-covariate, ``{"baseline": {"age": ["Must be at least 16."]}}``, the way DRF reports a nested
-serializer.
+the rules. A service's refusal becomes a 400 whose ``errors`` (config.api) map the field at
+fault to a list of messages, ``{"field": ["message"]}``, or ``{"non_field_errors": [...]}``
+when no single field is at fault. Invalid baseline covariates are reported inside a
+``baseline`` object keyed by covariate, ``{"baseline": {"age": ["Must be at least 16."]}}``,
+the way DRF reports a nested serializer.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -53,9 +54,14 @@ def chromium_path() -> str:
 
 @pytest.fixture
 def browser_context(
-    chromium_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chromium_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> Iterator[BrowserContext]:
-    """A fresh Chromium profile per test, so no cookie or language choice leaks between tests."""
+    """A fresh Chromium profile per test, so no cookie or language choice leaks between tests.
+
+    Users sign in with their password alone here, as in the embedded demo: two-factor sign-in
+    has its own browser test (test_two_factor_browser.py), which turns the requirement on.
+    """
+    settings.TWO_FACTOR_REQUIRED = False
     # Playwright's sync API keeps an asyncio event loop running in the test thread, and Django
     # refuses ORM calls (the test's own data) while a loop runs unless this is set. Set only
     # for the browser tests: set for the whole session, it would leak into other tests and

@@ -7,7 +7,7 @@ from django.test import Client
 
 from config.celery import app as celery_app
 from tests import factories
-from tests.conftest import World
+from tests.conftest import World, totp_code, totp_device
 
 
 @pytest.mark.django_db
@@ -74,11 +74,16 @@ def test_login_is_throttled_after_repeated_failures(settings: object) -> None:
 
 @pytest.mark.django_db
 def test_login_and_logout(world: World) -> None:
+    device = totp_device(world.users["coordinator"])
     client = Client()
     response = client.post(
         "/accounts/login/", {"username": "coordinator", "password": "correct horse battery"}
     )
     assert response.status_code == 302
+    # The coordinator has an authenticator: the code comes next, then the trial.
+    assert client.get("/").url == "/accounts/two-factor/verify/?next=%2F"
+    verified = client.post("/accounts/two-factor/verify/", {"code": totp_code(device.key)})
+    assert verified.status_code == 302
     assert client.get("/").status_code == 302  # one trial: straight to its dashboard
     assert client.get("/trials/ips/").status_code == 200
     assert client.post("/accounts/logout/").status_code == 302

@@ -19,6 +19,7 @@ from fidelity.models import Contact
 from randomisation import services as rs
 from randomisation.models import Allocation
 from tests import factories
+from tests.conftest import verified_login
 from tests.fidelity import small_trial
 from tests.fidelity.small_trial import SmallTrial
 from trial.models import Arm, Membership
@@ -49,9 +50,7 @@ def small(db: None) -> Iterator[SmallTrial]:
 
 
 def client(small: SmallTrial, persona: str) -> Client:
-    c = Client()
-    c.force_login(small.users[persona])
-    return c
+    return verified_login(Client(), small.users[persona])
 
 
 ACCESS = {

@@ -515,7 +515,7 @@ def test_api_refuses_bad_scores_with_field_errors(world: World, review: Review) 
     del bad[7]
     response = client.post(endpoint, {"scores": bad}, content_type="application/json")
     assert response.status_code == 400
-    assert response.json() == {
+    assert response.json()["errors"] == {
         "scores": {"3": ["Choose a level from 1 to 5."], "7": ["Score this item."]}
     }
     assert not ReviewerScore.objects.exists()

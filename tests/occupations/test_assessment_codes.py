@@ -76,7 +76,7 @@ def test_api_returns_a_field_error_naming_the_code(world: World) -> None:
         content_type="application/json",
     )
     assert response.status_code == 400
-    assert response.json() == {"occupation_code": ["Unknown STYRK-08 code '9999'"]}
+    assert response.json()["errors"] == {"occupation_code": ["Unknown STYRK-08 code '9999'"]}
 
 
 @time_machine.travel(TODAY, tick=False)

@@ -160,11 +160,13 @@ def test_api_randomise_is_idempotent_and_reports_refusals(ready: World) -> None:
     assert again.status_code == 200 and again.json()["sequence"] == body["sequence"]
     refused = client.post(path, {}, format="json")
     assert refused.status_code == 400
-    assert "already randomised" in refused.json()["non_field_errors"][0]
+    assert "already randomised" in refused.json()["errors"]["non_field_errors"][0]
     unconsented = ready.participants["OSLB"][0]
     Participant.objects.filter(pk=unconsented.pk).update(consent_version="")
     refused = client.post(path.replace(participant.study_id, unconsented.study_id), {})
-    assert refused.status_code == 400 and "consent" in refused.json()["non_field_errors"][0]
+    assert (
+        refused.status_code == 400 and "consent" in refused.json()["errors"]["non_field_errors"][0]
+    )
     assert Allocation.objects.count() == 1
 
 

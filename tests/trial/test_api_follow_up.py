@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tests import factories
-from tests.conftest import World
+from tests.conftest import World, totp_code, totp_device
 from trial import services
 from trial.models import (
     Assessment,
@@ -108,7 +108,7 @@ def test_screening_is_logged_and_listed_with_filters(world: World) -> None:
     assert ids("?screened_to=2025-02-09") == [eligible.json()["id"]]
     bad = client.get(url + "?screened_from=yesterday")
     assert bad.status_code == 400
-    assert "screened_from" in bad.json()
+    assert "screened_from" in bad.json()["errors"]
 
 
 def test_screening_refusals_are_field_errors_and_save_nothing(world: World) -> None:
@@ -117,15 +117,17 @@ def test_screening_refusals_are_field_errors_and_save_nothing(world: World) -> N
     events = AuditEvent.objects.count()
     no_reason = post(client, url, {"site": "OSLA", "screened_on": "2025-01-03", "eligible": False})
     assert no_reason.status_code == 400
-    assert no_reason.json() == {
+    assert no_reason.json()["errors"] == {
         "exclusion_reason": ["Give the reason the person was not eligible."]
     }
     future = post(client, url, {"site": "OSLA", "screened_on": "2999-01-01", "eligible": True})
     assert future.status_code == 400
-    assert future.json() == {"screened_on": ["The screening date cannot be in the future."]}
+    assert future.json()["errors"] == {
+        "screened_on": ["The screening date cannot be in the future."]
+    }
     foreign_site = post(client, url, {"site": "TRD", "screened_on": "2025-01-03", "eligible": True})
     assert foreign_site.status_code == 400
-    assert list(foreign_site.json()) == ["site"]
+    assert list(foreign_site.json()["errors"]) == ["site"]
     assert ScreeningRecord.objects.count() == 0
     assert AuditEvent.objects.count() == events
 
@@ -168,8 +170,15 @@ def test_enrolment_with_a_token_never_returns_the_personal_number(world: World) 
         eligible=True,
         actor=None,
     )
+    # The coordinator may download data, so a token needs a two-factor code as well.
+    device = totp_device(world.users["coordinator"])
     token = Client().post(
-        "/api/v1/auth/token/", {"username": "coordinator", "password": "correct horse battery"}
+        "/api/v1/auth/token/",
+        {
+            "username": "coordinator",
+            "password": "correct horse battery",
+            "otp_token": totp_code(device.key),
+        },
     )
     assert token.status_code == 200
     client = Client(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
@@ -213,7 +222,7 @@ def test_enrolment_refusals_are_field_errors_and_save_nothing(world: World) -> N
     def refused(**overrides: Any) -> dict[str, Any]:
         response = post(client, url, enrolment(**{"baseline": {"age": 30}, **overrides}))
         assert response.status_code == 400
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()["errors"]  # type: ignore[no-any-return]
 
     wrong_digit = refused(personal_number="01010100132")
     assert list(wrong_digit) == ["personal_number"]
@@ -242,7 +251,7 @@ def test_duplicate_enrolment_names_the_existing_study_id(world: World) -> None:
     again = post(client, url, {**body, "site": "BGO"})
     assert again.status_code == 400
     study_id = first.json()["study_id"]
-    assert again.json() == {
+    assert again.json()["errors"] == {
         "personal_number": [f"This person is already enrolled in the trial as {study_id}."]
     }
     assert Participant.objects.filter(trial=world.trial, site__code="BGO").count() == 2
@@ -267,10 +276,12 @@ def test_withdrawal_through_the_api(world: World) -> None:
     client = world.client("coordinator")
     future = post(client, url, {**body, "withdrawn_on": "2999-01-01"})
     assert future.status_code == 400
-    assert future.json() == {"withdrawn_on": ["The withdrawal date cannot be in the future."]}
+    assert future.json()["errors"] == {
+        "withdrawn_on": ["The withdrawal date cannot be in the future."]
+    }
     bad_scope = post(client, url, {**body, "scope": "everything"})
     assert bad_scope.status_code == 400
-    assert list(bad_scope.json()) == ["scope"]
+    assert list(bad_scope.json()["errors"]) == ["scope"]
     assert not Withdrawal.objects.exists()
     response = post(client, url, body)
     assert response.status_code == 201, response.json()
@@ -280,7 +291,9 @@ def test_withdrawal_through_the_api(world: World) -> None:
     assert participant.status == Participant.Status.WITHDRAWN
     again = post(client, url, body)
     assert again.status_code == 400
-    assert again.json() == {"non_field_errors": ["The participant has already withdrawn."]}
+    assert again.json()["errors"] == {
+        "non_field_errors": ["The participant has already withdrawn."]
+    }
     assert Withdrawal.objects.count() == 1
     unknown = post(client, "/api/v1/trials/ips/participants/OSLA-NOPE/withdrawal/", body)
     assert unknown.status_code == 404
@@ -362,7 +375,7 @@ def test_visit_list_filters_by_site_participant_key_and_due_dates(world: World) 
     assert [(r["study_id"], r["due_on"]) for r in window] == [(study_id, "2025-06-01")]
     assert [r["status"] for r in rows(site="OSLA", status="overdue")] == ["overdue"]
     assert client.get(url, {"status": "late"}).status_code == 400
-    assert list(client.get(url, {"due_before": "soon"}).json()) == ["due_before"]
+    assert list(client.get(url, {"due_before": "soon"}).json()["errors"]) == ["due_before"]
 
 
 @time_machine.travel(TODAY, tick=False)
@@ -449,7 +462,7 @@ def test_assessment_refusals_are_field_errors_and_save_nothing(world: World) -> 
     def refused(body: dict[str, Any]) -> dict[str, Any]:
         response = post(client, url, body)
         assert response.status_code == 400
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()["errors"]  # type: ignore[no-any-return]
 
     assert list(refused(outcome(self_rated_health=9))) == ["self_rated_health"]
     assert list(refused(outcome(hours_per_week="95"))) == ["hours_per_week"]
@@ -473,7 +486,7 @@ def test_assessment_refusals_are_field_errors_and_save_nothing(world: World) -> 
         f"/api/v1/trials/ips/visits/{examples['missed'].pk}/assessment/",
         outcome(),
     )
-    assert closed.json() == {"non_field_errors": ["This visit is closed already."]}
+    assert closed.json()["errors"] == {"non_field_errors": ["This visit is closed already."]}
 
     services.withdraw_participant(
         visit.participant,
@@ -525,7 +538,7 @@ def test_mark_visit_missed_through_the_api(world: World) -> None:
     ).exists()
     again = post(client, url)
     assert again.status_code == 400
-    assert again.json() == {"non_field_errors": ["This visit is closed already."]}
+    assert again.json()["errors"] == {"non_field_errors": ["This visit is closed already."]}
     late = post(client, f"/api/v1/trials/ips/visits/{visit.pk}/assessment/", outcome())
     assert late.status_code == 400
     assert not Assessment.objects.filter(visit=visit).exists()

@@ -131,12 +131,12 @@ def test_api_marks_lost_and_found(world: World) -> None:
     client = world.client("coordinator")
     bad = client.post(url, {**body, "reason": "x"}, content_type="application/json")
     assert bad.status_code == 400
-    assert list(bad.json()) == ["reason"]
+    assert list(bad.json()["errors"]) == ["reason"]
     made = client.post(url, body, content_type="application/json")
     assert made.status_code == 201, made.json()
     assert made.json()["study_id"] == participant.study_id
     again = client.post(url, body, content_type="application/json")
-    assert again.json() == {
+    assert again.json()["errors"] == {
         "non_field_errors": [
             "Only an active participant can be lost to follow-up (this one is Lost to follow-up)."
         ]
@@ -144,4 +144,6 @@ def test_api_marks_lost_and_found(world: World) -> None:
     assert client.delete(url).status_code == 204
     gone = client.delete(url)
     assert gone.status_code == 400
-    assert gone.json() == {"non_field_errors": ["The participant is not lost to follow-up."]}
+    assert gone.json()["errors"] == {
+        "non_field_errors": ["The participant is not lost to follow-up."]
+    }

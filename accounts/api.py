@@ -1,0 +1,58 @@
+"""Issuing API tokens. A user who has, or must have, a second factor gets a token only with a
+current code from it as well as the password: the token then stands for a completed two-factor
+sign-in, and requests made with it are not asked again (see docs/decisions.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+
+from accounts import services
+from trial.permissions import requires_two_factor
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    otp_token = serializers.CharField(
+        label=_("Two-factor code"),
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text=_("Required for users with two-factor sign-in: a current code from the app."),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        user = attrs["user"]
+        if services.has_two_factor(user):
+            code = attrs.get("otp_token", "")
+            if not code:
+                raise serializers.ValidationError(
+                    {"otp_token": [_("A two-factor code is required for this user.")]}
+                )
+            try:
+                services.verify(user, code)
+            except services.TwoFactorError as error:
+                raise serializers.ValidationError({"otp_token": [error.message]}) from None
+        elif requires_two_factor(user):
+            raise serializers.ValidationError(
+                {
+                    "otp_token": [
+                        _(
+                            "This user must set up two-factor sign-in in the browser before "
+                            "an API token can be issued."
+                        )
+                    ]
+                }
+            )
+        return attrs
+
+
+class ObtainToken(ObtainAuthToken):
+    serializer_class = TokenRequestSerializer
+
+
+obtain_token = ObtainToken.as_view()

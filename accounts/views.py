@@ -1,0 +1,147 @@
+"""Pages for the signed-in user's own account: two-factor sign-in and the password.
+
+Each view has the usual shape: check access, parse the form, call one service in
+``accounts.services``, turn its error into a field message, redirect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_otp
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services
+from accounts.forms import CodeForm, SetupForm
+from trial.permissions import requires_two_factor
+
+NEW_CODES = "two_factor_new_codes"  # session key: recovery codes waiting to be shown once
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("trial:home")
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET"])
+def overview(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "has_two_factor": services.has_two_factor(user),
+        "required": requires_two_factor(user),
+        "codes_left": services.recovery_codes_left(user),
+    }
+    return render(request, "accounts/two_factor.html", context)
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def setup(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if services.has_two_factor(user) and not user.is_verified():  # type: ignore[union-attr]
+        # Replacing an authenticator needs the old one first.
+        return redirect("accounts:verify")
+    device = services.start_setup(user)
+    form = SetupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = services.confirm_setup(device, form.cleaned_data["code"], actor=user)
+        except services.TwoFactorError as error:
+            form.add_error(error.field, error.message)
+        else:
+            django_otp.login(request, device)
+            request.session[NEW_CODES] = codes
+            messages.success(request, _("Two-factor sign-in is on."))
+            return redirect("accounts:recovery_codes")
+    context: dict[str, Any] = {
+        "form": form,
+        "qr": services.qr_svg(device),
+        "secret": services.secret_base32(device),
+        "required": requires_two_factor(user),
+        "next": _next(request),
+    }
+    return render(request, "accounts/setup.html", context)
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not services.has_two_factor(user):
+        return redirect("accounts:setup")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = services.verify(user, form.cleaned_data["code"])
+        except services.TwoFactorError as error:
+            form.add_error(error.field, error.message)
+        else:
+            django_otp.login(request, device)
+            if device.name == services.RECOVERY:
+                left = services.recovery_codes_left(user)
+                messages.warning(
+                    request,
+                    _("You signed in with a recovery code; %(left)s are left.") % {"left": left},
+                )
+            return redirect(_next(request))
+    return render(request, "accounts/verify.html", {"form": form, "next": _next(request)})
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET"])
+def recovery_codes(request: HttpRequest) -> HttpResponse:
+    """The recovery codes just issued, shown once: the session forgets them on this view."""
+    codes = request.session.pop(NEW_CODES, None)
+    if not codes:
+        return redirect("accounts:two_factor")
+    return render(request, "accounts/recovery_codes.html", {"codes": codes})
+
+
+@login_required
+@require_POST
+def replace_recovery_codes(request: HttpRequest) -> HttpResponse:
+    if not services.has_two_factor(request.user):
+        return redirect("accounts:setup")
+    request.session[NEW_CODES] = services.new_recovery_codes(request.user, actor=request.user)
+    return redirect("accounts:recovery_codes")
+
+
+@login_required
+@require_POST
+def disable(request: HttpRequest) -> HttpResponse:
+    if requires_two_factor(request.user):
+        messages.error(
+            request, _("Your role requires two-factor sign-in; it cannot be turned off.")
+        )
+    else:
+        services.disable(request.user, actor=request.user)
+        messages.success(request, _("Two-factor sign-in is off."))
+    return redirect("accounts:two_factor")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:two_factor")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, _("Your password was changed."))
+        return response

@@ -1,0 +1,14 @@
+"""The staff member a data-protection command acts for, named with ``--by``."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.management.base import CommandError
+
+
+def actor(username: str) -> AbstractBaseUser:
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise CommandError(f"No active user {username!r} (--by names who runs the command).")
+    return user  # type: ignore[no-any-return]

@@ -1,0 +1,303 @@
+"""Data subjects' rights over one participant: access (everything stored about them) and
+erasure (of a withdrawn participant who asked for their data to be removed).
+
+This app may read and write every app's models, as ``demo`` does, so that ``trial`` stays
+independent of the others. Both services write an audit event; neither puts the personal
+number into it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fidelity.models import Contact, Exposure
+from pathways.models import PendingSpell, QualityFlag, Spell
+from randomisation.models import Allocation
+from trial import audit, personal_numbers
+from trial.models import (
+    Assessment,
+    AuditEvent,
+    LossToFollowUp,
+    Participant,
+    ScreeningRecord,
+    Trial,
+    Visit,
+    Withdrawal,
+)
+from trial.services import TrialError
+
+ERASED_ACTION = "participant.erased"
+
+
+class PrivacyError(TrialError):
+    """The export or erasure is not allowed, with the reason."""
+
+
+def find_participant(trial_code: str, study_id: str) -> Participant:
+    participant = (
+        Participant.objects.select_related("trial", "site")
+        .filter(trial__code=trial_code, study_id=study_id)
+        .first()
+    )
+    if participant is None:
+        if not Trial.objects.filter(code=trial_code).exists():
+            raise PrivacyError(_("There is no trial %(code)s.") % {"code": trial_code})
+        raise PrivacyError(
+            _("Trial %(code)s has no participant %(id)s.") % {"code": trial_code, "id": study_id}
+        )
+    return participant
+
+
+# --- right of access -----------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+def _row(instance: models.Model, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    data = {}
+    for f in instance._meta.concrete_fields:
+        if f.name in exclude:
+            continue
+        key = f.attname if f.is_relation else f.name
+        data[key] = _jsonable(f.value_from_object(instance))
+    return data
+
+
+def _audit_targets(p: Participant) -> Q:
+    """Audit events about the participant or any record of theirs."""
+    querysets: dict[str, models.QuerySet[Any]] = {
+        "trial.participant": Participant.objects.filter(pk=p.pk),
+        "trial.withdrawal": Withdrawal.objects.filter(participant=p),
+        "trial.losstofollowup": LossToFollowUp.objects.filter(participant=p),
+        "trial.visit": Visit.objects.filter(participant=p),
+        "trial.assessment": Assessment.objects.filter(visit__participant=p),
+        "trial.screeningrecord": ScreeningRecord.objects.filter(participant=p),
+        "randomisation.allocation": Allocation.objects.filter(participant=p),
+        "fidelity.contact": Contact.objects.filter(participant=p),
+        "fidelity.exposure": Exposure.objects.filter(participant=p),
+    }
+    condition = Q(pk__in=[])
+    for label, rows in querysets.items():
+        ids = [str(pk) for pk in rows.values_list("pk", flat=True)]
+        if ids:
+            condition |= Q(target_type=label, target_id__in=ids)
+    return condition
+
+
+def collect_participant_data(participant: Participant) -> dict[str, Any]:
+    """Everything stored about one participant, by section, as JSON-ready data.
+
+    The personal number is decrypted here and only here: the export goes to the person it is
+    about. Raises PrivacyError if the stored number cannot be decrypted with any key.
+    """
+    p = participant
+    person = _row(p, exclude=Participant.AUDIT_EXCLUDE)
+    person["trial"] = p.trial.code
+    person["site"] = p.site.code
+    number = ""
+    if p.personal_number_encrypted:
+        try:
+            number = personal_numbers.decrypt(p.personal_number_encrypted)
+        except Exception:  # cryptography's InvalidToken
+            raise PrivacyError(
+                _("No encryption key decrypts the personal number of %(id)s.") % {"id": p.study_id}
+            ) from None
+    person["personal_number"] = number
+    allocation = Allocation.objects.filter(participant=p).select_related("arm").first()
+    contacts = Contact.objects.filter(participant=p).prefetch_related("components").order_by("pk")
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "participant": person,
+        "covariates": [
+            {"key": key, "value": value} for key, value in sorted((p.baseline or {}).items())
+        ],
+        "screening": [_row(r) for r in ScreeningRecord.objects.filter(participant=p)],
+        "visits": [
+            {**_row(v), "visit": v.definition.code}
+            for v in Visit.objects.filter(participant=p).select_related("definition")
+        ],
+        "assessments": [
+            {**_row(a), "visit": a.visit.definition.code}
+            for a in Assessment.objects.filter(visit__participant=p).select_related(
+                "visit__definition"
+            )
+        ],
+        "allocation": (
+            [
+                {
+                    **_row(allocation, exclude=("previous_hash", "idempotency_key")),
+                    "arm_code": allocation.arm.code,
+                    "arm_name": allocation.arm.name,
+                    "flags": [_row(f) for f in allocation.flags.all()],
+                    "unblindings": [_row(u) for u in allocation.unblindings.all()],
+                }
+            ]
+            if allocation
+            else []
+        ),
+        "contacts": [
+            {**_row(c), "components": [comp.code for comp in c.components.all()]} for c in contacts
+        ],
+        "exposures": [_row(e) for e in Exposure.objects.filter(participant=p)],
+        "spells": [_row(s) for s in Spell.objects.filter(participant=p)],
+        "data_quality_flags": [_row(f) for f in QualityFlag.objects.filter(participant=p)],
+        "withdrawal": [_row(w) for w in Withdrawal.objects.filter(participant=p)],
+        "loss_to_follow_up": [_row(x) for x in LossToFollowUp.objects.filter(participant=p)],
+        "audit_events": [
+            _row(e) for e in AuditEvent.objects.filter(_audit_targets(p)).order_by("created_at")
+        ],
+    }
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {
+                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                    for k, v in row.items()
+                }
+            )
+
+
+def export_participant(
+    participant: Participant, out: Path, *, actor: AbstractBaseUser
+) -> list[Path]:
+    """Write everything stored about the participant to ``out``: ``<study id>.json`` and one
+    CSV per section. Audited (who and when, never the number). Safe to repeat: files are
+    overwritten and each run is a new audit event.
+    """
+    data = collect_participant_data(participant)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{participant.trial.code}-{participant.study_id}"
+    written = [out / f"{stem}.json"]
+    written[0].write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    for section, value in data.items():
+        if section == "exported_at":
+            continue
+        rows = [value] if isinstance(value, dict) else value
+        path = out / f"{stem}-{section}.csv"
+        _write_csv(path, rows)
+        written.append(path)
+    audit.record(
+        "participant.exported",
+        participant,
+        actor=actor,
+        data={"files": [p.name for p in written]},
+    )
+    return written
+
+
+# --- erasure -------------------------------------------------------------------------------
+
+
+@dataclass
+class ErasureReport:
+    """What an erasure removed or blanked, by kind of record (counts only)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def check_erasable(participant: Participant) -> None:
+    """Raise PrivacyError saying why the participant's data may not be erased."""
+    withdrawal = Withdrawal.objects.filter(participant=participant).first()
+    if withdrawal is None:
+        raise PrivacyError(
+            _("%(id)s has not withdrawn; only a withdrawn participant's data can be erased.")
+            % {"id": participant.study_id}
+        )
+    if withdrawal.scope != Withdrawal.Scope.REMOVE_DATA:
+        raise PrivacyError(
+            _(
+                "%(id)s withdrew with the scope “%(scope)s”, which does not allow removing "
+                "data already collected."
+            )
+            % {"id": participant.study_id, "scope": withdrawal.get_scope_display()}
+        )
+    if AuditEvent.objects.filter(
+        action=ERASED_ACTION, target_type="trial.participant", target_id=str(participant.pk)
+    ).exists():
+        raise PrivacyError(
+            _("The data of %(id)s have already been erased.") % {"id": participant.study_id}
+        )
+
+
+def erase_participant(
+    participant: Participant, *, reason: str, actor: AbstractBaseUser, dry_run: bool = False
+) -> ErasureReport:
+    """Erase a withdrawn participant's personal data, as their withdrawal allows.
+
+    Removed: the personal number and its hash, baseline covariates, assessments (their visits
+    are reopened), spells, data-quality flags and pending imported spells. Blanked: free-text
+    notes of contacts, exposures and the withdrawal's and loss's free text. Kept: the
+    participant row with its study id, site, dates and status, the screening record, the
+    allocation (the hash chain and CONSORT's randomised and withdrawn counts stay intact) and
+    the contacts' coded fields (dose and reach). The audit trail is append-only and keeps its
+    events, which never hold the personal number.
+
+    Atomic; raises PrivacyError (nothing changed) if the withdrawal does not allow erasure or
+    it was done before. With ``dry_run`` it counts and changes nothing.
+    """
+    if not reason.strip():
+        raise PrivacyError(_("Give the reason for the erasure."), field="reason")
+    with transaction.atomic():
+        p = Participant.objects.select_for_update().get(pk=participant.pk)
+        check_erasable(p)
+        assessments = Assessment.objects.filter(visit__participant=p)
+        spells = Spell.objects.filter(participant=p)
+        contacts = Contact.objects.filter(participant=p).exclude(note="")
+        exposures = Exposure.objects.filter(participant=p).exclude(note="")
+        counts = {
+            "personal_number": int(bool(p.personal_number_encrypted)),
+            "covariates": len(p.baseline or {}),
+            "assessments": assessments.count(),
+            "spells": spells.count(),
+            "quality_flags": QualityFlag.objects.filter(participant=p).count(),
+            "pending_spells": PendingSpell.objects.filter(participant=p).count(),
+            "contact_notes": contacts.count(),
+            "exposure_notes": exposures.count(),
+        }
+        report = ErasureReport(counts=counts, dry_run=dry_run)
+        if dry_run:
+            return report
+        visit_ids = list(assessments.values_list("visit_id", flat=True))
+        assessments.delete()
+        Visit.objects.filter(pk__in=visit_ids).update(completed_on=None)
+        QualityFlag.objects.filter(participant=p).delete()
+        spells.delete()
+        PendingSpell.objects.filter(participant=p).delete()
+        contacts.update(note="")
+        exposures.update(note="")
+        Withdrawal.objects.filter(participant=p).update(reason="")
+        LossToFollowUp.objects.filter(participant=p).update(detail="")
+        p.personal_number_encrypted = ""
+        p.personal_number_hash = None
+        p.baseline = {}
+        p.save(update_fields=["personal_number_encrypted", "personal_number_hash", "baseline"])
+        audit.record(ERASED_ACTION, p, actor=actor, data={"reason": reason, "counts": counts})
+    return report

@@ -1,0 +1,133 @@
+"""The OpenAPI schema: valid, free of drf-spectacular warnings, and complete.
+
+Complete means every URL of /api/v1/ is in it, every operation has typed request and response
+bodies, and every error an operation can give is documented with the one error body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.urls import URLPattern, URLResolver, get_resolver
+
+METHODS = {"get", "post", "put", "patch", "delete"}
+NOT_IN_SCHEMA = {"/api/v1/schema/", "/api/v1/docs/"}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The schema as ``manage.py spectacular --validate --fail-on-warn`` writes it (the command
+    raises on any warning or an invalid schema)."""
+    path = tmp_path_factory.mktemp("schema") / "schema.json"
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(path),
+    )
+    return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
+
+
+def operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield path, method, operation
+
+
+def api_routes(patterns: list[Any], prefix: str = "/") -> Iterator[str]:
+    """Every route under /api/v1/, with its parameters written as ``{}``."""
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from api_routes(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern) and route.startswith("/api/v1/"):
+            yield re.sub(r"<[^>]+>", "{}", route)
+
+
+def test_every_api_url_is_in_the_schema(schema: dict[str, Any]) -> None:
+    documented = {re.sub(r"\{[^}]+\}", "{}", path) for path in schema["paths"]}
+    routes = set(api_routes(get_resolver().url_patterns)) - NOT_IN_SCHEMA
+    assert routes == documented
+
+
+def test_every_operation_has_typed_bodies(schema: dict[str, Any]) -> None:
+    for path, method, operation in operations(schema):
+        where = f"{method.upper()} {path}"
+        successes = {s: r for s, r in operation["responses"].items() if s.startswith("2")}
+        assert successes, where
+        for status, response in successes.items():
+            if status == "204":
+                assert "content" not in response, where
+                continue
+            for media_type, content in response["content"].items():
+                body = content["schema"]
+                if media_type == "application/json":
+                    assert body.get("$ref") or body.get("type") in {"object", "array"}, where
+                else:  # a document, such as the CONSORT diagram in SVG
+                    assert body["type"] == "string", where
+        if method in {"post", "put", "patch"} and "requestBody" in operation:
+            assert "application/json" in operation["requestBody"]["content"], where
+
+
+def test_every_operation_documents_its_errors_with_the_one_error_body(
+    schema: dict[str, Any],
+) -> None:
+    components = schema["components"]["schemas"]
+    assert set(components["Error"]["required"]) == {"detail", "code"}
+    assert set(components["ValidationError"]["required"]) == {"detail", "code", "errors"}
+    for path, method, operation in operations(schema):
+        where = f"{method.upper()} {path}"
+        responses = operation["responses"]
+        parameters = operation.get("parameters", [])
+        if path != "/api/v1/auth/token/":
+            assert {"401", "403"} <= set(responses), where
+        if "{" in path or any(p["name"] == "page" for p in parameters):
+            assert "404" in responses, where
+        if "requestBody" in operation:
+            assert {"400", "415"} <= set(responses), where
+        for status, response in responses.items():
+            if status[0] in "45":
+                body = response["content"]["application/json"]["schema"]["$ref"]
+                name = "ValidationError" if status == "400" else "Error"
+                assert body == f"#/components/schemas/{name}", where
+
+
+def test_documented_400_examples_have_the_error_body(schema: dict[str, Any]) -> None:
+    examples = [
+        example["value"]
+        for _path, _method, operation in operations(schema)
+        for example in operation["responses"]
+        .get("400", {})
+        .get("content", {})
+        .get("application/json", {})
+        .get("examples", {})
+        .values()
+    ]
+    assert len(examples) > 10
+    for example in examples:
+        assert set(example) == {"detail", "code", "errors"}
+        assert example["code"] == "invalid"
+
+
+def test_paginated_lists_document_their_page_parameter(schema: dict[str, Any]) -> None:
+    paginated = 0
+    for path, method, operation in operations(schema):
+        body = operation["responses"].get("200", {}).get("content", {}).get("application/json")
+        if body is None or not body["schema"].get("$ref", "").startswith(
+            "#/components/schemas/Paginated"
+        ):
+            continue
+        paginated += 1
+        names = {p["name"] for p in operation.get("parameters", [])}
+        assert "page" in names, f"{method.upper()} {path}"
+    assert paginated >= 10
