@@ -43,7 +43,8 @@ VISITS = [
 SITES = ["OSL1", "OSL2", "BGO", "TRD", "SVG", "KRS", "TOS", "BOO", "LHM", "HMR", "DRM", "FRE"]
 
 
-def build() -> Any:
+def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
+    """The trial, with randomisations spread over 540 days from ``start``."""
     from django.contrib.auth import get_user_model
 
     from fidelity.models import Exposure
@@ -79,7 +80,6 @@ def build() -> Any:
     Membership.objects.create(
         trial=trial, user=user, role=Membership.Role.STATISTICIAN, unblinded=True
     )
-    start = dt.date(2022, 1, 3)
     people = []
     for i in range(PARTICIPANTS):
         on = start + dt.timedelta(days=i * 540 // PARTICIPANTS)

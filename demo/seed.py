@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from fidelity.contact_demo import ContactDemo
-from fidelity.review_demo import seed_fidelity_reviews
+from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
 from occupations.demo import load_illustrative_jem
 from pathways import demo as pathways_demo
 from randomisation import services as randomisation
@@ -37,6 +37,7 @@ class FullDemo(DemoHooks):
         pathways_demo.prepare(trial, coordinator)
         seed_fidelity_reviews(trial, actor=coordinator, as_of=self.as_of)
         self.contacts = ContactDemo(trial, coordinator, self.as_of)
+        seed_adaptations(trial, actor=coordinator, as_of=self.as_of)
 
     def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
         randomisation.randomise(participant, actor=actor, on=on)

@@ -12,7 +12,13 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from fidelity.contamination import SITE_EVENT_NOTE_MAX
-from fidelity.models import CONTACT_MINUTES_MAX, CONTACT_NOTE_MAX, Component, Contact
+from fidelity.models import (
+    ADAPTATION_DESCRIPTION_MAX,
+    CONTACT_MINUTES_MAX,
+    CONTACT_NOTE_MAX,
+    Component,
+    Contact,
+)
 from trial.models import Site, Trial
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -149,3 +155,34 @@ class SiteAssignmentForm(forms.Form):
         super().__init__(*args, **kwargs)
         site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[type-arg,assignment]
         site.queryset = trial.sites.order_by("code")
+
+
+class AdaptationForm(forms.Form):
+    site = forms.ModelChoiceField(
+        label=_("Site"),
+        queryset=Site.objects.none(),
+        required=False,
+        empty_label=_("Whole trial"),
+    )
+    adapted_on = forms.DateField(label=_("Date"), widget=DATE)
+    component = forms.ModelChoiceField(
+        label=_("Component affected"),
+        queryset=Component.objects.none(),
+        required=False,
+        empty_label=_("None in particular"),
+    )
+    description = forms.CharField(
+        label=_("What changed"),
+        max_length=ADAPTATION_DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_(
+            "E.g. the office stopped weekly employer visits in July for want of staff, and why."
+        ),
+    )
+
+    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[type-arg,assignment]
+        site.queryset = trial.sites.order_by("code")
+        component: forms.ModelChoiceField = self.fields["component"]  # type: ignore[type-arg,assignment]
+        component.queryset = Component.objects.filter(trial=trial).order_by("order", "code")

@@ -358,3 +358,51 @@ class ConsensusScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.review} {self.item.number}: {self.score}"
+
+
+# Adaptations
+
+ADAPTATION_DESCRIPTION_MAX = 1000
+
+
+class Adaptation(models.Model):
+    """A change to how the intervention is delivered that a coordinator noted, at one site or
+    across the trial (the "adaptations" of the MRC guidance on process evaluation), e.g. a
+    component dropped at a site for want of staff. Listed in the process-evaluation report."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="adaptations")
+    site = models.ForeignKey(
+        Site,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adaptations",
+        verbose_name=_("site"),
+        help_text=_("Empty for a change across the trial."),
+    )
+    adapted_on = models.DateField(_("date"))
+    component = models.ForeignKey(
+        Component,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="adaptations",
+        verbose_name=_("component affected"),
+    )
+    description = models.CharField(_("what changed"), max_length=ADAPTATION_DESCRIPTION_MAX)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_by_name = models.CharField(_("recorded by"), max_length=150)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+
+    class Meta:
+        ordering = ["-adapted_on", "-id"]
+        verbose_name = _("adaptation")
+        verbose_name_plural = _("adaptations")
+        indexes = [models.Index(fields=["trial", "adapted_on"])]
+
+    def __str__(self) -> str:
+        where = self.site.code if self.site_id else _("whole trial")  # type: ignore[union-attr]
+        return f"{where} {self.adapted_on:%Y-%m-%d}"

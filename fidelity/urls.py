@@ -11,6 +11,12 @@ urlpatterns = [
     path(T + "contacts/all/", views.contact_list, name="contact_list"),
     path(T + "contacts/<int:contact_id>/edit/", views.edit_contact, name="edit_contact"),
     path(T + "contamination/", views.exposures, name="exposures"),
+    path(T + "fidelity/adaptations/", views.adaptations, name="adaptations"),
+    path(
+        T + "fidelity/adaptations/<int:adaptation_id>/edit/",
+        views.edit_adaptation,
+        name="edit_adaptation",
+    ),
     path(T + "contamination/site-events/", views.site_events, name="site_events"),
     path(T + "contamination/staff/", views.staff, name="staff"),
     path(

@@ -11,6 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
@@ -19,8 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from fidelity import adaptations as adaptation_services
 from fidelity import contamination, services
 from fidelity.forms import (
+    AdaptationForm,
     ContactFieldsForm,
     ContactForm,
     EmployerContactForm,
@@ -28,7 +31,7 @@ from fidelity.forms import (
     SiteEventForm,
     new_client_id,
 )
-from fidelity.models import Contact, Exposure
+from fidelity.models import Adaptation, Contact, Exposure
 from trial import permissions
 from trial.models import Membership, Participant, SiteAssignment, Trial
 from trial.permissions import Perm
@@ -435,3 +438,76 @@ def remove_assignment(
     contamination.remove_site_assignment(assignment, actor=_actor(request))
     messages.success(request, _("The site assignment is removed."))
     return redirect("fidelity:staff_member", trial.code, membership_id)
+
+
+# Adaptations
+
+
+def _visible_adaptations(request: HttpRequest, trial: Trial) -> QuerySet[Adaptation]:
+    """Trial-wide adaptations and those of the user's sites."""
+    sites = permissions.visible_sites(request.user, trial)
+    return (
+        Adaptation.objects.filter(trial=trial)
+        .filter(Q(site__isnull=True) | Q(site__in=sites))
+        .select_related("site", "component")
+        .order_by("-adapted_on", "-id")
+    )
+
+
+@trial_view(Perm.VIEW_ALLOCATION)
+@require_http_methods(FORM_METHODS)
+def adaptations(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """The adaptations noted so far; coordinators also get the form to note one."""
+    can_edit = permissions.has_perm(request.user, trial, Perm.CONFIGURE_TRIAL)
+    if request.method == "POST" and not can_edit:
+        raise PermissionDenied
+    form = None
+    if can_edit:
+        form = AdaptationForm(
+            request.POST if request.method == "POST" else None,
+            trial=trial,
+            initial={"adapted_on": timezone.localdate()},
+        )
+    if request.method == "POST" and form is not None and form.is_valid():
+        try:
+            adaptation_services.record_adaptation(trial, actor=_actor(request), **form.cleaned_data)
+        except TrialError as error:
+            _show_error(form, error)
+        else:
+            messages.success(request, _("The adaptation is recorded."))
+            return redirect("fidelity:adaptations", trial.code)
+    context = {
+        "trial": trial,
+        "form": form,
+        "adaptations": _visible_adaptations(request, trial),
+        "can_edit": can_edit,
+    }
+    return render(request, "fidelity/adaptations.html", context)
+
+
+@trial_view(Perm.CONFIGURE_TRIAL)
+@require_http_methods(FORM_METHODS)
+def edit_adaptation(request: HttpRequest, trial: Trial, adaptation_id: int) -> HttpResponse:
+    """Correct an adaptation; the audit trail keeps what it said before."""
+    adaptation = get_object_or_404(_visible_adaptations(request, trial), pk=adaptation_id)
+    initial = {
+        "site": adaptation.site,
+        "adapted_on": adaptation.adapted_on,
+        "component": adaptation.component,
+        "description": adaptation.description,
+    }
+    form = AdaptationForm(
+        request.POST if request.method == "POST" else None, trial=trial, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            adaptation_services.edit_adaptation(
+                adaptation, actor=_actor(request), **form.cleaned_data
+            )
+        except TrialError as error:
+            _show_error(form, error)
+        else:
+            messages.success(request, _("The adaptation is corrected."))
+            return redirect("fidelity:adaptations", trial.code)
+    context = {"trial": trial, "form": form, "adaptation": adaptation}
+    return render(request, "fidelity/adaptation_edit.html", context)

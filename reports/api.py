@@ -5,17 +5,22 @@ Files are downloaded through the same authorised view as in the browser (``downl
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import ErrorSerializer
 from reports import pipeline, services
 from reports.models import AnalysisPlan, ReportRequest
 from trial import permissions
@@ -24,7 +29,9 @@ from trial.services import TrialError
 
 
 class AnalysisPlanSerializer(serializers.ModelSerializer[AnalysisPlan]):
-    supersedes = serializers.IntegerField(source="supersedes.version", default=None)
+    supersedes = serializers.IntegerField(
+        source="supersedes.version", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = AnalysisPlan
@@ -49,7 +56,9 @@ class AnalysisPlanSerializer(serializers.ModelSerializer[AnalysisPlan]):
 
 
 class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
-    plan_version = serializers.IntegerField(source="plan.version", default=None)
+    plan_version = serializers.IntegerField(
+        source="plan.version", default=None, allow_null=True, read_only=True
+    )
     files = serializers.SerializerMethodField()
 
     class Meta:
@@ -106,6 +115,15 @@ class AnalysisPlanList(generics.ListAPIView[AnalysisPlan]):
         return trial.analysis_plans.select_related("supersedes").order_by("-version")
 
 
+class QueueUnavailable(APIException):
+    """The order was recorded but the task queue could not be reached; it was marked failed
+    and will not be built. The client may order again later."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy("The task queue could not be reached.")
+    default_code = "service_unavailable"
+
+
 class ReportList(APIView):
     @extend_schema(
         summary="Reports ordered for the trial, newest first", responses=ReportSerializer(many=True)
@@ -119,7 +137,14 @@ class ReportList(APIView):
     @extend_schema(
         summary="Order a report; it is built in the background (poll the report)",
         request=OrderReportSerializer,
-        responses={201: ReportSerializer},
+        responses={
+            201: ReportSerializer,
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="The task queue could not be reached: the order was marked failed "
+                "and will not be built; order again later.",
+            ),
+        },
     )
     def post(self, request: Request, code: str) -> Response:
         trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
@@ -137,6 +162,8 @@ class ReportList(APIView):
             )
         except TrialError as error:
             raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
+        if report.never_queued:
+            raise QueueUnavailable(report.error)
         out = ReportSerializer(report, context={"request": request}).data
         return Response(out, status=status.HTTP_201_CREATED)
 
@@ -159,3 +186,34 @@ class ReportDetail(generics.RetrieveAPIView[ReportRequest]):
         if not permissions.has_perm(self.request.user, trial, Perm.DOWNLOAD_REPORT):
             raise PermissionDenied
         return report
+
+
+class ConsortQuerySerializer(serializers.Serializer[Any]):
+    cut_off = serializers.DateField(required=False, help_text="Data cut-off (default: today).")
+
+
+class ConsortSVG(APIView):
+    @extend_schema(
+        summary="The trial's current CONSORT flow diagram as SVG",
+        description="Counts as they stand on the cut-off, drawn as in the reports; arms as "
+        "codes for a blinded user. Needs the right to order reports.",
+        parameters=[ConsortQuerySerializer],
+        responses={(200, "image/svg+xml"): str},
+    )
+    def get(self, request: Request, code: str) -> HttpResponse:
+        trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
+        query = ConsortQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        cut_off: dt.date = query.validated_data.get("cut_off") or timezone.localdate()
+        try:
+            svg = services.consort_download(
+                trial,
+                cut_off=cut_off,
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except TrialError as error:
+            raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
+        response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+        name = f"{trial.code}-consort-{cut_off.isoformat()}.svg"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

@@ -9,6 +9,7 @@ urlpatterns = [
         name="analysis-plan-list",
     ),
     path("trials/<slug:code>/reports/", api.ReportList.as_view(), name="report-list"),
+    path("trials/<slug:code>/consort.svg", api.ConsortSVG.as_view(), name="consort-svg"),
     path(
         "trials/<slug:code>/reports/<int:report_id>/",
         api.ReportDetail.as_view(),

@@ -10,3 +10,6 @@ class ReportsConfig(AppConfig):
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(NavItem(_("Reports"), "reports:list", perm="download_report", order=70))
+        register_nav_item(
+            NavItem(_("Report downloads"), "reports:downloads", perm="view_audit", order=82)
+        )

@@ -188,3 +188,8 @@ class ReportRequest(models.Model):
     @property
     def active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def never_queued(self) -> bool:
+        """Failed before any worker took it: the task queue could not be reached."""
+        return self.status == self.Status.FAILED and self.attempts == 0

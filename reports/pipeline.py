@@ -14,6 +14,7 @@ the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -30,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from reports import extract, render
+from reports import extract, render, sections
 from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
 from reports.models import AnalysisPlan
@@ -101,7 +102,11 @@ class ReportBuildError(Exception):
 
 @dataclass
 class ReportInput:
-    """What a kind's section builder gets."""
+    """What a kind's section builder gets.
+
+    ``cache`` holds inputs that several sections (or several kinds of the full report) read,
+    computed once per build through :meth:`shared`.
+    """
 
     trial: Trial
     data: EffectData
@@ -109,6 +114,22 @@ class ReportInput:
     seed: int
     blinded: bool
     cut_off: dt.date
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def shared(self, key: str, load: Callable[[], Any]) -> Any:
+        """``load()`` the first time ``key`` is asked for in this build, then the same value."""
+        if key not in self.cache:
+            self.cache[key] = load()
+        return self.cache[key]
+
+    def consort_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The screening and flow frames of the CONSORT diagram (as of the cut-off)."""
+        time_point = self.plan.time_point if self.plan else None
+        frames: tuple[pd.DataFrame, pd.DataFrame] = self.shared(
+            "consort_frames",
+            lambda: extract.consort_frames(self.trial, self.cut_off, self.data, time_point),
+        )
+        return frames
 
 
 @dataclass(frozen=True)
@@ -275,10 +296,7 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
         problems.append(_("No participant had been randomised by the data cut-off."))
     for name in empty:
         problems.append(_("Arm %(arm)s has no randomised participants.") % {"arm": name})
-    screening, flow = extract.consort_frames(inp.trial, inp.cut_off, data, time_point)
-    shown = dict(arms)
-    flow["arm_label"] = flow["arm"].map(shown).fillna(flow["arm"])
-    diagram = consort.consort_figure(screening, flow, design=data.design, translate=_)
+    diagram = consort_diagram(inp, arms)
     return Section(
         key="flow",
         title=_("Participant flow"),
@@ -292,6 +310,41 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
         tables=[Table(key="flow", title=_("Participant flow by arm"), frame=frame)],
         problems=problems,
     )
+
+
+def consort_diagram(inp: ReportInput, arms: list[tuple[str, str]]) -> results.Figure:
+    """The CONSORT flow diagram (SVG) and its numbers, with arms shown as in the report."""
+    screening, flow = inp.consort_frames()
+    flow = flow.copy()
+    flow["arm_label"] = flow["arm"].map(dict(arms)).fillna(flow["arm"])
+    return consort.consort_figure(screening, flow, design=inp.data.design, translate=_)
+
+
+def report_arms(trial: Trial, data: EffectData, blinded: bool) -> list[tuple[str, str]]:
+    """Every arm of the trial as (code, label shown): the code alone when blinded."""
+    names = arm_names(data, blinded)
+    return [
+        (code, names.get(code, code if blinded else f"{code}: {name}"))
+        for code, name in trial.arms.order_by("code").values_list("code", "name")
+    ]
+
+
+def current_consort(trial: Trial, *, cut_off: dt.date, blinded: bool) -> results.Figure:
+    """The trial's CONSORT diagram as things stand on ``cut_off``, for a direct download: the
+    same extraction and counts as a report's participant flow (arms as codes when blinded)."""
+    data = extract.effect_data(trial, cut_off)
+    if blinded and not data.participants.empty:
+        data.participants["arm_label"] = data.participants["arm"]
+    plan = plan_in_force(trial)
+    inp = ReportInput(
+        trial=trial,
+        data=data,
+        plan=plan_spec(plan) if plan else None,
+        seed=0,
+        blinded=blinded,
+        cut_off=cut_off,
+    )
+    return consort_diagram(inp, report_arms(trial, data, blinded))
 
 
 def randomisation_section(trial: Trial) -> Section | None:
@@ -334,6 +387,13 @@ BENEFIT_CODES = frozenset({"aap", "disability", "social_assistance", "unemployme
 
 
 def pathways_kind_sections(inp: ReportInput) -> list[Section]:
+    """Sequence analysis of the monthly register states by randomised arm, and the job strain
+    of the jobs reached."""
+    names = arm_names(inp.data, inp.blinded)
+    return [*sequence_kind_sections(inp), sections.job_strain_section(inp, names)]
+
+
+def sequence_kind_sections(inp: ReportInput) -> list[Section]:
     """Sequence analysis of the monthly register states, by randomised arm."""
     from pathways import services as pathway_services
     from pathways.models import Spell
@@ -390,8 +450,9 @@ def _plain(frame: pd.DataFrame, names: dict[str, str], *, index: str) -> pd.Data
 
 
 def process_kind_sections(inp: ReportInput) -> list[Section]:
-    """Implementation: dose and reach by arm and site, contamination, site fidelity reviews."""
-    from fidelity import scales, summaries
+    """Implementation: recruitment and retention, dose and reach by arm and site,
+    contamination, site fidelity reviews and their relation to site outcomes, adaptations."""
+    from fidelity import summaries
 
     trial, end = inp.trial, inp.cut_off
     names = arm_names(inp.data, inp.blinded)
@@ -477,20 +538,15 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
                     names,
                     index="source",
                 ),
+                labels={"source": _("Code"), "label": _("Source")},
             ),
         ]
-    rows = [
-        {
-            "site": trend.site.code,
-            "review_date": point.review.review_date,
-            "scale": f"{point.review.scale.name} {point.review.scale.version}".strip(),
-            "total": point.total,
-            "band": point.band or "",
-        }
-        for trend in scales.site_trends(trial, trial.sites.order_by("code"))
-        for point in trend.points
-        if point.review.review_date <= end
-    ]
+    reviews = sections.fidelity_rows(trial, inp)
+    scales_used = sorted(set(reviews["scale"]))
+    reviews_table = Table("fidelity_reviews", _("Fidelity reviews by site"), reviews)
+    if len(scales_used) == 1:  # the same long name on every row: say it once
+        reviews_table.hidden = ("scale",)
+        reviews_table.notes.append(_("Scale: %(scale)s.") % {"scale": scales_used[0]})
     fidelity = Section(
         key="fidelity",
         title=_("Fidelity"),
@@ -500,19 +556,20 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
                 "bands are computed from the item scores of the scale version each review used."
             )
         ],
-        tables=[
-            Table(
-                "fidelity_reviews",
-                _("Fidelity reviews by site"),
-                pd.DataFrame(rows, columns=["site", "review_date", "scale", "total", "band"]),
-            )
-        ],
+        tables=[reviews_table],
     )
-    if not rows:
+    if reviews.empty:
         fidelity.problems.append(
             _("No site had a fidelity review with a consensus by the cut-off.")
         )
-    return [dose, contamination, fidelity]
+    return [
+        sections.recruitment_section(inp, names),
+        dose,
+        contamination,
+        fidelity,
+        sections.site_fidelity_section(inp),
+        sections.adaptations_section(inp),
+    ]
 
 
 register_kind(
@@ -521,8 +578,9 @@ register_kind(
         label=gettext_lazy("Process evaluation"),
         sections=process_kind_sections,
         description=gettext_lazy(
-            "Implementation: dose and reach by arm and site, contamination by month, site and "
-            "source, and the sites' fidelity reviews over time."
+            "Implementation: recruitment and retention, dose and reach by arm and site, "
+            "contamination by month, site and source, the sites' fidelity reviews over time "
+            "beside their outcomes, and adaptations."
         ),
     )
 )
@@ -533,8 +591,38 @@ register_kind(
         sections=pathways_kind_sections,
         description=gettext_lazy(
             "Monthly register states by arm: state distributions, index plots, time in each "
-            "state, transition rates, revolving doors, entropy and turbulence, and a typology "
-            "of pathways by optimal matching."
+            "state, transition rates, revolving doors, entropy and turbulence, a typology "
+            "of pathways by optimal matching, and the job strain of the jobs reached."
+        ),
+    )
+)
+
+
+def full_kind_sections(inp: ReportInput) -> list[Section]:
+    """The effect, process and pathways reports in one, each a part of its own; the shared
+    inputs (extracted data, CONSORT frames, fidelity reviews) are computed once."""
+    parts = [
+        (_("Effect evaluation"), effect_kind_sections),
+        (_("Process evaluation"), process_kind_sections),
+        (_("Pathways"), pathways_kind_sections),
+    ]
+    out = []
+    for title, build_part in parts:
+        for section in build_part(inp):
+            section.part = title
+            out.append(section)
+    return out
+
+
+register_kind(
+    ReportKind(
+        key="full",
+        label=gettext_lazy("Full evaluation report"),
+        sections=full_kind_sections,
+        needs_plan=True,
+        description=gettext_lazy(
+            "Effect, process evaluation, pathways and the CONSORT flow in one PDF with a "
+            "table of contents, for funders and steering groups."
         ),
     )
 )
@@ -567,7 +655,7 @@ def unique_tables(sections: list[Section]) -> list[Table]:
             key, n = f"{table.key}_figure", 2
             while key in seen:
                 key, n = f"{table.key}_figure{n}", n + 1
-            seen[key] = Table(key=key, title=table.title, frame=table.frame, notes=table.notes)
+            seen[key] = dataclasses.replace(table, key=key)
     return list(seen.values())
 
 
@@ -593,6 +681,35 @@ def export_frames(data: EffectData, blinded: bool) -> dict[str, pd.DataFrame]:
     if not blinded:
         frames["exposure"] = data.exposure
     return frames
+
+
+def numbered_views(sections: list[Section]) -> tuple[list[dict[str, Any]], int]:
+    """The sections for the template, numbered 1, 2, … or, when they belong to parts (the full
+    report), 1.1, 1.2, 2.1, …; and the last top-level number used."""
+    views: list[dict[str, Any]] = []
+    part_number, in_part, current = 0, 0, None
+    for index, section in enumerate(sections, 1):
+        if not section.part:
+            views.append(render.section_view(section, index))
+            part_number = index
+            continue
+        first = section.part != current
+        if first:
+            part_number, in_part, current = part_number + 1, 0, section.part
+        in_part += 1
+        view = render.section_view(section, f"{part_number}.{in_part}")
+        view.update(part_number=part_number, first_in_part=first)
+        views.append(view)
+    return views, part_number
+
+
+def zip_files(sections: list[Section]) -> dict[str, bytes]:
+    """Files beside the data sets in the ZIP: the CONSORT diagram as ``consort.svg``."""
+    for section in sections:
+        for figure in section.figures:
+            if figure.key == "consort_flow":
+                return {"consort.svg": figure.svg.encode()}
+    return {}
 
 
 def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> BuildResult:
@@ -642,18 +759,17 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         blinded=spec.blinded,
         cut_off=spec.cut_off,
     )
-    names = arm_names(data, spec.blinded)
-    trial_arms = list(spec.trial.arms.order_by("code").values_list("code", "name"))
-    arms = [
-        (code, names.get(code, code if spec.blinded else f"{code}: {name}"))
-        for code, name in trial_arms
-    ]
-    sections = [flow_section(inp, arms)]
+    arms = report_arms(spec.trial, data, spec.blinded)
+    built = [flow_section(inp, arms)]
     randomisation = randomisation_section(spec.trial)
     if randomisation is not None:
-        sections.append(randomisation)
-    sections.extend(kind.sections(inp))
-    tables = unique_tables(sections)
+        built.append(randomisation)
+    own = kind.sections(inp)
+    if any(section.part for section in own):
+        for section in built:
+            section.part = _("Participants and randomisation")
+    built.extend(own)
+    tables = unique_tables(built)
     meta = {
         "trial": spec.trial.code,
         "trial_title": spec.trial.title,
@@ -683,6 +799,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
     pdf_path, zip_path = output_paths(folder, spec)
     if kind.pdf:
         stage("render")
+        views, last = numbered_views(built)
         html = render.report_html(
             {
                 "meta": meta,
@@ -690,7 +807,9 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
                 "kind": kind,
                 "plan": spec.plan,
                 "arms": arms,
-                "sections": [render.section_view(s, i) for i, s in enumerate(sections, 1)],
+                "sections": views,
+                "reproducibility_number": last + 1,
+                "has_parts": any(view.get("first_in_part") for view in views),
                 "software": sorted(versions.items()),
                 "options_json": json.dumps(spec.options, sort_keys=True) if spec.options else "",
             }
@@ -705,6 +824,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         tables=tables,
         meta=meta,
         readme=_readme(meta),
+        files=zip_files(built),
     )
     stage("done")
     timings["total"] = round(time.perf_counter() - started, 3)
@@ -714,7 +834,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         snapshot_hash=hashed,
         versions=versions,
         timings=timings,
-        sections=sections,
+        sections=built,
         tables=tables,
     )
 

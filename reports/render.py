@@ -20,6 +20,7 @@ from typing import IO, Any
 import pandas as pd
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
 
 from reports.analysis.results import Figure, Section, Table
 
@@ -57,6 +58,72 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> int:
     return path.stat().st_size
 
 
+# --- column headers ----------------------------------------------------------------------
+
+# Headers shown in the PDF for the machine names that tables (and their CSV files in the ZIP)
+# use. A table's own ``labels`` win; a column named neither here nor there is shown as named.
+HEADERS = {
+    "arm": _("Arm"),
+    "site": _("Site"),
+    "month": _("Month"),
+    "source": _("Source"),
+    "label": _("Name"),
+    "review_date": _("Review date"),
+    "scale": _("Scale"),
+    "total": _("Total"),
+    "band": _("Band"),
+    "participants": _("Participants"),
+    "follow_months": _("Months of follow-up"),
+    "contacts": _("Contacts"),
+    "minutes": _("Minutes"),
+    "contacts_per_month": _("Contacts per participant-month"),
+    "minutes_per_month": _("Minutes per participant-month"),
+    "employer_contacts": _("Employer contacts"),
+    "employer_minutes": _("Employer contact minutes"),
+    "reached": _("Reached"),
+    "reached_share": _("Share reached"),
+    "reached_specific": _("Reached with intervention-specific components"),
+    "reached_specific_share": _("Share reached with intervention-specific components"),
+    "contacted": _("Contacted"),
+    "median": _("Median"),
+    "q1": _("Lower quartile"),
+    "q3": _("Upper quartile"),
+    "employer_contacted": _("With an employer contact"),
+    "employer_median": _("Median days to an employer contact"),
+    "employer_q1": _("Lower quartile (employer)"),
+    "employer_q3": _("Upper quartile (employer)"),
+    "controls": _("Control participants"),
+    "events": _("Exposure records"),
+    "exposed": _("Exposed"),
+    "share_exposed": _("Share exposed"),
+    "new_exposed": _("Newly exposed"),
+    "cumulative_exposed": _("Exposed so far"),
+    "cumulative_share": _("Share exposed so far"),
+    "site_events": _("Site-level events"),
+    "recent_events": _("Recent exposure records"),
+    "state": _("State"),
+    "mean": _("Mean"),
+    "sd": _("SD"),
+    "ci_low": _("95% CI lower"),
+    "ci_high": _("95% CI upper"),
+    "n": _("n"),
+    "from": _("From state"),
+    "k": _("Number of types"),
+    "asw": _("Average silhouette width"),
+    "type": _("Type"),
+    "medoid": _("Representative sequence"),
+    "stage": _("Stage"),
+    "item": _("Item"),
+    "indicator": _("Indicator"),
+    "measure": _("Measure"),
+}
+
+
+def header(table: Table, column: str) -> str:
+    """The header a reader sees for ``column`` of ``table``."""
+    return str(table.labels.get(column) or HEADERS.get(column) or column)
+
+
 # --- numbers in tables -------------------------------------------------------------------
 
 
@@ -64,7 +131,7 @@ _P_COLUMN = re.compile(r"(^p$|^p[ _-]?value|p-value|^p\s|\bp$)", re.IGNORECASE)
 _PERCENT_COLUMN = re.compile(r"(\(%\)|%$|percent|\bpct\b)", re.IGNORECASE)
 _RATIO_COLUMN = re.compile(
     r"(ratio|\bRR\b|\bOR\b|\bHR\b|\bCI\b|estimate|difference|ci_|lower|upper|icc|coef|"
-    r"effect|mean|sd\b|se\b|median|proportion|share|rate)",
+    r"effect|mean|sd\b|se\b|median|proportion|share|rate|completeness|(^|_)q[13]$|quartile)",
     re.IGNORECASE,
 )
 
@@ -115,7 +182,7 @@ def _python(value: Any) -> Any:
 
 def table_view(table: Table) -> dict[str, Any]:
     """A Table as header and formatted rows, for the template."""
-    frame = table.frame
+    frame = table.frame.drop(columns=[c for c in table.hidden if c in table.frame.columns])
     kinds = [column_kind(str(c)) for c in frame.columns]
     rows = []
     for record in frame.itertuples(index=False, name=None):
@@ -125,13 +192,19 @@ def table_view(table: Table) -> dict[str, Any]:
             if isinstance(value, float) and math.isnan(value):
                 value = None
             numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            cells.append({"text": format_cell(value, kind), "num": numeric})
+            cells.append(
+                {
+                    "text": format_cell(value, kind),
+                    "num": numeric,
+                    "date": hasattr(value, "year") and not numeric,
+                }
+            )
         rows.append(cells)
     return {
         "key": table.key,
         "title": table.title,
         "wide": len(frame.columns) > 7,
-        "columns": [str(c) for c in frame.columns],
+        "columns": [header(table, str(c)) for c in frame.columns],
         "rows": rows,
         "notes": table.notes,
     }
@@ -148,9 +221,11 @@ def figure_view(figure: Figure) -> dict[str, Any]:
     }
 
 
-def section_view(section: Section, number: int) -> dict[str, Any]:
+def section_view(section: Section, number: int | str) -> dict[str, Any]:
     return {
         "number": number,
+        "anchor": "s-" + str(number).replace(".", "-"),
+        "part": section.part,
         "key": section.key,
         "title": section.title,
         "text": section.text,
@@ -265,9 +340,11 @@ def write_zip(
     tables: list[Table],
     meta: dict[str, Any],
     readme: str,
+    files: dict[str, bytes] | None = None,
 ) -> int:
     """The analysis ZIP: each data set as CSV and Stata .dta (v118), the data dictionary, every
-    results table as CSV and report.json with the provenance. Written atomically."""
+    results table as CSV, ``files`` as given (e.g. ``consort.svg``) and report.json with the
+    provenance. Written atomically."""
 
     def write(handle: IO[bytes]) -> None:
         with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -287,6 +364,8 @@ def write_zip(
             add("data_dictionary.csv", _csv(pd.DataFrame(dictionary, columns=columns)))
             for table in tables:
                 add(f"tables/{table.key}.csv", _csv(table.frame))
+            for name, content in (files or {}).items():
+                add(name, content)
             add("report.json", json.dumps(meta, indent=2, ensure_ascii=False).encode())
 
     return write_atomic(path, write)

@@ -44,6 +44,10 @@ QUEUE_DOWN = gettext_noop(
     "The task queue could not be reached, so the report was not started. Try again later, or "
     "ask the administrator to check the Celery broker."
 )
+QUEUE_LOST = gettext_noop(
+    "No worker started this report: the task queue lost it, or no worker is running. Order "
+    "the report again."
+)
 WORKER_LOST = gettext_noop(
     "The worker building this report stopped (it was killed or ran out of memory) and the "
     "build was not resumed. No file was kept. Order the report again."
@@ -274,7 +278,8 @@ def request_report(
     The plan in force (locked, else the draft) and whether arms are coded are fixed now. The
     seed is ``options["seed"]`` or derived from the trial, kind, cut-off and plan. Raises
     ReportError for an unknown kind, a cut-off in the future or a missing plan. If the broker
-    cannot be reached the request is marked failed, with the reason. Audited.
+    cannot be reached the request is marked failed, with the reason, and the returned row says
+    so (``never_queued``); it is not sent later. Audited.
     """
     options = dict(options or {})
     try:
@@ -319,6 +324,8 @@ def request_report(
             },
         )
         transaction.on_commit(partial(enqueue, report.pk))
+    # Committed here unless the caller holds a transaction: then whether the broker took it.
+    report.refresh_from_db(fields=["status", "error", "finished_at"])
     return report
 
 
@@ -448,13 +455,21 @@ def execute_report(report_id: int) -> str:
     return ReportRequest.Status.DONE
 
 
-def fail_stale_reports(*, older_than: dt.timedelta | None = None) -> int:
+def fail_stale_reports(
+    *, older_than: dt.timedelta | None = None, queued_longer_than: dt.timedelta | None = None
+) -> int:
     """Mark running requests whose worker has not been heard of for ``older_than`` (default
-    REPORT_STALE_MINUTES) as failed, removing any files. Returns how many. Safe to repeat."""
-    limit = timezone.now() - (older_than or dt.timedelta(minutes=settings.REPORT_STALE_MINUTES))
+    REPORT_STALE_MINUTES) as failed, removing any files; and queued requests no worker took
+    for ``queued_longer_than`` (default REPORT_QUEUED_HOURS: the broker lost its queue, or no
+    worker runs). Returns how many. Safe to repeat."""
+    now = timezone.now()
+    if older_than is None:
+        older_than = dt.timedelta(minutes=settings.REPORT_STALE_MINUTES)
+    if queued_longer_than is None:
+        queued_longer_than = dt.timedelta(hours=settings.REPORT_QUEUED_HOURS)
     stale = list(
         ReportRequest.objects.filter(
-            status=ReportRequest.Status.RUNNING, heartbeat_at__lt=limit
+            status=ReportRequest.Status.RUNNING, heartbeat_at__lt=now - older_than
         ).select_related("trial")
     )
     for report in stale:
@@ -468,9 +483,12 @@ def fail_stale_reports(*, older_than: dt.timedelta | None = None) -> int:
             request_id=report.pk,
         )
         _remove(*pipeline.output_paths(report_folder(report.trial), spec))
-    return ReportRequest.objects.filter(
+    lost = ReportRequest.objects.filter(
+        status=ReportRequest.Status.QUEUED, created_at__lt=now - queued_longer_than
+    ).update(status=ReportRequest.Status.FAILED, error=_(QUEUE_LOST), finished_at=now)
+    return lost + ReportRequest.objects.filter(
         pk__in=[r.pk for r in stale], status=ReportRequest.Status.RUNNING
-    ).update(status=ReportRequest.Status.FAILED, error=_(WORKER_LOST), finished_at=timezone.now())
+    ).update(status=ReportRequest.Status.FAILED, error=_(WORKER_LOST), finished_at=now)
 
 
 def report_file(report: ReportRequest, which: str) -> Path:
@@ -495,3 +513,23 @@ def record_download(report: ReportRequest, *, which: str, actor: AbstractBaseUse
         trial=report.trial,
     )
     return path
+
+
+def consort_download(trial: Trial, *, cut_off: dt.date, actor: AbstractBaseUser) -> str:
+    """The trial's current CONSORT flow diagram as an SVG document, with arms as codes for a
+    blinded user (as in the reports they order). The caller has checked the right to order
+    reports. Raises ReportError for a cut-off in the future. Audited (who took which counts);
+    safe to repeat.
+    """
+    if cut_off > timezone.localdate():
+        raise ReportError(_("The data cut-off cannot be in the future."), field="cut_off")
+    blinded = is_blinded(actor, trial)
+    figure = pipeline.current_consort(trial, cut_off=cut_off, blinded=blinded)
+    audit.record(
+        "report.consort_downloaded",
+        trial,
+        actor=actor,
+        data={"cut_off": cut_off.isoformat(), "blinded": blinded},
+        trial=trial,
+    )
+    return figure.svg

@@ -35,6 +35,7 @@ def build_report(self: Any, report_id: int) -> str:
 
 @shared_task
 def fail_stale_reports() -> int:
-    """Mark builds whose worker went silent as failed (see ``services.fail_stale_reports``).
+    """Mark builds whose worker went silent, and orders no worker took, as failed (see
+    ``services.fail_stale_reports``).
     Safe to repeat. Returns how many were marked."""
     return services.fail_stale_reports()

@@ -11,6 +11,8 @@ urlpatterns = [
     path(T + "analysis-plan/new-version/", views.plan_supersede, name="plan_supersede"),
     path(T + "analysis-plan/v<int:version>/", views.plan_version, name="plan_version"),
     path(T + "reports/", views.report_list, name="list"),
+    path(T + "reports/consort.svg", views.consort_svg, name="consort_svg"),
+    path(T + "report-downloads/", views.download_log, name="downloads"),
     path(T + "reports/<int:report_id>/", views.report_detail, name="detail"),
     path(
         T + "reports/<int:report_id>/download/<slug:which>/",

@@ -7,14 +7,17 @@ through :func:`download`, never from a public URL, and each download is audited.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -22,7 +25,7 @@ from reports import pipeline, services
 from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm
 from reports.models import AnalysisPlan, ReportRequest
 from trial import permissions
-from trial.models import Trial
+from trial.models import AuditEvent, Trial
 from trial.permissions import Perm
 from trial.services import TrialError
 from trial.views import trial_view
@@ -258,3 +261,55 @@ def download(request: HttpRequest, trial: Trial, report_id: int, which: str) -> 
     return FileResponse(
         path.open("rb"), as_attachment=True, filename=path.name, content_type=content_type
     )
+
+
+@trial_view(Perm.VIEW_AUDIT)
+@require_GET
+def download_log(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """Who downloaded which report file, and when (from the audit trail)."""
+    events = AuditEvent.objects.filter(trial=trial, action="report.downloaded").order_by(
+        "-created_at", "-id"
+    )
+    reports = {
+        str(r.pk): r
+        for r in ReportRequest.objects.filter(
+            trial=trial, pk__in=[int(i) for i in events.values_list("target_id", flat=True)]
+        )
+    }
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    rows = []
+    for event in page:
+        report = reports.get(event.target_id)
+        kind = pipeline.KINDS.get(report.kind) if report else None
+        rows.append(
+            {
+                "event": event,
+                "report": report,
+                "kind": kind.label if kind else (report.kind if report else event.target_repr),
+                "file": event.data.get("file", ""),
+                "name": event.data.get("name", ""),
+            }
+        )
+    return render(request, "reports/downloads.html", {"trial": trial, "page": page, "rows": rows})
+
+
+def consort_filename(trial: Trial, cut_off: dt.date) -> str:
+    return f"{trial.code}-consort-{cut_off.isoformat()}.svg"
+
+
+@trial_view(Perm.ORDER_REPORT)
+@require_GET
+def consort_svg(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """The current CONSORT flow diagram as an SVG file (``?cut_off=YYYY-MM-DD``, default
+    today); arms as codes for a blinded user."""
+    raw = request.GET.get("cut_off", "")
+    try:
+        cut_off = dt.date.fromisoformat(raw) if raw else timezone.localdate()
+        svg = services.consort_download(trial, cut_off=cut_off, actor=_actor(request))
+    except ValueError:
+        return HttpResponseBadRequest(_("The data cut-off is not a date (YYYY-MM-DD)."))
+    except TrialError as error:
+        return HttpResponseBadRequest(error.message)
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{consort_filename(trial, cut_off)}"'
+    return response

@@ -57,6 +57,19 @@ def clean(frame: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
+def outcome_name(key: str) -> str:
+    """An outcome as readers know it (the assessment field's label), e.g. "in paid work";
+    the key itself for one not listed."""
+    names = {
+        "in_paid_work": _("in paid work"),
+        "on_benefits": _("on benefits"),
+        "hours_per_week": _("hours per week"),
+        "monthly_earnings": _("monthly earnings (NOK)"),
+        "self_rated_health": _("self-rated health (1 poor – 5 excellent)"),
+    }
+    return names.get(key, key)
+
+
 def estimate_columns() -> dict[str, str]:
     """Display names of the :class:`Estimate` fields, in table order."""
     return {
@@ -271,11 +284,11 @@ def outcome_problem(context: Context, outcome: str, frame: pd.DataFrame) -> str 
     """Why ``outcome`` cannot be analysed at the plan's time point, or None."""
     if outcome not in context.data.outcomes.columns or outcome not in frame.columns:
         return _("The plan names outcome %(outcome)s, but the data have no such outcome.") % {
-            "outcome": outcome
+            "outcome": outcome_name(outcome)
         }
     if frame[outcome].notna().sum() == 0:
         return _("No participant has a value for %(outcome)s at visit %(visit)s.") % {
-            "outcome": outcome,
+            "outcome": outcome_name(outcome),
             "visit": context.plan.time_point,
         }
     return None
@@ -352,9 +365,10 @@ def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: 
         names = {"arm": _("Arm"), "n": _("n analysed"), "mean": _("Mean"), "sd": _("SD")}
         note = []
     title = _("%(outcome)s at %(visit)s by arm") % {
-        "outcome": outcome,
+        "outcome": outcome_name(outcome),
         "visit": context.plan.time_point,
     }
+    title = title[:1].upper() + title[1:]
     return Table(key, title, clean(table.rename(columns=names)), note)
 
 
@@ -384,7 +398,7 @@ def primary_section(context: Context) -> Section:
             "arm they were randomised to, complete case (multiple imputation is in the section on "
             "missing outcomes)."
         )
-        % {"outcome": outcome, "visit": plan.time_point}
+        % {"outcome": outcome_name(outcome), "visit": plan.time_point}
     )
     section.tables.append(descriptive_table(context, frame, outcome, "primary_by_arm"))
     rows = effect_rows(context, frame, outcome, full=True)
@@ -481,7 +495,9 @@ def over_visits_section(context: Context) -> Section:
     section = Section("over_visits", _("Outcomes over follow-up visits"))
     outcomes = context.data.outcomes
     if outcomes.empty or outcome not in outcomes.columns or outcomes[outcome].notna().sum() == 0:
-        section.problems.append(_("No values of %(outcome)s at any visit.") % {"outcome": outcome})
+        section.problems.append(
+            _("No values of %(outcome)s at any visit.") % {"outcome": outcome_name(outcome)}
+        )
         return section
     binary = context.binary(outcome)
     merged = outcomes.loc[
@@ -508,7 +524,8 @@ def over_visits_section(context: Context) -> Section:
                 }
             )
         series[context.labels[arm]] = points
-    title = _("%(outcome)s by arm over visits") % {"outcome": outcome}
+    title = _("%(outcome)s by arm over visits") % {"outcome": outcome_name(outcome)}
+    title = title[:1].upper() + title[1:]
     table = Table("over_visits", title, clean(pd.DataFrame(records)))
     svg = figures.over_visits_svg(
         series, _("Months from randomisation"), _("Proportion") if binary else _("Mean"), binary
@@ -765,7 +782,7 @@ def missing_section(context: Context) -> Section:
         Table(
             "missing_by_arm",
             _("Missing %(outcome)s at %(visit)s by arm and reason")
-            % {"outcome": outcome, "visit": plan.time_point},
+            % {"outcome": outcome_name(outcome), "visit": plan.time_point},
             clean(counts.rename(columns=names)),
         )
     )

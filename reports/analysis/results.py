@@ -24,6 +24,9 @@ class Table:
     title: str
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # Column name -> header shown in the PDF; the CSV keeps the frame's (machine) names.
+    labels: dict[str, str] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()  # columns left out of the PDF (a note says what they hold)
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    part: str = ""  # the part of a combined report (the full report) this section belongs to
 
 
 @dataclass

@@ -389,6 +389,14 @@ def cross_distances(
         masks = kernels.lcs_masks(seqs, lengths, n_states)
         lcs = kernels.lcs_cross(masks, lengths, refs, ref_lengths)
         return gap * (lengths[:, None] + ref_lengths[None, :] - 2 * lcs).astype(np.float64)
+    if refs.shape[0] < seqs.shape[0]:
+        # The kernel fills its LANES with the second argument: with a few references (medoids)
+        # most lanes would idle, so the many sequences go there. OM(x, y; sm) = OM(y, x; smᵀ)
+        # to the last bit: the transposed table adds the same numbers.
+        flipped = kernels.om_cross(
+            refs, ref_lengths, seqs, lengths, np.ascontiguousarray(cost.T), gap
+        )
+        return np.ascontiguousarray(flipped.T)
     return kernels.om_cross(seqs, lengths, refs, ref_lengths, cost, gap)
 
 
@@ -512,7 +520,7 @@ def pam(
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and {n - 1}")
     if initial_medoids is None:
-        start = kernels.pam_build(d, w, k)
+        start = build_medoids(d, k, w)
     else:
         start = np.asarray(initial_medoids, dtype=np.int64)
     medoids, near, cost, iterations = kernels.pam_swap(d, w, start, max_iter)
@@ -522,20 +530,28 @@ def pam(
     return PamResult(medoids[order], rank[near], float(cost), int(iterations))
 
 
+def build_medoids(condensed: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """PAM's BUILD medoids, in the order BUILD picks them.
+
+    BUILD is greedy, so its first j medoids for k are its medoids for j: one call with the
+    largest k serves every smaller k (``build_medoids(d, 6)[:k]``).
+    """
+    d = np.ascontiguousarray(condensed, dtype=np.float64)
+    n = round((1 + math.sqrt(1 + 8 * d.size)) / 2)
+    if not 1 <= k < n:
+        raise ValueError(f"k must be between 1 and {n - 1}")
+    return kernels.pam_build(d, _weights(weights, n), k)
+
+
 def medoids(
     condensed: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
 ) -> np.ndarray:
-    """Per cluster, the item with the smallest weighted distance sum to its cluster."""
-    from scipy.spatial.distance import squareform
-
-    square = squareform(condensed, checks=False)
-    w = _weights(weights, labels.shape[0])
-    out = []
-    for c in range(int(labels.max()) + 1):
-        members = np.flatnonzero(labels == c)
-        totals = square[np.ix_(members, members)] @ w[members]
-        out.append(members[int(np.argmin(totals))])
-    return np.array(out, dtype=np.int64)
+    """Per cluster, the item with the smallest weighted distance sum to its cluster (the first
+    such item on ties). Reads the condensed matrix in place: no square copy."""
+    lab = np.ascontiguousarray(labels, dtype=np.int64)
+    w = _weights(weights, lab.shape[0])
+    d = np.ascontiguousarray(condensed, dtype=np.float64)
+    return kernels.cluster_medoids(d, lab, w, int(lab.max()) + 1)
 
 
 def silhouette(
@@ -588,6 +604,9 @@ def typology(
     is PAM on ``clara_samples`` random samples (probability ∝ count) of ``clara_sample_size``
     distinct sequences; every sequence goes to its nearest medoid and the medoids with the
     lowest total cost over all participants win (CLARA, Kaufman & Rousseeuw 1990, ch. 3).
+    Per sample, BUILD runs once for the largest k (its first k medoids are those for k) and
+    the distances from every distinct sequence to the medoids of all k come from one pass,
+    kept for the winner's labels. Memory: one sample's matrix plus distinct × medoids.
     """
     seqs, _lengths = as_sequences(sequences, n_states)
     unique, inverse, counts = unique_sequences(seqs)
@@ -624,25 +643,29 @@ def typology(
         )
         % {"distinct": unique.shape[0], "samples": clara_samples, "size": size}
     )
-    best: dict[int, tuple[float, np.ndarray, float]] = {}
+    # Per k: (total cost over all participants, medoids, the sample's ASW, distinct rows' labels)
+    best: dict[int, tuple[float, np.ndarray, float, np.ndarray]] = {}
     for _sample in range(clara_samples):
         chosen = np.sort(
             rng.choice(unique.shape[0], size=size, replace=False, p=weights / weights.sum())
         )
         d = distances(unique[chosen], n_states, "OM", sm=sm, indel=indel)
-        for k in k_values:
-            result = pam(d, k, weights[chosen])
-            centres = chosen[result.medoids]
-            to_medoid = cross_distances(unique, unique[centres], n_states, sm=sm, indel=indel)
+        start = build_medoids(d, max(k_values), weights[chosen])
+        results = {k: pam(d, k, weights[chosen], initial_medoids=start[:k]) for k in k_values}
+        # One pass from every distinct sequence to the medoids of all k together.
+        centres = {k: chosen[result.medoids] for k, result in results.items()}
+        union = np.unique(np.concatenate(list(centres.values())))
+        to_union = cross_distances(unique, unique[union], n_states, sm=sm, indel=indel)
+        for k, result in results.items():
+            to_medoid = to_union[:, np.searchsorted(union, centres[k])]
             total = float((to_medoid.min(axis=1) * weights).sum())
             if k not in best or total < best[k][0]:
                 sample_asw = silhouette(d, result.labels, weights[chosen])[1]
-                best[k] = (total, centres, sample_asw)
+                best[k] = (total, centres[k], sample_asw, np.argmin(to_medoid, axis=1))
     for k in k_values:
-        _total, centres, sample_asw = best[k]
-        to_medoid = cross_distances(unique, unique[centres], n_states, sm=sm, indel=indel)
-        labels[k] = np.argmin(to_medoid, axis=1)[inverse]
-        medoid_rows[k] = unique[centres]
+        _total, centre, sample_asw, unique_labels = best[k]
+        labels[k] = unique_labels[inverse]
+        medoid_rows[k] = unique[centre]
         asw[k] = sample_asw
     return Typology(list(k_values), labels, medoid_rows, asw, "pam", unique.shape[0], True, notes)
 

@@ -462,6 +462,29 @@ def pam_swap(d, weights, medoids, max_iter):
     return medoids, near, cost, iterations
 
 
+@njit(parallel=True, cache=True)
+def cluster_medoids(d, labels, weights, k):
+    """Per cluster, the member with the smallest weighted distance sum to the other members;
+    the lowest index wins a tie (as numpy's argmin). Sums run in index order."""
+    n = labels.shape[0]
+    totals = np.empty(n, np.float64)
+    for i in prange(n):
+        own = labels[i]
+        total = 0.0
+        for j in range(n):
+            if labels[j] == own:
+                total += weights[j] * _pair_at(d, i, j, n)
+        totals[i] = total
+    out = np.full(k, -1, np.int64)
+    best = np.full(k, np.inf)
+    for i in range(n):
+        c = labels[i]
+        if out[c] < 0 or totals[i] < best[c]:
+            best[c] = totals[i]
+            out[c] = i
+    return out
+
+
 # --- silhouette (weighted, as WeightedCluster) --------------------------------------------
 
 

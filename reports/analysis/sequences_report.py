@@ -113,6 +113,34 @@ def _transition_svg(rates: np.ndarray, names: list[str]) -> str:
     return to_svg(figure)
 
 
+def indicator_labels() -> dict[str, str]:
+    return {
+        "transitions": _("Transitions"),
+        "spells": _("Spells"),
+        "entropy": _("Longitudinal entropy"),
+        "turbulence": _("Turbulence"),
+        "complexity": _("Complexity index"),
+        "work_spells": _("Work spells"),
+        "returns_to_benefit": _("Returns to benefit after work"),
+        "work_to_benefit": _("Work-to-benefit transitions"),
+    }
+
+
+def indicator_table(indicators: pd.DataFrame, arm_of: np.ndarray, arms: list) -> pd.DataFrame:
+    """Per-participant indicators summarised as one row per indicator and a mean and SD column
+    per arm (``<arm>|mean``, ``<arm>|sd``), so that the table stays narrow however many
+    indicators there are."""
+    names = indicator_labels()
+    stats = indicators.groupby(arm_of).agg(["mean", "std"])
+    frame = pd.DataFrame({"indicator": [names.get(c, c) for c in indicators.columns]})
+    for arm in arms:
+        for stat, source in (("mean", "mean"), ("sd", "std")):
+            frame[f"{arm}|{stat}"] = [
+                float(stats.loc[arm, (column, source)]) for column in indicators.columns
+            ]
+    return frame
+
+
 def sequence_sections(
     sequences: np.ndarray,
     alphabet: list[str],
@@ -144,9 +172,7 @@ def sequence_sections(
     columns = ["transitions", "spells", "entropy", "turbulence", "complexity"]
     if work_states and benefit_states:
         columns += ["work_spells", "returns_to_benefit", "work_to_benefit"]
-    per_arm = indicators[columns].groupby(arm_of).agg(["mean", "std"])
-    per_arm.columns = [f"{name}_{stat}" for name, stat in per_arm.columns]
-    per_arm = per_arm.reset_index(names="arm")
+    per_arm = indicator_table(indicators[columns], arm_of, arms)
 
     descriptives = Section(
         key="pathways",
@@ -164,6 +190,11 @@ def sequence_sections(
                 "pathways_indicators",
                 _("Transitions, spells, entropy and turbulence per participant by arm"),
                 per_arm,
+                labels={
+                    f"{arm}|{stat}": f"{arm}: {label}"
+                    for arm in arms
+                    for stat, label in (("mean", _("mean")), ("sd", _("SD")))
+                },
                 notes=[
                     _(
                         "Entropy: Shannon entropy of time in each state, divided by the log "

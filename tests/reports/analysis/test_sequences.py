@@ -344,3 +344,115 @@ def test_typology_uses_clara_above_the_threshold(ref: dict) -> None:
     )
     to_medoids = sq.cross_distances(seqs, small.medoids[4], 6, sm=sm, indel=indel)
     np.testing.assert_array_equal(small.labels[4], to_medoids.argmin(axis=1))
+
+
+def straightforward_clara(
+    seqs: np.ndarray, sm: np.ndarray, indel: float, k_values: list[int], **clara: int
+) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    """CLARA without shortcuts: for every sample and every k, BUILD and SWAP from scratch and
+    the OM distances of every distinct sequence to that k's medoids (kernel called directly,
+    medoids in its lanes); the winner's distances are computed once more for the labels."""
+    from reports.analysis import sequences_kernels as kernels
+
+    unique, inverse, counts = sq.unique_sequences(seqs)
+    weights = counts.astype(float)
+    cost = sq._checked_costs(sm, 6)
+    rows, lengths = sq.as_sequences(unique, 6)
+
+    def to_medoids(centres: np.ndarray) -> np.ndarray:
+        return kernels.om_cross(rows, lengths, rows[centres], lengths[centres], cost, indel)
+
+    rng = np.random.default_rng(clara["seed"])
+    best: dict[int, tuple[float, np.ndarray, float]] = {}
+    for _ in range(clara["clara_samples"]):
+        chosen = np.sort(
+            rng.choice(
+                len(unique),
+                size=clara["clara_sample_size"],
+                replace=False,
+                p=weights / weights.sum(),
+            )
+        )
+        d = sq.distances(unique[chosen], 6, "OM", sm=sm, indel=indel)
+        for k in k_values:
+            start = kernels.pam_build(d, weights[chosen], k)
+            result = sq.pam(d, k, weights[chosen], initial_medoids=start)
+            centres = chosen[result.medoids]
+            total = float((to_medoids(centres).min(axis=1) * weights).sum())
+            if k not in best or total < best[k][0]:
+                best[k] = (total, centres, sq.silhouette(d, result.labels, weights[chosen])[1])
+    return {
+        k: (to_medoids(centres).argmin(axis=1)[inverse], unique[centres], sample_asw)
+        for k, (_total, centres, sample_asw) in best.items()
+    }
+
+
+def test_clara_shortcuts_give_the_straightforward_labels_medoids_and_asw(ref: dict) -> None:
+    # Void months at the end of some sequences exercise lanes of different lengths.
+    seqs = ref["mvad_sequences"].astype(np.int64).copy()
+    seqs[::7, 60:] = -1
+    sm, indel = sq.substitution_costs(seqs, 6, "TRATE")
+    clara = {"clara_samples": 3, "clara_sample_size": 120, "seed": 7}
+    k_values = [2, 3, 4, 5, 6]
+    result = sq.typology(seqs, 6, k_values, sm=sm, indel=indel, clara_threshold=100, **clara)
+    expected = straightforward_clara(seqs, sm, indel, k_values, **clara)
+    assert result.sampled
+    for k in k_values:
+        labels, medoid_rows, sample_asw = expected[k]
+        np.testing.assert_array_equal(result.labels[k], labels)
+        np.testing.assert_array_equal(result.medoids[k], medoid_rows)
+        assert result.asw[k] == sample_asw
+
+
+def test_cross_distances_with_few_references_are_bitwise_those_of_the_kernel(ref: dict) -> None:
+    from reports.analysis import sequences_kernels as kernels
+
+    seqs = ref["mvad_sequences"].astype(np.int64)[:300].copy()
+    seqs[::5, 50:] = -1
+    sm, indel = sq.substitution_costs(seqs, 6, "TRATE")
+    # Costs computed as 2 − p_ij − p_ji may be symmetric up to rounding only: make them so.
+    for i, j in [(0, 1), (2, 4), (3, 5), (1, 4)]:
+        sm[i, j] = np.nextafter(sm[i, j], 3.0)
+    rows, lengths = sq.as_sequences(seqs, 6)
+    refs = [3, 10, 11, 250]
+    ours = sq.cross_distances(seqs, seqs[refs], 6, sm=sm, indel=indel)
+    cost = sq._checked_costs(sm, 6)
+    direct = kernels.om_cross(rows, lengths, rows[refs], lengths[refs], cost, indel)
+    assert ours.flags.c_contiguous
+    np.testing.assert_array_equal(ours, direct)
+    for i, j in [(0, 0), (7, 1), (299, 3)]:
+        assert ours[i, j] == pytest.approx(
+            om_by_hand(
+                list(rows[i][: lengths[i]]), list(rows[refs[j]][: lengths[refs[j]]]), sm, indel
+            ),
+            abs=1e-12,
+        )
+
+
+def test_build_medoids_for_the_largest_k_serve_every_smaller_k(ref: dict) -> None:
+    from reports.analysis import sequences_kernels as kernels
+
+    seqs = ref["mvad_sequences"].astype(np.int64)
+    sm, indel = sq.substitution_costs(seqs, 6, "TRATE")
+    unique, _inverse, counts = sq.unique_sequences(seqs)
+    d = sq.distances(unique, 6, "OM", sm=sm, indel=indel)
+    weights = counts.astype(float)
+    largest = sq.build_medoids(d, 6, weights)
+    for k in range(1, 7):
+        np.testing.assert_array_equal(largest[:k], kernels.pam_build(d, weights, k))
+
+
+def test_cluster_medoids_minimise_the_weighted_distance_sum(ref: dict) -> None:
+    seqs = ref["mvad_sequences"].astype(np.int64)
+    sm, indel = sq.substitution_costs(seqs, 6, "TRATE")
+    unique, _inverse, counts = sq.unique_sequences(seqs)
+    d = sq.distances(unique, 6, "OM", sm=sm, indel=indel)
+    weights = counts.astype(float)
+    labels = sq.cut(sq.ward(d, weights), 5)
+    square = squareform(d)
+    expected = []
+    for c in range(5):
+        members = np.flatnonzero(labels == c)
+        totals = [sum(square[i, j] * weights[j] for j in members) for i in members]
+        expected.append(members[int(np.argmin(totals))])
+    np.testing.assert_array_equal(sq.medoids(d, labels, weights), expected)
