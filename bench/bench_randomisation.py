@@ -1,12 +1,15 @@
 """Randomisation under load: real HTTP against gunicorn on PostgreSQL, and minimisation cost.
 
 1. A recruiting trial with 12 sites and a permuted-block scheme stratified by site (blocks of 4
-   and 6). 5,000 consented participants. gunicorn (2 workers x 16 threads) serves the API.
+   and 6). 6,200 consented participants. gunicorn (2 workers x 16 threads) serves the API.
    Clients POST /api/v1/.../randomisation/ (token auth, an idempotency key each) at 1, 8 and 32
    concurrent clients; each request randomises a different participant, at a site chosen at
    random, so allocations contend for the trial lock. Figures: throughput and p50/p95/max
-   latency per level; then duplicates (sequence numbers, sealed-list slots, participants) over
-   all allocations, and the time verify() takes to recheck the whole chain.
+   latency per level. Then 32 clients that pause between requests (exponential, so that they
+   offer about 10, 20 and 30 randomisations a second in all, 20 s each): throughput and
+   p50/p95 at each pace, the load a trial's staff could put on it. Then duplicates (sequence
+   numbers, sealed-list slots, participants) over all allocations, and the time verify() takes
+   to recheck the whole chain.
 2. Minimisation over 5 factors (site and 4 baseline covariates) with 10,000 earlier
    allocations (written directly with a valid hash chain): the in-process time of
    services.randomise() per allocation, over 200 allocations.
@@ -33,8 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO_ROOT, emit, percentiles, reset_database, setup_django
 
 BENCH = "randomisation"
-PARTICIPANTS = 5000
 LEVELS = [(1, 300), (8, 1700), (32, 3000)]  # (concurrent clients, requests): 5,000 in all
+# 32 clients that each pause between randomisations (exponential, mean 32/rate seconds), so
+# that together they offer about ``rate`` randomisations a second: (rate, seconds).
+PACED = [(10, 20), (20, 20), (30, 20)]
+PACED_CLIENTS = 32
+PARTICIPANTS = sum(n for _c, n in LEVELS) + sum(rate * seconds for rate, seconds in PACED)
 PRIOR = 10_000
 TIMED = 200
 FACTORS = {
@@ -107,7 +114,11 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit("gunicorn did not start")
 
 
-def run_level(url: str, token: str, code: str, jobs: list[str], clients: int) -> dict:
+def run_level(
+    url: str, token: str, code: str, jobs: list[str], clients: int, pause: float = 0.0
+) -> dict:
+    """Randomise ``jobs`` with ``clients`` threads; each waits an exponential time with mean
+    ``pause`` seconds before each request (0: as fast as the server answers)."""
     work: queue.Queue[str] = queue.Queue()
     for study_id in jobs:
         work.put(study_id)
@@ -115,8 +126,11 @@ def run_level(url: str, token: str, code: str, jobs: list[str], clients: int) ->
     errors: list[str] = []
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(seed: int) -> None:
+        waits = random.Random(seed)  # noqa: S311 - load pattern, not security
         while True:
+            if pause:
+                time.sleep(waits.expovariate(1 / pause))
             try:
                 study_id = work.get_nowait()
             except queue.Empty:
@@ -145,7 +159,7 @@ def run_level(url: str, token: str, code: str, jobs: list[str], clients: int) ->
                 if ok:
                     latencies.append(elapsed * 1000)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -194,6 +208,21 @@ def http_bench(rng: random.Random) -> None:
             emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
             emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
             emit(BENCH, f"latency max @{clients}", stats["max"], "ms", note)
+        for rate, seconds in PACED:
+            jobs = people[offset : offset + rate * seconds]
+            offset += len(jobs)
+            result = run_level(url, token, trial.code, jobs, PACED_CLIENTS, PACED_CLIENTS / rate)
+            stats = percentiles(result["latencies"])
+            note = (
+                f"{PACED_CLIENTS} clients pausing between requests, about {rate}/s offered, "
+                f"{len(jobs)} requests"
+            )
+            if result["errors"]:
+                note += f", {len(result['errors'])} errors: {result['errors'][0]}"
+            achieved = len(result["latencies"]) / result["wall"]
+            emit(BENCH, f"paced throughput @{rate}/s", achieved, "alloc/s", note)
+            emit(BENCH, f"paced latency p50 @{rate}/s", stats["p50"], "ms", note)
+            emit(BENCH, f"paced latency p95 @{rate}/s", stats["p95"], "ms", note)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)

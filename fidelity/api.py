@@ -7,18 +7,30 @@ The views follow ``trial.api``: the trial is resolved through ``trial.permission
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from fidelity import services
-from fidelity.models import Component, Contact, Exposure
+from fidelity import adaptations, services
+from fidelity.models import Adaptation, Component, Contact, Exposure
 from fidelity.serializers import (
+    AdaptationInputSerializer,
+    AdaptationSerializer,
     ComponentSerializer,
+    ContactBatchResponseSerializer,
+    ContactBatchSerializer,
     ContactEditSerializer,
     ContactFilterSerializer,
     ContactInputSerializer,
@@ -28,6 +40,7 @@ from fidelity.serializers import (
 )
 from trial import permissions
 from trial.api import TrialScopedMixin, field_errors, query_filters, service_errors
+from trial.models import Participant
 from trial.permissions import Perm
 
 LOCKED = OpenApiResponse(
@@ -48,8 +61,14 @@ class ComponentList(TrialScopedMixin, generics.ListAPIView[Component]):
 
 class ContactScopedMixin(TrialScopedMixin):
     def visible_contacts(self) -> QuerySet[Contact]:
-        """Contacts at the user's sites (a participant's contact is at the participant's site)."""
+        """Contacts at the user's sites (a participant's contact is at the participant's site).
+
+        The components delivered (and how often a participant is seen) tell the arm, so reading
+        contacts needs the right to see allocations too: blinded statisticians get 403, as on
+        the pages, which show contacts only to those who may see the arm.
+        """
         trial = self.get_trial()
+        permissions.require(self.request.user, trial, Perm.VIEW_ALLOCATION)
         return (
             Contact.objects.filter(
                 trial=trial, site__in=permissions.visible_sites(self.request.user, trial)
@@ -96,6 +115,22 @@ class ContactList(ContactScopedMixin, generics.ListAPIView[Contact]):
             ),
             404: OpenApiResponse(description="The participant is not inside the user's sites."),
         },
+        examples=[
+            OpenApiExample(
+                "A meeting with a participant",
+                value={
+                    "client_id": "0b6f3c1e-8d2a-4f5b-9c7e-1a2b3c4d5e6f",
+                    "study_id": "OSL1-4KQ7ZD",
+                    "contact_on": "2026-05-04",
+                    "mode": "in_person",
+                    "minutes": 45,
+                    "partners": ["participant", "employer"],
+                    "components": ["job_development"],
+                    "note": "Visited the warehouse together.",
+                },
+                request_only=True,
+            )
+        ],
         summary="Log a contact",
         description="A contact with a participant (study_id) or with an employer about no "
         "single participant (site, and 'employer' among the partners). Send a client-generated "
@@ -130,6 +165,101 @@ class ContactList(ContactScopedMixin, generics.ListAPIView[Contact]):
             ContactSerializer(contact).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
             headers={"Location": location},
+        )
+
+
+class ContactBatch(TrialScopedMixin, generics.GenericAPIView[Contact]):
+    """Log many contacts in one request (a laptop that worked offline, another system)."""
+
+    serializer_class = ContactBatchSerializer
+    trial_perm = Perm.LOG_CONTACT
+
+    @extend_schema(
+        request=ContactBatchSerializer,
+        responses={
+            200: ContactBatchResponseSerializer,
+            400: field_errors(
+                refused_item={
+                    "contacts": {"1": {"contact_on": ["The contact date cannot be in the future."]}}
+                }
+            ),
+        },
+        summary="Log many contacts",
+        description="Up to 500 contacts, each with its client_id, all saved or none: a 400 lists "
+        "the faults under 'contacts', keyed by each refused contact's position in the list "
+        "(from 0), and nothing is saved. The same rules as for one contact apply; "
+        "a participant outside the user's sites is an unknown participant. A contact whose "
+        "client_id was used before for the same contact is not saved again (created: false), "
+        "so a batch can be resent safely after a lost response.",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = self.get_trial()
+        user: User = request.user  # type: ignore[assignment]
+        batch = ContactBatchSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        items = batch.validated_data["contacts"]
+        sites = {s.code: s for s in permissions.visible_sites(request.user, trial)}
+        components = {c.code: c for c in Component.objects.filter(trial=trial)}
+        study_ids = {item["study_id"] for item in items if item["study_id"]}
+        participants = {
+            p.study_id: p
+            for p in permissions.scope_participants(
+                Participant.objects.filter(trial=trial, study_id__in=study_ids),
+                user,
+                Perm.LOG_CONTACT,
+            ).select_related("site")
+        }
+        errors: dict[int, dict[str, list[str]]] = {}
+        entries: list[services.ContactEntry] = []
+        for index, item in enumerate(items):
+            participant = participants.get(item["study_id"]) if item["study_id"] else None
+            if item["study_id"] and participant is None:
+                errors.setdefault(index, {})["study_id"] = [_("Unknown participant.")]
+            site = sites.get(item["site"]) if item["site"] else None
+            if item["site"] and site is None:
+                errors.setdefault(index, {})["site"] = [_("Unknown site.")]
+            unknown = [c for c in item["components"] if c not in components]
+            if unknown:
+                errors.setdefault(index, {})["components"] = [
+                    _("Unknown intervention component: %(codes)s.") % {"codes": ", ".join(unknown)}
+                ]
+            entries.append(
+                services.ContactEntry(
+                    participant=participant,
+                    site=site,
+                    contact_on=item["contact_on"],
+                    mode=item["mode"],
+                    minutes=item["minutes"],
+                    partners=item["partners"],
+                    components=[components[c] for c in item["components"] if c in components],
+                    note=item["note"],
+                    client_id=item["client_id"],
+                )
+            )
+        # Entries that passed the checks above go through the service's checks too, so that a
+        # 400 names every fault of the batch at once.
+        rest = [index for index in range(len(entries)) if index not in errors]
+        try:
+            if errors:
+                services.check_contacts(trial, actor=user, entries=[entries[i] for i in rest])
+            else:
+                results = services.log_contacts(trial, actor=user, entries=entries)
+        except services.ContactBatchError as refused:
+            for position, error in refused.errors.items():
+                field = error.field or api_settings.NON_FIELD_ERRORS_KEY
+                errors.setdefault(rest[position], {})[field] = [error.message]
+        if errors:
+            raise exceptions.ValidationError({"contacts": dict(sorted(errors.items()))})
+        created = sum(1 for _contact, new in results if new)
+        return Response(
+            {
+                "created": created,
+                "existing": len(results) - created,
+                "results": [
+                    {"id": contact.pk, "client_id": contact.client_id, "created": new}
+                    for contact, new in results
+                ],
+            }
         )
 
 
@@ -202,3 +332,91 @@ class ExposureList(TrialScopedMixin, generics.ListAPIView[Exposure]):
         if "source" in filters:
             queryset = queryset.filter(source=filters["source"])
         return queryset
+
+
+class AdaptationScopedMixin(TrialScopedMixin):
+    """Adaptations are read by those who may see allocations (they describe the intervention's
+    delivery, so in a cluster trial they name the intervention sites) and written by
+    coordinators (the configure-trial right). Site-scoped members see their sites' and the
+    trial-wide ones."""
+
+    trial_perm = Perm.VIEW_ALLOCATION
+    write_perm = Perm.CONFIGURE_TRIAL
+
+    def visible_adaptations(self) -> QuerySet[Adaptation]:
+        trial = self.get_trial()
+        sites = permissions.visible_sites(self.request.user, trial)
+        return (
+            Adaptation.objects.filter(trial=trial)
+            .filter(Q(site__isnull=True) | Q(site__in=sites))
+            .select_related("site", "component")
+            .order_by("-adapted_on", "-id")
+        )
+
+    def input(self, request: Request) -> AdaptationInputSerializer:
+        trial = self.get_trial()
+        serializer = AdaptationInputSerializer(
+            data=request.data,
+            sites=trial.sites.all(),
+            components=Component.objects.filter(trial=trial),
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+
+class AdaptationList(AdaptationScopedMixin, generics.ListAPIView[Adaptation]):
+    """Adaptations of the intervention noted by coordinators, newest first; POST notes one."""
+
+    serializer_class = AdaptationSerializer
+
+    def get_queryset(self) -> QuerySet[Adaptation]:
+        return self.visible_adaptations()
+
+    @extend_schema(
+        request=AdaptationInputSerializer,
+        responses={
+            201: AdaptationSerializer,
+            400: field_errors(future_date={"adapted_on": ["The date cannot be in the future."]}),
+        },
+        summary="Note an adaptation",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = self.get_trial()
+        serializer = self.input(request)
+        with service_errors():
+            adaptation = adaptations.record_adaptation(
+                trial,
+                actor=request.user,  # type: ignore[arg-type]
+                **serializer.validated_data,
+            )
+        location = reverse("v1:adaptation-detail", args=[trial.code, adaptation.pk])
+        return Response(
+            AdaptationSerializer(adaptation).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
+
+class AdaptationDetail(AdaptationScopedMixin, generics.RetrieveAPIView[Adaptation]):
+    """One adaptation; PUT corrects it (coordinators; audited with before and after)."""
+
+    serializer_class = AdaptationSerializer
+
+    def get_object(self) -> Adaptation:
+        return get_object_or_404(self.visible_adaptations(), pk=self.kwargs["adaptation_id"])
+
+    @extend_schema(
+        request=AdaptationInputSerializer,
+        responses={200: AdaptationSerializer, 400: field_errors()},
+        summary="Correct an adaptation",
+    )
+    def put(self, request: Request, code: str, adaptation_id: int) -> Response:
+        adaptation = self.get_object()
+        serializer = self.input(request)
+        with service_errors():
+            adaptations.edit_adaptation(
+                adaptation,
+                actor=request.user,  # type: ignore[arg-type]
+                **serializer.validated_data,
+            )
+        return Response(AdaptationSerializer(self.get_object()).data)

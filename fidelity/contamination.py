@@ -66,22 +66,27 @@ def intervention_since(site: Site) -> dt.date | None:
     there is in an intervention arm (from the first such allocation); a site with both arms is
     not, since usual-service staff and the intervention's specialists work side by side there.
     """
+    return _site_arm(site)[1]
+
+
+def _site_arm(site: Site | int) -> tuple[bool, dt.date | None]:
+    """Whether the site itself was allocated (a cluster trial), and :func:`intervention_since`."""
     site_allocation = (
         Allocation.objects.filter(site=site, participant__isnull=True).select_related("arm").first()
     )
     if site_allocation is not None:
         crossover = site_allocation.details.get("crossover_on")
         if crossover:
-            return dt.date.fromisoformat(crossover)
-        return None if site_allocation.arm.is_control else site_allocation.allocated_on
+            return True, dt.date.fromisoformat(crossover)
+        return True, None if site_allocation.arm.is_control else site_allocation.allocated_on
     allocations = list(
         Allocation.objects.filter(participant__site=site).values_list(
             "arm__is_control", "allocated_on"
         )
     )
     if not allocations or any(is_control for is_control, _day in allocations):
-        return None
-    return min(day for _control, day in allocations)
+        return False, None
+    return False, min(day for _control, day in allocations)
 
 
 def site_is_control_on(site: Site, day: dt.date) -> bool:
@@ -248,6 +253,49 @@ def remove_site_assignment(assignment: SiteAssignment, *, actor: AbstractBaseUse
         assignment.delete()
 
 
+class StaffRisk:
+    """Source (d) for the contacts of one author in one trial: reads the author's site
+    assignments and each site's arm once, however many contacts are checked."""
+
+    def __init__(self, trial_id: int, author_id: int | None) -> None:
+        self.trial_id = trial_id
+        self.author_id = author_id
+        self._assignments: list[SiteAssignment] | None = None
+        self._arms: dict[int, tuple[bool, dt.date | None]] = {}
+
+    def _arm(self, site_id: int) -> tuple[bool, dt.date | None]:
+        if site_id not in self._arms:
+            self._arms[site_id] = _site_arm(site_id)
+        return self._arms[site_id]
+
+    def employer_contact_in_control(self, site_id: int, on: dt.date) -> bool:
+        """An employer contact is with a control unit only at a control site of a cluster trial."""
+        allocated, since = self._arm(site_id)
+        return allocated and (since is None or on < since)
+
+    def sites(self, site_id: int, on: dt.date) -> list[Site]:
+        """Intervention sites other than ``site_id`` where the author worked on or before
+        ``on``, counting only the part of an assignment while the site was an intervention
+        site. Call it for contacts with a control unit only."""
+        if self._assignments is None:
+            self._assignments = list(
+                SiteAssignment.objects.filter(
+                    membership__trial_id=self.trial_id, membership__user_id=self.author_id
+                ).select_related("site")
+            )
+        risky: dict[int, Site] = {}
+        for assignment in self._assignments:
+            if assignment.site_id == site_id or assignment.starts_on > on:
+                continue
+            since = self._arm(assignment.site_id)[1]
+            if since is None or since > on:
+                continue
+            if assignment.ends_on is not None and assignment.ends_on < since:
+                continue
+            risky[assignment.site_id] = assignment.site
+        return sorted(risky.values(), key=lambda s: s.code)
+
+
 def staff_risk_sites(contact: Contact) -> list[Site]:
     """Intervention sites where the contact's author worked on or before the contact date.
 
@@ -255,32 +303,18 @@ def staff_risk_sites(contact: Contact) -> list[Site]:
     which the site was an intervention site. Empty when the contact is not with a control unit
     (a control participant, or for an employer contact a control site of a cluster trial).
     """
+    check = StaffRisk(contact.trial_id, contact.author_id)
     if contact.participant_id is not None:
         control = participant_in_control(contact.participant_id, contact.contact_on)
     else:
-        control = Allocation.objects.filter(
-            site_id=contact.site_id, participant__isnull=True
-        ).exists() and site_is_control_on(contact.site, contact.contact_on)
-    if not control:
-        return []
-    assignments = (
-        SiteAssignment.objects.filter(
-            membership__trial_id=contact.trial_id,
-            membership__user_id=contact.author_id,
-            starts_on__lte=contact.contact_on,
-        )
-        .exclude(site_id=contact.site_id)
-        .select_related("site")
-    )
-    risky: dict[int, Site] = {}
-    for assignment in assignments:
-        since = intervention_since(assignment.site)
-        if since is None or since > contact.contact_on:
-            continue
-        if assignment.ends_on is not None and assignment.ends_on < since:
-            continue
-        risky[assignment.site_id] = assignment.site
-    return sorted(risky.values(), key=lambda s: s.code)
+        control = check.employer_contact_in_control(contact.site_id, contact.contact_on)
+    return check.sites(contact.site_id, contact.contact_on) if control else []
+
+
+def staff_risk_note(sites: list[Site]) -> str:
+    return _("Logged by staff who worked at an intervention site: %(sites)s.") % {
+        "sites": ", ".join(s.code for s in sites)
+    }
 
 
 def flag_staff_risk(contact: Contact, *, actor: Actor) -> bool:
@@ -303,9 +337,7 @@ def flag_staff_risk(contact: Contact, *, actor: Actor) -> bool:
             data={"changes": {"contamination_risk": [not risk, risk]}},
         )
     current = list(Exposure.objects.filter(contact=contact, source=Exposure.Source.STAFF))
-    note = _("Logged by staff who worked at an intervention site: %(sites)s.") % {
-        "sites": ", ".join(s.code for s in sites)
-    }
+    note = staff_risk_note(sites)
     if not risk:
         for exposure in current:
             audit.record_deleted(exposure, actor=actor)

@@ -12,7 +12,15 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from fidelity.models import CONTACT_MINUTES_MAX, CONTACT_NOTE_MAX, Component, Contact, Exposure
+from fidelity.models import (
+    ADAPTATION_DESCRIPTION_MAX,
+    CONTACT_MINUTES_MAX,
+    CONTACT_NOTE_MAX,
+    Adaptation,
+    Component,
+    Contact,
+    Exposure,
+)
 from trial.models import Site
 
 
@@ -65,6 +73,33 @@ class ContactSerializer(serializers.ModelSerializer[Contact]):
         return contact.editable_until()
 
 
+class ComponentCodes(serializers.ListField):
+    """Codes of the trial's intervention components, turned into Component objects.
+
+    The view gives the trial's components once (``bind_components``), so a list of codes costs
+    no query per code.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", _("Codes of the intervention components delivered."))
+        super().__init__(child=serializers.CharField(max_length=30), **kwargs)
+        self.known: dict[str, Component] = {}
+
+    def to_internal_value(self, data: Any) -> list[Component]:
+        codes = super().to_internal_value(data)
+        unknown = [code for code in codes if code not in self.known]
+        if unknown:
+            raise serializers.ValidationError(
+                _("Unknown intervention component: %(codes)s.") % {"codes": ", ".join(unknown)}
+            )
+        return [self.known[code] for code in codes]
+
+
+def bind_components(serializer: serializers.Serializer[Any], components: Any) -> None:
+    field: ComponentCodes = serializer.fields["components"]  # type: ignore[assignment]
+    field.known = {c.code: c for c in components}
+
+
 class ContactInputSerializer(serializers.Serializer[Any]):
     """Input for logging a contact; the response is a ContactSerializer.
 
@@ -93,14 +128,7 @@ class ContactInputSerializer(serializers.Serializer[Any]):
         child=serializers.ChoiceField(choices=Contact.Partner.choices),
         help_text=_("Who took part."),
     )
-    components = serializers.SlugRelatedField(
-        slug_field="code",
-        many=True,
-        queryset=Component.objects.none(),
-        required=False,
-        default=list,
-        help_text=_("Codes of the intervention components delivered."),
-    )
+    components = ComponentCodes(required=False, default=list)
     note = serializers.CharField(
         max_length=CONTACT_NOTE_MAX,
         required=False,
@@ -120,7 +148,69 @@ class ContactInputSerializer(serializers.Serializer[Any]):
         if sites is not None:
             self.fields["site"].queryset = sites  # type: ignore[attr-defined]
         if components is not None:
-            self.fields["components"].child_relation.queryset = components  # type: ignore[attr-defined]
+            bind_components(self, components)
+
+
+class ContactItemSerializer(serializers.Serializer[Any]):
+    """One contact of a batch: as a single contact, but ``client_id`` is required and the
+    participant and site are given by study id and site code (checked by the service)."""
+
+    client_id = serializers.UUIDField()
+    study_id = serializers.CharField(
+        required=False, allow_null=True, default=None, max_length=30, help_text=_("Study id.")
+    )
+    site = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_length=20,
+        help_text=_("Site code; required for a contact with no participant."),
+    )
+    contact_on = serializers.DateField()
+    mode = serializers.ChoiceField(choices=Contact.Mode.choices)
+    minutes = serializers.IntegerField(min_value=1, max_value=CONTACT_MINUTES_MAX)
+    partners = serializers.ListField(
+        child=serializers.ChoiceField(choices=Contact.Partner.choices),
+        help_text=_("Who took part."),
+    )
+    components = serializers.ListField(
+        child=serializers.CharField(max_length=30),
+        required=False,
+        default=list,
+        help_text=_("Codes of the intervention components delivered."),
+    )
+    note = serializers.CharField(
+        max_length=CONTACT_NOTE_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=True,
+    )
+
+
+CONTACT_BATCH_MAX = 500
+
+
+class ContactBatchSerializer(serializers.Serializer[Any]):
+    """Many contacts in one request, all saved or none."""
+
+    contacts = ContactItemSerializer(many=True, min_length=1, max_length=CONTACT_BATCH_MAX)
+
+
+class ContactBatchResultSerializer(serializers.Serializer[Any]):
+    """What became of each contact of a batch, in the order sent."""
+
+    id = serializers.IntegerField()
+    client_id = serializers.UUIDField()
+    created = serializers.BooleanField(
+        help_text=_("False when the client id was used before for this contact.")
+    )
+
+
+class ContactBatchResponseSerializer(serializers.Serializer[Any]):
+    created = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    results = ContactBatchResultSerializer(many=True)
 
 
 class ContactEditSerializer(serializers.Serializer[Any]):
@@ -132,9 +222,7 @@ class ContactEditSerializer(serializers.Serializer[Any]):
     partners = serializers.ListField(
         child=serializers.ChoiceField(choices=Contact.Partner.choices), required=False
     )
-    components = serializers.SlugRelatedField(
-        slug_field="code", many=True, queryset=Component.objects.none(), required=False
-    )
+    components = ComponentCodes(required=False)
     note = serializers.CharField(max_length=CONTACT_NOTE_MAX, required=False, allow_blank=True)
 
     def __init__(
@@ -142,7 +230,7 @@ class ContactEditSerializer(serializers.Serializer[Any]):
     ) -> None:
         super().__init__(*args, **kwargs)
         if components is not None:
-            self.fields["components"].child_relation.queryset = components  # type: ignore[attr-defined]
+            bind_components(self, components)
 
 
 class ContactFilterSerializer(serializers.Serializer[Any]):
@@ -189,3 +277,63 @@ class ExposureFilterSerializer(serializers.Serializer[Any]):
     site = serializers.CharField(required=False, help_text=_("Site code."))
     participant = serializers.CharField(required=False, help_text=_("Study id."))
     source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)
+
+
+class AdaptationSerializer(serializers.ModelSerializer[Adaptation]):
+    """An adaptation as the API shows it; site and component by code (null: whole trial /
+    none in particular)."""
+
+    site = serializers.CharField(source="site.code", read_only=True, allow_null=True, default=None)
+    component = serializers.CharField(
+        source="component.code", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = Adaptation
+        fields = [
+            "id",
+            "site",
+            "adapted_on",
+            "component",
+            "description",
+            "recorded_by_name",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class AdaptationInputSerializer(serializers.Serializer[Any]):
+    """Input for noting or correcting an adaptation; the response is an AdaptationSerializer."""
+
+    site = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Site.objects.none(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Site code; leave out or null for a change across the trial."),
+    )
+    adapted_on = serializers.DateField()
+    component = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Component.objects.none(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Code of the intervention component affected, if one."),
+    )
+    description = serializers.CharField(max_length=ADAPTATION_DESCRIPTION_MAX)
+
+    def __init__(
+        self,
+        *args: Any,
+        sites: QuerySet[Site] | None = None,
+        components: QuerySet[Component] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Both default to None so that drf-spectacular can build the serializer for the schema.
+        super().__init__(*args, **kwargs)
+        if sites is not None:
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+        if components is not None:
+            self.fields["component"].queryset = components  # type: ignore[attr-defined]

@@ -50,8 +50,9 @@ class _CleanContact:
 def _clean(
     trial: Trial,
     *,
-    actor: AbstractBaseUser,
+    allowed_sites: set[int] | None,
     participant: Participant | None,
+    withdrawn_on: dt.date | None,
     site: Site | None,
     contact_on: dt.date,
     mode: str,
@@ -60,8 +61,11 @@ def _clean(
     components: Iterable[Component],
     note: str,
 ) -> _CleanContact:
-    """Check one contact's values against the trial's rules; raise TrialError at the first fault."""
-    allowed_sites = permissions.site_ids(actor, trial)
+    """Check one contact's values against the trial's rules; raise TrialError at the first fault.
+
+    ``allowed_sites`` are the actor's sites (None: all), ``withdrawn_on`` the participant's
+    withdrawal date, if any.
+    """
     if participant is not None:
         if participant.trial_id != trial.pk or (
             allowed_sites is not None and participant.site_id not in allowed_sites
@@ -86,17 +90,16 @@ def _clean(
                 % {"date": participant.enrolled_on.isoformat()},
                 field="contact_on",
             )
-        withdrawal = Withdrawal.objects.filter(participant=participant).first()
         # Every scope of withdrawal includes "no further contact" (the others go further), so
         # no contact after the withdrawal date may be logged. A contact on or before that
         # date may still be entered late: it happened while they took part.
-        if withdrawal is not None and contact_on > withdrawal.withdrawn_on:
+        if withdrawn_on is not None and contact_on > withdrawn_on:
             raise TrialError(
                 _(
                     "%(study_id)s withdrew on %(date)s and asked for no further contact: a "
                     "contact after that date cannot be logged."
                 )
-                % {"study_id": participant.study_id, "date": withdrawal.withdrawn_on.isoformat()},
+                % {"study_id": participant.study_id, "date": withdrawn_on.isoformat()},
                 field="contact_on",
             )
 
@@ -170,18 +173,261 @@ def _same_content(contact: Contact, clean: _CleanContact, actor: AbstractBaseUse
         and contact.minutes == clean.minutes
         and contact.partners == clean.partners
         and contact.note == clean.note
-        and set(contact.components.values_list("pk", flat=True)) == {c.pk for c in clean.components}
+        and {c.pk for c in contact.components.all()} == {c.pk for c in clean.components}
     )
 
 
-def _replay(
-    trial: Trial, client_id: uuid.UUID, clean: _CleanContact, actor: AbstractBaseUser
-) -> Contact | None:
-    """The contact saved earlier under this client id, if any; refuses a different content."""
-    earlier = Contact.objects.filter(trial=trial, client_id=client_id).first()
-    if earlier is not None and not _same_content(earlier, clean, actor):
-        raise TrialError(_("This client id was used for a different contact."), field="client_id")
-    return earlier
+@dataclass(frozen=True)
+class ContactEntry:
+    """One contact to log (see :func:`log_contacts`); ``participant`` None for a contact with
+    an employer about no single participant, which then needs ``site``."""
+
+    participant: Participant | None
+    site: Site | None
+    contact_on: dt.date
+    mode: str
+    minutes: int
+    partners: Iterable[str]
+    components: Iterable[Component]
+    note: str = ""
+    client_id: uuid.UUID | None = None
+
+
+class ContactBatchError(TrialError):
+    """Some contacts of a batch were refused: ``errors`` maps each one's position to its
+    TrialError. Nothing of the batch was saved."""
+
+    def __init__(self, errors: dict[int, TrialError]) -> None:
+        super().__init__(_("Some contacts were refused; none was saved."))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class _Facts:
+    withdrawn_on: dt.date | None
+    in_control_from: dt.date | None  # allocated to a control arm on this day, else None
+
+
+def _participant_facts(ids: set[int]) -> dict[int, _Facts]:
+    """Withdrawal date and control-arm allocation date of each participant, in one query."""
+    rows = Participant.objects.filter(pk__in=ids).values_list(
+        "pk", "withdrawal__withdrawn_on", "allocation__arm__is_control", "allocation__allocated_on"
+    )
+    return {
+        pk: _Facts(withdrawn_on, allocated_on if is_control else None)
+        for pk, withdrawn_on, is_control, allocated_on in rows
+    }
+
+
+def log_contacts(
+    trial: Trial, *, actor: AbstractBaseUser, entries: list[ContactEntry]
+) -> list[tuple[Contact, bool]]:
+    """Log many contacts at once, all or none: each checked as :func:`log_contact` checks one.
+
+    Returns ``(contact, created)`` per entry, in order; an entry whose ``client_id`` was used
+    before for the same contact returns that contact with ``created=False``. Raises
+    ContactBatchError naming every refused entry (nothing is saved then), including a
+    ``client_id`` used twice in the batch or before for a different contact. The checks read
+    everything they need in a few queries and the writes are one statement per table, so a
+    batch costs little more than one contact.
+    """
+    return _log_contacts(trial, actor=actor, entries=entries, retry=True)
+
+
+def check_contacts(trial: Trial, *, actor: AbstractBaseUser, entries: list[ContactEntry]) -> None:
+    """Raise ContactBatchError if :func:`log_contacts` would refuse some of ``entries``; write
+    nothing either way."""
+    _check(trial, actor, entries)
+
+
+@dataclass
+class _Checked:
+    cleaned: dict[int, _CleanContact]
+    earlier: dict[int, tuple[Contact, bool]]
+    facts: dict[int, _Facts]
+
+
+def _check(trial: Trial, actor: AbstractBaseUser, entries: list[ContactEntry]) -> _Checked:
+    allowed_sites = permissions.site_ids(actor, trial)
+    facts = _participant_facts({e.participant.pk for e in entries if e.participant is not None})
+    errors: dict[int, TrialError] = {}
+    cleaned: dict[int, _CleanContact] = {}
+    for index, entry in enumerate(entries):
+        known = facts.get(entry.participant.pk) if entry.participant is not None else None
+        try:
+            cleaned[index] = _clean(
+                trial,
+                allowed_sites=allowed_sites,
+                participant=entry.participant,
+                withdrawn_on=known.withdrawn_on if known else None,
+                site=entry.site,
+                contact_on=entry.contact_on,
+                mode=entry.mode,
+                minutes=entry.minutes,
+                partners=entry.partners,
+                components=entry.components,
+                note=entry.note,
+            )
+        except TrialError as error:
+            errors[index] = error
+
+    # Resubmissions: the contact saved earlier under the same client id, if its content agrees.
+    client_ids = [e.client_id for e in entries if e.client_id is not None]
+    earlier: dict[uuid.UUID, Contact] = {}
+    if client_ids:
+        earlier = {
+            c.client_id: c
+            for c in Contact.objects.filter(trial=trial, client_id__in=client_ids)
+            .select_related("participant", "site")
+            .prefetch_related("components")
+        }
+    results: dict[int, tuple[Contact, bool]] = {}
+    seen: set[uuid.UUID] = set()
+    for index, entry in enumerate(entries):
+        if entry.client_id is None:
+            continue
+        if entry.client_id in seen:
+            errors.setdefault(
+                index, TrialError(_("This client id appears twice in the batch."), "client_id")
+            )
+        seen.add(entry.client_id)
+        previous = earlier.get(entry.client_id)
+        if previous is None or index not in cleaned:
+            continue
+        if not _same_content(previous, cleaned[index], actor):
+            errors[index] = TrialError(
+                _("This client id was used for a different contact."), field="client_id"
+            )
+        else:
+            results[index] = (previous, False)
+    if errors:
+        raise ContactBatchError(dict(sorted(errors.items())))
+    return _Checked(cleaned, results, facts)
+
+
+def _log_contacts(
+    trial: Trial, *, actor: AbstractBaseUser, entries: list[ContactEntry], retry: bool
+) -> list[tuple[Contact, bool]]:
+    checked = _check(trial, actor, entries)
+    results = dict(checked.earlier)
+    new = [index for index in range(len(entries)) if index not in results]
+    client_ids = [e.client_id for e in entries if e.client_id is not None]
+    try:
+        with transaction.atomic():
+            created = _write_contacts(
+                trial,
+                actor,
+                [(checked.cleaned[i], entries[i].client_id) for i in new],
+                checked.facts,
+            )
+    except IntegrityError:
+        # A concurrent submission saved one of these client ids first: check again, once.
+        if not retry or not client_ids:
+            raise
+        return _log_contacts(trial, actor=actor, entries=entries, retry=False)
+    for index, contact in zip(new, created, strict=True):
+        results[index] = (contact, True)
+    return [results[index] for index in range(len(entries))]
+
+
+def _write_contacts(
+    trial: Trial,
+    actor: AbstractBaseUser,
+    items: list[tuple[_CleanContact, uuid.UUID | None]],
+    facts: dict[int, _Facts],
+) -> list[Contact]:
+    """Insert the contacts, their components, derived exposures and audit events: one
+    statement per table. Call inside a transaction."""
+    staff = contamination.StaffRisk(trial.pk, actor.pk)
+    contacts: list[Contact] = []
+    risks: list[list[Site]] = []
+    for clean, client_id in items:
+        if clean.participant is not None:
+            control_from = facts[clean.participant.pk].in_control_from
+            in_control = control_from is not None and control_from <= clean.contact_on
+        else:
+            in_control = staff.employer_contact_in_control(clean.site.pk, clean.contact_on)
+        risky = staff.sites(clean.site.pk, clean.contact_on) if in_control else []
+        risks.append(risky)
+        contacts.append(
+            Contact(
+                trial=trial,
+                site=clean.site,
+                participant=clean.participant,
+                client_id=client_id,
+                author=actor,
+                author_name=actor.get_username(),
+                contact_on=clean.contact_on,
+                mode=clean.mode,
+                minutes=clean.minutes,
+                partners=clean.partners,
+                note=clean.note,
+                contamination_risk=bool(risky),
+            )
+        )
+    Contact.objects.bulk_create(contacts)
+    Contact.components.through.objects.bulk_create(
+        [
+            Contact.components.through(contact_id=contact.pk, component_id=component.pk)
+            for contact, (clean, _id) in zip(contacts, items, strict=True)
+            for component in clean.components
+        ]
+    )
+    exposures: list[Exposure] = []
+    events = []
+    for contact, (clean, _id), risky in zip(contacts, items, risks, strict=True):
+        after = audit.snapshot(contact)
+        after.pop("updated_at", None)
+        after["components"] = sorted(c.code for c in clean.components)
+        events.append(
+            audit.build("contact.created", contact, actor=actor, trial=trial, data={"after": after})
+        )
+        if clean.participant is not None:
+            control_from = facts[clean.participant.pk].in_control_from
+            if control_from is not None and control_from <= clean.contact_on:
+                exposures.extend(
+                    Exposure(
+                        trial=trial,
+                        participant=clean.participant,
+                        site=clean.site,
+                        source=Exposure.Source.CONTACT,
+                        component=component,
+                        exposed_on=clean.contact_on,
+                        contact=contact,
+                    )
+                    for component in clean.components
+                    if component.intervention_specific
+                )
+        if risky:
+            events.append(
+                audit.build(
+                    "contact.contamination_risk",
+                    contact,
+                    actor=actor,
+                    trial=trial,
+                    data={"changes": {"contamination_risk": [False, True]}},
+                )
+            )
+            exposures.append(
+                Exposure(
+                    trial=trial,
+                    participant=clean.participant,
+                    site=clean.site,
+                    source=Exposure.Source.STAFF,
+                    exposed_on=clean.contact_on,
+                    contact=contact,
+                    note=contamination.staff_risk_note(risky),
+                )
+            )
+    Exposure.objects.bulk_create(exposures)
+    events.extend(
+        audit.build(
+            "exposure.created", e, actor=actor, trial=trial, data={"after": audit.snapshot(e)}
+        )
+        for e in exposures
+    )
+    audit.record_many(events)
+    return contacts
 
 
 def log_contact(
@@ -209,9 +455,7 @@ def log_contact(
     different contact. Safe to repeat with the same ``client_id``: the first contact is returned
     with ``created=False`` (also when two submissions race; the unique constraint decides).
     """
-    clean = _clean(
-        trial,
-        actor=actor,
+    entry = ContactEntry(
         participant=participant,
         site=site,
         contact_on=contact_on,
@@ -220,44 +464,12 @@ def log_contact(
         partners=partners,
         components=components,
         note=note,
+        client_id=client_id,
     )
-    if client_id is not None:
-        earlier = _replay(trial, client_id, clean, actor)
-        if earlier is not None:
-            return earlier, False
     try:
-        with transaction.atomic():
-            contact = Contact.objects.create(
-                trial=trial,
-                site=clean.site,
-                participant=clean.participant,
-                client_id=client_id,
-                author=actor,
-                author_name=actor.get_username(),
-                contact_on=clean.contact_on,
-                mode=clean.mode,
-                minutes=clean.minutes,
-                partners=clean.partners,
-                note=clean.note,
-            )
-            contact.components.set(clean.components)
-            audit.record(
-                "contact.created",
-                contact,
-                actor=actor,
-                trial=trial,
-                data={"after": _snapshot(contact)},
-            )
-            derive_exposures(contact, actor=actor)
-    except IntegrityError:
-        # Another submission with the same client id committed first.
-        if client_id is None:
-            raise
-        earlier = _replay(trial, client_id, clean, actor)
-        if earlier is None:
-            raise
-        return earlier, False
-    return contact, True
+        return log_contacts(trial, actor=actor, entries=[entry])[0]
+    except ContactBatchError as refused:
+        raise refused.errors[0] from None
 
 
 def ensure_editable(contact: Contact, actor: AbstractBaseUser) -> None:
@@ -303,10 +515,12 @@ def edit_contact(contact: Contact, *, actor: AbstractBaseUser, **changes: Any) -
             "note": locked.note,
             **changes,
         }
+        withdrawal = Withdrawal.objects.filter(participant_id=locked.participant_id).first()
         clean = _clean(
             locked.trial,
-            actor=actor,
+            allowed_sites=permissions.site_ids(actor, locked.trial),
             participant=locked.participant,
+            withdrawn_on=withdrawal.withdrawn_on if withdrawal else None,
             site=locked.site,
             **values,
         )

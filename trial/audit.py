@@ -68,8 +68,23 @@ def record(
     trial: Trial | None = None,
 ) -> AuditEvent:
     """Append one event. ``action`` is dotted, e.g. ``participant.enrolled``."""
+    event = build(action, target, actor=actor, data=data, trial=trial)
+    event.save()
+    return event
+
+
+def build(
+    action: str,
+    target: models.Model,
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    data: dict[str, Any] | None = None,
+    trial: Trial | None = None,
+) -> AuditEvent:
+    """The event :func:`record` would append, unsaved: for services that write many objects
+    and append their events with one :func:`record_many`."""
     user = actor if isinstance(actor, AbstractBaseUser) else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         trial=trial or _trial_of(target),
         actor=user,
         actor_name=user.get_username() if user else "system",
@@ -79,6 +94,11 @@ def record(
         target_repr=str(target)[:200],
         data=data or {},
     )
+
+
+def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Append events built with :func:`build`, in one statement."""
+    return AuditEvent.objects.bulk_create(events)
 
 
 def record_created(

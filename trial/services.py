@@ -405,6 +405,8 @@ def generate_visits(participant: Participant, *, randomised_on: dt.date) -> list
     randomisation service inside its transaction.
     """
     definitions = list(participant.trial.visit_definitions.all())
+    if not definitions:
+        return []
     existing = set(
         Visit.objects.filter(participant=participant).values_list("definition_id", flat=True)
     )

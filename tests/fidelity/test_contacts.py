@@ -146,10 +146,12 @@ def test_a_client_id_reused_for_another_contact_is_refused(
     assert post(client, body(participant, client_id=client_id)).status_code == 201
     other = post(client, body(participant, client_id=client_id, minutes=45))
     assert other.status_code == 400
-    assert other.json() == {"client_id": ["This client id was used for a different contact."]}
+    assert other.json()["errors"] == {
+        "client_id": ["This client id was used for a different contact."]
+    }
     # The same client id from another user is another contact too.
     coordinator = post(world.client("coordinator"), body(participant, client_id=client_id))
-    assert coordinator.status_code == 400 and list(coordinator.json()) == ["client_id"]
+    assert coordinator.status_code == 400 and list(coordinator.json()["errors"]) == ["client_id"]
     assert Contact.objects.get().minutes == 30
 
 
@@ -205,9 +207,9 @@ def test_refused_contacts_are_field_errors_and_save_nothing(
     events = AuditEvent.objects.count()
     response = post(world.client("caseworker"), body(participant, **overrides))
     assert response.status_code == 400
-    assert list(response.json()) == [field], response.json()
+    assert list(response.json()["errors"]) == [field], response.json()
     if message is not None:
-        assert response.json()[field] == [message]
+        assert response.json()["errors"][field] == [message]
     assert not Contact.objects.exists()
     assert not Exposure.objects.exists()
     assert AuditEvent.objects.count() == events
@@ -228,7 +230,7 @@ def test_no_contact_after_a_withdrawal_but_earlier_contacts_may_be_logged_late(
     client = world.client("caseworker")
     after = post(client, body(participant, contact_on="2025-05-02"))
     assert after.status_code == 400
-    assert after.json() == {
+    assert after.json()["errors"] == {
         "contact_on": [
             f"{participant.study_id} withdrew on 2025-05-01 and asked for no further contact: "
             "a contact after that date cannot be logged."
@@ -296,7 +298,7 @@ def test_contact_list_filters(world: World, components: dict[str, Component]) ->
     assert ids("?contact_from=2025-04-02") == [third.pk, second.pk]
     assert ids("?contact_to=2025-04-30") == [first.pk]
     bad = client.get(URL + "?contact_from=soon")
-    assert bad.status_code == 400 and "contact_from" in bad.json()
+    assert bad.status_code == 400 and "contact_from" in bad.json()["errors"]
 
 
 def test_components_are_listed_in_order(world: World, components: dict[str, Component]) -> None:
@@ -322,7 +324,8 @@ def test_only_the_author_may_correct_a_contact_within_the_window(
     coordinator = patch(world.client("coordinator"), contact.pk, {"minutes": 45})
     assert coordinator.status_code == 403
     assert coordinator.json() == {
-        "detail": "Only the caseworker who logged a contact may change it."
+        "detail": "Only the caseworker who logged a contact may change it.",
+        "code": "permission_denied",
     }
 
     caseworker = world.client("caseworker")
@@ -342,13 +345,14 @@ def test_only_the_author_may_correct_a_contact_within_the_window(
 
     bad = patch(caseworker, contact.pk, {"contact_on": "2025-06-05"})
     assert bad.status_code == 400
-    assert bad.json() == {"contact_on": ["The contact date cannot be in the future."]}
+    assert bad.json()["errors"] == {"contact_on": ["The contact date cannot be in the future."]}
 
     with time_machine.travel(TODAY + dt.timedelta(hours=2, minutes=1), tick=False):
         late = patch(caseworker, contact.pk, {"minutes": 50})
     assert late.status_code == 403
     assert late.json() == {
-        "detail": "This contact was locked 2 hours after it was logged; it cannot be changed."
+        "detail": "This contact was locked 2 hours after it was logged; it cannot be changed.",
+        "code": "permission_denied",
     }
     contact.refresh_from_db()
     assert contact.minutes == 45
@@ -477,3 +481,13 @@ def test_simultaneous_submissions_with_one_client_id_create_one_contact(
     assert len({pk for pk, _created in results}) == 1
     assert sum(created for _pk, created in results) == 1
     assert AuditEvent.objects.filter(action="contact.created", trial=trial).count() == 1
+
+
+def test_contacts_reveal_the_arm_so_blinded_users_cannot_read_them(
+    world: World, components: dict[str, Component]
+) -> None:
+    contact = log(world, world.participants["OSLA"][0], components=[components["rapid"]])
+    for url in (URL, f"{URL}{contact.pk}/"):
+        assert world.client("statistician").get(url).status_code == 403
+        assert world.client("unblinded").get(url).status_code == 200
+        assert world.client("monitor").get(url).status_code == 200
