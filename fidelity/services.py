@@ -311,7 +311,6 @@ def _log_contacts(
     checked = _check(trial, actor, entries)
     results = dict(checked.earlier)
     new = [index for index in range(len(entries)) if index not in results]
-    client_ids = [e.client_id for e in entries if e.client_id is not None]
     try:
         with transaction.atomic():
             created = _write_contacts(
@@ -322,7 +321,7 @@ def _log_contacts(
             )
     except IntegrityError:
         # A concurrent submission saved one of these client ids first: check again, once.
-        if not retry or not client_ids:
+        if not retry or all(e.client_id is None for e in entries):
             raise
         return _log_contacts(trial, actor=actor, entries=entries, retry=False)
     for index, contact in zip(new, created, strict=True):
@@ -515,7 +514,11 @@ def edit_contact(contact: Contact, *, actor: AbstractBaseUser, **changes: Any) -
             "note": locked.note,
             **changes,
         }
-        withdrawal = Withdrawal.objects.filter(participant_id=locked.participant_id).first()
+        withdrawal = (
+            Withdrawal.objects.filter(participant_id=locked.participant_id).first()
+            if locked.participant_id is not None
+            else None
+        )
         clean = _clean(
             locked.trial,
             allowed_sites=permissions.site_ids(actor, locked.trial),
