@@ -60,6 +60,8 @@ class AllocationSerializer(serializers.ModelSerializer[Allocation]):
         return allocation.arm.name if self.context.get("unblinded") else None
 
     def get_in_error(self, allocation: Allocation) -> bool:
+        if self.context.get("new"):  # just made: nothing can have flagged it yet
+            return False
         return any(flag.kind == "in_error" for flag in allocation.flags.all())
 
 
@@ -111,7 +113,8 @@ class Randomise(APIView):
         except TrialError as error:
             raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
         data = AllocationSerializer(
-            outcome.allocation, context={"unblinded": _unblinded(request, trial)}
+            outcome.allocation,
+            context={"unblinded": _unblinded(request, trial), "new": outcome.created},
         ).data
         return Response(data, status=status.HTTP_201_CREATED if outcome.created else 200)
 

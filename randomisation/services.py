@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -57,7 +57,16 @@ def current_scheme(trial: Trial) -> Scheme | None:
 
 
 def locked_scheme(trial: Trial) -> Scheme | None:
-    return trial.schemes.filter(status=Scheme.Status.LOCKED).order_by("-version").first()
+    """The trial's newest locked scheme version (written out: every randomisation reads it)."""
+    found = Scheme.objects.raw(
+        "SELECT * FROM randomisation_scheme WHERE trial_id = %s AND status = %s"
+        " ORDER BY version DESC LIMIT 1",
+        [trial.pk, Scheme.Status.LOCKED],
+    )
+    scheme = next(iter(found), None)
+    if scheme is not None:
+        scheme.trial = trial
+    return scheme
 
 
 def arm_weights(trial: Trial) -> list[tuple[str, int]]:
@@ -508,17 +517,41 @@ def _refused_screenings(participant_id: Any) -> QuerySet[ScreeningRecord]:
     )
 
 
-def _participant_for_update(participant: Participant) -> Participant:
-    """The participant's row, locked, with what the eligibility check needs in one query."""
-    return (
-        Participant.objects.select_for_update(of=("self",))
-        .select_related("trial", "site")
-        .annotate(
-            has_allocation=Exists(Allocation.objects.filter(participant=OuterRef("pk"))),
-            screening_refused=Exists(_refused_screenings(OuterRef("pk"))),
-        )
-        .get(pk=participant.pk)
-    )
+# The participant's row with what the checks need, in one statement written out: this runs for
+# every randomisation, and building it with the ORM cost several times the query.
+_PARTICIPANT_FOR_UPDATE = (
+    "SELECT p.*, t.status AS trial_status,"
+    " EXISTS (SELECT 1 FROM randomisation_allocation a WHERE a.participant_id = p.id)"
+    " AS has_allocation,"
+    " EXISTS (SELECT 1 FROM trial_screeningrecord r"
+    " WHERE r.participant_id = p.id AND (NOT r.eligible OR r.declined)) AS screening_refused,"
+    " (SELECT a.participant_id FROM randomisation_allocation a"
+    " WHERE a.trial_id = p.trial_id AND a.idempotency_key = %s) AS keyed_to"
+    " FROM trial_participant p JOIN trial_trial t ON t.id = p.trial_id WHERE p.id = %s"
+)
+
+
+def _participant_for_update(participant: Participant, key: str | None = None) -> Participant:
+    """The participant's row, locked, with what the eligibility check needs.
+
+    Annotated with ``has_allocation``, ``screening_refused`` and ``keyed_to`` (the participant
+    an allocation with idempotency key ``key`` belongs to, if any). The trial and site are the
+    caller's objects, the trial's status read afresh.
+    """
+    if connection.features.has_select_for_update:
+        # The lock first, on its own: a statement's snapshot is taken before it waits for a
+        # lock, so reading in the same statement could miss what the holder committed.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM trial_participant WHERE id = %s FOR UPDATE", [participant.pk]
+            )
+    locked = next(iter(Participant.objects.raw(_PARTICIPANT_FOR_UPDATE, [key, participant.pk])))
+    trial = participant.trial
+    trial.status = locked.trial_status
+    locked.trial = trial
+    if locked.site_id == participant.site_id:
+        locked.site = participant.site
+    return locked
 
 
 def factor_levels(scheme: Scheme, participant: Participant) -> dict[str, str]:
@@ -563,35 +596,33 @@ def randomise(
     the trial's lock is taken, so the lock is held for a handful of short statements only.
     """
     trial = participant.trial
-    if idempotency_key:
-        earlier = _by_key(trial, idempotency_key, participant)
-        if earlier is not None:
-            return Outcome(earlier, created=False)
     on = on or timezone.localdate()
     scheme = locked_scheme(trial)
     try:
         with transaction.atomic():
-            locked = _participant_for_update(participant)
-            if idempotency_key:
-                earlier = _by_key(trial, idempotency_key, participant)
-                if earlier is not None:
-                    return Outcome(earlier, created=False)
+            locked = _participant_for_update(participant, idempotency_key)
+            if idempotency_key and locked.keyed_to is not None:
+                return Outcome(_replay(trial, idempotency_key, locked), created=False)
             check_can_randomise(locked)
             if scheme is None:
                 raise TrialError(_("The trial has no locked randomisation scheme."))
             levels = {} if scheme.is_cluster else factor_levels(scheme, locked)
             before = audit.snapshot(locked)
             locked.randomised_on = on
-            locked.save(update_fields=["randomised_on"])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE trial_participant SET randomised_on = %s WHERE id = %s",
+                    [on, locked.pk],
+                )
             generate_visits(locked, randomised_on=on)
-            _lock_trial(trial)
-            if locked_scheme_id(trial) != scheme.pk:
-                raise TrialError(_("The randomisation scheme changed meanwhile; try again."))
+            head = _hold_trial(trial, scheme)
             if scheme.is_cluster:
-                allocation = _allocate_cluster_member(scheme, locked, on, actor, idempotency_key)
+                allocation = _allocate_cluster_member(
+                    scheme, locked, on, actor, idempotency_key, head
+                )
             else:
                 allocation = _allocate_individual(
-                    scheme, locked, levels, on, actor, idempotency_key
+                    scheme, locked, levels, on, actor, idempotency_key, head
                 )
             _record_randomised(locked, allocation, before, actor)
     except IntegrityError as error:
@@ -609,22 +640,40 @@ def randomise(
     return Outcome(allocation, created=True)
 
 
-def locked_scheme_id(trial: Trial) -> int | None:
-    return (
-        trial.schemes.filter(status=Scheme.Status.LOCKED)
-        .order_by("-version")
-        .values_list("pk", flat=True)
-        .first()
-    )
+def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
+    """Take the trial's row lock, check ``scheme`` is still its locked scheme, and return the
+    chain's head (sequence and hash of the last allocation).
+
+    Two short statements written out, as they run under the lock every allocation of the trial
+    waits for. The head is read by a statement of its own, after the lock is granted, so it
+    sees every allocation committed before.
+    """
+    lock = "SELECT id FROM trial_trial WHERE id = %s"
+    if connection.features.has_select_for_update:
+        lock += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [trial.pk])
+        cursor.execute(
+            "SELECT (SELECT id FROM randomisation_scheme WHERE trial_id = %s AND status = %s"
+            " ORDER BY version DESC LIMIT 1), (SELECT sequence FROM randomisation_allocation"
+            " WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1), (SELECT hash FROM"
+            " randomisation_allocation WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1)",
+            [trial.pk, Scheme.Status.LOCKED, trial.pk, trial.pk],
+        )
+        scheme_id, sequence, last_hash = cursor.fetchone()
+    if scheme_id != scheme.pk:
+        raise TrialError(_("The randomisation scheme changed meanwhile; try again."))
+    return (sequence, last_hash) if sequence is not None else (0, GENESIS)
 
 
-def _by_key(trial: Trial, key: str, participant: Participant) -> Allocation | None:
-    earlier = Allocation.objects.filter(trial=trial, idempotency_key=key).first()
-    if earlier is not None and earlier.participant_id != participant.pk:
+def _replay(trial: Trial, key: str, participant: Participant) -> Allocation:
+    """The allocation an earlier request with idempotency key ``key`` made; refused if the key
+    was used for another participant (``keyed_to`` from :func:`_participant_for_update`)."""
+    if participant.keyed_to != participant.pk:  # type: ignore[attr-defined]
         raise TrialError(
             _("This idempotency key was used for another participant."), field="idempotency_key"
         )
-    return earlier
+    return Allocation.objects.get(trial=trial, idempotency_key=key)
 
 
 @dataclass(frozen=True)
@@ -659,9 +708,9 @@ def _allocate_individual(
     on: dt.date,
     actor: AbstractBaseUser | None,
     key: str | None,
+    head: tuple[int, str],
 ) -> Allocation:
     keys = _keys(scheme)
-    head = _chain_head(scheme.trial)
     sequence = head[0] + 1
     details: dict[str, Any] = {"factors": levels}
     slot_position = None
@@ -754,15 +803,17 @@ def _minimisation_counts(scheme: Scheme, levels: dict[str, str]) -> dict[str, di
     allocations' own ``details.factors`` by :func:`verify`.
     """
     factors = [item["factor"] for item in scheme.minimisation_factors]
-    wanted = Q(pk__in=[])
-    for factor in factors:
-        wanted |= Q(factor=factor, level=levels[factor])
     counts: dict[str, dict[str, int]] = {factor: {} for factor in factors}
-    rows = FactorCount.objects.filter(wanted, scheme=scheme).values_list(
-        "factor", "arm__code", "count"
-    )
-    for factor, arm, n in rows:
-        counts[factor][arm] = n
+    wanted = " OR ".join(["(factor = %s AND level = %s)"] * len(factors))
+    codes = {arm.pk: code for code, arm in _keys(scheme).arms.items()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT factor, arm_id, count FROM randomisation_factorcount"  # noqa: S608
+            f" WHERE scheme_id = %s AND ({wanted})",  # only placeholders are joined in
+            [scheme.pk, *(value for factor in factors for value in (factor, levels[factor]))],
+        )
+        for factor, arm_id, n in cursor.fetchall():
+            counts[factor][codes[arm_id]] = n
     return counts
 
 
@@ -793,6 +844,7 @@ def _allocate_cluster_member(
     on: dt.date,
     actor: AbstractBaseUser | None,
     key: str | None,
+    head: tuple[int, str],
 ) -> Allocation:
     site_allocation = (
         Allocation.objects.filter(trial=scheme.trial, site=participant.site, participant=None)
@@ -815,6 +867,7 @@ def _allocate_cluster_member(
     return _append(
         scheme.trial,
         actor=actor,
+        head=head,
         scheme=scheme,
         participant=participant,
         stratum=f"site={participant.site.code}",
