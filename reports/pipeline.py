@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from django.utils import timezone
@@ -36,6 +36,9 @@ from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
 from reports.models import AnalysisPlan
 from trial.models import Participant, Trial
+
+if TYPE_CHECKING:
+    from reports.analysis.effect import Names
 
 Progress = Callable[[str, int], None]
 
@@ -262,12 +265,15 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
     time_point = inp.plan.time_point if inp.plan else None
     by_arm = people.set_index("study_id")["arm"] if not people.empty else pd.Series(dtype=str)
     rows: list[dict[str, Any]] = []
+    shown: list[str] = []  # the row labels with the visit's label (the CSV keeps its code)
+    visit = inp.shared("names", lambda: report_names(inp.trial)).visit(time_point or "")
 
     def count(study_ids: pd.Series) -> dict[str, int]:
         arms_of = study_ids.map(by_arm)
         return {code: int((arms_of == code).sum()) for code, _label in arms}
 
-    def add(label: str, counts: dict[str, int]) -> None:
+    def add(label: str, counts: dict[str, int], label_shown: str | None = None) -> None:
+        shown.append(label if label_shown is None else label_shown)
         row: dict[str, Any] = {"": label}
         for code, name in arms:
             row[name] = counts.get(code, 0)
@@ -280,7 +286,8 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
     add(_("With at least one assessment"), count(pd.Series(outcomes["study_id"].unique())))
     if time_point:
         at = outcomes[outcomes["visit"] == time_point]["study_id"]
-        add(_("Assessed at %(visit)s") % {"visit": time_point}, count(at))
+        assessed = _("Assessed at %(visit)s")
+        add(assessed % {"visit": time_point}, count(at), assessed % {"visit": visit})
         gone = missed[missed["visit"] == time_point] if not missed.empty else missed
         for reason, label in (
             ("missed", _("Not assessed at %(visit)s: missed")),
@@ -288,7 +295,7 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
             ("not yet due", _("Not assessed at %(visit)s: not yet due")),
         ):
             ids = gone[gone["reason"] == reason]["study_id"] if not gone.empty else pd.Series()
-            add(label % {"visit": time_point}, count(ids))
+            add(label % {"visit": time_point}, count(ids), label % {"visit": visit})
     frame = pd.DataFrame(rows)
     problems = []
     empty = [name for code, name in arms if not (people["arm"] == code).any()]
@@ -307,7 +314,9 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
                 "(CONSORT flow)."
             )
         ],
-        tables=[Table(key="flow", title=_("Participant flow by arm"), frame=frame)],
+        tables=[
+            Table(key="flow", title=_("Participant flow by arm"), frame=frame, shown={"": shown})
+        ],
         problems=problems,
     )
 
@@ -360,11 +369,29 @@ def randomisation_section(trial: Trial) -> Section | None:
     )
 
 
+def report_names(trial: Trial) -> Names:
+    """The labels the PDF shows for the trial's covariates (with site and stratum), their
+    choices and its visits, in place of the keys the data sets use."""
+    from reports.analysis.effect import Names
+    from reports.services import covariate_choices, time_point_choices
+
+    return Names(
+        covariates={key: str(label) for key, label in covariate_choices(trial)},
+        levels={
+            c.key: {str(value): str(label) for value, label in c.choices}
+            for c in trial.covariates.all()
+            if c.choices
+        },
+        visits={code: str(label) for code, label in time_point_choices(trial)},
+    )
+
+
 def effect_kind_sections(inp: ReportInput) -> list[Section]:
     from reports.analysis.effect import effect_sections
 
     assert inp.plan is not None  # noqa: S101 - needs_plan guarantees it
-    return effect_sections(inp.data, inp.plan, inp.seed, inp.blinded)
+    names = inp.shared("names", lambda: report_names(inp.trial))
+    return effect_sections(inp.data, inp.plan, inp.seed, inp.blinded, names)
 
 
 register_kind(

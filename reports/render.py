@@ -180,31 +180,89 @@ def _python(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any, kind: str) -> dict[str, Any]:
+    value = _python(value)
+    if isinstance(value, float) and math.isnan(value):
+        value = None
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return {
+        "text": format_cell(value, kind),
+        "num": numeric,
+        "date": hasattr(value, "year") and not numeric,
+    }
+
+
+def _shown_text(cell: dict[str, Any]) -> str:
+    """A cell's text before a repeat blanked it."""
+    return str(cell.get("value", cell["text"]))
+
+
 def table_view(table: Table) -> dict[str, Any]:
-    """A Table as header and formatted rows, for the template."""
+    """A Table as header and formatted rows, for the template.
+
+    ``rows`` are dicts: ``{"group": text}`` for a heading row before a group of rows (see
+    :attr:`Table.group`), else ``{"cells": [...]}``; ``subtitle`` is the group's value when
+    all rows share it. Cells show :attr:`Table.shown` texts where given, and a cell of a
+    :attr:`Table.runs` column that repeats the row above is blank (``"repeat"``), with
+    ``"continued"`` on the cell above it.
+    """
     frame = table.frame.drop(columns=[c for c in table.hidden if c in table.frame.columns])
-    kinds = [column_kind(str(c)) for c in frame.columns]
-    rows = []
-    for record in frame.itertuples(index=False, name=None):
-        cells = []
-        for value, kind in zip(record, kinds, strict=True):
-            value = _python(value)
-            if isinstance(value, float) and math.isnan(value):
-                value = None
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            cells.append(
-                {
-                    "text": format_cell(value, kind),
-                    "num": numeric,
-                    "date": hasattr(value, "year") and not numeric,
-                }
-            )
-        rows.append(cells)
+    shown = {
+        column: texts
+        for column, texts in table.shown.items()
+        if column in frame.columns and len(texts) == len(frame)
+    }
+    group = table.group if table.group in frame.columns else None
+    groups: list[str] = []
+    if group is not None:
+        groups = [
+            str(shown[group][i]) if group in shown else format_cell(_python(v), "number")
+            for i, v in enumerate(frame[group])
+        ]
+        frame = frame.drop(columns=[group])
+    subtitle = ""
+    if group is not None and len(set(groups)) == 1:
+        subtitle = _("%(name)s: %(value)s") % {"name": header(table, group), "value": groups[0]}
+    columns = [str(c) for c in frame.columns]
+    kinds = [column_kind(c) for c in columns]
+    runs = [columns.index(c) for c in table.runs if c in columns]
+    rows: list[dict[str, Any]] = []
+    previous: list[dict[str, Any]] | None = None
+    records = list(frame.itertuples(index=False, name=None))
+    order = list(range(len(records)))
+    if group is not None and not subtitle:
+        # Rows of a group together (in the order the groups first come), each group once.
+        first = {value: n for n, value in reversed(list(enumerate(groups)))}
+        order.sort(key=lambda i: first[groups[i]])
+    for n_shown, index in enumerate(order):
+        record = records[index]
+        if (
+            group is not None
+            and not subtitle
+            and (n_shown == 0 or groups[index] != groups[order[n_shown - 1]])
+        ):
+            rows.append({"group": groups[index]})
+            previous = None
+        cells = [_cell(value, kind) for value, kind in zip(record, kinds, strict=True)]
+        for position, column in enumerate(columns):
+            if column in shown and shown[column][index] is not None:
+                cells[position]["text"] = str(shown[column][index])
+        for n, position in enumerate(runs):
+            if previous is not None and all(
+                _shown_text(cells[p]) == _shown_text(previous[p]) for p in runs[: n + 1]
+            ):
+                cells[position]["value"] = cells[position]["text"]
+                cells[position]["text"] = ""
+                cells[position]["repeat"] = True
+                previous[position]["continued"] = True
+        rows.append({"cells": cells})
+        previous = cells
     return {
         "key": table.key,
         "title": table.title,
+        "subtitle": subtitle,
         "wide": len(frame.columns) > 7,
-        "columns": [header(table, str(c)) for c in frame.columns],
+        "columns": [header(table, c) for c in columns],
         "rows": rows,
         "notes": table.notes,
     }

@@ -70,6 +70,39 @@ def outcome_name(key: str) -> str:
     return names.get(key, key)
 
 
+def outcome_label(key: str) -> str:
+    """An outcome as a table cell shows it, e.g. "In paid work"."""
+    name = outcome_name(key)
+    return name[:1].upper() + name[1:]
+
+
+@dataclass
+class Names:
+    """How readers know the keys the plan and data use: baseline covariates (and subgroup
+    variables), their values, and visits. A key not listed is shown as it is.
+
+    The pipeline fills it from the trial's covariate and visit definitions; the tables' CSV
+    files keep the keys.
+    """
+
+    covariates: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, dict[str, str]] = field(default_factory=dict)  # covariate -> value -> label
+    visits: dict[str, str] = field(default_factory=dict)
+
+    def covariate(self, key: str) -> str:
+        return self.covariates.get(key, key)
+
+    def level(self, variable: str, value: str) -> str:
+        """A subgroup level as readers know it: the choice's label, yes/no translated."""
+        labels = self.levels.get(variable, {})
+        if value in labels:
+            return labels[value]
+        return {"yes": _("yes"), "no": _("no")}.get(value, value)
+
+    def visit(self, code: str) -> str:
+        return self.visits.get(code, code)
+
+
 def estimate_columns() -> dict[str, str]:
     """Display names of the :class:`Estimate` fields, in table order."""
     return {
@@ -98,7 +131,11 @@ def estimates_table(
     records = [{**extra, **estimate.as_row()} for extra, estimate in rows]
     columns = [c for c in names if any(c in r for r in records)] or list(names)
     frame = pd.DataFrame(records, columns=columns).rename(columns=names)
-    return Table(key, title, clean(frame), notes or [])
+    table = Table(key, title, clean(frame), notes or [], group=names["comparison"])
+    if "outcome" in columns:
+        table.shown[names["outcome"]] = [outcome_label(str(r.get("outcome"))) for r in records]
+        table.runs = (names["outcome"],)
+    return table
 
 
 @dataclass
@@ -114,6 +151,7 @@ class Context:
     others: list[str]
     labels: dict[str, str]
     problems: list[str] = field(default_factory=list)
+    names: Names = field(default_factory=Names)
 
     def comparisons(self) -> list[tuple[str, str]]:
         """(arm code, display name of the comparison) for each arm against the reference."""
@@ -220,25 +258,30 @@ def prepare(data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool) -> C
 
 
 def effect_sections(
-    data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool
+    data: EffectData,
+    plan: AnalysisPlan,
+    seed: int,
+    blinded: bool,
+    names: Names | None = None,
 ) -> list[Section]:
     """Return the effect-evaluation sections for ``data`` under ``plan``.
 
     Sections: primary outcome, secondary outcomes, outcomes over visits, time to first paid
     work, contamination and non-compliance, missing outcomes, subgroups. ``blinded=True`` shows
-    arms by code. ``seed`` makes multiple imputation reproducible. Never raises for bad data:
-    what cannot be estimated is reported in each section's ``problems``.
+    arms by code. ``seed`` makes multiple imputation reproducible. ``names`` gives the labels
+    the PDF shows for covariates, their values and visits (the keys without it). Never raises
+    for bad data: what cannot be estimated is reported in each section's ``problems``.
 
     BLAS runs single-threaded here: the models fit tall, narrow matrices that gain nothing from
     threads, and on a busy machine (a Celery worker beside others) oversubscribed BLAS threads
     made each fit about 20 times slower.
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        return _effect_sections(data, plan, seed, blinded)
+        return _effect_sections(data, plan, seed, blinded, names or Names())
 
 
 def _effect_sections(
-    data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool
+    data: EffectData, plan: AnalysisPlan, seed: int, blinded: bool, names: Names
 ) -> list[Section]:
     builders: list[tuple[str, Callable[[], str], Callable[[Context], Section]]] = [
         ("primary", lambda: _("Primary outcome"), primary_section),
@@ -251,6 +294,7 @@ def _effect_sections(
     ]
     try:
         context = prepare(data, plan, seed, blinded)
+        context.names = names
     except Exception as error:
         return [
             Section(
@@ -289,7 +333,7 @@ def outcome_problem(context: Context, outcome: str, frame: pd.DataFrame) -> str 
     if frame[outcome].notna().sum() == 0:
         return _("No participant has a value for %(outcome)s at visit %(visit)s.") % {
             "outcome": outcome_name(outcome),
-            "visit": context.plan.time_point,
+            "visit": context.names.visit(context.plan.time_point),
         }
     return None
 
@@ -366,7 +410,7 @@ def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: 
         note = []
     title = _("%(outcome)s at %(visit)s by arm") % {
         "outcome": outcome_name(outcome),
-        "visit": context.plan.time_point,
+        "visit": context.names.visit(context.plan.time_point),
     }
     title = title[:1].upper() + title[1:]
     return Table(key, title, clean(table.rename(columns=names)), note)
@@ -398,7 +442,7 @@ def primary_section(context: Context) -> Section:
             "arm they were randomised to, complete case (multiple imputation is in the section on "
             "missing outcomes)."
         )
-        % {"outcome": outcome_name(outcome), "visit": plan.time_point}
+        % {"outcome": outcome_name(outcome), "visit": context.names.visit(plan.time_point)}
     )
     section.tables.append(descriptive_table(context, frame, outcome, "primary_by_arm"))
     rows = effect_rows(context, frame, outcome, full=True)
@@ -453,7 +497,9 @@ def icc_table(context: Context, frame: pd.DataFrame, outcome: str) -> Table:
     ]
     if icc.icc is None:
         notes.append(_("The ICC could not be estimated: fewer than two clusters with data."))
-    return Table("primary_icc", _("Intracluster correlation"), clean(frame_out), notes)
+    table = Table("primary_icc", _("Intracluster correlation"), clean(frame_out), notes)
+    table.shown[_("Outcome")] = [outcome_label(outcome)]
+    return table
 
 
 def secondary_section(context: Context) -> Section:
@@ -475,7 +521,8 @@ def secondary_section(context: Context) -> Section:
         section.tables.append(
             estimates_table(
                 "secondary_effects",
-                _("Effects on secondary outcomes at %(visit)s") % {"visit": plan.time_point},
+                _("Effects on secondary outcomes at %(visit)s")
+                % {"visit": context.names.visit(plan.time_point)},
                 rows,
                 [
                     _(
@@ -526,7 +573,8 @@ def over_visits_section(context: Context) -> Section:
         series[context.labels[arm]] = points
     title = _("%(outcome)s by arm over visits") % {"outcome": outcome_name(outcome)}
     title = title[:1].upper() + title[1:]
-    table = Table("over_visits", title, clean(pd.DataFrame(records)))
+    table = Table("over_visits", title, clean(pd.DataFrame(records)), group=_("Arm"))
+    table.shown[_("Visit")] = [context.names.visit(str(r[_("Visit")])) for r in records]
     svg = figures.over_visits_svg(
         series, _("Months from randomisation"), _("Proportion") if binary else _("Mean"), binary
     )
@@ -606,7 +654,12 @@ def time_to_work_section(context: Context) -> Section:
             adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
             rows.append(({"comparison": name}, adjusted))
     section.tables.append(
-        Table("time_to_work_logrank", _("Log-rank test"), clean(pd.DataFrame(logrank_rows)))
+        Table(
+            "time_to_work_logrank",
+            _("Log-rank test"),
+            clean(pd.DataFrame(logrank_rows)),
+            group=_("Comparison"),
+        )
     )
     hr_notes = [
         _("Hazard ratio above 1: paid work reached sooner in the arm than in the reference.")
@@ -782,7 +835,7 @@ def missing_section(context: Context) -> Section:
         Table(
             "missing_by_arm",
             _("Missing %(outcome)s at %(visit)s by arm and reason")
-            % {"outcome": outcome_name(outcome), "visit": plan.time_point},
+            % {"outcome": outcome_name(outcome), "visit": context.names.visit(plan.time_point)},
             clean(counts.rename(columns=names)),
         )
     )
@@ -879,11 +932,15 @@ def subgroup_section(context: Context) -> Section:
         section.problems.append(problem)
         return section
     binary = context.binary(outcome)
+    names = context.names
     records, forest = [], []
+    variables: list[str] = []
+    levels: list[str] = []
     for variable in plan.subgroups:
         if variable not in frame.columns or frame[variable].notna().sum() == 0:
             section.problems.append(
-                _("Subgroup variable %(name)s is not in the data.") % {"name": variable}
+                _("Subgroup variable %(name)s is not in the data.")
+                % {"name": names.covariate(variable)}
             )
             continue
         for arm, name in context.comparisons():
@@ -905,17 +962,19 @@ def subgroup_section(context: Context) -> Section:
                         _("Note"): estimate.note or result.note,
                     }
                 )
+                variables.append(names.covariate(variable))
+                levels.append(names.level(variable, level))
                 if arm == context.others[0]:
                     forest.append(
                         (
-                            f"{variable}: {level}",
+                            f"{names.covariate(variable)}: {names.level(variable, level)}",
                             estimate.estimate,
                             estimate.ci_low,
                             estimate.ci_high,
                         )
                     )
             if result.interaction_p is None and result.note:
-                section.problems.append(f"{variable}: {result.note}")
+                section.problems.append(f"{names.covariate(variable)}: {result.note}")
     if not records:
         return section
     measure = _("risk difference") if binary else _("difference in means")
@@ -932,6 +991,9 @@ def subgroup_section(context: Context) -> Section:
         _("Effect of the primary outcome by subgroup"),
         clean(pd.DataFrame(records)),
         notes,
+        shown={_("Subgroup"): variables, _("Level"): levels},
+        group=_("Comparison"),
+        runs=(_("Subgroup"), _("p for interaction")),
     )
     section.tables.append(table)
     if forest:

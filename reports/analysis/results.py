@@ -27,6 +27,16 @@ class Table:
     # Column name -> header shown in the PDF; the CSV keeps the frame's (machine) names.
     labels: dict[str, str] = field(default_factory=dict)
     hidden: tuple[str, ...] = ()  # columns left out of the PDF (a note says what they hold)
+    # Column -> the text the PDF shows on each row in place of the frame's value (a label for
+    # a machine key such as ``in_paid_work``); the CSV keeps the frame's values.
+    shown: dict[str, list[str]] = field(default_factory=dict)
+    # A column that heads groups of rows (the comparison): the PDF shows it once, as a line
+    # under the title when every row has the same value, else as a heading row before each
+    # run of rows with the same value, instead of on every row. The CSV has it on every row.
+    group: str | None = None
+    # Columns left blank in the PDF where they repeat the row above (within a group); a
+    # column is blank only when the columns before it in ``runs`` repeat too.
+    runs: tuple[str, ...] = ()
 
 
 @dataclass
