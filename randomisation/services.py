@@ -519,7 +519,7 @@ def _refused_screenings(participant_id: Any) -> QuerySet[ScreeningRecord]:
 
 # The participant's row with what the checks need, in one statement written out: this runs for
 # every randomisation, and building it with the ORM cost several times the query.
-_PARTICIPANT_FOR_UPDATE = (
+_PARTICIPANT_CHECKS = (
     "SELECT p.*, t.status AS trial_status,"
     " EXISTS (SELECT 1 FROM randomisation_allocation a WHERE a.participant_id = p.id)"
     " AS has_allocation,"
@@ -545,7 +545,7 @@ def _participant_for_update(participant: Participant, key: str | None = None) ->
             cursor.execute(
                 "SELECT id FROM trial_participant WHERE id = %s FOR UPDATE", [participant.pk]
             )
-    locked = next(iter(Participant.objects.raw(_PARTICIPANT_FOR_UPDATE, [key, participant.pk])))
+    locked = next(iter(Participant.objects.raw(_PARTICIPANT_CHECKS, [key, participant.pk])))
     trial = participant.trial
     trial.status = locked.trial_status
     locked.trial = trial
