@@ -14,7 +14,7 @@ from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
 from occupations.demo import load_illustrative_jem
 from pathways import demo as pathways_demo
 from randomisation import services as randomisation
-from randomisation.models import Scheme
+from randomisation.models import Allocation, Scheme
 from trial.demo import DemoHooks, DemoResult
 from trial.demo import seed_demo as seed_trial
 from trial.models import Participant, Trial
@@ -41,6 +41,10 @@ class FullDemo(DemoHooks):
 
     def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
         randomisation.randomise(participant, actor=actor, on=on)
+
+    def arm(self, participant: Participant) -> str:
+        allocations = Allocation.objects.filter(participant=participant)
+        return allocations.values_list("arm__code", flat=True).first() or ""
 
     def participant_done(
         self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any

@@ -36,6 +36,8 @@ QUESTION = (
     "Since the last assessment, has anyone helped you look for ordinary paid work and followed "
     "you up in the job?"
 )
+LOSS_SILENCE_DAYS = 21
+"""No contacts in this many days before a loss to follow-up: the weeks of failed attempts."""
 AUTHORS = {"OSL1": "caseworker", "OSL2": "caseworker", "BGO": "caseworker-bergen"}
 
 
@@ -88,6 +90,10 @@ class ContactDemo:
         control = allocation.arm.is_control
         withdrawal = getattr(participant, "withdrawal", None)
         end = min(self.as_of, withdrawal.withdrawn_on if withdrawal else self.as_of)
+        # Nobody has reached a participant lost to follow-up in the weeks before the loss.
+        loss = getattr(participant, "loss_to_follow_up", None)
+        if loss is not None:
+            end = min(end, loss.lost_on - dt.timedelta(days=LOSS_SILENCE_DAYS))
         # Support fades after about nine months in the intervention arm.
         end = min(end, allocation.allocated_on + dt.timedelta(days=270 if not control else 365))
         author = self._author(participant)

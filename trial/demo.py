@@ -23,10 +23,12 @@ from trial.models import (
     Arm,
     CovariateDefinition,
     ExclusionReason,
+    LossToFollowUp,
     Membership,
     Participant,
     Site,
     Trial,
+    Visit,
     VisitDefinition,
     Withdrawal,
 )
@@ -82,10 +84,113 @@ class DemoHooks:
         participant.save(update_fields=["randomised_on"])
         services.generate_visits(participant, randomised_on=on)
 
+    def arm(self, participant: Participant) -> str:
+        """The arm a randomised participant is in ("" if ``randomise`` allocates none): losses
+        to follow-up are spread evenly over the arms."""
+        return ""
+
     def participant_done(
         self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any
     ) -> None:
         """Called after a participant's follow-up is written (contacts, for example)."""
+
+
+LATEST_ASSESSMENT_DAYS = 45
+"""The latest a demo visit is assessed, in days after its due date."""
+
+LOSS_SHARE = 0.05
+"""The share of each arm's participants who do not withdraw that is lost to follow-up at some
+time; a loss whose date falls after the demo's end date has not happened yet."""
+
+# (reason, weight, what was tried): most people lost simply cannot be reached.
+LOSS_REASONS = [
+    (LossToFollowUp.Reason.UNREACHABLE, 6, "No answer to calls, text messages or a letter"),
+    (LossToFollowUp.Reason.UNREACHABLE, 6, "Phone number no longer in use; letters unanswered"),
+    (LossToFollowUp.Reason.MOVED, 3, "Moved abroad; new address not known"),
+    (LossToFollowUp.Reason.MOVED, 3, "Moved to a municipality outside the trial's area"),
+    (LossToFollowUp.Reason.DIED, 1, "Reported by the NAV office"),
+    (LossToFollowUp.Reason.OTHER, 1, "In prison; contact could not be arranged"),
+    (LossToFollowUp.Reason.OTHER, 1, "Long inpatient stay; the ward could not arrange contact"),
+]
+
+
+@dataclass
+class PlannedLoss:
+    before: Visit
+    lost_on: dt.date
+    reason: str
+    detail: str
+
+
+class LossPlan:
+    """Who is lost to follow-up, when and why.
+
+    Spread evenly over the arms (one in every 1 / LOSS_SHARE of an arm's participants who do not
+    withdraw), so that the demo does not show one arm losing many more than the other by
+    chance. When, and why, comes from a generator of the participant's own (seeded by
+    the study id), so the rest of the demo draws the same numbers as before losses were added.
+    """
+
+    def __init__(self) -> None:
+        self.share: dict[str, float] = {}
+
+    def plan(
+        self, participant: Participant, visits: list[Visit], *, arm: str, as_of: dt.date
+    ) -> PlannedLoss | None:
+        """The participant's loss by ``as_of``, or None. The loss falls before a visit's due
+        date and after randomisation, or after the latest date the visit before it could have
+        been assessed."""
+        if not visits or participant.randomised_on is None:
+            return None
+        self.share[arm] = self.share.get(arm, 0.5) + LOSS_SHARE
+        if self.share[arm] < 1:
+            return None
+        self.share[arm] -= 1
+        rng = random.Random(f"loss-{participant.study_id}")  # noqa: S311 - synthetic data
+        index = rng.randrange(len(visits))
+        before = visits[index]
+        if index == 0:
+            earliest = participant.randomised_on + dt.timedelta(days=14)
+        else:
+            earliest = visits[index - 1].due_on + dt.timedelta(days=LATEST_ASSESSMENT_DAYS + 7)
+        latest = before.due_on - dt.timedelta(days=1)
+        if latest < earliest:
+            return None
+        lost_on = earliest + dt.timedelta(days=rng.randint(0, (latest - earliest).days))
+        reason, _weight, detail = rng.choices(LOSS_REASONS, [w for _r, w, _d in LOSS_REASONS])[0]
+        if lost_on > as_of:
+            return None
+        return PlannedLoss(before=before, lost_on=lost_on, reason=reason, detail=detail)
+
+
+OPEN = "open"
+MISSED = "missed"
+
+
+def _visit_outcome(visit: Visit, rng: random.Random, *, as_of: dt.date) -> dict[str, Any] | str:
+    """What became of a visit by ``as_of``: the assessment's values, MISSED or OPEN."""
+    # Visits still inside their window are completed by some; past ones by most.
+    assessed_on = visit.due_on + dt.timedelta(days=rng.randint(-10, LATEST_ASSESSMENT_DAYS))
+    if assessed_on > as_of:
+        return MISSED if visit.window_end < as_of and rng.random() < 0.3 else OPEN
+    if rng.random() < 0.1:
+        return MISSED if visit.window_end < as_of else OPEN
+    in_work = rng.random() < 0.15 + 0.02 * visit.definition.offset_months
+    on_benefits = not in_work or rng.random() < 0.3
+    return {
+        "assessed_on": assessed_on,
+        "in_paid_work": in_work,
+        "hours_per_week": Decimal(rng.choice([8, 15, 20, 30, 37.5])) if in_work else None,
+        "monthly_earnings": rng.randint(8, 45) * 1000 if in_work else None,
+        "occupation_code": rng.choice(["5223", "9112", "4110", "5120", "7411"]) if in_work else "",
+        "on_benefits": on_benefits,
+        "benefit_type": rng.choice(
+            ["work_assessment_allowance", "social_assistance", "unemployment_benefit"]
+        )
+        if on_benefits
+        else "",
+        "self_rated_health": rng.randint(1, 5),
+    }
 
 
 def _follow_up(
@@ -95,14 +200,21 @@ def _follow_up(
     as_of: dt.date,
     actor: Any,
     hooks: DemoHooks,
+    losses: LossPlan,
 ) -> None:
-    """Randomisation, visits, assessments, misses and withdrawals up to ``as_of``."""
+    """Randomisation, visits, assessments, misses, withdrawals and losses up to ``as_of``."""
     randomised_on = participant.enrolled_on + dt.timedelta(days=rng.randint(0, 7))
     if randomised_on > as_of:
         return
     hooks.randomise(participant, randomised_on, actor)
     visits = list(participant.visits.select_related("definition").order_by("due_on"))
     withdraw_after = rng.choice(visits) if visits and rng.random() < 0.07 else None
+    loss = (
+        None
+        if withdraw_after
+        else losses.plan(participant, visits, arm=hooks.arm(participant), as_of=as_of)
+    )
+    lost = False
     for visit in sorted(visits, key=lambda v: v.due_on):
         if visit is withdraw_after:
             withdrawn_on = min(visit.due_on - dt.timedelta(days=20), as_of)
@@ -117,38 +229,23 @@ def _follow_up(
                     actor=actor,
                 )
                 return
-        # Visits still inside their window are completed by some; past ones by most.
-        assessed_on = visit.due_on + dt.timedelta(days=rng.randint(-10, 45))
-        if assessed_on > as_of:
-            if visit.window_end < as_of and rng.random() < 0.3:
-                services.mark_visit_missed(visit, actor=actor)
-            continue
-        if rng.random() < 0.1:
-            if visit.window_end < as_of:
-                services.mark_visit_missed(visit, actor=actor)
-            continue
-        in_work = rng.random() < 0.15 + 0.02 * visit.definition.offset_months
-        on_benefits = not in_work or rng.random() < 0.3
-        services.record_assessment(
-            visit,
-            values={
-                "assessed_on": assessed_on,
-                "in_paid_work": in_work,
-                "hours_per_week": Decimal(rng.choice([8, 15, 20, 30, 37.5])) if in_work else None,
-                "monthly_earnings": rng.randint(8, 45) * 1000 if in_work else None,
-                "occupation_code": rng.choice(["5223", "9112", "4110", "5120", "7411"])
-                if in_work
-                else "",
-                "on_benefits": on_benefits,
-                "benefit_type": rng.choice(
-                    ["work_assessment_allowance", "social_assistance", "unemployment_benefit"]
-                )
-                if on_benefits
-                else "",
-                "self_rated_health": rng.randint(1, 5),
-            },
-            actor=actor,
-        )
+        if loss is not None and visit is loss.before:
+            services.mark_lost_to_follow_up(
+                participant,
+                lost_on=loss.lost_on,
+                reason=loss.reason,
+                detail=loss.detail,
+                actor=actor,
+            )
+            lost = True
+        # Drawn even after a loss, so that later participants draw the same numbers.
+        outcome = _visit_outcome(visit, rng, as_of=as_of)
+        if lost or outcome == OPEN:
+            continue  # after a loss, as after a withdrawal, the visits stay open
+        if outcome == MISSED:
+            services.mark_visit_missed(visit, actor=actor)
+        elif isinstance(outcome, dict):
+            services.record_assessment(visit, values=outcome, actor=actor)
 
 
 @dataclass
@@ -340,6 +437,7 @@ def seed_demo(
         start = as_of - dt.timedelta(days=700)
         used_suffixes: set[str] = set()
         used_numbers: set[str] = set()
+        losses = LossPlan()
 
         def new_number(birth: dt.date) -> str:
             while True:
@@ -396,7 +494,7 @@ def seed_demo(
                 actor=coordinator,
                 suffix=suffix,
             )
-            _follow_up(participant, rng, as_of=as_of, actor=coordinator, hooks=hooks)
+            _follow_up(participant, rng, as_of=as_of, actor=coordinator, hooks=hooks, losses=losses)
             hooks.participant_done(participant, rng, as_of, coordinator)
     return DemoResult(
         trial=trial, participants=Participant.objects.filter(trial=trial).count(), users=usernames

@@ -3,12 +3,21 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Q
 
 from tests import factories
 from tests.conftest import World
 from trial import personal_numbers, services
 from trial.demo import DEMO_TRIAL_CODE, seed_demo
-from trial.models import Membership, Participant, Site, Trial
+from trial.models import (
+    AuditEvent,
+    LossToFollowUp,
+    Membership,
+    Participant,
+    Site,
+    Trial,
+    Visit,
+)
 
 
 @pytest.mark.django_db
@@ -18,7 +27,15 @@ def test_seed_demo_builds_the_trial_deterministically() -> None:
     snapshot = list(
         Participant.objects.filter(trial=first.trial)
         .order_by("study_id")
-        .values_list("study_id", "site__code", "enrolled_on", "baseline")
+        .values_list(
+            "study_id",
+            "site__code",
+            "enrolled_on",
+            "baseline",
+            "status",
+            "loss_to_follow_up__lost_on",
+            "loss_to_follow_up__reason",
+        )
     )
     assert len(snapshot) == 40
     assert first.trial.arms.count() == 2
@@ -31,9 +48,48 @@ def test_seed_demo_builds_the_trial_deterministically() -> None:
     again = list(
         Participant.objects.filter(trial=second.trial)
         .order_by("study_id")
-        .values_list("study_id", "site__code", "enrolled_on", "baseline")
+        .values_list(
+            "study_id",
+            "site__code",
+            "enrolled_on",
+            "baseline",
+            "status",
+            "loss_to_follow_up__lost_on",
+            "loss_to_follow_up__reason",
+        )
     )
     assert again == snapshot
+
+
+@pytest.mark.django_db
+def test_seed_demo_loses_a_few_participants_to_follow_up_and_stops_their_follow_up() -> None:
+    as_of = dt.date(2026, 6, 30)
+    trial = seed_demo(participants=120, seed=7, as_of=as_of).trial
+    losses = list(
+        LossToFollowUp.objects.filter(participant__trial=trial).select_related("participant")
+    )
+    randomised = Participant.objects.filter(trial=trial, randomised_on__isnull=False).count()
+    assert 2 <= len(losses) <= 0.1 * randomised
+    assert {loss.reason for loss in losses} <= set(LossToFollowUp.Reason.values)
+    for loss in losses:
+        participant = loss.participant
+        assert participant.status == Participant.Status.LOST
+        assert participant.randomised_on < loss.lost_on <= as_of
+        assert loss.detail
+        # Recorded through the service: audited, by the demo coordinator.
+        assert loss.recorded_by.username == "coordinator"
+        assert AuditEvent.objects.filter(
+            action="losstofollowup.created", target_id=str(loss.pk)
+        ).exists()
+        # Nothing after the loss: no assessment, and the visits due later stay open.
+        visits = Visit.objects.filter(participant=participant)
+        assert not visits.filter(completed_on__gte=loss.lost_on).exists()
+        later = visits.filter(due_on__gt=loss.lost_on)
+        assert later.exists()
+        assert not later.filter(Q(completed_on__isnull=False) | Q(missed=True)).exists()
+    assert Participant.objects.filter(trial=trial, status=Participant.Status.LOST).count() == len(
+        losses
+    )
 
 
 @pytest.mark.django_db
