@@ -151,7 +151,8 @@ def outcomes(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
 def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
     """Scheduled visits of randomised participants with no assessment by ``cut_off``, and why:
     ``missed`` (marked missed, or its window closed without one), ``withdrawn`` (due after the
-    withdrawal) or ``not yet due`` (window still open on the cut-off)."""
+    withdrawal), ``lost`` (due after the participant was lost to follow-up) or ``not yet due``
+    (window still open on the cut-off)."""
     rows = (
         Visit.objects.filter(
             participant__trial=trial,
@@ -166,9 +167,11 @@ def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
             "missed",
             "assessment__assessed_on",
             "participant__withdrawal__withdrawn_on",
+            "participant__loss_to_follow_up__lost_on",
         )
     )
-    columns = ["study_id", "visit", "due_on", "window_end", "marked", "assessed_on", "withdrawn_on"]
+    columns = ["study_id", "visit", "due_on", "window_end", "marked", "assessed_on"]
+    columns += ["withdrawn_on", "lost_on"]
     frame = pd.DataFrame.from_records(list(rows), columns=columns)
     if frame.empty:
         return pd.DataFrame(columns=["study_id", "visit", "due_on", "reason"])
@@ -177,9 +180,12 @@ def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
     withdrawn = frame["withdrawn_on"].map(lambda d: d is not None and d <= cut_off) & (
         frame["withdrawn_on"] < frame["due_on"]
     )
+    lost = frame["lost_on"].map(lambda d: d is not None and d <= cut_off) & (
+        frame["lost_on"] < frame["due_on"]
+    )
     frame["reason"] = np.select(
-        [frame["marked"].astype(bool), withdrawn, frame["window_end"] >= cut_off],
-        ["missed", "withdrawn", "not yet due"],
+        [frame["marked"].astype(bool), withdrawn, lost, frame["window_end"] >= cut_off],
+        ["missed", "withdrawn", "lost", "not yet due"],
         default="missed",
     )
     return frame[["study_id", "visit", "due_on", "reason"]].reset_index(drop=True)

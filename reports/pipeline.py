@@ -91,7 +91,7 @@ COLUMN_LABELS = {
     "occupation_code": "Occupation (STYRK-08)",
     "contamination_reported": "Answered yes to the contamination question",
     "due_on": "Date the visit was due",
-    "reason": "Why there is no assessment (missed / withdrawn / not yet due)",
+    "reason": "Why there is no assessment (missed / withdrawn / lost / not yet due)",
     "exposed": "Received intervention-specific components (contamination)",
     "first_exposed_on": "Date of the first exposure",
     "months": "Months from randomisation to first paid work, or to the last assessment",
@@ -292,6 +292,7 @@ def flow_section(inp: ReportInput, arms: list[tuple[str, str]]) -> Section:
         for reason, label in (
             ("missed", _("Not assessed at %(visit)s: missed")),
             ("withdrawn", _("Not assessed at %(visit)s: withdrawn")),
+            ("lost", _("Not assessed at %(visit)s: lost to follow-up")),
             ("not yet due", _("Not assessed at %(visit)s: not yet due")),
         ):
             ids = gone[gone["reason"] == reason]["study_id"] if not gone.empty else pd.Series()

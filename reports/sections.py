@@ -87,10 +87,16 @@ def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
                 "assessed": _("Made"),
                 "missed": _("Missed"),
                 "withdrawn": _("After withdrawal"),
+                "lost": _("After loss to follow-up"),
                 "not_yet_due": _("Not yet due"),
                 "completeness": _("Completeness"),
             },
-            notes=[_("Completeness: assessments made over those due (made, missed or withdrawn).")],
+            notes=[
+                _(
+                    "Completeness: assessments made over those due (made, missed, after "
+                    "withdrawal or after loss to follow-up)."
+                )
+            ],
         ),
     ]
     section.figures = [

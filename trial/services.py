@@ -282,7 +282,10 @@ def record_screening(
 
 
 def ensure_data_entry_allowed(participant: Participant) -> None:
-    """Raise TrialError if the participant's status forbids new data (withdrawn, lost)."""
+    """Raise TrialError if the participant withdrew: no new data may be recorded for them.
+
+    A participant lost to follow-up is not refused: data arriving for them means they were found
+    again (``mark_found_again``), and the data are kept."""
     if participant.status == Participant.Status.WITHDRAWN:
         withdrawal = getattr(participant, "withdrawal", None)
         when = withdrawal.withdrawn_on.isoformat() if withdrawal else ""

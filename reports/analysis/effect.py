@@ -827,6 +827,7 @@ def missing_section(context: Context) -> Section:
         "missing": _("Outcome missing"),
         "missed": _("Visit missed"),
         "withdrawn": _("Withdrawn"),
+        "lost": _("Lost to follow-up"),
         "not yet due": _("Not yet due"),
         "value missing": _("Value missing"),
         "no record": _("No record"),

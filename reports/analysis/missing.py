@@ -34,8 +34,8 @@ def missing_outcomes_table(
 ) -> pd.DataFrame:
     """Per arm: randomised, outcome observed, and missing by reason at ``visit``.
 
-    Reasons come from ``missed`` (missed / withdrawn / not yet due); an assessment that exists
-    but lacks this outcome counts as "value missing", and a participant with neither an
+    Reasons come from ``missed`` (missed / withdrawn / lost / not yet due); an assessment that
+    exists but lacks this outcome counts as "value missing", and a participant with neither an
     assessment nor a ``missed`` row counts as "no record".
     """
     at_visit = outcomes.loc[outcomes["visit"] == visit] if not outcomes.empty else outcomes

@@ -126,8 +126,9 @@ def completeness_by_visit(
     arm_names: dict[str, str],
 ) -> pd.DataFrame:
     """Per follow-up visit and arm: assessments due by the cut-off, made, missed, not made
-    because the participant had withdrawn, not yet due, and completeness (made / due)."""
-    columns = ["visit", "arm", "due", "assessed", "missed", "withdrawn", "not_yet_due"]
+    because the participant had withdrawn or was lost to follow-up, not yet due, and
+    completeness (made / due)."""
+    columns = ["visit", "arm", "due", "assessed", "missed", "withdrawn", "lost", "not_yet_due"]
     columns.append("completeness")
     if people.empty:
         return pd.DataFrame(columns=columns)
@@ -148,7 +149,8 @@ def completeness_by_visit(
             assessed = int(counts.get("assessed", 0))
             missed_n = int(counts.get("missed", 0))
             withdrawn = int(counts.get("withdrawn", 0))
-            due = assessed + missed_n + withdrawn
+            lost = int(counts.get("lost", 0))
+            due = assessed + missed_n + withdrawn + lost
             out.append(
                 {
                     "visit": visit,
@@ -157,6 +159,7 @@ def completeness_by_visit(
                     "assessed": assessed,
                     "missed": missed_n,
                     "withdrawn": withdrawn,
+                    "lost": lost,
                     "not_yet_due": int(counts.get("not yet due", 0)),
                     "completeness": assessed / due if due else None,
                 }

@@ -72,7 +72,7 @@ class EffectData:
     outcomes: study_id, visit (code), offset_months, assessed_on, in_paid_work (bool),
         hours_per_week, monthly_earnings, on_benefits, self_rated_health; one row per
         assessment, missing visits absent.
-    missed: study_id, visit, reason ("missed" / "withdrawn" / "not yet due").
+    missed: study_id, visit, reason ("missed" / "withdrawn" / "lost" / "not yet due").
     exposure: study_id, exposed (bool: received intervention-specific components),
         first_exposed_on.
     time_to_work: study_id, months (float, from randomisation), event (bool: first paid
