@@ -1,16 +1,17 @@
 """Randomisation under load: real HTTP against gunicorn on PostgreSQL, and minimisation cost.
 
 1. A recruiting trial with 12 sites and a permuted-block scheme stratified by site (blocks of 4
-   and 6). 8,600 consented participants. gunicorn (4 worker processes, as the README runs it;
-   ``BENCH_GUNICORN`` overrides) serves the API. Clients (one kept-alive connection each)
-   POST /api/v1/.../randomisation/ (token auth, an idempotency key each) at 1, 8 and 32
-   concurrent clients; each request randomises a different participant, at a site chosen at
-   random, so allocations contend for the trial lock. Figures: throughput and p50/p95/max
-   latency per level. Then 32 clients that pause between requests (exponential, so that they
-   offer about 10, 20, 30, 50 and 70 randomisations a second in all, 20 s each): throughput and
-   p50/p95 at each pace, the load a trial's staff could put on it. Then duplicates (sequence
-   numbers, sealed-list slots, participants) over all allocations, and the time verify() takes
-   to recheck the whole chain.
+   and 6). 8,640 consented participants (40 randomised first to warm the workers up). gunicorn
+   (4 worker processes, as the README runs it; ``BENCH_GUNICORN`` overrides) serves the API.
+   Clients (one kept-alive connection each) POST /api/v1/.../randomisation/ (token auth, an
+   idempotency key each) at 1, 8 and 32 concurrent clients; each request randomises a
+   different participant, at a site chosen at random, so allocations contend for the trial
+   lock. Figures: throughput and p50/p95/max latency per level. For comparison, the cheapest
+   authenticated API request (reading the trial) at 32 clients. Then 32 clients that pause
+   between requests (exponential, so that they offer about 10, 20, 30, 50 and 70
+   randomisations a second in all, 20 s each): throughput and p50/p95 at each pace, the load a
+   trial's staff could put on it. Then duplicates (sequence numbers, sealed-list slots,
+   participants) over all allocations, and the time verify() takes to recheck the whole chain.
 2. Minimisation over 5 factors (site and 4 baseline covariates) with 10,000 earlier
    allocations (written directly with a valid hash chain): the in-process time of
    services.randomise() per allocation, over 200 allocations.
@@ -47,7 +48,11 @@ PACED_CLIENTS = 32
 # gunicorn as the README runs it in production (4 worker processes); BENCH_GUNICORN overrides,
 # e.g. "--workers 2 --threads 16 --keep-alive 5" for threads sharing an interpreter.
 SERVER = os.environ.get("BENCH_GUNICORN", "--workers 4")
+# Randomisations before the measured levels, so that every worker process has loaded its code
+# and connected to the database (the first request of a fresh worker takes seconds).
+WARM_UP = (8, 40)
 PARTICIPANTS = sum(n for _c, n in LEVELS) + sum(rate * seconds for rate, seconds in PACED)
+PARTICIPANTS += WARM_UP[1]
 PRIOR = 10_000
 TIMED = 200
 FACTORS = {
@@ -121,10 +126,18 @@ def start_server() -> tuple[subprocess.Popen, str]:
 
 
 def run_level(
-    url: str, token: str, code: str, jobs: list[str], clients: int, pause: float = 0.0
+    url: str,
+    token: str,
+    code: str,
+    jobs: list[str],
+    clients: int,
+    pause: float = 0.0,
+    read: bool = False,
 ) -> dict:
     """Randomise ``jobs`` with ``clients`` threads; each waits an exponential time with mean
-    ``pause`` seconds before each request (0: as fast as the server answers)."""
+    ``pause`` seconds before each request (0: as fast as the server answers). With ``read``,
+    each job reads the trial (``GET /api/v1/trials/<code>/``) instead: the cheapest
+    authenticated API request, for comparison."""
     host, port = urllib.parse.urlsplit(url).netloc.split(":")
     work: queue.Queue[str] = queue.Queue()
     for study_id in jobs:
@@ -152,16 +165,19 @@ def run_level(
                 "Content-Type": "application/json",
                 "Idempotency-Key": f"bench-{study_id}",
             }
+            method, body, expected = "POST", b"{}", 201
+            if read:
+                path, method, body, expected = f"/api/v1/trials/{code}/", "GET", None, 200
             started = time.perf_counter()
             ok = False
             for attempt in range(2):
                 # The server may have closed the idle connection: open a new one and send
                 # again (safe: same idempotency key); the time of both attempts counts.
                 try:
-                    connection.request("POST", path, body=b"{}", headers=headers)
+                    connection.request(method, path, body=body, headers=headers)
                     response = connection.getresponse()
                     response.read()
-                    ok = response.status == 201
+                    ok = response.status == expected
                     break
                 except (http.client.HTTPException, OSError) as error:
                     connection.close()
@@ -205,7 +221,9 @@ def http_bench(rng: random.Random) -> None:
     people = [p.study_id for p in make_participants(trial, PARTICIPANTS, rng)]
     server, url = start_server()
     try:
-        offset = 0
+        clients, requests = WARM_UP
+        run_level(url, token, trial.code, people[:requests], clients)
+        offset = requests
         for clients, requests in LEVELS:
             jobs = people[offset : offset + requests]
             offset += requests
@@ -224,6 +242,14 @@ def http_bench(rng: random.Random) -> None:
             emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
             emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
             emit(BENCH, f"latency max @{clients}", stats["max"], "ms", note)
+        reads = 3000
+        result = run_level(url, token, trial.code, ["-"] * reads, 32, read=True)
+        stats = percentiles(result["latencies"])
+        note = f"GET /api/v1/trials/<code>/ (2 queries, no writes), 32 clients, {reads} requests"
+        if result["errors"]:
+            note += f", {len(result['errors'])} errors: {result['errors'][0]}"
+        emit(BENCH, "reference read @32", len(result["latencies"]) / result["wall"], "req/s", note)
+        emit(BENCH, "reference read p95 @32", stats["p95"], "ms", note)
         for rate, seconds in PACED:
             jobs = people[offset : offset + rate * seconds]
             offset += len(jobs)
@@ -259,7 +285,7 @@ def http_bench(rng: random.Random) -> None:
             allocations.filter(stratum=stratum).values_list("slot_position", flat=True)
         )
         gaps += int(positions != list(range(1, len(positions) + 1)))
-    emit(BENCH, "allocations", total, "", "over the three levels")
+    emit(BENCH, "allocations", total, "", "all levels and the warm-up")
     emit(
         BENCH,
         "duplicates",
