@@ -193,8 +193,12 @@ def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
 
 def exposure(trial: Trial, cut_off: dt.date, study_ids: pd.Series) -> pd.DataFrame:
     """Per participant: exposed to intervention-specific components by ``cut_off``, and when
-    first. Uses ``fidelity.contamination.participant_exposure`` where it exists; otherwise the
+    first; and ``contacted``: at least one contact logged by ``cut_off`` (what "received the
+    allocated intervention" means in an intervention arm). Exposure comes from
+    ``fidelity.contamination.participant_exposure`` where it exists; otherwise from the
     participant-level exposure records, in one query."""
+    from fidelity.models import Contact
+
     frame: pd.DataFrame | None = None
     try:
         from fidelity.contamination import participant_exposure  # type: ignore[import-not-found]
@@ -232,7 +236,14 @@ def exposure(trial: Trial, cut_off: dt.date, study_ids: pd.Series) -> pd.DataFra
         out["first_exposed_on"].astype(object).where(out["first_exposed_on"].notna(), None)
     )
     out["exposed"] = out["first_exposed_on"].notna()
-    return out[["study_id", "exposed", "first_exposed_on"]]
+    contacted = set(
+        Contact.objects.filter(trial=trial, participant__isnull=False, contact_on__lte=cut_off)
+        .order_by()
+        .values_list("participant__study_id", flat=True)
+        .distinct()
+    )
+    out["contacted"] = out["study_id"].isin(contacted)
+    return out[["study_id", "exposed", "first_exposed_on", "contacted"]]
 
 
 def time_to_work(people: pd.DataFrame, assessments: pd.DataFrame) -> pd.DataFrame:
@@ -284,7 +295,6 @@ def consort_frames(
     when there is no plan). Reasons are the coded ones (loss reason, withdrawal scope), never
     the free text, since the table goes into the pseudonymised ZIP.
     """
-    from fidelity.models import Contact
 
     screened = ScreeningRecord.objects.filter(trial=trial, screened_on__lte=cut_off).values_list(
         "eligible", "declined", "exclusion_reason__label", "participant__study_id"
@@ -305,12 +315,7 @@ def consort_frames(
             "participant__study_id", "scope"
         )
     )
-    contacted = set(
-        Contact.objects.filter(trial=trial, participant__isnull=False, contact_on__lte=cut_off)
-        .order_by()
-        .values_list("participant__study_id", flat=True)
-        .distinct()
-    )
+    contacted = set(data.exposure.loc[data.exposure["contacted"].astype(bool), "study_id"])
     exposed = set(data.exposure.loc[data.exposure["exposed"].astype(bool), "study_id"])
     outcomes = data.outcomes
     if time_point:

@@ -94,6 +94,7 @@ COLUMN_LABELS = {
     "reason": "Why there is no assessment (missed / withdrawn / lost / not yet due)",
     "exposed": "Received intervention-specific components (contamination)",
     "first_exposed_on": "Date of the first exposure",
+    "contacted": "At least one contact logged by the cut-off",
     "months": "Months from randomisation to first paid work, or to the last assessment",
     "event": "First paid work observed (1) or censored (0)",
 }

@@ -1,12 +1,12 @@
 """Contamination and non-compliance: ITT beside the complier-average causal effect (CACE).
 
-Treatment *received* is defined from what the system records: every participant randomised to
-an intervention arm counts as having received the intervention (the contact log does not say
-whether an intervention participant was reached), and a control participant counts as treated
-when they were exposed to an intervention-specific component (contamination). So
-``received = (not is_control) or exposed``. With this definition the CACE scales the ITT
-effect up by the share of controls who were *not* contaminated (one-sided noncompliance in the
-control arm); it does not correct for intervention participants who were never reached.
+Treatment *received* is defined from what the system records, as in the participant flow
+(CONSORT "received allocated intervention"): a participant randomised to an intervention arm
+counts as treated when at least one contact with them was logged by the cut-off, and a control
+participant when they were exposed to an intervention-specific component (contamination). So
+``received = contacted if not is_control else exposed``. The CACE therefore corrects for both
+intervention participants who were never reached and contaminated controls (two-sided
+noncompliance), by the difference between the arms in the share treated.
 """
 
 from __future__ import annotations
@@ -21,10 +21,15 @@ from reports.analysis.estimates import Z95, Estimate, finite, unavailable
 from reports.analysis.text import _
 
 
-def received_treatment(is_control: pd.Series, exposed: pd.Series) -> pd.Series:
-    """0/1 treatment received: ``(not is_control) or exposed`` (see the module docstring)."""
+def received_treatment(
+    is_control: pd.Series, exposed: pd.Series, contacted: pd.Series
+) -> pd.Series:
+    """0/1 treatment received: contacted in an intervention arm, exposed in a control arm (see
+    the module docstring)."""
+    control = is_control.fillna(False).astype(bool)
     exposed = exposed.fillna(False).astype(bool)
-    return ((~is_control.astype(bool)) | exposed).astype(int)
+    contacted = contacted.fillna(False).astype(bool)
+    return ((~control & contacted) | (control & exposed)).astype(int)
 
 
 def iv_2sls(

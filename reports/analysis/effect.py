@@ -711,11 +711,23 @@ def compliance_section(context: Context) -> Section:
     frame = context.at_visit(plan.time_point)
     exposure = context.data.exposure
     if exposure is not None and not exposure.empty:
-        frame = frame.merge(exposure[["study_id", "exposed"]], on="study_id", how="left")
+        columns = ["study_id", "exposed", "contacted"]
+        frame = frame.merge(exposure[columns], on="study_id", how="left")
     else:
-        frame = frame.assign(exposed=False)
+        frame = frame.assign(exposed=False, contacted=False)
     frame["exposed"] = frame["exposed"].fillna(False).astype(bool)
-    frame["received"] = compliance.received_treatment(frame["is_control"], frame["exposed"])
+    frame["contacted"] = frame["contacted"].fillna(False).astype(bool)
+    unlogged = []
+    for arm in context.others:
+        in_arm = (frame["arm"] == arm) & ~frame["is_control"].astype(bool)
+        if in_arm.any() and not frame.loc[in_arm, "contacted"].any():
+            # No contact logged in the whole arm: the trial does not use the contact log
+            # there, so whether someone was reached is unknown; count all as treated.
+            frame.loc[in_arm, "contacted"] = True
+            unlogged.append(context.labels[arm])
+    frame["received"] = compliance.received_treatment(
+        frame["is_control"], frame["exposed"], frame["contacted"]
+    )
     rates = []
     for arm in [context.reference, *context.others]:
         group = frame.loc[frame["arm"] == arm]
@@ -726,13 +738,23 @@ def compliance_section(context: Context) -> Section:
                 _("Randomised"): len(group),
                 _("Exposed to intervention components"): exposed,
                 _("Proportion exposed"): exposed / len(group) if len(group) else None,
+                _("Treatment received"): int(group["received"].sum()),
             }
         )
+    notes = [
+        _(
+            "No contact is logged for %(arm)s, so whether its participants were reached is not "
+            "known: all of them count as having received the intervention."
+        )
+        % {"arm": name}
+        for name in unlogged
+    ]
     section.tables.append(
         Table(
             "contamination_by_arm",
             _("Exposure to intervention-specific components by arm"),
             clean(pd.DataFrame(rates)),
+            notes=notes,
         )
     )
     outcome = plan.primary_outcome
@@ -742,8 +764,9 @@ def compliance_section(context: Context) -> Section:
         return section
     section.text.append(
         _(
-            "Treatment received counts every participant randomised to an intervention arm as "
-            "treated, and a control participant as treated when they received an "
+            "Treatment received counts a participant randomised to an intervention arm as "
+            "treated when at least one contact with them was logged by the cut-off (as in the "
+            "participant flow), and a control participant when they received an "
             "intervention-specific component. The complier-average causal effect (CACE) uses the "
             "randomised arm as instrument (two-stage least squares). Per-protocol and as-treated "
             "comparisons break randomisation and are biased; they are shown for description only."

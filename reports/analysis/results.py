@@ -74,7 +74,7 @@ class EffectData:
         assessment, missing visits absent.
     missed: study_id, visit, reason ("missed" / "withdrawn" / "lost" / "not yet due").
     exposure: study_id, exposed (bool: received intervention-specific components),
-        first_exposed_on.
+        first_exposed_on, contacted (bool: at least one contact logged).
     time_to_work: study_id, months (float, from randomisation), event (bool: first paid
         work seen).
     design: "individual" | "cluster" | "stepped_wedge".

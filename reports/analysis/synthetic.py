@@ -110,6 +110,7 @@ def synthetic_effect_data(
                 d + dt.timedelta(days=60) if e else None
                 for d, e in zip(randomised_on, exposed, strict=True)
             ],
+            "contacted": treated == 1,  # everyone in the intervention arm was reached
         }
     )
     rate = 0.05 * np.exp(0.5 * treated + 0.3 * frailty)

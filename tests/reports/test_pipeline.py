@@ -76,7 +76,7 @@ def test_extraction_reads_each_table_in_one_query(
     ttw = data.time_to_work.set_index("study_id")
     assert ttw.loc["R01", "event"] and ttw.loc["R01", "months"] == pytest.approx(184 / 30.4375)
     assert not ttw.loc["R04", "event"]
-    assert list(data.exposure.columns) == ["study_id", "exposed", "first_exposed_on"]
+    assert list(data.exposure.columns) == ["study_id", "exposed", "first_exposed_on", "contacted"]
 
 
 def test_cut_off_leaves_out_later_data(rworld: ReportWorld) -> None:

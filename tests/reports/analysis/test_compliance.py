@@ -9,10 +9,12 @@ import pytest
 from reports.analysis.compliance import difference, iv_2sls, received_treatment
 
 
-def test_received_treatment_counts_intervention_arm_and_exposed_controls() -> None:
-    is_control = pd.Series([False, False, True, True, True])
-    exposed = pd.Series([False, None, True, False, None], dtype=object)
-    assert received_treatment(is_control, exposed).tolist() == [1, 1, 1, 0, 0]
+def test_received_treatment_is_contact_in_intervention_arms_and_exposure_in_controls() -> None:
+    is_control = pd.Series([False, False, False, True, True, True])
+    exposed = pd.Series([False, True, None, True, False, None], dtype=object)
+    contacted = pd.Series([True, False, None, True, True, False], dtype=object)
+    # Intervention: reached or not (exposure does not matter); control: exposed or not.
+    assert received_treatment(is_control, exposed, contacted).tolist() == [1, 0, 0, 1, 0, 0]
 
 
 def test_iv_estimate_equals_the_wald_ratio_on_a_small_set() -> None:

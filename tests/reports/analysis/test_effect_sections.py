@@ -139,3 +139,55 @@ def test_empty_data_does_not_raise() -> None:
     )
     sections = effect_sections(empty, plan(), seed=1, blinded=False)
     assert [s.key for s in sections] == KEYS and all(s.problems for s in sections)
+
+
+def _compliance(data: EffectData) -> tuple[pd.DataFrame, pd.DataFrame, Section]:
+    section = by_key(effect_sections(data, plan(), seed=1, blinded=False))["compliance"]
+    tables = {t.key: t for t in section.tables}
+    return tables["contamination_by_arm"].frame, tables["compliance_effects"].frame, section
+
+
+def test_treatment_received_is_contact_in_the_intervention_arm() -> None:
+    """An intervention participant with no logged contact did not receive the intervention (as
+    in the participant flow); the CACE is the ITT over the difference in the share treated."""
+    data = synthetic_effect_data(400, seed=2)
+    people = data.participants.set_index("study_id")
+    intervention = ~people["is_control"].astype(bool)
+    unreached = list(people.index[intervention][::5])  # every fifth never reached
+    data.exposure.loc[data.exposure["study_id"].isin(unreached), "contacted"] = False
+    rates, effects, section = _compliance(data)
+
+    arm_rows = rates.set_index(rates.columns[0])
+    treated = arm_rows[arm_rows.columns[-1]]  # "Treatment received"
+    exposure = data.exposure.set_index("study_id")
+    assert treated.loc[people.loc[intervention, "arm_label"].iloc[0]] == int(
+        exposure.loc[intervention[intervention].index, "contacted"].sum()
+    )
+    assert treated.loc[people.loc[~intervention, "arm_label"].iloc[0]] == int(
+        exposure.loc[intervention[~intervention].index, "exposed"].sum()
+    )
+    # Reference: the Wald ratio by hand, on participants with the outcome at m12.
+    m12 = data.outcomes[data.outcomes["visit"] == "m12"].set_index("study_id")["in_paid_work"]
+    frame = people.join(exposure).join(m12, how="inner")
+    frame = frame[frame["in_paid_work"].notna()]
+    z = (~frame["is_control"].astype(bool)).astype(int)
+    d = (z * frame["contacted"] + (1 - z) * frame["exposed"]).astype(float)
+    y = frame["in_paid_work"].astype(float)
+    itt = y[z == 1].mean() - y[z == 0].mean()
+    wald = itt / (d[z == 1].mean() - d[z == 0].mean())
+    cace = effects[effects["Measure"] == "complier-average causal effect"]["Estimate"].iloc[0]
+    assert cace == pytest.approx(wald, rel=1e-9)
+    assert not any("No contact is logged" in n for t in section.tables for n in t.notes)
+
+
+def test_an_arm_without_any_logged_contact_counts_as_treated_and_says_so() -> None:
+    data = synthetic_effect_data(400, seed=2)
+    data.exposure["contacted"] = False  # the trial does not use the contact log
+    rates, _effects, section = _compliance(data)
+    people = data.participants
+    arm_rows = rates.set_index(rates.columns[0])
+    intervention = people.loc[~people["is_control"].astype(bool)]
+    name = intervention["arm_label"].iloc[0]
+    assert arm_rows.loc[name, arm_rows.columns[-1]] == len(intervention)
+    notes = [n for t in section.tables for n in t.notes if "No contact is logged" in n]
+    assert len(notes) == 1 and name in notes[0]
