@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from fidelity import adaptations, services
+from fidelity import adaptations, contamination, services
 from fidelity.models import Adaptation, Component, Contact, Exposure
 from fidelity.serializers import (
     AdaptationInputSerializer,
@@ -37,6 +37,9 @@ from fidelity.serializers import (
     ContactSerializer,
     ExposureFilterSerializer,
     ExposureSerializer,
+    SiteEventInputSerializer,
+    SiteEventRecordedSerializer,
+    SiteEventRemovalSerializer,
 )
 from trial import permissions
 from trial.api import TrialScopedMixin, field_errors, query_filters, service_errors
@@ -332,6 +335,86 @@ class ExposureList(TrialScopedMixin, generics.ListAPIView[Exposure]):
         if "source" in filters:
             queryset = queryset.filter(source=filters["source"])
         return queryset
+
+
+class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
+    """Site-level events at control sites (one exposure per component named), newest first;
+    POST records one. Coordinators (the configure-trial right), as on the page."""
+
+    serializer_class = ExposureSerializer
+    trial_perm = Perm.CONFIGURE_TRIAL
+
+    def get_queryset(self) -> QuerySet[Exposure]:
+        return (
+            Exposure.objects.filter(trial=self.get_trial(), source=Exposure.Source.SITE_EVENT)
+            .select_related("participant", "site", "component")
+            .order_by("-exposed_on", "-id")
+        )
+
+    @extend_schema(
+        request=SiteEventInputSerializer,
+        responses={
+            201: SiteEventRecordedSerializer,
+            400: field_errors(
+                intervention_site={
+                    "site": [
+                        "OSLA is an intervention site on that date: only a control site can "
+                        "be exposed."
+                    ]
+                }
+            ),
+        },
+        summary="Record a site-level event",
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = self.get_trial()
+        serializer = SiteEventInputSerializer(
+            data=request.data,
+            sites=trial.sites.all(),
+            components=Component.objects.filter(trial=trial),
+        )
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            exposures = contamination.record_site_event(
+                trial,
+                actor=request.user,  # type: ignore[arg-type]
+                **serializer.validated_data,
+            )
+        event = {
+            "site": exposures[0].site.code,  # type: ignore[union-attr]
+            "occurred_on": exposures[0].exposed_on,
+            "note": exposures[0].note,
+            "exposures": exposures,
+        }
+        return Response(SiteEventRecordedSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+class SiteEventRemoval(TrialScopedMixin, generics.GenericAPIView[Exposure]):
+    """Remove a site-level event entered in error, with the reason; the audit trail keeps the
+    entry. To correct one, remove it and record the right one."""
+
+    trial_perm = Perm.CONFIGURE_TRIAL
+    serializer_class = SiteEventRemovalSerializer
+
+    @extend_schema(
+        request=SiteEventRemovalSerializer,
+        responses={204: None, 400: field_errors()},
+        summary="Remove a site-level event entered in error",
+    )
+    def post(self, request: Request, code: str, exposure_id: int) -> Response:
+        trial = self.get_trial()
+        event = get_object_or_404(
+            Exposure, pk=exposure_id, trial=trial, source=Exposure.Source.SITE_EVENT
+        )
+        serializer = SiteEventRemovalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            contamination.remove_site_event(
+                event,
+                reason=serializer.validated_data["reason"],
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AdaptationScopedMixin(TrialScopedMixin):

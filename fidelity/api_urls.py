@@ -12,6 +12,12 @@ urlpatterns = [
         name="contact-detail",
     ),
     path("trials/<slug:code>/exposures/", api.ExposureList.as_view(), name="exposure-list"),
+    path("trials/<slug:code>/site-events/", api.SiteEventList.as_view(), name="site-event-list"),
+    path(
+        "trials/<slug:code>/site-events/<int:exposure_id>/removal/",
+        api.SiteEventRemoval.as_view(),
+        name="site-event-removal",
+    ),
     path(
         "trials/<slug:code>/fidelity/adaptations/",
         api.AdaptationList.as_view(),

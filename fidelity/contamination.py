@@ -6,7 +6,8 @@ records the others:
 * (b) a yes to the trial's contamination question at a follow-up assessment of a control
   participant (:func:`record_assessment_exposure`, called through ``trial.extensions`` when
   ``trial.services.record_assessment`` saves an assessment);
-* (c) a site-level event at a control site, entered by the coordinator (:func:`record_site_event`);
+* (c) a site-level event at a control site, entered by the coordinator (:func:`record_site_event`,
+  and :func:`remove_site_event` for one entered in error);
 * (d) a risk flag from the dated staff site assignments: a contact for a control participant
   logged by staff who earlier worked at an intervention site (:func:`flag_staff_risk`, called by
   ``fidelity.services.derive_exposures``), with :func:`add_site_assignment` and
@@ -189,6 +190,40 @@ def record_site_event(
             audit.record_created(exposure, actor=actor)
             exposures.append(exposure)
     return exposures
+
+
+def remove_site_event(exposure: Exposure, *, reason: str, actor: AbstractBaseUser) -> None:
+    """Remove a site-level exposure recorded in error (wrong site, date or component), with
+    the reason; audited with its content, so the trail keeps what was removed and why. To
+    correct an event, remove the wrong entry and record the right one.
+
+    Raises TrialError for an exposure of another source (those follow the contact log or the
+    assessments: correct those instead), an empty or overlong reason, or an exposure already
+    removed.
+    """
+    if exposure.source != Exposure.Source.SITE_EVENT:
+        raise TrialError(
+            _("Only site-level events are removed here; correct the contact or assessment.")
+        )
+    reason = reason.strip()
+    if not reason:
+        raise TrialError(_("Say why the entry is removed."), field="reason")
+    if len(reason) > SITE_EVENT_NOTE_MAX:
+        raise TrialError(
+            _("Keep the reason to %(max)s characters.") % {"max": SITE_EVENT_NOTE_MAX},
+            field="reason",
+        )
+    with transaction.atomic():
+        # Lock the row: of two removals at once, the second finds it gone.
+        if not Exposure.objects.select_for_update().filter(pk=exposure.pk).exists():
+            raise TrialError(_("This entry has already been removed."))
+        audit.record(
+            "exposure.deleted",
+            exposure,
+            actor=actor,
+            data={"before": audit.snapshot(exposure), "reason": reason},
+        )
+        exposure.delete()
 
 
 # --- (d) staff who worked at an intervention site --------------------------------------------

@@ -144,6 +144,15 @@ class SiteEventForm(forms.Form):
         components.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
 
 
+class SiteEventRemovalForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why is it removed?"),
+        max_length=SITE_EVENT_NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "autofocus": True}),
+        help_text=_("E.g. entered for the wrong office; the right one is recorded."),
+    )
+
+
 class SiteAssignmentForm(forms.Form):
     site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none())
     starts_on = forms.DateField(label=_("From"), widget=DATE)

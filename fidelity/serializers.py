@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from fidelity.contamination import SITE_EVENT_NOTE_MAX
 from fidelity.models import (
     ADAPTATION_DESCRIPTION_MAX,
     CONTACT_MINUTES_MAX,
@@ -277,6 +278,57 @@ class ExposureFilterSerializer(serializers.Serializer[Any]):
     site = serializers.CharField(required=False, help_text=_("Site code."))
     participant = serializers.CharField(required=False, help_text=_("Study id."))
     source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)
+
+
+class SiteEventInputSerializer(serializers.Serializer[Any]):
+    """Input for recording a site-level event; the response lists the exposures it made."""
+
+    site = serializers.SlugRelatedField(
+        slug_field="code", queryset=Site.objects.none(), help_text=_("Code of a control site.")
+    )
+    occurred_on = serializers.DateField()
+    components = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Component.objects.none(),
+        many=True,
+        required=False,
+        default=list,
+        help_text=_(
+            "Codes of the components the site met; leave out if the event concerned the "
+            "method as a whole."
+        ),
+    )
+    note = serializers.CharField(max_length=SITE_EVENT_NOTE_MAX, help_text=_("What happened."))
+
+    def __init__(
+        self,
+        *args: Any,
+        sites: QuerySet[Site] | None = None,
+        components: QuerySet[Component] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Both default to None so that drf-spectacular can build the serializer for the schema.
+        super().__init__(*args, **kwargs)
+        if sites is not None:
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+        if components is not None:
+            self.fields["components"].child_relation.queryset = components  # type: ignore[attr-defined]
+
+
+class SiteEventRecordedSerializer(serializers.Serializer[Any]):
+    """A recorded site-level event: the site, date and note, and the exposures it made (one
+    per component named, or one without a component)."""
+
+    site = serializers.CharField(help_text=_("Site code."))
+    occurred_on = serializers.DateField()
+    note = serializers.CharField()
+    exposures = ExposureSerializer(many=True)
+
+
+class SiteEventRemovalSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=SITE_EVENT_NOTE_MAX, help_text=_("Why the entry is removed.")
+    )
 
 
 class AdaptationSerializer(serializers.ModelSerializer[Adaptation]):

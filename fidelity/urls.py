@@ -18,6 +18,11 @@ urlpatterns = [
         name="edit_adaptation",
     ),
     path(T + "contamination/site-events/", views.site_events, name="site_events"),
+    path(
+        T + "contamination/site-events/<int:exposure_id>/remove/",
+        views.remove_site_event,
+        name="remove_site_event",
+    ),
     path(T + "contamination/staff/", views.staff, name="staff"),
     path(
         T + "contamination/staff/<int:membership_id>/",

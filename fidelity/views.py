@@ -29,6 +29,7 @@ from fidelity.forms import (
     EmployerContactForm,
     SiteAssignmentForm,
     SiteEventForm,
+    SiteEventRemovalForm,
     new_client_id,
 )
 from fidelity.models import Adaptation, Contact, Exposure
@@ -364,6 +365,33 @@ def site_events(request: HttpRequest, trial: Trial) -> HttpResponse:
     )
     context = {"trial": trial, "form": form, "events": events}
     return render(request, "fidelity/site_events.html", context)
+
+
+@trial_view(Perm.CONFIGURE_TRIAL)
+@require_http_methods(FORM_METHODS)
+def remove_site_event(request: HttpRequest, trial: Trial, exposure_id: int) -> HttpResponse:
+    """Remove a site-level event entered in error, with the reason (audited)."""
+    event = get_object_or_404(
+        Exposure.objects.select_related("site", "component"),
+        pk=exposure_id,
+        trial=trial,
+        source=Exposure.Source.SITE_EVENT,
+    )
+    form = SiteEventRemovalForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contamination.remove_site_event(
+                event, reason=form.cleaned_data["reason"], actor=_actor(request)
+            )
+        except TrialError as error:
+            _show_error(form, error)
+        else:
+            messages.success(
+                request, _("The entry is removed; the audit trail keeps it and the reason.")
+            )
+            return redirect("fidelity:site_events", trial.code)
+    context = {"trial": trial, "event": event, "form": form}
+    return render(request, "fidelity/site_event_remove.html", context)
 
 
 @trial_view(Perm.MANAGE_MEMBERS)

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from demo.seed import seed_demo
+from fidelity import contamination
 from fidelity import services as fidelity_services
 from fidelity.models import Adaptation, Contact, Review
 from occupations.models import JobExposureMatrix
@@ -81,6 +82,15 @@ def path_objects(trial: Trial, coordinator: Any) -> dict[str, Any]:
         partners=[Contact.Partner.PARTICIPANT],
         components=[],
     )
+    # A site-level event the removal endpoint can name (the small demo may have none).
+    site_event = contamination.record_site_event(
+        trial,
+        site=participant.site,
+        occurred_on=participant.enrolled_on,
+        components=[],
+        note="Staff at the office attended a course in the method.",
+        actor=coordinator,
+    )[0]
     report = reports.request_report(trial, kind="effect", cut_off=AS_OF, actor=coordinator)
     objects = {
         "code": trial.code,
@@ -91,6 +101,7 @@ def path_objects(trial: Trial, coordinator: Any) -> dict[str, Any]:
         "review_id": Review.objects.filter(trial=trial).order_by("pk").first(),
         "id": JobExposureMatrix.objects.filter(trial=trial).first(),
         "adaptation_id": Adaptation.objects.filter(trial=trial).first(),
+        "exposure_id": site_event,
     }
     return {
         name: getattr(value, "pk", value) for name, value in objects.items() if value is not None

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import time_machine
+from rest_framework.test import APIClient
 
 from fidelity import contamination, services
 from fidelity.models import Component, Contact, Exposure
@@ -237,6 +238,110 @@ def test_only_coordinators_record_site_events(world: World) -> None:
     assert world.client("caseworker").get(EVENTS).status_code == 403
     assert world.client("outsider").get(EVENTS).status_code == 404
     assert world.client("caseworker").get("/trials/ips/contamination/").status_code == 403
+
+
+def record_event(world: World, components: dict[str, Component]) -> list[Exposure]:
+    return contamination.record_site_event(
+        world.trial,
+        site=world.sites[1],
+        occurred_on=dt.date(2025, 5, 15),
+        components=[components["rapid"], components["jobdev"]],
+        note="Two caseworkers attended an IPS course.",
+        actor=world.users["coordinator"],
+    )
+
+
+def test_a_site_event_entered_in_error_is_removed_with_its_reason(
+    world: World, components: dict[str, Component]
+) -> None:
+    wrong, kept = record_event(world, components)
+    client = world.client("coordinator")
+    listed = client.get(EVENTS).content.decode()
+    remove = f"{EVENTS}{wrong.pk}/remove/"
+    assert remove in listed
+    page = client.get(remove)
+    assert "Two caseworkers attended an IPS course." in page.content.decode()
+    # No reason: refused at the field, nothing removed.
+    refused = client.post(remove, {"reason": "  "})
+    assert "This field is required" in refused.context["form"].errors["reason"][0]
+    assert Exposure.objects.count() == 2
+    response = client.post(remove, {"reason": "Entered for the wrong office."}, follow=True)
+    assert "The entry is removed" in response.content.decode()
+    assert list(Exposure.objects.all()) == [kept]
+    assert [e.pk for e in response.context["events"]] == [kept.pk]
+    event = AuditEvent.objects.get(action="exposure.deleted")
+    assert event.actor == world.users["coordinator"] and event.target_id == str(wrong.pk)
+    assert event.data["reason"] == "Entered for the wrong office."
+    assert event.data["before"]["site"] == world.sites[1].pk
+    assert event.data["before"]["component"] == components["rapid"].pk
+    assert event.data["before"]["note"] == "Two caseworkers attended an IPS course."
+    # Gone: a second removal of the same entry finds nothing.
+    assert client.post(remove, {"reason": "again"}).status_code == 404
+    assert world.client("caseworker").get(f"{EVENTS}{kept.pk}/remove/").status_code == 403
+
+
+def test_only_site_events_are_removed_and_only_once(
+    world: World, components: dict[str, Component]
+) -> None:
+    coordinator = world.users["coordinator"]
+    reported = Exposure.objects.create(
+        trial=world.trial,
+        participant=world.participants["OSLA"][0],
+        source=Exposure.Source.STAFF,
+        exposed_on=dt.date(2025, 5, 1),
+    )
+    with pytest.raises(TrialError, match="Only site-level events"):
+        contamination.remove_site_event(reported, reason="wrong", actor=coordinator)
+    page = world.client("coordinator").get(f"{EVENTS}{reported.pk}/remove/")
+    assert page.status_code == 404
+    event = record_event(world, components)[0]
+    stale = Exposure.objects.get(pk=event.pk)
+    with pytest.raises(TrialError) as too_long:
+        contamination.remove_site_event(event, reason="x" * 501, actor=coordinator)
+    assert too_long.value.field == "reason"
+    contamination.remove_site_event(event, reason="Wrong office.", actor=coordinator)
+    with pytest.raises(TrialError, match="already been removed"):
+        contamination.remove_site_event(stale, reason="Wrong office.", actor=coordinator)
+    assert AuditEvent.objects.filter(action="exposure.deleted").count() == 1
+    assert Exposure.objects.filter(pk=reported.pk).exists()
+
+
+def test_site_events_through_the_api(world: World, components: dict[str, Component]) -> None:
+    api = APIClient()
+    api.force_authenticate(world.users["coordinator"])
+    url = "/api/v1/trials/ips/site-events/"
+    body = {
+        "site": "OSLB",
+        "occurred_on": "2025-05-15",
+        "components": ["rapid", "jobdev"],
+        "note": "Two caseworkers attended an IPS course.",
+    }
+    created = api.post(url, body, format="json")
+    assert created.status_code == 201
+    event = created.json()
+    assert (event["site"], event["occurred_on"]) == ("OSLB", "2025-05-15")
+    assert [(e["site"], e["component"], e["source"]) for e in event["exposures"]] == [
+        ("OSLB", "rapid", "site_event"),
+        ("OSLB", "jobdev", "site_event"),
+    ]
+    bad = api.post(url, {**body, "occurred_on": "2025-06-03"}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["errors"] == {"occurred_on": ["The date cannot be in the future."]}
+    unknown = api.post(url, {**body, "components": ["nope"]}, format="json")
+    assert unknown.status_code == 400 and "components" in unknown.json()["errors"]
+    assert api.get(url).json()["count"] == 2
+    first, second = (e["id"] for e in event["exposures"])
+    removal = f"{url}{first}/removal/"
+    missing = api.post(removal, {}, format="json")
+    assert missing.status_code == 400 and "reason" in missing.json()["errors"]
+    assert api.post(removal, {"reason": "Wrong office."}, format="json").status_code == 204
+    assert [e["id"] for e in api.get(url).json()["results"]] == [second]
+    assert AuditEvent.objects.get(action="exposure.deleted").data["reason"] == "Wrong office."
+    assert api.post(removal, {"reason": "again"}, format="json").status_code == 404
+    caseworker = APIClient()
+    caseworker.force_authenticate(world.users["caseworker"])
+    assert caseworker.get(url).status_code == 403
+    assert caseworker.post(f"{url}{second}/removal/", {"reason": "x"}).status_code == 403
 
 
 def cluster_world() -> tuple[Trial, dict[str, Any], Any]:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 
 from fidelity import scales
-from fidelity.models import Adaptation, Component, Contact, Review
+from fidelity.models import Adaptation, Component, Contact, Exposure, Review
 from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
@@ -243,6 +243,14 @@ def _populate(
         membership=membership, site=next(iter(places.values())), starts_on=dt.date(2025, 1, 1)
     )
     put("assignment", "inside", assignment.pk)
+    event = Exposure.objects.create(
+        trial=trial,
+        site=next(iter(places.values())),
+        source=Exposure.Source.SITE_EVENT,
+        exposed_on=dt.date(2025, 4, 3),
+        note="Staff attended a course in the method",
+    )
+    put("site_event", "inside", event.pk)
     return objects
 
 

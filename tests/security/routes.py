@@ -32,6 +32,8 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "arm": (False, True, 999_999_999),
     "membership": (False, True, 999_999_999),
     "assignment": (False, True, 999_999_999),
+    # Site-level events are a coordinator's, across the trial's sites.
+    "site_event": (False, True, 999_999_999),
     "reason": (False, True, 999_999_999),
     "covariate": (False, True, 999_999_999),
     "visit_definition": (False, True, 999_999_999),
@@ -308,6 +310,11 @@ ROUTES: list[Route] = [
         "fidelity:site_events",
         {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
     ),
+    Route(
+        "fidelity:remove_site_event",
+        {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
+        {"exposure_id": "site_event"},
+    ),
     Route("fidelity:staff", {G: read(P.MANAGE_MEMBERS)}),
     Route(
         "fidelity:staff_member",
@@ -485,6 +492,15 @@ ROUTES: list[Route] = [
         "v1:fidelity-review-scores",
         {G: API_NO_GET, PO: write(P.REVIEW_FIDELITY)},
         {"review_id": "review"},
+    ),
+    Route(
+        "v1:site-event-list",
+        {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
+    ),
+    Route(
+        "v1:site-event-removal",
+        {G: API_NO_GET, PO: write(P.CONFIGURE_TRIAL)},
+        {"exposure_id": "site_event"},
     ),
     Route(
         "v1:adaptation-list",
