@@ -1,6 +1,7 @@
 """End to end in headless Chromium: a caseworker finds a participant by the htmx search, logs a
 contact, corrects it and sees it in the list; a date in the future is refused at the field.
-The coordinator records a site-level event and sees the contamination page."""
+The coordinator records a site-level event, sees the contamination page, and removes the event
+as entered in error, with a reason."""
 
 from __future__ import annotations
 
@@ -139,4 +140,20 @@ def test_coordinator_records_a_site_event_and_reads_the_contamination_page(
     page.get_by_role("link", name="Back to contamination").click()
     expect(page.locator("main table")).to_contain_text("Site-level event")
     page.screenshot(path=str(screenshots / "contamination.png"), full_page=True)
+
+    # Entered in error: removed with a reason, which the field asks for first.
+    page.get_by_role("link", name="Site-level events").click()
+    page.get_by_role("link", name="Remove (entered in error)").click()
+    expect(page.locator("main dl")).to_contain_text("IPS course")
+    page.get_by_role("button", name="Remove the entry").click()
+    expect(page.locator("#id_reason_error")).to_contain_text("required")
+    assert Exposure.objects.filter(pk=exposure.pk).exists()
+    page.get_by_label("Why is it removed?").fill("Entered for the wrong office.")
+    page.screenshot(path=str(screenshots / "contamination-site-event-remove.png"), full_page=True)
+    page.get_by_role("button", name="Remove the entry").click()
+    expect(page.locator(".messages")).to_contain_text("The entry is removed")
+    expect(page.locator("main table")).to_contain_text("No site-level events recorded.")
+    assert not Exposure.objects.exists()
+    removed = AuditEvent.objects.get(action="exposure.deleted")
+    assert removed.actor == kari and removed.data["reason"] == "Entered for the wrong office."
     assert_no_csp_violations(console)
