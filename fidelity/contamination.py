@@ -236,12 +236,14 @@ def add_site_assignment(
     starts_on: dt.date,
     ends_on: dt.date | None,
     actor: AbstractBaseUser,
-) -> SiteAssignment:
+) -> tuple[SiteAssignment, int]:
     """Record that a member of staff worked at ``site`` from ``starts_on`` (until ``ends_on``).
 
     Raises TrialError for a site of another trial, an end before the start, a start in the
     future, or a period that overlaps another assignment of the same person at the same site.
-    Contacts logged earlier are not re-flagged. Not idempotent (a repeat overlaps: refused).
+    The person's contacts logged from ``starts_on`` are checked again, so that their staff flags
+    follow the new assignment. Returns the assignment and how many flags changed. Not
+    idempotent (a repeat overlaps: refused).
     """
     if site.trial_id != membership.trial_id:
         raise TrialError(_("Unknown site."), field="site")
@@ -272,20 +274,41 @@ def add_site_assignment(
             trial=membership.trial,
             data={"after": audit.snapshot(assignment)},
         )
-    return assignment
+        reflagged = reflag_staff_contacts(membership, starts_on, actor=actor)
+    return assignment, reflagged
 
 
-def remove_site_assignment(assignment: SiteAssignment, *, actor: AbstractBaseUser) -> None:
-    """Delete an assignment entered in error; audited with its content. Not idempotent."""
+def remove_site_assignment(assignment: SiteAssignment, *, actor: AbstractBaseUser) -> int:
+    """Delete an assignment entered in error; audited with its content. The person's contacts
+    from the assignment's start are checked again; returns how many flags changed. Not
+    idempotent."""
+    membership = assignment.membership
     with transaction.atomic():
         audit.record(
             "siteassignment.deleted",
             assignment,
             actor=actor,
-            trial=assignment.membership.trial,
+            trial=membership.trial,
             data={"before": audit.snapshot(assignment)},
         )
         assignment.delete()
+        return reflag_staff_contacts(membership, assignment.starts_on, actor=actor)
+
+
+def reflag_staff_contacts(membership: Membership, since: dt.date, *, actor: Actor) -> int:
+    """Check again the staff flag of the contacts ``membership``'s person logged in its trial
+    on or after ``since``, after their site assignments changed; returns how many flags
+    changed. Call inside the transaction that changed the assignments."""
+    contacts = Contact.objects.filter(
+        trial_id=membership.trial_id, author_id=membership.user_id, contact_on__gte=since
+    ).order_by("contact_on", "pk")
+    check = StaffRisk(membership.trial_id, membership.user_id)
+    changed = 0
+    for contact in contacts:
+        before = contact.contamination_risk
+        if flag_staff_risk(contact, actor=actor, check=check) != before:
+            changed += 1
+    return changed
 
 
 class StaffRisk:
@@ -331,14 +354,14 @@ class StaffRisk:
         return sorted(risky.values(), key=lambda s: s.code)
 
 
-def staff_risk_sites(contact: Contact) -> list[Site]:
+def staff_risk_sites(contact: Contact, check: StaffRisk | None = None) -> list[Site]:
     """Intervention sites where the contact's author worked on or before the contact date.
 
     Only sites other than the contact's own count, and only the part of an assignment during
     which the site was an intervention site. Empty when the contact is not with a control unit
     (a control participant, or for an employer contact a control site of a cluster trial).
     """
-    check = StaffRisk(contact.trial_id, contact.author_id)
+    check = check or StaffRisk(contact.trial_id, contact.author_id)
     if contact.participant_id is not None:
         control = participant_in_control(contact.participant_id, contact.contact_on)
     else:
@@ -352,14 +375,15 @@ def staff_risk_note(sites: list[Site]) -> str:
     }
 
 
-def flag_staff_risk(contact: Contact, *, actor: Actor) -> bool:
+def flag_staff_risk(contact: Contact, *, actor: Actor, check: StaffRisk | None = None) -> bool:
     """Set ``contact.contamination_risk`` from the author's site assignments, and keep one
     Exposure(source=staff) for a flagged contact (removed when an edit clears the flag).
 
-    Call inside the transaction that saved the contact. Each change is audited. Safe to repeat.
-    Returns the flag.
+    Call inside the transaction that saved the contact (or changed the author's assignments;
+    ``check``, a :class:`StaffRisk` of the author, is then shared by the contacts). Each change
+    is audited. Safe to repeat. Returns the flag.
     """
-    sites = staff_risk_sites(contact)
+    sites = staff_risk_sites(contact, check)
     risk = bool(sites)
     if risk != contact.contamination_risk:
         contact.contamination_risk = risk

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fidelity import adaptations as adaptation_services
@@ -420,6 +421,19 @@ def staff(request: HttpRequest, trial: Trial) -> HttpResponse:
     return render(request, "fidelity/exposure_staff.html", {"trial": trial, "rows": rows})
 
 
+def _report_reflagged(request: HttpRequest, changed: int) -> None:
+    if changed:
+        messages.info(
+            request,
+            ngettext(
+                "The contamination-risk flag of %(count)d contact this person logged changed.",
+                "The contamination-risk flags of %(count)d contacts this person logged changed.",
+                changed,
+            )
+            % {"count": changed},
+        )
+
+
 @trial_view(Perm.MANAGE_MEMBERS)
 @require_http_methods(FORM_METHODS)
 def staff_member(request: HttpRequest, trial: Trial, membership_id: int) -> HttpResponse:
@@ -430,13 +444,14 @@ def staff_member(request: HttpRequest, trial: Trial, membership_id: int) -> Http
     form = SiteAssignmentForm(request.POST if request.method == "POST" else None, trial=trial)
     if request.method == "POST" and form.is_valid():
         try:
-            contamination.add_site_assignment(
+            _assignment, reflagged = contamination.add_site_assignment(
                 membership, actor=_actor(request), **form.cleaned_data
             )
         except TrialError as error:
             _show_error(form, error)
         else:
             messages.success(request, _("The site assignment is added."))
+            _report_reflagged(request, reflagged)
             return redirect("fidelity:staff_member", trial.code, membership.pk)
     since = {site.pk: contamination.intervention_since(site) for site in trial.sites.all()}
     assignments = [
@@ -463,8 +478,9 @@ def remove_assignment(
         membership_id=membership_id,
         membership__trial=trial,
     )
-    contamination.remove_site_assignment(assignment, actor=_actor(request))
+    reflagged = contamination.remove_site_assignment(assignment, actor=_actor(request))
     messages.success(request, _("The site assignment is removed."))
+    _report_reflagged(request, reflagged)
     return redirect("fidelity:staff_member", trial.code, membership_id)
 
 

@@ -567,6 +567,40 @@ def test_coordinator_adds_and_removes_dated_assignments(world: World) -> None:
     assert event.data["before"]["starts_on"] == "2025-01-01"
 
 
+def test_contacts_logged_before_an_assignment_is_entered_follow_it(world: World) -> None:
+    """The coordinator enters, after the fact, that the caseworker worked at OSLB (an
+    intervention site from 2025-03-03) from January to April: the caseworker's contact with a
+    control participant on 2025-05-20 becomes a risk, and stops being one when the period is
+    removed as entered in error. An earlier contact (before the participant was allocated)
+    stays as it was."""
+    for participant in world.participants["OSLB"]:
+        allocate(world, participant, "A")
+    allocate(world, world.participants["OSLA"][0], "B")
+    control = world.participants["OSLA"][0]
+    later = log(world, control)
+    earlier = log(world, control, contact_on=dt.date(2025, 3, 1))
+    assert not Contact.objects.filter(contamination_risk=True).exists()
+    membership = Membership.objects.get(trial=world.trial, user=world.users["caseworker"])
+    client = world.client("coordinator")
+    url = f"{STAFF}{membership.pk}/"
+    data = {"site": world.sites[1].pk, "starts_on": "2025-01-01", "ends_on": "2025-04-30"}
+    response = client.post(url, data, follow=True)
+    assert "The contamination-risk flag of 1 contact this person logged changed." in (
+        response.content.decode()
+    )
+    assert list(Contact.objects.filter(contamination_risk=True)) == [later]
+    exposure = Exposure.objects.get(source=Exposure.Source.STAFF)
+    assert exposure.contact == later and "OSLB" in exposure.note
+    flagged = AuditEvent.objects.get(action="contact.contamination_risk")
+    assert flagged.actor == world.users["coordinator"] and flagged.target_id == str(later.pk)
+    assignment = SiteAssignment.objects.get()
+    client.post(f"{url}{assignment.pk}/remove/")
+    assert not Contact.objects.filter(contamination_risk=True).exists()
+    assert not Exposure.objects.filter(source=Exposure.Source.STAFF).exists()
+    assert AuditEvent.objects.filter(action="contact.contamination_risk").count() == 2
+    assert Contact.objects.get(pk=earlier.pk).contamination_risk is False
+
+
 def test_only_member_managers_see_the_assignments(world: World) -> None:
     membership = Membership.objects.get(trial=world.trial, user=world.users["caseworker"])
     assert world.client("caseworker").get(STAFF).status_code == 403
