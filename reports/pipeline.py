@@ -373,17 +373,23 @@ def randomisation_section(trial: Trial) -> Section | None:
 
 def report_names(trial: Trial) -> Names:
     """The labels the PDF shows for the trial's covariates (with site and stratum), their
-    choices and its visits, in place of the keys the data sets use."""
+    choices, its sites (the levels of ``site``, by name) and its visits, in place of the keys
+    the data sets use.
+
+    Stratum needs no levels: it is not offered as a subgroup, so its values are never shown.
+    """
     from reports.analysis.effect import Names
     from reports.services import covariate_choices, time_point_choices
 
+    levels = {
+        c.key: {str(value): str(label) for value, label in c.choices}
+        for c in trial.covariates.all()
+        if c.choices
+    }
+    levels["site"] = {site.code: site.name for site in trial.sites.all()}
     return Names(
         covariates={key: str(label) for key, label in covariate_choices(trial)},
-        levels={
-            c.key: {str(value): str(label) for value, label in c.choices}
-            for c in trial.covariates.all()
-            if c.choices
-        },
+        levels=levels,
         visits={code: str(label) for code, label in time_point_choices(trial)},
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,8 @@ def gee_effect(
     period: str | None = None,
     cov_type: str = "bias_reduced",
     correlation: str = "exchangeable",
+    *,
+    label: Callable[[str], str] = str,
 ) -> Estimate:
     """Population-averaged effect by GEE with an exchangeable working correlation.
 
@@ -91,7 +94,8 @@ def gee_effect(
     intervals and p-values use a t reference with K − 2 degrees of freedom (K clusters) because
     the normal reference is anti-conservative with few clusters. ``treat`` is normally 0/1; a
     numeric column is accepted too (the per-arm checks are then skipped). ``correlation`` may
-    be "independence" (used in validation).
+    be "independence" (used in validation). A covariate left out is named in the note by
+    ``label`` (see :func:`~reports.analysis.estimates.usable_covariates`).
     """
     measure = _("odds ratio (GEE)") if binary else _("difference in means (GEE)")
     method = (
@@ -99,7 +103,7 @@ def gee_effect(
         if cov_type == "bias_reduced"
         else _("GEE, exchangeable")
     )
-    covariates, notes = usable_covariates(frame, [c for c in covariates if c != cluster])
+    covariates, notes = usable_covariates(frame, [c for c in covariates if c != cluster], label)
     columns = [outcome, treat, cluster, *covariates] + ([period] if period else [])
     data = frame[columns].dropna().astype({outcome: float})
     n_t, n_c = int((data[treat] == 1).sum()), int((data[treat] == 0).sum())

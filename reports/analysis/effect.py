@@ -90,7 +90,15 @@ class Names:
     visits: dict[str, str] = field(default_factory=dict)
 
     def covariate(self, key: str) -> str:
-        return self.covariates.get(key, key)
+        """A covariate as readers know it; the models' ``baseline_<outcome>`` (the outcome at
+        the visit 0 months from randomisation, see :meth:`Context.baseline`) as "<outcome> at
+        baseline"."""
+        if key in self.covariates:
+            return self.covariates[key]
+        outcome = key.removeprefix("baseline_")
+        if outcome != key and outcome in OUTCOME_COLUMNS:
+            return _("%(outcome)s at baseline") % {"outcome": outcome_name(outcome)}
+        return key
 
     def level(self, variable: str, value: str) -> str:
         """A subgroup level as readers know it: the choice's label, yes/no translated."""
@@ -349,6 +357,7 @@ def effect_rows(
     """
     binary = context.binary(outcome)
     covariates = context.covariates_for(outcome, frame)
+    label = context.names.covariate
     design = context.data.design
     rows: list[tuple[dict[str, object], Estimate]] = []
     for arm, name in context.comparisons():
@@ -366,7 +375,7 @@ def effect_rows(
             )
             if model_covariates:
                 adjusted = clustered.gee_effect(
-                    pair, outcome, "site", model_covariates, binary, period=period
+                    pair, outcome, "site", model_covariates, binary, period=period, label=label
                 )
                 adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
                 rows.append((extra, adjusted))
@@ -375,7 +384,7 @@ def effect_rows(
             itt = binary_itt(pair, outcome)
             rows.extend((extra, e) for e in (itt if full else itt[:1]))
             if covariates:
-                rows.append((extra, logistic_adjusted(pair, outcome, covariates)))
+                rows.append((extra, logistic_adjusted(pair, outcome, covariates, label=label)))
         else:
             rows.append(
                 (
@@ -386,7 +395,7 @@ def effect_rows(
                 )
             )
             if covariates:
-                rows.append((extra, ancova_hc3(pair, outcome, covariates)))
+                rows.append((extra, ancova_hc3(pair, outcome, covariates, label=label)))
     return rows
 
 
@@ -650,7 +659,7 @@ def time_to_work_section(context: Context) -> Section:
         )
         rows.append(({"comparison": name}, survival.cox_hazard_ratio(pair, [])))
         if covariates:
-            adjusted = survival.cox_hazard_ratio(pair, covariates)
+            adjusted = survival.cox_hazard_ratio(pair, covariates, label=context.names.covariate)
             adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
             rows.append(({"comparison": name}, adjusted))
     section.tables.append(
@@ -893,7 +902,7 @@ def missing_section(context: Context) -> Section:
             pair = pair.merge(wide, on="study_id", how="left")
             auxiliary = list(wide.columns.drop("study_id"))
         pair[outcome] = pair[outcome].astype(float)
-        complete = ancova_hc3(pair, outcome, covariates)
+        complete = ancova_hc3(pair, outcome, covariates, label=context.names.covariate)
         complete.measure = _("difference (complete case)")
         complete.method = _("linear regression, HC3 robust SE")
         rows.append(({"comparison": name}, complete))
@@ -901,7 +910,12 @@ def missing_section(context: Context) -> Section:
             (
                 {"comparison": name},
                 missing.multiple_imputation(
-                    pair, outcome, covariates, context.seed, auxiliary=auxiliary
+                    pair,
+                    outcome,
+                    covariates,
+                    context.seed,
+                    auxiliary=auxiliary,
+                    label=context.names.covariate,
                 ),
             )
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -94,23 +95,28 @@ def covariate_terms(frame: pd.DataFrame, covariates: list[str]) -> list[str]:
     return terms
 
 
-def usable_covariates(frame: pd.DataFrame, covariates: list[str]) -> tuple[list[str], list[str]]:
+def usable_covariates(
+    frame: pd.DataFrame, covariates: list[str], label: Callable[[str], str] = str
+) -> tuple[list[str], list[str]]:
     """Split ``covariates`` into those that can enter a model and notes about the others.
 
-    A covariate is left out when it is not in the data, entirely missing, or constant.
+    A covariate is left out when it is not in the data, entirely missing, or constant. The
+    notes name it by ``label(key)`` (the key itself by default), so a report can show the name
+    its readers know.
     """
     usable, notes = [], []
-    for name in covariates:
-        if name not in frame.columns:
+    for key in covariates:
+        name = label(key)
+        if key not in frame.columns:
             notes.append(
                 _("Covariate %(name)s is not in the data and was left out.") % {"name": name}
             )
-        elif frame[name].notna().sum() == 0:
+        elif frame[key].notna().sum() == 0:
             notes.append(_("Covariate %(name)s has no values and was left out.") % {"name": name})
-        elif frame[name].nunique(dropna=True) < 2:
+        elif frame[key].nunique(dropna=True) < 2:
             notes.append(_("Covariate %(name)s is constant and was left out.") % {"name": name})
         else:
-            usable.append(name)
+            usable.append(key)
     return usable, notes
 
 
@@ -209,16 +215,22 @@ def binary_itt(frame: pd.DataFrame, outcome: str, treat: str = "treat") -> list[
 
 
 def logistic_adjusted(
-    frame: pd.DataFrame, outcome: str, covariates: list[str], treat: str = "treat"
+    frame: pd.DataFrame,
+    outcome: str,
+    covariates: list[str],
+    treat: str = "treat",
+    *,
+    label: Callable[[str], str] = str,
 ) -> Estimate:
     """Covariate-adjusted odds ratio from logistic regression (statsmodels GLM, binomial).
 
     Rows with a missing outcome or covariate are dropped (complete case). Separation (a
     covariate pattern or the treatment predicting the outcome perfectly) gives ``None`` with a
-    note, because the maximum-likelihood estimate does not exist.
+    note, because the maximum-likelihood estimate does not exist. A covariate left out is
+    named in the note by ``label`` (see :func:`usable_covariates`).
     """
     measure, method = _("adjusted odds ratio"), _("logistic regression")
-    covariates, notes = usable_covariates(frame, covariates)
+    covariates, notes = usable_covariates(frame, covariates, label)
     data = frame[[outcome, treat, *covariates]].dropna()
     n_t, n_c = int((data[treat] == 1).sum()), int((data[treat] == 0).sum())
     if n_t == 0 or n_c == 0:
@@ -310,15 +322,21 @@ def welch_difference(y_treated: pd.Series, y_control: pd.Series) -> Estimate:
 
 
 def ancova_hc3(
-    frame: pd.DataFrame, outcome: str, covariates: list[str], treat: str = "treat"
+    frame: pd.DataFrame,
+    outcome: str,
+    covariates: list[str],
+    treat: str = "treat",
+    *,
+    label: Callable[[str], str] = str,
 ) -> Estimate:
     """Adjusted difference in means by linear regression (ANCOVA) with HC3 robust errors.
 
     ``covariates`` normally include the baseline value of the outcome. Inference uses the HC3
-    sandwich with a t(n − p) reference. Complete case on outcome and covariates.
+    sandwich with a t(n − p) reference. Complete case on outcome and covariates. A covariate
+    left out is named in the note by ``label`` (see :func:`usable_covariates`).
     """
     measure, method = _("adjusted difference in means"), _("ANCOVA, HC3 robust SE")
-    covariates, notes = usable_covariates(frame, covariates)
+    covariates, notes = usable_covariates(frame, covariates, label)
     data = frame[[outcome, treat, *covariates]].dropna()
     n_t, n_c = int((data[treat] == 1).sum()), int((data[treat] == 0).sum())
     if n_t < 2 or n_c < 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,8 @@ def multiple_imputation(
     auxiliary: list[str] | None = None,
     imputations: int = IMPUTATIONS,
     burn_in: int = BURN_IN,
+    *,
+    label: Callable[[str], str] = str,
 ) -> Estimate:
     """Treatment effect after multiple imputation by chained equations (statsmodels MICE).
 
@@ -125,10 +128,12 @@ def multiple_imputation(
     model: linear regression of the outcome on arm and covariates, so a binary outcome gives a
     risk difference and a continuous one a difference in means; estimates pooled by Rubin's
     rules (normal reference). Seeded with ``seed``: the same data and seed give the same result.
+    A covariate left out is named in the note by ``label`` (see
+    :func:`~reports.analysis.estimates.usable_covariates`).
     """
     measure = _("difference (multiple imputation)")
     method = _("MICE, %(m)s imputations, Rubin's rules") % {"m": imputations}
-    covariates, notes = usable_covariates(frame, covariates)
+    covariates, notes = usable_covariates(frame, covariates, label)
     auxiliary = [a for a in (auxiliary or []) if a in frame.columns and frame[a].notna().any()]
     n_t, n_c = int((frame[treat] == 1).sum()), int((frame[treat] == 0).sum())
     observed = frame[outcome].notna()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from reports.analysis.estimates import (
     is_binary,
     term,
     unavailable,
+    usable_covariates,
 )
 from reports.analysis.text import _
 
@@ -106,14 +108,21 @@ def cox_hazard_ratio(
     treat: str = "treat",
     time: str = "months",
     event: str = "event",
+    *,
+    label: Callable[[str], str] = str,
 ) -> Estimate:
     """Hazard ratio for ``treat`` from a Cox model (statsmodels ``PHReg``, Efron ties).
 
     Without tied event times Breslow's likelihood is used, which is then identical to Efron's.
 
-    Wald 95% CI and p-value on the log scale. Complete case on time, event and covariates.
+    Wald 95% CI and p-value on the log scale. Complete case on time, event and covariates. A
+    covariate not in the data, without values or constant is left out with a note naming it by
+    ``label`` (see :func:`~reports.analysis.estimates.usable_covariates`): the Cox model has no
+    intercept to absorb a constant column, which otherwise gives a degenerate interval, and an
+    empty one would drop every row.
     """
     measure, method = _("hazard ratio"), _("Cox regression (Efron ties)")
+    covariates, notes = usable_covariates(frame, covariates, label)
     data = frame[[time, event, treat, *covariates]].dropna()
     n_t, n_c = int((data[treat] == 1).sum()), int((data[treat] == 0).sum())
     if is_binary(data[treat]) and (n_t == 0 or n_c == 0):
@@ -157,4 +166,5 @@ def cox_hazard_ratio(
         method,
         n_t,
         n_c,
+        " ".join(notes) or None,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from reports.analysis.results import AnalysisPlan, Table
 from reports.analysis.synthetic import synthetic_effect_data
 from tests.reports.conftest import ReportWorld, lock_plan
 from tests.reports.test_pipeline import pdf_text, spec_for, table, zip_members
+from trial.models import CovariateDefinition
 
 COMPARISON = "Intervention vs Usual services"
 
@@ -39,8 +41,10 @@ class Built:
     html: str  # the HTML WeasyPrint made the PDF from
 
 
-@pytest.fixture
-def effect_report(rworld: ReportWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Built:
+def build_effect(
+    rworld: ReportWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **plan: Any
+) -> Built:
+    """The effect report under the fixture's plan with ``plan``'s changes, and its HTML."""
     pages: list[str] = []
     report_html = render.report_html
 
@@ -49,8 +53,13 @@ def effect_report(rworld: ReportWorld, tmp_path: Path, monkeypatch: pytest.Monke
         return pages[-1]
 
     monkeypatch.setattr(render, "report_html", keep)
-    result = pipeline.build(spec_for(rworld, lock_plan(rworld)), tmp_path)
+    result = pipeline.build(spec_for(rworld, lock_plan(rworld, **plan)), tmp_path)
     return Built(result, pages[0])
+
+
+@pytest.fixture
+def effect_report(rworld: ReportWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Built:
+    return build_effect(rworld, tmp_path, monkeypatch)
 
 
 def test_effect_pdf_shows_labels_not_keys(effect_report: Built) -> None:
@@ -101,6 +110,56 @@ def test_csv_files_keep_the_keys_and_the_comparison_on_every_row(effect_report: 
     assert set(subgroups["Subgroup"]) == {"sex"} and set(subgroups["Level"]) == {"female", "male"}
     flow = pd.read_csv(io.BytesIO(members["tables/flow.csv"]))
     assert "Assessed at m12" in set(flow.iloc[:, 0])
+
+
+@pytest.fixture
+def by_site_report(rworld: ReportWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Built:
+    """The effect report adjusted for a covariate everyone has the same value of (benefit),
+    with site as the subgroup."""
+    CovariateDefinition.objects.create(
+        trial=rworld.trial,
+        key="benefit",
+        label="Benefit type",
+        kind=CovariateDefinition.Kind.CHOICE,
+        choices=[["aap", "Work assessment allowance"], ["none", "No benefit"]],
+    )
+    for person in rworld.people:
+        person.baseline = {**person.baseline, "benefit": "aap"}
+        person.save(update_fields=["baseline"])
+    return build_effect(
+        rworld, tmp_path, monkeypatch, covariates=["sex", "benefit"], subgroups=["site"]
+    )
+
+
+def test_a_constant_covariate_is_left_out_with_a_note_naming_its_label(
+    by_site_report: Built,
+) -> None:
+    note = "Covariate Benefit type is constant and was left out."
+    tables = {t.key: t for t in by_site_report.result.tables}
+    # Every adjusted model says so: the adjusted odds ratio, ANCOVA of the secondary outcome,
+    # the adjusted Cox model, complete case and multiple imputation.
+    for key in ("primary_effect", "secondary_effects", "time_to_work_cox", "missing_sensitivity"):
+        assert any(note in str(n) for n in tables[key].frame["Note"]), key
+    assert note in by_site_report.html
+    assert "Covariate benefit " not in by_site_report.html
+    assert "Benefittype" in pdf_text(by_site_report.result.pdf).replace(" ", "")
+
+
+def test_site_as_subgroup_shows_the_sites_names(rworld: ReportWorld, by_site_report: Built) -> None:
+    sites = {site.code: site.name for site in rworld.world.sites[:2]}
+    tables = {t.key: t for t in by_site_report.result.tables}
+    view = render.table_view(tables["subgroups"])
+    texts = view_texts(view)
+    assert set(sites.values()) <= set(texts) and "Site (NAV office)" in texts
+    assert not set(sites) & set(texts)  # no site code in a cell
+    figures = (f for s in by_site_report.result.sections for f in s.figures)
+    forest = next(f for f in figures if f.key == "subgroups_forest")
+    for code, name in sites.items():
+        assert f"Site (NAV office): {name}" in forest.svg
+        assert f": {code}<" not in forest.svg
+    # The CSV keeps the codes.
+    subgroups = table(zip_members(by_site_report.result.zip), "subgroups")
+    assert set(subgroups["Subgroup"]) == {"site"} and set(subgroups["Level"]) == set(sites)
 
 
 # --- the sections and the table view, without the database --------------------------------
@@ -191,3 +250,32 @@ def test_grouping_and_repeats_in_the_table_view() -> None:
     assert render.table_view(single)["subtitle"] == "Comparison: B vs A"
     assert all("group" not in r for r in render.table_view(single)["rows"])
     assert "Comparison" in single.frame.columns
+
+
+def test_the_outcome_at_baseline_is_named_in_a_left_out_covariate_note() -> None:
+    # Nobody was in paid work at baseline, so the baseline outcome is a constant covariate.
+    data = synthetic_effect_data(n=200, seed=4)
+    baseline = data.outcomes["offset_months"] == 0
+    data.outcomes.loc[baseline, "in_paid_work"] = False
+    data.participants["benefit"] = "aap"
+    plan = AnalysisPlan(
+        primary_outcome="in_paid_work",
+        time_point="m12",
+        secondary_outcomes=[],
+        covariates=["age", "benefit"],
+        missing="complete_case",
+        subgroups=[],
+    )
+    names = Names(covariates={"age": "Age", "benefit": "Benefit type"})
+    sections = effect_sections(data, plan, seed=1, blinded=False, names=names)
+    tables = {t.key: t for s in sections for t in s.tables}
+    (note,) = {n for n in tables["primary_effect"].frame["Note"] if n}
+    assert note == (
+        "Covariate in paid work at baseline is constant and was left out. "
+        "Covariate Benefit type is constant and was left out."
+    )
+    # Without names a trial's covariate is named by its key.
+    sections = effect_sections(data, plan, seed=1, blinded=False)
+    tables = {t.key: t for s in sections for t in s.tables}
+    notes = " ".join(n for n in tables["primary_effect"].frame["Note"] if n)
+    assert "Covariate benefit is constant" in notes

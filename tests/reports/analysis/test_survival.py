@@ -83,3 +83,25 @@ def test_cox_without_events_says_why() -> None:
     frame = pd.DataFrame({"months": [1.0, 2, 3, 4], "event": [0, 0, 0, 0], "treat": [1, 1, 0, 0]})
     result = cox_hazard_ratio(frame, [])
     assert result.estimate is None and "No events" in result.note
+
+
+def test_cox_leaves_out_a_constant_or_empty_covariate_and_names_it() -> None:
+    # A constant column has nothing to estimate in a model without intercept: kept in, it made
+    # the fit fail ("Singular matrix") here, and on other data gave an interval of zero width
+    # with p = 0; an empty column dropped every row ("No events were observed").
+    data = pd.read_csv(RESULTS / "survival_data_50_2.csv", sep=" ", header=None)
+    data.columns = ["months", "event", "entry", "x1", "x2"]
+    data = data.assign(employed=0.0, benefit=np.nan)
+    unadjusted = cox_hazard_ratio(data, [], treat="x1")
+    labels = {"employed": "In work", "benefit": "Benefit type"}
+    result = cox_hazard_ratio(data, ["employed", "benefit"], treat="x1", label=labels.__getitem__)
+    assert (result.estimate, result.ci_low, result.ci_high, result.p_value) == (
+        unadjusted.estimate,
+        unadjusted.ci_low,
+        unadjusted.ci_high,
+        unadjusted.p_value,
+    )
+    assert result.note == (
+        "Covariate In work is constant and was left out. "
+        "Covariate Benefit type has no values and was left out."
+    )
