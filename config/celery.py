@@ -33,4 +33,10 @@ app.conf.beat_schedule = {
         "task": "randomisation.tasks.fail_stale_simulations",
         "schedule": crontab(minute="*/15"),
     },
+    # Imports of CSV files: steps silent for IMPORT_STALE_MINUTES fail, checked files left
+    # unimported for IMPORT_KEEP_HOURS are removed. Idempotent.
+    "fail-stale-imports": {
+        "task": "randomisation.tasks.fail_stale_imports",
+        "schedule": crontab(minute="*/15"),
+    },
 }

@@ -323,6 +323,11 @@ REPORT_QUEUED_HOURS = env_int("REPORT_QUEUED_HOURS", 24)
 # a run whose lease ran out, and a run silent for SIMULATION_STALE_MINUTES is marked failed.
 SIMULATION_LEASE_SECONDS = env_int("SIMULATION_LEASE_SECONDS", 120)
 SIMULATION_STALE_MINUTES = env_int("SIMULATION_STALE_MINUTES", 30)
+# Imports of CSV files in the browser (randomisation.import_jobs): a step queued or running for
+# IMPORT_STALE_MINUTES has failed (the task's hard limit is 55 minutes); checked files wait for
+# the "Import" button at most IMPORT_KEEP_HOURS, encrypted under FILES_ROOT.
+IMPORT_STALE_MINUTES = env_int("IMPORT_STALE_MINUTES", 60)
+IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24)
 
 # Redis doubles as the cache where it is configured; otherwise a per-process cache. While Redis
 # is down the cache misses and skips writes (config/cache.py), so pages keep working uncached;

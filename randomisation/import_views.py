@@ -1,35 +1,33 @@
 """Importing a trial's data from CSV files in the browser: check first, then import.
 
-The check runs the whole import and rolls it back, so its report is exactly what the import
-would do. Checked files wait for the "Import" button in the session, encrypted with the
-personal-number key (they may hold personal numbers), and are removed when used or replaced.
-The rules live in randomisation.importing and the services it calls.
+Each step is a job (``randomisation.import_jobs``): small files are processed in the request,
+larger ones on a worker while the page shows progress. The check runs the whole import and
+rolls it back, so its report is exactly what the import would do. The rules live in
+``randomisation.importing`` and the services it calls.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from randomisation import importing
-from trial import personal_numbers
+from randomisation import import_jobs, importing
+from randomisation.models import TrialImport
 from trial.models import Trial
 from trial.permissions import Perm
+from trial.services import TrialError
 from trial.views import trial_view
 
-SESSION_KEY = "randomisation.import"
 MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_ERRORS_SHOWN = 500
+RECENT_IMPORTS = 10
 
 
 class ImportForm(forms.Form):
@@ -78,80 +76,63 @@ class ImportForm(forms.Form):
         }
 
 
-def _seal(files: dict[str, bytes]) -> str:
-    payload = {name: base64.b64encode(data).decode() for name, data in files.items()}
-    return personal_numbers.encrypt(json.dumps(payload))
-
-
-def _unseal(token: str) -> dict[str, bytes]:
-    payload = json.loads(personal_numbers.decrypt(token))
-    return {name: base64.b64decode(data) for name, data in payload.items()}
+@trial_view(Perm.IMPORT_DATA)
+def upload(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """Choose the files; checking them is a job, and its page follows."""
+    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
+    if request.method == "POST" and form.is_valid():
+        trial_import = import_jobs.start_check(
+            trial,
+            form.files_by_name(),
+            actor=request.user,  # type: ignore[arg-type]
+        )
+        return redirect("randomisation:import_detail", trial.code, trial_import.pk)
+    recent = TrialImport.objects.filter(trial=trial)[:RECENT_IMPORTS]
+    context = {"trial": trial, "form": form, "imports": recent}
+    return render(request, "randomisation/import_upload.html", context)
 
 
 @trial_view(Perm.IMPORT_DATA)
-def upload(request: HttpRequest, trial: Trial) -> HttpResponse:
-    report = None
-    token = None
-    if request.method != "POST":
-        form = ImportForm()
-    else:
-        form = ImportForm(request.POST, request.FILES)
-        request.session.pop(SESSION_KEY, None)
-        if form.is_valid():
-            files = form.files_by_name()
-            report = importing.import_trial(files, actor=request.user, trial=trial, dry_run=True)
-            if report.ok and report.created:
-                token = secrets.token_urlsafe(16)
-                request.session[SESSION_KEY] = {
-                    "trial": trial.code,
-                    "token": token,
-                    "files": _seal(files),
-                }
-    return render(request, "randomisation/import_upload.html", _context(trial, form, report, token))
-
-
-def _context(
-    trial: Trial, form: ImportForm, report: importing.ImportReport | None, token: str | None
-) -> dict[str, Any]:
-    rows = []
-    if report is not None:
-        rows = [(name, report.files[name]) for name in importing.FILES if name in report.files]
-    errors = report.errors if report is not None else []
-    return {
+def detail(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
+    """One import: progress while a step runs (the fragment polls), then its report."""
+    trial_import = get_object_or_404(TrialImport, pk=import_id, trial=trial)
+    report = trial_import.report
+    rows = [
+        (name, report["files"][name]) for name in importing.FILES if name in report.get("files", {})
+    ]
+    errors = report.get("errors", [])
+    context = {
         "trial": trial,
-        "form": form,
+        "run": trial_import,
         "report": report,
         "counts": rows,
-        "errors": errors[:MAX_ERRORS_SHOWN],
-        "hidden_errors": max(0, len(errors) - MAX_ERRORS_SHOWN),
-        "token": token,
+        "errors": errors,
+        "hidden_errors": max(0, report.get("error_count", 0) - len(errors)),
+        "progress": import_jobs.progress_of(trial_import) if trial_import.active else None,
+        "poll_url": reverse("randomisation:import_detail", args=[trial.code, trial_import.pk]),
     }
+    template = (
+        "randomisation/_import_status.html"
+        if request.htmx  # type: ignore[attr-defined]
+        else "randomisation/import_detail.html"
+    )
+    return render(request, template, context)
 
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def confirm(request: HttpRequest, trial: Trial) -> HttpResponse:
-    checked = request.session.pop(SESSION_KEY, None)
-    if (
-        not checked
-        or checked.get("trial") != trial.code
-        or not secrets.compare_digest(checked.get("token", ""), request.POST.get("token", ""))
-    ):
-        messages.error(
-            request, _("The checked files are no longer available; choose them and check again.")
-        )
-        return redirect("randomisation:import", trial.code)
-    report = importing.import_trial(_unseal(checked["files"]), actor=request.user, trial=trial)
-    if not report.ok:
-        # The trial changed between the check and the import: show why, nothing is written.
-        return render(
-            request,
-            "randomisation/import_upload.html",
-            _context(trial, ImportForm(), report, None),
-        )
-    messages.success(
-        request,
-        _("Imported: %(created)s rows created, %(unchanged)s unchanged.")
-        % {"created": report.created, "unchanged": report.unchanged},
-    )
-    return redirect("randomisation:import", trial.code)
+def confirm(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
+    trial_import = get_object_or_404(TrialImport, pk=import_id, trial=trial)
+    try:
+        trial_import = import_jobs.confirm(trial_import, actor=request.user)  # type: ignore[arg-type]
+    except TrialError as error:
+        messages.error(request, error.message)
+    else:
+        if trial_import.status == TrialImport.Status.DONE:
+            report = trial_import.report
+            messages.success(
+                request,
+                _("Imported: %(created)s rows created, %(unchanged)s unchanged.")
+                % {"created": report["created"], "unchanged": report["unchanged"]},
+            )
+    return redirect("randomisation:import_detail", trial.code, trial_import.pk)

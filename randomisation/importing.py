@@ -133,6 +133,9 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     written: bool = False
+    # Called with the number of rows dealt with so far, as rows are counted or refused.
+    on_row: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
+    _rows: int = field(default=0, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -149,6 +152,7 @@ class ImportReport:
     def error(self, file: str, line: int, column: str | None, message: str) -> None:
         self.errors.append(RowError(file, line, column or "", message))
         self.files.setdefault(file, FileCounts()).errors += 1
+        self._tick()
 
     def count(self, file: str, *, created: bool) -> None:
         counts = self.files.setdefault(file, FileCounts())
@@ -156,6 +160,33 @@ class ImportReport:
             counts.created += 1
         else:
             counts.unchanged += 1
+        self._tick()
+
+    def _tick(self) -> None:
+        self._rows += 1
+        if self.on_row is not None:
+            self.on_row(self._rows)
+
+    def as_json(self, max_errors: int) -> dict[str, Any]:
+        """The report as stored for the browser import: counts, and the first ``max_errors``
+        errors (``error_count`` gives them all)."""
+        return {
+            "trial_code": self.trial_code,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "created": self.created,
+            "unchanged": self.unchanged,
+            "written": self.written,
+            "files": {
+                name: {"created": c.created, "unchanged": c.unchanged, "errors": c.errors}
+                for name, c in self.files.items()
+            },
+            "errors": [
+                {"file": e.file, "line": e.line, "column": e.column, "message": e.message}
+                for e in self.errors[:max_errors]
+            ],
+            "error_count": len(self.errors),
+        }
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -360,6 +391,7 @@ def import_trial(
     actor: AbstractBaseUser,
     trial: Trial | None = None,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Check, then (unless ``dry_run``) load, a trial's CSV files, named as in ``FILES``.
 
@@ -370,9 +402,10 @@ def import_trial(
     event carrying the counts and each file's SHA-256 beside the services' own events.
     Raises nothing for bad input: every problem is in the report. Safe to repeat: rows the
     trial holds already are unchanged, and an import that changes nothing writes nothing.
-    Permissions are the caller's business.
+    Permissions are the caller's business. ``progress(done, total)`` is called as rows are
+    dealt with, ``total`` being the data rows of the files.
     """
-    return _Import(files, actor=actor, trial=trial, dry_run=dry_run).run()
+    return _Import(files, actor=actor, trial=trial, dry_run=dry_run, progress=progress).run()
 
 
 class _Import:
@@ -383,11 +416,16 @@ class _Import:
         actor: AbstractBaseUser,
         trial: Trial | None,
         dry_run: bool,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.files = files
         self.actor = actor
         self.trial = trial
         self.report = ImportReport(dry_run=dry_run)
+        if progress is not None:
+            # Each data row is counted or refused about once (lines less the header).
+            total = sum(max(data.count(b"\n") - 1, 1) for data in files.values())
+            self.report.on_row = lambda done: progress(min(done, total), total)
         self.tables: dict[str, Table] = {}  # files read, with a usable header
         self.read_files: set[str] = set()
         # What the trial holds already (empty for a new trial), read for the first pass.

@@ -339,3 +339,76 @@ class SimulationRun(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class TrialImport(models.Model):
+    """One import of CSV files into a trial from the browser: checked, then imported on the
+    user's word, each step on a worker unless the files are small.
+
+    The files are kept encrypted on disk (``import_jobs.files_path``) only while they wait:
+    they are removed once imported, failed, or left unimported for ``IMPORT_KEEP_HOURS``.
+    """
+
+    class Status(models.TextChoices):
+        CHECK_QUEUED = "check_queued", _("Waiting to be checked")
+        CHECKING = "checking", _("Being checked")
+        CHECKED = "checked", _("Checked")
+        IMPORT_QUEUED = "import_queued", _("Waiting to be imported")
+        IMPORTING = "importing", _("Being imported")
+        DONE = "done", _("Imported")
+        EXPIRED = "expired", _("Not imported; the files were removed")
+        FAILED = "failed", _("Failed")
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="imports")
+    file_names: models.JSONField[list[str]] = models.JSONField(_("files"), default=list)
+    file_bytes = models.PositiveBigIntegerField(_("bytes"), default=0)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
+    )
+    # ImportReport.as_json() of the check, then of the import.
+    report: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    uploaded_by_name = models.CharField(_("checked by"), max_length=150)
+    uploaded_at = models.DateTimeField(_("checked"), auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
+    # Renewed by the worker as it goes; a step silent for IMPORT_STALE_MINUTES has failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    failure = models.TextField(_("failure"), blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        verbose_name = _("data import")
+        verbose_name_plural = _("data imports")
+
+    def __str__(self) -> str:
+        return f"{self.trial} import {self.pk}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in {
+            self.Status.CHECK_QUEUED,
+            self.Status.CHECKING,
+            self.Status.IMPORT_QUEUED,
+            self.Status.IMPORTING,
+        }
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def importable(self) -> bool:
+        """Checked, valid, with rows to create, and the files still kept."""
+        report = self.report
+        return (
+            self.status == self.Status.CHECKED
+            and bool(report.get("ok"))
+            and bool(report.get("created"))
+        )

@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from randomisation import simulation_jobs
+from randomisation import import_jobs, simulation_jobs
 
 
 @shared_task(
@@ -39,3 +39,18 @@ def fail_stale_simulations() -> int:
     """Mark simulations whose worker went silent as failed (see
     ``simulation_jobs.fail_stale_simulations``). Safe to repeat. Returns how many."""
     return simulation_jobs.fail_stale_simulations()
+
+
+@shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+def run_import(import_id: int) -> str:
+    """Check, or import, the files of ``TrialImport`` ``import_id`` (see
+    ``import_jobs.execute``). Safe to repeat: an import not waiting for a step is left alone.
+    The hard time limit stays under IMPORT_STALE_MINUTES. Returns the final status."""
+    return import_jobs.execute(import_id)
+
+
+@shared_task
+def fail_stale_imports() -> int:
+    """Fail imports whose worker went silent and remove checked files left waiting (see
+    ``import_jobs.fail_stale_imports``). Safe to repeat. Returns how many changed."""
+    return import_jobs.fail_stale_imports()

@@ -212,9 +212,12 @@ def test_whole_trial_path_in_the_browser(
         f"IMP-2,OSL1,{factories.personal_number()},2025-01-11,1.0,2025-01-11\n",
         encoding="utf-8",
     )
+    page.get_by_role("link", name="Import other files").click()
     page.get_by_label("participants.csv").set_input_files(valid)
     page.get_by_role("button", name="Check").click()
-    page.get_by_role("button", name="Import").click()
+    expect(page.locator("main")).to_contain_text("2 rows will be created when you import")
+    page.screenshot(path=screenshots / "path-import-checked.png", full_page=True)
+    page.get_by_role("button", name="Import", exact=True).click()
     expect(page.locator(".messages")).to_contain_text("Imported: 2 rows created")
     assert Participant.objects.filter(study_id__startswith="IMP-").count() == 2
 

@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 from django.contrib.auth.models import AbstractUser, Permission
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from randomisation import import_views, importing, services
-from randomisation.models import Allocation
+from config.celery import app as celery_app
+from randomisation import import_jobs, importing, services
+from randomisation.models import Allocation, TrialImport
+from randomisation.tasks import run_import
 from tests import factories
 from tests.conftest import World
 from trial import personal_numbers
@@ -441,26 +451,44 @@ def test_data_manager_checks_then_imports_in_the_browser(
 
     checked = client.post(url, upload(browser_files(numbers[0])))
 
-    assert checked.status_code == 200
-    report = checked.context["report"]
-    assert report.ok and report.created == 3
-    assert counts() == before  # checking writes nothing
-    assert numbers[0] not in checked.content.decode()
-    # The checked files wait in the session, encrypted: no personal number in clear.
-    assert numbers[0] not in str(client.session[import_views.SESSION_KEY])
-    token = checked.context["token"]
+    trial_import = TrialImport.objects.get()
+    detail = reverse("randomisation:import_detail", args=["ips", trial_import.pk])
+    assert checked.status_code == 302 and checked.url == detail
+    assert trial_import.status == "checked" and trial_import.importable
+    assert trial_import.report["created"] == 3 and trial_import.report["ok"]
+    assert trial_import.file_names == ["allocations.csv", "assessments.csv", "participants.csv"]
+    # Checking writes nothing but the upload's audit event.
+    assert counts() == {**before, "AuditEvent": before["AuditEvent"] + 1}
+    uploaded = AuditEvent.objects.get(action="trialimport.uploaded")
+    assert set(uploaded.data["files"]) == set(trial_import.file_names)
+    # The files wait on disk, encrypted: no personal number in clear.
+    kept = import_jobs.files_path(trial_import.pk).read_bytes()
+    assert numbers[0].encode() not in kept and b"OSLA-OLD1" not in kept
+    page = client.get(detail)
+    body = page.content.decode()
+    assert "3 rows will be created when you import" in body and numbers[0] not in body
+    assert "hx-trigger" not in body  # nothing running: no polling
 
-    done = client.post(reverse("randomisation:import_confirm", args=["ips"]), {"token": token})
+    done = client.post(reverse("randomisation:import_confirm", args=["ips", trial_import.pk]))
 
-    assert done.status_code == 302
+    assert done.status_code == 302 and done.url == detail
+    trial_import.refresh_from_db()
+    assert trial_import.status == "done" and trial_import.imported_at
+    assert trial_import.imported_by == schedule.users["datamanager"]
+    assert not import_jobs.files_path(trial_import.pk).exists()
     participant = Participant.objects.get(trial=schedule.trial, study_id="OSLA-OLD1")
     assert participant.allocation.source == Allocation.Source.IMPORTED
     assert Visit.objects.get(participant=participant).completed_on == dt.date(2025, 7, 7)
     assert AuditEvent.objects.filter(action="trial.imported", actor=schedule.users["datamanager"])
-    # The checked files are gone from the session: a second confirmation imports nothing.
-    again = client.post(reverse("randomisation:import_confirm", args=["ips"]), {"token": token})
-    assert again.status_code == 302
+    assert "Imported: 3 rows created, 0 unchanged." in client.get(detail).content.decode()
+    # A second confirmation imports nothing.
+    again = client.post(
+        reverse("randomisation:import_confirm", args=["ips", trial_import.pk]), follow=True
+    )
+    assert "not waiting to be imported" in again.content.decode()
     assert Participant.objects.filter(study_id="OSLA-OLD1").count() == 1
+    listed = client.get(url).content.decode()
+    assert detail in listed and "Imported" in listed
 
 
 def test_browser_check_shows_row_errors(schedule: World, numbers: list[str]) -> None:
@@ -469,21 +497,174 @@ def test_browser_check_shows_row_errors(schedule: World, numbers: list[str]) -> 
     client = schedule.client("datamanager")
     before = counts()
 
-    checked = client.post(reverse("randomisation:import", args=["ips"]), upload(files))
+    checked = client.post(reverse("randomisation:import", args=["ips"]), upload(files), follow=True)
 
-    assert checked.status_code == 200
-    assert [str(e) for e in checked.context["report"].errors] == [
-        "participants.csv:3: site: Unknown site NOPE."
+    trial_import = TrialImport.objects.get()
+    assert trial_import.report["errors"] == [
+        {"file": "participants.csv", "line": 3, "column": "site", "message": "Unknown site NOPE."}
     ]
+    assert not trial_import.importable
+    assert not import_jobs.files_path(trial_import.pk).exists()  # nothing to import: dropped
     page = checked.content.decode()
-    assert "Unknown site NOPE." in page and "Import" in page
-    assert checked.context["token"] is None  # nothing to confirm
-    assert counts() == before
+    assert "Unknown site NOPE." in page and "1 error: nothing has been written" in page
+    assert 'action="/trials/ips/import/' not in page.split("Unknown site NOPE.")[1]
+    assert counts() == {**before, "AuditEvent": before["AuditEvent"] + 1}
+    confirm = reverse("randomisation:import_confirm", args=["ips", trial_import.pk])
+    refused = client.post(confirm, follow=True)
+    assert "not waiting to be imported" in refused.content.decode()
+    assert counts()["Participant"] == before["Participant"]
 
 
 def test_browser_import_needs_a_file(schedule: World) -> None:
     response = schedule.client("datamanager").post(reverse("randomisation:import", args=["ips"]))
     assert response.status_code == 200 and response.context["form"].errors
+    assert not TrialImport.objects.exists()
+
+
+def test_the_check_reports_progress_as_it_goes(schedule: World, numbers: list[str]) -> None:
+    seen: list[tuple[int, int]] = []
+    importing.import_trial(
+        as_bytes(browser_files(numbers[0])),
+        actor=schedule.users["datamanager"],
+        trial=schedule.trial,
+        dry_run=True,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def large(schedule: World, numbers: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every upload counts as large: processed on a worker."""
+    monkeypatch.setattr(import_jobs, "INLINE_BYTES", 0)
+
+
+def test_large_files_wait_for_a_worker_and_the_page_polls(
+    schedule: World,
+    numbers: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    large(schedule, numbers, monkeypatch)
+    queued: list[int] = []
+    monkeypatch.setattr(run_import, "delay", queued.append)
+    client = schedule.client("datamanager")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
+        )
+    trial_import = TrialImport.objects.get()
+    assert queued == [trial_import.pk] and trial_import.status == "check_queued"
+    fragment = client.get(response.url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 1s"' in fragment and "Waiting to be checked" in fragment
+    assert "<html" not in fragment
+    cache.set(import_jobs.progress_key(trial_import.pk), (2, 3))
+    assert "2 of about 3 rows" in client.get(response.url).content.decode()
+
+    assert run_import(trial_import.pk) == "checked"
+    assert run_import(trial_import.pk) == "skipped"  # a second delivery does nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("randomisation:import_confirm", args=["ips", trial_import.pk]))
+    assert queued == [trial_import.pk, trial_import.pk]
+    assert TrialImport.objects.get().status == "import_queued"
+    assert not Participant.objects.filter(study_id="OSLA-OLD1").exists()
+    assert run_import(trial_import.pk) == "done"
+    assert Participant.objects.filter(study_id="OSLA-OLD1").exists()
+    assert "hx-trigger" not in client.get(response.url).content.decode()
+    assert run_import(trial_import.pk + 1000) == "missing"
+
+
+def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
+    schedule: World,
+    numbers: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    large(schedule, numbers, monkeypatch)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to localhost:6379. Connection refused.")
+
+    monkeypatch.setattr(run_import, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = schedule.client("datamanager").post(
+            reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
+        )
+    trial_import = TrialImport.objects.get()
+    assert trial_import.status == "failed" and "task queue" in trial_import.failure
+    assert not import_jobs.files_path(trial_import.pk).exists()
+    page = schedule.client("datamanager").get(response.url).content.decode()
+    assert "task queue could not be reached" in page and "hx-trigger" not in page
+
+
+def test_stale_steps_fail_and_unimported_files_expire(schedule: World, numbers: list[str]) -> None:
+    actor = schedule.users["datamanager"]
+    waiting = import_jobs.start_check(
+        schedule.trial, as_bytes(browser_files(numbers[0])), actor=actor
+    )
+    assert waiting.status == "checked" and import_jobs.files_path(waiting.pk).exists()
+    lost = TrialImport.objects.create(
+        trial=schedule.trial,
+        status=TrialImport.Status.IMPORTING,
+        heartbeat_at=timezone.now(),
+        uploaded_by=actor,
+        uploaded_by_name="datamanager",
+    )
+    assert import_jobs.fail_stale_imports() == 0  # nothing old yet
+    later = timezone.now() + dt.timedelta(hours=25)
+    assert import_jobs.fail_stale_imports(later) == 2
+    waiting.refresh_from_db()
+    lost.refresh_from_db()
+    assert waiting.status == "expired" and not import_jobs.files_path(waiting.pk).exists()
+    assert lost.status == "failed" and "stopped" in lost.failure
+    assert import_jobs.fail_stale_imports(later) == 0  # safe to repeat
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_import_runs_on_a_real_worker_on_redis(
+    require_redis: str,
+    schedule: World,
+    numbers: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    large(schedule, numbers, monkeypatch)
+    # A queue of its own, so that workers of other test processes sharing this Redis cannot
+    # take the job.
+    queue = f"test-import-{uuid.uuid4().hex}"
+    monkeypatch.setattr(
+        celery_app.amqp.queues, "_consume_from", celery_app.amqp.queues._consume_from
+    )
+    monkeypatch.setitem(celery_app.conf, "worker_hijack_root_logger", False)
+    routes = celery_app.conf.task_routes
+
+    def close_worker_connections(**kwargs: Any) -> None:
+        connections.close_all()  # runs in the worker thread: its own connection
+
+    def wait_while(*statuses: str) -> TrialImport:
+        deadline = time.monotonic() + 60
+        while (current := TrialImport.objects.get()).status in statuses:
+            assert time.monotonic() < deadline, "the worker did not finish"
+            time.sleep(0.1)
+        return current
+
+    task_postrun.connect(close_worker_connections, weak=False)
+    celery_app.conf.update(task_routes={run_import.name: {"queue": queue}})
+    client = schedule.client("datamanager")
+    try:
+        with start_worker(celery_app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
+            client.post(
+                reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
+            )
+            checked = wait_while("check_queued", "checking")
+            assert checked.status == "checked" and checked.importable, checked.failure
+            client.post(reverse("randomisation:import_confirm", args=["ips", checked.pk]))
+            done = wait_while("import_queued", "importing")
+    finally:
+        celery_app.conf.update(task_routes=routes)
+        task_postrun.disconnect(close_worker_connections)
+        with celery_app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+    assert done.status == "done", done.failure
+    assert Participant.objects.filter(trial=schedule.trial, study_id="OSLA-OLD1").exists()
 
 
 @pytest.mark.parametrize(
@@ -493,5 +674,10 @@ def test_import_page_access(world: World, persona: str, status: int) -> None:
     client = world.client(persona)
     url = reverse("randomisation:import", args=["ips"])
     assert client.get(url).status_code == status
-    confirm = reverse("randomisation:import_confirm", args=["ips"])
-    assert client.post(confirm, {"token": "x"}).status_code == status
+    trial_import = TrialImport.objects.create(
+        trial=world.trial, status=TrialImport.Status.CHECKED, uploaded_by_name="someone"
+    )
+    detail = reverse("randomisation:import_detail", args=["ips", trial_import.pk])
+    assert client.get(detail).status_code == status
+    confirm = reverse("randomisation:import_confirm", args=["ips", trial_import.pk])
+    assert client.post(confirm).status_code == status

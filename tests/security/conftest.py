@@ -26,7 +26,7 @@ from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
 from randomisation import services as randomisation
-from randomisation.models import Allocation, Scheme, SimulationRun
+from randomisation.models import Allocation, Scheme, SimulationRun, TrialImport
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
 from tests import factories
@@ -235,6 +235,15 @@ def _populate(
         uploaded_by_name=coordinator.get_username(),
     )
     put("spell_import", "inside", spell_import.pk)
+    trial_import = TrialImport.objects.create(
+        trial=trial,
+        file_names=["participants.csv"],
+        status=TrialImport.Status.CHECKED,
+        report={"ok": True, "created": 1, "files": {}, "errors": []},
+        uploaded_by=coordinator,
+        uploaded_by_name=coordinator.get_username(),
+    )
+    put("trial_import", "inside", trial_import.pk)
     matrix = JobExposureMatrix.objects.create(trial=trial, name="JEM", version="1", file_hash="0")
     put("jem", "inside", matrix.pk)
     membership = Membership.objects.get(trial=trial, user=authors["inside"])

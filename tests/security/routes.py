@@ -42,6 +42,7 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "scale": (False, True, 999_999_999),
     "jem": (False, True, 999_999_999),
     "spell_import": (False, True, 999_999_999),
+    "trial_import": (False, True, 999_999_999),
     "flag": (False, True, 999_999_999),
     "state": (False, True, 999_999_999),
     "item": (False, False, 999),
@@ -252,8 +253,14 @@ ROUTES: list[Route] = [
     ),
     Route("randomisation:import", {G: read(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
     Route(
+        "randomisation:import_detail",
+        {G: read(P.IMPORT_DATA)},
+        {"import_id": "trial_import"},
+    ),
+    Route(
         "randomisation:import_confirm",
         {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)},
+        {"import_id": "trial_import"},
     ),
     # Analysis plan and reports.
     Route("reports:plan", {G: read(P.ORDER_REPORT)}),
