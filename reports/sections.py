@@ -27,6 +27,13 @@ def not_randomised() -> str:
     )
 
 
+def visit_label(inp: ReportInput, code: str) -> str:
+    """The visit as readers know it (its label); the data sets keep the code."""
+    from reports.pipeline import report_names
+
+    return inp.shared("names", lambda: report_names(inp.trial)).visit(code)
+
+
 def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
     """Recruitment by month and site, retention and follow-up completeness."""
     data = inp.data
@@ -47,8 +54,9 @@ def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
         section.problems.append(_("No participant had been randomised by the data cut-off."))
         return section
     by_site = process.retention_by_site(people, flow, data.outcomes, data.missed, visit)
+    shown = visit_label(inp, visit) if visit else ""
     completeness_label = (
-        _("Completeness at %(visit)s") % {"visit": visit} if visit else _("Completeness")
+        _("Completeness at %(visit)s") % {"visit": shown} if visit else _("Completeness")
     )
     section.tables = [
         Table(
@@ -72,7 +80,7 @@ def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
                 "completeness": completeness_label,
             },
             notes=[
-                _("Assessments due: at %(visit)s, by the cut-off.") % {"visit": visit}
+                _("Assessments due: at %(visit)s, by the cut-off.") % {"visit": shown}
                 if visit
                 else _("Assessments due: at every follow-up visit, by the cut-off.")
             ],
@@ -168,9 +176,10 @@ def site_fidelity_section(inp: ReportInput) -> Section:
     )
     binary = OUTCOMES.get(outcome) == "binary"
     name = dict(outcome_choices()).get(outcome, outcome)
+    shown = visit_label(inp, visit)
     outcome_label = (
         _("%(outcome)s at %(visit)s (share)") if binary else _("%(outcome)s at %(visit)s (mean)")
-    ) % {"outcome": name, "visit": visit}
+    ) % {"outcome": name, "visit": shown}
     section.text.insert(
         0,
         _(
@@ -178,7 +187,7 @@ def site_fidelity_section(inp: ReportInput) -> Section:
             "and the primary outcome (%(outcome)s at %(visit)s) of the intervention arm's "
             "participants at the site."
         )
-        % {"outcome": name.lower(), "visit": visit},
+        % {"outcome": name.lower(), "visit": shown},
     )
     table = Table(
         "fidelity_outcomes_by_site",

@@ -91,6 +91,11 @@ def test_recruitment_and_follow_up_completeness(rworld: ReportWorld, tmp_path: P
     assert visits.loc[("m12", "B: Usual services"), "completeness"] == 5 / 6
     assert visits.loc[("m6", "A: Intervention"), "completeness"] == 1.0
     assert any(s.key == "recruitment" and s.figures for s in result.sections)
+    # The PDF names the visit by its label; the data set keeps the code.
+    recruitment = next(s for s in result.sections if s.key == "recruitment")
+    retention = next(t for t in recruitment.tables if t.key == "retention_by_site")
+    assert retention.labels["completeness"] == "Completeness at 12 months"
+    assert retention.notes == ["Assessments due: at 12 months, by the cut-off."]
 
 
 def test_recruitment_by_month_keeps_empty_months() -> None:
@@ -128,6 +133,8 @@ def test_site_fidelity_beside_the_intervention_arms_outcome(rworld: ReportWorld)
     inp = report_input(rworld)
     inp.cache["fidelity_reviews"] = REVIEWS
     section = sections.site_fidelity_section(inp)
+    assert section.tables[0].labels["outcome"] == "In paid work at 12 months (share)"
+    assert "at 12 months) of the intervention arm" in section.text[0]
     frame = section.tables[0].frame.set_index("site")
     # Intervention arm at m12: OSLA R00–R02 all in work; OSLB R03 in work, R04 and R05 not.
     assert list(frame.index) == ["OSLA", "OSLB"]
