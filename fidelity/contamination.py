@@ -284,6 +284,9 @@ def remove_site_assignment(assignment: SiteAssignment, *, actor: AbstractBaseUse
     idempotent."""
     membership = assignment.membership
     with transaction.atomic():
+        # As when adding: one change to a person's assignments at a time, so that each
+        # re-flagging sees the other's.
+        Membership.objects.select_for_update().get(pk=membership.pk)
         audit.record(
             "siteassignment.deleted",
             assignment,

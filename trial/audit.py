@@ -50,12 +50,15 @@ def changes(before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
 
 
 def _trial_of(target: models.Model) -> Trial | None:
-    """The trial an object belongs to, following participant and visit links."""
+    """The trial an object belongs to, following visit and participant links where they are
+    set (a site-level exposure or an employer contact has no participant: its own trial)."""
     current: object = target
     for attribute in ("visit", "participant", "trial"):
         if isinstance(current, Trial):
             return current
-        current = getattr(current, attribute, current)
+        linked = getattr(current, attribute, None)
+        if linked is not None:
+            current = linked
     return current if isinstance(current, Trial) else None
 
 

@@ -271,6 +271,9 @@ def test_a_site_event_entered_in_error_is_removed_with_its_reason(
     assert [e.pk for e in response.context["events"]] == [kept.pk]
     event = AuditEvent.objects.get(action="exposure.deleted")
     assert event.actor == world.users["coordinator"] and event.target_id == str(wrong.pk)
+    # In the trial's audit trail, as its recording was.
+    assert event.trial == world.trial
+    assert AuditEvent.objects.filter(action="exposure.created", trial=world.trial).count() == 2
     assert event.data["reason"] == "Entered for the wrong office."
     assert event.data["before"]["site"] == world.sites[1].pk
     assert event.data["before"]["component"] == components["rapid"].pk
