@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -56,6 +57,8 @@ WORKER_LOST = gettext_noop(
     "was written. Check the files again."
 )
 Step = TrialImport.Status
+_FAILED = gettext_noop("Processing the files failed: %(reason)s")
+PERSONAL_NUMBER = re.compile(r"(?<!\d)\d{11}(?!\d)")
 
 
 def files_path(pk: int) -> Path:
@@ -111,7 +114,6 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUse
             uploaded_by_name=actor.get_username(),
             heartbeat_at=timezone.now(),
         )
-        _keep(trial_import.pk, files)
         audit.record(
             "trialimport.uploaded",
             trial_import,
@@ -119,6 +121,14 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUse
             trial=trial,
             data={"files": {n: hashlib.sha256(d).hexdigest() for n, d in sorted(files.items())}},
         )
+    # Written once the row is committed, so no file outlives a rolled-back upload.
+    try:
+        _keep(trial_import.pk, files)
+    except OSError as error:
+        logger.exception("import %s: the files could not be kept", trial_import.pk)
+        _fail(trial_import.pk, _(_FAILED) % {"reason": type(error).__name__})
+        trial_import.refresh_from_db()
+        return trial_import
     _start(trial_import)
     trial_import.refresh_from_db()
     return trial_import
@@ -161,10 +171,17 @@ def _enqueue(pk: int) -> None:
         _fail(pk, _(QUEUE_DOWN))
 
 
-def _fail(pk: int, reason: str) -> None:
+def _fail(pk: int, reason: str, *, only_if: str | None = None) -> bool:
+    """Mark the import failed and remove its files; with ``only_if``, only while it still has
+    that status. Returns whether it was marked."""
+    rows = TrialImport.objects.filter(pk=pk)
+    if only_if is not None:
+        rows = rows.filter(status=only_if)
+    if not rows.update(status=Step.FAILED, failure=reason):
+        return False
     _drop(pk)
     cache.delete(progress_key(pk))
-    TrialImport.objects.filter(pk=pk).update(status=Step.FAILED, failure=reason)
+    return True
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -203,37 +220,58 @@ def execute(pk: int) -> str:
             last[0] = now
             cache.set(progress_key(pk), (done, total), timeout=3600)
 
+    mine = row.filter(status=running)  # unless the sweep has failed it meanwhile
     try:
         files = _read(pk)
         actor = trial_import.uploaded_by if checking else trial_import.imported_by
-        assert actor is not None  # noqa: S101 - set when asked for
-        report = importing.import_trial(
-            files, actor=actor, trial=trial_import.trial, dry_run=checking, progress=progress
-        )
+        if actor is None:
+            raise ValueError("nobody to record the import as")
+        # The rows and the import's final status are committed together: a worker killed in
+        # between leaves neither, and the sweep's "nothing was written" holds.
+        with transaction.atomic():
+            report = importing.import_trial(
+                files, actor=actor, trial=trial_import.trial, dry_run=checking, progress=progress
+            )
+            final = _finish(mine, report, checking)
+            if final is None:
+                transaction.set_rollback(True)
     except Exception as error:  # whatever it was, the import must not stay running
         logger.exception("import %s failed", pk)
-        _fail(pk, _("Processing the files failed: %(reason)s") % {"reason": type(error).__name__})
+        _fail(pk, _(_FAILED) % {"reason": type(error).__name__}, only_if=running)
         return Step.FAILED
     finally:
         cache.delete(progress_key(pk))
-    stored = report.as_json(MAX_STORED_ERRORS)
+    if final is None:
+        return "skipped"
+    if not (final == Step.CHECKED and report.ok and report.created):
+        _drop(pk)  # imported, failed, or nothing to import: the files are not kept
+    return final
+
+
+def _finish(
+    mine: QuerySet[TrialImport], report: importing.ImportReport, checking: bool
+) -> str | None:
+    """Store the step's outcome on the import, if it is still running here; the status, or
+    None when it is not (the sweep failed it)."""
+    stored = report.as_json(MAX_STORED_ERRORS, mask=mask_personal_numbers)
     if checking:
-        status = Step.CHECKED
-        if not (report.ok and report.created):
-            _drop(pk)  # nothing to import: the files are not kept
-        row.update(status=status, report=stored)
-        return status
-    _drop(pk)
+        return Step.CHECKED if mine.update(status=Step.CHECKED, report=stored) else None
     if report.ok:
-        row.update(status=Step.DONE, report=stored, imported_at=timezone.now())
-        return Step.DONE
+        done = mine.update(status=Step.DONE, report=stored, imported_at=timezone.now())
+        return Step.DONE if done else None
     # The trial changed between the check and the import: nothing was written.
-    row.update(
+    failed = mine.update(
         status=Step.FAILED,
         report=stored,
         failure=_("The trial changed since the files were checked: nothing was written."),
     )
-    return Step.FAILED
+    return Step.FAILED if failed else None
+
+
+def mask_personal_numbers(text: str) -> str:
+    """Error messages are kept with the import: an 11-digit run (a personal number given
+    where a study id was expected) is masked."""
+    return PERSONAL_NUMBER.sub("•" * 11, text)
 
 
 def fail_stale_imports(now: dt.datetime | None = None) -> int:
@@ -250,14 +288,14 @@ def fail_stale_imports(now: dt.datetime | None = None) -> int:
     running = TrialImport.objects.filter(
         status__in=[Step.CHECK_QUEUED, Step.CHECKING, Step.IMPORT_QUEUED, Step.IMPORTING]
     ).filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
-    for pk in running.values_list("pk", flat=True):
-        _fail(pk, _(WORKER_LOST))
-        changed += 1
+    for pk, status in running.values_list("pk", "status"):
+        # Only if it is still as seen: a worker that finished meanwhile keeps its outcome.
+        changed += _fail(pk, _(WORKER_LOST), only_if=status)
     kept = now - dt.timedelta(hours=settings.IMPORT_KEEP_HOURS)
     waiting = TrialImport.objects.filter(status=Step.CHECKED, uploaded_at__lt=kept)
     for pk in waiting.values_list("pk", flat=True):
-        _drop(pk)
-        changed += TrialImport.objects.filter(pk=pk, status=Step.CHECKED).update(
-            status=Step.EXPIRED
-        )
+        # A confirmation that got in first keeps its files.
+        if TrialImport.objects.filter(pk=pk, status=Step.CHECKED).update(status=Step.EXPIRED):
+            _drop(pk)
+            changed += 1
     return changed

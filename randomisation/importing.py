@@ -167,9 +167,9 @@ class ImportReport:
         if self.on_row is not None:
             self.on_row(self._rows)
 
-    def as_json(self, max_errors: int) -> dict[str, Any]:
+    def as_json(self, max_errors: int, mask: Callable[[str], str] = str) -> dict[str, Any]:
         """The report as stored for the browser import: counts, and the first ``max_errors``
-        errors (``error_count`` gives them all)."""
+        errors (``error_count`` gives them all), each message passed through ``mask``."""
         return {
             "trial_code": self.trial_code,
             "dry_run": self.dry_run,
@@ -182,7 +182,7 @@ class ImportReport:
                 for name, c in self.files.items()
             },
             "errors": [
-                {"file": e.file, "line": e.line, "column": e.column, "message": e.message}
+                {"file": e.file, "line": e.line, "column": e.column, "message": mask(e.message)}
                 for e in self.errors[:max_errors]
             ],
             "error_count": len(self.errors),
@@ -886,7 +886,10 @@ class _Import:
 
     def _apply_trial(self, row: Row | None) -> Trial | None:
         if self.trial is not None:
-            trial = Trial.objects.select_for_update().get(pk=self.trial.pk)
+            # A check (dry run) writes nothing in the end, so it does not hold the trial
+            # against randomisation while it reads; the import does.
+            trials = Trial.objects if self.report.dry_run else Trial.objects.select_for_update()
+            trial = trials.get(pk=self.trial.pk)
             if row is not None:
                 table = self.tables[TRIAL]
                 compared = table.columns - {"code"}

@@ -367,8 +367,6 @@ class TrialImport(models.Model):
     )
     # ImportReport.as_json() of the check, then of the import.
     report: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, blank=True)
-    done = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -378,7 +376,8 @@ class TrialImport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
-    # Renewed by the worker as it goes; a step silent for IMPORT_STALE_MINUTES has failed.
+    # When the step now waiting or running was asked for or started; one still unfinished
+    # IMPORT_STALE_MINUTES later has lost its message or its worker.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     failure = models.TextField(_("failure"), blank=True)
 
@@ -400,12 +399,9 @@ class TrialImport(models.Model):
         }
 
     @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else 0
-
-    @property
     def importable(self) -> bool:
-        """Checked, valid, with rows to create, and the files still kept."""
+        """Checked, valid and with rows to create (the files are kept until imported or
+        expired)."""
         report = self.report
         return (
             self.status == self.Status.CHECKED

@@ -515,6 +515,23 @@ def test_browser_check_shows_row_errors(schedule: World, numbers: list[str]) -> 
     assert counts()["Participant"] == before["Participant"]
 
 
+def test_a_personal_number_in_an_error_is_not_kept(schedule: World, numbers: list[str]) -> None:
+    """Assessments keyed by personal number instead of study id: the errors kept with the
+    import mask the numbers."""
+    files = {
+        "assessments.csv": (
+            "study_id,visit,assessed_on,in_paid_work,on_benefits\n"
+            f"{numbers[0]},m6,2025-07-07,no,no\n"
+        )
+    }
+    trial_import = import_jobs.start_check(
+        schedule.trial, as_bytes(files), actor=schedule.users["datamanager"]
+    )
+    [error] = trial_import.report["errors"]
+    assert error["line"] == 2 and error["column"] == "study_id"
+    assert numbers[0] not in str(trial_import.report) and "•" * 11 in error["message"]
+
+
 def test_browser_import_needs_a_file(schedule: World) -> None:
     response = schedule.client("datamanager").post(reverse("randomisation:import", args=["ips"]))
     assert response.status_code == 200 and response.context["form"].errors
