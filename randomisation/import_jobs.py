@@ -56,6 +56,10 @@ WORKER_LOST = gettext_noop(
     "The worker processing these files stopped (it was killed or ran out of memory); nothing "
     "was written. Check the files again."
 )
+NOT_TAKEN = gettext_noop(
+    "No worker took up these files in time (the task queue may have lost them); nothing was "
+    "written. Check the files again."
+)
 Step = TrialImport.Status
 _FAILED = gettext_noop("Processing the files failed: %(reason)s")
 PERSONAL_NUMBER = re.compile(r"(?<!\d)\d{11}(?!\d)")
@@ -289,8 +293,9 @@ def fail_stale_imports(now: dt.datetime | None = None) -> int:
         status__in=[Step.CHECK_QUEUED, Step.CHECKING, Step.IMPORT_QUEUED, Step.IMPORTING]
     ).filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     for pk, status in running.values_list("pk", "status"):
+        reason = NOT_TAKEN if status in (Step.CHECK_QUEUED, Step.IMPORT_QUEUED) else WORKER_LOST
         # Only if it is still as seen: a worker that finished meanwhile keeps its outcome.
-        changed += _fail(pk, _(WORKER_LOST), only_if=status)
+        changed += _fail(pk, _(reason), only_if=status)
     kept = now - dt.timedelta(hours=settings.IMPORT_KEEP_HOURS)
     waiting = TrialImport.objects.filter(status=Step.CHECKED, uploaded_at__lt=kept)
     for pk in waiting.values_list("pk", flat=True):

@@ -619,20 +619,25 @@ def test_stale_steps_fail_and_unimported_files_expire(schedule: World, numbers: 
         schedule.trial, as_bytes(browser_files(numbers[0])), actor=actor
     )
     assert waiting.status == "checked" and import_jobs.files_path(waiting.pk).exists()
-    lost = TrialImport.objects.create(
-        trial=schedule.trial,
-        status=TrialImport.Status.IMPORTING,
-        heartbeat_at=timezone.now(),
-        uploaded_by=actor,
-        uploaded_by_name="datamanager",
+    lost, forgotten = (
+        TrialImport.objects.create(
+            trial=schedule.trial,
+            status=status,
+            heartbeat_at=timezone.now(),
+            uploaded_by=actor,
+            uploaded_by_name="datamanager",
+        )
+        for status in (TrialImport.Status.IMPORTING, TrialImport.Status.CHECK_QUEUED)
     )
     assert import_jobs.fail_stale_imports() == 0  # nothing old yet
     later = timezone.now() + dt.timedelta(hours=25)
-    assert import_jobs.fail_stale_imports(later) == 2
+    assert import_jobs.fail_stale_imports(later) == 3
     waiting.refresh_from_db()
     lost.refresh_from_db()
+    forgotten.refresh_from_db()
     assert waiting.status == "expired" and not import_jobs.files_path(waiting.pk).exists()
     assert lost.status == "failed" and "stopped" in lost.failure
+    assert forgotten.status == "failed" and "No worker took up" in forgotten.failure
     assert import_jobs.fail_stale_imports(later) == 0  # safe to repeat
 
 
