@@ -355,6 +355,10 @@ class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
         request=SiteEventInputSerializer,
         responses={
             201: SiteEventRecordedSerializer,
+            200: OpenApiResponse(
+                SiteEventRecordedSerializer,
+                description="A resubmission with a client_id already used: the first event.",
+            ),
             400: field_errors(
                 intervention_site={
                     "site": [
@@ -375,7 +379,7 @@ class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
         )
         serializer.is_valid(raise_exception=True)
         with service_errors():
-            exposures = contamination.record_site_event(
+            exposures, created = contamination.record_site_event(
                 trial,
                 actor=request.user,  # type: ignore[arg-type]
                 **serializer.validated_data,
@@ -386,7 +390,8 @@ class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
             "note": exposures[0].note,
             "exposures": exposures,
         }
-        return Response(SiteEventRecordedSerializer(event).data, status=status.HTTP_201_CREATED)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(SiteEventRecordedSerializer(event).data, status=code)
 
 
 class SiteEventRemoval(TrialScopedMixin, generics.GenericAPIView[Exposure]):

@@ -19,6 +19,7 @@ records the others:
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -147,13 +148,17 @@ def record_site_event(
     components: Iterable[Component],
     note: str,
     actor: AbstractBaseUser,
-) -> list[Exposure]:
+    client_id: uuid.UUID | None = None,
+) -> tuple[list[Exposure], bool]:
     """Record that a control site as a whole met the intervention, e.g. its staff were trained
     in the method: one exposure per component named (one without a component if none is).
+    Returns the exposures and whether they were recorded now.
 
     Raises TrialError for a site or component of another trial, a date in the future, an
-    intervention site (for a cluster trial, one already crossed over on that date), or an
-    empty or overlong note. Not idempotent: each call records an event.
+    intervention site (for a cluster trial, one already crossed over on that date), an empty
+    or overlong note, or a ``client_id`` used before for a different event. Idempotent with a
+    ``client_id``: a resubmission returns the event first recorded (False); without one, each
+    call records an event.
     """
     if site.trial_id != trial.pk:
         raise TrialError(_("Unknown site."), field="site")
@@ -177,6 +182,23 @@ def record_site_event(
             field="note",
         )
     with transaction.atomic():
+        if client_id is not None:
+            # One submission at a time per site, so a double click records the event once.
+            Site.objects.select_for_update().get(pk=site.pk)
+            earlier = list(
+                Exposure.objects.filter(trial=trial, client_id=client_id)
+                .select_related("site", "component")
+                .order_by("pk")
+            )
+            if earlier:
+                same = {(e.site_id, e.exposed_on, e.note) for e in earlier} == {
+                    (site.pk, occurred_on, note)
+                } and [e.component_id for e in earlier] == [c.pk for c in chosen or [None]]
+                if not same:
+                    raise TrialError(
+                        _("This client id was used for a different event."), field="client_id"
+                    )
+                return earlier, False
         exposures = []
         for component in chosen or [None]:
             exposure = Exposure.objects.create(
@@ -186,10 +208,11 @@ def record_site_event(
                 component=component,
                 exposed_on=occurred_on,
                 note=note,
+                client_id=client_id,
             )
             audit.record_created(exposure, actor=actor)
             exposures.append(exposure)
-    return exposures
+    return exposures, True
 
 
 def remove_site_event(exposure: Exposure, *, reason: str, actor: AbstractBaseUser) -> None:

@@ -121,6 +121,7 @@ def new_client_id() -> uuid.UUID:
 
 class SiteEventForm(forms.Form):
     site = forms.ModelChoiceField(label=_("Control site"), queryset=Site.objects.none())
+    client_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
     occurred_on = forms.DateField(label=_("Date"), widget=DATE)
     components = ComponentChoiceField(
         label=_("Components the site met"),

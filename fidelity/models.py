@@ -165,6 +165,9 @@ class Exposure(models.Model):
         Contact, on_delete=models.PROTECT, null=True, blank=True, related_name="exposures"
     )
     note = models.CharField(_("note"), max_length=500, blank=True)
+    # A site-level event's exposures share the id its form or API client generated, so that a
+    # resubmission records the event once.
+    client_id = models.UUIDField(_("client id"), null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:

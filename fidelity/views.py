@@ -342,7 +342,7 @@ def site_events(request: HttpRequest, trial: Trial) -> HttpResponse:
     form = SiteEventForm(
         request.POST if request.method == "POST" else None,
         trial=trial,
-        initial={"occurred_on": timezone.localdate()},
+        initial={"occurred_on": timezone.localdate(), "client_id": new_client_id()},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -353,6 +353,7 @@ def site_events(request: HttpRequest, trial: Trial) -> HttpResponse:
                 occurred_on=form.cleaned_data["occurred_on"],
                 components=list(form.cleaned_data["components"]),
                 note=form.cleaned_data["note"],
+                client_id=form.cleaned_data["client_id"],
             )
         except TrialError as error:
             _show_error(form, error)

@@ -90,7 +90,7 @@ def path_objects(trial: Trial, coordinator: Any) -> dict[str, Any]:
         components=[],
         note="Staff at the office attended a course in the method.",
         actor=coordinator,
-    )[0]
+    )[0][0]
     report = reports.request_report(trial, kind="effect", cut_off=AS_OF, actor=coordinator)
     objects = {
         "code": trial.code,

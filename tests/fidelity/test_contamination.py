@@ -4,6 +4,7 @@ staff who worked at an intervention site (d), and the per-participant exposure f
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -240,15 +241,60 @@ def test_only_coordinators_record_site_events(world: World) -> None:
     assert world.client("caseworker").get("/trials/ips/contamination/").status_code == 403
 
 
-def record_event(world: World, components: dict[str, Component]) -> list[Exposure]:
-    return contamination.record_site_event(
+def record_event(
+    world: World, components: dict[str, Component], client_id: uuid.UUID | None = None
+) -> list[Exposure]:
+    exposures, _created = contamination.record_site_event(
         world.trial,
         site=world.sites[1],
         occurred_on=dt.date(2025, 5, 15),
         components=[components["rapid"], components["jobdev"]],
         note="Two caseworkers attended an IPS course.",
         actor=world.users["coordinator"],
+        client_id=client_id,
     )
+    return exposures
+
+
+def test_a_resubmitted_site_event_is_recorded_once(
+    world: World, components: dict[str, Component]
+) -> None:
+    """A double click on the form, or a retried API request, with the same client id."""
+    page = world.client("coordinator").get(EVENTS)
+    client_id = page.context["form"]["client_id"].value()
+    assert f'value="{client_id}"' in page.content.decode()
+    data = {
+        "site": world.sites[1].pk,
+        "occurred_on": "2025-05-15",
+        "components": [components["rapid"].pk],
+        "note": "Two caseworkers attended an IPS course.",
+        "client_id": str(client_id),
+    }
+    for _ in range(2):
+        response = world.client("coordinator").post(EVENTS, data)
+        assert response.status_code == 302
+    assert Exposure.objects.count() == 1
+    assert AuditEvent.objects.filter(action="exposure.created").count() == 1
+    # The same id for another event is refused, naming the field.
+    other = world.client("coordinator").post(EVENTS, {**data, "note": "Another course."})
+    assert "different event" in other.context["form"].errors["client_id"][0]
+    # Through the API: 201, then 200 with the same event.
+    api = APIClient()
+    api.force_authenticate(world.users["coordinator"])
+    body = {
+        "site": "OSLB",
+        "occurred_on": "2025-05-15",
+        "components": ["rapid", "jobdev"],
+        "note": "Two caseworkers attended an IPS course.",
+        "client_id": "0b6f3c1e-8d2a-4f5b-9c7e-1a2b3c4d5e6f",
+    }
+    first = api.post("/api/v1/trials/ips/site-events/", body, format="json")
+    again = api.post("/api/v1/trials/ips/site-events/", body, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert Exposure.objects.count() == 3
+    moved = api.post("/api/v1/trials/ips/site-events/", {**body, "site": "BGO"}, format="json")
+    assert moved.status_code == 400 and "client_id" in moved.json()["errors"]
 
 
 def test_a_site_event_entered_in_error_is_removed_with_its_reason(
@@ -380,7 +426,7 @@ def test_a_cluster_trials_intervention_site_cannot_have_a_site_event(db: None) -
     assert refused.value.field == "site"
     # Before its allocation the site was not yet an intervention site.
     assert contamination.site_is_control_on(sites["intervention"], dt.date(2025, 6, 1))
-    made = contamination.record_site_event(
+    made, _created = contamination.record_site_event(
         trial,
         site=sites["control"],
         occurred_on=dt.date(2025, 6, 1),
