@@ -417,6 +417,7 @@ class SiteEventRemoval(TrialScopedMixin, generics.GenericAPIView[Exposure]):
             contamination.remove_site_event(
                 event,
                 reason=serializer.validated_data["reason"],
+                whole_event=serializer.validated_data["whole_event"],
                 actor=request.user,  # type: ignore[arg-type]
             )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -215,10 +215,30 @@ def record_site_event(
     return exposures, True
 
 
-def remove_site_event(exposure: Exposure, *, reason: str, actor: AbstractBaseUser) -> None:
+def event_entries(exposure: Exposure) -> list[Exposure]:
+    """The entries recorded with ``exposure`` by one submission (one per component named):
+    those sharing its client id, or the exposure alone for an event recorded without one."""
+    if exposure.client_id is None:
+        return [exposure]
+    return list(
+        Exposure.objects.filter(
+            trial_id=exposure.trial_id,
+            source=Exposure.Source.SITE_EVENT,
+            client_id=exposure.client_id,
+        )
+        .select_related("site", "component")
+        .order_by("pk")
+    )
+
+
+def remove_site_event(
+    exposure: Exposure, *, reason: str, actor: AbstractBaseUser, whole_event: bool = False
+) -> int:
     """Remove a site-level exposure recorded in error (wrong site, date or component), with
-    the reason; audited with its content, so the trail keeps what was removed and why. To
-    correct an event, remove the wrong entry and record the right one.
+    the reason, or with ``whole_event`` every entry its submission recorded
+    (:func:`event_entries`); each is audited with its content, so the trail keeps what was
+    removed and why. To correct an event, remove the wrong entries and record the right one.
+    Returns how many entries were removed.
 
     Raises TrialError for an exposure of another source (those follow the contact log or the
     assessments: correct those instead), an empty or overlong reason, or an exposure already
@@ -240,13 +260,16 @@ def remove_site_event(exposure: Exposure, *, reason: str, actor: AbstractBaseUse
         # Lock the row: of two removals at once, the second finds it gone.
         if not Exposure.objects.select_for_update().filter(pk=exposure.pk).exists():
             raise TrialError(_("This entry has already been removed."))
-        audit.record(
-            "exposure.deleted",
-            exposure,
-            actor=actor,
-            data={"before": audit.snapshot(exposure), "reason": reason},
-        )
-        exposure.delete()
+        entries = event_entries(exposure) if whole_event else [exposure]
+        for entry in entries:
+            audit.record(
+                "exposure.deleted",
+                entry,
+                actor=actor,
+                data={"before": audit.snapshot(entry), "reason": reason},
+            )
+        Exposure.objects.filter(pk__in=[e.pk for e in entries]).delete()
+    return len(entries)
 
 
 # --- (d) staff who worked at an intervention site --------------------------------------------

@@ -152,6 +152,16 @@ class SiteEventRemovalForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "autofocus": True}),
         help_text=_("E.g. entered for the wrong office; the right one is recorded."),
     )
+    whole_event = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args: Any, entries: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if entries > 1:
+            self.fields["whole_event"].label = _(
+                "Remove all %(count)d entries of this event (one per component)"
+            ) % {"count": entries}
+        else:
+            del self.fields["whole_event"]
 
 
 class SiteAssignmentForm(forms.Form):

@@ -338,6 +338,13 @@ class SiteEventRemovalSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(
         max_length=SITE_EVENT_NOTE_MAX, help_text=_("Why the entry is removed.")
     )
+    whole_event = serializers.BooleanField(
+        default=False,
+        help_text=_(
+            "Remove every entry recorded with this one (one per component named, sharing its "
+            "client_id), not only this one."
+        ),
+    )
 
 
 class AdaptationSerializer(serializers.ModelSerializer[Adaptation]):

@@ -379,20 +379,32 @@ def remove_site_event(request: HttpRequest, trial: Trial, exposure_id: int) -> H
         trial=trial,
         source=Exposure.Source.SITE_EVENT,
     )
-    form = SiteEventRemovalForm(request.POST if request.method == "POST" else None)
+    entries = contamination.event_entries(event)
+    form = SiteEventRemovalForm(
+        request.POST if request.method == "POST" else None, entries=len(entries)
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            contamination.remove_site_event(
-                event, reason=form.cleaned_data["reason"], actor=_actor(request)
+            removed = contamination.remove_site_event(
+                event,
+                reason=form.cleaned_data["reason"],
+                actor=_actor(request),
+                whole_event=bool(form.cleaned_data.get("whole_event")),
             )
         except TrialError as error:
             _show_error(form, error)
         else:
             messages.success(
-                request, _("The entry is removed; the audit trail keeps it and the reason.")
+                request,
+                ngettext(
+                    "The entry is removed; the audit trail keeps it and the reason.",
+                    "The %(count)d entries are removed; the audit trail keeps them and the reason.",
+                    removed,
+                )
+                % {"count": removed},
             )
             return redirect("fidelity:site_events", trial.code)
-    context = {"trial": trial, "event": event, "form": form}
+    context = {"trial": trial, "event": event, "entries": entries, "form": form}
     return render(request, "fidelity/site_event_remove.html", context)
 
 

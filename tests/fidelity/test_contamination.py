@@ -329,6 +329,40 @@ def test_a_site_event_entered_in_error_is_removed_with_its_reason(
     assert world.client("caseworker").get(f"{EVENTS}{kept.pk}/remove/").status_code == 403
 
 
+def test_an_event_of_several_components_is_removed_as_a_whole(
+    world: World, components: dict[str, Component]
+) -> None:
+    first, second = record_event(world, components, client_id=uuid.uuid4())
+    lone = record_event(world, components)[0]  # recorded without a client id
+    client = world.client("coordinator")
+    page = client.get(f"{EVENTS}{second.pk}/remove/")
+    assert "Remove all 2 entries of this event" in page.content.decode()
+    assert "whole_event" not in client.get(f"{EVENTS}{lone.pk}/remove/").context["form"].fields
+    response = client.post(
+        f"{EVENTS}{second.pk}/remove/",
+        {"reason": "Entered for the wrong office.", "whole_event": "on"},
+        follow=True,
+    )
+    assert "The 2 entries are removed" in response.content.decode()
+    assert not Exposure.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    removed = AuditEvent.objects.filter(action="exposure.deleted")
+    assert sorted(int(e.target_id) for e in removed) == [first.pk, second.pk]
+    assert {e.data["reason"] for e in removed} == {"Entered for the wrong office."}
+    # Without the box ticked, only the entry named goes; through the API as well.
+    third, fourth = record_event(world, components, client_id=uuid.uuid4())
+    api = APIClient()
+    api.force_authenticate(world.users["coordinator"])
+    url = f"/api/v1/trials/ips/site-events/{third.pk}/removal/"
+    assert api.post(url, {"reason": "Wrong component."}, format="json").status_code == 204
+    assert Exposure.objects.filter(pk=fourth.pk).exists()
+    url = f"/api/v1/trials/ips/site-events/{fourth.pk}/removal/"
+    body = {"reason": "Wrong office.", "whole_event": True}
+    assert api.post(url, body, format="json").status_code == 204
+    # The event recorded without a client id is untouched: its entries go one at a time.
+    assert set(Exposure.objects.values_list("client_id", flat=True)) == {None}
+    assert Exposure.objects.count() == 2 and Exposure.objects.filter(pk=lone.pk).exists()
+
+
 def test_only_site_events_are_removed_and_only_once(
     world: World, components: dict[str, Component]
 ) -> None:
