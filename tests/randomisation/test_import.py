@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
@@ -17,7 +18,7 @@ from django.contrib.auth.models import AbstractUser, Permission
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -639,6 +640,49 @@ def test_stale_steps_fail_and_unimported_files_expire(schedule: World, numbers: 
     assert lost.status == "failed" and "stopped" in lost.failure
     assert forgotten.status == "failed" and "No worker took up" in forgotten.failure
     assert import_jobs.fail_stale_imports(later) == 0  # safe to repeat
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_does_not_hold_the_trial_against_randomisation(
+    schedule: World, numbers: list[str]
+) -> None:
+    """While assessments are checked, another connection can take the trial's lock (the one
+    randomise() takes); while they are imported, it cannot."""
+    actor = schedule.users["datamanager"]
+    setup = browser_files(numbers[0])
+    assessments = {"assessments.csv": setup.pop("assessments.csv")}
+    assert importing.import_trial(as_bytes(setup), actor=actor, trial=schedule.trial).written
+    settings = connection.settings_dict
+    free: list[bool] = []
+
+    def probe(done: int, total: int) -> None:
+        # Called inside the import's transaction, after a row is dealt with.
+        with psycopg.connect(
+            host=settings["HOST"] or None,
+            port=settings["PORT"] or None,
+            user=settings["USER"],
+            password=settings["PASSWORD"] or None,
+            dbname=settings["NAME"],
+            autocommit=False,
+        ) as other:
+            try:
+                other.execute(
+                    "SELECT id FROM trial_trial WHERE id = %s FOR UPDATE NOWAIT",
+                    [schedule.trial.pk],
+                ).fetchall()
+                free.append(True)
+            except psycopg.errors.LockNotAvailable:
+                free.append(False)
+
+    report = importing.import_trial(
+        as_bytes(assessments), actor=actor, trial=schedule.trial, dry_run=True, progress=probe
+    )
+    assert report.ok and report.created == 1 and free == [True]
+    free.clear()
+    report = importing.import_trial(
+        as_bytes(assessments), actor=actor, trial=schedule.trial, progress=probe
+    )
+    assert report.written and free == [False]
 
 
 @pytest.mark.django_db(transaction=True)
