@@ -69,6 +69,8 @@ PARTICIPANTS = "participants.csv"
 ALLOCATIONS = "allocations.csv"
 ASSESSMENTS = "assessments.csv"
 WITHDRAWALS = "withdrawals.csv"
+# Files whose rows lock only their own visit or participant when applied.
+PER_PARTICIPANT = frozenset({ASSESSMENTS, WITHDRAWALS})
 FILES = (
     TRIAL,
     ARMS,
@@ -886,9 +888,13 @@ class _Import:
 
     def _apply_trial(self, row: Row | None) -> Trial | None:
         if self.trial is not None:
-            # A check (dry run) writes nothing in the end, so it does not hold the trial
-            # against randomisation while it reads; the import does.
-            trials = Trial.objects if self.report.dry_run else Trial.objects.select_for_update()
+            # The trial's row lock is the one randomisation takes: held while set-up,
+            # participants or allocations are written, so the hash chain and the enrolments
+            # stay in order. A check writes nothing in the end, and assessments and
+            # withdrawals lock their own visit or participant: those go on without it, and
+            # staff can randomise meanwhile.
+            locking = not self.report.dry_run and bool(set(self.files) - PER_PARTICIPANT)
+            trials = Trial.objects.select_for_update() if locking else Trial.objects
             trial = trials.get(pk=self.trial.pk)
             if row is not None:
                 table = self.tables[TRIAL]

@@ -646,12 +646,12 @@ def test_stale_steps_fail_and_unimported_files_expire(schedule: World, numbers: 
 def test_a_check_does_not_hold_the_trial_against_randomisation(
     schedule: World, numbers: list[str]
 ) -> None:
-    """While assessments are checked, another connection can take the trial's lock (the one
-    randomise() takes); while they are imported, it cannot."""
+    """While assessments are checked or imported, and while participants are checked, another
+    connection can take the trial's lock (the one randomise() takes); from the first
+    allocation on, and while participants are imported, it cannot."""
     actor = schedule.users["datamanager"]
     setup = browser_files(numbers[0])
     assessments = {"assessments.csv": setup.pop("assessments.csv")}
-    assert importing.import_trial(as_bytes(setup), actor=actor, trial=schedule.trial).written
     settings = connection.settings_dict
     free: list[bool] = []
 
@@ -674,15 +674,21 @@ def test_a_check_does_not_hold_the_trial_against_randomisation(
             except psycopg.errors.LockNotAvailable:
                 free.append(False)
 
-    report = importing.import_trial(
-        as_bytes(assessments), actor=actor, trial=schedule.trial, dry_run=True, progress=probe
-    )
-    assert report.ok and report.created == 1 and free == [True]
-    free.clear()
-    report = importing.import_trial(
-        as_bytes(assessments), actor=actor, trial=schedule.trial, progress=probe
-    )
-    assert report.written and free == [False]
+    def run(files: dict[str, str], **options: bool) -> list[bool]:
+        free.clear()
+        report = importing.import_trial(
+            as_bytes(files), actor=actor, trial=schedule.trial, progress=probe, **options
+        )
+        assert report.ok, report.errors
+        return list(free)
+
+    # Checking: free while participants are checked; an allocation takes the lock as
+    # randomise() does, until the check is rolled back.
+    assert run(setup, dry_run=True) == [True, False]
+    assert run(setup) == [False, False]  # importing participants and allocations: held
+    assert run(assessments, dry_run=True) == [True]
+    assert run(assessments) == [True]
+    assert Visit.objects.get(participant__study_id="OSLA-OLD1").completed_on
 
 
 @pytest.mark.django_db(transaction=True)
