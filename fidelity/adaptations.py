@@ -8,9 +8,10 @@ deletes anything (a wrong entry is corrected, and the audit trail keeps the earl
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -54,27 +55,52 @@ def record_adaptation(
     component: Component | None,
     description: str,
     actor: AbstractBaseUser,
-) -> Adaptation:
-    """Record an adaptation of the intervention at ``site`` (None: across the trial).
+    client_id: uuid.UUID | None = None,
+) -> tuple[Adaptation, bool]:
+    """Record an adaptation of the intervention at ``site`` (None: across the trial); returns
+    it and whether it was recorded now.
 
-    Raises TrialError for a site or component of another trial, a date in the future, or an
-    empty or overlong description. Audited. Not idempotent: each call records an adaptation.
+    Raises TrialError for a site or component of another trial, a date in the future, an
+    empty or overlong description, or a ``client_id`` used before for a different adaptation.
+    Audited. Idempotent with a ``client_id`` (a resubmission returns the adaptation first
+    recorded, False); without one, each call records an adaptation.
     """
     text = _checked(
         trial, site=site, adapted_on=adapted_on, component=component, description=description
     )
+    given = (site.pk if site else None, adapted_on, component.pk if component else None, text)
     with transaction.atomic():
-        adaptation = Adaptation.objects.create(
-            trial=trial,
-            site=site,
-            adapted_on=adapted_on,
-            component=component,
-            description=text,
-            recorded_by=actor,
-            recorded_by_name=actor.get_username(),
-        )
+        if client_id is not None:
+            earlier = Adaptation.objects.filter(trial=trial, client_id=client_id).first()
+            if earlier is not None:
+                return _same(earlier, given), False
+        try:
+            with transaction.atomic():
+                adaptation = Adaptation.objects.create(
+                    trial=trial,
+                    site=site,
+                    adapted_on=adapted_on,
+                    component=component,
+                    description=text,
+                    recorded_by=actor,
+                    recorded_by_name=actor.get_username(),
+                    client_id=client_id,
+                )
+        except IntegrityError:
+            # The same submission at the same moment: the unique client id let one through.
+            return _same(Adaptation.objects.get(trial=trial, client_id=client_id), given), False
         audit.record_created(adaptation, actor=actor)
-    return adaptation
+    return adaptation, True
+
+
+def _same(earlier: Adaptation, given: tuple[object, ...]) -> Adaptation:
+    """The adaptation a client id was first used for, if the resubmission says the same."""
+    stored = (earlier.site_id, earlier.adapted_on, earlier.component_id, earlier.description)
+    if stored != given:
+        raise TrialError(
+            _("This client id was used for a different adaptation."), field="client_id"
+        )
+    return earlier
 
 
 def edit_adaptation(

@@ -26,6 +26,7 @@ from rest_framework.settings import api_settings
 from fidelity import adaptations, contamination, services
 from fidelity.models import Adaptation, Component, Contact, Exposure
 from fidelity.serializers import (
+    AdaptationCreateSerializer,
     AdaptationInputSerializer,
     AdaptationSerializer,
     ComponentSerializer,
@@ -442,9 +443,11 @@ class AdaptationScopedMixin(TrialScopedMixin):
             .order_by("-adapted_on", "-id")
         )
 
-    def input(self, request: Request) -> AdaptationInputSerializer:
+    def input(
+        self, request: Request, kind: type[AdaptationInputSerializer] = AdaptationInputSerializer
+    ) -> AdaptationInputSerializer:
         trial = self.get_trial()
-        serializer = AdaptationInputSerializer(
+        serializer = kind(
             data=request.data,
             sites=trial.sites.all(),
             components=Component.objects.filter(trial=trial),
@@ -462,18 +465,22 @@ class AdaptationList(AdaptationScopedMixin, generics.ListAPIView[Adaptation]):
         return self.visible_adaptations()
 
     @extend_schema(
-        request=AdaptationInputSerializer,
+        request=AdaptationCreateSerializer,
         responses={
             201: AdaptationSerializer,
+            200: OpenApiResponse(
+                AdaptationSerializer,
+                description="A resubmission with a client_id already used: the first adaptation.",
+            ),
             400: field_errors(future_date={"adapted_on": ["The date cannot be in the future."]}),
         },
         summary="Note an adaptation",
     )
     def post(self, request: Request, code: str) -> Response:
         trial = self.get_trial()
-        serializer = self.input(request)
+        serializer = self.input(request, AdaptationCreateSerializer)
         with service_errors():
-            adaptation = adaptations.record_adaptation(
+            adaptation, created = adaptations.record_adaptation(
                 trial,
                 actor=request.user,  # type: ignore[arg-type]
                 **serializer.validated_data,
@@ -481,7 +488,7 @@ class AdaptationList(AdaptationScopedMixin, generics.ListAPIView[Adaptation]):
         location = reverse("v1:adaptation-detail", args=[trial.code, adaptation.pk])
         return Response(
             AdaptationSerializer(adaptation).data,
-            status=status.HTTP_201_CREATED,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
             headers={"Location": location},
         )
 

@@ -206,3 +206,9 @@ class AdaptationForm(forms.Form):
         site.queryset = trial.sites.order_by("code")
         component: forms.ModelChoiceField = self.fields["component"]  # type: ignore[type-arg,assignment]
         component.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
+
+
+class NewAdaptationForm(AdaptationForm):
+    """Noting an adaptation: with a client id, so that a double submission records it once."""
+
+    client_id = forms.UUIDField(widget=forms.HiddenInput, required=False)

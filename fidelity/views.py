@@ -28,6 +28,7 @@ from fidelity.forms import (
     ContactFieldsForm,
     ContactForm,
     EmployerContactForm,
+    NewAdaptationForm,
     SiteAssignmentForm,
     SiteEventForm,
     SiteEventRemovalForm,
@@ -53,9 +54,11 @@ def _actor(request: HttpRequest) -> AbstractBaseUser:
 
 
 def _show_error(form: forms.BaseForm, error: TrialError) -> None:
-    """Put a service's refusal next to the field it names, or above the form."""
+    """Put a service's refusal next to the field it names, or above the form (also when the
+    field is hidden, e.g. a client id, where it could not be seen)."""
     name = FORM_FIELD.get(error.field or "", error.field)
-    form.add_error(name if name in form.fields else None, error.message)
+    shown = name in form.fields and not form.fields[name].widget.is_hidden
+    form.add_error(name if shown else None, error.message)
 
 
 def _own_participants(request: HttpRequest, trial: Trial) -> QuerySet[Participant]:
@@ -520,10 +523,10 @@ def adaptations(request: HttpRequest, trial: Trial) -> HttpResponse:
         raise PermissionDenied
     form = None
     if can_edit:
-        form = AdaptationForm(
+        form = NewAdaptationForm(
             request.POST if request.method == "POST" else None,
             trial=trial,
-            initial={"adapted_on": timezone.localdate()},
+            initial={"adapted_on": timezone.localdate(), "client_id": new_client_id()},
         )
     if request.method == "POST" and form is not None and form.is_valid():
         try:

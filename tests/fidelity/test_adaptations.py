@@ -39,7 +39,12 @@ def note(world: World, **values: object) -> Adaptation:
         "description": "Employer visits paused for six weeks.",
     }
     defaults.update(values)
-    return adaptations.record_adaptation(world.trial, actor=world.users["coordinator"], **defaults)  # type: ignore[arg-type]
+    adaptation, _created = adaptations.record_adaptation(
+        world.trial,
+        actor=world.users["coordinator"],
+        **defaults,  # type: ignore[arg-type]
+    )
+    return adaptation
 
 
 def test_recording_and_correcting_an_adaptation_is_audited(
@@ -207,3 +212,38 @@ def test_adaptations_through_the_api(world: World, component: Component) -> None
 def test_fidelity_page_links_to_adaptations(world: World) -> None:
     page = world.client("reviewer").get("/trials/ips/fidelity/reviews/").content.decode()
     assert PAGE in page
+
+
+def test_a_resubmitted_adaptation_is_recorded_once(world: World, component: Component) -> None:
+    """A double click on the form, or a retried API request, with the same client id."""
+    client = world.client("coordinator")
+    page = client.get(PAGE)
+    client_id = page.context["form"]["client_id"].value()
+    assert f'value="{client_id}"' in page.content.decode()
+    data = {
+        "site": world.sites[0].pk,
+        "adapted_on": "2025-03-01",
+        "description": "Employer visits paused for six weeks.",
+        "client_id": str(client_id),
+    }
+    for _ in range(2):
+        assert client.post(PAGE, data).status_code == 302
+    assert Adaptation.objects.count() == 1
+    assert AuditEvent.objects.filter(action="adaptation.created").count() == 1
+    # The same id for something else is refused where the coordinator can see it.
+    other = client.post(PAGE, {**data, "description": "Something else."})
+    assert "different adaptation" in other.context["form"].non_field_errors()[0]
+    assert "different adaptation" in other.content.decode()
+    api = api_for(world, "coordinator")
+    body = {
+        "adapted_on": "2025-02-01",
+        "description": "First contact within four weeks.",
+        "client_id": "7d1c0a52-2f7e-4a53-b8f1-0c9a4e3d2b11",
+    }
+    first = api.post(API, body, format="json")
+    again = api.post(API, body, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    changed = api.post(API, {**body, "description": "Changed."}, format="json")
+    assert changed.status_code == 400 and "client_id" in changed.json()["errors"]
+    assert Adaptation.objects.count() == 2

@@ -275,9 +275,10 @@ def test_a_resubmitted_site_event_is_recorded_once(
         assert response.status_code == 302
     assert Exposure.objects.count() == 1
     assert AuditEvent.objects.filter(action="exposure.created").count() == 1
-    # The same id for another event is refused, naming the field.
+    # The same id for another event is refused, above the form.
     other = world.client("coordinator").post(EVENTS, {**data, "note": "Another course."})
-    assert "different event" in other.context["form"].errors["client_id"][0]
+    assert "different event" in other.context["form"].non_field_errors()[0]
+    assert "different event" in other.content.decode()  # shown, not on the hidden field
     # Through the API: 201, then 200 with the same event.
     api = APIClient()
     api.force_authenticate(world.users["coordinator"])
