@@ -4,24 +4,19 @@ and downloads the PDF and the ZIP."""
 
 from __future__ import annotations
 
-import uuid
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
-from django.db import connections
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from config.celery import app as celery_app
 from reports.models import AnalysisPlan, ReportRequest
 from reports.tasks import build_report
 from tests.browser.conftest import Console
 from tests.browser.test_login_language import assert_no_csp_violations, log_in
 from tests.reports.conftest import CUT_OFF, ReportWorld, report_files, rworld  # noqa: F401
+from tests.workers import worker_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery"  # noqa: S105 - the factories' test password
@@ -37,16 +32,6 @@ def test_statistician_locks_plan_orders_report_and_downloads_it(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    queue = f"test-reports-browser-{uuid.uuid4().hex}"
-    monkeypatch.setattr(
-        celery_app.amqp.queues, "_consume_from", celery_app.amqp.queues._consume_from
-    )
-    monkeypatch.setitem(celery_app.conf, "worker_hijack_root_logger", False)
-    routes = celery_app.conf.task_routes
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        connections.close_all()
-
     page.goto(live_server.url + "/trials/ips/analysis-plan/")
     log_in(page, "statistician", PASSWORD)
     page.get_by_role("link", name="Write the plan").click()
@@ -70,23 +55,15 @@ def test_statistician_locks_plan_orders_report_and_downloads_it(
     page.screenshot(path=str(screenshots / "reports-plan.png"), full_page=True)
     assert AnalysisPlan.objects.get().status == "locked"
 
-    task_postrun.connect(close_worker_connections, weak=False)
-    celery_app.conf.update(task_routes={build_report.name: {"queue": queue}})
-    try:
-        with start_worker(celery_app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
-            page.get_by_role("link", name="Reports").first.click()
-            page.locator("#id_kind").select_option("effect")
-            page.get_by_label("Data cut-off").fill(CUT_OFF.isoformat())
-            page.screenshot(path=str(screenshots / "reports-order.png"), full_page=True)
-            page.get_by_role("button", name="Order").click()
-            expect(page.locator("#report-status")).to_be_visible()
-            page.screenshot(path=str(screenshots / "reports-progress.png"), full_page=True)
-            expect(page.get_by_role("link", name="Download the PDF")).to_be_visible(timeout=120_000)
-    finally:
-        celery_app.conf.update(task_routes=routes)
-        task_postrun.disconnect(close_worker_connections)
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with worker_for(monkeypatch, build_report):
+        page.get_by_role("link", name="Reports").first.click()
+        page.locator("#id_kind").select_option("effect")
+        page.get_by_label("Data cut-off").fill(CUT_OFF.isoformat())
+        page.screenshot(path=str(screenshots / "reports-order.png"), full_page=True)
+        page.get_by_role("button", name="Order").click()
+        expect(page.locator("#report-status")).to_be_visible()
+        page.screenshot(path=str(screenshots / "reports-progress.png"), full_page=True)
+        expect(page.get_by_role("link", name="Download the PDF")).to_be_visible(timeout=120_000)
     assert ReportRequest.objects.get().status == "done"
     page.screenshot(path=str(screenshots / "reports-done.png"), full_page=True)
 

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import time
-import uuid
-from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
 
-from config.celery import app as celery_app
 from pathways import importing
 from pathways.models import Spell, SpellImport
 from pathways.tasks import apply_spell_import, check_spell_import
 from tests.conftest import World
 from tests.pathways.helpers import csv_bytes, make_scene
+from tests.workers import worker_for
 
 BASE = "/trials/ips/pathways/"
 
@@ -43,45 +38,20 @@ def test_a_large_file_is_checked_and_imported_by_a_real_worker(
     ]
     rows.append([scene.b.study_id, "holiday", "2025-04-01", "", "", ""])
     data = csv_bytes(rows)
-    # A queue of its own, so that workers of other test processes sharing this Redis cannot
-    # take the jobs; the worker and the router select it.
-    queue = f"test-pathways-{uuid.uuid4().hex}"
-    monkeypatch.setattr(
-        celery_app.amqp.queues, "_consume_from", celery_app.amqp.queues._consume_from
-    )
-    monkeypatch.setitem(celery_app.conf, "worker_hijack_root_logger", False)
-    routes = celery_app.conf.task_routes
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        connections.close_all()  # runs in the worker thread: its own connection
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    celery_app.conf.update(
-        task_routes={
-            check_spell_import.name: {"queue": queue},
-            apply_spell_import.name: {"queue": queue},
-        }
-    )
     client = world.client("datamanager")
-    try:
-        with start_worker(celery_app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
-            response = client.post(
-                BASE + "import/",
-                {"file": SimpleUploadedFile("big.csv", data), "source": "FD-Trygd"},
-            )
-            assert response.status_code == 302
-            pk = SpellImport.objects.latest("pk").pk
-            checked = wait_for(pk, {"checked", "failed"})
-            assert checked.status == "checked", checked.failure
-            assert (checked.rows_valid, checked.rows_invalid, checked.done) == (10, 1, 100)
-            assert not importing.upload_path(pk).exists()
-            client.post(BASE + f"imports/{pk}/confirm/", {"skip_invalid": "on"})
-            done = wait_for(pk, {"done", "failed"})
-    finally:
-        celery_app.conf.update(task_routes=routes)
-        task_postrun.disconnect(close_worker_connections)
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with worker_for(monkeypatch, check_spell_import, apply_spell_import):
+        response = client.post(
+            BASE + "import/",
+            {"file": SimpleUploadedFile("big.csv", data), "source": "FD-Trygd"},
+        )
+        assert response.status_code == 302
+        pk = SpellImport.objects.latest("pk").pk
+        checked = wait_for(pk, {"checked", "failed"})
+        assert checked.status == "checked", checked.failure
+        assert (checked.rows_valid, checked.rows_invalid, checked.done) == (10, 1, 100)
+        assert not importing.upload_path(pk).exists()
+        client.post(BASE + f"imports/{pk}/confirm/", {"skip_invalid": "on"})
+        done = wait_for(pk, {"done", "failed"})
     assert done.status == "done", done.failure
     assert done.rows_written == 10
     assert Spell.objects.filter(participant=scene.a).count() == 10

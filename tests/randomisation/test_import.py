@@ -6,29 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import io
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
 from django.contrib.auth.models import AbstractUser, Permission
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from config.celery import app as celery_app
 from randomisation import import_jobs, importing, services
 from randomisation.models import Allocation, TrialImport
 from randomisation.tasks import run_import
 from tests import factories
 from tests.conftest import World
+from tests.workers import worker_for
 from trial import personal_numbers
 from trial.forms import EnrolmentForm
 from trial.models import (
@@ -699,17 +696,6 @@ def test_a_large_import_runs_on_a_real_worker_on_redis(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     large(schedule, numbers, monkeypatch)
-    # A queue of its own, so that workers of other test processes sharing this Redis cannot
-    # take the job.
-    queue = f"test-import-{uuid.uuid4().hex}"
-    monkeypatch.setattr(
-        celery_app.amqp.queues, "_consume_from", celery_app.amqp.queues._consume_from
-    )
-    monkeypatch.setitem(celery_app.conf, "worker_hijack_root_logger", False)
-    routes = celery_app.conf.task_routes
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        connections.close_all()  # runs in the worker thread: its own connection
 
     def wait_while(*statuses: str) -> TrialImport:
         deadline = time.monotonic() + 60
@@ -718,23 +704,15 @@ def test_a_large_import_runs_on_a_real_worker_on_redis(
             time.sleep(0.1)
         return current
 
-    task_postrun.connect(close_worker_connections, weak=False)
-    celery_app.conf.update(task_routes={run_import.name: {"queue": queue}})
     client = schedule.client("datamanager")
-    try:
-        with start_worker(celery_app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
-            client.post(
-                reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
-            )
-            checked = wait_while("check_queued", "checking")
-            assert checked.status == "checked" and checked.importable, checked.failure
-            client.post(reverse("randomisation:import_confirm", args=["ips", checked.pk]))
-            done = wait_while("import_queued", "importing")
-    finally:
-        celery_app.conf.update(task_routes=routes)
-        task_postrun.disconnect(close_worker_connections)
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with worker_for(monkeypatch, run_import):
+        client.post(
+            reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
+        )
+        checked = wait_while("check_queued", "checking")
+        assert checked.status == "checked" and checked.importable, checked.failure
+        client.post(reverse("randomisation:import_confirm", args=["ips", checked.pk]))
+        done = wait_while("import_queued", "importing")
     assert done.status == "done", done.failure
     assert Participant.objects.filter(trial=schedule.trial, study_id="OSLA-OLD1").exists()
 

@@ -8,22 +8,19 @@ import csv
 import datetime as dt
 import io
 import time
-import uuid
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from config.celery import app as celery_app
 from randomisation import consort, services, simulation_jobs
 from randomisation.models import Allocation, BlockSlot, Scheme, SimulationRun
 from randomisation.tasks import run_simulation
 from tests import factories
 from tests.conftest import World
+from tests.workers import worker_for
 from trial import personal_numbers
 from trial.models import AuditEvent, CovariateDefinition, Participant, Trial
 
@@ -538,36 +535,14 @@ def test_simulation_runs_on_a_real_worker_on_redis(
     require_redis: str, rworld: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocks_scheme(rworld)
-    # A queue of its own, so that workers of other test processes sharing this Redis (each with
-    # its own test database) cannot take the job; the worker and the router select it.
-    queue = f"test-simulation-{uuid.uuid4().hex}"
-    monkeypatch.setattr(
-        celery_app.amqp.queues, "_consume_from", celery_app.amqp.queues._consume_from
-    )
-    monkeypatch.setitem(celery_app.conf, "worker_hijack_root_logger", False)
-    routes = celery_app.conf.task_routes
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        connections.close_all()  # runs in the worker thread: its own connection
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    celery_app.conf.update(task_routes={run_simulation.name: {"queue": queue}})
-    try:
-        with start_worker(celery_app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
-            response = rworld.client("coordinator").post(
-                BASE + "simulations/", simulation_post(rworld)
-            )
-            assert response.status_code == 302
-            run = SimulationRun.objects.get()
-            deadline = time.monotonic() + 60
-            while SimulationRun.objects.get().status in ("queued", "running"):
-                assert time.monotonic() < deadline, "the worker did not finish the simulation"
-                time.sleep(0.1)
-    finally:
-        celery_app.conf.update(task_routes=routes)
-        task_postrun.disconnect(close_worker_connections)
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with worker_for(monkeypatch, run_simulation):
+        response = rworld.client("coordinator").post(BASE + "simulations/", simulation_post(rworld))
+        assert response.status_code == 302
+        run = SimulationRun.objects.get()
+        deadline = time.monotonic() + 60
+        while SimulationRun.objects.get().status in ("queued", "running"):
+            assert time.monotonic() < deadline, "the worker did not finish the simulation"
+            time.sleep(0.1)
     run.refresh_from_db()
     assert run.status == "done", run.error
     assert run.result["n_trials"] == 20 and run.done == 20

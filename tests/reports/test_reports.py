@@ -6,24 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from celery.signals import task_postrun
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from reports import pipeline, render, services
 from reports.models import ReportRequest
 from reports.tasks import build_report
 from tests.reports.conftest import CUT_OFF, PLAN, ReportWorld, lock_plan
+from tests.workers import worker_for
 from trial.models import AuditEvent
 
 BASE = "/trials/ips/reports/"
@@ -60,38 +56,20 @@ def test_report_is_built_by_a_real_worker_and_downloaded(
     require_redis: str, rworld: ReportWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     lock_plan(rworld)
-    queue = f"test-reports-{uuid.uuid4().hex}"
-    monkeypatch.setattr(
-        celery_app.amqp.queues, "_consume_from", celery_app.amqp.queues._consume_from
-    )
-    monkeypatch.setitem(celery_app.conf, "worker_hijack_root_logger", False)
-    routes = celery_app.conf.task_routes
-
-    def close_worker_connections(**kwargs: Any) -> None:
-        connections.close_all()
-
-    task_postrun.connect(close_worker_connections, weak=False)
-    celery_app.conf.update(task_routes={build_report.name: {"queue": queue}})
     client = rworld.world.client("statistician")
-    try:
-        with start_worker(celery_app, perform_ping_check=False, queues=[queue], loglevel="WARNING"):
-            response = client.post(BASE, {"kind": "effect", "cut_off": CUT_OFF.isoformat()})
-            assert response.status_code == 302
-            report = ReportRequest.objects.get()
-            assert response.url == f"{BASE}{report.pk}/"
-            seen_running = False
-            deadline = time.monotonic() + 120
-            while ReportRequest.objects.get().active:
-                assert time.monotonic() < deadline, "the worker did not finish the report"
-                fragment = client.get(response.url, headers={"HX-Request": "true"})
-                if b'hx-trigger="every 1s"' in fragment.content:
-                    seen_running = True
-                time.sleep(0.2)
-    finally:
-        celery_app.conf.update(task_routes=routes)
-        task_postrun.disconnect(close_worker_connections)
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with worker_for(monkeypatch, build_report):
+        response = client.post(BASE, {"kind": "effect", "cut_off": CUT_OFF.isoformat()})
+        assert response.status_code == 302
+        report = ReportRequest.objects.get()
+        assert response.url == f"{BASE}{report.pk}/"
+        seen_running = False
+        deadline = time.monotonic() + 120
+        while ReportRequest.objects.get().active:
+            assert time.monotonic() < deadline, "the worker did not finish the report"
+            fragment = client.get(response.url, headers={"HX-Request": "true"})
+            if b'hx-trigger="every 1s"' in fragment.content:
+                seen_running = True
+            time.sleep(0.2)
     report.refresh_from_db()
     assert report.status == "done", report.error
     assert seen_running
