@@ -287,10 +287,7 @@ class SiteEventInputSerializer(serializers.Serializer[Any]):
         slug_field="code", queryset=Site.objects.none(), help_text=_("Code of a control site.")
     )
     occurred_on = serializers.DateField()
-    components = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Component.objects.none(),
-        many=True,
+    components = ComponentCodes(
         required=False,
         default=list,
         help_text=_(
@@ -321,7 +318,7 @@ class SiteEventInputSerializer(serializers.Serializer[Any]):
         if sites is not None:
             self.fields["site"].queryset = sites  # type: ignore[attr-defined]
         if components is not None:
-            self.fields["components"].child_relation.queryset = components  # type: ignore[attr-defined]
+            bind_components(self, components)
 
 
 class SiteEventRecordedSerializer(serializers.Serializer[Any]):
