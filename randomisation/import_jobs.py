@@ -30,7 +30,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from kombu.exceptions import OperationalError
@@ -117,6 +117,7 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUse
             uploaded_by=actor,
             uploaded_by_name=actor.get_username(),
             heartbeat_at=timezone.now(),
+            language=translation.get_language() or settings.LANGUAGE_CODE,
         )
         audit.record(
             "trialimport.uploaded",
@@ -194,6 +195,14 @@ CLAIMS = {Step.CHECK_QUEUED: Step.CHECKING, Step.IMPORT_QUEUED: Step.IMPORTING}
 
 
 def execute(pk: int) -> str:
+    """Run the step the import is waiting for (see :func:`_execute`), in the language of the
+    user who checked the files: the report's messages are stored as they will be read."""
+    language = TrialImport.objects.filter(pk=pk).values_list("language", flat=True).first()
+    with translation.override(language or settings.LANGUAGE_CODE):
+        return _execute(pk)
+
+
+def _execute(pk: int) -> str:
     """Run the step the import is waiting for: check the files, or import them.
 
     Claims the import first (queued → running, in one statement), so a second delivery does
@@ -292,10 +301,11 @@ def fail_stale_imports(now: dt.datetime | None = None) -> int:
     running = TrialImport.objects.filter(
         status__in=[Step.CHECK_QUEUED, Step.CHECKING, Step.IMPORT_QUEUED, Step.IMPORTING]
     ).filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
-    for pk, status in running.values_list("pk", "status"):
+    for pk, status, language in running.values_list("pk", "status", "language"):
         reason = NOT_TAKEN if status in (Step.CHECK_QUEUED, Step.IMPORT_QUEUED) else WORKER_LOST
-        # Only if it is still as seen: a worker that finished meanwhile keeps its outcome.
-        changed += _fail(pk, _(reason), only_if=status)
+        with translation.override(language):
+            # Only if it is still as seen: a worker that finished meanwhile keeps its outcome.
+            changed += _fail(pk, _(reason), only_if=status)
     kept = now - dt.timedelta(hours=settings.IMPORT_KEEP_HOURS)
     waiting = TrialImport.objects.filter(status=Step.CHECKED, uploaded_at__lt=kept)
     for pk in waiting.values_list("pk", flat=True):

@@ -365,8 +365,10 @@ class TrialImport(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
     )
-    # ImportReport.as_json() of the check, then of the import.
+    # ImportReport.as_json() of the check, then of the import; its messages (and the failure)
+    # in the language of the user who checked the files, which the worker switches to.
     report: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, blank=True)
+    language = models.CharField(max_length=10, default=settings.LANGUAGE_CODE)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )

@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
 from randomisation import import_jobs, importing, services
@@ -586,6 +586,38 @@ def test_large_files_wait_for_a_worker_and_the_page_polls(
     assert Participant.objects.filter(study_id="OSLA-OLD1").exists()
     assert "hx-trigger" not in client.get(response.url).content.decode()
     assert run_import(trial_import.pk + 1000) == "missing"
+
+
+def test_the_worker_writes_the_report_in_the_users_language(
+    schedule: World,
+    numbers: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    large(schedule, numbers, monkeypatch)
+    monkeypatch.setattr(run_import, "delay", lambda pk: None)
+    files = browser_files(numbers[0])
+    files["participants.csv"] += "OSLA-OLD2,NOPE,,2025-01-06,v1,2025-01-06\n"
+    with translation.override("nb"), django_capture_on_commit_callbacks(execute=True):
+        trial_import = import_jobs.start_check(
+            schedule.trial, as_bytes(files), actor=schedule.users["datamanager"]
+        )
+    assert trial_import.language == "nb"
+    assert run_import(trial_import.pk) == "checked"  # on a worker, in the default language
+    trial_import.refresh_from_db()
+    [error] = trial_import.report["errors"]
+    with translation.override("nb"):
+        expected = (
+            importing.import_trial(
+                as_bytes(files),
+                actor=schedule.users["datamanager"],
+                trial=schedule.trial,
+                dry_run=True,
+            )
+            .errors[0]
+            .message
+        )
+    assert error["message"] == expected and "Unknown site" not in expected
 
 
 def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
