@@ -101,7 +101,26 @@ def bind_components(serializer: serializers.Serializer[Any], components: Any) ->
     field.known = {c.code: c for c in components}
 
 
-class ContactInputSerializer(serializers.Serializer[Any]):
+class TrialBoundInput(serializers.Serializer[Any]):
+    """Input whose ``site`` and ``components`` fields take the trial's own, given once by the
+    view (both default to None so that drf-spectacular can build the serializer for the
+    schema)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        sites: QuerySet[Site] | None = None,
+        components: QuerySet[Component] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if sites is not None:
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+        if components is not None:
+            bind_components(self, components)
+
+
+class ContactInputSerializer(TrialBoundInput):
     """Input for logging a contact; the response is a ContactSerializer.
 
     Give ``study_id`` for a contact with a participant (the site is theirs), or leave it out and
@@ -137,19 +156,6 @@ class ContactInputSerializer(serializers.Serializer[Any]):
         default="",
         trim_whitespace=True,
     )
-
-    def __init__(
-        self,
-        *args: Any,
-        sites: QuerySet[Site] | None = None,
-        components: QuerySet[Component] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        if components is not None:
-            bind_components(self, components)
 
 
 class ContactItemSerializer(serializers.Serializer[Any]):
@@ -280,7 +286,7 @@ class ExposureFilterSerializer(serializers.Serializer[Any]):
     source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)
 
 
-class SiteEventInputSerializer(serializers.Serializer[Any]):
+class SiteEventInputSerializer(TrialBoundInput):
     """Input for recording a site-level event; the response lists the exposures it made."""
 
     site = serializers.SlugRelatedField(
@@ -305,20 +311,6 @@ class SiteEventInputSerializer(serializers.Serializer[Any]):
             "recorded (200) instead of recording it again."
         ),
     )
-
-    def __init__(
-        self,
-        *args: Any,
-        sites: QuerySet[Site] | None = None,
-        components: QuerySet[Component] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        # Both default to None so that drf-spectacular can build the serializer for the schema.
-        super().__init__(*args, **kwargs)
-        if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        if components is not None:
-            bind_components(self, components)
 
 
 class SiteEventRecordedSerializer(serializers.Serializer[Any]):

@@ -548,7 +548,7 @@ def test_the_check_reports_progress_as_it_goes(schedule: World, numbers: list[st
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
-def large(schedule: World, numbers: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def large(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every upload counts as large: processed on a worker."""
     monkeypatch.setattr(import_jobs, "INLINE_BYTES", 0)
 
@@ -559,7 +559,7 @@ def test_large_files_wait_for_a_worker_and_the_page_polls(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    large(schedule, numbers, monkeypatch)
+    large(monkeypatch)
     queued: list[int] = []
     monkeypatch.setattr(run_import, "delay", queued.append)
     client = schedule.client("datamanager")
@@ -594,7 +594,7 @@ def test_the_worker_writes_the_report_in_the_users_language(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    large(schedule, numbers, monkeypatch)
+    large(monkeypatch)
     monkeypatch.setattr(run_import, "delay", lambda pk: None)
     files = browser_files(numbers[0])
     files["participants.csv"] += "OSLA-OLD2,NOPE,,2025-01-06,v1,2025-01-06\n"
@@ -626,7 +626,7 @@ def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    large(schedule, numbers, monkeypatch)
+    large(monkeypatch)
 
     def broker_down(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("Error 111 connecting to localhost:6379. Connection refused.")
@@ -727,7 +727,7 @@ def test_a_large_import_runs_on_a_real_worker_on_redis(
     numbers: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    large(schedule, numbers, monkeypatch)
+    large(monkeypatch)
 
     def wait_while(*statuses: str) -> TrialImport:
         deadline = time.monotonic() + 60
