@@ -43,6 +43,13 @@ def fast_password_hashing(settings: object) -> None:
 
 
 @pytest.fixture(autouse=True)
+def files_of_the_tests_own(settings: object, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Kept files (imports waiting, reports) go to a folder of the test's own: their names
+    carry only the row's id, which test processes with databases of their own share."""
+    settings.FILES_ROOT = tmp_path_factory.mktemp("files")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
 def static_files_without_collectstatic(settings: object) -> None:
     """Production settings use a manifest written by collectstatic; tests use the finders."""
     settings.STORAGES = {  # type: ignore[attr-defined]

@@ -317,6 +317,11 @@ def build_matrix_world() -> MatrixWorld:
     return world
 
 
+@pytest.fixture(autouse=True)
+def files_of_the_tests_own() -> None:
+    """The matrix world's files stay in its module-wide folder (set in ``matrix_world``)."""
+
+
 @pytest.fixture(scope="module")
 def matrix_world(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
