@@ -28,7 +28,7 @@ from trial.views import trial_view
 
 def arm_labels(request: HttpRequest, trial: Trial) -> tuple[bool, list[str], dict[str, str]]:
     """Whether names are shown, the arm labels in order, and arm code → label."""
-    show_names = permissions.has_perm(request.user, trial, Perm.VIEW_ALLOCATION)
+    show_names = permissions.sees_arm_names(request.user, trial)
     labels = {
         arm.code: f"{arm.code}: {arm.name}" if show_names else arm.code
         for arm in trial.arms.order_by("code")

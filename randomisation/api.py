@@ -75,7 +75,7 @@ class RandomiseRequestSerializer(serializers.Serializer[Any]):
 
 
 def _unblinded(request: Request, trial: Any) -> bool:
-    return permissions.has_perm(request.user, trial, Perm.VIEW_ALLOCATION)
+    return permissions.sees_arm_names(request.user, trial)
 
 
 class Randomise(APIView):

@@ -21,7 +21,7 @@ from trial.permissions import Perm
 
 def arm_label(request: HttpRequest, allocation: Allocation) -> str:
     """The arm's name for users who may know it, its code for everyone else."""
-    if permissions.has_perm(request.user, allocation.trial, Perm.VIEW_ALLOCATION):
+    if permissions.sees_arm_names(request.user, allocation.trial):
         return f"{allocation.arm.code} – {allocation.arm.name}"
     return allocation.arm.code
 

@@ -66,7 +66,7 @@ def _may_see_log(request: HttpRequest, trial: Trial) -> bool:
 @trial_view(Perm.VIEW_TRIAL)
 @require_GET
 def overview(request: HttpRequest, trial: Trial) -> HttpResponse:
-    show_names = _can(request, trial, Perm.VIEW_ALLOCATION)
+    show_names = permissions.sees_arm_names(request.user, trial)
     current = services.current_scheme(trial)
     locked = services.locked_scheme(trial)
     shown = locked or current
@@ -281,7 +281,7 @@ def _user_name(user: Any) -> str:
 def log(request: HttpRequest, trial: Trial) -> HttpResponse:
     if not _may_see_log(request, trial):
         raise PermissionDenied
-    show_names = _can(request, trial, Perm.VIEW_ALLOCATION)
+    show_names = permissions.sees_arm_names(request.user, trial)
     sites = permissions.visible_sites(request.user, trial).order_by("code")
     queryset = (
         Allocation.objects.filter(trial=trial)

@@ -22,8 +22,9 @@ from rest_framework.views import APIView
 
 from config.api import ErrorSerializer
 from reports import pipeline, services
-from reports.models import AnalysisPlan, ReportRequest
+from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
+from trial.api import TrialScopedMixin, service_errors
 from trial.permissions import Perm
 from trial.services import TrialError
 
@@ -217,3 +218,67 @@ class ConsortSVG(APIView):
         name = f"{trial.code}-consort-{cut_off.isoformat()}.svg"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+
+class AnalysisUnblindingSerializer(serializers.ModelSerializer[AnalysisUnblinding]):
+    plan_version = serializers.IntegerField(source="plan.version", read_only=True)
+
+    class Meta:
+        model = AnalysisUnblinding
+        fields = [
+            "plan_version",
+            "plan_hash",
+            "cut_off",
+            "snapshot_hash",
+            "reason",
+            "unblinded_by_name",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AnalysisUnblindingStatusSerializer(serializers.Serializer[Any]):
+    unblinded = serializers.BooleanField(help_text="Whether the analysis has been unblinded.")
+    unblinding = AnalysisUnblindingSerializer(allow_null=True)
+
+
+class AnalysisUnblindingInput(serializers.Serializer[Any]):
+    cut_off = serializers.DateField(help_text="The data cut-off at which the data are locked.")
+    reason = serializers.CharField(max_length=2000, help_text="Why the analysis is unblinded now.")
+
+
+class AnalysisUnblindingView(TrialScopedMixin, APIView):
+    """The trial's analysis unblinding: read by whoever may order reports, recorded once by a
+    coordinator (``UNBLIND_ANALYSIS``) after the plan is locked."""
+
+    trial_perm = Perm.ORDER_REPORT
+    write_perm = Perm.UNBLIND_ANALYSIS
+
+    @extend_schema(
+        summary="Whether the trial's analysis has been unblinded, and how",
+        responses={200: AnalysisUnblindingStatusSerializer},
+    )
+    def get(self, request: Request, code: str) -> Response:
+        record = AnalysisUnblinding.objects.filter(trial=self.get_trial()).first()
+        data = {"unblinded": record is not None, "unblinding": record}
+        return Response(AnalysisUnblindingStatusSerializer(data).data)
+
+    @extend_schema(
+        summary="Unblind the analysis (once, after the plan is locked)",
+        description="Locks the data at the cut-off by their snapshot hash and shows arm names "
+        "to every member from now on. Audited; cannot be undone or repeated.",
+        request=AnalysisUnblindingInput,
+        responses={201: AnalysisUnblindingSerializer, 400: ErrorSerializer},
+    )
+    def post(self, request: Request, code: str) -> Response:
+        trial = self.get_trial()
+        given = AnalysisUnblindingInput(data=request.data)
+        given.is_valid(raise_exception=True)
+        with service_errors():
+            record = services.unblind_analysis(
+                trial,
+                cut_off=given.validated_data["cut_off"],
+                reason=given.validated_data["reason"],
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        return Response(AnalysisUnblindingSerializer(record).data, status=status.HTTP_201_CREATED)

@@ -92,3 +92,22 @@ class SupersedeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=2000,
     )
+
+
+class UnblindAnalysisForm(forms.Form):
+    cut_off = forms.DateField(
+        label=_("Data cut-off"),
+        help_text=_("The data up to this date are locked by their snapshot hash."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reason = forms.CharField(
+        label=_("Why is the analysis unblinded now?"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+    )
+    confirm = forms.BooleanField(
+        label=_(
+            "I understand that from now on every member of the trial, the blinded "
+            "statisticians included, sees the arm names, and that this cannot be undone."
+        )
+    )

@@ -193,3 +193,37 @@ class ReportRequest(models.Model):
     def never_queued(self) -> bool:
         """Failed before any worker took it: the task queue could not be reached."""
         return self.status == self.Status.FAILED and self.attempts == 0
+
+
+class AnalysisUnblinding(models.Model):
+    """The one event that ends blinding for the analysis of a trial (at most one per trial).
+
+    A coordinator records it once the analysis plan is locked, naming the data cut-off: the
+    data at that cut-off are locked by their snapshot hash (the hash every report records),
+    so a report built later on the same cut-off shows whether the data changed since. From
+    this event on, arm names are shown to every member (``trial.permissions.perms_for``).
+    Never changed or removed.
+    """
+
+    trial = models.OneToOneField(
+        Trial, on_delete=models.PROTECT, related_name="analysis_unblinding"
+    )
+    plan = models.ForeignKey(
+        AnalysisPlan, on_delete=models.PROTECT, related_name="+", verbose_name=_("analysis plan")
+    )
+    plan_hash = models.CharField(_("plan content hash (SHA-256)"), max_length=64)
+    cut_off = models.DateField(_("data cut-off"))
+    snapshot_hash = models.CharField(_("data snapshot hash (SHA-256)"), max_length=64)
+    reason = models.TextField(_("reason"))
+    unblinded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    unblinded_by_name = models.CharField(_("unblinded by"), max_length=150)
+    created_at = models.DateTimeField(_("unblinded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("analysis unblinding")
+        verbose_name_plural = _("analysis unblindings")
+
+    def __str__(self) -> str:
+        return f"{self.trial.code} analysis unblinded by {self.unblinded_by_name}"

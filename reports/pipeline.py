@@ -219,6 +219,24 @@ def snapshot_hash(frames: dict[str, pd.DataFrame]) -> str:
     return digest.hexdigest()
 
 
+def effect_data_hash(data: EffectData) -> str:
+    """The snapshot hash of the data a report analyses (recorded with every report)."""
+    return snapshot_hash(
+        {
+            "participants": data.participants,
+            "outcomes": data.outcomes,
+            "missed_visits": data.missed,
+            "exposure": data.exposure,
+            "time_to_work": data.time_to_work,
+        }
+    )
+
+
+def data_snapshot(trial: Trial, cut_off: dt.date) -> str:
+    """The snapshot hash of the trial's data at ``cut_off``, as a report would record it."""
+    return effect_data_hash(extract.effect_data(trial, cut_off))
+
+
 def default_seed(trial: Trial, kind: str, cut_off: dt.date, plan: AnalysisPlan | None) -> int:
     """A seed that depends only on what the report is about, so a repeat gives the same."""
     plan_part = "no-plan" if plan is None else (plan.content_hash or f"draft-{plan.version}")
@@ -771,15 +789,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
 
     stage("extract")
     data = extract.effect_data(spec.trial, spec.cut_off)
-    hashed = snapshot_hash(
-        {
-            "participants": data.participants,
-            "outcomes": data.outcomes,
-            "missed_visits": data.missed,
-            "exposure": data.exposure,
-            "time_to_work": data.time_to_work,
-        }
-    )
+    hashed = effect_data_hash(data)
     if spec.blinded and not data.participants.empty:
         data.participants["arm_label"] = data.participants["arm"]
     versions = software_versions()

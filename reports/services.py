@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 from kombu.exceptions import OperationalError
 
 from reports import pipeline
-from reports.models import AnalysisPlan, ReportRequest
+from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import audit, permissions
 from trial.models import Assessment, CovariateDefinition, Trial
 from trial.permissions import Perm
@@ -246,19 +246,70 @@ def supersede_plan(plan: AnalysisPlan, *, reason: str, actor: AbstractBaseUser) 
 
 
 def is_blinded(user: Any, trial: Trial) -> bool:
-    """Reports for this user show arms as codes: no plan is locked and they may not see
-    allocations."""
-    if permissions.has_perm(user, trial, Perm.VIEW_ALLOCATION):
-        return False
-    return locked_plan(trial) is None
+    """Reports for this user show arms as codes: the blinding rule of the permission layer
+    (``permissions.sees_arm_names``), nothing of its own. Locking the plan does not unblind;
+    only :func:`unblind_analysis` does."""
+    return not permissions.sees_arm_names(user, trial)
 
 
 def may_download(user: Any, report: ReportRequest) -> bool:
     """Download needs the permission; an unblinded report also needs a user who may see arm
-    names now (they may see allocations, or the plan has been locked since)."""
+    names now, whoever ordered it."""
     if not permissions.has_perm(user, report.trial, Perm.DOWNLOAD_REPORT):
         return False
     return report.blinded or not is_blinded(user, report.trial)
+
+
+def unblind_analysis(
+    trial: Trial, *, cut_off: dt.date, reason: str, actor: AbstractBaseUser
+) -> AnalysisUnblinding:
+    """End blinding for the analysis: from now on every member sees arm names.
+
+    Allowed once, and only when an analysis plan is locked; the data are locked at
+    ``cut_off`` (not in the future) by their snapshot hash, the same hash the reports record,
+    so later changes to data up to the cut-off show. Raises ReportError with the field at
+    fault otherwise. Audited (who, when, why, plan, cut-off, snapshot); not repeatable.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ReportError(_("Say why the analysis is unblinded now."), field="reason")
+    if cut_off > timezone.localdate():
+        raise ReportError(_("The data cut-off cannot be in the future."), field="cut_off")
+    with transaction.atomic():
+        trial = Trial.objects.select_for_update().get(pk=trial.pk)
+        if trial.analysis_unblinded_at is not None:
+            raise ReportError(_("The analysis of this trial has already been unblinded."))
+        plan = locked_plan(trial)
+        if plan is None:
+            raise ReportError(
+                _("Lock the statistical analysis plan before the analysis is unblinded.")
+            )
+        record = AnalysisUnblinding.objects.create(
+            trial=trial,
+            plan=plan,
+            plan_hash=plan.content_hash,
+            cut_off=cut_off,
+            snapshot_hash=pipeline.data_snapshot(trial, cut_off),
+            reason=reason,
+            unblinded_by=actor,
+            unblinded_by_name=actor.get_username(),
+        )
+        trial.analysis_unblinded_at = record.created_at
+        trial.save(update_fields=["analysis_unblinded_at"])
+        audit.record(
+            "analysis.unblinded",
+            record,
+            actor=actor,
+            trial=trial,
+            data={
+                "plan_version": plan.version,
+                "plan_hash": plan.content_hash,
+                "cut_off": cut_off.isoformat(),
+                "snapshot_hash": record.snapshot_hash,
+                "reason": reason,
+            },
+        )
+    return record
 
 
 def report_folder(trial: Trial) -> Path:

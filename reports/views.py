@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from reports import pipeline, services
-from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm
-from reports.models import AnalysisPlan, ReportRequest
+from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, UnblindAnalysisForm
+from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
 from trial.models import AuditEvent, Trial
 from trial.permissions import Perm
@@ -79,6 +79,8 @@ def plan_overview(request: HttpRequest, trial: Trial) -> HttpResponse:
         "locked_facts": plan_facts(locked) if locked else None,
         "draft_facts": plan_facts(draft) if draft else None,
         "can_edit": permissions.has_perm(request.user, trial, Perm.LOCK_ANALYSIS_PLAN),
+        "can_unblind": permissions.has_perm(request.user, trial, Perm.UNBLIND_ANALYSIS),
+        "unblinding": AnalysisUnblinding.objects.filter(trial=trial).select_related("plan").first(),
     }
     return render(request, "reports/plan.html", context)
 
@@ -152,6 +154,35 @@ def plan_supersede(request: HttpRequest, trial: Trial) -> HttpResponse:
     return render(
         request, "reports/plan_supersede.html", {"trial": trial, "plan": locked, "form": form}
     )
+
+
+@trial_view(Perm.UNBLIND_ANALYSIS)
+@require_http_methods(FORM_METHODS)
+def plan_unblind(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """Unblind the analysis (once, after the plan is locked): services.unblind_analysis."""
+    plan = services.locked_plan(trial)
+    if plan is None or trial.analysis_unblinded_at is not None:
+        messages.error(
+            request,
+            _("The analysis can be unblinded once, after the analysis plan is locked."),
+        )
+        return redirect("reports:plan", trial.code)
+    form = UnblindAnalysisForm(request.POST or None, initial={"cut_off": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.unblind_analysis(
+                trial,
+                cut_off=form.cleaned_data["cut_off"],
+                reason=form.cleaned_data["reason"],
+                actor=_actor(request),
+            )
+        except TrialError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(request, _("The analysis is unblinded: arm names are now shown."))
+            return redirect("reports:plan", trial.code)
+    context = {"trial": trial, "plan": plan, "form": form}
+    return render(request, "reports/plan_unblind.html", context)
 
 
 # --- reports -------------------------------------------------------------------------------

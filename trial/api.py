@@ -195,9 +195,7 @@ class ArmList(TrialScopedMixin, generics.ListAPIView[Arm]):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
-        context["unblinded"] = permissions.has_perm(
-            self.request.user, self.get_trial(), Perm.VIEW_ALLOCATION
-        )
+        context["unblinded"] = permissions.sees_arm_names(self.request.user, self.get_trial())
         return context
 
 

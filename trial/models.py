@@ -52,6 +52,11 @@ class Trial(models.Model):
         _("target sample size"), validators=[MinValueValidator(1)], default=100
     )
     description = models.TextField(_("description"), blank=True)
+    # Set once, by the audited analysis-unblinding step (reports.services.unblind_analysis);
+    # from then on arm names are shown to every member (trial.permissions.perms_for).
+    analysis_unblinded_at = models.DateTimeField(
+        _("analysis unblinded at"), null=True, blank=True, editable=False
+    )
     contamination_question = models.CharField(
         _("contamination question"),
         max_length=300,

@@ -34,6 +34,10 @@ class Perm(StrEnum):
     RANDOMISE = "randomise"
     CONFIGURE_RANDOMISATION = "configure_randomisation"
     VIEW_ALLOCATION = "view_allocation"
+    # Derived, never granted by a role table: whether arm names (not only codes) may be shown.
+    # The one blinding rule; see ``perms_for`` and docs/security.md "Blinding".
+    VIEW_ARM_NAMES = "view_arm_names"
+    UNBLIND_ANALYSIS = "unblind_analysis"
     VIEW_SEALED_LIST = "view_sealed_list"
     UNBLIND_EMERGENCY = "unblind_emergency"
     LOG_CONTACT = "log_contact"
@@ -61,6 +65,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.CONFIGURE_RANDOMISATION,
             Perm.VIEW_ALLOCATION,
             Perm.UNBLIND_EMERGENCY,
+            Perm.UNBLIND_ANALYSIS,
             Perm.LOG_CONTACT,
             Perm.RECORD_ASSESSMENT,
             Perm.REVIEW_FIDELITY,
@@ -121,16 +126,30 @@ SITE_SCOPED_ROLES = frozenset({Role.CASEWORKER})
 # Capabilities that reveal the allocation sequence or let data leave the system. Whoever holds
 # one of them in any trial must sign in with a second factor (TOTP) when TWO_FACTOR_REQUIRED is
 # on, and a web session not verified by one is refused them here, whatever the view.
-TWO_FACTOR_PERMS = frozenset({Perm.VIEW_SEALED_LIST, Perm.UNBLIND_EMERGENCY, Perm.DOWNLOAD_REPORT})
+TWO_FACTOR_PERMS = frozenset(
+    {Perm.VIEW_SEALED_LIST, Perm.UNBLIND_EMERGENCY, Perm.UNBLIND_ANALYSIS, Perm.DOWNLOAD_REPORT}
+)
 
 
 def perms_for(membership: Membership | None) -> frozenset[Perm]:
+    """What a membership may do. Arm names (``VIEW_ARM_NAMES``) follow one rule: whoever may
+    see allocations may see the names; everyone else sees arm codes only, until the trial's
+    analysis is unblinded (``Trial.analysis_unblinded_at``, set only by the audited step
+    ``reports.services.unblind_analysis``). Every page, API answer, export, report and message
+    that could name an arm asks for this permission."""
     if membership is None:
         return frozenset()
     perms = ROLE_PERMS[membership.role]
     if membership.unblinded:
         perms = perms | UNBLINDED_EXTRA
+    if Perm.VIEW_ALLOCATION in perms or membership.trial.analysis_unblinded_at is not None:
+        perms = perms | {Perm.VIEW_ARM_NAMES}
     return perms
+
+
+def sees_arm_names(user: User, trial: Trial) -> bool:
+    """The blinding rule: True if arm names may be shown to ``user`` in ``trial``."""
+    return has_perm(user, trial, Perm.VIEW_ARM_NAMES)
 
 
 def _memberships(user: User) -> dict[int, Membership]:

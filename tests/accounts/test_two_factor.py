@@ -39,9 +39,12 @@ def password_login(username: str) -> Client:
 
 
 def test_the_sensitive_capabilities_are_one_set() -> None:
-    assert {Perm.DOWNLOAD_REPORT, Perm.UNBLIND_EMERGENCY, Perm.VIEW_SEALED_LIST} == set(
-        permissions.TWO_FACTOR_PERMS
-    )
+    assert {
+        Perm.DOWNLOAD_REPORT,
+        Perm.UNBLIND_EMERGENCY,
+        Perm.UNBLIND_ANALYSIS,
+        Perm.VIEW_SEALED_LIST,
+    } == set(permissions.TWO_FACTOR_PERMS)
 
 
 def test_who_must_use_two_factor(world: World) -> None:

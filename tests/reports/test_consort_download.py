@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from reports import services
 from tests.reports.conftest import ReportWorld, lock_plan
 from trial.models import AuditEvent
 
@@ -45,7 +46,7 @@ def test_those_who_order_reports_download_the_diagram_with_arm_names(
     assert events.count() == 2 and events.first().data["blinded"] is False
 
 
-def test_blinded_statistician_gets_arm_codes_until_the_plan_is_locked(
+def test_blinded_statistician_gets_arm_codes_until_the_analysis_is_unblinded(
     rworld: ReportWorld,
 ) -> None:
     for response in (
@@ -58,6 +59,15 @@ def test_blinded_statistician_gets_arm_codes_until_the_plan_is_locked(
         assert "Intervention (n" not in svg and "Usual services" not in svg
     assert AuditEvent.objects.filter(action="report.consort_downloaded").first().data["blinded"]
     lock_plan(rworld)
+    svg = text_of(api_for(rworld, "statistician").get(API))
+    assert "Allocated to B (n = 6)" in svg and "Usual services" not in svg
+    services.unblind_analysis(
+        rworld.trial,
+        cut_off=dt.date(2025, 6, 1),
+        reason="Primary analysis",
+        actor=rworld.world.users["coordinator"],
+    )
+    rworld.world.users["statistician"].__dict__.pop("_trial_memberships", None)
     svg = text_of(api_for(rworld, "statistician").get(API))
     assert "Allocated to B: Usual services (n = 6)" in svg
 

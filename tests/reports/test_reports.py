@@ -94,6 +94,7 @@ def test_report_is_built_by_a_real_worker_and_downloaded(
         str(tmp_path),
         "--cut-off",
         CUT_OFF.isoformat(),
+        "--blinded",  # as the statistician's own report
         stdout=io.StringIO(),
         stderr=io.StringIO(),
     )
@@ -271,7 +272,7 @@ def test_order_form_shows_field_errors(
     assert event.actor_name == "coordinator" and event.data["kind"] == "data"
 
 
-def test_blinded_statistician_gets_coded_reports_until_the_plan_is_locked(
+def test_blinded_statistician_gets_coded_reports_until_the_analysis_is_unblinded(
     rworld: ReportWorld, no_queue: list[int]
 ) -> None:
     users = rworld.world.users
@@ -288,7 +289,15 @@ def test_blinded_statistician_gets_coded_reports_until_the_plan_is_locked(
     assert client.get(f"{BASE}{coordinator.pk}/download/pdf/").status_code == 403
     assert "Not while you are blinded" in client.get(BASE).content.decode()
     assert client.get(f"{BASE}{before.pk}/download/pdf/").status_code == 200
+    # Locking the plan does not unblind ...
     services.lock_plan(services.draft_plan(rworld.trial), actor=users["statistician"])
+    assert order(rworld, "statistician").blinded
+    assert client.get(f"{BASE}{coordinator.pk}/download/pdf/").status_code == 403
+    # ... only the coordinator's analysis-unblinding step does.
+    services.unblind_analysis(
+        rworld.trial, cut_off=CUT_OFF, reason="Primary analysis", actor=users["coordinator"]
+    )
+    users["statistician"].__dict__.pop("_trial_memberships", None)  # a new request
     after = order(rworld, "statistician")
     assert not after.blinded and after.plan.status == "locked"
     assert client.get(f"{BASE}{coordinator.pk}/download/pdf/").status_code == 200

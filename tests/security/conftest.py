@@ -181,8 +181,22 @@ def _populate(
     scheme = Scheme.objects.create(trial=trial, method=Scheme.Method.BLOCKS)
     put("simulation", "inside", SimulationRun.objects.create(scheme=scheme).pk)
     put("export", "inside", "allocations")
+    # A locked plan (version 1) and a draft of version 2: locking the plan must not unblind.
+    locked = AnalysisPlan.objects.create(
+        trial=trial,
+        version=1,
+        status=AnalysisPlan.Status.LOCKED,
+        primary_outcome="work",
+        locked_at=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+        content_hash="0" * 64,
+    )
     AnalysisPlan.objects.create(
-        trial=trial, version=1, status=AnalysisPlan.Status.DRAFT, primary_outcome="work"
+        trial=trial,
+        version=2,
+        status=AnalysisPlan.Status.DRAFT,
+        primary_outcome="work",
+        supersedes=locked,
+        reason="Matrix test",
     )
     put("plan_version", "inside", 1)
     report = ReportRequest.objects.create(

@@ -204,7 +204,7 @@ def leaks(world: MatrixWorld, persona: str, scope: str, url: str, got: Answer) -
     found = []
     text = got.text
     membership = world.memberships.get((persona, "ips"))
-    if membership is not None and Perm.VIEW_ALLOCATION not in permissions.perms_for(membership):
+    if membership is not None and Perm.VIEW_ARM_NAMES not in permissions.perms_for(membership):
         found += [f"arm name {name!r}" for name in ARM_NAMES.values() if name in text]
     for study_id in world.hidden_study_ids(persona):
         if study_id in text and study_id not in url:

@@ -123,9 +123,10 @@ def _lock_plan(world: Any) -> None:
 
     from reports.models import AnalysisPlan
 
-    AnalysisPlan.objects.update(
-        status=AnalysisPlan.Status.LOCKED, locked_at=timezone.now(), content_hash="0" * 64
-    )
+    if not AnalysisPlan.objects.filter(status=AnalysisPlan.Status.LOCKED).exists():
+        AnalysisPlan.objects.update(
+            status=AnalysisPlan.Status.LOCKED, locked_at=timezone.now(), content_hash="0" * 64
+        )
 
 
 def setup(name: str, perm: Perm = P.CONFIGURE_TRIAL, fill: dict[str, str] | None = None) -> Route:
@@ -273,6 +274,11 @@ ROUTES: list[Route] = [
         {G: read(P.LOCK_ANALYSIS_PLAN), PO: write(P.LOCK_ANALYSIS_PLAN)},
     ),
     Route(
+        "reports:plan_unblind",
+        {G: read(P.UNBLIND_ANALYSIS), PO: write(P.UNBLIND_ANALYSIS)},
+        prepare=_lock_plan,
+    ),
+    Route(
         "reports:plan_supersede",
         {G: read(P.LOCK_ANALYSIS_PLAN), PO: write(P.LOCK_ANALYSIS_PLAN)},
         prepare=_lock_plan,
@@ -283,10 +289,10 @@ ROUTES: list[Route] = [
         {G: read(P.DOWNLOAD_REPORT), PO: write(P.DOWNLOAD_REPORT, P.ORDER_REPORT)},
     ),
     Route("reports:detail", {G: read(P.DOWNLOAD_REPORT)}, {"report_id": "report"}),
-    # The report is unblinded and no plan is locked: only users who may see allocations.
+    # The report is unblinded: only users who may see arm names, whatever plan is locked.
     Route(
         "reports:download",
-        {G: Need(frozenset({P.DOWNLOAD_REPORT}), object_perms=frozenset({P.VIEW_ALLOCATION}))},
+        {G: Need(frozenset({P.DOWNLOAD_REPORT}), object_perms=frozenset({P.VIEW_ARM_NAMES}))},
         {"report_id": "report", "which": "which"},
     ),
     Route("reports:downloads", {G: read(P.VIEW_AUDIT)}),
@@ -520,6 +526,11 @@ ROUTES: list[Route] = [
     ),
     Route("v1:analysis-plan-list", {G: read(P.ORDER_REPORT)}),
     Route("v1:consort-svg", {G: read(P.ORDER_REPORT)}),
+    Route(
+        "v1:analysis-unblinding",
+        {G: read(P.ORDER_REPORT), PO: write(P.UNBLIND_ANALYSIS)},
+        prepare=_lock_plan,
+    ),
     Route("v1:report-list", {G: read(P.DOWNLOAD_REPORT), PO: write(P.ORDER_REPORT)}),
     Route("v1:report-detail", {G: read(P.DOWNLOAD_REPORT)}, {"report_id": "report"}),
     Route("v1:jem-list", {G: read(P.VIEW_DASHBOARD)}),

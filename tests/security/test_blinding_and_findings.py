@@ -1,15 +1,18 @@
 """Blinding, seen from both sides, and what the authorisation matrix found.
 
-The matrix scans every answer a user without VIEW_ALLOCATION gets for the arm names. These tests
+The matrix scans every answer a user without VIEW_ARM_NAMES gets for the arm names. These tests
 show the scan can fail: the same pages give the names to an unblinded statistician.
 """
 
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from tests.security.conftest import ARM_NAMES, MatrixWorld
 from tests.security.matrix import send
+from trial.models import Trial
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +64,19 @@ def test_empty_fidelity_score_post_reports_the_missing_scores(
     got = send(client, cookies, "POST", url, api=False)
     assert got.status == 200
     assert "25 items need a score; nothing was saved." in got.text
+
+
+def test_after_the_analysis_is_unblinded_the_statistician_sees_the_names(
+    matrix_world: MatrixWorld,
+) -> None:
+    """The matrix world's plan is locked and the statistician is blind; the unblinding event
+    (here its effect on the trial, rolled back afterwards) shows them the names."""
+    client, cookies = matrix_world.client("statistician"), matrix_world.cookies["statistician"]
+    with transaction.atomic():
+        Trial.objects.filter(code="ips").update(analysis_unblinded_at=timezone.now())
+        for url in ("/trials/ips/", "/api/v1/trials/ips/arms/", "/trials/ips/randomisation/"):
+            got = send(client, cookies, "GET", url, url.startswith("/api/"))
+            assert got.status == 200 and INTERVENTION in got.text, url
+        transaction.set_rollback(True)
+    got = send(client, cookies, "GET", "/api/v1/trials/ips/arms/", True)
+    assert INTERVENTION not in got.text
