@@ -162,6 +162,10 @@ else:
     except ValueError as exc:
         raise ConfigError(f"DATABASE_URL is not a valid database URL: {exc}") from None
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The application's restricted PostgreSQL role. When set, ``migrate`` (run as the owner of the
+# tables) grants it read and write on ordinary tables and only SELECT/INSERT on the append-only
+# ones (trial/dbroles.py; README "Run it in production").
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -14,19 +14,90 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import dj_database_url
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import connection
-from django.test import Client
+from django.test import Client, TransactionTestCase
 
 from tests import factories
+from trial import dbroles
 from trial.models import Membership, Participant, Site, Trial
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The tables' owner, when the tests run as the application's restricted role (``.ci/run``):
+# the test databases are created, migrated and flushed as the owner, and the tests (and every
+# server and worker they start) connect as the role in DATABASE_URL. See trial/dbroles.py.
+OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
+
+
+def _credentials(url: str) -> dict[str, Any]:
+    parsed = dj_database_url.parse(url)
+    return {"USER": parsed["USER"], "PASSWORD": parsed["PASSWORD"]}
+
+
+def _connect_as(credentials: dict[str, Any]) -> None:
+    connection.close()
+    connection.settings_dict.update(credentials)
+
+
+@contextmanager
+def as_owner() -> Iterator[None]:
+    """Run the block connected as the tables' owner (a DBA), outside any test transaction:
+    what the owner commits, the test sees, and the reverse. Without DATABASE_OWNER_URL the
+    tests connect as the owner anyway, and this changes nothing."""
+    if not OWNER_URL:
+        yield
+        return
+    app = {key: connection.settings_dict[key] for key in ("USER", "PASSWORD")}
+    _connect_as(_credentials(OWNER_URL))
+    try:
+        yield
+    finally:
+        _connect_as(app)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings: None) -> None:
+    """With an owner URL, the test database is created and migrated by the owner."""
+    if OWNER_URL:
+        connection.settings_dict["APP_CREDENTIALS"] = {
+            key: connection.settings_dict[key] for key in ("USER", "PASSWORD")
+        }
+        connection.settings_dict.update(_credentials(OWNER_URL))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Then the application's role gets its privileges and the tests connect as it; at the
+    end the owner drops the database."""
+    app = connection.settings_dict.get("APP_CREDENTIALS")
+    if not app:
+        yield
+        return
+    with django_db_blocker.unblock():
+        dbroles.grant_app_role(app["USER"])
+        _connect_as(app)
+    yield
+    with django_db_blocker.unblock():
+        _connect_as(_credentials(OWNER_URL))
+
+
+if OWNER_URL:
+    # Transactional tests empty every table afterwards with TRUNCATE, which the application's
+    # role may not do (append-only tables): the owner does it.
+    _flush = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown_as_owner(self: TransactionTestCase) -> None:
+        with as_owner():
+            _flush(self)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown_as_owner  # type: ignore[method-assign]
 
 
 def _missing(service: str) -> None:

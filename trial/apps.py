@@ -7,4 +7,12 @@ class TrialConfig(AppConfig):
     verbose_name = _("Trials and participants")
 
     def ready(self) -> None:
-        from trial import timeline  # noqa: F401  (registers the participant timeline)
+        from django.db.models.signals import post_migrate
+
+        from trial import dbroles, timeline  # noqa: F401  (timeline registers itself)
+
+        # post_migrate is sent per app after all migrations ran; once (for this app) is enough
+        # to grant the application's restricted database role its privileges (dbroles.py).
+        post_migrate.connect(
+            dbroles.grant_after_migrate, sender=self, dispatch_uid="trial.grant_app_role"
+        )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import dj_database_url
 import psycopg
 import pytest
 from django.conf import settings
@@ -25,6 +26,7 @@ from psycopg import sql
 from randomisation import services as randomisation
 from reports import services as reports
 from reports.models import ReportRequest
+from tests.conftest import OWNER_URL
 from tests.faults.conftest import Ready, app_environment
 
 TABLES = [
@@ -37,9 +39,16 @@ TABLES = [
 ]
 
 
+def operator() -> str:
+    """Backups and restores are the operator's: the tables' owner, not the application's role."""
+    return (
+        dj_database_url.parse(OWNER_URL)["USER"] if OWNER_URL else connection.settings_dict["USER"]
+    )
+
+
 def server_args() -> list[str]:
     db = connection.settings_dict
-    return ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"]]
+    return ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", operator()]
 
 
 def back_up(dump: Path) -> None:
@@ -64,7 +73,7 @@ def admin() -> psycopg.Connection[Any]:
     return psycopg.connect(
         host=db["HOST"] or "127.0.0.1",
         port=db["PORT"] or 5432,
-        user=db["USER"],
+        user=operator(),
         dbname="postgres",
         autocommit=True,
     )
@@ -73,7 +82,7 @@ def admin() -> psycopg.Connection[Any]:
 def counts(dbname: str) -> dict[str, int]:
     db = connection.settings_dict
     with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=dbname
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=operator(), dbname=dbname
     ) as conn:
         return {
             table: conn.execute(
@@ -81,6 +90,12 @@ def counts(dbname: str) -> dict[str, int]:
             ).fetchone()[0]  # type: ignore[index]
             for table in TABLES
         }
+
+
+def restored_url(database: str) -> str:
+    """The restored database as the operator checks it (``verify_allocations``)."""
+    db = connection.settings_dict
+    return f"postgres://{operator()}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
 
 
 @pytest.fixture
@@ -134,7 +149,7 @@ def test_a_dump_restored_into_an_empty_database_verifies_and_holds_everything(
             tar.extractall(restored_files)  # noqa: S202 - the archive was made by this test
 
     assert counts(empty_database) == original
-    url = app_environment()["DATABASE_URL"].rsplit("/", 1)[0] + f"/{empty_database}"
+    url = restored_url(empty_database)
     verified = subprocess.run(
         [sys.executable, "manage.py", "verify_allocations", ready.trial.code],
         env=app_environment(DATABASE_URL=url, FILES_ROOT=str(restored_files / "files")),
@@ -164,14 +179,15 @@ def test_verification_of_a_restored_database_fails_when_a_record_was_altered(
     with psycopg.connect(
         host=db["HOST"] or "127.0.0.1",
         port=db["PORT"] or 5432,
-        user=db["USER"],
+        user=operator(),
         dbname=empty_database,
         autocommit=True,
     ) as conn:
-        # The append-only trigger refuses UPDATE; a tamperer with superuser rights turns it off.
-        conn.execute("SET session_replication_role = replica")
+        # The append-only trigger refuses UPDATE; the tables' owner can turn it off.
+        conn.execute("ALTER TABLE randomisation_allocation DISABLE TRIGGER USER")
         conn.execute("UPDATE randomisation_allocation SET stratum = 'forged' WHERE sequence = 2")
-    url = app_environment()["DATABASE_URL"].rsplit("/", 1)[0] + f"/{empty_database}"
+        conn.execute("ALTER TABLE randomisation_allocation ENABLE TRIGGER USER")
+    url = restored_url(empty_database)
     verified = subprocess.run(
         [sys.executable, "manage.py", "verify_allocations", ready.trial.code],
         env=app_environment(DATABASE_URL=url),

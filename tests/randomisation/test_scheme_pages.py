@@ -19,7 +19,7 @@ from randomisation import consort, services, simulation_jobs
 from randomisation.models import Allocation, BlockSlot, Scheme, SimulationRun
 from randomisation.tasks import run_simulation
 from tests import factories
-from tests.conftest import World
+from tests.conftest import World, as_owner
 from tests.workers import worker_for
 from trial import personal_numbers
 from trial.models import AuditEvent, CovariateDefinition, Participant, Trial
@@ -401,17 +401,19 @@ def test_verify_reports_an_intact_chain(rworld: World) -> None:
     assert "Intact: 3 allocations checked" in text(response)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_verify_reports_a_tampered_row(rworld: World, require_postgres: None) -> None:
     randomised(rworld, blocks_scheme(rworld), n=4)
     second = Allocation.objects.get(sequence=2)
     other_arm = rworld.trial.arms.exclude(pk=second.arm_id).get()
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
+    # A superuser (the tables' owner, not the application's role) behind the application.
+    with as_owner(), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE randomisation_allocation DISABLE TRIGGER USER")
         cursor.execute(
             "UPDATE randomisation_allocation SET arm_id = %s WHERE id = %s",
             [other_arm.pk, second.pk],
         )
-        cursor.execute("SET session_replication_role = DEFAULT")
+        cursor.execute("ALTER TABLE randomisation_allocation ENABLE TRIGGER USER")
     response = rworld.client("monitor").post(BASE + "verify/")
     result = response.context["result"]
     assert not result.ok and result.first_broken == 2
