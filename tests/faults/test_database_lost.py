@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dj_database_url
 import psycopg
 import pytest
 import requests
@@ -23,6 +24,7 @@ from django.db import connection
 from fidelity.models import Contact
 from randomisation import services as randomisation
 from randomisation.models import Allocation, BlockSlot
+from tests.conftest import OWNER_URL
 from tests.faults.conftest import Gunicorn, Ready, contact_body, wait_for
 from trial.models import AuditEvent, Participant
 
@@ -36,12 +38,15 @@ def server(require_postgres: None) -> Iterator[str]:
         app.stop()
 
 
-def connect() -> psycopg.Connection[Any]:
+def connect(*, as_owner: bool = False) -> psycopg.Connection[Any]:
+    """A connection as the application's role (which may end its own backends), or as the
+    tables' owner, who may lock a table the application's role may only add to."""
     db = connection.settings_dict
+    user = dj_database_url.parse(OWNER_URL)["USER"] if as_owner and OWNER_URL else db["USER"]
     return psycopg.connect(
         host=db["HOST"] or "127.0.0.1",
         port=db["PORT"] or 5432,
-        user=db["USER"],
+        user=user,
         dbname=db["NAME"],
         autocommit=True,
     )
@@ -52,7 +57,7 @@ def cut_mid_transaction(send: Callable[[], requests.Response], table: str) -> re
     having taken a write lock on ``table``, terminate the backend. Returns the response."""
     audit_table = AuditEvent._meta.db_table
     answer: dict[str, requests.Response] = {}
-    with connect() as locker, connect() as watcher:
+    with connect(as_owner=True) as locker, connect() as watcher:
         locker.autocommit = False
         locker.execute(f'LOCK TABLE "{audit_table}" IN EXCLUSIVE MODE')
         thread = threading.Thread(target=lambda: answer.setdefault("response", send()))
