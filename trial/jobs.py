@@ -294,7 +294,11 @@ def sweep(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     changed = 0
     for model in job_models():
-        changed += _expired(model, now) + _not_taken(model, now) + model.housekeeping(now)
+        changed += _expired(model, now)
+        try:
+            changed += _not_taken(model, now) + model.housekeeping(now)
+        except DatabaseError:  # as in _expired; the next sweep tries again
+            logger.warning("%s: busy, left for the next sweep", model._meta.label, exc_info=True)
     return changed
 
 
@@ -304,23 +308,29 @@ def _expired(model: type[Job], now: dt.datetime) -> int:
     queued_for = {step.running: queued for queued, step in model.STEPS.items()}
     changed = 0
     for pk in list(expired.values_list("pk", flat=True)):
-        with transaction.atomic():
-            job = expired.filter(pk=pk).select_for_update(skip_locked=True).first()
-            if job is None:
-                continue  # finished meanwhile, or a worker has the row locked
-            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-                _mark_failed(job, job.say(model.WORKER_LOST))
-            else:
-                job.status = queued_for[job.status]
-                job.heartbeat_at = now  # waiting for a worker since now, by the sweep's clock
-                job.save(update_fields=["status", "heartbeat_at"])
-                transaction.on_commit(partial(send, model, pk))
-            logger.warning(
-                "%s %s: its worker went silent; %s",
-                model._meta.model_name,
-                pk,
-                "failed" if job.status == job.FAILED else "queued again",
-            )
+        try:
+            with transaction.atomic():
+                job = expired.filter(pk=pk).select_for_update(skip_locked=True).first()
+                if job is None:
+                    continue  # finished meanwhile, or a worker has the row locked
+                if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+                    _mark_failed(job, job.say(model.WORKER_LOST))
+                else:
+                    job.status = queued_for[job.status]
+                    job.heartbeat_at = now  # waiting since now, by the sweep's clock
+                    job.save(update_fields=["status", "heartbeat_at"])
+                    transaction.on_commit(partial(send, model, pk))
+        except DatabaseError:
+            # SQLite (the embedded default) has no SKIP LOCKED: a job writing in a long
+            # transaction holds the whole database; the next sweep tries again.
+            logger.warning("%s %s: busy, left for the next sweep", model._meta.label, pk)
+            continue
+        logger.warning(
+            "%s %s: its worker went silent; %s",
+            model._meta.model_name,
+            pk,
+            "failed" if job.status == job.FAILED else "queued again",
+        )
         changed += 1
     return changed
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from kombu import Connection
 
 from config.celery import app as celery_app
 from pathways import importing as spells
-from pathways.models import Spell, SpellImport
+from pathways.models import PendingSpell, Spell, SpellImport
 from pathways.tasks import check_spell_import
 from randomisation import import_jobs, simulation_jobs
 from randomisation.models import Scheme, SimulationRun, TrialImport
@@ -112,10 +112,14 @@ def one_lease_later() -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
 
 
-def kill_then_resume(workers: Any, first: Worker, rows: Any) -> Any:
-    """Kill the stalled worker; the sweep leaves the job while the lease holds, then queues it
-    again; a second worker finishes it. Returns the finished job."""
+def kill_then_resume(
+    workers: Any, first: Worker, rows: Any, dead: Callable[[], None] = lambda: None
+) -> Any:
+    """Kill the stalled worker and check what it left (``dead``); the sweep leaves the job
+    while the lease holds, then queues it again; a second worker finishes it. Returns the
+    finished job."""
     first.kill()
+    dead()
     killed = rows.get()
     assert killed.status in ACTIVE and killed.attempts == 1
     assert workers.sweep(timezone.now()) == 0  # the lease still holds
@@ -248,7 +252,11 @@ def test_a_trial_import_whose_worker_is_killed_writes_nothing_and_is_resumed(
         "the first worker to start importing",
     )
     people = Participant.objects.filter(trial=world.trial, study_id__startswith="OSLA-OLD")
-    done = kill_then_resume(workers, first, rows)
+
+    def nothing_written() -> None:
+        assert people.count() == 0
+
+    done = kill_then_resume(workers, first, rows, dead=nothing_written)
     assert done.status == "done", done.error
     assert done.attempts == 2 and people.count() == 2
     assert not import_jobs.files_path(done.pk).exists()
@@ -277,7 +285,11 @@ def test_a_register_check_whose_worker_is_killed_is_resumed_by_the_sweep(
         90,
         "the first worker to validate the rows",
     )
-    checked = kill_then_resume(workers, first, rows)
+
+    def nothing_staged() -> None:
+        assert not PendingSpell.objects.exists()
+
+    checked = kill_then_resume(workers, first, rows, dead=nothing_staged)
     assert checked.status == "checked", checked.error
     assert checked.attempts == 2 and (checked.rows_valid, checked.rows_new) == (2, 2)
     assert not spells.upload_path(checked.pk).exists()
