@@ -503,7 +503,7 @@ def measure_browser_job(legacy: Legacy, problems: list[str]) -> None:
     if checked.status != "checked" or not checked.report.get("ok"):
         problems.append(f"browser job: check ended {checked.status}, report {checked.report}")
     if done.status != "done":
-        problems.append(f"browser job: import ended {done.status}: {done.failure}")
+        problems.append(f"browser job: import ended {done.status}: {done.error}")
     check_trial(CODE, legacy, "browser job", problems)
 
 

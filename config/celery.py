@@ -21,22 +21,14 @@ app.conf.beat_schedule = {
         "task": "trial.tasks.send_reminder_digests",
         "schedule": crontab(hour=7, minute=0),
     },
-    # Report builds whose worker went silent (killed, out of memory) for REPORT_STALE_MINUTES
-    # are marked failed, so no request stays "running" for ever; so are orders no worker took
-    # for REPORT_QUEUED_HOURS (the broker lost them). Idempotent.
-    "fail-stale-reports": {
-        "task": "reports.tasks.fail_stale_reports",
-        "schedule": crontab(minute="*/15"),
-    },
-    # The same for scheme simulations silent for SIMULATION_STALE_MINUTES. Idempotent.
-    "fail-stale-simulations": {
-        "task": "randomisation.tasks.fail_stale_simulations",
-        "schedule": crontab(minute="*/15"),
-    },
-    # Imports of CSV files: steps silent for IMPORT_STALE_MINUTES fail, checked files left
-    # unimported for IMPORT_KEEP_HOURS are removed. Idempotent.
-    "fail-stale-imports": {
-        "task": "randomisation.tasks.fail_stale_imports",
-        "schedule": crontab(minute="*/15"),
+    # The job sweep (trial/jobs.py), for every kind of background job (reports, simulations,
+    # trial and register imports): a job whose worker has been silent for JOB_LEASE_SECONDS
+    # (killed, out of memory) is queued again while attempts remain, else failed with the
+    # reason; a job no worker took in time is failed; unimported checked files expire. Every
+    # minute, so a dead worker's job moves on within about two minutes, whatever the broker's
+    # visibility timeout. Idempotent, and safe when two beats fire it at once.
+    "sweep-jobs": {
+        "task": "trial.tasks.sweep_jobs",
+        "schedule": crontab(),  # every minute
     },
 }

@@ -305,7 +305,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # A task a worker took but never acknowledged (the worker was killed) goes back to the queue
-    # after this many seconds. It must exceed the longest task and countdown (see reports).
+    # after this many seconds. It must exceed the longest task and countdown. Jobs do not wait
+    # for it: the sweep resumes a dead worker's job by its lease (trial/jobs.py), and the late
+    # message then finds the job taken or finished.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
     }
@@ -316,21 +318,25 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Report builds: a running build whose heartbeat is older than the lease may be taken over by
-# a redelivered task (its worker died); one silent for REPORT_STALE_MINUTES is marked failed.
-REPORT_LEASE_SECONDS = env_int("REPORT_LEASE_SECONDS", 300)
-REPORT_STALE_MINUTES = env_int("REPORT_STALE_MINUTES", 60)
-# An order no worker took for this long is failed too: the broker lost its queue (a Redis
-# without persistence that restarted) or no worker runs.
-REPORT_QUEUED_HOURS = env_int("REPORT_QUEUED_HOURS", 24)
-# Scheme simulations work the same way: progress renews the lease, a redelivered job takes over
-# a run whose lease ran out, and a run silent for SIMULATION_STALE_MINUTES is marked failed.
-SIMULATION_LEASE_SECONDS = env_int("SIMULATION_LEASE_SECONDS", 120)
-SIMULATION_STALE_MINUTES = env_int("SIMULATION_STALE_MINUTES", 30)
-# Imports of CSV files in the browser (randomisation.import_jobs): a step queued or running for
-# IMPORT_STALE_MINUTES has failed (the task's hard limit is 55 minutes); checked files wait for
-# the "Import" button at most IMPORT_KEEP_HOURS, encrypted under FILES_ROOT.
-IMPORT_STALE_MINUTES = env_int("IMPORT_STALE_MINUTES", 60)
+# Background jobs (report builds, simulations, imports; trial/jobs.py). A worker renews its
+# job's lease every JOB_HEARTBEAT_SECONDS, also through long single steps; a job silent for
+# JOB_LEASE_SECONDS has lost its worker, and the sweep (every minute) queues it again while it
+# has had fewer than JOB_MAX_ATTEMPTS tries, else fails it. So a killed worker's job is resumed
+# or failed within about two minutes, whatever the broker's visibility timeout. A job no
+# worker took for JOB_QUEUED_HOURS (imports: IMPORT_QUEUED_MINUTES, someone waits at the page)
+# is failed: the broker lost its queue (a Redis without persistence that restarted) or no
+# worker runs.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 90)
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+JOB_QUEUED_HOURS = env_int("JOB_QUEUED_HOURS", 24)
+IMPORT_QUEUED_MINUTES = env_int("IMPORT_QUEUED_MINUTES", 60)
+if not 0 < 3 * JOB_HEARTBEAT_SECONDS <= JOB_LEASE_SECONDS:
+    raise ConfigError(
+        "JOB_HEARTBEAT_SECONDS must be positive and at most a third of JOB_LEASE_SECONDS"
+    )
+# Checked files of a browser import wait for the "Import" button at most IMPORT_KEEP_HOURS,
+# encrypted under FILES_ROOT.
 IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24)
 
 # Redis doubles as the cache where it is configured; otherwise a per-process cache. While Redis

@@ -34,7 +34,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +44,15 @@ from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from kombu.exceptions import OperationalError
 
 from pathways import services
 from pathways.models import PathwaySettings, PendingSpell, SpellImport, SpellState
 from pathways.services import PathwayError
-from trial import audit, personal_numbers
+from trial import audit, jobs, personal_numbers
 from trial.models import Participant, Trial
 
 logger = logging.getLogger(__name__)
@@ -105,10 +104,6 @@ STEPS = {
     "flags": gettext_noop("Looking for overlapping spells…"),
 }
 
-QUEUE_DOWN = gettext_noop(
-    "The task queue could not be reached, so the file was not processed. Try again later, or "
-    "ask the administrator to check the Celery broker."
-)
 
 Progress = Callable[[str, int], None]
 TRAILING_SPACE = re.compile(r"[ \t]+(?:,|\r?\n|$)")
@@ -528,9 +523,7 @@ def create_import(
     return spell_import
 
 
-def _progress_of(spell_import_id: int) -> Progress:
-    rows = SpellImport.objects.filter(pk=spell_import_id)
-
+def _progress_of(rows: QuerySet[SpellImport]) -> Progress:
     def progress(step: str, percent: int) -> None:
         rows.update(step=step, done=percent)
 
@@ -540,30 +533,32 @@ def _progress_of(spell_import_id: int) -> Progress:
 def check_import(spell_import: SpellImport, data: bytes) -> CheckResult:
     """Check an uploaded file and set its valid rows aside; the import waits for a decision.
 
-    Claims the import (uploaded → checking), so a second delivery does nothing and returns an
+    Claims the import (``trial.jobs.claim``), so a second delivery does nothing and returns an
     empty result. Raises nothing for bad rows: they are the result.
     """
-    claimed = SpellImport.objects.filter(
-        pk=spell_import.pk, status=SpellImport.Status.UPLOADED
-    ).update(status=SpellImport.Status.CHECKING)
-    if not claimed:
+    _claim, job = jobs.claim(SpellImport, spell_import.pk)
+    if job is None:
         return CheckResult(0, _errors([], "", ""), pd.DataFrame())
-    progress = _progress_of(spell_import.pk)
+    with jobs.held(job) as mine:
+        return _check(job, data, mine)
+
+
+def _check(spell_import: SpellImport, data: bytes, mine: QuerySet[SpellImport]) -> CheckResult:
+    """The check of a claimed import; ``mine`` matches it while this attempt holds it."""
+    progress = _progress_of(mine)
     result = check_rows(
-        data,
-        spell_import.trial,
-        default_source=spell_import.default_source,
-        progress=progress,
+        data, spell_import.trial, default_source=spell_import.default_source, progress=progress
     )
     new = changed = unchanged = 0
     with transaction.atomic():
         progress("staging", 60)
+        PendingSpell.objects.filter(spell_import=spell_import).delete()  # an earlier attempt's
         if not result.file_level:
             _stage(spell_import, result.valid)
             progress("comparing", 90)
             new, changed, unchanged = _compare(spell_import)
         counts = result.errors["kind"].value_counts().to_dict()
-        SpellImport.objects.filter(pk=spell_import.pk).update(
+        checked = mine.update(
             status=SpellImport.Status.CHECKED,
             rows_total=result.total,
             rows_valid=0 if result.file_level else len(result.valid),
@@ -576,6 +571,8 @@ def check_import(spell_import: SpellImport, data: bytes) -> CheckResult:
             done=100,
             step="",
         )
+        if not checked:  # the sweep gave the check to another worker meanwhile
+            transaction.set_rollback(True)
     return result
 
 
@@ -607,7 +604,10 @@ def confirm_import(
         locked.imported_by = actor
         locked.step = "queued"
         locked.done = 0
-        locked.save(update_fields=["status", "skip_invalid", "imported_by", "step", "done"])
+        locked.heartbeat_at = timezone.now()
+        locked.attempts = 0  # a new step, with attempts of its own
+        fields = ["status", "skip_invalid", "imported_by", "step", "done", "heartbeat_at"]
+        locked.save(update_fields=[*fields, "attempts"])
     return locked
 
 
@@ -617,20 +617,22 @@ def execute_apply(spell_import_id: int) -> str:
     New spells are inserted and changed ones (same person, state, start and source) updated
     by one ``INSERT … ON CONFLICT``; unchanged rows are not touched, so importing the same file
     twice changes nothing. The sequences are invalidated when anything changed, the flags
-    recomputed, and an audit event records the counts. Claims the import first: safe to
-    repeat. Returns the final status, or ``missing``/``skipped``.
+    recomputed, and an audit event records the counts. Claims the import first
+    (``trial.jobs.claim``): safe to repeat. Returns the final status, or the claim's
+    ``busy``, ``skipped`` or ``missing``.
     """
-    claimed = SpellImport.objects.filter(
-        pk=spell_import_id, status=SpellImport.Status.IMPORT_QUEUED
-    ).update(status=SpellImport.Status.IMPORTING, step="writing", done=10)
-    if not claimed:
-        if not SpellImport.objects.filter(pk=spell_import_id).exists():
-            logger.warning("spell import %s does not exist", spell_import_id)
-            return "missing"
-        return "skipped"
-    spell_import = SpellImport.objects.select_related("trial", "imported_by").get(
-        pk=spell_import_id
-    )
+    claim, job = jobs.claim(SpellImport, spell_import_id)
+    if job is None:
+        return claim
+    with jobs.held(job) as mine:
+        return _apply(job, mine)
+
+
+def _apply(job: SpellImport, mine: QuerySet[SpellImport]) -> str:
+    """The import of a claimed, confirmed file; ``mine`` matches it while this attempt holds
+    it."""
+    mine.update(step="writing", done=10)
+    spell_import = SpellImport.objects.select_related("trial", "imported_by").get(pk=job.pk)
     trial = spell_import.trial
     try:
         with transaction.atomic():
@@ -656,16 +658,19 @@ def execute_apply(spell_import_id: int) -> str:
             PendingSpell.objects.filter(spell_import=spell_import).delete()
             if written:
                 services.bump_version(trial)
-                SpellImport.objects.filter(pk=spell_import.pk).update(step="flags", done=80)
                 services.refresh_flags(trial)
-            spell_import.status = SpellImport.Status.DONE
-            spell_import.rows_written = written
-            spell_import.imported_at = timezone.now()
-            spell_import.step = ""
-            spell_import.done = 100
-            spell_import.save(
-                update_fields=["status", "rows_written", "imported_at", "step", "done"]
+            now = timezone.now()
+            done = mine.update(
+                status=SpellImport.Status.DONE,
+                rows_written=written,
+                imported_at=now,
+                finished_at=now,
+                step="",
+                done=100,
             )
+            if not done:  # the sweep gave the import to another worker meanwhile
+                transaction.set_rollback(True)
+                return jobs.Claim.SKIPPED
             audit.record(
                 "spells.imported",
                 spell_import,
@@ -681,38 +686,37 @@ def execute_apply(spell_import_id: int) -> str:
                 },
             )
     except Exception as error:  # whatever it was, the import must not stay "importing"
-        logger.exception("spell import %s failed", spell_import_id)
-        _fail(spell_import_id, type(error).__name__)
+        logger.exception("spell import %s failed", job.pk)
+        jobs.fail(job, type(error).__name__, rows=mine, step="")
         return SpellImport.Status.FAILED
     return SpellImport.Status.DONE
 
 
-def _fail(spell_import_id: int, reason: str) -> None:
+def discard(spell_import_id: int) -> None:
+    """Remove what a failed import left: its waiting rows and its uploaded file."""
     PendingSpell.objects.filter(spell_import_id=spell_import_id).delete()
-    SpellImport.objects.filter(pk=spell_import_id).update(
-        status=SpellImport.Status.FAILED, failure=reason, step=""
-    )
+    upload_path(spell_import_id).unlink(missing_ok=True)
 
 
 def execute_check(spell_import_id: int) -> str:
     """Check an uploaded file kept on disk, then remove the file. Safe to repeat: only an
-    import still waiting to be checked is checked. Returns the status, or ``missing``."""
-    spell_import = SpellImport.objects.select_related("trial").filter(pk=spell_import_id).first()
-    if spell_import is None:
-        logger.warning("spell import %s does not exist", spell_import_id)
-        return "missing"
-    if spell_import.status != SpellImport.Status.UPLOADED:
-        return "skipped"
-    path = upload_path(spell_import)
-    try:
-        data = _fernet().decrypt(path.read_bytes())
-        check_import(spell_import, data)
-    except Exception as error:  # the import must not stay "checking"
-        logger.exception("checking spell import %s failed", spell_import_id)
-        _fail(spell_import_id, type(error).__name__)
-        return SpellImport.Status.FAILED
-    finally:
-        path.unlink(missing_ok=True)
+    import waiting to be checked (or whose worker's lease ran out) is checked. Returns the
+    status, or the claim's ``busy``, ``skipped`` or ``missing``."""
+    claim, job = jobs.claim(SpellImport, spell_import_id)
+    if job is None:
+        return claim
+    path = upload_path(job)
+    with jobs.held(job) as mine:
+        try:
+            data = _fernet().decrypt(path.read_bytes())
+            _check(job, data, mine)
+        except Exception as error:  # the import must not stay "checking"
+            logger.exception("checking spell import %s failed", spell_import_id)
+            jobs.fail(job, type(error).__name__, rows=mine, step="")
+            return SpellImport.Status.FAILED
+    if not SpellImport.objects.filter(pk=job.pk, status=SpellImport.Status.CHECKED).exists():
+        return jobs.Claim.SKIPPED  # the sweep gave the check to another worker meanwhile
+    path.unlink(missing_ok=True)
     return SpellImport.Status.CHECKED
 
 
@@ -730,23 +734,12 @@ def cancel_import(spell_import: SpellImport, *, actor: AbstractBaseUser | None) 
     return locked
 
 
-def _enqueue(task_name: str, spell_import_id: int) -> None:
-    from pathways import tasks
-
-    task = getattr(tasks, task_name)
-    try:
-        task.delay(spell_import_id)
-    except OperationalError:
-        logger.warning("spell import %s: broker unreachable", spell_import_id, exc_info=True)
-        _fail(spell_import_id, _(QUEUE_DOWN))
-
-
 def start_check(spell_import: SpellImport) -> None:
     """Check now when the file is small, else on a worker once the upload is committed."""
     if spell_import.file_size <= INLINE_BYTES:
         execute_check(spell_import.pk)
     else:
-        transaction.on_commit(partial(_enqueue, "check_spell_import", spell_import.pk))
+        jobs.enqueue_on_commit(spell_import)
 
 
 def start_apply(spell_import: SpellImport) -> None:
@@ -754,4 +747,4 @@ def start_apply(spell_import: SpellImport) -> None:
     if spell_import.file_size <= INLINE_BYTES:
         execute_apply(spell_import.pk)
     else:
-        transaction.on_commit(partial(_enqueue, "apply_spell_import", spell_import.pk))
+        jobs.enqueue_on_commit(spell_import)

@@ -8,14 +8,16 @@ part of the cache key, so a stale sequence is never served.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
+from trial import jobs
 from trial.models import Participant, Trial
 
 
@@ -167,15 +169,16 @@ class Spell(models.Model):
         return f"{self.state_id} {self.starts_on:%Y-%m-%d}–{end}"
 
 
-class SpellImport(models.Model):
+class SpellImport(jobs.Job):
     """One uploaded register file: who, when, its hash, and what checking and importing found.
 
-    The file itself is kept (encrypted) only until it is checked; the valid rows wait in
+    Checking and importing are each a job (``trial.jobs``), on a worker unless the file is
+    small. The file itself is kept (encrypted) only until it is checked; the valid rows wait in
     ``PendingSpell`` by participant id, without personal numbers, until imported or cancelled.
     """
 
     class Status(models.TextChoices):
-        UPLOADED = "uploaded", _("Waiting to be checked")
+        CHECK_QUEUED = "check_queued", _("Waiting to be checked")
         CHECKING = "checking", _("Being checked")
         CHECKED = "checked", _("Checked, waiting for a decision")
         IMPORT_QUEUED = "import_queued", _("Waiting to be imported")
@@ -184,13 +187,29 @@ class SpellImport(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         FAILED = "failed", _("Failed")
 
+    STEPS = {
+        Status.CHECK_QUEUED: jobs.Step(Status.CHECKING, "pathways.tasks.check_spell_import"),
+        Status.IMPORT_QUEUED: jobs.Step(Status.IMPORTING, "pathways.tasks.apply_spell_import"),
+    }
+    QUEUE_DOWN = gettext_noop(
+        "The task queue could not be reached, so the file was not processed. Try again later, "
+        "or ask the administrator to check the Celery broker."
+    )
+    # These two are shown inside "The file could not be processed (...)".
+    WORKER_LOST = gettext_noop(
+        "the worker processing it stopped, killed or out of memory; upload the file again"
+    )
+    NOT_TAKEN = gettext_noop(
+        "no worker took it up in time, the task queue may have lost it; upload the file again"
+    )
+
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="spell_imports")
     file_name = models.CharField(_("file"), max_length=200)
     file_sha256 = models.CharField(_("SHA-256 of the file"), max_length=64)
     file_size = models.PositiveBigIntegerField(_("bytes"), default=0)
     default_source = models.CharField(_("source"), max_length=60)
     status = models.CharField(
-        _("status"), max_length=20, choices=Status.choices, default=Status.UPLOADED
+        _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
     )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
@@ -213,7 +232,6 @@ class SpellImport(models.Model):
     rows_written = models.PositiveIntegerField(_("spells written"), default=0)
     done = models.PositiveSmallIntegerField(default=0)
     step = models.CharField(max_length=80, blank=True)
-    failure = models.TextField(_("failure"), blank=True)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
@@ -222,6 +240,19 @@ class SpellImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.uploaded_at:%Y-%m-%d %H:%M})"
+
+    @classmethod
+    def queued_limit(cls) -> dt.timedelta:
+        return dt.timedelta(minutes=settings.IMPORT_QUEUED_MINUTES)
+
+    def claimed(self, now: dt.datetime) -> list[str]:
+        self.step, self.done = "", 0
+        return ["step", "done"]
+
+    def discard(self) -> None:
+        from pathways import importing
+
+        importing.discard(self.pk)
 
     @property
     def rows_accepted(self) -> int:
@@ -234,15 +265,6 @@ class SpellImport(models.Model):
         if self.status == SpellImport.Status.DONE:
             return self.rows_invalid
         return 0
-
-    @property
-    def active(self) -> bool:
-        return self.status in {
-            SpellImport.Status.UPLOADED,
-            SpellImport.Status.CHECKING,
-            SpellImport.Status.IMPORT_QUEUED,
-            SpellImport.Status.IMPORTING,
-        }
 
 
 class PendingSpell(models.Model):

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import time
-from functools import partial
 from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
@@ -29,15 +28,14 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from kombu.exceptions import OperationalError
 
 from randomisation import importing
 from randomisation.models import TrialImport
-from trial import audit
+from trial import audit, jobs
 from trial.models import Trial
 from trial.services import TrialError
 
@@ -48,18 +46,6 @@ logger = logging.getLogger(__name__)
 INLINE_BYTES = 32 * 1024
 # Errors kept with the import for the page; the command line lists them all.
 MAX_STORED_ERRORS = 500
-QUEUE_DOWN = gettext_noop(
-    "The task queue could not be reached, so the files were not processed. Try again later, "
-    "or ask the administrator to check the Celery broker."
-)
-WORKER_LOST = gettext_noop(
-    "The worker processing these files stopped (it was killed or ran out of memory); nothing "
-    "was written. Check the files again."
-)
-NOT_TAKEN = gettext_noop(
-    "No worker took up these files in time (the task queue may have lost them); nothing was "
-    "written. Check the files again."
-)
 Step = TrialImport.Status
 _FAILED = gettext_noop("Processing the files failed: %(reason)s")
 PERSONAL_NUMBER = re.compile(r"(?<!\d)\d{11}(?!\d)")
@@ -131,7 +117,7 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUse
         _keep(trial_import.pk, files)
     except OSError as error:
         logger.exception("import %s: the files could not be kept", trial_import.pk)
-        _fail(trial_import.pk, _(_FAILED) % {"reason": type(error).__name__})
+        jobs.fail(trial_import, _(_FAILED) % {"reason": type(error).__name__})
         trial_import.refresh_from_db()
         return trial_import
     _start(trial_import)
@@ -152,7 +138,8 @@ def confirm(trial_import: TrialImport, *, actor: AbstractBaseUser) -> TrialImpor
         locked.status = Step.IMPORT_QUEUED
         locked.imported_by = actor
         locked.heartbeat_at = timezone.now()
-        locked.save(update_fields=["status", "imported_by", "heartbeat_at"])
+        locked.attempts = 0  # a new step, with attempts of its own
+        locked.save(update_fields=["status", "imported_by", "heartbeat_at", "attempts"])
     _start(locked)
     locked.refresh_from_db()
     return locked
@@ -163,35 +150,16 @@ def _start(trial_import: TrialImport) -> None:
     if trial_import.file_bytes <= INLINE_BYTES:
         execute(trial_import.pk)
     else:
-        transaction.on_commit(partial(_enqueue, trial_import.pk))
+        jobs.enqueue_on_commit(trial_import)
 
 
-def _enqueue(pk: int) -> None:
-    from randomisation.tasks import run_import
-
-    try:
-        run_import.delay(pk)
-    except OperationalError:
-        logger.warning("import %s: broker unreachable", pk, exc_info=True)
-        _fail(pk, _(QUEUE_DOWN))
-
-
-def _fail(pk: int, reason: str, *, only_if: str | None = None) -> bool:
-    """Mark the import failed and remove its files; with ``only_if``, only while it still has
-    that status. Returns whether it was marked."""
-    rows = TrialImport.objects.filter(pk=pk)
-    if only_if is not None:
-        rows = rows.filter(status=only_if)
-    if not rows.update(status=Step.FAILED, failure=reason):
-        return False
+def drop_files(pk: int) -> None:
+    """Remove an import's kept files and its progress (it failed, expired or is done)."""
     _drop(pk)
     cache.delete(progress_key(pk))
-    return True
 
 
 # --- running ----------------------------------------------------------------------------------
-
-CLAIMS = {Step.CHECK_QUEUED: Step.CHECKING, Step.IMPORT_QUEUED: Step.IMPORTING}
 
 
 def execute(pk: int) -> str:
@@ -205,25 +173,25 @@ def execute(pk: int) -> str:
 def _execute(pk: int) -> str:
     """Run the step the import is waiting for: check the files, or import them.
 
-    Claims the import first (queued → running, in one statement), so a second delivery does
-    nothing. Whatever goes wrong, the import ends failed with the reason and its files are
-    removed; it is never left running (``fail_stale_imports`` covers a worker that dies).
-    Returns the final status, ``skipped`` or ``missing``.
+    Claims the import first (``trial.jobs.claim``), so a second delivery does nothing.
+    Whatever goes wrong, the import ends failed with the reason and its files are removed; a
+    worker that dies leaves nothing written, and the job sweep runs the step again. Returns
+    the final status, or the claim's ``busy``, ``skipped`` or ``missing``.
     """
-    row = TrialImport.objects.filter(pk=pk)
-    current = row.values_list("status", flat=True).first()
-    if current is None:
-        logger.warning("import %s does not exist", pk)
-        return "missing"
-    if current not in CLAIMS:
-        return "skipped"
-    running = CLAIMS[current]  # type: ignore[index]
-    if not row.filter(status=current).update(status=running, heartbeat_at=timezone.now()):
-        return "skipped"
+    claim, trial_import = jobs.claim(TrialImport, pk)
+    if trial_import is None:
+        return claim
+    with jobs.held(trial_import) as mine:
+        return _run_step(trial_import, mine)
+
+
+def _run_step(trial_import: TrialImport, mine: QuerySet[TrialImport]) -> str:
+    """The step of a claimed import; ``mine`` matches it while this attempt holds it."""
+    pk = trial_import.pk
+    checking = trial_import.status == Step.CHECKING
     trial_import = TrialImport.objects.select_related("trial", "uploaded_by", "imported_by").get(
         pk=pk
     )
-    checking = running == Step.CHECKING
     last = [-1.0]
 
     def progress(done: int, total: int) -> None:
@@ -233,14 +201,13 @@ def _execute(pk: int) -> str:
             last[0] = now
             cache.set(progress_key(pk), (done, total), timeout=3600)
 
-    mine = row.filter(status=running)  # unless the sweep has failed it meanwhile
     try:
         files = _read(pk)
         actor = trial_import.uploaded_by if checking else trial_import.imported_by
         if actor is None:
             raise ValueError("nobody to record the import as")
         # The rows and the import's final status are committed together: a worker killed in
-        # between leaves neither, and the sweep's "nothing was written" holds.
+        # between leaves neither, and "nothing was written" holds.
         with transaction.atomic():
             report = importing.import_trial(
                 files, actor=actor, trial=trial_import.trial, dry_run=checking, progress=progress
@@ -250,12 +217,12 @@ def _execute(pk: int) -> str:
                 transaction.set_rollback(True)
     except Exception as error:  # whatever it was, the import must not stay running
         logger.exception("import %s failed", pk)
-        _fail(pk, _(_FAILED) % {"reason": type(error).__name__}, only_if=running)
+        jobs.fail(trial_import, _(_FAILED) % {"reason": type(error).__name__}, rows=mine)
         return Step.FAILED
     finally:
         cache.delete(progress_key(pk))
     if final is None:
-        return "skipped"
+        return jobs.Claim.SKIPPED
     if not (final == Step.CHECKED and report.ok and report.created):
         _drop(pk)  # imported, failed, or nothing to import: the files are not kept
     return final
@@ -264,19 +231,21 @@ def _execute(pk: int) -> str:
 def _finish(
     mine: QuerySet[TrialImport], report: importing.ImportReport, checking: bool
 ) -> str | None:
-    """Store the step's outcome on the import, if it is still running here; the status, or
-    None when it is not (the sweep failed it)."""
+    """Store the step's outcome on the import, if it is still held here; the status, or
+    None when it is not (the sweep gave it to another worker)."""
     stored = report.as_json(MAX_STORED_ERRORS, mask=mask_personal_numbers)
     if checking:
         return Step.CHECKED if mine.update(status=Step.CHECKED, report=stored) else None
+    now = timezone.now()
     if report.ok:
-        done = mine.update(status=Step.DONE, report=stored, imported_at=timezone.now())
+        done = mine.update(status=Step.DONE, report=stored, imported_at=now, finished_at=now)
         return Step.DONE if done else None
     # The trial changed between the check and the import: nothing was written.
     failed = mine.update(
         status=Step.FAILED,
         report=stored,
-        failure=_("The trial changed since the files were checked: nothing was written."),
+        error=_("The trial changed since the files were checked: nothing was written."),
+        finished_at=now,
     )
     return Step.FAILED if failed else None
 
@@ -287,30 +256,19 @@ def mask_personal_numbers(text: str) -> str:
     return PERSONAL_NUMBER.sub("•" * 11, text)
 
 
-def fail_stale_imports(now: dt.datetime | None = None) -> int:
-    """Housekeeping, safe to repeat; returns how many imports it changed.
-
-    A step queued or running ``IMPORT_STALE_MINUTES`` after it was asked for or started has
-    lost its message or its worker (the task's hard time limit is shorter): failed, files
-    removed. Checked files not imported for ``IMPORT_KEEP_HOURS`` are removed and the import
-    marked expired.
-    """
-    now = now or timezone.now()
+def expire_waiting(now: dt.datetime) -> int:
+    """The job sweep's chore for imports: checked files not imported for
+    ``IMPORT_KEEP_HOURS`` are removed and the import marked expired. Safe to repeat; returns
+    how many imports it changed."""
     changed = 0
-    stale = now - dt.timedelta(minutes=settings.IMPORT_STALE_MINUTES)
-    running = TrialImport.objects.filter(
-        status__in=[Step.CHECK_QUEUED, Step.CHECKING, Step.IMPORT_QUEUED, Step.IMPORTING]
-    ).filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
-    for pk, status, language in running.values_list("pk", "status", "language"):
-        reason = NOT_TAKEN if status in (Step.CHECK_QUEUED, Step.IMPORT_QUEUED) else WORKER_LOST
-        with translation.override(language):
-            # Only if it is still as seen: a worker that finished meanwhile keeps its outcome.
-            changed += _fail(pk, _(reason), only_if=status)
     kept = now - dt.timedelta(hours=settings.IMPORT_KEEP_HOURS)
     waiting = TrialImport.objects.filter(status=Step.CHECKED, uploaded_at__lt=kept)
     for pk in waiting.values_list("pk", flat=True):
         # A confirmation that got in first keeps its files.
-        if TrialImport.objects.filter(pk=pk, status=Step.CHECKED).update(status=Step.EXPIRED):
+        expired = TrialImport.objects.filter(pk=pk, status=Step.CHECKED).update(
+            status=Step.EXPIRED, finished_at=timezone.now()
+        )
+        if expired:
             _drop(pk)
             changed += 1
     return changed

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
+from trial import jobs
 from trial.models import Arm, Participant, Site, Trial
 
 
@@ -307,14 +310,25 @@ class Unblinding(models.Model):
         return f"#{self.allocation.sequence} unblinded by {self.unblinded_by_name}"
 
 
-class SimulationRun(models.Model):
-    """A background simulation of a scheme over many virtual trials."""
+class SimulationRun(jobs.Job):
+    """A background simulation of a scheme over many virtual trials (a job, ``trial.jobs``)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Finished")
-        FAILED = "failed", _("Failed")
+    Status = jobs.Status
+    STEPS = {
+        Status.QUEUED: jobs.Step(running=Status.RUNNING, task="randomisation.tasks.run_simulation")
+    }
+    QUEUE_DOWN = gettext_noop(
+        "The task queue could not be reached, so the simulation was not started. "
+        "Try again later, or ask the administrator to check the Celery broker."
+    )
+    WORKER_LOST = gettext_noop(
+        "The worker running this simulation stopped (it was killed or ran out of memory) and "
+        "the run was not resumed. Run the simulation again."
+    )
+    NOT_TAKEN = gettext_noop(
+        "No worker started this simulation: the task queue lost it, or no worker is running. "
+        "Run the simulation again."
+    )
 
     scheme = models.ForeignKey(Scheme, on_delete=models.CASCADE, related_name="simulations")
     parameters: models.JSONField[dict[str, Any]] = models.JSONField(default=dict)
@@ -322,16 +336,10 @@ class SimulationRun(models.Model):
     done = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     result: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # The worker running it renews the lease as it goes; a run whose heartbeat is older than
-    # SIMULATION_LEASE_SECONDS may be taken over (its worker died).
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.scheme} simulation {self.pk}"
@@ -340,10 +348,14 @@ class SimulationRun(models.Model):
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
 
+    def claimed(self, now: dt.datetime) -> list[str]:
+        self.done = 0  # the run starts again from its seed
+        return ["done"]
 
-class TrialImport(models.Model):
+
+class TrialImport(jobs.Job):
     """One import of CSV files into a trial from the browser: checked, then imported on the
-    user's word, each step on a worker unless the files are small.
+    user's word, each step a job (``trial.jobs``) on a worker unless the files are small.
 
     The files are kept encrypted on disk (``import_jobs.files_path``) only while they wait:
     they are removed once imported, failed, or left unimported for ``IMPORT_KEEP_HOURS``.
@@ -359,13 +371,30 @@ class TrialImport(models.Model):
         EXPIRED = "expired", _("Not imported; the files were removed")
         FAILED = "failed", _("Failed")
 
+    STEPS = {
+        Status.CHECK_QUEUED: jobs.Step(Status.CHECKING, "randomisation.tasks.run_import"),
+        Status.IMPORT_QUEUED: jobs.Step(Status.IMPORTING, "randomisation.tasks.run_import"),
+    }
+    QUEUE_DOWN = gettext_noop(
+        "The task queue could not be reached, so the files were not processed. Try again "
+        "later, or ask the administrator to check the Celery broker."
+    )
+    WORKER_LOST = gettext_noop(
+        "The worker processing these files stopped (it was killed or ran out of memory); "
+        "nothing was written. Check the files again."
+    )
+    NOT_TAKEN = gettext_noop(
+        "No worker took up these files in time (the task queue may have lost them); nothing "
+        "was written. Check the files again."
+    )
+
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="imports")
     file_names: models.JSONField[list[str]] = models.JSONField(_("files"), default=list)
     file_bytes = models.PositiveBigIntegerField(_("bytes"), default=0)
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
     )
-    # ImportReport.as_json() of the check, then of the import; its messages (and the failure)
+    # ImportReport.as_json() of the check, then of the import; its messages (and the error)
     # in the language of the user who checked the files, which the worker switches to.
     report: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, blank=True)
     language = models.CharField(max_length=10, default=settings.LANGUAGE_CODE)
@@ -378,10 +407,6 @@ class TrialImport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
-    # When the step now waiting or running was asked for or started; one still unfinished
-    # IMPORT_STALE_MINUTES later has lost its message or its worker.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    failure = models.TextField(_("failure"), blank=True)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
@@ -391,14 +416,20 @@ class TrialImport(models.Model):
     def __str__(self) -> str:
         return f"{self.trial} import {self.pk}"
 
-    @property
-    def active(self) -> bool:
-        return self.status in {
-            self.Status.CHECK_QUEUED,
-            self.Status.CHECKING,
-            self.Status.IMPORT_QUEUED,
-            self.Status.IMPORTING,
-        }
+    @classmethod
+    def queued_limit(cls) -> dt.timedelta:
+        return dt.timedelta(minutes=settings.IMPORT_QUEUED_MINUTES)
+
+    @classmethod
+    def housekeeping(cls, now: dt.datetime) -> int:
+        from randomisation import import_jobs
+
+        return import_jobs.expire_waiting(now)
+
+    def discard(self) -> None:
+        from randomisation import import_jobs
+
+        import_jobs.drop_files(self.pk)
 
     @property
     def importable(self) -> bool:

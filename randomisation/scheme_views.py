@@ -576,7 +576,7 @@ def simulation(request: HttpRequest, trial: Trial, run_id: int) -> HttpResponse:
         "trial": trial,
         "run": run,
         "poll_url": reverse("randomisation:simulation", args=[trial.code, run.pk]),
-        "active": run.status in (SimulationRun.Status.QUEUED, SimulationRun.Status.RUNNING),
+        "active": run.active,
         "settings": _run_settings(run, labels),
         "report": _simulation_report(run, labels)
         if run.status == SimulationRun.Status.DONE

@@ -8,40 +8,25 @@ afterwards does not change a run already asked for, and a run can be repeated ex
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import math
 import secrets
-import time
-from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
-from kombu.exceptions import OperationalError
 
 from randomisation import services, simulation
 from randomisation.engine import SchemeSpec
 from randomisation.models import Scheme, SimulationRun
+from trial import jobs
 from trial.models import CovariateDefinition
 from trial.services import TrialError
 
 logger = logging.getLogger(__name__)
-
-QUEUE_DOWN = gettext_noop(
-    "The task queue could not be reached, so the simulation was not started. "
-    "Try again later, or ask the administrator to check the Celery broker."
-)
-WORKER_LOST = gettext_noop(
-    "The worker running this simulation stopped (it was killed or ran out of memory) and the "
-    "run was not resumed. Run the simulation again."
-)
-MAX_ATTEMPTS = 3
 
 
 def spec_for(scheme: Scheme) -> SchemeSpec:
@@ -133,92 +118,37 @@ def request_simulation(
             total=n_trials,
             requested_by=actor,
         )
-        transaction.on_commit(partial(enqueue, run.pk))
+        jobs.enqueue_on_commit(run)
     return run
-
-
-def enqueue(run_id: int) -> None:
-    """Send the run to the workers; a broker that cannot be reached fails the run, not the
-    request."""
-    from randomisation.tasks import run_simulation
-
-    try:
-        run_simulation.delay(run_id)
-    except OperationalError:
-        logger.warning("simulation %s: broker unreachable", run_id, exc_info=True)
-        SimulationRun.objects.filter(pk=run_id, status=SimulationRun.Status.QUEUED).update(
-            status=SimulationRun.Status.FAILED,
-            error=_(QUEUE_DOWN),
-            finished_at=timezone.now(),
-        )
-
-
-def lease() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.SIMULATION_LEASE_SECONDS)
-
-
-def _claim(run_id: int) -> str:
-    """Take the run for this worker: a queued one, or a running one whose heartbeat is older
-    than the lease (its worker died). Returns ``claimed``; ``busy`` if another worker holds a
-    fresh lease; ``skipped`` if it is finished or failed (or has used up its attempts, which
-    fails it); ``missing``."""
-    now = timezone.now()
-    stale = Q(status=SimulationRun.Status.RUNNING) & (
-        Q(heartbeat_at__lt=now - lease()) | Q(heartbeat_at__isnull=True)
-    )
-    with transaction.atomic():
-        run = (
-            SimulationRun.objects.select_for_update()
-            .filter(pk=run_id)
-            .filter(Q(status=SimulationRun.Status.QUEUED) | stale)
-            .first()
-        )
-        if run is None:
-            status = SimulationRun.objects.filter(pk=run_id).values_list("status", flat=True)
-            current = status.first()
-            if current is None:
-                logger.warning("simulation %s does not exist", run_id)
-                return "missing"
-            return "busy" if current == SimulationRun.Status.RUNNING else "skipped"
-        if run.attempts >= MAX_ATTEMPTS:
-            run.status = SimulationRun.Status.FAILED
-            run.error = _(WORKER_LOST)
-            run.finished_at = now
-            run.save(update_fields=["status", "error", "finished_at"])
-            return "skipped"
-        run.status = SimulationRun.Status.RUNNING
-        run.attempts += 1
-        run.heartbeat_at = now
-        run.done = 0
-        run.save(update_fields=["status", "attempts", "heartbeat_at", "done"])
-    return "claimed"
 
 
 def execute(run_id: int) -> str:
     """Run a queued simulation, storing progress, then the result or the error.
 
-    Safe to repeat: only a queued run, or a running one whose worker stopped renewing its lease
-    (it was killed), is claimed, under a row lock; a second delivery of a finished run does
-    nothing. The run is seeded, so a run taken over gives the result the first would have.
-    Whatever goes wrong, the run ends as failed with the reason; it is never left running
-    (``fail_stale_simulations`` covers a worker that dies for good). Returns the run's final
-    status, ``busy`` (another worker holds the lease), ``skipped`` or ``missing``.
+    Safe to repeat: only a queued run, or a running one whose worker's lease ran out, is
+    claimed (``trial.jobs.claim``); a second delivery of a finished run does nothing. The run
+    is seeded, so a run taken over gives the result the first would have. Whatever goes wrong,
+    the run ends as failed with the reason; a worker that dies is covered by the job sweep.
+    Returns the run's final status, or the claim's ``busy``, ``skipped`` or ``missing``.
     """
-    claim = _claim(run_id)
-    if claim != "claimed":
+    claim, run = jobs.claim(SimulationRun, run_id)
+    if run is None:
         return claim
-    run = SimulationRun.objects.get(pk=run_id)
+    with jobs.held(run) as rows:
+        return _simulate(run, rows)
+
+
+def _simulate(run: SimulationRun, rows: QuerySet[SimulationRun]) -> str:
+    """The work of a claimed run; ``rows`` match it while this attempt holds it."""
     parameters = run.parameters
-    rows = SimulationRun.objects.filter(pk=run_id)
-    last_percent, last_beat = -1, time.monotonic()
+    last_percent = -1
 
     def progress(done: int, total: int) -> None:
-        # Each new percent is stored; the heartbeat also at least every 10 s, well inside the
-        # lease, however slowly the percents come.
-        nonlocal last_percent, last_beat
+        # Each new percent is stored (the lease is kept by ``jobs.held``).
+        nonlocal last_percent
         percent = 100 * done // total
-        if percent > last_percent or time.monotonic() - last_beat >= 10:
-            last_percent, last_beat = percent, time.monotonic()
+        if percent > last_percent:
+            last_percent = percent
             rows.update(done=done, total=total, heartbeat_at=timezone.now())
 
     try:
@@ -231,38 +161,19 @@ def execute(run_id: int) -> str:
             progress=progress,
         )
     except Exception as error:  # whatever it was, the run must not stay running
-        logger.exception("simulation %s failed", run_id)
+        logger.exception("simulation %s failed", run.pk)
         message = str(error) if isinstance(error, ValueError) else type(error).__name__
-        rows.update(
-            status=SimulationRun.Status.FAILED,
-            error=_("The simulation failed: %(reason)s") % {"reason": message},
-            finished_at=timezone.now(),
-        )
+        jobs.fail(run, _("The simulation failed: %(reason)s") % {"reason": message}, rows=rows)
         return SimulationRun.Status.FAILED
-    rows.update(
+    finished = rows.update(
         status=SimulationRun.Status.DONE,
         result=_finite(result.as_dict()),
         done=run.total,
         finished_at=timezone.now(),
     )
+    if not finished:  # the sweep gave the run to another worker meanwhile
+        return jobs.Claim.SKIPPED
     return SimulationRun.Status.DONE
-
-
-def fail_stale_simulations(*, older_than: dt.timedelta | None = None) -> int:
-    """Mark running simulations not heard of for ``older_than`` (default
-    SIMULATION_STALE_MINUTES) as failed: their worker died and no redelivery took them over.
-    Returns how many. Safe to repeat."""
-    if older_than is None:
-        older_than = dt.timedelta(minutes=settings.SIMULATION_STALE_MINUTES)
-    limit = timezone.now() - older_than
-    silent = Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True, created_at__lt=limit)
-    return (
-        SimulationRun.objects.filter(status=SimulationRun.Status.RUNNING)
-        .filter(silent)
-        .update(
-            status=SimulationRun.Status.FAILED, error=_(WORKER_LOST), finished_at=timezone.now()
-        )
-    )
 
 
 def _finite(value: Any) -> Any:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
+from trial import jobs
 from trial.models import Trial
 
 
@@ -132,14 +135,26 @@ class AnalysisPlan(models.Model):
         return {name: getattr(self, name) for name in self.CONTENT_FIELDS}
 
 
-class ReportRequest(models.Model):
-    """A report someone ordered: what, on which data, its progress, provenance and files."""
+class ReportRequest(jobs.Job):
+    """A report someone ordered: what, on which data, its progress, provenance and files.
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Finished")
-        FAILED = "failed", _("Failed")
+    A background job (``trial.jobs``): queued, built by a worker under a lease, done or failed.
+    """
+
+    Status = jobs.Status
+    STEPS = {Status.QUEUED: jobs.Step(running=Status.RUNNING, task="reports.tasks.build_report")}
+    QUEUE_DOWN = gettext_noop(
+        "The task queue could not be reached, so the report was not started. Try again later, "
+        "or ask the administrator to check the Celery broker."
+    )
+    WORKER_LOST = gettext_noop(
+        "The worker building this report stopped (it was killed or ran out of memory) and the "
+        "build was not resumed. No file was kept. Order the report again."
+    )
+    NOT_TAKEN = gettext_noop(
+        "No worker started this report: the task queue lost it, or no worker is running. "
+        "Order the report again."
+    )
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="report_requests")
     kind = models.CharField(_("kind"), max_length=30)
@@ -161,9 +176,6 @@ class ReportRequest(models.Model):
     stage = models.CharField(_("stage"), max_length=20, blank=True)
     percent = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
     timings: models.JSONField[dict[str, float]] = models.JSONField(default=dict, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
     snapshot_hash = models.CharField(_("data snapshot hash (SHA-256)"), max_length=64, blank=True)
     versions: models.JSONField[dict[str, str]] = models.JSONField(default=dict, blank=True)
     pdf_file = models.CharField(max_length=200, blank=True)
@@ -174,7 +186,6 @@ class ReportRequest(models.Model):
     requested_by_name = models.CharField(_("ordered by"), max_length=150)
     created_at = models.DateTimeField(_("ordered"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -186,13 +197,19 @@ class ReportRequest(models.Model):
         return f"{self.trial.code} {self.kind} #{self.pk}"
 
     @property
-    def active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
-
-    @property
     def never_queued(self) -> bool:
         """Failed before any worker took it: the task queue could not be reached."""
         return self.status == self.Status.FAILED and self.attempts == 0
+
+    def claimed(self, now: dt.datetime) -> list[str]:
+        self.started_at = self.started_at or now
+        self.stage, self.percent = "extract", 0
+        return ["started_at", "stage", "percent"]
+
+    def discard(self) -> None:
+        from reports import services  # the files' names come from the pipeline
+
+        services.remove_files(self)
 
 
 class AnalysisUnblinding(models.Model):

@@ -14,16 +14,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
-from kombu.exceptions import OperationalError
+from django.utils.translation import gettext_lazy
 
 from reports import pipeline
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
-from trial import audit, permissions
+from trial import audit, jobs, permissions
 from trial.models import Assessment, CovariateDefinition, Trial
 from trial.permissions import Perm
 from trial.services import TrialError
@@ -39,19 +38,6 @@ OUTCOMES = {
     "self_rated_health": "continuous",
 }
 DESIGN_COVARIATES = {"site": gettext_lazy("Site (NAV office)"), "stratum": gettext_lazy("Stratum")}
-MAX_ATTEMPTS = 3
-QUEUE_DOWN = gettext_noop(
-    "The task queue could not be reached, so the report was not started. Try again later, or "
-    "ask the administrator to check the Celery broker."
-)
-QUEUE_LOST = gettext_noop(
-    "No worker started this report: the task queue lost it, or no worker is running. Order "
-    "the report again."
-)
-WORKER_LOST = gettext_noop(
-    "The worker building this report stopped (it was killed or ran out of memory) and the "
-    "build was not resumed. No file was kept. Order the report again."
-)
 
 
 class ReportError(TrialError):
@@ -381,53 +367,9 @@ def request_report(
 
 
 def enqueue(report_id: int) -> None:
-    """Send the build to the workers; an unreachable broker fails the request, not the page."""
-    from reports.tasks import build_report
-
-    try:
-        build_report.delay(report_id)
-    except OperationalError:
-        logger.warning("report %s: broker unreachable", report_id, exc_info=True)
-        ReportRequest.objects.filter(pk=report_id, status=ReportRequest.Status.QUEUED).update(
-            status=ReportRequest.Status.FAILED, error=_(QUEUE_DOWN), finished_at=timezone.now()
-        )
-
-
-def lease() -> dt.timedelta:
-    return dt.timedelta(seconds=settings.REPORT_LEASE_SECONDS)
-
-
-def _claim(report_id: int) -> str:
-    """Take the request for this worker: a queued one, or a running one whose heartbeat is
-    older than the lease (its worker died). Returns ``claimed``, ``busy`` (another worker holds
-    a fresh lease), ``gone`` (finished, failed or missing)."""
-    now = timezone.now()
-    stale = Q(status=ReportRequest.Status.RUNNING, heartbeat_at__lt=now - lease())
-    with transaction.atomic():
-        report = (
-            ReportRequest.objects.select_for_update()
-            .filter(pk=report_id)
-            .filter(Q(status=ReportRequest.Status.QUEUED) | stale)
-            .first()
-        )
-        if report is None:
-            current = ReportRequest.objects.filter(pk=report_id).values_list("status", flat=True)
-            status = current.first()
-            return "busy" if status == ReportRequest.Status.RUNNING else "gone"
-        if report.attempts >= MAX_ATTEMPTS:
-            report.status = ReportRequest.Status.FAILED
-            report.error = _(WORKER_LOST)
-            report.finished_at = now
-            report.save(update_fields=["status", "error", "finished_at"])
-            return "gone"
-        report.status = ReportRequest.Status.RUNNING
-        report.attempts += 1
-        report.heartbeat_at = now
-        report.started_at = report.started_at or now
-        report.stage, report.percent, report.error = "extract", 0, ""
-        fields = ["status", "attempts", "heartbeat_at", "started_at", "stage", "percent", "error"]
-        report.save(update_fields=fields)
-    return "claimed"
+    """Send the build to the workers; an unreachable broker fails the request, not the page
+    (``trial.jobs.send``)."""
+    jobs.send(ReportRequest, report_id)
 
 
 def _remove(*paths: Path | None) -> None:
@@ -441,19 +383,39 @@ def _remove(*paths: Path | None) -> None:
                 partial_file.unlink(missing_ok=True)
 
 
+def remove_files(report: ReportRequest) -> None:
+    """Remove the request's files, finished or partial (its build failed)."""
+    spec = pipeline.BuildSpec(
+        trial=report.trial,
+        kind=report.kind,
+        cut_off=report.cut_off,
+        seed=report.seed,
+        blinded=report.blinded,
+        plan=None,
+        request_id=report.pk,
+    )
+    _remove(*pipeline.output_paths(report_folder(report.trial), spec))
+
+
 def execute_report(report_id: int) -> str:
     """Build a requested report, storing progress, then the files and provenance or the error.
 
-    Safe to repeat: only a queued request (or one whose worker stopped, see ``_claim``) is
-    taken, and files are written atomically under names fixed by the request, so a rerun
-    replaces them whole. Whatever goes wrong, the request ends failed with the reason and no
-    file of it stays behind. Returns the final status, ``busy`` or ``gone``.
+    Safe to repeat: only a queued request, or one whose worker's lease ran out, is taken
+    (``trial.jobs.claim``), and files are written atomically under names fixed by the request,
+    so a rerun replaces them whole. The lease is kept while the build runs, also through a
+    long stage. Whatever goes wrong, the request ends failed with the reason and no file of it
+    stays behind. Returns the final status, or the claim's ``busy``, ``skipped``, ``missing``.
     """
-    claim = _claim(report_id)
-    if claim != "claimed":
+    claim, report = jobs.claim(ReportRequest, report_id)
+    if report is None:
         return claim
-    report = ReportRequest.objects.select_related("trial", "plan").get(pk=report_id)
-    rows = ReportRequest.objects.filter(pk=report_id)
+    with jobs.held(report) as rows:
+        return _build(report, rows)
+
+
+def _build(report: ReportRequest, rows: QuerySet[ReportRequest]) -> str:
+    """The build of a claimed request; ``rows`` match it while this attempt holds it."""
+    report = ReportRequest.objects.select_related("trial", "plan").get(pk=report.pk)
     spec = pipeline.BuildSpec(
         trial=report.trial,
         kind=report.kind,
@@ -476,23 +438,16 @@ def execute_report(report_id: int) -> str:
     try:
         result = pipeline.build(spec, folder, progress=progress)
     except Exception as error:  # whatever it was, the request must not stay running
-        logger.exception("report %s failed", report_id)
-        _remove(pdf_path, zip_path)
+        logger.exception("report %s failed", report.pk)
         if isinstance(error, pipeline.ReportBuildError | ReportError):
             message = str(error)
         else:
             message = _("The report could not be built: %(reason)s") % {
                 "reason": f"{type(error).__name__}: {error}"[:500]
             }
-        rows.update(
-            status=ReportRequest.Status.FAILED,
-            error=message,
-            finished_at=timezone.now(),
-            pdf_file="",
-            zip_file="",
-        )
+        jobs.fail(report, message, rows=rows, pdf_file="", zip_file="")
         return ReportRequest.Status.FAILED
-    rows.update(
+    finished = rows.update(
         status=ReportRequest.Status.DONE,
         stage="done",
         percent=100,
@@ -503,43 +458,9 @@ def execute_report(report_id: int) -> str:
         zip_file=result.zip.name,
         finished_at=timezone.now(),
     )
+    if not finished:  # the sweep gave the build to another worker meanwhile
+        return jobs.Claim.SKIPPED
     return ReportRequest.Status.DONE
-
-
-def fail_stale_reports(
-    *, older_than: dt.timedelta | None = None, queued_longer_than: dt.timedelta | None = None
-) -> int:
-    """Mark running requests whose worker has not been heard of for ``older_than`` (default
-    REPORT_STALE_MINUTES) as failed, removing any files; and queued requests no worker took
-    for ``queued_longer_than`` (default REPORT_QUEUED_HOURS: the broker lost its queue, or no
-    worker runs). Returns how many. Safe to repeat."""
-    now = timezone.now()
-    if older_than is None:
-        older_than = dt.timedelta(minutes=settings.REPORT_STALE_MINUTES)
-    if queued_longer_than is None:
-        queued_longer_than = dt.timedelta(hours=settings.REPORT_QUEUED_HOURS)
-    stale = list(
-        ReportRequest.objects.filter(
-            status=ReportRequest.Status.RUNNING, heartbeat_at__lt=now - older_than
-        ).select_related("trial")
-    )
-    for report in stale:
-        spec = pipeline.BuildSpec(
-            trial=report.trial,
-            kind=report.kind,
-            cut_off=report.cut_off,
-            seed=report.seed,
-            blinded=report.blinded,
-            plan=None,
-            request_id=report.pk,
-        )
-        _remove(*pipeline.output_paths(report_folder(report.trial), spec))
-    lost = ReportRequest.objects.filter(
-        status=ReportRequest.Status.QUEUED, created_at__lt=now - queued_longer_than
-    ).update(status=ReportRequest.Status.FAILED, error=_(QUEUE_LOST), finished_at=now)
-    return lost + ReportRequest.objects.filter(
-        pk__in=[r.pk for r in stale], status=ReportRequest.Status.RUNNING
-    ).update(status=ReportRequest.Status.FAILED, error=_(WORKER_LOST), finished_at=now)
 
 
 def report_file(report: ReportRequest, which: str) -> Path:

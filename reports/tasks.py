@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from reports import services
+from trial import jobs
 
 
 @shared_task(
@@ -23,19 +24,12 @@ def build_report(self: Any, report_id: int) -> str:
 
     Progress, the files and provenance, or the error are stored on the row (see
     ``services.execute_report``). Idempotent, so the message is acknowledged only after the
-    build and redelivered if the worker dies (``acks_late`` + ``reject_on_worker_lost``): the
-    redelivered build waits until the dead worker's lease has run out, then starts again.
-    A build that overruns the soft time limit is marked failed. Returns the final status.
+    build and redelivered if the worker dies (``acks_late`` + ``reject_on_worker_lost``); a
+    delivery while a live worker holds the lease tries again once the lease could have run
+    out. A dead worker's build is resumed by the job sweep (``trial.jobs``) in any case. A
+    build that overruns the soft time limit is marked failed. Returns the final status.
     """
     outcome = services.execute_report(report_id)
-    if outcome == "busy":
-        raise self.retry(countdown=settings.REPORT_LEASE_SECONDS)
+    if outcome == jobs.Claim.BUSY:
+        raise self.retry(countdown=settings.JOB_LEASE_SECONDS)
     return outcome
-
-
-@shared_task
-def fail_stale_reports() -> int:
-    """Mark builds whose worker went silent, and orders no worker took, as failed (see
-    ``services.fail_stale_reports``).
-    Safe to repeat. Returns how many were marked."""
-    return services.fail_stale_reports()

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.utils import timezone
 
-from trial import reminders
+from trial import jobs, reminders
 
 # Mail-server trouble is retried after 1, 2, 4, 8 and 16 minutes, then the run fails loudly.
 DIGEST_MAX_RETRIES = 5
@@ -40,3 +40,11 @@ def send_reminder_digests(self: Task, day: str | None = None) -> dict[str, Any]:
             countdown=DIGEST_RETRY_BASE_SECONDS * 2**self.request.retries,
         ) from error
     return summary.as_dict()
+
+
+@shared_task(soft_time_limit=50, time_limit=55)
+def sweep_jobs() -> int:
+    """Resume or fail background jobs whose worker died, and fail jobs no worker took (see
+    ``trial.jobs.sweep``). Safe to repeat, and to run twice at once. Returns how many jobs
+    changed."""
+    return jobs.sweep()

@@ -1,9 +1,11 @@
-"""A Celery app for the worker-kill tests: the project's app, with report builds and scheme
-simulations that stall part-way when ``FAULTS_STALL`` is set, so that the test can SIGKILL
-the worker in the middle of a job. Started as ``celery -A tests.faults.stalling_worker``.
+"""A Celery app for the worker-kill tests: the project's app, with jobs that stall part-way
+when ``FAULTS_STALL`` is set, so that the test can SIGKILL the worker in the middle of a job.
+Started as ``celery -A tests.faults.stalling_worker``.
 
 ``FAULTS_STALL=report:<stage>`` stalls a build once it reports ``<stage>``;
-``FAULTS_STALL=simulation`` stalls a simulation after its first progress report.
+``FAULTS_STALL=simulation`` stalls a simulation after its first progress report;
+``FAULTS_STALL=trial_import`` stalls a trial import (inside its transaction) after its first
+row; ``FAULTS_STALL=spell_import`` stalls a register file's check while it validates rows.
 """
 
 from __future__ import annotations
@@ -53,3 +55,30 @@ def stall_jobs(**kwargs: Any) -> None:
             return simulate(*args, progress=report, **options)
 
         simulation.simulate = stalling_simulate
+    elif stall == "trial_import":
+        from randomisation import importing
+
+        import_trial = importing.import_trial
+
+        def stalling_import(*args: Any, progress: Any = None, **options: Any) -> Any:
+            def report(done: int, total: int) -> None:
+                progress(done, total)
+                time.sleep(STALL_SECONDS)
+
+            return import_trial(*args, progress=report, **options)
+
+        importing.import_trial = stalling_import
+    elif stall == "spell_import":
+        from pathways import importing as spells
+
+        check_rows = spells.check_rows
+
+        def stalling_check(*args: Any, progress: Any = None, **options: Any) -> Any:
+            def report(step: str, percent: int) -> None:
+                progress(step, percent)
+                if step == "validating":
+                    time.sleep(STALL_SECONDS)
+
+            return check_rows(*args, progress=report, **options)
+
+        spells.check_rows = stalling_check

@@ -16,14 +16,16 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from config.cache import ResilientRedisCache
 from fidelity.models import Contact
 from randomisation.models import Allocation
-from reports import services
 from reports.models import ReportRequest
 from tests.faults.conftest import Gunicorn, Ready, RedisServer, contact_body, session_cookie
+from trial import jobs
 
 CACHE_DB, BROKER_DB = 0, 1
 
@@ -132,12 +134,13 @@ def test_pages_and_data_entry_survive_redis_and_reports_say_they_were_not_starte
     assert ReportRequest.objects.filter(status="failed", attempts=0).count() == 2
 
     private_redis.start()  # empty: no persistence
-    # The order queued before the crash is gone from the queue; the periodic sweep fails it
-    # once it has waited REPORT_QUEUED_HOURS (here: now).
+    # The order queued before the crash is gone from the queue; the job sweep fails it once it
+    # has waited JOB_QUEUED_HOURS (the sweep is told it is that much later).
     assert private_redis.client(BROKER_DB).llen("celery") == 0
     lost = ReportRequest.objects.get(pk=before.json()["id"])
     assert lost.status == "queued"
-    assert services.fail_stale_reports(queued_longer_than=dt.timedelta(0)) == 1
+    later = timezone.now() + dt.timedelta(hours=settings.JOB_QUEUED_HOURS, seconds=1)
+    assert jobs.sweep(later) == 1
     lost.refresh_from_db()
     assert lost.status == "failed" and "the task queue lost it" in lost.error
 

@@ -47,12 +47,12 @@ def test_a_large_file_is_checked_and_imported_by_a_real_worker(
         assert response.status_code == 302
         pk = SpellImport.objects.latest("pk").pk
         checked = wait_for(pk, {"checked", "failed"})
-        assert checked.status == "checked", checked.failure
+        assert checked.status == "checked", checked.error
         assert (checked.rows_valid, checked.rows_invalid, checked.done) == (10, 1, 100)
         assert not importing.upload_path(pk).exists()
         client.post(BASE + f"imports/{pk}/confirm/", {"skip_invalid": "on"})
         done = wait_for(pk, {"done", "failed"})
-    assert done.status == "done", done.failure
+    assert done.status == "done", done.error
     assert done.rows_written == 10
     assert Spell.objects.filter(participant=scene.a).count() == 10
     assert (

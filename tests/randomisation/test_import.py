@@ -26,7 +26,7 @@ from randomisation.tasks import run_import
 from tests import factories
 from tests.conftest import World
 from tests.workers import worker_for
-from trial import personal_numbers
+from trial import jobs, personal_numbers
 from trial.forms import EnrolmentForm
 from trial.models import (
     Arm,
@@ -637,38 +637,56 @@ def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
             reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
         )
     trial_import = TrialImport.objects.get()
-    assert trial_import.status == "failed" and "task queue" in trial_import.failure
+    assert trial_import.status == "failed" and "task queue" in trial_import.error
     assert not import_jobs.files_path(trial_import.pk).exists()
     page = schedule.client("datamanager").get(response.url).content.decode()
     assert "task queue could not be reached" in page and "hx-trigger" not in page
 
 
-def test_stale_steps_fail_and_unimported_files_expire(schedule: World, numbers: list[str]) -> None:
+def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(
+    schedule: World,
+    numbers: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    sent: list[int] = []
+    monkeypatch.setattr(run_import, "delay", sent.append)
     actor = schedule.users["datamanager"]
     waiting = import_jobs.start_check(
         schedule.trial, as_bytes(browser_files(numbers[0])), actor=actor
     )
     assert waiting.status == "checked" and import_jobs.files_path(waiting.pk).exists()
-    lost, forgotten = (
+    lost, forgotten, resumed = (
         TrialImport.objects.create(
             trial=schedule.trial,
             status=status,
+            attempts=attempts,
             heartbeat_at=timezone.now(),
             uploaded_by=actor,
             uploaded_by_name="datamanager",
+            language="nb",
         )
-        for status in (TrialImport.Status.IMPORTING, TrialImport.Status.CHECK_QUEUED)
+        for status, attempts in (
+            (TrialImport.Status.IMPORTING, settings.JOB_MAX_ATTEMPTS),
+            (TrialImport.Status.CHECK_QUEUED, 0),
+            (TrialImport.Status.CHECKING, 1),
+        )
     )
-    assert import_jobs.fail_stale_imports() == 0  # nothing old yet
+    assert jobs.sweep() == 0  # nothing old yet
     later = timezone.now() + dt.timedelta(hours=25)
-    assert import_jobs.fail_stale_imports(later) == 3
-    waiting.refresh_from_db()
-    lost.refresh_from_db()
-    forgotten.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.sweep(later) == 4
+    for trial_import in (waiting, lost, forgotten, resumed):
+        trial_import.refresh_from_db()
     assert waiting.status == "expired" and not import_jobs.files_path(waiting.pk).exists()
-    assert lost.status == "failed" and "stopped" in lost.failure
-    assert forgotten.status == "failed" and "No worker took up" in forgotten.failure
-    assert import_jobs.fail_stale_imports(later) == 0  # safe to repeat
+    # In the language of the user who checked the files.
+    assert lost.status == "failed" and "stoppet" in lost.error
+    assert forgotten.status == "failed" and "tok fatt i filene" in forgotten.error
+    assert resumed.status == "check_queued" and sent == [resumed.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.sweep() == 0  # safe to repeat
+    assert sent == [resumed.pk]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -742,10 +760,10 @@ def test_a_large_import_runs_on_a_real_worker_on_redis(
             reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
         )
         checked = wait_while("check_queued", "checking")
-        assert checked.status == "checked" and checked.importable, checked.failure
+        assert checked.status == "checked" and checked.importable, checked.error
         client.post(reverse("randomisation:import_confirm", args=["ips", checked.pk]))
         done = wait_while("import_queued", "importing")
-    assert done.status == "done", done.failure
+    assert done.status == "done", done.error
     assert Participant.objects.filter(trial=schedule.trial, study_id="OSLA-OLD1").exists()
 
 

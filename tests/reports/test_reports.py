@@ -20,6 +20,7 @@ from reports.models import ReportRequest
 from reports.tasks import build_report
 from tests.reports.conftest import CUT_OFF, PLAN, ReportWorld, lock_plan
 from tests.workers import worker_for
+from trial import jobs
 from trial.models import AuditEvent
 
 BASE = "/trials/ips/reports/"
@@ -117,9 +118,9 @@ def test_a_second_delivery_of_the_same_job_does_nothing(
     report = order(rworld, kind="data")
     assert services.execute_report(report.pk) == "done"
     first = ReportRequest.objects.get(pk=report.pk)
-    assert services.execute_report(report.pk) == "gone"
+    assert services.execute_report(report.pk) == "skipped"
     assert ReportRequest.objects.get(pk=report.pk).finished_at == first.finished_at
-    assert services.execute_report(999999) == "gone"
+    assert services.execute_report(999999) == "missing"
 
 
 def test_a_failed_build_leaves_an_error_and_no_file(
@@ -165,34 +166,92 @@ def test_a_build_whose_worker_died_is_taken_over_after_the_lease(
     leftover.write_bytes(b"half")
     assert services.execute_report(report.pk) == "busy"  # the lease is still fresh
     ReportRequest.objects.filter(pk=report.pk).update(
-        heartbeat_at=timezone.now() - dt.timedelta(seconds=settings.REPORT_LEASE_SECONDS + 1)
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
     )
     assert services.execute_report(report.pk) == "done"
     report.refresh_from_db()
     assert report.attempts == 2 and not leftover.exists() and zip_path.is_file()
 
 
-def test_silent_builds_are_marked_failed(rworld: ReportWorld, no_queue: list[int]) -> None:
+def test_the_sweep_queues_a_silent_build_again_and_leaves_a_live_one(
+    rworld: ReportWorld,
+    no_queue: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    sent: list[int] = []
+    monkeypatch.setattr(build_report, "delay", sent.append)
     report = order(rworld, kind="data")
+    silent = timezone.now() - dt.timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
     ReportRequest.objects.filter(pk=report.pk).update(
-        status="running", heartbeat_at=timezone.now() - dt.timedelta(hours=2)
+        status="running", attempts=1, heartbeat_at=silent
     )
     fresh = order(rworld, kind="data")
-    ReportRequest.objects.filter(pk=fresh.pk).update(status="running", heartbeat_at=timezone.now())
-    assert services.fail_stale_reports() == 1
+    ReportRequest.objects.filter(pk=fresh.pk).update(
+        status="running", attempts=1, heartbeat_at=timezone.now()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.sweep() == 1
     report.refresh_from_db()
-    assert report.status == "failed" and "Order the report again" in report.error
+    assert report.status == "queued" and report.attempts == 1 and sent == [report.pk]
     assert ReportRequest.objects.get(pk=fresh.pk).status == "running"
+    assert services.execute_report(report.pk) == "done"
+    assert ReportRequest.objects.get(pk=report.pk).attempts == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.sweep() == 0  # safe to repeat
+    assert sent == [report.pk]
 
 
-def test_too_many_attempts_fail_the_report(rworld: ReportWorld, no_queue: list[int]) -> None:
+def test_the_sweep_fails_a_silent_build_whose_attempts_are_used_up(
+    rworld: ReportWorld,
+    no_queue: list[int],
+    settings: Any,
+    report_files: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     report = order(rworld, kind="data")
     ReportRequest.objects.filter(pk=report.pk).update(
         status="running",
-        attempts=services.MAX_ATTEMPTS,
+        attempts=settings.JOB_MAX_ATTEMPTS,
+        heartbeat_at=timezone.now() - dt.timedelta(hours=2),
+    )
+    folder = services.report_folder(rworld.trial)
+    folder.mkdir(parents=True)
+    spec = pipeline.BuildSpec(rworld.trial, "data", CUT_OFF, 1, False, None, request_id=report.pk)
+    _pdf, zip_path = pipeline.output_paths(folder, spec)
+    leftover = folder / f".{zip_path.name}.abc.part"
+    leftover.write_bytes(b"half")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.sweep() == 1
+    report.refresh_from_db()
+    assert report.status == "failed" and "Order the report again" in report.error
+    assert report.finished_at is not None and not leftover.exists()
+
+
+def test_the_sweep_fails_an_order_no_worker_took(
+    rworld: ReportWorld, no_queue: list[int], settings: Any
+) -> None:
+    report = order(rworld, kind="data")
+    assert report.status == "queued" and report.heartbeat_at is not None
+    assert jobs.sweep() == 0
+    later = timezone.now() + dt.timedelta(hours=settings.JOB_QUEUED_HOURS, seconds=1)
+    assert jobs.sweep(later) == 1
+    report.refresh_from_db()
+    assert report.status == "failed" and "No worker started this report" in report.error
+    assert jobs.sweep(later) == 0
+
+
+def test_too_many_attempts_fail_the_report(
+    rworld: ReportWorld, no_queue: list[int], settings: Any
+) -> None:
+    report = order(rworld, kind="data")
+    ReportRequest.objects.filter(pk=report.pk).update(
+        status="running",
+        attempts=settings.JOB_MAX_ATTEMPTS,
         heartbeat_at=timezone.now() - dt.timedelta(hours=1),
     )
-    assert services.execute_report(report.pk) == "gone"
+    assert services.execute_report(report.pk) == "skipped"
     assert ReportRequest.objects.get(pk=report.pk).status == "failed"
 
 

@@ -91,5 +91,5 @@ class Command(BaseCommand):
         status = importing.execute_apply(spell_import.pk)
         spell_import.refresh_from_db()
         if status != SpellImport.Status.DONE:
-            raise CommandError(f"the import failed: {spell_import.failure}")
+            raise CommandError(f"the import failed: {spell_import.error}")
         self.stdout.write(f"{summary}. {spell_import.rows_written} spells written.")

@@ -36,7 +36,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0001_analysis_plan_and_report_request'),
+        ('reports', '0002_report_requests_are_jobs'),
         ('trial', '0008_trial_analysis_unblinded_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
