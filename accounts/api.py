@@ -6,13 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 
 from accounts import services
 from trial.permissions import requires_two_factor
+
+
+class SignInLocked(exceptions.Throttled):
+    """429 with Retry-After: the user name is locked out from this address (django-axes)."""
+
+    def __init__(self, wait: int) -> None:
+        message = _(
+            "Too many failed sign-ins for this user name from this address. "
+            "Try again in %(seconds)s seconds."
+        ) % {"seconds": wait}
+        exceptions.APIException.__init__(self, message, "throttled")
+        self.wait = wait
 
 
 class TokenRequestSerializer(AuthTokenSerializer):
@@ -25,8 +38,17 @@ class TokenRequestSerializer(AuthTokenSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)
-        user = attrs["user"]
+        request = self.context["request"]
+        user = authenticate(request=request, username=attrs["username"], password=attrs["password"])
+        if user is None:
+            # django-axes refused the user name from this address (too many failures, this
+            # one perhaps the last): say so and when to try again, as the sign-in page does.
+            if getattr(request, "axes_locked_out", False):
+                raise SignInLocked(services.sign_in_wait(request, attrs["username"]))
+            raise serializers.ValidationError(
+                _("Unable to log in with provided credentials."), code="authorization"
+            )
+        attrs["user"] = user
         if services.has_two_factor(user):
             code = attrs.get("otp_token", "")
             if not code:

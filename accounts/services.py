@@ -9,18 +9,23 @@ device row, so it holds across processes and sessions.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from base64 import b32encode
 from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from config.network import client_ip
 from trial import audit
 from trial.services import TrialError
 
@@ -154,3 +159,15 @@ def disable(user: Any, *, actor: Any) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit.record("account.two_factor_disabled", user, actor=actor)
+
+
+def sign_in_wait(request: Any, username: str) -> int:
+    """Seconds until ``username`` may try to sign in again from the request's address, after
+    django-axes locked the pair out: the cool-off counted from the pair's latest failure."""
+    cool_off = get_cool_off(request) or dt.timedelta(minutes=15)
+    latest = AccessAttempt.objects.filter(
+        username=username, ip_address=client_ip(request)
+    ).aggregate(latest=Max("attempt_time"))["latest"]
+    if latest is None:
+        return math.ceil(cool_off.total_seconds())
+    return max(1, math.ceil((latest + cool_off - timezone.now()).total_seconds()))

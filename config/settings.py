@@ -181,11 +181,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "trial:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Reverse proxies in front of the app that add the client's address to X-Forwarded-For (nginx,
+# a load balancer). 0: the header is ignored and REMOTE_ADDR is the client (config/network.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
+
 # Failed logins: after AXES_FAILURE_LIMIT failures for one user name from one address the login
-# is refused for AXES_COOLOFF_MINUTES.
+# is refused for AXES_COOLOFF_MINUTES. The pair, not the name alone, so that failures from one
+# address never lock the user out elsewhere; the address is the client's, seen through the
+# trusted proxies (django-ipware is not used: one rule for axes and the API's throttles).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "config.network.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
