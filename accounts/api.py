@@ -13,6 +13,7 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 
 from accounts import services
+from config.throttles import AnonThrottle, UserThrottle
 from trial.permissions import requires_two_factor
 
 
@@ -75,6 +76,8 @@ class TokenRequestSerializer(AuthTokenSerializer):
 
 class ObtainToken(ObtainAuthToken):
     serializer_class = TokenRequestSerializer
+    # DRF leaves its token view unthrottled; password guessing is what throttles are for.
+    throttle_classes = [AnonThrottle, UserThrottle]
 
 
 obtain_token = ObtainToken.as_view()

@@ -7,7 +7,7 @@ them is whatever the client chose to send. With ``TRUSTED_PROXY_COUNT`` = n the 
 n-th address from the right; with 0 (the default) the header is ignored.
 
 One rule for everything that keys on the client: failed-login lock-outs (django-axes,
-``AXES_CLIENT_IP_CALLABLE``) and the API's throttles (``config.api``).
+``AXES_CLIENT_IP_CALLABLE``) and the API's throttles (``config.throttles``).
 """
 
 from __future__ import annotations

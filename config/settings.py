@@ -10,6 +10,7 @@ Two modes:
 """
 
 import base64
+import re
 import secrets
 from pathlib import Path
 
@@ -283,8 +284,22 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
     "DEFAULT_VERSION": "v1",
     "ALLOWED_VERSIONS": ["v1"],
-    "DEFAULT_THROTTLE_RATES": {"anon": "30/minute"},
+    # Rates from API_THROTTLE_RATES, read on each request (config.throttles); 429, Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.AnonThrottle", "config.throttles.UserThrottle"],
 }
+# Requests per client address without a user, and per signed-in user ("N/second|minute|hour|
+# day"). The user rate is far above what people and integrations send (a contact batch holds 500
+# contacts); it stops a runaway client. Counted in the cache: while Redis is down, not at all.
+API_THROTTLE_RATES = {
+    "anon": env_str("API_THROTTLE_ANON", "30/minute"),
+    "user": env_str("API_THROTTLE_USER", "3000/minute"),
+}
+for _scope, _rate in API_THROTTLE_RATES.items():
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ConfigError(
+            f"API_THROTTLE_{_scope.upper()} must look like 30/minute (per second, minute, hour "
+            f"or day), not {_rate!r}"
+        )
 SPECTACULAR_SETTINGS = {
     "TITLE": "Work-inclusion trials API",
     "DESCRIPTION": "Trials, participants, randomisation, contacts and reports.",
