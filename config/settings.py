@@ -343,6 +343,9 @@ REPORT_STALE_MINUTES = env_int("REPORT_STALE_MINUTES", 60)
 # An order no worker took for this long is failed too: the broker lost its queue (a Redis
 # without persistence that restarted) or no worker runs.
 REPORT_QUEUED_HOURS = env_int("REPORT_QUEUED_HOURS", 24)
+# Report builds one user may have queued or running at a time, in all trials together; a
+# further order is refused with the reason (page) or 429 (API).
+REPORT_ACTIVE_PER_USER = env_int("REPORT_ACTIVE_PER_USER", 5)
 # Scheme simulations work the same way: progress renews the lease, a redelivered job takes over
 # a run whose lease ran out, and a run silent for SIMULATION_STALE_MINUTES is marked failed.
 SIMULATION_LEASE_SECONDS = env_int("SIMULATION_LEASE_SECONDS", 120)
