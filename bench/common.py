@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The apps whose tables a reset empties completely; plus the user tables below.
-PROJECT_APPS = ("trial", "randomisation", "fidelity", "pathways", "reports", "authtoken", "axes")
+PROJECT_APPS = ("trial", "randomisation", "fidelity", "pathways", "reports", "accounts", "axes")
 
 
 def setup_django() -> None:
@@ -126,3 +126,10 @@ def percentiles(samples: list[float]) -> dict[str, float]:
         return ordered[index]
 
     return {"p50": statistics.median(ordered), "p95": rank(95), "max": ordered[-1]}
+
+
+def api_token(user: Any) -> str:
+    """The key of a new API token for ``user`` (accounts.ApiToken), as the token endpoint gives."""
+    from accounts.services import issue_token
+
+    return issue_token(user, two_factor=True, actor=user)[1]

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
-from tests.conftest import World
+from tests.conftest import World, api_token
 
 PASSWORD = "correct horse battery"  # noqa: S105 - the factories' test password
 
@@ -23,8 +22,7 @@ def low_rates(settings: Any) -> None:
 def test_a_user_over_the_rate_gets_429_with_retry_after(world: World, low_rates: None) -> None:
     caseworker = world.users["caseworker"]
     cache.delete(f"throttle_user_{caseworker.pk}")
-    token = Token.objects.create(user=caseworker)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {api_token(caseworker)}")
     assert [client.get("/api/v1/trials/").status_code for _ in range(3)] == [200] * 3
     refused = client.get("/api/v1/trials/")
     assert refused.status_code == 429
@@ -33,7 +31,7 @@ def test_a_user_over_the_rate_gets_429_with_retry_after(world: World, low_rates:
     # Counted per user: another user, from the same address, is not held up.
     monitor = world.users["monitor"]
     cache.delete(f"throttle_user_{monitor.pk}")
-    other = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=monitor).key}")
+    other = Client(HTTP_AUTHORIZATION=f"Token {api_token(monitor)}")
     assert other.get("/api/v1/trials/").status_code == 200
 
 
