@@ -1,4 +1,4 @@
-"""Two-factor sign-in: TOTP devices, recovery codes and verifying a code.
+"""Two-factor sign-in (TOTP devices, recovery codes, verifying a code) and API tokens.
 
 The devices are django-otp's: one ``TOTPDevice`` (an authenticator app) and one
 ``StaticDevice`` holding single-use recovery codes per user. Wrong codes are throttled per
@@ -9,19 +9,29 @@ device row, so it holds across processes and sessions.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import secrets
 from base64 import b32encode
+from collections.abc import Iterable
 from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import ApiToken
+from config.network import client_ip
 from trial import audit
+from trial.models import Trial
 from trial.services import TrialError
 
 RECOVERY_CODES = 10
@@ -154,3 +164,75 @@ def disable(user: Any, *, actor: Any) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit.record("account.two_factor_disabled", user, actor=actor)
+
+
+def sign_in_wait(request: Any, username: str) -> int:
+    """Seconds until ``username`` may try to sign in again from the request's address, after
+    django-axes locked the pair out: the cool-off counted from the pair's latest failure."""
+    cool_off = get_cool_off(request) or dt.timedelta(minutes=15)
+    latest = AccessAttempt.objects.filter(
+        username=username, ip_address=client_ip(request)
+    ).aggregate(latest=Max("attempt_time"))["latest"]
+    if latest is None:
+        return math.ceil(cool_off.total_seconds())
+    return max(1, math.ceil((latest + cool_off - timezone.now()).total_seconds()))
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def issue_token(user: Any, *, two_factor: bool, actor: Any) -> tuple[ApiToken, str]:
+    """A new API token for ``user``, valid for ``API_TOKEN_DAYS``; returns it and its key,
+    which is not stored and can be shown only now. ``two_factor``: the user gave a code from a
+    second factor (the token endpoint checked it). Audited; each call issues another token.
+    """
+    key = secrets.token_hex(20)
+    now = timezone.now()
+    token = ApiToken.objects.create(
+        user=user,
+        digest=ApiToken.digest_of(key),
+        prefix=key[:8],
+        two_factor=two_factor,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=settings.API_TOKEN_DAYS),
+    )
+    audit.record(
+        "account.api_token_issued",
+        token,
+        actor=actor,
+        data={
+            "user": user.get_username(),
+            "two_factor": two_factor,
+            "expires_at": token.expires_at.isoformat(),
+        },
+    )
+    return token, key
+
+
+@transaction.atomic
+def revoke_tokens(
+    tokens: Iterable[ApiToken], *, actor: Any, trial: Trial | None = None
+) -> list[ApiToken]:
+    """Revoke the tokens that are still active; requests with them are refused from now on.
+
+    One audit event per token revoked, in ``trial`` when a coordinator revokes a member's
+    tokens from the trial's pages. Returns the tokens revoked: none for tokens that had
+    already expired or been revoked, so repeating it changes nothing.
+    """
+    now = timezone.now()
+    revoked = []
+    for token in tokens:
+        if not token.is_active:
+            continue
+        token.revoked_at = now
+        token.revoked_by = actor
+        token.save(update_fields=["revoked_at", "revoked_by"])
+        audit.record(
+            "account.api_token_revoked",
+            token,
+            actor=actor,
+            trial=trial,
+            data={"user": token.user.get_username(), "token": str(token)},
+        )
+        revoked.append(token)
+    return revoked

@@ -15,4 +15,10 @@ urlpatterns = [
     ),
     path("accounts/two-factor/turn-off/", views.disable, name="disable"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/api-tokens/revoke/", views.revoke_token, name="revoke_token"),
+    path(
+        "trials/<slug:code>/setup/members/<int:pk>/api-tokens/",
+        views.member_tokens,
+        name="member_tokens",
+    ),
 ]

@@ -1,4 +1,5 @@
-"""Pages for the signed-in user's own account: two-factor sign-in and the password.
+"""Pages for the signed-in user's own account (two-factor sign-in, API tokens, the password)
+and a coordinator's page for a trial member's API tokens.
 
 Each view has the usual shape: check access, parse the form, call one service in
 ``accounts.services``, turn its error into a field message, redirect.
@@ -9,20 +10,25 @@ from __future__ import annotations
 from typing import Any
 
 import django_otp
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
 from accounts.forms import CodeForm, SetupForm
-from trial.permissions import requires_two_factor
+from accounts.models import ApiToken
+from trial.models import Membership, Trial
+from trial.permissions import Perm, requires_two_factor
+from trial.views import trial_view
 
 NEW_CODES = "two_factor_new_codes"  # session key: recovery codes waiting to be shown once
 
@@ -45,8 +51,53 @@ def overview(request: HttpRequest) -> HttpResponse:
         "has_two_factor": services.has_two_factor(user),
         "required": requires_two_factor(user),
         "codes_left": services.recovery_codes_left(user),
+        "tokens": ApiToken.objects.filter(user=user.pk).active(),
+        "token_days": settings.API_TOKEN_DAYS,
     }
     return render(request, "accounts/two_factor.html", context)
+
+
+@login_required
+@require_POST
+def revoke_token(request: HttpRequest) -> HttpResponse:
+    """Revoke one of the user's own API tokens (the form names it by id)."""
+    token_id = request.POST.get("token", "")
+    token = (
+        ApiToken.objects.filter(user=request.user.pk, pk=token_id).active().first()
+        if token_id.isdigit()
+        else None
+    )
+    if token is None:
+        messages.error(request, _("That token no longer works, or is not yours."))
+    else:
+        services.revoke_tokens([token], actor=request.user)
+        messages.success(
+            request, _("The token starting %(prefix)s is revoked.") % {"prefix": token.prefix}
+        )
+    return redirect("accounts:two_factor")
+
+
+@trial_view(Perm.MANAGE_MEMBERS)
+@require_http_methods(["GET", "POST"])
+def member_tokens(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
+    """A trial member's API tokens that still work; POST revokes them all (say the member
+    left, or a laptop was lost). Only for staff of this trial: others are 404."""
+    membership = get_object_or_404(Membership.objects.select_related("user"), trial=trial, pk=pk)
+    tokens = ApiToken.objects.filter(user=membership.user_id).active().select_related("user")
+    if request.method == "POST":
+        revoked = services.revoke_tokens(tokens, actor=request.user, trial=trial)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s API token of %(user)s revoked.",
+                "%(count)s API tokens of %(user)s revoked.",
+                len(revoked),
+            )
+            % {"count": len(revoked), "user": membership.user.get_username()},
+        )
+        return redirect("accounts:member_tokens", trial.code, membership.pk)
+    context = {"trial": trial, "membership": membership, "tokens": tokens}
+    return render(request, "accounts/member_tokens.html", context)
 
 
 @login_required

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, emit, percentiles, reset_database, setup_django
+from common import REPO_ROOT, api_token, emit, percentiles, reset_database, setup_django
 
 BENCH = "contacts"
 HTTP_PARTICIPANTS = 2000
@@ -203,7 +203,6 @@ def http_bench(rng: random.Random) -> None:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from fidelity.models import Contact, Exposure
     from trial.models import Membership
@@ -211,7 +210,7 @@ def http_bench(rng: random.Random) -> None:
     trial = make_trial("bench-contacts", sites=12)
     user = get_user_model().objects.create_user("bench-coordinator")
     Membership.objects.create(trial=trial, user=user, role=Membership.Role.COORDINATOR)
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     today = timezone.localdate()
     people = make_randomised(trial, HTTP_PARTICIPANTS, rng, today - dt.timedelta(days=400), 300)
     codes = [code for code, _name, _specific in COMPONENTS]

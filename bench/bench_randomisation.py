@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, emit, percentiles, reset_database, setup_django
+from common import REPO_ROOT, api_token, emit, percentiles, reset_database, setup_django
 
 BENCH = "randomisation"
 LEVELS = [(1, 300), (8, 1700), (32, 3000)]  # (concurrent clients, requests): 5,000 in all
@@ -204,7 +204,6 @@ def run_level(
 def http_bench(rng: random.Random) -> None:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
-    from rest_framework.authtoken.models import Token
 
     from randomisation import services
     from randomisation.models import Allocation, BlockSlot, Scheme
@@ -213,7 +212,7 @@ def http_bench(rng: random.Random) -> None:
     trial = make_trial("bench-http", sites=12)
     user = get_user_model().objects.create_user("bench-coordinator")
     Membership.objects.create(trial=trial, user=user, role=Membership.Role.COORDINATOR)
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )

@@ -43,8 +43,8 @@ def prepare(
     from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import issue_token
     from fidelity.models import Component
     from randomisation import services as randomisation
     from randomisation.models import Scheme
@@ -103,7 +103,7 @@ def prepare(
             randomisation.randomise(person, actor=coordinator)
         caseworkers.append(
             {
-                "token": Token.objects.create(user=user).key,
+                "token": issue_token(user, two_factor=True, actor=user)[1],
                 "participants": [p.study_id for p in mine],
             }
         )
@@ -127,7 +127,7 @@ def prepare(
         "today": today.isoformat(),
         "components": [key for key, _name, _specific in COMPONENTS],
         "caseworkers": caseworkers,
-        "coordinator_token": Token.objects.create(user=coordinator).key,
+        "coordinator_token": issue_token(coordinator, two_factor=True, actor=coordinator)[1],
         "coordinator_session": session(coordinator),
         "statistician_session": session(statistician),
         "to_randomise": [p.study_id for p in waiting],

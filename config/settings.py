@@ -10,6 +10,7 @@ Two modes:
 """
 
 import base64
+import re
 import secrets
 from pathlib import Path
 
@@ -83,7 +84,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -185,14 +185,28 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "trial:home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Reverse proxies in front of the app that add the client's address to X-Forwarded-For (nginx,
+# a load balancer). 0: the header is ignored and REMOTE_ADDR is the client (config/network.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
+
 # Failed logins: after AXES_FAILURE_LIMIT failures for one user name from one address the login
-# is refused for AXES_COOLOFF_MINUTES.
+# is refused for AXES_COOLOFF_MINUTES. The pair, not the name alone, so that failures from one
+# address never lock the user out elsewhere; the address is the client's, seen through the
+# trusted proxies (django-ipware is not used: one rule for axes and the API's throttles).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "config.network.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# API tokens (accounts.ApiToken) stop working this many days after they were issued.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
+if API_TOKEN_DAYS < 1:
+    raise ConfigError("API_TOKEN_DAYS must be 1 or more")
 
 # Two-factor sign-in (TOTP, django-otp). Optional for everyone; required for users who can
 # unblind or download data (trial.permissions.TWO_FACTOR_PERMS) and for admin-site users,
@@ -265,7 +279,7 @@ CONTENT_SECURITY_POLICY = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so that an unauthenticated request gets 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -278,8 +292,22 @@ REST_FRAMEWORK = {
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.NamespaceVersioning",
     "DEFAULT_VERSION": "v1",
     "ALLOWED_VERSIONS": ["v1"],
-    "DEFAULT_THROTTLE_RATES": {"anon": "30/minute"},
+    # Rates from API_THROTTLE_RATES, read on each request (config.throttles); 429, Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.AnonThrottle", "config.throttles.UserThrottle"],
 }
+# Requests per client address without a user, and per signed-in user ("N/second|minute|hour|
+# day"). The user rate is far above what people and integrations send (a contact batch holds 500
+# contacts); it stops a runaway client. Counted in the cache: while Redis is down, not at all.
+API_THROTTLE_RATES = {
+    "anon": env_str("API_THROTTLE_ANON", "30/minute"),
+    "user": env_str("API_THROTTLE_USER", "3000/minute"),
+}
+for _scope, _rate in API_THROTTLE_RATES.items():
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ConfigError(
+            f"API_THROTTLE_{_scope.upper()} must look like 30/minute (per second, minute, hour "
+            f"or day), not {_rate!r}"
+        )
 SPECTACULAR_SETTINGS = {
     "TITLE": "Work-inclusion trials API",
     "DESCRIPTION": "Trials, participants, randomisation, contacts and reports.",
@@ -335,6 +363,9 @@ if not 0 < 3 * JOB_HEARTBEAT_SECONDS <= JOB_LEASE_SECONDS:
     raise ConfigError(
         "JOB_HEARTBEAT_SECONDS must be positive and at most a third of JOB_LEASE_SECONDS"
     )
+# Report builds one user may have queued or running at a time, in all trials together; a
+# further order is refused with the reason (page) or 429 (API).
+REPORT_ACTIVE_PER_USER = env_int("REPORT_ACTIVE_PER_USER", 5)
 # Checked files of a browser import wait for the "Import" button at most IMPORT_KEEP_HOURS,
 # encrypted under FILES_ROOT.
 IMPORT_KEEP_HOURS = env_int("IMPORT_KEEP_HOURS", 24)

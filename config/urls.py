@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.api import obtain_token
+from accounts.api import obtain_token, token_list, token_revocation
 from config.health import health
 
 api_v1 = [
@@ -14,6 +14,8 @@ api_v1 = [
     path("", include("occupations.api_urls")),
     path("", include("pathways.api_urls")),
     path("auth/token/", obtain_token, name="token"),
+    path("auth/tokens/", token_list, name="token-list"),
+    path("auth/tokens/revocation/", token_revocation, name="token-revocation"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="v1:schema"), name="docs"),
 ]

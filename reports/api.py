@@ -125,6 +125,15 @@ class QueueUnavailable(APIException):
     default_code = "service_unavailable"
 
 
+class TooManyReportsWaiting(APIException):
+    """The user has as many builds queued or running as one person may have
+    (``REPORT_ACTIVE_PER_USER``); nothing was ordered."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = gettext_lazy("Too many of your reports are waiting or being built.")
+    default_code = "too_many_reports"
+
+
 class ReportList(APIView):
     @extend_schema(
         summary="Reports ordered for the trial, newest first", responses=ReportSerializer(many=True)
@@ -145,6 +154,12 @@ class ReportList(APIView):
                 description="The task queue could not be reached: the order was marked failed "
                 "and will not be built; order again later.",
             ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many requests, or the user already has as many reports waiting "
+                "or being built as one person may have (code too_many_reports): order again "
+                "when one has finished.",
+            ),
         },
     )
     def post(self, request: Request, code: str) -> Response:
@@ -161,6 +176,8 @@ class ReportList(APIView):
                 options=options,
                 actor=request.user,  # type: ignore[arg-type]
             )
+        except services.TooManyReports as error:
+            raise TooManyReportsWaiting(error.message) from None
         except TrialError as error:
             raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
         if report.never_queued:

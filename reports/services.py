@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from reports import pipeline
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
@@ -298,6 +299,32 @@ def unblind_analysis(
     return record
 
 
+class TooManyReports(ReportError):
+    """The user already has as many builds queued or running as one person may have."""
+
+
+def check_active_reports(actor: AbstractBaseUser) -> None:
+    """Raise TooManyReports when ``actor`` has ``REPORT_ACTIVE_PER_USER`` report builds queued
+    or running, in any trial: each build takes a worker for minutes, so one person (or a
+    runaway client) must not fill the queue. Call inside the ordering transaction; the user's
+    row is locked so that orders sent at the same moment are counted one after the other.
+    """
+    limit = settings.REPORT_ACTIVE_PER_USER
+    get_user_model().objects.select_for_update().filter(pk=actor.pk).exists()
+    active = ReportRequest.objects.filter(
+        requested_by=actor, status__in=[ReportRequest.Status.QUEUED, ReportRequest.Status.RUNNING]
+    ).count()
+    if active >= limit:
+        message = ngettext(
+            "You have %(limit)s report waiting or being built, the most one person may have at "
+            "a time. Order again when it has finished.",
+            "You have %(limit)s reports waiting or being built, the most one person may have at "
+            "a time. Order again when one of them has finished.",
+            limit,
+        )
+        raise TooManyReports(message % {"limit": limit})
+
+
 def report_folder(trial: Trial) -> Path:
     return Path(settings.FILES_ROOT) / "reports" / trial.code
 
@@ -336,6 +363,7 @@ def request_report(
         seed = pipeline.default_seed(trial, kind, cut_off, plan)
     options["seed"] = int(seed)
     with transaction.atomic():
+        check_active_reports(actor)
         report = ReportRequest.objects.create(
             trial=trial,
             kind=kind,

@@ -221,6 +221,15 @@ def verified_login(client: Client, user: AbstractUser) -> Client:
     return client
 
 
+def api_token(user: AbstractUser, *, two_factor: bool = True) -> str:
+    """The key of a new API token for the user, as the token endpoint issues it; by default as
+    after a code from a second factor, which roles that download or unblind need."""
+    from accounts.services import issue_token
+
+    _token, key = issue_token(user, two_factor=two_factor, actor=user)
+    return key
+
+
 @dataclass
 class World:
     """A trial with three sites, one persona per role, and participants at every site."""

@@ -191,7 +191,8 @@ def two_factor_satisfied(user: User) -> bool:
 
     django-otp's middleware gives every user of a web request ``is_verified()``. Users without
     it come from elsewhere: management commands and tasks (trusted operators), and API token
-    authentication, whose tokens are issued only after the second factor (accounts/api.py).
+    authentication, which refuses a token issued without a second factor to a user who must
+    use one (accounts/authentication.py), so a token that gets this far satisfies it.
     """
     is_verified = getattr(user, "is_verified", None)
     if is_verified is None or is_verified():

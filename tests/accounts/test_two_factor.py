@@ -12,9 +12,9 @@ from django.test import Client, RequestFactory
 from django_otp.middleware import OTPMiddleware
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from accounts import services
+from accounts.models import ApiToken
 from tests import factories
 from tests.conftest import World, totp_code, totp_device, verified_login
 from trial import permissions
@@ -235,4 +235,4 @@ def test_api_tokens_need_a_code_from_users_with_two_factor(world: World) -> None
     # A caseworker needs no code.
     caseworker = Client().post(url, {"username": "caseworker", "password": PASSWORD})
     assert caseworker.status_code == 200
-    assert Token.objects.count() == 2
+    assert ApiToken.objects.count() == 2

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 from django.test import Client
 from rest_framework import exceptions
-from rest_framework.authtoken.models import Token
 
 from config.api import exception_handler
 from tests import factories
-from tests.conftest import World
+from tests.conftest import World, api_token
 from trial.models import CovariateDefinition
 
 
@@ -113,8 +112,7 @@ def test_missing_and_wrong_credentials_are_401_with_the_scheme_to_use(world: Wor
 
 
 def test_a_member_without_the_right_gets_403_and_an_outsider_404(world: World) -> None:
-    token = Token.objects.create(user=world.users["caseworker"])
-    caseworker = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    caseworker = Client(HTTP_AUTHORIZATION=f"Token {api_token(world.users['caseworker'])}")
     refused = caseworker.get("/api/v1/trials/ips/audit-events/")
     assert refused.status_code == 403
     assert refused.json() == {

@@ -23,7 +23,6 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -38,6 +37,7 @@ from fidelity.models import Adaptation, Contact, Review
 from occupations.models import JobExposureMatrix
 from pathways.models import SpellState
 from reports import services as reports
+from tests.conftest import api_token
 from trial.models import Membership, Participant, Trial, Visit
 
 MAX_EXAMPLES = 10
@@ -126,7 +126,7 @@ def real_values(trial: Trial) -> dict[str, list[Any]]:
 def api_schema(require_postgres: None) -> Iterator[Any]:
     trial = seed_demo(participants=PARTICIPANTS, seed=7, as_of=AS_OF).trial
     coordinator = Membership.objects.get(trial=trial, role=Membership.Role.COORDINATOR).user
-    token = Token.objects.create(user=coordinator)
+    token = api_token(coordinator)
     parameters: dict[str, Any] = {
         f"path.{name}": value for name, value in path_objects(trial, coordinator).items()
     }
@@ -140,7 +140,7 @@ def api_schema(require_postgres: None) -> Iterator[Any]:
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
-            "headers": {"Authorization": f"Token {token.key}"},
+            "headers": {"Authorization": f"Token {token}"},
             "generation": {
                 "max-examples": MAX_EXAMPLES,
                 "deterministic": True,

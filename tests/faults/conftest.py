@@ -26,13 +26,12 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from fidelity.models import Component
 from randomisation import services as randomisation
 from randomisation.models import Scheme
 from tests import factories
-from tests.conftest import World
+from tests.conftest import World, api_token
 from trial.models import Participant, Trial
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -234,7 +233,7 @@ def ready(world: World) -> Ready:
     for person in people[:4]:
         randomisation.randomise(person, actor=coordinator)
     tokens = {
-        persona: Token.objects.create(user=world.users[persona]).key
+        persona: api_token(world.users[persona])
         for persona in ("coordinator", "caseworker", "statistician")
     }
     return Ready(world=world, waiting=people[4:], randomised=people[:4], tokens=tokens)

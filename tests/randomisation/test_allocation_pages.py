@@ -7,12 +7,11 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from randomisation import services
 from randomisation.models import Allocation, AllocationFlag, Scheme, Unblinding
-from tests.conftest import World
+from tests.conftest import World, api_token
 from trial.models import AuditEvent, Participant, Trial
 
 
@@ -148,8 +147,7 @@ def test_unblinding_mail_goes_out_after_commit(ready: World) -> None:
 
 def test_api_randomise_is_idempotent_and_reports_refusals(ready: World) -> None:
     client = APIClient()
-    token = Token.objects.create(user=ready.users["coordinator"])
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(ready.users['coordinator'])}")
     participant = ready.participants["OSLA"][0]
     path = f"/api/v1/trials/{ready.trial.code}/participants/{participant.study_id}/randomisation/"
     first = client.post(path, {}, format="json", HTTP_IDEMPOTENCY_KEY="abc")

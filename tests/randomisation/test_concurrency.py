@@ -11,11 +11,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from randomisation import services
 from randomisation.models import Allocation, BlockSlot, Scheme
 from tests import factories
+from tests.conftest import api_token
 from trial.models import Membership, Trial
 
 CLIENTS = 60
@@ -40,7 +40,7 @@ def test_simultaneous_randomisations_take_distinct_consecutive_slots(gunicorn_se
         )
         for _ in range(CLIENTS)
     ]
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     barrier = threading.Barrier(CLIENTS + RETRIED)
 
     def post(study_id: str, key: str) -> tuple[int, dict]:
@@ -109,7 +109,7 @@ def test_one_participant_randomised_twice_at_once_gets_one_allocation(gunicorn_s
         )
         for _ in range(6)
     ]
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     jobs = [(p.study_id, f"{p.study_id}-{n}") for p in people for n in range(3)]
     barrier = threading.Barrier(len(jobs))
 

@@ -158,6 +158,13 @@ ROUTES: list[Route] = [
     Route("accounts:replace_recovery_codes", {PO: write()}, audience="login"),
     Route("accounts:disable", {PO: write()}, audience="login"),
     Route("accounts:password_change", {G: read(), PO: read()}, audience="login"),
+    Route("accounts:revoke_token", {PO: write()}, audience="login"),  # names one's own token
+    # A coordinator revokes a trial member's API tokens.
+    Route(
+        "accounts:member_tokens",
+        {G: read(P.MANAGE_MEMBERS), PO: write(P.MANAGE_MEMBERS)},
+        {"pk": "membership"},
+    ),
     # Trial set-up.
     Route("trial:setup:overview", {G: read(P.CONFIGURE_TRIAL)}),
     setup("edit_trial"),
@@ -441,6 +448,8 @@ ROUTES: list[Route] = [
     Route("v1:trial-list", {G: read()}, audience="login"),
     Route("v1:occupation-list", {G: read()}, audience="login"),
     Route("v1:token", {G: read(status=405), PO: read(status=400)}, audience="public"),
+    Route("v1:token-list", {G: read()}, audience="login"),  # one's own tokens
+    Route("v1:token-revocation", {G: API_NO_GET, PO: write()}, audience="login"),
     Route("v1:schema", {G: read()}, audience="public"),
     Route("v1:docs", {G: read()}, audience="public"),
     Route("v1:trial-detail", {G: read(P.VIEW_TRIAL)}),

@@ -147,10 +147,10 @@ def test_anonymous_is_sent_to_login_or_refused(world: World) -> None:
 
 def test_token_authentication(world: World) -> None:
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    token = Token.objects.create(user=world.users["caseworker"])
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    from tests.conftest import api_token
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {api_token(world.users['caseworker'])}")
     assert client.get("/api/v1/trials/ips/participants/").json()["count"] == 2
     assert client.get("/api/v1/trials/ips/audit-events/").status_code == 403
 
