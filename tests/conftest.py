@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import connection
 from django.test import Client, TransactionTestCase
+from django.utils import translation
 
 from tests import factories
 from trial import dbroles
@@ -105,6 +106,15 @@ def _missing(service: str) -> None:
     if IN_CI:
         pytest.fail(f"{message}, and CI=true requires it", pytrace=False)
     pytest.skip(f"{message} (runs in CI)")
+
+
+@pytest.fixture(autouse=True)
+def language_of_the_tests_own() -> Iterator[None]:
+    """A page asked for in Norwegian leaves Norwegian active in the test's thread (Django's
+    LocaleMiddleware activates a language and nothing deactivates it): the next test starts
+    from the default again, whichever test ran before it in the process."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
