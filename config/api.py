@@ -14,6 +14,7 @@ each operation can give to the OpenAPI schema.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.middleware import DATABASE_UNAVAILABLE, database_unavailable
 
 API_PREFIX = "/api/"
 # How psycopg refuses a text parameter with a NUL character, which PostgreSQL cannot store.
@@ -137,7 +140,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500 (an unhandled exception): the API's error body inside /api/."""
+    """Django's 500 (an unhandled exception): the API's error body inside /api/.
+
+    A database that cannot be reached is not a server error but a moment's unavailability: an
+    error of the session or user lookup in a middleware, or of saving the session on the way
+    out, gets the same 503 as one in a view (``config.middleware.database_unavailable``).
+    """
+    if isinstance(sys.exception(), DATABASE_UNAVAILABLE):
+        return database_unavailable(request)
     if request.path.startswith(API_PREFIX):
         body = {"detail": str(exceptions.APIException.default_detail), "code": "error"}
         return JsonResponse(body, status=500)
