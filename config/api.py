@@ -155,7 +155,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 ERROR_DESCRIPTIONS = {
-    "400": "Refused input: errors maps each field at fault to its messages.",
+    "400": "Refused input: errors maps each field at fault to its messages (a NUL or unpaired "
+    "surrogate in the URL or a query parameter is refused this way too, naming the parameter).",
     "401": "No credentials, or wrong ones: send the header 'Authorization: Token KEY' with the "
     "user's key (POST /api/v1/auth/token/ gives it).",
     "403": "The user's role in the trial does not allow this.",
@@ -182,8 +183,9 @@ ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, plus the error responses each operation can give.
 
-    An operation that requires a user gets 401 and 403; one with path parameters or pages
-    404; one with a body or query parameters 400; one with a body 415; a throttled one 429.
+    Every operation gets 400 (refused input; at least a NUL in the URL or a query parameter);
+    one that requires a user 401 and 403; one with path parameters or pages 404; one with a
+    body 415; a throttled one 429.
     Each uses the Error or ValidationError component; responses a view declares itself keep
     their description and examples and get the component as their schema.
     """
@@ -217,9 +219,10 @@ class AutoSchema(openapi.AutoSchema):
     def _error_statuses(self, operation: dict[str, Any]) -> list[str]:
         parameters = operation.get("parameters", [])
         query = {p["name"] for p in parameters if p["in"] == "query"}
-        statuses = []
-        if "requestBody" in operation or query - {"page", "page_size"}:
-            statuses.append("400")
+        # Any operation may answer 400: a NUL in the URL or in any query parameter is refused
+        # before the view (config.characters), besides the input checks of those with a body
+        # or filters.
+        statuses = ["400"]
         if self._requires_user():
             statuses += ["401", "403"]
         if "page" in query or any(p["in"] == "path" for p in parameters):
