@@ -113,7 +113,7 @@ def run_import(trial: object, data: bytes, label: str) -> None:
     status = importing.execute_apply(spell_import.pk)
     finished = time.perf_counter()
     spell_import.refresh_from_db()
-    assert status == SpellImport.Status.DONE, spell_import.failure
+    assert status == SpellImport.Status.DONE, spell_import.error
     rows = spell_import.rows_total
     emit(BENCH, f"{label} check", checked - started, "s", f"{rows:,} rows: parse, validate, COPY")
     emit(BENCH, f"{label} apply", finished - checked, "s", "INSERT … ON CONFLICT, flags")

@@ -14,6 +14,7 @@ each operation can give to the OpenAPI schema.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.middleware import DATABASE_UNAVAILABLE, database_unavailable
 
 API_PREFIX = "/api/"
 # How psycopg refuses a text parameter with a NUL character, which PostgreSQL cannot store.
@@ -137,7 +140,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500 (an unhandled exception): the API's error body inside /api/."""
+    """Django's 500 (an unhandled exception): the API's error body inside /api/.
+
+    A database that cannot be reached is not a server error but a moment's unavailability: an
+    error of the session or user lookup in a middleware, or of saving the session on the way
+    out, gets the same 503 as one in a view (``config.middleware.database_unavailable``).
+    """
+    if isinstance(sys.exception(), DATABASE_UNAVAILABLE):
+        return database_unavailable(request)
     if request.path.startswith(API_PREFIX):
         body = {"detail": str(exceptions.APIException.default_detail), "code": "error"}
         return JsonResponse(body, status=500)
@@ -145,7 +155,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 ERROR_DESCRIPTIONS = {
-    "400": "Refused input: errors maps each field at fault to its messages.",
+    "400": "Refused input: errors maps each field at fault to its messages (a NUL or unpaired "
+    "surrogate in the URL or a query parameter is refused this way too, naming the parameter).",
     "401": "No credentials, or wrong ones: send the header 'Authorization: Token KEY' with the "
     "user's key (POST /api/v1/auth/token/ gives it).",
     "403": "The user's role in the trial does not allow this.",
@@ -172,8 +183,9 @@ ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's AutoSchema, plus the error responses each operation can give.
 
-    An operation that requires a user gets 401 and 403; one with path parameters or pages
-    404; one with a body or query parameters 400; one with a body 415; a throttled one 429.
+    Every operation gets 400 (refused input; at least a NUL in the URL or a query parameter);
+    one that requires a user 401 and 403; one with path parameters or pages 404; one with a
+    body 415; a throttled one 429.
     Each uses the Error or ValidationError component; responses a view declares itself keep
     their description and examples and get the component as their schema.
     """
@@ -207,9 +219,10 @@ class AutoSchema(openapi.AutoSchema):
     def _error_statuses(self, operation: dict[str, Any]) -> list[str]:
         parameters = operation.get("parameters", [])
         query = {p["name"] for p in parameters if p["in"] == "query"}
-        statuses = []
-        if "requestBody" in operation or query - {"page", "page_size"}:
-            statuses.append("400")
+        # Any operation may answer 400: a NUL in the URL or in any query parameter is refused
+        # before the view (config.characters), besides the input checks of those with a body
+        # or filters.
+        statuses = ["400"]
         if self._requires_user():
             statuses += ["401", "403"]
         if "page" in query or any(p["in"] == "path" for p in parameters):

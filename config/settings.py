@@ -110,6 +110,9 @@ MIDDLEWARE = [
     "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # A NUL or unpaired surrogate in the address, query or form fields answers 400 (in the
+    # reader's language, hence after LocaleMiddleware) before any view queries with it.
+    "config.characters.InvalidCharactersMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

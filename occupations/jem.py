@@ -22,6 +22,7 @@ import pandas as pd
 from django.utils.translation import gettext as _
 
 from occupations import styrk
+from trial.text import printable, unstorable_character
 
 REQUIRED_COLUMNS = ("code", "level", "measure", "score")
 OPTIONAL_COLUMNS = ("measure_label",)
@@ -61,7 +62,8 @@ def decode(content: bytes) -> str:
 def parse_csv(content: bytes | str) -> ParsedMatrix:
     """Read a JEM from CSV (comma or semicolon separated, header row first).
 
-    Every row is checked and every problem reported with its line: an unknown STYRK-08 code,
+    Every row is checked and every problem reported with its line: a character the database
+    cannot store (NUL), an unknown STYRK-08 code,
     a level that does not match the code's length, a malformed measure, a score that is not a
     number, a code and measure given twice. ``entries`` is empty when there are errors.
     """
@@ -93,6 +95,21 @@ def parse_csv(content: bytes | str) -> ParsedMatrix:
         line = reader.line_num
         values = {key: (value or "").strip() for key, value in row.items() if key is not None}
         if not any(values.values()):
+            continue
+        unstorable = [(key, unstorable_character(value)) for key, value in values.items()]
+        if any(character for _key, character in unstorable):
+            # A character the database cannot store (NUL): an error on the cell, and the row
+            # is checked no further.
+            errors.extend(
+                RowError(
+                    line,
+                    printable(key),
+                    _("Contains a character that is not allowed: %(character)s.")
+                    % {"character": character},
+                )
+                for key, character in unstorable
+                if character
+            )
             continue
         code, level_text, measure = values["code"], values["level"], values["measure"]
         row_errors: list[RowError] = []

@@ -54,6 +54,7 @@ from pathways.models import PathwaySettings, PendingSpell, SpellImport, SpellSta
 from pathways.services import PathwayError
 from trial import audit, jobs, personal_numbers
 from trial.models import Participant, Trial
+from trial.text import printable, unstorable_character
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ MESSAGES = {
     "unknown_occupation": gettext_noop("Occupation code %(code)s does not exist in STYRK-08."),
     "too_long": gettext_noop("Longer than %(max)s characters."),
     "duplicate": gettext_noop("The same person, state, start date and source as line %(line)s."),
+    "bad_character": gettext_noop("Contains a character that is not allowed: %(character)s."),
 }
 
 STEPS = {
@@ -104,6 +106,9 @@ STEPS = {
     "flags": gettext_noop("Looking for overlapping spells…"),
 }
 
+UNEXPECTED = gettext_noop(
+    "an unexpected error, which has been logged; tell the administrator if it happens again"
+)
 
 Progress = Callable[[str, int], None]
 TRAILING_SPACE = re.compile(r"[ \t]+(?:,|\r?\n|$)")
@@ -199,7 +204,9 @@ def check_rows(
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         return _file_error("file", reason=str(error).strip()[:200])
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    # A character the database cannot store in a column's name is shown as U+FFFD: the name
+    # is then an unknown column.
+    frame.columns = [printable(str(c).strip().lower()) for c in frame.columns]
     columns = set(frame.columns)
     known = set(IDENTITY_COLUMNS) | set(REQUIRED) | set(OPTIONAL)
     header_errors = []
@@ -242,6 +249,19 @@ def check_rows(
     report("validating", 20)
     lines = frame["line"].to_numpy()
     problems: list[pd.DataFrame] = []
+
+    # Characters the database cannot store (NUL): an error on the cell, whose row is then never
+    # staged; the other checks see U+FFFD in its place, so that no stored message carries one.
+    # One C-speed scan of the text when the file has none.
+    if unstorable_character(text) is not None:
+        for column in [identity[0], *REQUIRED, *OPTIONAL]:
+            values = frame[column]
+            found = values.map(unstorable_character)
+            bad = found.notna().to_numpy()
+            if bad.any():
+                params = [{"character": c} for c in found[bad]]
+                problems.append(_errors(lines[bad], column, "bad_character", params))
+                frame[column] = values.map(printable)
 
     # Who: one query for the trial's participants, matched by study id or keyed hash.
     current = services.settings_for(trial)
@@ -685,9 +705,9 @@ def _apply(job: SpellImport, mine: QuerySet[SpellImport]) -> str:
                     "skip_invalid": spell_import.skip_invalid,
                 },
             )
-    except Exception as error:  # whatever it was, the import must not stay "importing"
+    except Exception:  # whatever it was, the import must not stay "importing"
         logger.exception("spell import %s failed", job.pk)
-        jobs.fail(job, type(error).__name__, rows=mine, step="")
+        jobs.fail(job, _(UNEXPECTED), rows=mine, step="")
         return SpellImport.Status.FAILED
     return SpellImport.Status.DONE
 
@@ -710,9 +730,9 @@ def execute_check(spell_import_id: int) -> str:
         try:
             data = _fernet().decrypt(path.read_bytes())
             _check(job, data, mine)
-        except Exception as error:  # the import must not stay "checking"
+        except Exception:  # the import must not stay "checking"
             logger.exception("checking spell import %s failed", spell_import_id)
-            jobs.fail(job, type(error).__name__, rows=mine, step="")
+            jobs.fail(job, _(UNEXPECTED), rows=mine, step="")
             return SpellImport.Status.FAILED
     if not SpellImport.objects.filter(pk=job.pk, status=SpellImport.Status.CHECKED).exists():
         return jobs.Claim.SKIPPED  # the sweep gave the check to another worker meanwhile

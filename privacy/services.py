@@ -38,6 +38,7 @@ from trial.models import (
     Withdrawal,
 )
 from trial.services import TrialError
+from trial.text import spreadsheet_cell
 
 ERASED_ACTION = "participant.erased"
 
@@ -173,14 +174,19 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
+        # Every cell through spreadsheet_cell: the person may open the file in a spreadsheet.
+        writer = csv.writer(handle)
+        writer.writerow([spreadsheet_cell(column) for column in columns])
         for row in rows:
             writer.writerow(
-                {
-                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
-                    for k, v in row.items()
-                }
+                [
+                    spreadsheet_cell(
+                        json.dumps(row[k], ensure_ascii=False)
+                        if isinstance(row.get(k), dict | list)
+                        else row.get(k, "")
+                    )
+                    for k in columns
+                ]
             )
 
 

@@ -48,6 +48,10 @@ INLINE_BYTES = 32 * 1024
 MAX_STORED_ERRORS = 500
 Step = TrialImport.Status
 _FAILED = gettext_noop("Processing the files failed: %(reason)s")
+# The reason shown for an error nobody foresaw (logged with its traceback): never its class name.
+UNEXPECTED = gettext_noop(
+    "an unexpected error, which has been logged; tell the administrator if it happens again"
+)
 PERSONAL_NUMBER = re.compile(r"(?<!\d)\d{11}(?!\d)")
 
 
@@ -115,9 +119,9 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUse
     # Written once the row is committed, so no file outlives a rolled-back upload.
     try:
         _keep(trial_import.pk, files)
-    except OSError as error:
+    except OSError:
         logger.exception("import %s: the files could not be kept", trial_import.pk)
-        jobs.fail(trial_import, _(_FAILED) % {"reason": type(error).__name__})
+        jobs.fail(trial_import, _(_FAILED) % {"reason": _(UNEXPECTED)})
         trial_import.refresh_from_db()
         return trial_import
     _start(trial_import)
@@ -215,9 +219,9 @@ def _run_step(trial_import: TrialImport, mine: QuerySet[TrialImport]) -> str:
             final = _finish(mine, report, checking)
             if final is None:
                 transaction.set_rollback(True)
-    except Exception as error:  # whatever it was, the import must not stay running
+    except Exception:  # whatever it was, the import must not stay running
         logger.exception("import %s failed", pk)
-        jobs.fail(trial_import, _(_FAILED) % {"reason": type(error).__name__}, rows=mine)
+        jobs.fail(trial_import, _(_FAILED) % {"reason": _(UNEXPECTED)}, rows=mine)
         return Step.FAILED
     finally:
         cache.delete(progress_key(pk))

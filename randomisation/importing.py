@@ -59,6 +59,7 @@ from trial.models import (
     Withdrawal,
 )
 from trial.setup import services as setup
+from trial.text import printable, unstorable_character
 
 TRIAL = "trial.csv"
 ARMS = "arms.csv"
@@ -213,6 +214,10 @@ def _bool(raw: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise ValueError(_("Enter yes or no (or true/false, 1/0)."))
+
+
+def _not_allowed(character: str) -> str:
+    return _("Contains a character that is not allowed: %(character)s.") % {"character": character}
 
 
 def _text(raw: str) -> str:
@@ -381,6 +386,8 @@ def declared_trial_code(files: Mapping[str, bytes]) -> str | None:
     except (UnicodeDecodeError, csv.Error):
         return None
     code = (rows[0].get("code") or "").strip() if rows else ""
+    if unstorable_character(code) is not None:
+        return None  # no trial has such a code; the row's own error says why
     return code or None
 
 
@@ -557,11 +564,19 @@ class _Import:
             report.error(name, 1, None, _("The file is empty: a header row is required."))
             return None
         header = [cell.strip() for cell in records[0]]
+        # Characters the database cannot store (NUL) are an error on their cell; one C-speed
+        # scan of the text when the file has none.
+        check_characters = unstorable_character(text) is not None
         usable = True
         seen: set[str] = set()
         for column in header:
             if not column:
                 report.error(name, 1, None, _("A column has no name."))
+                usable = False
+                continue
+            character = unstorable_character(column) if check_characters else None
+            if character is not None:
+                report.error(name, 1, printable(column), _not_allowed(character))
                 usable = False
                 continue
             if column in seen:
@@ -598,7 +613,10 @@ class _Import:
                 continue
             raw = {column: cell.strip() for column, cell in zip(header, record, strict=True)}
             errors_before = len(report.errors)
-            values = self._parse_row(name, line, raw, spec)
+            if check_characters and self._unstorable(name, line, raw):
+                values = {}
+            else:
+                values = self._parse_row(name, line, raw, spec)
             key = raw.get(key_column, "") if key_column else ""
             if key_column:
                 table.keys.add(key)
@@ -608,7 +626,7 @@ class _Import:
                         line,
                         key_column,
                         _("%(key)s appears already on line %(line)s.")
-                        % {"key": key, "line": first_line[key]},
+                        % {"key": printable(key), "line": first_line[key]},
                     )
                 first_line.setdefault(key, line)
             if len(report.errors) > errors_before:
@@ -617,6 +635,17 @@ class _Import:
             table.rows.append(Row(line, values))
         self.tables[name] = table
         return table
+
+    def _unstorable(self, name: str, line: int, raw: dict[str, str]) -> bool:
+        """Report each cell of the row holding a character the database cannot store; the row
+        is then parsed no further. Whether there was one."""
+        found = False
+        for column, text in raw.items():
+            character = unstorable_character(text)
+            if character is not None:
+                self.report.error(name, line, column, _not_allowed(character))
+                found = True
+        return found
 
     def _parse_row(
         self, name: str, line: int, raw: dict[str, str], spec: dict[str, Column]

@@ -33,6 +33,7 @@ from trial import audit, permissions
 from trial.models import Arm, Trial
 from trial.permissions import Perm
 from trial.services import TrialError
+from trial.text import spreadsheet_cell
 from trial.views import trial_view
 
 FORM_METHODS = ["GET", "POST"]
@@ -397,13 +398,6 @@ class _Echo:
         return value
 
 
-def _cell(value: Any) -> Any:
-    """Free text that a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 EXPORTS = {"allocations", "log", "sealed-list"}
 
 
@@ -427,7 +421,7 @@ def export(request: HttpRequest, trial: Trial, kind: str) -> StreamingHttpRespon
     )
     rows = {"allocations": _allocation_rows, "log": _chain_rows, "sealed-list": _slot_rows}[kind]
     writer = csv.writer(_Echo())
-    lines = (writer.writerow([_cell(v) for v in row]) for row in rows(trial))
+    lines = (writer.writerow([spreadsheet_cell(v) for v in row]) for row in rows(trial))
     filename = f"{trial.code}-{kind}-{timezone.localdate().isoformat()}.csv"
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

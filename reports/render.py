@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from reports.analysis.results import Figure, Section, Table
+from trial.text import spreadsheet_cell
 
 STATA_VERSION = 118
 STATA_NAME_MAX = 32
@@ -379,7 +380,17 @@ def _type_name(series: pd.Series) -> str:
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, lineterminator="\n").encode()
+    """The frame as CSV, every text cell and column name passed through
+    ``trial.text.spreadsheet_cell`` so that no spreadsheet runs one as a formula; numeric,
+    boolean and date columns are written as they are."""
+    safe = frame.copy()
+    for position, dtype in enumerate(frame.dtypes):
+        # Object, string and categorical columns hold text (object ones may mix in numbers,
+        # which spreadsheet_cell leaves alone).
+        if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            safe.isetitem(position, frame.iloc[:, position].astype(object).map(spreadsheet_cell))
+    safe.columns = [spreadsheet_cell(column) for column in frame.columns]
+    return safe.to_csv(index=False, lineterminator="\n").encode()
 
 
 def _dta(frame: pd.DataFrame, label: str) -> bytes:

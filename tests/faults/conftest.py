@@ -6,12 +6,14 @@ parallel test processes never collide), and the fixtures kill whatever is left a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -148,6 +150,78 @@ class Gunicorn:
 
     def stop(self) -> None:
         stop(self.process)  # SIGINT: quick shutdown
+
+
+class DatabaseProxy:
+    """A TCP relay in front of PostgreSQL that the test can cut, as a database server that
+    goes down: while cut, its port refuses connections and every relayed connection is
+    dropped. ``restore`` opens the same port again."""
+
+    def __init__(self) -> None:
+        db = connection.settings_dict
+        self.target = (db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
+        self.port = free_port()
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.listening = threading.Event()
+        self.restore()
+
+    @property
+    def database_url(self) -> str:
+        db = connection.settings_dict
+        return f"postgres://{db['USER']}@127.0.0.1:{self.port}/{db['NAME']}"
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self.listening.set()
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        self.listening.clear()
+        time.sleep(0.3)  # the accept loop closes the listener within its 0.1 s timeout
+        with self.lock:
+            for sock in self.open:
+                self._close(sock)
+            self.open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        with listener:
+            while self.listening.is_set():
+                try:
+                    client, _address = listener.accept()
+                except TimeoutError:
+                    continue
+                client.settimeout(None)
+                try:
+                    server = socket.create_connection(self.target, timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                server.settimeout(None)
+                with self.lock:
+                    self.open |= {client, server}
+                for source, sink in ((client, server), (server, client)):
+                    threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(source)
+            self._close(sink)
+
+    @staticmethod
+    def _close(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
 
 class Worker:

@@ -110,3 +110,15 @@ def test_measure_labels_from_the_file_or_the_code() -> None:
         "5,1,lifting,2,\n"
     )
     assert parsed.measure_labels == {"job_control": "Job control (low)", "lifting": "Lifting"}
+
+
+def test_a_nul_in_a_cell_is_an_error_on_its_line() -> None:
+    parsed = jem.parse_csv(
+        b"code,level,measure,score,measure_label\n5,1,lifting,2,Lif\x00ting\n5,1,job\x00,1,\n"
+    )
+    assert not parsed.ok
+    nul = "Contains a character that is not allowed: NUL (U+0000)."
+    assert [(e.line, e.column, e.message) for e in parsed.errors] == [
+        (2, "measure_label", nul),
+        (3, "measure", nul),
+    ]

@@ -368,3 +368,49 @@ def test_import_spells_command(scene: Scene, tmp_path: Path) -> None:
         call_command("import_spells", str(bad), "--trial", "ips", "--user", "statistician")
     with pytest.raises(CommandError, match="no trial"):
         call_command("import_spells", str(bad), "--trial", "nope")
+
+
+def test_a_nul_in_a_cell_is_an_error_on_its_line_not_a_failed_import(scene: Scene) -> None:
+    a, b = scene.a.study_id, scene.b.study_id
+    data = csv_bytes(
+        [
+            [a, "aap", "2025-01-01", "2025-06-30", "", ""],  # 2: valid
+            [a, "work", "2025-07-01", "", "A-ordningen\x00", ""],  # 3: NUL in the source
+            [b, "wo\x00rk", "2025-07-01", "", "", ""],  # 4: NUL in the state code
+            [b + "\x00", "aap", "2025-01-01", "", "", ""],  # 5: NUL in the study id
+        ]
+    )
+    spell_import = check(scene, data)
+    assert spell_import.status == SpellImport.Status.CHECKED, spell_import.error
+    assert (spell_import.rows_valid, spell_import.rows_invalid) == (1, 3)
+    assert (3, "source", "bad_character") in kinds(spell_import)
+    assert (4, "state", "bad_character") in kinds(spell_import)
+    assert (5, "study_id", "bad_character") in kinds(spell_import)
+    error = next(e for e in spell_import.errors if e["kind"] == "bad_character")
+    message = importing.message("bad_character", error["params"])
+    assert message == "Contains a character that is not allowed: NUL (U+0000)."
+    spell_import = import_file(scene, data, skip_invalid=True)
+    assert spell_import.rows_written == 1
+
+
+def test_a_nul_in_the_header_is_a_readable_file_error(scene: Scene) -> None:
+    data = csv_bytes([[scene.a.study_id, "aap", "2025-01-01", "", "", ""]])
+    data = data.replace(b"state", b"st\x00ate", 1)
+    spell_import = check(scene, data)
+    assert spell_import.status == SpellImport.Status.CHECKED, spell_import.error
+    assert (1, "st\ufffdate", "unknown_column") in kinds(spell_import)
+
+
+def test_an_unexpected_failure_is_told_in_words_not_by_an_exception_name(scene: Scene) -> None:
+    spell_import = importing.create_import(
+        scene.world.trial,
+        data=b"x",
+        file_name="spells.csv",
+        default_source="FD-Trygd",
+        actor=scene.world.users["datamanager"],
+    )
+    importing.upload_path(spell_import).write_bytes(b"not encrypted")  # unreadable
+    assert importing.execute_check(spell_import.pk) == SpellImport.Status.FAILED
+    spell_import.refresh_from_db()
+    assert spell_import.error.startswith("an unexpected error, which has been logged")
+    assert "InvalidToken" not in spell_import.error

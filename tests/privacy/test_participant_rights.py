@@ -97,6 +97,23 @@ def test_export_holds_everything_about_the_participant_with_the_number(
     assert number not in json.dumps(event.data)
 
 
+def test_export_csvs_neutralise_formulas(demo: Participant, tmp_path: Path) -> None:
+    Contact.objects.filter(participant=demo).update(note="=cmd|' /C calc'!A0")
+    call_command(
+        "export_participant", T, demo.study_id, "--out", str(tmp_path), "--by", "coordinator"
+    )
+    with (tmp_path / f"{T}-{demo.study_id}-contacts.csv").open(newline="") as handle:
+        contacts = list(csv.DictReader(handle))
+    assert {row["note"] for row in contacts} == {"'=cmd|' /C calc'!A0"}
+    assert all(row["minutes"].isdigit() for row in contacts)  # numbers stay numbers
+    # The JSON file keeps the note as it was: it is no spreadsheet.
+    assert read_export(tmp_path, demo)["contacts"][0]["note"] == "=cmd|' /C calc'!A0"  # type: ignore[index]
+    for path in tmp_path.glob("*.csv"):
+        with path.open(newline="") as handle:
+            cells = [cell for row in csv.reader(handle) for cell in row]
+        assert not [c for c in cells if c.startswith(("=", "+", "@"))], path.name
+
+
 def test_erasure_needs_a_withdrawal_that_allows_it(demo: Participant) -> None:
     args = [T, demo.study_id, "--reason", "Request 2026-14", "--by", "coordinator"]
     with pytest.raises(CommandError, match="has not withdrawn"):

@@ -259,6 +259,38 @@ def test_a_broken_file_reports_every_error_and_writes_nothing(
     assert counts() == before  # nothing written, not even the trial
 
 
+def test_a_nul_in_any_file_is_an_error_on_its_line_and_nothing_is_written(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    files = legacy_files(numbers)
+    files["arms.csv"] = files["arms.csv"].replace("Usual services", "Usual\x00services")
+    files["participants.csv"] = files["participants.csv"].replace("L-002,", "L-002\x00,")
+    files["allocations.csv"] = files["allocations.csv"].replace("ENV-3", "ENV\x003")
+    files["withdrawals.csv"] = files["withdrawals.csv"].replace("Moved", "Mo\x00ved")
+    files["visits.csv"] = files["visits.csv"].replace("offset_months", "offset\x00months")
+    before = counts()
+
+    report = importing.import_trial(as_bytes(files), actor=importer)
+
+    assert not report.ok and not report.written
+    nul = "Contains a character that is not allowed: NUL (U+0000)."
+    messages = {(e.file, e.line, e.column): e.message for e in report.errors}
+    assert messages[("arms.csv", 3, "name")] == nul
+    assert messages[("participants.csv", 3, "study_id")] == nul
+    assert messages[("allocations.csv", 4, "reference")] == nul
+    assert messages[("withdrawals.csv", 2, "reason")] == nul
+    assert messages[("visits.csv", 1, "offset\ufffdmonths")] == nul
+    assert counts() == before
+
+
+def test_a_nul_in_the_trial_code_is_a_row_error(importer: AbstractUser, numbers: list[str]) -> None:
+    files = legacy_files(numbers)
+    files["trial.csv"] = files["trial.csv"].replace("legacy,", "leg\x00acy,")
+    report = importing.import_trial(as_bytes(files), actor=importer)
+    assert not report.ok
+    assert ("trial.csv", 2, "code") in where(report)
+
+
 def test_service_rules_become_row_errors(importer: AbstractUser, numbers: list[str]) -> None:
     """Allocation before enrolment, an assessment after withdrawal, out-of-range answers."""
     files = legacy_files(numbers)
@@ -641,6 +673,37 @@ def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
     assert not import_jobs.files_path(trial_import.pk).exists()
     page = schedule.client("datamanager").get(response.url).content.decode()
     assert "task queue could not be reached" in page and "hx-trigger" not in page
+
+
+def test_a_nul_in_an_uploaded_file_is_a_row_error_on_the_page(
+    schedule: World, numbers: list[str]
+) -> None:
+    files = browser_files(numbers[0])
+    files["participants.csv"] = files["participants.csv"].replace("OSLA-OLD1,", "OSLA\x00OLD1,")
+    response = schedule.client("datamanager").post(
+        reverse("randomisation:import", args=["ips"]), upload(files)
+    )
+    trial_import = TrialImport.objects.get()
+    assert trial_import.status == "checked", trial_import.error
+    page = schedule.client("datamanager").get(response.url).content.decode()
+    assert "Contains a character that is not allowed: NUL (U+0000)." in page
+
+
+def test_an_unexpected_failure_is_told_in_words_not_by_an_exception_name(
+    schedule: World, numbers: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    large(monkeypatch)
+    actor = schedule.users["datamanager"]
+    trial_import = import_jobs.start_check(
+        schedule.trial, as_bytes(browser_files(numbers[0])), actor=actor
+    )
+    import_jobs.files_path(trial_import.pk).write_bytes(b"not encrypted")  # unreadable
+    assert import_jobs.execute(trial_import.pk) == "failed"
+    trial_import.refresh_from_db()
+    assert trial_import.error == (
+        "Processing the files failed: an unexpected error, which has been logged; tell the "
+        "administrator if it happens again"
+    )
 
 
 def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(

@@ -389,6 +389,22 @@ def test_unblinded_statistician_downloads_the_three_exports(rworld: World) -> No
     assert client.get(BASE + "export/other.csv").status_code == 404
 
 
+def test_exports_neutralise_formulas_and_keep_numbers(rworld: World) -> None:
+    scheme = blocks_scheme(rworld)
+    randomised(rworld, scheme, n=2)
+    rworld.trial.arms.filter(code="A").update(name='=HYPERLINK("http://x")')
+    rworld.trial.arms.filter(code="B").update(name="@Usual")
+    client = rworld.client("unblinded")
+    for kind in ("allocations", "log", "sealed-list"):
+        rows = list(csv.reader(io.StringIO(text(client.get(BASE + f"export/{kind}.csv")))))
+        cells = [cell for row in rows[1:] for cell in row]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], kind
+        if kind != "log":
+            assert {'\'=HYPERLINK("http://x")', "'@Usual"} & set(cells), kind
+    body = text(client.get(BASE + "export/allocations.csv"))
+    assert [row["sequence"] for row in csv.DictReader(io.StringIO(body))] == ["1", "2"]
+
+
 # --- verification --------------------------------------------------------------------------
 
 
