@@ -138,8 +138,7 @@ def input_type_errors(serializer: serializers.Serializer[Any], data: Any) -> dic
         return {}
     form = html.is_html_input(data)
     errors: dict[str, Any] = {}
-    for field in serializer.fields.values():
-        name = field.field_name
+    for name, field in serializer.fields.items():
         if field.read_only or name not in data:
             continue
         if form:
@@ -301,10 +300,8 @@ class AutoSchema(openapi.AutoSchema):
         ``min_length``/``max_length``), which it leaves out."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if isinstance(field, serializers.ListSerializer) and isinstance(schema, dict):
-            if field.min_length is not None:
-                schema["minItems"] = field.min_length
-            if field.max_length is not None:
-                schema["maxItems"] = field.max_length
+            bounds = {"minItems": field.min_length, "maxItems": field.max_length}  # type: ignore[attr-defined]
+            schema.update({key: value for key, value in bounds.items() if value is not None})
         return schema
 
     def _error_statuses(self, operation: dict[str, Any]) -> list[str]:

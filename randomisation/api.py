@@ -126,7 +126,10 @@ class AllocationFilterSerializer(serializers.Serializer[Any]):
     """Query parameters of the allocation list."""
 
     site = serializers.CharField(required=False, help_text="Site code.")
-    source = serializers.ChoiceField(choices=Allocation.Source.choices, required=False)
+    # The filter is called source, as the allocation's field; DRF takes it out of the class.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Allocation.Source.choices, required=False
+    )
 
 
 @extend_schema(

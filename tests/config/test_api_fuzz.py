@@ -100,7 +100,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
     a report."""
     visit = (
         Visit.objects.filter(
-            participant__in=Participant.objects.visible_to(user).filter(trial=trial),
+            participant__in=Participant.objects.filter(trial=trial).visible_to(user),
             participant__status=Participant.Status.ACTIVE,
             completed_on__isnull=True,
             missed=False,
@@ -151,7 +151,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
 def real_values(trial: Trial, user: Any) -> dict[str, list[Any]]:
     """Values of the trial that query and body parameters are mostly drawn from (the sites and
     participants ``user`` sees)."""
-    study_ids = Participant.objects.visible_to(user).filter(trial=trial).order_by("study_id")
+    study_ids = Participant.objects.filter(trial=trial).visible_to(user).order_by("study_id")
     sites = study_ids.values_list("site__code", flat=True).distinct().order_by("site__code")
     return {
         "site": list(sites),
