@@ -15,7 +15,7 @@ each operation can give to the OpenAPI schema.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
@@ -28,6 +28,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.utils import html
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.middleware import DATABASE_UNAVAILABLE, database_unavailable
@@ -98,6 +99,91 @@ def _messages(errors: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def _join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+# The JSON types the schema gives DRF's fields; DRF itself reads them leniently (a CharField
+# takes 0 as "0", a BooleanField 0 or 1, an IntegerField "5", a UUIDField an integer).
+JSON_TYPES: list[tuple[type[serializers.Field[Any, Any, Any, Any]], tuple[type, ...]]] = [
+    (serializers.BooleanField, (bool,)),
+    (serializers.IntegerField, (int,)),
+    (serializers.FloatField, (int, float)),
+    (serializers.CharField, (str,)),
+    (serializers.UUIDField, (str,)),
+]
+
+
+class SchemaTypedInput(serializers.Serializer[Any]):
+    """Input read as the schema states it (a mixin for the serializers of request bodies).
+
+    A JSON value of another type than the schema's is refused, naming the field, instead of
+    being converted (``"description": 0``, ``"declined": 0``). In a form body, where DRF reads a
+    field sent empty as not sent, an empty value of a field that may not be blank is refused as
+    the JSON ``""`` would be (an empty ``contact_on`` in a PATCH changed nothing). Nested objects
+    and lists are checked the same way.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors = input_type_errors(self, data)
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as refused:
+            if errors and isinstance(refused.detail, dict):
+                raise serializers.ValidationError({**refused.detail, **errors}) from None
+            raise
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+def input_type_errors(serializer: serializers.Serializer[Any], data: Any) -> dict[str, Any]:
+    """``{field: [message]}`` for the values of ``data`` that the schema's types refuse."""
+    if not isinstance(data, Mapping):
+        return {}
+    form = html.is_html_input(data)
+    errors: dict[str, Any] = {}
+    for name, field in serializer.fields.items():
+        if field.read_only or name not in data:
+            continue
+        if form:
+            if (
+                data[name] == ""
+                and not field.allow_null
+                and not getattr(field, "allow_blank", False)
+            ):
+                try:
+                    field.run_validation("")
+                except serializers.ValidationError as refused:
+                    errors[name] = refused.detail
+            continue
+        error = _type_error(field, data[name])
+        if error:
+            errors[name] = error
+    return errors
+
+
+def _type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> Any:
+    if value is None:
+        return None  # the field says whether it may be null
+    if value == "" and isinstance(field, serializers.RelatedField):
+        # DRF reads "" as null for a relation; the schema says a code is not blank.
+        return [str(serializers.CharField.default_error_messages["blank"])]
+    if isinstance(field, serializers.Serializer):
+        return input_type_errors(field, value) or None
+    if isinstance(field, serializers.ListSerializer | serializers.ListField):
+        if not isinstance(value, list):
+            return None
+        items = [_type_error(field.child, item) for item in value]  # type: ignore[arg-type]
+        if not any(items):
+            return None
+        if isinstance(field, serializers.ListSerializer):  # one object per item, as DRF's
+            return [error or {} for error in items]
+        return {str(i): error for i, error in enumerate(items) if error}
+    for kind, types in JSON_TYPES:
+        if isinstance(field, kind):
+            if isinstance(value, types) and not (bool not in types and isinstance(value, bool)):
+                return None
+            return [str(field.error_messages["invalid"])]
+    return None
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -215,6 +301,20 @@ class AutoSchema(openapi.AutoSchema):
                     "Error": {"value": ERROR_EXAMPLES[status], "summary": f"A {status} body"}
                 }
         return operation
+
+    def _map_serializer_field(
+        self,
+        field: Any,
+        direction: Any,
+        bypass_extensions: bool = False,
+    ) -> Any:
+        """drf-spectacular's mapping, plus the bounds of a list of objects (``many=True`` with
+        ``min_length``/``max_length``), which it leaves out."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.ListSerializer) and isinstance(schema, dict):
+            bounds = {"minItems": field.min_length, "maxItems": field.max_length}  # type: ignore[attr-defined]
+            schema.update({key: value for key, value in bounds.items() if value is not None})
+        return schema
 
     def _error_statuses(self, operation: dict[str, Any]) -> list[str]:
         parameters = operation.get("parameters", [])

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from config.api import SchemaTypedInput
 from fidelity.models import Scale, ScaleItem
 
 
@@ -127,8 +128,10 @@ class ReviewSerializer(serializers.Serializer[Any]):
         ]
 
 
-class ScoresInputSerializer(serializers.Serializer[Any]):
+class ScoresInputSerializer(SchemaTypedInput, serializers.Serializer[Any]):
+    """One reviewer's scores of a fidelity review."""
+
     scores = serializers.DictField(
-        child=serializers.JSONField(),
+        child=serializers.IntegerField(),
         help_text=_("The score of every item of the scale, keyed by item number."),
     )

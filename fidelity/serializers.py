@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from config.api import SchemaTypedInput
 from fidelity.contamination import SITE_EVENT_NOTE_MAX
 from fidelity.models import (
     ADAPTATION_DESCRIPTION_MAX,
@@ -101,7 +102,7 @@ def bind_components(serializer: serializers.Serializer[Any], components: Any) ->
     field.known = {c.code: c for c in components}
 
 
-class TrialBoundInput(serializers.Serializer[Any]):
+class TrialBoundInput(SchemaTypedInput, serializers.Serializer[Any]):
     """Input whose ``site`` and ``components`` fields take the trial's own, given once by the
     view (both default to None so that drf-spectacular can build the serializer for the
     schema)."""
@@ -198,7 +199,7 @@ class ContactItemSerializer(serializers.Serializer[Any]):
 CONTACT_BATCH_MAX = 500
 
 
-class ContactBatchSerializer(serializers.Serializer[Any]):
+class ContactBatchSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     """Many contacts in one request, all saved or none."""
 
     contacts = ContactItemSerializer(many=True, min_length=1, max_length=CONTACT_BATCH_MAX)
@@ -220,7 +221,7 @@ class ContactBatchResponseSerializer(serializers.Serializer[Any]):
     results = ContactBatchResultSerializer(many=True)
 
 
-class ContactEditSerializer(serializers.Serializer[Any]):
+class ContactEditSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     """A correction to a contact by its author; send only the fields that change."""
 
     contact_on = serializers.DateField(required=False)
@@ -323,7 +324,9 @@ class SiteEventRecordedSerializer(serializers.Serializer[Any]):
     exposures = ExposureSerializer(many=True)
 
 
-class SiteEventRemovalSerializer(serializers.Serializer[Any]):
+class SiteEventRemovalSerializer(SchemaTypedInput, serializers.Serializer[Any]):
+    """Removing a site-level event recorded in error, and why."""
+
     reason = serializers.CharField(
         max_length=SITE_EVENT_NOTE_MAX, help_text=_("Why the entry is removed.")
     )
@@ -359,7 +362,7 @@ class AdaptationSerializer(serializers.ModelSerializer[Adaptation]):
         ]
 
 
-class AdaptationInputSerializer(serializers.Serializer[Any]):
+class AdaptationInputSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     """Input for noting or correcting an adaptation; the response is an AdaptationSerializer."""
 
     site = serializers.SlugRelatedField(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,12 +39,7 @@ class StateList(TrialScopedMixin, generics.ListAPIView[SpellState]):
         return SpellState.objects.filter(trial=self.get_trial()).order_by("priority", "code")
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("study_id", str, description="One participant's spells"),
-        OpenApiParameter("state", str, description="State code"),
-    ]
-)
+@extend_schema(parameters=[SpellFilterSerializer])
 class SpellList(TrialScopedMixin, generics.ListAPIView[Spell]):
     serializer_class = SpellSerializer
     trial_perm = Perm.VIEW_PARTICIPANTS
@@ -62,9 +57,29 @@ class SpellList(TrialScopedMixin, generics.ListAPIView[Spell]):
 
 
 class SequencePagination(PageNumberPagination):
+    """100 rows a page, or ``page_size`` rows (1 to 5000); any other ``page_size`` is a 400
+    naming it (DRF's own pagination would fall back to 100, or cut a larger one to 5000)."""
+
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 5000
+
+    def get_page_size(self, request: Request) -> int:
+        if self.page_size_query_param not in request.query_params:
+            return self.page_size
+        query = PageSizeSerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        size: int = query.validated_data.get("page_size", self.page_size)
+        return size
+
+
+class PageSizeSerializer(serializers.Serializer[Any]):
+    page_size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=SequencePagination.max_page_size,
+        help_text=f"Rows per page, {SequencePagination.page_size} unless given.",
+    )
 
 
 class SequenceTable(TrialScopedMixin, APIView):
@@ -75,12 +90,7 @@ class SequenceTable(TrialScopedMixin, APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("page", int, description="A page number within the table."),
-            OpenApiParameter(
-                "page_size",
-                int,
-                description=f"Rows per page, {SequencePagination.page_size} unless given "
-                f"(at most {SequencePagination.max_page_size}).",
-            ),
+            PageSizeSerializer,
         ],
         responses=SequencePageSerializer,
     )

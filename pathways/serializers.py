@@ -25,8 +25,10 @@ class SpellSerializer(serializers.ModelSerializer[Spell]):
 
 
 class SpellFilterSerializer(serializers.Serializer[Any]):
-    study_id = serializers.CharField(required=False)
-    state = serializers.CharField(required=False)
+    """Query parameters of the spell list."""
+
+    study_id = serializers.CharField(required=False, help_text="One participant's spells.")
+    state = serializers.CharField(required=False, help_text="State code.")
 
 
 class SequenceRowSerializer(serializers.Serializer[Any]):

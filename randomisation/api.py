@@ -17,10 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import SchemaTypedInput
 from randomisation import services
 from randomisation.models import Allocation
 from trial import permissions
-from trial.api import field_errors
+from trial.api import field_errors, query_filters
 from trial.models import Participant
 from trial.permissions import Perm
 from trial.services import TrialError
@@ -65,7 +66,9 @@ class AllocationSerializer(serializers.ModelSerializer[Allocation]):
         return any(flag.kind == "in_error" for flag in allocation.flags.all())
 
 
-class RandomiseRequestSerializer(serializers.Serializer[Any]):
+class RandomiseRequestSerializer(SchemaTypedInput, serializers.Serializer[Any]):
+    """Randomising a participant; the key makes a retry safe."""
+
     idempotency_key = serializers.CharField(
         required=False,
         max_length=100,
@@ -119,12 +122,19 @@ class Randomise(APIView):
         return Response(data, status=status.HTTP_201_CREATED if outcome.created else 200)
 
 
+class AllocationFilterSerializer(serializers.Serializer[Any]):
+    """Query parameters of the allocation list."""
+
+    site = serializers.CharField(required=False, help_text="Site code.")
+    # The filter is called source, as the allocation's field; DRF takes it out of the class.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Allocation.Source.choices, required=False
+    )
+
+
 @extend_schema(
     summary="Allocations of a trial (individuals and sites), in sequence order",
-    parameters=[
-        OpenApiParameter("site", str, description="Site code"),
-        OpenApiParameter("source", str, enum=Allocation.Source.values),
-    ],
+    parameters=[AllocationFilterSerializer],
 )
 class AllocationList(generics.ListAPIView[Allocation]):
     serializer_class = AllocationSerializer
@@ -139,14 +149,14 @@ class AllocationList(generics.ListAPIView[Allocation]):
         ids = permissions.site_ids(self.request.user, trial)
         if ids is not None:
             queryset = queryset.filter(participant__in=visible)
-        site = self.request.query_params.get("site")
-        if site:
+        filters = query_filters(AllocationFilterSerializer, self.request)
+        if "site" in filters:
+            site = filters["site"]
             queryset = queryset.filter(
                 Q(participant__site__code=site) | Q(site__code=site, participant=None)
             )
-        source = self.request.query_params.get("source")
-        if source:
-            queryset = queryset.filter(source=source)
+        if "source" in filters:
+            queryset = queryset.filter(source=filters["source"])
         return (
             queryset.select_related("participant__site", "site", "arm")
             .prefetch_related("flags")

@@ -20,11 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, SchemaTypedInput
 from reports import pipeline, services
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
-from trial.api import TrialScopedMixin, service_errors
+from trial.api import TrialScopedMixin, query_filters, service_errors
 from trial.permissions import Perm
 from trial.services import TrialError
 
@@ -97,7 +97,9 @@ class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
         }
 
 
-class OrderReportSerializer(serializers.Serializer[Any]):
+class OrderReportSerializer(SchemaTypedInput, serializers.Serializer[Any]):
+    """An order for a report: its kind and data cut-off."""
+
     kind = serializers.ChoiceField(choices=[])
     cut_off = serializers.DateField()
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
@@ -220,9 +222,8 @@ class ConsortSVG(APIView):
     )
     def get(self, request: Request, code: str) -> HttpResponse:
         trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
-        query = ConsortQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        cut_off: dt.date = query.validated_data.get("cut_off") or timezone.localdate()
+        query = query_filters(ConsortQuerySerializer, request)
+        cut_off: dt.date = query.get("cut_off") or timezone.localdate()
         try:
             svg = services.consort_download(
                 trial,
@@ -259,7 +260,9 @@ class AnalysisUnblindingStatusSerializer(serializers.Serializer[Any]):
     unblinding = AnalysisUnblindingSerializer(allow_null=True)
 
 
-class AnalysisUnblindingInput(serializers.Serializer[Any]):
+class AnalysisUnblindingInput(SchemaTypedInput, serializers.Serializer[Any]):
+    """Unblinding the analysis: the cut-off of the locked data and why."""
+
     cut_off = serializers.DateField(help_text="The data cut-off at which the data are locked.")
     reason = serializers.CharField(max_length=2000, help_text="Why the analysis is unblinded now.")
 

@@ -21,7 +21,6 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -55,6 +54,7 @@ from trial.serializers import (
     EnrolmentSerializer,
     LossToFollowUpSerializer,
     MeSerializer,
+    ParticipantFilterSerializer,
     ParticipantSerializer,
     ScreeningFilterSerializer,
     ScreeningSerializer,
@@ -199,14 +199,7 @@ class ArmList(TrialScopedMixin, generics.ListAPIView[Arm]):
         return context
 
 
-@extend_schema_view(
-    get=extend_schema(
-        parameters=[
-            OpenApiParameter("site", str, description="Site code"),
-            OpenApiParameter("status", str, enum=Participant.Status.values),
-        ]
-    )
-)
+@extend_schema_view(get=extend_schema(parameters=[ParticipantFilterSerializer]))
 class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
     """Participants inside the user's sites; POST enrols one person (needs the enrol right)."""
 
@@ -221,12 +214,11 @@ class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
             .select_related("site")
             .order_by("study_id")
         )
-        site = self.request.query_params.get("site")
-        if site:
-            queryset = queryset.filter(site__code=site)
-        status = self.request.query_params.get("status")
-        if status:
-            queryset = queryset.filter(status=status)
+        filters = query_filters(ParticipantFilterSerializer, self.request)
+        if "site" in filters:
+            queryset = queryset.filter(site__code=filters["site"])
+        if "status" in filters:
+            queryset = queryset.filter(status=filters["status"])
         return queryset
 
     @extend_schema(

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import SchemaTypedInput
 from trial.models import (
     Arm,
     Assessment,
@@ -92,7 +93,7 @@ class ParticipantSerializer(serializers.ModelSerializer[Participant]):
         ]
 
 
-class EnrolmentSerializer(serializers.Serializer[Any]):
+class EnrolmentSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     """Input for enrolling one person; the response is a ParticipantSerializer.
 
     ``personal_number`` is write-only: it is validated and stored encrypted by the service and
@@ -132,7 +133,7 @@ class EnrolmentSerializer(serializers.Serializer[Any]):
             self.fields["screening"].queryset = ScreeningRecord.objects.filter(site__in=sites)  # type: ignore[attr-defined]
 
 
-class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
+class WithdrawalSerializer(SchemaTypedInput, serializers.ModelSerializer[Withdrawal]):
     """A withdrawal: input is the date, scope and reason; the output adds the study id."""
 
     study_id = serializers.CharField(source="participant.study_id", read_only=True)
@@ -143,7 +144,7 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
         read_only_fields = ["created_at"]
 
 
-class LossToFollowUpSerializer(serializers.ModelSerializer[LossToFollowUp]):
+class LossToFollowUpSerializer(SchemaTypedInput, serializers.ModelSerializer[LossToFollowUp]):
     """A loss to follow-up: input is the date, reason and what was tried."""
 
     study_id = serializers.CharField(source="participant.study_id", read_only=True)
@@ -154,7 +155,7 @@ class LossToFollowUpSerializer(serializers.ModelSerializer[LossToFollowUp]):
         read_only_fields = ["created_at"]
 
 
-class ScreeningSerializer(serializers.ModelSerializer[ScreeningRecord]):
+class ScreeningSerializer(SchemaTypedInput, serializers.ModelSerializer[ScreeningRecord]):
     """One screening log entry. It holds no identity; ``study_id`` is set once enrolled."""
 
     site = serializers.SlugRelatedField(
@@ -198,6 +199,13 @@ class ScreeningSerializer(serializers.ModelSerializer[ScreeningRecord]):
         if trial is not None and sites is not None:
             self.fields["site"].queryset = sites  # type: ignore[attr-defined]
             self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]
+
+
+class ParticipantFilterSerializer(serializers.Serializer[Any]):
+    """Query parameters of the participant list."""
+
+    site = serializers.CharField(required=False, help_text=_("Site code."))
+    status = serializers.ChoiceField(choices=Participant.Status.choices, required=False)
 
 
 class ScreeningFilterSerializer(serializers.Serializer[Any]):
@@ -271,7 +279,7 @@ class VisitFilterSerializer(serializers.Serializer[Any]):
     due_before = serializers.DateField(required=False, help_text=_("Due on or before this date."))
 
 
-class AssessmentSerializer(serializers.ModelSerializer[Assessment]):
+class AssessmentSerializer(SchemaTypedInput, serializers.ModelSerializer[Assessment]):
     """Outcome measures at one visit. Input checks ranges; the service checks consistency."""
 
     visit_id = serializers.IntegerField(source="visit.pk", read_only=True)

@@ -197,16 +197,58 @@ def test_throttling_keeps_retry_after() -> None:
 
 
 def test_a_nul_character_anywhere_is_refused_input(world: World) -> None:
-    """PostgreSQL cannot store or compare NUL; codes, filters and paths with it are a 400."""
+    """PostgreSQL cannot store or compare NUL; codes, filters and paths with it are a 400 (a
+    filter checked by its serializer names the filter)."""
     client = world.client("coordinator")
     contact = {"contact_on": "2025-03-03", "mode": "phone", "minutes": 30, "partners": []}
     in_a_code = post(client, "/api/v1/trials/ips/contacts/", {**contact, "site": "OS\x00LA"})
     in_a_filter = client.get("/api/v1/trials/ips/participants/", {"site": "\x00"})
+    assert in_a_filter.status_code == 400
+    assert in_a_filter.json()["errors"] == {"site": ["Null characters are not allowed."]}
     in_a_path = client.get("/api/v1/trials/ips/participants/OSLA%00/")
-    for response in (in_a_code, in_a_filter, in_a_path):
+    for response in (in_a_code, in_a_path):
         assert response.status_code == 400
         assert response.json() == {
             "detail": "Null characters are not allowed.",
             "code": "invalid",
             "errors": {"non_field_errors": ["Null characters are not allowed."]},
         }
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/trials/ips/allocations/?source=AAA", "source"),
+        ("/api/v1/trials/ips/allocations/?source=", "source"),
+        ("/api/v1/trials/ips/participants/?status=null", "status"),
+        ("/api/v1/trials/ips/participants/?site=", "site"),
+        ("/api/v1/trials/ips/consort.svg?cut_off=", "cut_off"),
+        ("/api/v1/trials/ips/pathways/sequences/?page_size=null", "page_size"),
+        ("/api/v1/trials/ips/pathways/sequences/?page_size=0", "page_size"),
+        ("/api/v1/trials/ips/pathways/sequences/?page_size=5001", "page_size"),
+        ("/api/v1/trials/ips/pathways/spells/?state=", "state"),
+    ],
+)
+def test_a_filter_the_schema_refuses_is_a_400_naming_it(world: World, url: str, field: str) -> None:
+    """Unknown enum values, empty values and a page size that is not 1 to 5000 were ignored
+    (the whole list, or 100 rows, or 5000 rows came back)."""
+    response = world.client("coordinator").get(url)
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {field}
+
+
+def test_a_json_value_of_another_type_than_the_schemas_is_refused(world: World) -> None:
+    """DRF took 0 for a string ("0") and for a boolean (false); the schema says neither."""
+    client = world.client("coordinator")
+    url = "/api/v1/trials/ips/screening/"
+    screening = {"site": "OSLA", "screened_on": "2025-02-01", "eligible": True}
+    declined = post(client, url, {**screening, "declined": 0})
+    assert declined.status_code == 400
+    assert declined.json()["errors"] == {"declined": ["Must be a valid boolean."]}
+    blank_code = post(client, url, {**screening, "exclusion_reason": ""})
+    assert blank_code.status_code == 400
+    assert blank_code.json()["errors"] == {"exclusion_reason": ["This field may not be blank."]}
+    version = post(client, "/api/v1/trials/ips/participants/", enrolment(consent_version=0))
+    assert version.status_code == 400
+    assert version.json()["errors"] == {"consent_version": ["Not a valid string."]}
+    assert post(client, url, {**screening, "declined": False}).status_code == 201

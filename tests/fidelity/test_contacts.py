@@ -491,3 +491,29 @@ def test_contacts_reveal_the_arm_so_blinded_users_cannot_read_them(
         assert world.client("statistician").get(url).status_code == 403
         assert world.client("unblinded").get(url).status_code == 200
         assert world.client("monitor").get(url).status_code == 200
+
+
+def test_an_empty_date_in_a_form_correction_is_refused_not_ignored(
+    world: World, components: dict[str, Component]
+) -> None:
+    """In a form body DRF reads a field sent empty as not sent, so an empty contact_on changed
+    nothing and answered 200; it is refused as the JSON "" is."""
+    contact = log(world, world.participants["OSLA"][0])
+    client = world.client("caseworker")
+    url = f"{URL}{contact.pk}/"
+    for content_type, body in [
+        ("application/x-www-form-urlencoded", "contact_on=&minutes=45"),
+        ("multipart/form-data; boundary=b", MULTIPART_EMPTY_DATE),
+        ("application/json", '{"contact_on": "", "minutes": 45}'),
+    ]:
+        response = client.patch(url, body, content_type=content_type)
+        assert response.status_code == 400, content_type
+        assert set(response.json()["errors"]) == {"contact_on"}, content_type
+    contact.refresh_from_db()
+    assert (contact.contact_on, contact.minutes) == (dt.date(2025, 5, 20), 30)
+
+
+MULTIPART_EMPTY_DATE = (
+    '--b\r\nContent-Disposition: form-data; name="contact_on"\r\n\r\n\r\n'
+    '--b\r\nContent-Disposition: form-data; name="minutes"\r\n\r\n45\r\n--b--\r\n'
+)
