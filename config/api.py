@@ -21,6 +21,7 @@ from typing import Any
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views import defaults
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import ComponentRegistry
@@ -32,6 +33,7 @@ from rest_framework.utils import html
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.middleware import DATABASE_UNAVAILABLE, database_unavailable
+from trial import text
 
 API_PREFIX = "/api/"
 # How psycopg refuses a text parameter with a NUL character, which PostgreSQL cannot store.
@@ -130,6 +132,12 @@ class SchemaTypedInput(serializers.Serializer[Any]):
             if errors and isinstance(refused.detail, dict):
                 raise serializers.ValidationError({**refused.detail, **errors}) from None
             raise
+        except DataError:
+            # A value PostgreSQL refuses (a NUL in a code) reached a lookup: the check above
+            # has named the field already.
+            if errors:
+                raise serializers.ValidationError(errors) from None
+            raise
         if errors:
             raise serializers.ValidationError(errors)
         return value
@@ -164,6 +172,11 @@ def input_type_errors(serializer: serializers.Serializer[Any], data: Any) -> dic
 def _type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> Any:
     if value is None:
         return None  # the field says whether it may be null
+    if isinstance(value, str) and (character := text.unstorable_character(value)):
+        # Refused here for every backend (PostgreSQL cannot store it; SQLite would look a code
+        # with it up and say only that it does not exist), as a query parameter is.
+        message = _("Contains a character that is not allowed: %(character)s.")
+        return [message % {"character": character}]
     if value == "" and isinstance(field, serializers.RelatedField):
         # DRF reads "" as null for a relation; the schema says a code is not blank.
         return [str(serializers.CharField.default_error_messages["blank"])]
