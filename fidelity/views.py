@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet, Sum
@@ -49,7 +49,7 @@ MONTH = re.compile(r"(\d{4})-(\d{2})")
 FORM_FIELD = {"participant": "study_id"}
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
+def _actor(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 

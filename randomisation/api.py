@@ -22,7 +22,7 @@ from randomisation.models import Allocation
 from trial import permissions
 from trial.api import field_errors
 from trial.models import Participant
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedRequest, Perm
 from trial.services import TrialError
 
 
@@ -102,7 +102,7 @@ class Randomise(APIView):
             )
         ],
     )
-    def post(self, request: Request, code: str, study_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
         trial = permissions.get_trial(request.user, code, Perm.RANDOMISE)
         participant = permissions.get_participant(request.user, trial, study_id, Perm.RANDOMISE)
         body = RandomiseRequestSerializer(data=request.data)

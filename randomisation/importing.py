@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import prefetch_related_objects
@@ -390,7 +390,7 @@ def declared_trial_code(files: Mapping[str, bytes]) -> str | None:
 def import_trial(
     files: Mapping[str, bytes],
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     trial: Trial | None = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -415,7 +415,7 @@ class _Import:
         self,
         files: Mapping[str, bytes],
         *,
-        actor: AbstractBaseUser,
+        actor: User,
         trial: Trial | None,
         dry_run: bool,
         progress: Callable[[int, int], None] | None = None,

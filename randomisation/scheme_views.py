@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -31,7 +31,7 @@ from randomisation.models import Allocation, BlockSlot, Scheme, SimulationRun
 from randomisation.scheme_forms import SchemeForm, SimulationForm
 from trial import audit, permissions
 from trial.models import Arm, Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.services import TrialError
 from trial.views import trial_view
 
@@ -39,9 +39,9 @@ FORM_METHODS = ["GET", "POST"]
 LOG_PAGE_SIZE = 50
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
+def _actor(request: HttpRequest) -> User:
     # Every view here requires a login, so the user is a real account.
-    return cast(AbstractBaseUser, request.user)
+    return cast(User, request.user)
 
 
 def _can(request: HttpRequest, trial: Trial, perm: Perm) -> bool:
@@ -567,7 +567,7 @@ def _simulation_form(request: HttpRequest, scheme: Scheme) -> SimulationForm:
 
 @trial_view(Perm.CONFIGURE_RANDOMISATION)
 @require_GET
-def simulation(request: HttpRequest, trial: Trial, run_id: int) -> HttpResponse:
+def simulation(request: AuthenticatedHttpRequest, trial: Trial, run_id: int) -> HttpResponse:
     run = get_object_or_404(
         SimulationRun.objects.select_related("scheme"), pk=run_id, scheme__trial=trial
     )
@@ -582,7 +582,7 @@ def simulation(request: HttpRequest, trial: Trial, run_id: int) -> HttpResponse:
         if run.status == SimulationRun.Status.DONE
         else None,
     }
-    template = "randomisation/_simulation.html" if request.htmx else "randomisation/simulation.html"  # type: ignore[attr-defined]
+    template = "randomisation/_simulation.html" if request.htmx else "randomisation/simulation.html"
     return render(request, template, context)
 
 

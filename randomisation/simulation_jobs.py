@@ -13,7 +13,7 @@ import math
 import secrets
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -91,7 +91,7 @@ def request_simulation(
     n_trials: int,
     trial_size: int,
     strata_mix: dict[str, dict[str, float]],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> SimulationRun:
     """Record a simulation of the scheme as it is now and queue it once the row is committed.
 
