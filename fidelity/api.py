@@ -253,7 +253,7 @@ class ContactBatch(TrialScopedMixin, generics.GenericAPIView[Contact]):
                 field = error.field or api_settings.NON_FIELD_ERRORS_KEY
                 errors.setdefault(rest[position], {})[field] = [error.message]
         if errors:
-            raise exceptions.ValidationError({"contacts": dict(sorted(errors.items()))})
+            raise exceptions.ValidationError({"contacts": dict(sorted(errors.items()))})  # type: ignore[arg-type]  # by position
         created = sum(1 for _contact, new in results if new)
         return Response(
             {

@@ -339,7 +339,7 @@ def save_item(
         current = None
         if item is not None:
             current = target.items.get(number=item.number) if is_new else item
-        if target.items.filter(number=number).exclude(pk=current.pk if current else None).exists():
+        if target.items.filter(number=number).exclude(pk=current.pk if current else None).exists():  # type: ignore[misc]  # None excludes nothing
             raise ScaleError(_("Another item has this number."), field="number")
         if current is None:
             current = ScaleItem(scale=target)

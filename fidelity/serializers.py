@@ -201,7 +201,7 @@ CONTACT_BATCH_MAX = 500
 class ContactBatchSerializer(serializers.Serializer[Any]):
     """Many contacts in one request, all saved or none."""
 
-    contacts = ContactItemSerializer(many=True, min_length=1, max_length=CONTACT_BATCH_MAX)
+    contacts = ContactItemSerializer(many=True, min_length=1, max_length=CONTACT_BATCH_MAX)  # type: ignore[call-arg]  # for the ListSerializer
 
 
 class ContactBatchResultSerializer(serializers.Serializer[Any]):
@@ -283,7 +283,7 @@ class ExposureFilterSerializer(serializers.Serializer[Any]):
 
     site = serializers.CharField(required=False, help_text=_("Site code."))
     participant = serializers.CharField(required=False, help_text=_("Study id."))
-    source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)
+    source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)  # type: ignore[assignment]  # a declared field
 
 
 class SiteEventInputSerializer(TrialBoundInput):

@@ -276,7 +276,7 @@ def _check(trial: Trial, actor: User, entries: list[ContactEntry]) -> _Checked:
     earlier: dict[uuid.UUID, Contact] = {}
     if client_ids:
         earlier = {
-            c.client_id: c
+            c.client_id: c  # type: ignore[misc]  # not None: filtered by client_id__in
             for c in Contact.objects.filter(trial=trial, client_id__in=client_ids)
             .select_related("participant", "site")
             .prefetch_related("components")

@@ -154,7 +154,7 @@ class AllocationList(generics.ListAPIView[Allocation]):
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         trial = getattr(self, "_trial", None)
         context["unblinded"] = trial is not None and _unblinded(self.request, trial)
         return context

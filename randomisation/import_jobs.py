@@ -84,7 +84,7 @@ def progress_key(pk: int) -> str:
 def progress_of(trial_import: TrialImport) -> tuple[int, int] | None:
     """(rows dealt with, rows) of a running step, if the worker has said."""
     value = cache.get(progress_key(trial_import.pk))
-    return tuple(value) if value else None  # type: ignore[return-value]
+    return tuple(value) if value else None
 
 
 # --- asking -----------------------------------------------------------------------------------

@@ -291,7 +291,7 @@ def _seed(scheme: Scheme) -> bytes:
 
 
 def _blocks_per_stratum(scheme: Scheme, n_strata: int) -> int:
-    mean_size = sum(scheme.block_sizes) / len(scheme.block_sizes)
+    mean_size: float = sum(scheme.block_sizes) / len(scheme.block_sizes)
     expected = scheme.trial.target_size * 1.5 / max(n_strata, 1)
     return max(2, math.ceil(expected / mean_size))
 
@@ -412,7 +412,7 @@ def allocation_payload(allocation: Allocation) -> dict[str, Any]:
     return {
         "trial": allocation.trial.code,
         "sequence": allocation.sequence,
-        "scheme": allocation.scheme.version if allocation.scheme_id else None,
+        "scheme": allocation.scheme.version if allocation.scheme else None,
         "unit": allocation.unit,
         "stratum": allocation.stratum,
         "arm": allocation.arm.code,
@@ -547,7 +547,7 @@ def _participant_for_update(participant: Participant, key: str | None = None) ->
             )
     locked = next(iter(Participant.objects.raw(_PARTICIPANT_CHECKS, [key, participant.pk])))
     trial = participant.trial
-    trial.status = locked.trial_status
+    trial.status = locked.trial_status  # type: ignore[attr-defined]  # a column of the raw query
     locked.trial = trial
     if locked.site_id == participant.site_id:
         locked.site = participant.site
@@ -601,7 +601,7 @@ def randomise(
     try:
         with transaction.atomic():
             locked = _participant_for_update(participant, idempotency_key)
-            if idempotency_key and locked.keyed_to is not None:
+            if idempotency_key and locked.keyed_to is not None:  # type: ignore[attr-defined]  # raw query column
                 return Outcome(_replay(trial, idempotency_key, locked), created=False)
             check_can_randomise(locked)
             if scheme is None:
@@ -669,7 +669,7 @@ def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
 def _replay(trial: Trial, key: str, participant: Participant) -> Allocation:
     """The allocation an earlier request with idempotency key ``key`` made; refused if the key
     was used for another participant (``keyed_to`` from :func:`_participant_for_update`)."""
-    if participant.keyed_to != participant.pk:  # type: ignore[attr-defined]
+    if participant.keyed_to != participant.pk:  # type: ignore[attr-defined]  # raw query column
         raise TrialError(
             _("This idempotency key was used for another participant."), field="idempotency_key"
         )
@@ -1285,7 +1285,7 @@ def _cluster_plan(
     plan = {}
     for code in codes:
         step = result.step[code]
-        crossover = add_months(scheme.first_step_on, (step - 1) * (scheme.step_length_months or 0))
+        crossover = add_months(scheme.first_step_on, (step - 1) * (scheme.step_length_months or 0))  # type: ignore[arg-type]  # required for stepped wedge
         plan[code] = (
             intervention,
             {"step": step, "crossover_on": crossover.isoformat(), "control_arm": control},

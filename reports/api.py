@@ -104,7 +104,7 @@ class OrderReportSerializer(serializers.Serializer[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = list(pipeline.KINDS)
+        self.fields["kind"].choices = list(pipeline.KINDS)  # type: ignore[attr-defined]  # a ChoiceField
 
 
 @extend_schema(summary="Versions of the trial's statistical analysis plan, newest first")

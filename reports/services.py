@@ -50,7 +50,8 @@ class ReportError(TrialError):
 
 def outcome_choices() -> list[tuple[str, str]]:
     return [
-        (name, str(capfirst(Assessment._meta.get_field(name).verbose_name))) for name in OUTCOMES
+        (name, str(capfirst(Assessment._meta.get_field(name).verbose_name)))  # type: ignore[union-attr]  # a field
+        for name in OUTCOMES
     ]
 
 
@@ -90,7 +91,7 @@ def check_plan(trial: Trial, values: dict[str, Any]) -> None:
             raise ReportError(
                 _("The trial has no %(what)s called %(names)s.")
                 % {
-                    "what": AnalysisPlan._meta.get_field(name).verbose_name,
+                    "what": AnalysisPlan._meta.get_field(name).verbose_name,  # type: ignore[union-attr]  # a field
                     "names": ", ".join(unknown),
                 },
                 field=name,

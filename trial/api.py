@@ -201,7 +201,7 @@ class ArmList(TrialScopedMixin, generics.ListAPIView[Arm]):
         return self.get_trial().arms.order_by("code")
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         context["unblinded"] = permissions.sees_arm_names(self.request.user, self.get_trial())
         return context
 

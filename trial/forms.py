@@ -104,21 +104,21 @@ def covariate_field(definition: CovariateDefinition) -> forms.Field:
     )
 
 
-class WithdrawalForm(forms.ModelForm):  # type: ignore[type-arg]
+class WithdrawalForm(forms.ModelForm):
     class Meta:
         model = Withdrawal
         fields = ["withdrawn_on", "scope", "reason"]
         widgets = {"withdrawn_on": DATE, "scope": forms.RadioSelect}
 
 
-class LossToFollowUpForm(forms.ModelForm):  # type: ignore[type-arg]
+class LossToFollowUpForm(forms.ModelForm):
     class Meta:
         model = LossToFollowUp
         fields = ["lost_on", "reason", "detail"]
         widgets = {"lost_on": DATE, "reason": forms.RadioSelect}
 
 
-class AssessmentForm(forms.ModelForm):  # type: ignore[type-arg]
+class AssessmentForm(forms.ModelForm):
     class Meta:
         model = Assessment
         fields = ["assessed_on", *Assessment.OUTCOME_FIELDS]

@@ -9,7 +9,7 @@ so an outsider cannot learn that an id exists. A member who lacks a capability g
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
 
     User = AuthUser | AnonymousUser
+
+# A participant queryset, or its subclass ParticipantQuerySet, scoped keeps its type.
+ParticipantsT = TypeVar("ParticipantsT", bound=QuerySet[Participant])
 
 
 class AuthenticatedHttpRequest(HttpRequest):
@@ -241,8 +244,8 @@ def visible_sites(user: User, trial: Trial) -> QuerySet[Site]:
 
 
 def scope_participants(
-    queryset: QuerySet[Participant], user: User, perm: Perm = Perm.VIEW_PARTICIPANTS
-) -> QuerySet[Participant]:
+    queryset: ParticipantsT, user: User, perm: Perm = Perm.VIEW_PARTICIPANTS
+) -> ParticipantsT:
     """Restrict a participant queryset to what the user may see, across all their trials."""
     condition = Q(pk__in=[])
     for trial_id, m in _memberships(user).items():

@@ -76,7 +76,9 @@ class SiteSerializer(serializers.ModelSerializer[Site]):
 class ParticipantSerializer(serializers.ModelSerializer[Participant]):
     """A participant as the API shows them: by study id, never by personal number."""
 
-    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    site: serializers.SlugRelatedField[Site] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
 
     class Meta:
         model = Participant
@@ -307,8 +309,12 @@ class AssessmentFilterSerializer(serializers.Serializer[Any]):
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
-    trial = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    sites = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    trial: serializers.SlugRelatedField[Trial] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    sites: serializers.SlugRelatedField[Site] = serializers.SlugRelatedField(
+        slug_field="code", many=True, read_only=True
+    )
 
     class Meta:
         model = Membership

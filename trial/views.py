@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,7 +38,7 @@ from trial.models import (
 )
 from trial.permissions import AuthenticatedHttpRequest, Perm
 
-TrialView = Callable[..., HttpResponse]
+TrialView = Callable[..., HttpResponseBase]
 
 
 def trial_view(perm: Perm) -> Callable[[TrialView], TrialView]:
@@ -51,7 +51,7 @@ def trial_view(perm: Perm) -> Callable[[TrialView], TrialView]:
     def decorator(view: TrialView) -> TrialView:
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             trial = permissions.get_trial(request.user, code, perm)
             request.current_trial = trial  # type: ignore[attr-defined]
             return view(request, trial, *args, **kwargs)

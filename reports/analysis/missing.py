@@ -61,7 +61,7 @@ def missing_outcomes_table(
             i in assessed_ids and i not in observed_ids and i not in reasons for i in ids
         )
         row["no record"] = sum(i not in assessed_ids and i not in reasons for i in ids)
-        row["missing"] = row["randomised"] - row["observed"]  # type: ignore[operator]
+        row["missing"] = row["randomised"] - row["observed"]
         rows.append(row)
     return pd.DataFrame(rows)
 

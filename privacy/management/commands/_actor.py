@@ -11,4 +11,4 @@ def actor(username: str) -> User:
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise CommandError(f"No active user {username!r} (--by names who runs the command).")
-    return user  # type: ignore[no-any-return]
+    return user
