@@ -68,7 +68,7 @@ def is_binary(values: pd.Series) -> bool:
     """True when the non-missing values are booleans or only 0 and 1."""
     observed = values.dropna()
     if observed.empty:
-        return values.dtype == bool
+        return bool(values.dtype == bool)
     if observed.dtype == bool:
         return True
     try:
