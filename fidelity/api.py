@@ -386,7 +386,7 @@ class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
                 **serializer.validated_data,
             )
         event = {
-            "site": exposures[0].site.code,  # type: ignore[union-attr]
+            "site": exposures[0].site.code,  # type: ignore[union-attr]  # site events have a site
             "occurred_on": exposures[0].exposed_on,
             "note": exposures[0].note,
             "exposures": exposures,

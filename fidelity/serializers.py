@@ -97,7 +97,7 @@ class ComponentCodes(serializers.ListField):
 
 
 def bind_components(serializer: serializers.Serializer[Any], components: Any) -> None:
-    field: ComponentCodes = serializer.fields["components"]  # type: ignore[assignment]
+    field: ComponentCodes = serializer.fields["components"]  # type: ignore[assignment]  # declared as one
     field.known = {c.code: c for c in components}
 
 
@@ -115,7 +115,7 @@ class TrialBoundInput(serializers.Serializer[Any]):
     ) -> None:
         super().__init__(*args, **kwargs)
         if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
         if components is not None:
             bind_components(self, components)
 
@@ -391,9 +391,9 @@ class AdaptationInputSerializer(serializers.Serializer[Any]):
         # Both default to None so that drf-spectacular can build the serializer for the schema.
         super().__init__(*args, **kwargs)
         if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
         if components is not None:
-            self.fields["component"].queryset = components  # type: ignore[attr-defined]
+            self.fields["component"].queryset = components  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class AdaptationCreateSerializer(AdaptationInputSerializer):

@@ -341,7 +341,7 @@ def sequence_table(trial: Trial, *, today: dt.date | None = None) -> sequences.S
             people,
             n_states=len(states),
             months=current.follow_up_months,
-            rule=current.month_rule,  # type: ignore[arg-type]
+            rule=current.month_rule,  # type: ignore[arg-type]  # a MonthRule value
             observed_until=observed_until,
         )
         buffer = io.BytesIO()

@@ -53,7 +53,7 @@ class AllocationSerializer(serializers.ModelSerializer[Allocation]):
         ]
 
     def get_site(self, allocation: Allocation) -> str:
-        site = allocation.site or allocation.participant.site  # type: ignore[union-attr]
+        site = allocation.site or allocation.participant.site  # type: ignore[union-attr]  # one of them is set
         return site.code
 
     def get_arm_name(self, allocation: Allocation) -> str | None:

@@ -236,7 +236,7 @@ def _model_field(model: type[models.Model], name: str) -> Parser:
     model_field = model._meta.get_field(name)
 
     def parse(raw: str) -> Any:
-        return model_field.clean(raw, None)  # type: ignore[union-attr]
+        return model_field.clean(raw, None)  # type: ignore[union-attr]  # a concrete field
 
     return parse
 
@@ -1077,7 +1077,7 @@ class _Import:
             try:
                 services.record_manual(
                     participant,
-                    arm=arm,  # type: ignore[arg-type]
+                    arm=arm,  # type: ignore[arg-type]  # None only with an allocation (above)
                     on=values["randomised_on"],
                     reference=values["reference"],
                     reason=f"imported: {ALLOCATIONS} line {row.line} (sha256 {digest})",

@@ -76,7 +76,7 @@ def _textarea(rows: int) -> forms.Textarea:
 class BlockSizesField(forms.CharField):
     """Comma-separated whole numbers, e.g. ``4, 6``, as a list of ints."""
 
-    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]
+    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]  # returns the parsed value
         text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         sizes: list[int] = []
         for part in text.replace(";", ",").split(","):
@@ -106,7 +106,7 @@ class SitePairsField(forms.CharField):
 
     widget = _textarea(4)
 
-    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]
+    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]  # returns the parsed value
         text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         pairs: list[list[str]] = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -153,7 +153,7 @@ class SiteCovariatesField(forms.CharField):
         super().__init__(*args, **kwargs)
         self.sites = sites
 
-    def to_python(self, value: Any) -> dict[str, dict[str, float]]:  # type: ignore[override]
+    def to_python(self, value: Any) -> dict[str, dict[str, float]]:  # type: ignore[override]  # returns the parsed value
         text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         if not text.strip():
             return {}

@@ -323,10 +323,10 @@ def _log_row(allocation: Allocation, show_names: bool, link: bool) -> dict[str, 
         "sequence": allocation.sequence,
         "created_at": allocation.created_at,
         "allocated_on": allocation.allocated_on,
-        "unit": participant.study_id if participant else allocation.site.code,  # type: ignore[union-attr]
+        "unit": participant.study_id if participant else allocation.site.code,  # type: ignore[union-attr]  # a site's allocation
         "unit_url": participant.get_absolute_url() if participant and link else "",
         "is_site": participant is None,
-        "site": participant.site.code if participant else allocation.site.code,  # type: ignore[union-attr]
+        "site": participant.site.code if participant else allocation.site.code,  # type: ignore[union-attr]  # a site's allocation
         "stratum": allocation.stratum,
         "arm": arm_label(allocation.arm, show_names),
         "source": allocation.get_source_display(),
@@ -334,7 +334,7 @@ def _log_row(allocation: Allocation, show_names: bool, link: bool) -> dict[str, 
         "reference": allocation.reference,
         "reason": allocation.reason,
         "in_error": in_error[0].reason if in_error else "",
-        "unblindings": allocation.n_unblindings,  # type: ignore[attr-defined]
+        "unblindings": allocation.n_unblindings,  # type: ignore[attr-defined]  # annotated by the query
         "hash": allocation.hash[:12],
         "version": allocation.scheme.version if allocation.scheme else None,
     }
@@ -448,7 +448,7 @@ def _unit(allocation: Allocation) -> tuple[str, str, str]:
     if allocation.participant is not None:
         p = allocation.participant
         return "participant", p.study_id, p.site.code
-    site = allocation.site.code  # type: ignore[union-attr]
+    site = allocation.site.code  # type: ignore[union-attr]  # a site's allocation
     return "site", site, site
 
 
@@ -558,7 +558,7 @@ def _simulation_form(request: HttpRequest, scheme: Scheme) -> SimulationForm:
     labels = _factor_labels(trial)
     size = trial.target_size
     initial = {
-        "trial_size": min(size, SimulationForm.base_fields["trial_size"].max_value),  # type: ignore[attr-defined]
+        "trial_size": min(size, SimulationForm.base_fields["trial_size"].max_value),  # type: ignore[attr-defined]  # an IntegerField
         "n_trials": max(10, min(1000, SimulationForm.MAX_ALLOCATIONS // max(size, 1))),
     }
     data = request.POST if request.method == "POST" else None

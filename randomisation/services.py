@@ -729,7 +729,7 @@ def _allocate_individual(
             counts,
             {item["factor"]: float(item["weight"]) for item in scheme.minimisation_factors},
             p_best=float(scheme.p_best),
-            measure=scheme.imbalance_measure,  # type: ignore[arg-type]
+            measure=scheme.imbalance_measure,  # type: ignore[arg-type]  # a Scheme.Measure value
         )
         code = result.arm
         details.update(

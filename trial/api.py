@@ -161,12 +161,12 @@ class TrialScopedMixin(_ScopedBase):
 
 class MeView(APIView):
     @extend_schema(responses=MeSerializer, summary="The logged-in user and their trial roles")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
-        memberships = user.memberships.select_related("trial").prefetch_related("sites")  # type: ignore[union-attr]
+        memberships = user.memberships.select_related("trial").prefetch_related("sites")
         data = {
             "username": user.get_username(),
-            "name": user.get_full_name() or user.get_username(),  # type: ignore[union-attr]
+            "name": user.get_full_name() or user.get_username(),
             "memberships": memberships,
         }
         return Response(MeSerializer(data).data)

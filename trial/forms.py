@@ -41,8 +41,8 @@ class ScreeningForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, sites: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]
+        self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+        self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class EnrolmentForm(forms.Form):
@@ -65,8 +65,8 @@ class EnrolmentForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, sites: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        self.fields["screening"].queryset = (  # type: ignore[attr-defined]
+        self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+        self.fields["screening"].queryset = (  # type: ignore[attr-defined]  # a ModelChoiceField
             ScreeningRecord.objects.filter(
                 trial=trial,
                 site__in=sites,

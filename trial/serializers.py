@@ -130,8 +130,8 @@ class EnrolmentSerializer(serializers.Serializer[Any]):
     def __init__(self, *args: Any, sites: QuerySet[Site] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-            self.fields["screening"].queryset = ScreeningRecord.objects.filter(site__in=sites)  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+            self.fields["screening"].queryset = ScreeningRecord.objects.filter(site__in=sites)  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
@@ -198,8 +198,8 @@ class ScreeningSerializer(serializers.ModelSerializer[ScreeningRecord]):
     ) -> None:
         super().__init__(*args, **kwargs)
         if trial is not None and sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-            self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+            self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class ScreeningFilterSerializer(serializers.Serializer[Any]):

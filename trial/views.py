@@ -53,7 +53,7 @@ def trial_view(perm: Perm) -> Callable[[TrialView], TrialView]:
         @wraps(view)
         def wrapped(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             trial = permissions.get_trial(request.user, code, perm)
-            request.current_trial = trial  # type: ignore[attr-defined]
+            request.current_trial = trial  # type: ignore[attr-defined]  # read by the trial menu
             return view(request, trial, *args, **kwargs)
 
         return wrapped

@@ -53,7 +53,7 @@ def finite(value: object) -> float | None:
     if value is None:
         return None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # TypeError is caught
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None

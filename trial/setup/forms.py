@@ -94,7 +94,7 @@ class MembershipForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sites"].queryset = trial.sites.order_by("code")  # type: ignore[attr-defined]
+        self.fields["sites"].queryset = trial.sites.order_by("code")  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class NewMembershipForm(MembershipForm):
@@ -118,7 +118,7 @@ class ChoicesField(forms.CharField):
 
     widget = _textarea(5)
 
-    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]
+    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]  # returns the parsed value
         text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         pairs: list[list[str]] = []
         seen: set[str] = set()
