@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: run test lint bench translations clean
+.PHONY: run test lint typecheck bench translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	@touch $@ $(VENV)/.installed-test $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
@@ -43,6 +47,12 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy with the configuration in pyproject.toml. The django-stubs plugin imports the settings, so
+# they load in the embedded default (the types do not depend on the mode); the incremental cache
+# is kept in var/mypy_cache.
+typecheck: $(VENV)/.installed-dev
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u CACHE_URL $(BIN)/mypy
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py

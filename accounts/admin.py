@@ -15,7 +15,7 @@ from accounts.models import ApiToken
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["__str__", "user", "two_factor", "created_at", "expires_at", "revoked_at"]
     list_filter = ["two_factor"]
     search_fields = ["user__username", "prefix"]
@@ -30,7 +30,7 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "revoked_at",
         "revoked_by",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # a flat list of names
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

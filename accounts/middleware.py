@@ -45,7 +45,7 @@ class TwoFactorMiddleware:
         user = request.user
         if (
             user.is_authenticated
-            and not user.is_verified()  # type: ignore[union-attr]
+            and not user.is_verified()  # type: ignore[attr-defined]  # django-otp's middleware sets it
             and not request.path.startswith(_open_paths())
         ):
             has_device = services.has_two_factor(user)

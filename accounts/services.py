@@ -51,7 +51,7 @@ def totp_device(user: Any, *, confirmed: bool | None = True) -> TOTPDevice | Non
 
 
 def has_two_factor(user: Any) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 def start_setup(user: Any) -> TOTPDevice:
@@ -75,7 +75,7 @@ def secret_base32(device: TOTPDevice) -> str:
 def qr_svg(device: TOTPDevice) -> str:
     """The otpauth:// URL of the device as an inline SVG QR code (no script, no style)."""
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
-    return image.to_string(encoding="unicode")
+    return str(image.to_string(encoding="unicode"))
 
 
 def _lock_message(device: Device) -> str | None:
@@ -136,7 +136,7 @@ def new_recovery_codes(user: Any, *, actor: Any) -> list[str]:
 
 
 def recovery_codes_left(user: Any) -> int:
-    return StaticToken.objects.filter(device__user=user).count()
+    return int(StaticToken.objects.filter(device__user=user).count())
 
 
 def verify(user: Any, code: str) -> Device:
@@ -170,7 +170,7 @@ def sign_in_wait(request: Any, username: str) -> int:
     """Seconds until ``username`` may try to sign in again from the request's address, after
     django-axes locked the pair out: the cool-off counted from the pair's latest failure."""
     cool_off = get_cool_off(request) or dt.timedelta(minutes=15)
-    latest = AccessAttempt.objects.filter(
+    latest: dt.datetime | None = AccessAttempt.objects.filter(
         username=username, ip_address=client_ip(request)
     ).aggregate(latest=Max("attempt_time"))["latest"]
     if latest is None:

@@ -105,7 +105,7 @@ def member_tokens(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
     user = request.user
-    if services.has_two_factor(user) and not user.is_verified():  # type: ignore[union-attr]
+    if services.has_two_factor(user) and not user.is_verified():  # type: ignore[union-attr]  # django-otp's middleware sets it
         # Replacing an authenticator needs the old one first.
         return redirect("accounts:verify")
     device = services.start_setup(user)

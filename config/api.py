@@ -54,7 +54,7 @@ class ErrorSerializer(serializers.Serializer[Any]):
 class ValidationErrorSerializer(ErrorSerializer):
     """The body of a 400: the error, and the messages of each field at fault."""
 
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # a declared field
         child=serializers.JSONField(),
         help_text='Messages by field, {"field": ["message"]}; "non_field_errors" for faults of '
         'no single field; nested input has nested errors, {"baseline": {"age": ["..."]}} or '
@@ -222,7 +222,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return response
     detail = response.data.get("detail") if isinstance(response.data, dict) else None
     if detail is None and isinstance(exc, exceptions.APIException):
-        detail = exceptions.ErrorDetail(exc.default_detail, exc.default_code)
+        detail = exceptions.ErrorDetail(exc.default_detail, exc.default_code)  # type: ignore[arg-type]  # a (lazy) str
     code = getattr(detail, "code", None) or "error"
     response.data = {"detail": str(detail), "code": code}
     if response.status_code == 400:

@@ -13,6 +13,7 @@ import base64
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -150,7 +151,7 @@ TEMPLATES = [
 
 if EMBEDDED:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
+    DATABASES: dict[str, Any] = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),

@@ -18,10 +18,10 @@ class _SettingsRate:
     scope), not from a copy DRF takes at import, and the client is the address seen through
     the trusted proxies (config/network.py), as for sign-in lock-outs."""
 
-    scope: str
+    scope: str | None
 
     def get_rate(self) -> str | None:
-        rate: str | None = settings.API_THROTTLE_RATES.get(self.scope)
+        rate: str | None = settings.API_THROTTLE_RATES.get(self.scope or "")
         return rate
 
     def get_ident(self, request: Any) -> str:

@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import obtain_token, token_list, token_revocation
 from config.health import health
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("trial.api_urls")),
     path("", include("randomisation.api_urls")),
     path("", include("fidelity.api_urls")),

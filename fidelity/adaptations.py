@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -54,7 +54,7 @@ def record_adaptation(
     adapted_on: dt.date,
     component: Component | None,
     description: str,
-    actor: AbstractBaseUser,
+    actor: User,
     client_id: uuid.UUID | None = None,
 ) -> tuple[Adaptation, bool]:
     """Record an adaptation of the intervention at ``site`` (None: across the trial); returns
@@ -110,7 +110,7 @@ def edit_adaptation(
     adapted_on: dt.date,
     component: Component | None,
     description: str,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Adaptation:
     """Correct an adaptation; the audit event holds each changed field's before and after.
 

@@ -45,7 +45,7 @@ from fidelity.serializers import (
 from trial import permissions
 from trial.api import TrialScopedMixin, field_errors, query_filters, service_errors
 from trial.models import Participant
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedRequest, Perm
 
 LOCKED = OpenApiResponse(
     description="Not the contact's author, or its edit window has closed; the body's detail "
@@ -142,7 +142,7 @@ class ContactList(ContactScopedMixin, generics.ListAPIView[Contact]):
         "logging it twice. A contact delivering an intervention-specific component to a "
         "control participant records a contamination exposure.",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
         serializer = ContactInputSerializer(
             data=request.data,
@@ -160,7 +160,7 @@ class ContactList(ContactScopedMixin, generics.ListAPIView[Contact]):
         with service_errors():
             contact, created = services.log_contact(
                 trial,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 participant=participant,
                 **values,
             )
@@ -196,9 +196,9 @@ class ContactBatch(TrialScopedMixin, generics.GenericAPIView[Contact]):
         "client_id was used before for the same contact is not saved again (created: false), "
         "so a batch can be resent safely after a lost response.",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
-        user: User = request.user  # type: ignore[assignment]
+        user: User = request.user
         batch = ContactBatchSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
         items = batch.validated_data["contacts"]
@@ -253,7 +253,7 @@ class ContactBatch(TrialScopedMixin, generics.GenericAPIView[Contact]):
                 field = error.field or api_settings.NON_FIELD_ERRORS_KEY
                 errors.setdefault(rest[position], {})[field] = [error.message]
         if errors:
-            raise exceptions.ValidationError({"contacts": dict(sorted(errors.items()))})
+            raise exceptions.ValidationError({"contacts": dict(sorted(errors.items()))})  # type: ignore[arg-type]  # by position
         created = sum(1 for _contact, new in results if new)
         return Response(
             {
@@ -289,7 +289,7 @@ class ContactDetail(ContactScopedMixin, generics.RetrieveAPIView[Contact]):
         "CONTACT_EDIT_HOURS after logging it; then it is locked. The participant and site "
         "cannot be changed. Every change is audited with its before and after.",
     )
-    def patch(self, request: Request, code: str, contact_id: int) -> Response:
+    def patch(self, request: AuthenticatedRequest, code: str, contact_id: int) -> Response:
         contact = self.get_object()
         serializer = ContactEditSerializer(
             data=request.data, components=Component.objects.filter(trial=self.get_trial())
@@ -299,7 +299,7 @@ class ContactDetail(ContactScopedMixin, generics.RetrieveAPIView[Contact]):
             try:
                 services.edit_contact(
                     contact,
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=request.user,
                     **serializer.validated_data,
                 )
             except services.ContactLocked as locked:
@@ -371,7 +371,7 @@ class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
         },
         summary="Record a site-level event",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
         serializer = SiteEventInputSerializer(
             data=request.data,
@@ -382,11 +382,11 @@ class SiteEventList(TrialScopedMixin, generics.ListAPIView[Exposure]):
         with service_errors():
             exposures, created = contamination.record_site_event(
                 trial,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 **serializer.validated_data,
             )
         event = {
-            "site": exposures[0].site.code,  # type: ignore[union-attr]
+            "site": exposures[0].site.code,  # type: ignore[union-attr]  # site events have a site
             "occurred_on": exposures[0].exposed_on,
             "note": exposures[0].note,
             "exposures": exposures,
@@ -407,7 +407,7 @@ class SiteEventRemoval(TrialScopedMixin, generics.GenericAPIView[Exposure]):
         responses={204: None, 400: field_errors()},
         summary="Remove a site-level event entered in error",
     )
-    def post(self, request: Request, code: str, exposure_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, exposure_id: int) -> Response:
         trial = self.get_trial()
         event = get_object_or_404(
             Exposure, pk=exposure_id, trial=trial, source=Exposure.Source.SITE_EVENT
@@ -419,7 +419,7 @@ class SiteEventRemoval(TrialScopedMixin, generics.GenericAPIView[Exposure]):
                 event,
                 reason=serializer.validated_data["reason"],
                 whole_event=serializer.validated_data["whole_event"],
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
             )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -476,13 +476,13 @@ class AdaptationList(AdaptationScopedMixin, generics.ListAPIView[Adaptation]):
         },
         summary="Note an adaptation",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
         serializer = self.input(request, AdaptationCreateSerializer)
         with service_errors():
             adaptation, created = adaptations.record_adaptation(
                 trial,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 **serializer.validated_data,
             )
         location = reverse("v1:adaptation-detail", args=[trial.code, adaptation.pk])
@@ -506,13 +506,13 @@ class AdaptationDetail(AdaptationScopedMixin, generics.RetrieveAPIView[Adaptatio
         responses={200: AdaptationSerializer, 400: field_errors()},
         summary="Correct an adaptation",
     )
-    def put(self, request: Request, code: str, adaptation_id: int) -> Response:
+    def put(self, request: AuthenticatedRequest, code: str, adaptation_id: int) -> Response:
         adaptation = self.get_object()
         serializer = self.input(request)
         with service_errors():
             adaptations.edit_adaptation(
                 adaptation,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 **serializer.validated_data,
             )
         return Response(AdaptationSerializer(self.get_object()).data)

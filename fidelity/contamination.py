@@ -193,14 +193,16 @@ def record_site_event(
             if earlier:
                 same = {(e.site_id, e.exposed_on, e.note) for e in earlier} == {
                     (site.pk, occurred_on, note)
-                } and [e.component_id for e in earlier] == [c.pk for c in chosen or [None]]
+                } and [e.component_id for e in earlier] == [
+                    c.pk if c else None for c in chosen or (None,)
+                ]
                 if not same:
                     raise TrialError(
                         _("This client id was used for a different event."), field="client_id"
                     )
                 return earlier, False
         exposures = []
-        for component in chosen or [None]:
+        for component in chosen or (None,):
             exposure = Exposure.objects.create(
                 trial=trial,
                 site=site,
@@ -387,7 +389,8 @@ class StaffRisk:
         if self._assignments is None:
             self._assignments = list(
                 SiteAssignment.objects.filter(
-                    membership__trial_id=self.trial_id, membership__user_id=self.author_id
+                    membership__trial_id=self.trial_id,
+                    membership__user_id=self.author_id,  # type: ignore[misc]  # None: no rows
                 ).select_related("site")
             )
         risky: dict[int, Site] = {}

@@ -48,7 +48,7 @@ class PeriodForm(forms.Form):
 
     def __init__(self, *args: Any, sites: list[Site], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [("", _("All sites"))] + [
+        self.fields["site"].choices = [("", _("All sites"))] + [  # type: ignore[attr-defined]  # a ChoiceField
             (site.code, f"{site.code} {site.name}") for site in sites
         ]
 

@@ -24,7 +24,7 @@ from trial.models import Site, Trial
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class ComponentChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+class ComponentChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Component) -> str:
         return obj.name
 
@@ -64,7 +64,7 @@ class ContactFieldsForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        components: ComponentChoiceField = self.fields["components"]  # type: ignore[assignment]
+        components: ComponentChoiceField = self.fields["components"]  # type: ignore[assignment]  # declared as one
         components.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
 
 
@@ -109,7 +109,7 @@ class EmployerContactForm(ContactFieldsForm):
 
     def __init__(self, *args: Any, trial: Trial, sites: QuerySet[Site], **kwargs: Any) -> None:
         super().__init__(*args, trial=trial, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[type-arg,assignment]
+        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
         site.queryset = sites
         site.widget.attrs["autofocus"] = True
 
@@ -139,9 +139,9 @@ class SiteEventForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[type-arg,assignment]
+        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
         site.queryset = trial.sites.order_by("code")
-        components: ComponentChoiceField = self.fields["components"]  # type: ignore[assignment]
+        components: ComponentChoiceField = self.fields["components"]  # type: ignore[assignment]  # declared as one
         components.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
 
 
@@ -173,7 +173,7 @@ class SiteAssignmentForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[type-arg,assignment]
+        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
         site.queryset = trial.sites.order_by("code")
 
 
@@ -202,9 +202,9 @@ class AdaptationForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[type-arg,assignment]
+        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
         site.queryset = trial.sites.order_by("code")
-        component: forms.ModelChoiceField = self.fields["component"]  # type: ignore[type-arg,assignment]
+        component: forms.ModelChoiceField = self.fields["component"]  # type: ignore[assignment]  # declared as one
         component.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
 
 

@@ -129,7 +129,7 @@ class Contact(models.Model):
         indexes = [models.Index(fields=["trial", "site", "contact_on"])]
 
     def __str__(self) -> str:
-        who = self.participant.study_id if self.participant_id else _("employer contact")  # type: ignore[union-attr]
+        who = self.participant.study_id if self.participant_id else _("employer contact")  # type: ignore[union-attr]  # participant_id is set
         return f"{who} {self.contact_on:%Y-%m-%d}"
 
     def editable_until(self) -> dt.datetime:
@@ -416,5 +416,5 @@ class Adaptation(models.Model):
         ]
 
     def __str__(self) -> str:
-        where = self.site.code if self.site_id else _("whole trial")  # type: ignore[union-attr]
+        where = self.site.code if self.site_id else _("whole trial")  # type: ignore[union-attr]  # site_id is set
         return f"{where} {self.adapted_on:%Y-%m-%d}"

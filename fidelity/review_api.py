@@ -23,7 +23,7 @@ from fidelity.models import Review, Scale
 from fidelity.review_serializers import ReviewSerializer, ScaleSerializer, ScoresInputSerializer
 from trial import permissions
 from trial.api import TrialScopedMixin, field_errors
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedRequest, Perm
 
 
 class ScaleList(TrialScopedMixin, generics.ListAPIView[Scale]):
@@ -91,14 +91,14 @@ class ReviewScores(ReviewScopedMixin, APIView):
         '"2": 5, …}}. All items are required and each must be one of the scale\'s levels; '
         "otherwise nothing is saved. A reviewer may resubmit until the consensus is recorded.",
     )
-    def post(self, request: Request, code: str, review_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, review_id: int) -> Response:
         review = get_object_or_404(self.visible_reviews(), pk=review_id)
         data = ScoresInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             review = scales.submit_scores(
                 review,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 scores=data.validated_data["scores"],
             )
         except scales.ScaleError as error:

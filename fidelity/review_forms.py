@@ -110,10 +110,10 @@ class ReviewForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        self.fields["scale"].queryset = scales  # type: ignore[attr-defined]
+        self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+        self.fields["scale"].queryset = scales  # type: ignore[attr-defined]  # a ModelChoiceField
         self.reviewer_users = {str(u.pk): u for u in reviewers}
-        self.fields["reviewers"].choices = [  # type: ignore[attr-defined]
+        self.fields["reviewers"].choices = [  # type: ignore[attr-defined]  # a MultipleChoiceField
             (str(u.pk), u.get_full_name() or u.get_username()) for u in reviewers
         ]
         self.fields["review_date"].initial = timezone.localdate()

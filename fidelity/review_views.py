@@ -24,7 +24,7 @@ from fidelity.models import ConsensusScore, Review, Scale, ScaleItem
 from fidelity.review_forms import ItemForm, ReviewForm, ScaleForm, ScoreForm, bands_as_text
 from trial import permissions
 from trial.models import Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.views import show_error, trial_view
 
 
@@ -71,7 +71,7 @@ def _can(request: HttpRequest, trial: Trial, perm: Perm) -> bool:
 
 @trial_view(Perm.VIEW_ALLOCATION)
 @require_GET
-def reviews(request: HttpRequest, trial: Trial) -> HttpResponse:
+def reviews(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     rows = list(_visible_reviews(request, trial).order_by("-review_date", "site__code"))
     sums = {
         r["review_id"]: r
@@ -86,7 +86,7 @@ def reviews(request: HttpRequest, trial: Trial) -> HttpResponse:
         .values_list("scale_id", "n")
     )
     mine = set(
-        request.user.fidelity_reviews.filter(pk__in=[r.pk for r in rows]).values_list(  # type: ignore[union-attr]
+        request.user.fidelity_reviews.filter(pk__in=[r.pk for r in rows]).values_list(
             "pk", flat=True
         )
     )
@@ -113,7 +113,7 @@ def reviews(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.REVIEW_FIDELITY)
-def review_new(request: HttpRequest, trial: Trial) -> HttpResponse:
+def review_new(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     sites = permissions.visible_sites(request.user, trial).order_by("code")
     usable = Scale.objects.filter(trial=trial).annotate(n=Count("items")).filter(n__gt=0)
     form = ReviewForm(
@@ -126,7 +126,7 @@ def review_new(request: HttpRequest, trial: Trial) -> HttpResponse:
         try:
             review = scales.create_review(
                 trial,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 site=form.cleaned_data["site"],
                 scale=form.cleaned_data["scale"],
                 review_date=form.cleaned_data["review_date"],
@@ -159,7 +159,7 @@ def review(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
 
 
 @trial_view(Perm.REVIEW_FIDELITY)
-def score(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
+def score(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -> HttpResponse:
     obj = _review(request, trial, review_id)
     items = list(obj.scale.items.all())
     mine = {
@@ -174,7 +174,7 @@ def score(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
             try:
                 scales.submit_scores(
                     obj,
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=request.user,
                     scores=form.scores(),
                 )
             except scales.ScaleError as error:
@@ -196,7 +196,7 @@ def score(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
 
 
 @trial_view(Perm.REVIEW_FIDELITY)
-def consensus(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
+def consensus(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -> HttpResponse:
     obj = _review(request, trial, review_id)
     view = scales.review_view(obj)
     initial = {f"item_{n}": s for n, s in (view.consensus or view.proposal).items()}
@@ -207,7 +207,7 @@ def consensus(request: HttpRequest, trial: Trial, review_id: int) -> HttpRespons
             try:
                 scales.record_consensus(
                     obj,
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=request.user,
                     scores=form.scores(),
                 )
             except scales.ScaleError as error:
@@ -234,10 +234,10 @@ def consensus(request: HttpRequest, trial: Trial, review_id: int) -> HttpRespons
 
 @trial_view(Perm.REVIEW_FIDELITY)
 @require_POST
-def finalise(request: HttpRequest, trial: Trial, review_id: int) -> HttpResponse:
+def finalise(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -> HttpResponse:
     obj = _review(request, trial, review_id)
     try:
-        scales.finalise_review(obj, actor=request.user)  # type: ignore[arg-type]
+        scales.finalise_review(obj, actor=request.user)
     except scales.ScaleError as error:
         messages.error(request, error.message)
     else:
@@ -294,10 +294,10 @@ def scale_list(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 @trial_view(Perm.CONFIGURE_TRIAL)
 @require_POST
-def scale_add_template(request: HttpRequest, trial: Trial) -> HttpResponse:
+def scale_add_template(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     key = request.POST.get("template", "")
     try:
-        scale = scales.add_template_scale(trial, key, actor=request.user)  # type: ignore[arg-type]
+        scale = scales.add_template_scale(trial, key, actor=request.user)
     except scales.ScaleError as error:
         messages.error(request, error.message)
         return redirect("fidelity_reviews:scales", trial.code)
@@ -328,7 +328,9 @@ def scale_detail(request: HttpRequest, trial: Trial, scale_id: int) -> HttpRespo
 
 
 @trial_view(Perm.CONFIGURE_TRIAL)
-def scale_edit(request: HttpRequest, trial: Trial, scale_id: int | None = None) -> HttpResponse:
+def scale_edit(
+    request: AuthenticatedHttpRequest, trial: Trial, scale_id: int | None = None
+) -> HttpResponse:
     scale = get_object_or_404(Scale, trial=trial, pk=scale_id) if scale_id else None
     initial = {}
     if scale is not None:
@@ -346,9 +348,9 @@ def scale_edit(request: HttpRequest, trial: Trial, scale_id: int | None = None) 
         data = form.cleaned_data
         try:
             if scale is None:
-                saved, is_new = scales.create_scale(trial, actor=request.user, **data), False  # type: ignore[arg-type]
+                saved, is_new = scales.create_scale(trial, actor=request.user, **data), False
             else:
-                saved, is_new = scales.update_scale(scale, actor=request.user, **data)  # type: ignore[arg-type]
+                saved, is_new = scales.update_scale(scale, actor=request.user, **data)
         except scales.ScaleError as error:
             show_error(form, error)
         else:
@@ -372,7 +374,7 @@ def scale_edit(request: HttpRequest, trial: Trial, scale_id: int | None = None) 
 
 @trial_view(Perm.CONFIGURE_TRIAL)
 def item_edit(
-    request: HttpRequest, trial: Trial, scale_id: int, number: int | None = None
+    request: AuthenticatedHttpRequest, trial: Trial, scale_id: int, number: int | None = None
 ) -> HttpResponse:
     scale = get_object_or_404(Scale, trial=trial, pk=scale_id)
     item = get_object_or_404(ScaleItem, scale=scale, number=number) if number else None
@@ -391,7 +393,7 @@ def item_edit(
         try:
             saved, is_new = scales.save_item(
                 scale,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
                 item=item,
                 number=data["number"],
                 section=data["section"],

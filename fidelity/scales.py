@@ -18,7 +18,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -117,7 +117,7 @@ def _total_range(scale: Scale, item_count: int) -> tuple[int, int]:
     return item_count * scale.min_level, item_count * scale.max_level
 
 
-def add_template_scale(trial: Trial, key: str = "ips25", *, actor: AbstractBaseUser) -> Scale:
+def add_template_scale(trial: Trial, key: str = "ips25", *, actor: User) -> Scale:
     """Copy a shipped template (the IPS-25 scale by default) into the trial.
 
     Raises ScaleError if the trial already has that version. Not repeatable: a second call
@@ -164,7 +164,7 @@ def add_template_scale(trial: Trial, key: str = "ips25", *, actor: AbstractBaseU
 def create_scale(
     trial: Trial,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     name: str,
     version: str,
     source: str = "",
@@ -251,7 +251,7 @@ def _editable(scale: Scale, version: str | None = None) -> tuple[Scale, bool]:
 def update_scale(
     scale: Scale,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     name: str,
     version: str,
     source: str,
@@ -307,7 +307,7 @@ def update_scale(
 def save_item(
     scale: Scale,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     item: ScaleItem | None,
     number: int,
     section: str,
@@ -339,7 +339,7 @@ def save_item(
         current = None
         if item is not None:
             current = target.items.get(number=item.number) if is_new else item
-        if target.items.filter(number=number).exclude(pk=current.pk if current else None).exists():
+        if target.items.filter(number=number).exclude(pk=current.pk if current else None).exists():  # type: ignore[misc]  # None excludes nothing
             raise ScaleError(_("Another item has this number."), field="number")
         if current is None:
             current = ScaleItem(scale=target)
@@ -379,7 +379,7 @@ def save_item(
 # Reviews
 
 
-def eligible_reviewers(trial: Trial) -> list[AbstractBaseUser]:
+def eligible_reviewers(trial: Trial) -> list[User]:
     """Members who may score fidelity in the trial (hold REVIEW_FIDELITY)."""
     members = trial.memberships.select_related("user").order_by("user__username")
     return [
@@ -392,11 +392,11 @@ def eligible_reviewers(trial: Trial) -> list[AbstractBaseUser]:
 def create_review(
     trial: Trial,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     site: Site,
     scale: Scale,
     review_date: dt.date,
-    reviewers: Iterable[AbstractBaseUser],
+    reviewers: Iterable[User],
 ) -> Review:
     """Plan a review of ``site`` on ``review_date`` by ``reviewers`` with ``scale``.
 
@@ -496,7 +496,7 @@ def _lock(review: Review) -> Review:
     )
 
 
-def submit_scores(review: Review, *, actor: AbstractBaseUser, scores: Mapping[Any, Any]) -> Review:
+def submit_scores(review: Review, *, actor: User, scores: Mapping[Any, Any]) -> Review:
     """Store (or replace) the actor's independent scores for every item of the review.
 
     Only the review's reviewers, and only before consensus. When every reviewer has scored,
@@ -546,9 +546,7 @@ def submit_scores(review: Review, *, actor: AbstractBaseUser, scores: Mapping[An
     return review
 
 
-def record_consensus(
-    review: Review, *, actor: AbstractBaseUser, scores: Mapping[Any, Any]
-) -> Review:
+def record_consensus(review: Review, *, actor: User, scores: Mapping[Any, Any]) -> Review:
     """Store the consensus score of every item, after all reviewers have scored.
 
     May be corrected until the review is finalised. All or nothing; raises ScaleError.
@@ -592,7 +590,7 @@ def record_consensus(
     return review
 
 
-def finalise_review(review: Review, *, actor: AbstractBaseUser) -> Review:
+def finalise_review(review: Review, *, actor: User) -> Review:
     """Lock a review with a consensus: no score changes afterwards. Raises ScaleError."""
     with transaction.atomic():
         review = _lock(review)

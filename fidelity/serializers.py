@@ -98,7 +98,7 @@ class ComponentCodes(serializers.ListField):
 
 
 def bind_components(serializer: serializers.Serializer[Any], components: Any) -> None:
-    field: ComponentCodes = serializer.fields["components"]  # type: ignore[assignment]
+    field: ComponentCodes = serializer.fields["components"]  # type: ignore[assignment]  # declared as one
     field.known = {c.code: c for c in components}
 
 
@@ -116,7 +116,7 @@ class TrialBoundInput(SchemaTypedInput, serializers.Serializer[Any]):
     ) -> None:
         super().__init__(*args, **kwargs)
         if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
         if components is not None:
             bind_components(self, components)
 
@@ -202,7 +202,7 @@ CONTACT_BATCH_MAX = 500
 class ContactBatchSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     """Many contacts in one request, all saved or none."""
 
-    contacts = ContactItemSerializer(many=True, min_length=1, max_length=CONTACT_BATCH_MAX)
+    contacts = ContactItemSerializer(many=True, min_length=1, max_length=CONTACT_BATCH_MAX)  # type: ignore[call-arg]  # for the ListSerializer
 
 
 class ContactBatchResultSerializer(serializers.Serializer[Any]):
@@ -284,7 +284,7 @@ class ExposureFilterSerializer(serializers.Serializer[Any]):
 
     site = serializers.CharField(required=False, help_text=_("Site code."))
     participant = serializers.CharField(required=False, help_text=_("Study id."))
-    source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)
+    source = serializers.ChoiceField(choices=Exposure.Source.choices, required=False)  # type: ignore[assignment]  # a declared field
 
 
 class SiteEventInputSerializer(TrialBoundInput):
@@ -394,9 +394,9 @@ class AdaptationInputSerializer(SchemaTypedInput, serializers.Serializer[Any]):
         # Both default to None so that drf-spectacular can build the serializer for the schema.
         super().__init__(*args, **kwargs)
         if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
         if components is not None:
-            self.fields["component"].queryset = components  # type: ignore[attr-defined]
+            self.fields["component"].queryset = components  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class AdaptationCreateSerializer(AdaptationInputSerializer):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -163,7 +163,7 @@ def _snapshot(contact: Contact) -> audit.Snapshot:
     return data
 
 
-def _same_content(contact: Contact, clean: _CleanContact, actor: AbstractBaseUser) -> bool:
+def _same_content(contact: Contact, clean: _CleanContact, actor: User) -> bool:
     return (
         contact.author_id == actor.pk
         and contact.participant_id == (clean.participant.pk if clean.participant else None)
@@ -220,7 +220,7 @@ def _participant_facts(ids: set[int]) -> dict[int, _Facts]:
 
 
 def log_contacts(
-    trial: Trial, *, actor: AbstractBaseUser, entries: list[ContactEntry]
+    trial: Trial, *, actor: User, entries: list[ContactEntry]
 ) -> list[tuple[Contact, bool]]:
     """Log many contacts at once, all or none: each checked as :func:`log_contact` checks one.
 
@@ -234,7 +234,7 @@ def log_contacts(
     return _log_contacts(trial, actor=actor, entries=entries, retry=True)
 
 
-def check_contacts(trial: Trial, *, actor: AbstractBaseUser, entries: list[ContactEntry]) -> None:
+def check_contacts(trial: Trial, *, actor: User, entries: list[ContactEntry]) -> None:
     """Raise ContactBatchError if :func:`log_contacts` would refuse some of ``entries``; write
     nothing either way."""
     _check(trial, actor, entries)
@@ -247,7 +247,7 @@ class _Checked:
     facts: dict[int, _Facts]
 
 
-def _check(trial: Trial, actor: AbstractBaseUser, entries: list[ContactEntry]) -> _Checked:
+def _check(trial: Trial, actor: User, entries: list[ContactEntry]) -> _Checked:
     allowed_sites = permissions.site_ids(actor, trial)
     facts = _participant_facts({e.participant.pk for e in entries if e.participant is not None})
     errors: dict[int, TrialError] = {}
@@ -276,7 +276,7 @@ def _check(trial: Trial, actor: AbstractBaseUser, entries: list[ContactEntry]) -
     earlier: dict[uuid.UUID, Contact] = {}
     if client_ids:
         earlier = {
-            c.client_id: c
+            c.client_id: c  # type: ignore[misc]  # not None: filtered by client_id__in
             for c in Contact.objects.filter(trial=trial, client_id__in=client_ids)
             .select_related("participant", "site")
             .prefetch_related("components")
@@ -306,7 +306,7 @@ def _check(trial: Trial, actor: AbstractBaseUser, entries: list[ContactEntry]) -
 
 
 def _log_contacts(
-    trial: Trial, *, actor: AbstractBaseUser, entries: list[ContactEntry], retry: bool
+    trial: Trial, *, actor: User, entries: list[ContactEntry], retry: bool
 ) -> list[tuple[Contact, bool]]:
     checked = _check(trial, actor, entries)
     results = dict(checked.earlier)
@@ -331,7 +331,7 @@ def _log_contacts(
 
 def _write_contacts(
     trial: Trial,
-    actor: AbstractBaseUser,
+    actor: User,
     items: list[tuple[_CleanContact, uuid.UUID | None]],
     facts: dict[int, _Facts],
 ) -> list[Contact]:
@@ -432,7 +432,7 @@ def _write_contacts(
 def log_contact(
     trial: Trial,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     participant: Participant | None,
     site: Site | None,
     contact_on: dt.date,
@@ -471,7 +471,7 @@ def log_contact(
         raise refused.errors[0] from None
 
 
-def ensure_editable(contact: Contact, actor: AbstractBaseUser) -> None:
+def ensure_editable(contact: Contact, actor: User) -> None:
     """Raise ContactLocked unless ``actor`` wrote the contact and its edit window is open."""
     if contact.author_id != actor.pk:
         raise ContactLocked(_("Only the caseworker who logged a contact may change it."))
@@ -482,7 +482,7 @@ def ensure_editable(contact: Contact, actor: AbstractBaseUser) -> None:
         )
 
 
-def edit_contact(contact: Contact, *, actor: AbstractBaseUser, **changes: Any) -> Contact:
+def edit_contact(contact: Contact, *, actor: User, **changes: Any) -> Contact:
     """Correct a contact: only its author, within ``settings.CONTACT_EDIT_HOURS`` of logging.
 
     Accepts ``contact_on``, ``mode``, ``minutes``, ``partners``, ``components`` and ``note``;
@@ -551,7 +551,7 @@ def edit_contact(contact: Contact, *, actor: AbstractBaseUser, **changes: Any) -
     return locked
 
 
-def derive_exposures(contact: Contact, *, actor: AbstractBaseUser | None) -> list[Exposure]:
+def derive_exposures(contact: Contact, *, actor: User | None) -> list[Exposure]:
     """Bring the contamination exposures derived from ``contact`` in line with it.
 
     A contact is an exposure when its participant was allocated to a control arm on or before

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet, Sum
@@ -49,8 +49,8 @@ MONTH = re.compile(r"(\d{4})-(\d{2})")
 FORM_FIELD = {"participant": "study_id"}
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    return request.user  # type: ignore[return-value]
+def _actor(request: HttpRequest) -> User:
+    return cast(User, request.user)
 
 
 def _show_error(form: forms.BaseForm, error: TrialError) -> None:
@@ -97,7 +97,9 @@ def contact_rows(contacts: Any, user: Any) -> list[dict[str, Any]]:
 
 
 def _initial(request: HttpRequest, trial: Trial, *, employer: bool) -> dict[str, Any]:
-    last = Contact.objects.filter(trial=trial, author=request.user).order_by("-created_at").first()
+    last = (
+        Contact.objects.filter(trial=trial, author=_actor(request)).order_by("-created_at").first()
+    )
     initial: dict[str, Any] = {
         "contact_on": timezone.localdate(),
         "mode": Contact.Mode.IN_PERSON,
@@ -111,7 +113,7 @@ def _initial(request: HttpRequest, trial: Trial, *, employer: bool) -> dict[str,
 
 
 def _log_page(request: HttpRequest, trial: Trial, *, employer: bool) -> HttpResponse:
-    user = request.user
+    user = _actor(request)
     sites = permissions.visible_sites(user, trial).order_by("code")
     data = request.POST if request.method == "POST" else None
     initial = _initial(request, trial, employer=employer)

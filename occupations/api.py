@@ -38,7 +38,7 @@ class OccupationList(APIView):
     def get(self, request: Request) -> Response:
         params = query_filters(OccupationQuerySerializer, request)
         found = styrk.search(params["q"], level=params.get("level"), limit=params["limit"])
-        return Response(OccupationSerializer(found, many=True).data)
+        return Response(OccupationSerializer(found, many=True).data)  # type: ignore[arg-type]  # many=True
 
 
 class MatrixList(TrialScopedMixin, generics.ListAPIView[JobExposureMatrix]):

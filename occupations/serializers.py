@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from occupations.models import JEMEntry, JobExposureMatrix
@@ -11,7 +12,7 @@ from occupations.styrk import Occupation
 class OccupationSerializer(serializers.Serializer[Occupation]):
     code = serializers.CharField()
     level = serializers.IntegerField()
-    parent = serializers.CharField()
+    parent = serializers.CharField()  # type: ignore[assignment]  # a declared field, not Field.parent
     title_nb = serializers.CharField(source="name_nb")
     title_en = serializers.CharField(source="name_en")
 
@@ -23,7 +24,9 @@ class OccupationQuerySerializer(serializers.Serializer[Any]):
 
 
 class JobExposureMatrixSerializer(serializers.ModelSerializer[JobExposureMatrix]):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     entries = serializers.IntegerField(source="entries.count", read_only=True)
 
     class Meta:

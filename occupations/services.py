@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -32,7 +32,7 @@ def import_jem(
     licence: str = "",
     illustrative: bool = False,
     activate: bool = False,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> JobExposureMatrix:
     """Check a JEM file row by row and store it for the trial, all or nothing.
 
@@ -93,7 +93,7 @@ def import_jem(
     return matrix
 
 
-def activate_jem(matrix: JobExposureMatrix, *, actor: AbstractBaseUser | None) -> JobExposureMatrix:
+def activate_jem(matrix: JobExposureMatrix, *, actor: User | None) -> JobExposureMatrix:
     """Make this matrix the one its trial uses (the previous one is kept, not in use)."""
     with transaction.atomic():
         Trial.objects.select_for_update().get(pk=matrix.trial_id)
@@ -102,7 +102,7 @@ def activate_jem(matrix: JobExposureMatrix, *, actor: AbstractBaseUser | None) -
     return matrix
 
 
-def _activate(matrix: JobExposureMatrix, *, actor: AbstractBaseUser | None) -> None:
+def _activate(matrix: JobExposureMatrix, *, actor: User | None) -> None:
     for previous in JobExposureMatrix.objects.filter(trial_id=matrix.trial_id, active=True):
         if previous.pk == matrix.pk:
             return

@@ -22,7 +22,7 @@ from occupations.forms import JEMImportForm
 from occupations.models import JobExposureMatrix
 from trial import permissions
 from trial.models import Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.views import trial_view
 
 
@@ -79,7 +79,7 @@ def job_strain(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.IMPORT_DATA)
-def matrices(request: HttpRequest, trial: Trial) -> HttpResponse:
+def matrices(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     errors: list[Any] = []
     form = JEMImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -122,7 +122,7 @@ def matrices(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def activate(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
+def activate(request: AuthenticatedHttpRequest, trial: Trial, pk: int) -> HttpResponse:
     matrix = get_object_or_404(JobExposureMatrix, trial=trial, pk=pk)
     services.activate_jem(matrix, actor=request.user)
     messages.success(

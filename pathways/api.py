@@ -100,7 +100,7 @@ class SequenceTable(TrialScopedMixin, APIView):
         visible = dict(self.visible_participants().values_list("id", "study_id"))
         rows = [i for i, pid in enumerate(table.participant_ids) if int(pid) in visible]
         paginator = SequencePagination()
-        page = paginator.paginate_queryset(rows, request, view=self) or []  # type: ignore[arg-type]
+        page = paginator.paginate_queryset(rows, request, view=self) or []
         arms: dict[int, str] | None = None
         if permissions.has_perm(request.user, trial, Perm.VIEW_ALLOCATION):
             arms = dict(

@@ -41,14 +41,14 @@ class ConfirmForm(forms.Form):
     )
 
 
-class StateForm(forms.ModelForm):  # type: ignore[type-arg]
+class StateForm(forms.ModelForm):
     class Meta:
         model = SpellState
         fields = ["code", "label_en", "label_nb", "colour", "priority", "detail"]
         widgets = {"colour": forms.TextInput(attrs={"type": "color"})}
 
 
-class SettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+class SettingsForm(forms.ModelForm):
     class Meta:
         model = PathwaySettings
         fields = ["origin", "calendar_start", "follow_up_months", "month_rule", "data_until"]

@@ -42,7 +42,7 @@ import numpy.typing as npt
 import pandas as pd
 from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -511,7 +511,7 @@ def create_import(
     data: bytes,
     file_name: str,
     default_source: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     keep_file: bool = True,
 ) -> SpellImport:
     """Record an upload (who, when, the file's SHA-256) and keep the file, encrypted, until it
@@ -597,7 +597,7 @@ def _check(spell_import: SpellImport, data: bytes, mine: QuerySet[SpellImport]) 
 
 
 def confirm_import(
-    spell_import: SpellImport, *, skip_invalid: bool, actor: AbstractBaseUser | None
+    spell_import: SpellImport, *, skip_invalid: bool, actor: User | None
 ) -> SpellImport:
     """The data manager's decision to import a checked file.
 
@@ -740,7 +740,7 @@ def execute_check(spell_import_id: int) -> str:
     return SpellImport.Status.CHECKED
 
 
-def cancel_import(spell_import: SpellImport, *, actor: AbstractBaseUser | None) -> SpellImport:
+def cancel_import(spell_import: SpellImport, *, actor: User | None) -> SpellImport:
     """Drop a checked file without importing it. Raises PathwayError unless it is waiting for
     a decision. Audited."""
     with transaction.atomic():

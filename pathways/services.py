@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -63,9 +63,7 @@ def bump_version(trial: Trial) -> None:
     PathwaySettings.objects.filter(trial=trial).update(version=new_version())
 
 
-def update_settings(
-    trial: Trial, *, actor: AbstractBaseUser | None, **values: Any
-) -> PathwaySettings:
+def update_settings(trial: Trial, *, actor: User | None, **values: Any) -> PathwaySettings:
     """Change how sequences are built (origin, months, month rule, data cut-off). Audited.
 
     Raises PathwayError when a calendar origin has no first month.
@@ -91,7 +89,7 @@ def update_settings(
 # --- the alphabet --------------------------------------------------------------------------
 
 
-def add_standard_alphabet(trial: Trial, *, actor: AbstractBaseUser | None) -> list[SpellState]:
+def add_standard_alphabet(trial: Trial, *, actor: User | None) -> list[SpellState]:
     """Give a trial without states the standard alphabet. Raises PathwayError if it has one."""
     with transaction.atomic():
         settings_for(trial)
@@ -118,7 +116,7 @@ def add_standard_alphabet(trial: Trial, *, actor: AbstractBaseUser | None) -> li
 def save_state(
     trial: Trial,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     state: SpellState | None = None,
     **values: Any,
 ) -> SpellState:
@@ -160,7 +158,7 @@ def save_state(
     return state
 
 
-def delete_state(state: SpellState, *, actor: AbstractBaseUser | None) -> None:
+def delete_state(state: SpellState, *, actor: User | None) -> None:
     """Remove a state no spell uses. Raises PathwayError when spells use it."""
     with transaction.atomic():
         if Spell.objects.filter(state=state).exists():
@@ -232,7 +230,7 @@ def refresh_flags(trial: Trial) -> int:
     return QualityFlag.objects.filter(trial=trial, reviewed_at__isnull=True).count()
 
 
-def review_flag(flag: QualityFlag, *, note: str, actor: AbstractBaseUser) -> QualityFlag:
+def review_flag(flag: QualityFlag, *, note: str, actor: User) -> QualityFlag:
     """Mark a flag as looked at, with the data manager's note. Audited. Safe to repeat (the
     note is replaced)."""
     with transaction.atomic():
@@ -343,7 +341,7 @@ def sequence_table(trial: Trial, *, today: dt.date | None = None) -> sequences.S
             people,
             n_states=len(states),
             months=current.follow_up_months,
-            rule=current.month_rule,  # type: ignore[arg-type]
+            rule=current.month_rule,  # type: ignore[arg-type]  # a MonthRule value
             observed_until=observed_until,
         )
         buffer = io.BytesIO()

@@ -21,7 +21,7 @@ from pathways.services import PathwayError
 from randomisation.models import Allocation
 from trial import permissions
 from trial.models import Participant, Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.views import show_error, trial_view
 
 INDEX_SAMPLE = 50
@@ -91,7 +91,7 @@ def overview(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.IMPORT_DATA)
-def upload(request: HttpRequest, trial: Trial) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -157,7 +157,7 @@ def import_status(request: HttpRequest, trial: Trial, import_id: int) -> HttpRes
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def import_confirm(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
+def import_confirm(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> HttpResponse:
     spell_import = _get_import(trial, import_id)
     form = ConfirmForm(request.POST)
     form.is_valid()
@@ -185,7 +185,7 @@ def import_confirm(request: HttpRequest, trial: Trial, import_id: int) -> HttpRe
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def import_cancel(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
+def import_cancel(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> HttpResponse:
     spell_import = _get_import(trial, import_id)
     try:
         importing.cancel_import(spell_import, actor=request.user)
@@ -224,7 +224,7 @@ def flags(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def flag_review(request: HttpRequest, trial: Trial, flag_id: int) -> HttpResponse:
+def flag_review(request: AuthenticatedHttpRequest, trial: Trial, flag_id: int) -> HttpResponse:
     flag = get_object_or_404(QualityFlag, pk=flag_id, trial=trial)
     form = ReviewForm(request.POST)
     if form.is_valid():
@@ -256,7 +256,7 @@ def _alphabet_page(
 
 
 @trial_view(Perm.IMPORT_DATA)
-def alphabet(request: HttpRequest, trial: Trial) -> HttpResponse:
+def alphabet(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     if request.method != "POST":
         return _alphabet_page(request, trial)
     form = StateForm(request.POST)
@@ -272,7 +272,7 @@ def alphabet(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.IMPORT_DATA)
-def state_edit(request: HttpRequest, trial: Trial, state_id: int) -> HttpResponse:
+def state_edit(request: AuthenticatedHttpRequest, trial: Trial, state_id: int) -> HttpResponse:
     state = get_object_or_404(SpellState, pk=state_id, trial=trial)
     form = StateForm(request.POST or None, instance=state)
     if request.method == "POST" and form.is_valid():
@@ -290,7 +290,7 @@ def state_edit(request: HttpRequest, trial: Trial, state_id: int) -> HttpRespons
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def state_delete(request: HttpRequest, trial: Trial, state_id: int) -> HttpResponse:
+def state_delete(request: AuthenticatedHttpRequest, trial: Trial, state_id: int) -> HttpResponse:
     state = get_object_or_404(SpellState, pk=state_id, trial=trial)
     try:
         services.delete_state(state, actor=request.user)
@@ -303,7 +303,7 @@ def state_delete(request: HttpRequest, trial: Trial, state_id: int) -> HttpRespo
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def alphabet_standard(request: HttpRequest, trial: Trial) -> HttpResponse:
+def alphabet_standard(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     try:
         services.add_standard_alphabet(trial, actor=request.user)
     except PathwayError as error:
@@ -315,7 +315,7 @@ def alphabet_standard(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def sequence_settings(request: HttpRequest, trial: Trial) -> HttpResponse:
+def sequence_settings(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     form = SettingsForm(request.POST, instance=services.settings_for(trial))
     if form.is_valid():
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -190,9 +190,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             )
 
 
-def export_participant(
-    participant: Participant, out: Path, *, actor: AbstractBaseUser
-) -> list[Path]:
+def export_participant(participant: Participant, out: Path, *, actor: User) -> list[Path]:
     """Write everything stored about the participant to ``out``: ``<study id>.json`` and one
     CSV per section. Audited (who and when, never the number). Safe to repeat: files are
     overwritten and each run is a new audit event.
@@ -254,7 +252,7 @@ def check_erasable(participant: Participant) -> None:
 
 
 def erase_participant(
-    participant: Participant, *, reason: str, actor: AbstractBaseUser, dry_run: bool = False
+    participant: Participant, *, reason: str, actor: User, dry_run: bool = False
 ) -> ErasureReport:
     """Erase a withdrawn participant's personal data, as their withdrawal allows.
 

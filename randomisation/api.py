@@ -23,7 +23,7 @@ from randomisation.models import Allocation
 from trial import permissions
 from trial.api import field_errors, query_filters
 from trial.models import Participant
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedRequest, Perm
 from trial.services import TrialError
 
 
@@ -54,7 +54,7 @@ class AllocationSerializer(serializers.ModelSerializer[Allocation]):
         ]
 
     def get_site(self, allocation: Allocation) -> str:
-        site = allocation.site or allocation.participant.site  # type: ignore[union-attr]
+        site = allocation.site or allocation.participant.site  # type: ignore[union-attr]  # one of them is set
         return site.code
 
     def get_arm_name(self, allocation: Allocation) -> str | None:
@@ -105,7 +105,7 @@ class Randomise(APIView):
             )
         ],
     )
-    def post(self, request: Request, code: str, study_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
         trial = permissions.get_trial(request.user, code, Perm.RANDOMISE)
         participant = permissions.get_participant(request.user, trial, study_id, Perm.RANDOMISE)
         body = RandomiseRequestSerializer(data=request.data)
@@ -164,7 +164,7 @@ class AllocationList(generics.ListAPIView[Allocation]):
         )
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         trial = getattr(self, "_trial", None)
         context["unblinded"] = trial is not None and _unblinded(self.request, trial)
         return context

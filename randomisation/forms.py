@@ -36,7 +36,7 @@ class ManualAllocationForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["arm"].queryset = trial.arms.order_by("code")  # type: ignore[attr-defined]
+        self.fields["arm"].queryset = trial.arms.order_by("code")  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class ReasonForm(forms.Form):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
@@ -88,13 +88,13 @@ def progress_key(pk: int) -> str:
 def progress_of(trial_import: TrialImport) -> tuple[int, int] | None:
     """(rows dealt with, rows) of a running step, if the worker has said."""
     value = cache.get(progress_key(trial_import.pk))
-    return tuple(value) if value else None  # type: ignore[return-value]
+    return tuple(value) if value else None
 
 
 # --- asking -----------------------------------------------------------------------------------
 
 
-def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUser) -> TrialImport:
+def start_check(trial: Trial, files: dict[str, bytes], *, actor: User) -> TrialImport:
     """Record the upload (who, when, each file's SHA-256; audited) and keep the files,
     encrypted, until imported; then check them, in the request when small, else on a worker
     once the row is committed. Nothing else is written."""
@@ -129,7 +129,7 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: AbstractBaseUse
     return trial_import
 
 
-def confirm(trial_import: TrialImport, *, actor: AbstractBaseUser) -> TrialImport:
+def confirm(trial_import: TrialImport, *, actor: User) -> TrialImport:
     """The user's word to import checked files: the import runs in the request when they are
     small, else on a worker. Raises TrialError unless the files were checked, valid, have rows
     to create, and are still kept."""

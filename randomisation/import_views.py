@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from randomisation import import_jobs, importing
 from randomisation.models import TrialImport
 from trial.models import Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.services import TrialError
 from trial.views import trial_view
 
@@ -77,14 +77,14 @@ class ImportForm(forms.Form):
 
 
 @trial_view(Perm.IMPORT_DATA)
-def upload(request: HttpRequest, trial: Trial) -> HttpResponse:
+def upload(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     """Choose the files; checking them is a job, and its page follows."""
     form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
     if request.method == "POST" and form.is_valid():
         trial_import = import_jobs.start_check(
             trial,
             form.files_by_name(),
-            actor=request.user,  # type: ignore[arg-type]
+            actor=request.user,
         )
         return redirect("randomisation:import_detail", trial.code, trial_import.pk)
     recent = TrialImport.objects.filter(trial=trial)[:RECENT_IMPORTS]
@@ -93,7 +93,7 @@ def upload(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.IMPORT_DATA)
-def detail(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
+def detail(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> HttpResponse:
     """One import: progress while a step runs (the fragment polls), then its report."""
     trial_import = get_object_or_404(TrialImport, pk=import_id, trial=trial)
     report = trial_import.report
@@ -112,19 +112,17 @@ def detail(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
         "poll_url": reverse("randomisation:import_detail", args=[trial.code, trial_import.pk]),
     }
     template = (
-        "randomisation/_import_status.html"
-        if request.htmx  # type: ignore[attr-defined]
-        else "randomisation/import_detail.html"
+        "randomisation/_import_status.html" if request.htmx else "randomisation/import_detail.html"
     )
     return render(request, template, context)
 
 
 @trial_view(Perm.IMPORT_DATA)
 @require_POST
-def confirm(request: HttpRequest, trial: Trial, import_id: int) -> HttpResponse:
+def confirm(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> HttpResponse:
     trial_import = get_object_or_404(TrialImport, pk=import_id, trial=trial)
     try:
-        trial_import = import_jobs.confirm(trial_import, actor=request.user)  # type: ignore[arg-type]
+        trial_import = import_jobs.confirm(trial_import, actor=request.user)
     except TrialError as error:
         messages.error(request, error.message)
     else:

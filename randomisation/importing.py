@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import prefetch_related_objects
@@ -241,7 +241,7 @@ def _model_field(model: type[models.Model], name: str) -> Parser:
     model_field = model._meta.get_field(name)
 
     def parse(raw: str) -> Any:
-        return model_field.clean(raw, None)  # type: ignore[union-attr]
+        return model_field.clean(raw, None)  # type: ignore[union-attr]  # a concrete field
 
     return parse
 
@@ -397,7 +397,7 @@ def declared_trial_code(files: Mapping[str, bytes]) -> str | None:
 def import_trial(
     files: Mapping[str, bytes],
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     trial: Trial | None = None,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -422,7 +422,7 @@ class _Import:
         self,
         files: Mapping[str, bytes],
         *,
-        actor: AbstractBaseUser,
+        actor: User,
         trial: Trial | None,
         dry_run: bool,
         progress: Callable[[int, int], None] | None = None,
@@ -1106,7 +1106,7 @@ class _Import:
             try:
                 services.record_manual(
                     participant,
-                    arm=arm,  # type: ignore[arg-type]
+                    arm=arm,  # type: ignore[arg-type]  # None only with an allocation (above)
                     on=values["randomised_on"],
                     reference=values["reference"],
                     reason=f"imported: {ALLOCATIONS} line {row.line} (sha256 {digest})",

@@ -247,9 +247,9 @@ class Allocation(models.Model):
 
     @property
     def unit(self) -> str:
-        if self.participant_id is not None:
+        if self.participant is not None:
             return f"participant:{self.participant.study_id}"
-        return f"site:{self.site.code}"  # type: ignore[union-attr]
+        return f"site:{self.site.code}"  # type: ignore[union-attr]  # a participant's or a site's
 
 
 class FactorCount(models.Model):

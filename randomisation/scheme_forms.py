@@ -66,7 +66,7 @@ def _as_stored(name: str, value: Any) -> Any:
 
 
 def _default(name: str) -> Any:
-    return _as_stored(name, Scheme._meta.get_field(name).get_default())
+    return _as_stored(name, Scheme._meta.get_field(name).get_default())  # type: ignore[union-attr]  # a field
 
 
 def _textarea(rows: int) -> forms.Textarea:
@@ -76,8 +76,8 @@ def _textarea(rows: int) -> forms.Textarea:
 class BlockSizesField(forms.CharField):
     """Comma-separated whole numbers, e.g. ``4, 6``, as a list of ints."""
 
-    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> list[int]:  # type: ignore[override]  # returns the parsed value
+        text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         sizes: list[int] = []
         for part in text.replace(";", ",").split(","):
             part = part.strip()
@@ -106,8 +106,8 @@ class SitePairsField(forms.CharField):
 
     widget = _textarea(4)
 
-    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]  # returns the parsed value
+        text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         pairs: list[list[str]] = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -153,8 +153,8 @@ class SiteCovariatesField(forms.CharField):
         super().__init__(*args, **kwargs)
         self.sites = sites
 
-    def to_python(self, value: Any) -> dict[str, dict[str, float]]:  # type: ignore[override]
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> dict[str, dict[str, float]]:  # type: ignore[override]  # returns the parsed value
+        text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         if not text.strip():
             return {}
         rows, delimiter = _split_csv(text)
@@ -239,7 +239,7 @@ class SchemeForm(forms.Form):
         self.trial = trial
         self.cluster = trial.design != Trial.Design.INDIVIDUAL
         allowed = METHODS_BY_DESIGN[Trial.Design(trial.design)]
-        self.fields["method"].choices = [(m.value, m.label) for m in allowed]
+        self.fields["method"].choices = [(m.value, m.label) for m in allowed]  # type: ignore[attr-defined]  # a ChoiceField
         self.factor_errors: list[str] = []
         self.weight_fields: list[str] = []
         if self.cluster:
@@ -441,7 +441,7 @@ class SchemeForm(forms.Form):
         return initial
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # the base returns cleaned_data
         field = data.get("site_strata_field")
         covariates = data.get("site_covariates")
         if field and field not in dict(SITE_FIELDS) and isinstance(covariates, dict):
@@ -551,7 +551,7 @@ class SimulationForm(forms.Form):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # the base returns cleaned_data
         n_trials, size = data.get("n_trials"), data.get("trial_size")
         if n_trials and size and n_trials * size > self.MAX_ALLOCATIONS:
             self.add_error(
@@ -564,7 +564,7 @@ class SimulationForm(forms.Form):
             )
         mix: dict[str, dict[str, float]] = {}
         for i, (factor, factor_levels) in enumerate(self.levels.items()):
-            shares = {
+            shares: dict[str, Any] = {
                 value: data.get(self.mix_name(i, j))
                 for j, (value, _label) in enumerate(factor_levels)
             }

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -31,7 +31,7 @@ from randomisation.models import Allocation, BlockSlot, Scheme, SimulationRun
 from randomisation.scheme_forms import SchemeForm, SimulationForm
 from trial import audit, permissions
 from trial.models import Arm, Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.services import TrialError
 from trial.text import spreadsheet_cell
 from trial.views import trial_view
@@ -40,9 +40,9 @@ FORM_METHODS = ["GET", "POST"]
 LOG_PAGE_SIZE = 50
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
+def _actor(request: HttpRequest) -> User:
     # Every view here requires a login, so the user is a real account.
-    return cast(AbstractBaseUser, request.user)
+    return cast(User, request.user)
 
 
 def _can(request: HttpRequest, trial: Trial, perm: Perm) -> bool:
@@ -324,10 +324,10 @@ def _log_row(allocation: Allocation, show_names: bool, link: bool) -> dict[str, 
         "sequence": allocation.sequence,
         "created_at": allocation.created_at,
         "allocated_on": allocation.allocated_on,
-        "unit": participant.study_id if participant else allocation.site.code,  # type: ignore[union-attr]
+        "unit": participant.study_id if participant else allocation.site.code,  # type: ignore[union-attr]  # a site's allocation
         "unit_url": participant.get_absolute_url() if participant and link else "",
         "is_site": participant is None,
-        "site": participant.site.code if participant else allocation.site.code,  # type: ignore[union-attr]
+        "site": participant.site.code if participant else allocation.site.code,  # type: ignore[union-attr]  # a site's allocation
         "stratum": allocation.stratum,
         "arm": arm_label(allocation.arm, show_names),
         "source": allocation.get_source_display(),
@@ -335,7 +335,7 @@ def _log_row(allocation: Allocation, show_names: bool, link: bool) -> dict[str, 
         "reference": allocation.reference,
         "reason": allocation.reason,
         "in_error": in_error[0].reason if in_error else "",
-        "unblindings": allocation.n_unblindings,  # type: ignore[attr-defined]
+        "unblindings": allocation.n_unblindings,  # type: ignore[attr-defined]  # annotated by the query
         "hash": allocation.hash[:12],
         "version": allocation.scheme.version if allocation.scheme else None,
     }
@@ -442,7 +442,7 @@ def _unit(allocation: Allocation) -> tuple[str, str, str]:
     if allocation.participant is not None:
         p = allocation.participant
         return "participant", p.study_id, p.site.code
-    site = allocation.site.code  # type: ignore[union-attr]
+    site = allocation.site.code  # type: ignore[union-attr]  # a site's allocation
     return "site", site, site
 
 
@@ -552,7 +552,7 @@ def _simulation_form(request: HttpRequest, scheme: Scheme) -> SimulationForm:
     labels = _factor_labels(trial)
     size = trial.target_size
     initial = {
-        "trial_size": min(size, SimulationForm.base_fields["trial_size"].max_value),  # type: ignore[attr-defined]
+        "trial_size": min(size, SimulationForm.base_fields["trial_size"].max_value),  # type: ignore[attr-defined]  # an IntegerField
         "n_trials": max(10, min(1000, SimulationForm.MAX_ALLOCATIONS // max(size, 1))),
     }
     data = request.POST if request.method == "POST" else None
@@ -561,7 +561,7 @@ def _simulation_form(request: HttpRequest, scheme: Scheme) -> SimulationForm:
 
 @trial_view(Perm.CONFIGURE_RANDOMISATION)
 @require_GET
-def simulation(request: HttpRequest, trial: Trial, run_id: int) -> HttpResponse:
+def simulation(request: AuthenticatedHttpRequest, trial: Trial, run_id: int) -> HttpResponse:
     run = get_object_or_404(
         SimulationRun.objects.select_related("scheme"), pk=run_id, scheme__trial=trial
     )
@@ -576,7 +576,7 @@ def simulation(request: HttpRequest, trial: Trial, run_id: int) -> HttpResponse:
         if run.status == SimulationRun.Status.DONE
         else None,
     }
-    template = "randomisation/_simulation.html" if request.htmx else "randomisation/simulation.html"  # type: ignore[attr-defined]
+    template = "randomisation/_simulation.html" if request.htmx else "randomisation/simulation.html"
     return render(request, template, context)
 
 

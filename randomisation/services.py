@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet
@@ -94,7 +94,7 @@ SCHEME_SETTINGS = (
 
 
 def save_draft_scheme(
-    trial: Trial, current: Scheme | None, values: dict[str, Any], *, actor: AbstractBaseUser
+    trial: Trial, current: Scheme | None, values: dict[str, Any], *, actor: User
 ) -> Scheme:
     """Create the first draft, or change the draft, with its audit event.
 
@@ -125,7 +125,7 @@ def save_draft_scheme(
         return scheme
 
 
-def new_scheme_version(scheme: Scheme, *, actor: AbstractBaseUser) -> Scheme:
+def new_scheme_version(scheme: Scheme, *, actor: User) -> Scheme:
     """A draft copy of a locked scheme that has not been used yet, as the next version."""
     with transaction.atomic():
         latest = (
@@ -291,7 +291,7 @@ def _seed(scheme: Scheme) -> bytes:
 
 
 def _blocks_per_stratum(scheme: Scheme, n_strata: int) -> int:
-    mean_size = sum(scheme.block_sizes) / len(scheme.block_sizes)
+    mean_size: float = sum(scheme.block_sizes) / len(scheme.block_sizes)
     expected = scheme.trial.target_size * 1.5 / max(n_strata, 1)
     return max(2, math.ceil(expected / mean_size))
 
@@ -324,7 +324,7 @@ def commitment_hash(payload: dict[str, Any], seed: bytes) -> str:
     return engine.commitment({**payload, "seed": seed.hex()})
 
 
-def lock_scheme(scheme: Scheme, *, actor: AbstractBaseUser | None) -> Scheme:
+def lock_scheme(scheme: Scheme, *, actor: User | None) -> Scheme:
     """Draw the seed, generate the sealed lists, compute the commitment, and freeze the scheme."""
     with transaction.atomic():
         scheme = Scheme.objects.select_for_update().select_related("trial").get(pk=scheme.pk)
@@ -412,7 +412,7 @@ def allocation_payload(allocation: Allocation) -> dict[str, Any]:
     return {
         "trial": allocation.trial.code,
         "sequence": allocation.sequence,
-        "scheme": allocation.scheme.version if allocation.scheme_id else None,
+        "scheme": allocation.scheme.version if allocation.scheme else None,
         "unit": allocation.unit,
         "stratum": allocation.stratum,
         "arm": allocation.arm.code,
@@ -443,7 +443,7 @@ def _chain_head(trial: Trial) -> tuple[int, str]:
 def _append(
     trial: Trial,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     head: tuple[int, str] | None = None,
     **fields: Any,
 ) -> Allocation:
@@ -547,7 +547,7 @@ def _participant_for_update(participant: Participant, key: str | None = None) ->
             )
     locked = next(iter(Participant.objects.raw(_PARTICIPANT_CHECKS, [key, participant.pk])))
     trial = participant.trial
-    trial.status = locked.trial_status
+    trial.status = locked.trial_status  # type: ignore[attr-defined]  # a column of the raw query
     locked.trial = trial
     if locked.site_id == participant.site_id:
         locked.site = participant.site
@@ -586,7 +586,7 @@ class Outcome:
 def randomise(
     participant: Participant,
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     idempotency_key: str | None = None,
     on: dt.date | None = None,
 ) -> Outcome:
@@ -601,7 +601,7 @@ def randomise(
     try:
         with transaction.atomic():
             locked = _participant_for_update(participant, idempotency_key)
-            if idempotency_key and locked.keyed_to is not None:
+            if idempotency_key and locked.keyed_to is not None:  # type: ignore[attr-defined]  # raw query column
                 return Outcome(_replay(trial, idempotency_key, locked), created=False)
             check_can_randomise(locked)
             if scheme is None:
@@ -669,7 +669,7 @@ def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
 def _replay(trial: Trial, key: str, participant: Participant) -> Allocation:
     """The allocation an earlier request with idempotency key ``key`` made; refused if the key
     was used for another participant (``keyed_to`` from :func:`_participant_for_update`)."""
-    if participant.keyed_to != participant.pk:  # type: ignore[attr-defined]
+    if participant.keyed_to != participant.pk:  # type: ignore[attr-defined]  # raw query column
         raise TrialError(
             _("This idempotency key was used for another participant."), field="idempotency_key"
         )
@@ -706,7 +706,7 @@ def _allocate_individual(
     participant: Participant,
     levels: dict[str, str],
     on: dt.date,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     key: str | None,
     head: tuple[int, str],
 ) -> Allocation:
@@ -729,7 +729,7 @@ def _allocate_individual(
             counts,
             {item["factor"]: float(item["weight"]) for item in scheme.minimisation_factors},
             p_best=float(scheme.p_best),
-            measure=scheme.imbalance_measure,  # type: ignore[arg-type]
+            measure=scheme.imbalance_measure,  # type: ignore[arg-type]  # a Scheme.Measure value
         )
         code = result.arm
         details.update(
@@ -842,7 +842,7 @@ def _allocate_cluster_member(
     scheme: Scheme,
     participant: Participant,
     on: dt.date,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     key: str | None,
     head: tuple[int, str],
 ) -> Allocation:
@@ -883,7 +883,7 @@ def _record_randomised(
     participant: Participant,
     allocation: Allocation,
     before: dict[str, Any],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> None:
     audit.record(
         "participant.randomised",
@@ -898,9 +898,7 @@ def _record_randomised(
     )
 
 
-def _after_allocation(
-    participant: Participant, allocation: Allocation, actor: AbstractBaseUser | None
-) -> None:
+def _after_allocation(participant: Participant, allocation: Allocation, actor: User | None) -> None:
     before = audit.snapshot(participant)
     participant.randomised_on = allocation.allocated_on
     participant.save(update_fields=["randomised_on"])
@@ -915,7 +913,7 @@ def record_manual(
     on: dt.date,
     reference: str,
     reason: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     source: str = Allocation.Source.MANUAL,
 ) -> Allocation:
     """Enter an allocation made outside the system (sealed envelope, or an earlier system)."""
@@ -957,9 +955,7 @@ def record_manual(
     return allocation
 
 
-def flag_in_error(
-    allocation: Allocation, *, reason: str, actor: AbstractBaseUser | None
-) -> AllocationFlag:
+def flag_in_error(allocation: Allocation, *, reason: str, actor: User | None) -> AllocationFlag:
     """Record that a participant was randomised in error. The allocation stays (ITT)."""
     if not reason.strip():
         raise TrialError(_("Give the reason."), field="reason")
@@ -983,7 +979,7 @@ def flag_in_error(
     return flag
 
 
-def unblind(allocation: Allocation, *, reason: str, actor: AbstractBaseUser) -> Unblinding:
+def unblind(allocation: Allocation, *, reason: str, actor: User) -> Unblinding:
     """Emergency unblinding of one participant: logged, and the coordinators are told."""
     if not reason.strip():
         raise TrialError(_("Give the reason for unblinding."), field="reason")
@@ -1181,7 +1177,7 @@ def sites_without_allocation(trial: Trial) -> list[Site]:
 # --- cluster designs ---------------------------------------------------------------------
 
 
-def randomise_sites(trial: Trial, *, actor: AbstractBaseUser | None) -> list[Allocation]:
+def randomise_sites(trial: Trial, *, actor: User | None) -> list[Allocation]:
     """Allocate every site of a cluster trial at once, by the locked scheme.
 
     Each site gets one allocation record in the chain (for a stepped wedge, its crossover step
@@ -1289,7 +1285,7 @@ def _cluster_plan(
     plan = {}
     for code in codes:
         step = result.step[code]
-        crossover = add_months(scheme.first_step_on, (step - 1) * (scheme.step_length_months or 0))
+        crossover = add_months(scheme.first_step_on, (step - 1) * (scheme.step_length_months or 0))  # type: ignore[arg-type]  # required for stepped wedge
         plan[code] = (
             intervention,
             {"step": step, "crossover_on": crossover.isoformat(), "control_arm": control},

@@ -13,7 +13,7 @@ import math
 import secrets
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -35,7 +35,7 @@ def spec_for(scheme: Scheme) -> SchemeSpec:
     if scheme.is_cluster:
         raise ValueError("cluster schemes allocate sites, not participants")
     return SchemeSpec(
-        method=scheme.method,  # type: ignore[arg-type]
+        method=scheme.method,  # type: ignore[arg-type]  # a Scheme.Method value
         arms=tuple(services.arm_weights(scheme.trial)),
         block_sizes=tuple(scheme.block_sizes),
         strata_factors=tuple(scheme.strata_factors),
@@ -43,7 +43,7 @@ def spec_for(scheme: Scheme) -> SchemeSpec:
             (item["factor"], float(item["weight"])) for item in scheme.minimisation_factors
         ),
         p_best=float(scheme.p_best),
-        measure=scheme.imbalance_measure,  # type: ignore[arg-type]
+        measure=scheme.imbalance_measure,  # type: ignore[arg-type]  # a Scheme.Measure value
     )
 
 
@@ -91,7 +91,7 @@ def request_simulation(
     n_trials: int,
     trial_size: int,
     strata_mix: dict[str, dict[str, float]],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> SimulationRun:
     """Record a simulation of the scheme as it is now and queue it once the row is committed.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -17,13 +17,13 @@ from randomisation.hooks import arm_label
 from randomisation.models import Allocation
 from trial import permissions
 from trial.models import Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.services import TrialError
 from trial.views import show_error, trial_view
 
 
 @trial_view(Perm.RANDOMISE)
-def randomise(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
+def randomise(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
     participant = permissions.get_participant(request.user, trial, study_id, Perm.RANDOMISE)
     existing = Allocation.objects.filter(participant=participant).first()
     if existing is not None:
@@ -70,7 +70,7 @@ def randomise(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse
 
 
 @trial_view(Perm.RANDOMISE)
-def manual(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
+def manual(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
     participant = permissions.get_participant(request.user, trial, study_id, Perm.RANDOMISE)
     form = ManualAllocationForm(request.POST or None, trial=trial)
     if request.method == "POST" and form.is_valid():
@@ -92,7 +92,7 @@ def manual(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
 
 
 @trial_view(Perm.UNBLIND_EMERGENCY)
-def unblind(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
+def unblind(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
     participant = permissions.get_participant(request.user, trial, study_id, Perm.UNBLIND_EMERGENCY)
     allocation = get_object_or_404(
         Allocation.objects.select_related("arm", "trial"), participant=participant
@@ -116,7 +116,7 @@ def unblind(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
 
 
 @trial_view(Perm.RANDOMISE)
-def in_error(request: HttpRequest, trial: Trial, sequence: int) -> HttpResponse:
+def in_error(request: AuthenticatedHttpRequest, trial: Trial, sequence: int) -> HttpResponse:
     allocation = get_object_or_404(
         Allocation.objects.select_related("participant__site", "site", "arm"),
         trial=trial,
@@ -151,7 +151,7 @@ def in_error(request: HttpRequest, trial: Trial, sequence: int) -> HttpResponse:
 
 @trial_view(Perm.RANDOMISE)
 @require_POST
-def randomise_sites(request: HttpRequest, trial: Trial) -> HttpResponse:
+def randomise_sites(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     try:
         created = services.randomise_sites(trial, actor=request.user)
     except TrialError as error:

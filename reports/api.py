@@ -25,7 +25,7 @@ from reports import pipeline, services
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
 from trial.api import TrialScopedMixin, query_filters, service_errors
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedRequest, Perm
 from trial.services import TrialError
 
 
@@ -106,7 +106,7 @@ class OrderReportSerializer(SchemaTypedInput, serializers.Serializer[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = list(pipeline.KINDS)
+        self.fields["kind"].choices = list(pipeline.KINDS)  # type: ignore[attr-defined]  # a ChoiceField
 
 
 @extend_schema(summary="Versions of the trial's statistical analysis plan, newest first")
@@ -164,7 +164,7 @@ class ReportList(APIView):
             ),
         },
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
         body = OrderReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -176,7 +176,7 @@ class ReportList(APIView):
                 kind=data["kind"],
                 cut_off=data["cut_off"],
                 options=options,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
             )
         except services.TooManyReports as error:
             raise TooManyReportsWaiting(error.message) from None
@@ -220,7 +220,7 @@ class ConsortSVG(APIView):
         parameters=[ConsortQuerySerializer],
         responses={(200, "image/svg+xml"): str},
     )
-    def get(self, request: Request, code: str) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, code: str) -> HttpResponse:
         trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
         query = query_filters(ConsortQuerySerializer, request)
         cut_off: dt.date = query.get("cut_off") or timezone.localdate()
@@ -228,7 +228,7 @@ class ConsortSVG(APIView):
             svg = services.consort_download(
                 trial,
                 cut_off=cut_off,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
             )
         except TrialError as error:
             raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
@@ -290,7 +290,7 @@ class AnalysisUnblindingView(TrialScopedMixin, APIView):
         request=AnalysisUnblindingInput,
         responses={201: AnalysisUnblindingSerializer, 400: ErrorSerializer},
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
         given = AnalysisUnblindingInput(data=request.data)
         given.is_valid(raise_exception=True)
@@ -299,6 +299,6 @@ class AnalysisUnblindingView(TrialScopedMixin, APIView):
                 trial,
                 cut_off=given.validated_data["cut_off"],
                 reason=given.validated_data["reason"],
-                actor=request.user,  # type: ignore[arg-type]
+                actor=request.user,
             )
         return Response(AnalysisUnblindingSerializer(record).data, status=status.HTTP_201_CREATED)

@@ -201,9 +201,9 @@ def exposure(trial: Trial, cut_off: dt.date, study_ids: pd.Series) -> pd.DataFra
 
     frame: pd.DataFrame | None = None
     try:
-        from fidelity.contamination import participant_exposure  # type: ignore[import-not-found]
+        from fidelity.contamination import participant_exposure
     except ImportError:
-        participant_exposure = None
+        participant_exposure = None  # type: ignore[assignment]  # fidelity may not provide it
     if participant_exposure is not None:
         try:
             frame = participant_exposure(trial)

@@ -34,11 +34,11 @@ class OrderReportForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [(k.key, k.label) for k in pipeline.KINDS.values()]
+        self.fields["kind"].choices = [(k.key, k.label) for k in pipeline.KINDS.values()]  # type: ignore[attr-defined]  # a ChoiceField
         self.fields["cut_off"].initial = timezone.localdate()
 
 
-class AnalysisPlanForm(forms.ModelForm):  # type: ignore[type-arg]
+class AnalysisPlanForm(forms.ModelForm):
     primary_outcome = forms.ChoiceField(label=_("Primary outcome"))
     time_point = forms.ChoiceField(
         label=_("Time point"), help_text=_("The follow-up visit the primary analysis uses.")
@@ -79,11 +79,11 @@ class AnalysisPlanForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         outcomes = services.outcome_choices()
-        self.fields["primary_outcome"].choices = outcomes
-        self.fields["secondary_outcomes"].choices = outcomes
-        self.fields["time_point"].choices = services.time_point_choices(trial)
-        self.fields["covariates"].choices = services.covariate_choices(trial)
-        self.fields["subgroups"].choices = services.subgroup_choices(trial)
+        self.fields["primary_outcome"].choices = outcomes  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["secondary_outcomes"].choices = outcomes  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["time_point"].choices = services.time_point_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["covariates"].choices = services.covariate_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["subgroups"].choices = services.subgroup_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
 
 
 class SupersedeForm(forms.Form):

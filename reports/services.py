@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
@@ -50,7 +50,8 @@ class ReportError(TrialError):
 
 def outcome_choices() -> list[tuple[str, str]]:
     return [
-        (name, str(capfirst(Assessment._meta.get_field(name).verbose_name))) for name in OUTCOMES
+        (name, str(capfirst(Assessment._meta.get_field(name).verbose_name)))  # type: ignore[union-attr]  # a field
+        for name in OUTCOMES
     ]
 
 
@@ -90,7 +91,7 @@ def check_plan(trial: Trial, values: dict[str, Any]) -> None:
             raise ReportError(
                 _("The trial has no %(what)s called %(names)s.")
                 % {
-                    "what": AnalysisPlan._meta.get_field(name).verbose_name,
+                    "what": AnalysisPlan._meta.get_field(name).verbose_name,  # type: ignore[union-attr]  # a field
                     "names": ", ".join(unknown),
                 },
                 field=name,
@@ -111,9 +112,7 @@ def locked_plan(trial: Trial) -> AnalysisPlan | None:
     return trial.analysis_plans.filter(status=AnalysisPlan.Status.LOCKED).first()
 
 
-def save_plan_draft(
-    trial: Trial, *, values: dict[str, Any], actor: AbstractBaseUser | None
-) -> AnalysisPlan:
+def save_plan_draft(trial: Trial, *, values: dict[str, Any], actor: User | None) -> AnalysisPlan:
     """Create the trial's first draft or change the draft there is.
 
     Only a draft can change: a locked plan is superseded by a new version (see
@@ -160,7 +159,7 @@ def plan_hash(plan: AnalysisPlan) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def lock_plan(plan: AnalysisPlan, *, actor: AbstractBaseUser) -> AnalysisPlan:
+def lock_plan(plan: AnalysisPlan, *, actor: User) -> AnalysisPlan:
     """Lock a draft: timestamp, who, and the content hash. The version it supersedes (if any)
     becomes superseded in the same transaction. Raises ReportError if the plan is not a draft
     or its content no longer fits the trial. Audited."""
@@ -197,7 +196,7 @@ def lock_plan(plan: AnalysisPlan, *, actor: AbstractBaseUser) -> AnalysisPlan:
     return plan
 
 
-def supersede_plan(plan: AnalysisPlan, *, reason: str, actor: AbstractBaseUser) -> AnalysisPlan:
+def supersede_plan(plan: AnalysisPlan, *, reason: str, actor: User) -> AnalysisPlan:
     """Start a new draft version from a locked plan, recording why. The locked plan stays in
     force until the new version is locked. Raises ReportError without a reason, for a plan that
     is not the locked one, or when a new version is already being drafted. Audited."""
@@ -248,7 +247,7 @@ def may_download(user: Any, report: ReportRequest) -> bool:
 
 
 def unblind_analysis(
-    trial: Trial, *, cut_off: dt.date, reason: str, actor: AbstractBaseUser
+    trial: Trial, *, cut_off: dt.date, reason: str, actor: User
 ) -> AnalysisUnblinding:
     """End blinding for the analysis: from now on every member sees arm names.
 
@@ -303,7 +302,7 @@ class TooManyReports(ReportError):
     """The user already has as many builds queued or running as one person may have."""
 
 
-def check_active_reports(actor: AbstractBaseUser) -> None:
+def check_active_reports(actor: User) -> None:
     """Raise TooManyReports when ``actor`` has ``REPORT_ACTIVE_PER_USER`` report builds queued
     or running, in any trial: each build takes a worker for minutes, so one person (or a
     runaway client) must not fill the queue. Call inside the ordering transaction; the user's
@@ -335,7 +334,7 @@ def request_report(
     kind: str,
     cut_off: dt.date,
     options: dict[str, Any] | None = None,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> ReportRequest:
     """Record a report order and queue its build once the row is committed.
 
@@ -502,7 +501,7 @@ def report_file(report: ReportRequest, which: str) -> Path:
     return path
 
 
-def record_download(report: ReportRequest, *, which: str, actor: AbstractBaseUser) -> Path:
+def record_download(report: ReportRequest, *, which: str, actor: User) -> Path:
     """The file to send, with the download recorded in the audit trail."""
     path = report_file(report, which)
     audit.record(
@@ -515,7 +514,7 @@ def record_download(report: ReportRequest, *, which: str, actor: AbstractBaseUse
     return path
 
 
-def consort_download(trial: Trial, *, cut_off: dt.date, actor: AbstractBaseUser) -> str:
+def consort_download(trial: Trial, *, cut_off: dt.date, actor: User) -> str:
     """The trial's current CONSORT flow diagram as an SVG document, with arms as codes for a
     blinded user (as in the reports they order). The caller has checked the right to order
     reports. Raises ReportError for a cut-off in the future. Audited (who took which counts);

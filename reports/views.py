@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any, cast
 
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -26,15 +26,15 @@ from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, Unbl
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
 from trial.models import AuditEvent, Trial
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.services import TrialError
 from trial.views import trial_view
 
 FORM_METHODS = ["GET", "POST"]
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
-    return cast(AbstractBaseUser, request.user)
+def _actor(request: HttpRequest) -> User:
+    return cast(User, request.user)
 
 
 def _labels(trial: Trial) -> dict[str, str]:
@@ -240,7 +240,7 @@ def _stage_order(name: str) -> int:
 
 @trial_view(Perm.DOWNLOAD_REPORT)
 @require_GET
-def report_detail(request: HttpRequest, trial: Trial, report_id: int) -> HttpResponse:
+def report_detail(request: AuthenticatedHttpRequest, trial: Trial, report_id: int) -> HttpResponse:
     report = get_object_or_404(
         ReportRequest.objects.select_related("trial", "plan"), pk=report_id, trial=trial
     )
@@ -270,7 +270,7 @@ def report_detail(request: HttpRequest, trial: Trial, report_id: int) -> HttpRes
         "timings": sorted(report.timings.items(), key=lambda item: _stage_order(item[0])),
         "software": sorted(report.versions.items()),
     }
-    template = "reports/_status.html" if request.htmx else "reports/detail.html"  # type: ignore[attr-defined]
+    template = "reports/_status.html" if request.htmx else "reports/detail.html"
     return render(request, template, context)
 
 

@@ -19,7 +19,7 @@ from trial.models import Arm, AuditEvent, Membership, Participant, Site, Trial
 from trial.permissions import Perm
 
 
-class TrialScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TrialScopedAdmin(admin.ModelAdmin):
     """Filter by the user's trials; edits need ``edit_perm`` in the object's trial."""
 
     trial_path = "trial"
@@ -64,7 +64,7 @@ class TrialScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, obj: Model, form: ModelForm[Any], change: bool
     ) -> None:
         if change:
-            before = audit.snapshot(type(obj).objects.get(pk=obj.pk))
+            before = audit.snapshot(type(obj).objects.get(pk=obj.pk))  # type: ignore[attr-defined]  # a trial model
             super().save_model(request, obj, form, change)
             audit.record_changed(obj, before, actor=request.user)
         else:
@@ -95,7 +95,9 @@ class TrialAdmin(TrialScopedAdmin):
         obj.save()
         audit.record_created(obj, actor=request.user)
         membership = Membership.objects.create(
-            trial=obj, user=request.user, role=Membership.Role.COORDINATOR
+            trial=obj,
+            user=request.user,
+            role=Membership.Role.COORDINATOR,  # type: ignore[misc]  # a Trial; staff
         )
         audit.record_created(membership, actor=request.user)
 

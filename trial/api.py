@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
@@ -45,7 +45,7 @@ from trial.models import (
     Visit,
     VisitQuerySet,
 )
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedRequest, Perm
 from trial.serializers import (
     ArmSerializer,
     AssessmentFilterSerializer,
@@ -119,7 +119,14 @@ def query_filters(serializer_class: type[serializers.Serializer[Any]], request: 
     return serializer.validated_data
 
 
-class TrialScopedMixin:
+if TYPE_CHECKING:
+    # Checked as the DRF view it is mixed into, so its ``request`` agrees with theirs.
+    _ScopedBase = APIView
+else:
+    _ScopedBase = object
+
+
+class TrialScopedMixin(_ScopedBase):
     """Resolve the ``code`` URL argument through the permission layer (404 / 403).
 
     ``trial_perm`` is needed to read; ``write_perm``, when set, to POST.
@@ -154,12 +161,12 @@ class TrialScopedMixin:
 
 class MeView(APIView):
     @extend_schema(responses=MeSerializer, summary="The logged-in user and their trial roles")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         user = request.user
-        memberships = user.memberships.select_related("trial").prefetch_related("sites")  # type: ignore[union-attr]
+        memberships = user.memberships.select_related("trial").prefetch_related("sites")
         data = {
             "username": user.get_username(),
-            "name": user.get_full_name() or user.get_username(),  # type: ignore[union-attr]
+            "name": user.get_full_name() or user.get_username(),
             "memberships": memberships,
         }
         return Response(MeSerializer(data).data)
@@ -194,7 +201,7 @@ class ArmList(TrialScopedMixin, generics.ListAPIView[Arm]):
         return self.get_trial().arms.order_by("code")
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         context["unblinded"] = permissions.sees_arm_names(self.request.user, self.get_trial())
         return context
 
@@ -253,7 +260,7 @@ class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
         ],
         summary="Enrol a consenting person",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
         serializer = EnrolmentSerializer(
             data=request.data, sites=permissions.visible_sites(request.user, trial)
@@ -297,7 +304,7 @@ class ParticipantWithdrawal(TrialScopedMixin, APIView):
         description="The participant stays in every count (intention to treat); no new "
         "follow-up data may be recorded for them afterwards. A second withdrawal is refused.",
     )
-    def post(self, request: Request, code: str, study_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
         participant = permissions.get_participant(
             request.user, self.get_trial(), study_id, Perm.ENROL
         )
@@ -326,7 +333,7 @@ class ParticipantLoss(TrialScopedMixin, APIView):
         description="The participant stays in every count (intention to treat) and reminders "
         "stop. DELETE undoes it when the participant is found again.",
     )
-    def post(self, request: Request, code: str, study_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
         participant = permissions.get_participant(
             request.user, self.get_trial(), study_id, Perm.ENROL
         )
@@ -348,7 +355,7 @@ class ParticipantLoss(TrialScopedMixin, APIView):
         },
         summary="The participant was found again",
     )
-    def delete(self, request: Request, code: str, study_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
         participant = permissions.get_participant(
             request.user, self.get_trial(), study_id, Perm.ENROL
         )
@@ -404,7 +411,7 @@ class ScreeningList(TrialScopedMixin, generics.ListAPIView[ScreeningRecord]):
         ],
         summary="Log one person assessed for eligibility",
     )
-    def post(self, request: Request, code: str) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str) -> Response:
         trial = self.get_trial()
         serializer = ScreeningSerializer(
             data=request.data,
@@ -492,7 +499,7 @@ class VisitAssessment(TrialScopedMixin, APIView):
         description="Refused for a withdrawn participant or a visit already closed. A "
         "completion outside the visit window is accepted and flagged by in_window.",
     )
-    def post(self, request: Request, code: str, visit_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, visit_id: int) -> Response:
         visit = self.get_visit()
         serializer = AssessmentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -515,7 +522,7 @@ class VisitMissed(TrialScopedMixin, APIView):
         },
         summary="Close an open visit as missed",
     )
-    def post(self, request: Request, code: str, visit_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, code: str, visit_id: int) -> Response:
         visit = self.get_visit()
         with service_errors():
             closed = services.mark_visit_missed(visit, actor=request.user)

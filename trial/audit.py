@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 from trial.models import AuditEvent, Trial
@@ -86,7 +86,7 @@ def build(
 ) -> AuditEvent:
     """The event :func:`record` would append, unsaved: for services that write many objects
     and append their events with one :func:`record_many`."""
-    user = actor if isinstance(actor, AbstractBaseUser) else None
+    user = actor if isinstance(actor, User) else None
     return AuditEvent(
         trial=trial or _trial_of(target),
         actor=user,

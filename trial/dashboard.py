@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from django.db.models import Count, F, Q
 from django.db.models.functions import TruncMonth
@@ -169,7 +170,7 @@ class VisitCounts:
     withdrawn: int = 0
     lost: int = 0
 
-    def add(self, counts: dict[str, int]) -> None:
+    def add(self, counts: Mapping[str, Any]) -> None:
         """Add one row of ``follow_up``'s query, whose counts are named ``n_<field>``."""
         for name in COUNTED:
             setattr(self, name, getattr(self, name) + counts[f"n_{name}"])

@@ -41,8 +41,8 @@ class ScreeningForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, sites: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]
+        self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+        self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class EnrolmentForm(forms.Form):
@@ -65,8 +65,8 @@ class EnrolmentForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, sites: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        self.fields["screening"].queryset = (  # type: ignore[attr-defined]
+        self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+        self.fields["screening"].queryset = (  # type: ignore[attr-defined]  # a ModelChoiceField
             ScreeningRecord.objects.filter(
                 trial=trial,
                 site__in=sites,
@@ -104,21 +104,21 @@ def covariate_field(definition: CovariateDefinition) -> forms.Field:
     )
 
 
-class WithdrawalForm(forms.ModelForm):  # type: ignore[type-arg]
+class WithdrawalForm(forms.ModelForm):
     class Meta:
         model = Withdrawal
         fields = ["withdrawn_on", "scope", "reason"]
         widgets = {"withdrawn_on": DATE, "scope": forms.RadioSelect}
 
 
-class LossToFollowUpForm(forms.ModelForm):  # type: ignore[type-arg]
+class LossToFollowUpForm(forms.ModelForm):
     class Meta:
         model = LossToFollowUp
         fields = ["lost_on", "reason", "detail"]
         widgets = {"lost_on": DATE, "reason": forms.RadioSelect}
 
 
-class AssessmentForm(forms.ModelForm):  # type: ignore[type-arg]
+class AssessmentForm(forms.ModelForm):
     class Meta:
         model = Assessment
         fields = ["assessed_on", *Assessment.OUTCOME_FIELDS]

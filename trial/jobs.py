@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from django.apps import apps
 from django.conf import settings
@@ -94,6 +94,8 @@ class Job(models.Model):
     finished_at = models.DateTimeField(gettext_lazy("finished"), null=True, blank=True)
 
     status: str
+    # Every concrete job has the default manager; declared for the type checker.
+    objects: ClassVar[models.Manager[Self]]
     # Queued status -> the step it starts.
     STEPS: ClassVar[dict[str, Step]]
     FAILED: ClassVar[str] = Status.FAILED
@@ -174,7 +176,7 @@ def send(model: type[Job], pk: int) -> bool:
         import_string(model.STEPS[job.status].task).delay(pk)
     except OperationalError:
         logger.warning("%s %s: broker unreachable", model._meta.model_name, pk, exc_info=True)
-        fail(job, job.say(model.QUEUE_DOWN), rows=model.objects.filter(pk=pk, status=job.status))
+        fail(job, job.say(model.QUEUE_DOWN), rows=model.objects.filter(pk=pk, status=job.status))  # type: ignore[misc]  # status: each concrete job has it
         return False
     return True
 
@@ -267,7 +269,7 @@ def fail(job: Job, reason: str, *, rows: QuerySet[Any] | None = None, **also: An
     if rows is None:
         rows = type(job).objects.filter(pk=job.pk)
     now = timezone.now()
-    if not rows.update(status=job.FAILED, error=reason, finished_at=now, **also):
+    if not rows.update(status=job.FAILED, error=reason, finished_at=now, **also):  # type: ignore[misc]  # status: each concrete job has it
         return False
     job.status, job.error, job.finished_at = job.FAILED, reason, now
     job.discard()
@@ -277,7 +279,7 @@ def fail(job: Job, reason: str, *, rows: QuerySet[Any] | None = None, **also: An
 def _mark_failed(job: Job, reason: str) -> None:
     """Inside the caller's transaction, with the row locked: failed, cleaned up on commit."""
     job.status, job.error, job.finished_at = job.FAILED, reason, timezone.now()
-    job.save(update_fields=["status", "error", "finished_at"])
+    job.save(update_fields=["status", "error", "finished_at"])  # type: ignore[misc]  # status: each concrete job has it
     transaction.on_commit(job.discard)
 
 
@@ -304,7 +306,7 @@ def sweep(now: dt.datetime | None = None) -> int:
 
 def _expired(model: type[Job], now: dt.datetime) -> int:
     silent = Q(heartbeat_at__lt=now - lease()) | Q(heartbeat_at__isnull=True)
-    expired = model.objects.filter(silent, status__in=model.running_statuses())
+    expired = model.objects.filter(silent, status__in=model.running_statuses())  # type: ignore[misc]  # status: each concrete job has it
     queued_for = {step.running: queued for queued, step in model.STEPS.items()}
     changed = 0
     for pk in list(expired.values_list("pk", flat=True)):
@@ -318,7 +320,7 @@ def _expired(model: type[Job], now: dt.datetime) -> int:
                 else:
                     job.status = queued_for[job.status]
                     job.heartbeat_at = now  # waiting since now, by the sweep's clock
-                    job.save(update_fields=["status", "heartbeat_at"])
+                    job.save(update_fields=["status", "heartbeat_at"])  # type: ignore[misc]  # status: each concrete job has it
                     transaction.on_commit(partial(send, model, pk))
         except DatabaseError:
             # SQLite (the embedded default) has no SKIP LOCKED: a job writing in a long
@@ -338,8 +340,8 @@ def _expired(model: type[Job], now: dt.datetime) -> int:
 def _not_taken(model: type[Job], now: dt.datetime) -> int:
     waited = Q(heartbeat_at__lt=now - model.queued_limit()) | Q(heartbeat_at__isnull=True)
     changed = 0
-    for job in model.objects.filter(waited, status__in=model.queued_statuses()):
+    for job in model.objects.filter(waited, status__in=model.queued_statuses()):  # type: ignore[misc]  # status: each concrete job has it
         # Only if it is still as seen: a worker that took it meanwhile keeps it.
-        rows = model.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at)
+        rows = model.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at)  # type: ignore[misc]  # status: each concrete job has it
         changed += fail(job, job.say(model.NOT_TAKEN), rows=rows)
     return changed

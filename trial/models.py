@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 class Trial(models.Model):
@@ -217,7 +217,7 @@ class SiteAssignment(models.Model):
 
 
 class ParticipantQuerySet(models.QuerySet["Participant"]):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> ParticipantQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> ParticipantQuerySet:
         from trial import permissions
 
         return permissions.scope_participants(self, user)

@@ -9,19 +9,41 @@ so an outsider cannot learn that an id exists. A member who lacks a capability g
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet, prefetch_related_objects
-from django.http import Http404
+from django.http import Http404, HttpRequest
+from rest_framework.request import Request
 
 from trial.models import Membership, Participant, Site, Trial
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import User as AuthUser
+    from django_htmx.middleware import HtmxDetails
 
-    User = AbstractBaseUser | AnonymousUser
+    User = AuthUser | AnonymousUser
+
+# A participant queryset, or its subclass ParticipantQuerySet, scoped keeps its type.
+ParticipantsT = TypeVar("ParticipantsT", bound=QuerySet[Participant])
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """For the type checker: the request of a view behind ``login_required`` (or
+    ``trial_view``), whose user is signed in; django-htmx's middleware sets ``htmx`` on every
+    request."""
+
+    user: AuthUser
+    htmx: HtmxDetails
+
+
+class AuthenticatedRequest(Request):
+    """For the type checker: an API request that passed ``IsAuthenticated`` (the default
+    permission class), so its user is signed in."""
+
+    user: AuthUser
 
 
 class Perm(StrEnum):
@@ -162,7 +184,7 @@ def _memberships(user: User) -> dict[int, Membership]:
         # Only site-scoped roles need their sites: no second query for anyone else.
         prefetch_related_objects([m for m in found if m.role in SITE_SCOPED_ROLES], "sites")
         cache = {m.trial_id: m for m in found}
-        user._trial_memberships = cache  # type: ignore[union-attr]
+        user._trial_memberships = cache  # type: ignore[attr-defined]  # a per-request cache
     return cache
 
 
@@ -181,7 +203,7 @@ def requires_two_factor(user: User) -> bool:
     ``TWO_FACTOR_PERMS`` in some trial, or may use the admin site, and enforcement is on."""
     if not settings.TWO_FACTOR_REQUIRED or not user.is_authenticated:
         return False
-    if user.is_staff:  # type: ignore[union-attr]
+    if user.is_staff:
         return True
     return any(perms_for(m) & TWO_FACTOR_PERMS for m in _memberships(user).values())
 
@@ -222,8 +244,8 @@ def visible_sites(user: User, trial: Trial) -> QuerySet[Site]:
 
 
 def scope_participants(
-    queryset: QuerySet[Participant], user: User, perm: Perm = Perm.VIEW_PARTICIPANTS
-) -> QuerySet[Participant]:
+    queryset: ParticipantsT, user: User, perm: Perm = Perm.VIEW_PARTICIPANTS
+) -> ParticipantsT:
     """Restrict a participant queryset to what the user may see, across all their trials."""
     condition = Q(pk__in=[])
     for trial_id, m in _memberships(user).items():

@@ -136,7 +136,7 @@ def caseworkers() -> QuerySet[User]:
     )
 
 
-def digest_for(user: AbstractUser, day: dt.date) -> Digest:
+def digest_for(user: User, day: dt.date) -> Digest:
     """The visits ``user`` should hear about on ``day``, grouped by trial; may be empty.
 
     Participants are scoped through the permission layer (``visible_to``), so a digest never

@@ -77,7 +77,9 @@ class SiteSerializer(serializers.ModelSerializer[Site]):
 class ParticipantSerializer(serializers.ModelSerializer[Participant]):
     """A participant as the API shows them: by study id, never by personal number."""
 
-    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    site: serializers.SlugRelatedField[Site] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
 
     class Meta:
         model = Participant
@@ -129,8 +131,8 @@ class EnrolmentSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     def __init__(self, *args: Any, sites: QuerySet[Site] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-            self.fields["screening"].queryset = ScreeningRecord.objects.filter(site__in=sites)  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+            self.fields["screening"].queryset = ScreeningRecord.objects.filter(site__in=sites)  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class WithdrawalSerializer(SchemaTypedInput, serializers.ModelSerializer[Withdrawal]):
@@ -197,8 +199,8 @@ class ScreeningSerializer(SchemaTypedInput, serializers.ModelSerializer[Screenin
     ) -> None:
         super().__init__(*args, **kwargs)
         if trial is not None and sites is not None:
-            self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-            self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]
+            self.fields["site"].queryset = sites  # type: ignore[attr-defined]  # a ModelChoiceField
+            self.fields["exclusion_reason"].queryset = trial.exclusion_reasons.all()  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class ParticipantFilterSerializer(serializers.Serializer[Any]):
@@ -315,8 +317,12 @@ class AssessmentFilterSerializer(serializers.Serializer[Any]):
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):
-    trial = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    sites = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    trial: serializers.SlugRelatedField[Trial] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True
+    )
+    sites: serializers.SlugRelatedField[Site] = serializers.SlugRelatedField(
+        slug_field="code", many=True, read_only=True
+    )
 
     class Meta:
         model = Membership

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -61,7 +61,7 @@ def enrol_participant(
     consent_date: dt.date,
     baseline: dict[str, Any] | None = None,
     screening: ScreeningRecord | None = None,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     suffix: Callable[[], str] = random_study_suffix,
     study_id: str | None = None,
 ) -> Participant:
@@ -246,7 +246,7 @@ def record_screening(
     eligible: bool,
     exclusion_reason: ExclusionReason | None = None,
     declined: bool = False,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> ScreeningRecord:
     """Log one person assessed for eligibility (no identity is stored).
 
@@ -304,7 +304,7 @@ def withdraw_participant(
     withdrawn_on: dt.date,
     scope: str,
     reason: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> Withdrawal:
     """Record a withdrawal. The participant stays in every count (ITT); open visits close.
 
@@ -347,7 +347,7 @@ def mark_lost_to_follow_up(
     lost_on: dt.date,
     reason: str,
     detail: str = "",
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> LossToFollowUp:
     """Record that the trial can no longer reach a participant.
 
@@ -385,7 +385,7 @@ def mark_lost_to_follow_up(
     return loss
 
 
-def mark_found_again(participant: Participant, *, actor: AbstractBaseUser | None) -> None:
+def mark_found_again(participant: Participant, *, actor: User | None) -> None:
     """Undo a loss to follow-up: the participant is active again (the audit trail keeps both)."""
     with transaction.atomic():
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
@@ -435,7 +435,7 @@ def record_assessment(
     visit: Visit,
     *,
     values: dict[str, Any],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
 ) -> Assessment:
     """Record the outcome measures for a visit and mark it completed.
 
@@ -497,7 +497,7 @@ def record_assessment(
     return assessment
 
 
-def mark_visit_missed(visit: Visit, *, actor: AbstractBaseUser | None) -> Visit:
+def mark_visit_missed(visit: Visit, *, actor: User | None) -> Visit:
     """Close an open visit as missed. Raises TrialError if it is closed already."""
     with transaction.atomic():
         locked = Visit.objects.select_for_update().get(pk=visit.pk)

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,9 +36,9 @@ from trial.models import (
     Trial,
     Visit,
 )
-from trial.permissions import Perm
+from trial.permissions import AuthenticatedHttpRequest, Perm
 
-TrialView = Callable[..., HttpResponse]
+TrialView = Callable[..., HttpResponseBase]
 
 
 def trial_view(perm: Perm) -> Callable[[TrialView], TrialView]:
@@ -51,9 +51,9 @@ def trial_view(perm: Perm) -> Callable[[TrialView], TrialView]:
     def decorator(view: TrialView) -> TrialView:
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             trial = permissions.get_trial(request.user, code, perm)
-            request.current_trial = trial  # type: ignore[attr-defined]
+            request.current_trial = trial  # type: ignore[attr-defined]  # read by the trial menu
             return view(request, trial, *args, **kwargs)
 
         return wrapped
@@ -63,7 +63,7 @@ def trial_view(perm: Perm) -> Callable[[TrialView], TrialView]:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     memberships = (
         Membership.objects.filter(user=request.user)
         .select_related("trial")
@@ -111,7 +111,7 @@ def dashboard(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 @trial_view(Perm.VIEW_PARTICIPANTS)
 @require_GET
-def participants(request: HttpRequest, trial: Trial) -> HttpResponse:
+def participants(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     queryset = (
         Participant.objects.filter(trial=trial)
         .visible_to(request.user)
@@ -181,7 +181,7 @@ def participant(request: HttpRequest, trial: Trial, study_id: str) -> HttpRespon
 
 @trial_view(Perm.VIEW_AUDIT)
 @require_GET
-def audit(request: HttpRequest, trial: Trial) -> HttpResponse:
+def audit(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     events = AuditEvent.objects.filter(trial=trial).order_by("-created_at", "-id")
     action = request.GET.get("action", "").strip()
     if action:
@@ -209,7 +209,7 @@ def show_error(form: forms.BaseForm, error: services.TrialError) -> None:
 
 
 @trial_view(Perm.ENROL)
-def screening(request: HttpRequest, trial: Trial) -> HttpResponse:
+def screening(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     sites = permissions.visible_sites(request.user, trial)
     form = ScreeningForm(request.POST or None, trial=trial, sites=sites)
     if request.method == "POST" and form.is_valid():
@@ -245,7 +245,7 @@ def screening(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.ENROL)
-def enrol(request: HttpRequest, trial: Trial) -> HttpResponse:
+def enrol(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     sites = permissions.visible_sites(request.user, trial)
     form = EnrolmentForm(request.POST or None, trial=trial, sites=sites)
     if request.method == "POST" and form.is_valid():
@@ -281,7 +281,7 @@ def _plain(value: Any) -> Any:
 
 
 @trial_view(Perm.ENROL)
-def withdraw(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
+def withdraw(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
     participant = permissions.get_participant(request.user, trial, study_id, Perm.ENROL)
     form = WithdrawalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -298,7 +298,7 @@ def withdraw(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
 
 
 @trial_view(Perm.ENROL)
-def lost(request: HttpRequest, trial: Trial, study_id: str) -> HttpResponse:
+def lost(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
     """Mark a participant lost to follow-up (GET/POST), or found again (POST ``found``)."""
     participant = permissions.get_participant(request.user, trial, study_id, Perm.ENROL)
     if request.method == "POST" and "found" in request.POST:
@@ -372,7 +372,7 @@ def worklist(request: HttpRequest, trial: Trial) -> HttpResponse:
 
 
 @trial_view(Perm.RECORD_ASSESSMENT)
-def assess(request: HttpRequest, trial: Trial, visit_id: int) -> HttpResponse:
+def assess(request: AuthenticatedHttpRequest, trial: Trial, visit_id: int) -> HttpResponse:
     visible = Participant.objects.filter(trial=trial).visible_to(request.user)
     visit = get_object_or_404(
         Visit.objects.select_related("participant__site", "definition"),

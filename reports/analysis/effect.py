@@ -167,7 +167,7 @@ class Context:
             (
                 arm,
                 _("%(arm)s vs %(reference)s")
-                % {"arm": self.labels[arm], "reference": self.labels[self.reference]},
+                % {"arm": self.labels[arm], "reference": self.labels[self.reference]},  # type: ignore[index]  # only built with a reference arm
             )
             for arm in self.others
         ]
@@ -362,7 +362,7 @@ def effect_rows(
     rows: list[tuple[dict[str, object], Estimate]] = []
     for arm, name in context.comparisons():
         pair = context.pair(frame, arm)
-        extra = {"comparison": name, "outcome": outcome}
+        extra: dict[str, object] = {"comparison": name, "outcome": outcome}
         pair = pair.loc[pair[outcome].notna()]
         if design in {"cluster", "stepped_wedge"}:
             period = None
@@ -574,12 +574,12 @@ def over_visits_section(context: Context) -> Section:
                 {
                     _("Visit"): visit.visit,
                     _("Months from randomisation"): visit.offset_months,
-                    _("Arm"): context.labels[arm],
+                    _("Arm"): context.labels[arm],  # type: ignore[index]  # only built with a reference arm
                     _("n analysed"): len(values),
                     (_("Proportion") if binary else _("Mean")): value,
                 }
             )
-        series[context.labels[arm]] = points
+        series[context.labels[arm]] = points  # type: ignore[index]  # only built with a reference arm
     title = _("%(outcome)s by arm over visits") % {"outcome": outcome_name(outcome)}
     title = title[:1].upper() + title[1:]
     table = Table("over_visits", title, clean(pd.DataFrame(records)), group=_("Arm"))
@@ -610,13 +610,14 @@ def time_to_work_section(context: Context) -> Section:
     frame["event"] = frame["event"].fillna(False).astype(bool)
     arms = [context.reference, *context.others]
     curves = {
-        context.labels[a]: survival.kaplan_meier(*_te(frame.loc[frame["arm"] == a])) for a in arms
+        context.labels[a]: survival.kaplan_meier(*_te(frame.loc[frame["arm"] == a]))  # type: ignore[index]  # only built with a reference arm
+        for a in arms
     }
     longest = float(frame["months"].max()) if len(frame) else 0.0
     step = 3.0 if longest <= 24 else 6.0
     grid = [step * i for i in range(int(longest // step) + 1)] or [0.0]
     at_risk = {
-        context.labels[a]: survival.numbers_at_risk(frame.loc[frame["arm"] == a, "months"], grid)
+        context.labels[a]: survival.numbers_at_risk(frame.loc[frame["arm"] == a, "months"], grid)  # type: ignore[index]  # only built with a reference arm
         for a in arms
     }
     km_rows = [
@@ -743,7 +744,7 @@ def compliance_section(context: Context) -> Section:
         exposed = int(group["exposed"].sum())
         rates.append(
             {
-                _("Arm"): context.labels[arm],
+                _("Arm"): context.labels[arm],  # type: ignore[index]  # only built with a reference arm
                 _("Randomised"): len(group),
                 _("Exposed to intervention components"): exposed,
                 _("Proportion exposed"): exposed / len(group) if len(group) else None,
@@ -787,7 +788,7 @@ def compliance_section(context: Context) -> Section:
         pair = context.pair(frame, arm)
         pair = pair.loc[pair[outcome].notna()]
         y = pair[outcome].astype(float)
-        extra = {"comparison": name}
+        extra: dict[str, object] = {"comparison": name}
         itt_measure = _("ITT risk difference") if binary else _("ITT difference in means")
         rows.append((extra, compliance.difference(y, pair["treat"], itt_measure, _("Wald"), "")))
         cace, first_f = compliance.iv_2sls(y, pair["received"], pair["treat"])

@@ -53,7 +53,7 @@ def finite(value: object) -> float | None:
     if value is None:
         return None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # TypeError is caught
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
@@ -68,7 +68,7 @@ def is_binary(values: pd.Series) -> bool:
     """True when the non-missing values are booleans or only 0 and 1."""
     observed = values.dropna()
     if observed.empty:
-        return values.dtype == bool
+        return bool(values.dtype == bool)
     if observed.dtype == bool:
         return True
     try:

@@ -53,7 +53,7 @@ def missing_outcomes_table(
     rows = []
     for code, group in participants.groupby(arm, sort=True):
         ids = list(group["study_id"])
-        row: dict[str, object] = {"arm": code, "randomised": len(ids)}
+        row = {"arm": code, "randomised": len(ids)}
         row["observed"] = sum(i in observed_ids for i in ids)
         for label in labels:
             row[label] = sum(i not in observed_ids and reasons.get(i) == label for i in ids)
@@ -61,12 +61,12 @@ def missing_outcomes_table(
             i in assessed_ids and i not in observed_ids and i not in reasons for i in ids
         )
         row["no record"] = sum(i not in assessed_ids and i not in reasons for i in ids)
-        row["missing"] = row["randomised"] - row["observed"]  # type: ignore[operator]
+        row["missing"] = row["randomised"] - row["observed"]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-class _MatrixMICEData(MICEData):
+class _MatrixMICEData(MICEData):  # type: ignore[misc]  # statsmodels is untyped
     """MICEData whose imputation models use numpy matrices instead of patsy formulas.
 
     Each variable is imputed from an intercept and all other columns (main effects), which is
@@ -85,7 +85,7 @@ class _MatrixMICEData(MICEData):
         ixo, ixm = self.ix_obs[vname], self.ix_miss[vname]
         return endog[ixo], exog[ixo], exog[ixm], {}, {}
 
-    def get_fitting_data(self, vname):  # type: ignore[no-untyped-def]
+    def get_fitting_data(self, vname):  # type: ignore[no-untyped-def]  # statsmodels' signature
         endog, exog = self._matrices(vname)
         ixo = self.ix_obs[vname]
         return endog[ixo], exog[ixo], {}, {}

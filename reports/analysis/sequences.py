@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,7 @@ def cross_sectional_entropy(distribution: np.ndarray) -> np.ndarray:
     p = np.asarray(distribution, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, -p * np.log(p), 0.0)
-    return terms.sum(axis=1) / math.log(p.shape[1])
+    return cast(np.ndarray, terms.sum(axis=1) / math.log(p.shape[1]))
 
 
 def transition_counts(
@@ -196,7 +196,7 @@ def within_entropy(sequences: np.ndarray, n_states: int) -> np.ndarray:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(share > 0, -share * np.log(share), 0.0)
-    return terms.sum(axis=1) / math.log(n_states)
+    return cast(np.ndarray, terms.sum(axis=1) / math.log(n_states))
 
 
 def turbulence(sequences: np.ndarray, n_states: int) -> np.ndarray:
@@ -355,20 +355,20 @@ def distances(
             if gap <= 0:
                 raise ValueError("indel cost must be positive")
             if not _is_indel_only(cost, gap):
-                return kernels.om_condensed(seqs, lengths, cost, gap)
+                return cast(np.ndarray, kernels.om_condensed(seqs, lengths, cost, gap))
         else:
             gap = 1.0
         masks = kernels.lcs_masks(seqs, lengths, n_states)
         lcs = kernels.lcs_condensed(seqs, lengths, masks)
         i, j = _pair_lengths(lengths)
-        return gap * (i + j - 2 * lcs).astype(np.float64)
+        return cast(np.ndarray, gap * (i + j - 2 * lcs).astype(np.float64))
     if method == "HAM":
         if (lengths != seqs.shape[1]).any():
             raise ValueError("Hamming distance needs sequences of equal length")
         cost = _checked_costs(sm if sm is not None else _constant(n_states, 1.0), n_states)
-        return kernels.hamming_condensed(seqs, lengths, cost)
+        return cast(np.ndarray, kernels.hamming_condensed(seqs, lengths, cost))
     if method == "LCP":
-        return kernels.lcp_condensed(seqs, lengths)
+        return cast(np.ndarray, kernels.lcp_condensed(seqs, lengths))
     raise ValueError(f"unknown distance method {method!r}")
 
 
@@ -388,7 +388,9 @@ def cross_distances(
     if _is_indel_only(cost, gap):
         masks = kernels.lcs_masks(seqs, lengths, n_states)
         lcs = kernels.lcs_cross(masks, lengths, refs, ref_lengths)
-        return gap * (lengths[:, None] + ref_lengths[None, :] - 2 * lcs).astype(np.float64)
+        return cast(
+            np.ndarray, gap * (lengths[:, None] + ref_lengths[None, :] - 2 * lcs).astype(np.float64)
+        )
     if refs.shape[0] < seqs.shape[0]:
         # The kernel fills its LANES with the second argument: with a few references (medoids)
         # most lanes would idle, so the many sequences go there. OM(x, y; sm) = OM(y, x; smᵀ)
@@ -397,7 +399,7 @@ def cross_distances(
             refs, ref_lengths, seqs, lengths, np.ascontiguousarray(cost.T), gap
         )
         return np.ascontiguousarray(flipped.T)
-    return kernels.om_cross(seqs, lengths, refs, ref_lengths, cost, gap)
+    return cast(np.ndarray, kernels.om_cross(seqs, lengths, refs, ref_lengths, cost, gap))
 
 
 def _constant(n_states: int, value: float) -> np.ndarray:
@@ -417,7 +419,7 @@ def expand(condensed: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     from scipy.spatial.distance import squareform
 
     square = squareform(condensed, checks=False)
-    return square[np.ix_(inverse, inverse)]
+    return cast(np.ndarray, square[np.ix_(inverse, inverse)])
 
 
 # --- clustering ---------------------------------------------------------------------------
@@ -540,7 +542,7 @@ def build_medoids(condensed: np.ndarray, k: int, weights: np.ndarray | None = No
     n = round((1 + math.sqrt(1 + 8 * d.size)) / 2)
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and {n - 1}")
-    return kernels.pam_build(d, _weights(weights, n), k)
+    return cast(np.ndarray, kernels.pam_build(d, _weights(weights, n), k))
 
 
 def medoids(
@@ -551,7 +553,7 @@ def medoids(
     lab = np.ascontiguousarray(labels, dtype=np.int64)
     w = _weights(weights, lab.shape[0])
     d = np.ascontiguousarray(condensed, dtype=np.float64)
-    return kernels.cluster_medoids(d, lab, w, int(lab.max()) + 1)
+    return cast(np.ndarray, kernels.cluster_medoids(d, lab, w, int(lab.max()) + 1))
 
 
 def silhouette(
@@ -672,7 +674,7 @@ def typology(
 
 def type_distribution(
     labels: np.ndarray, groups: pd.Series | np.ndarray
-) -> tuple[pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Cross-table of pathway type by group and Pearson's chi-square test of independence.
 
     Returns the table (counts) and {"chi2", "dof", "p", "min_expected"}; with expected counts

@@ -5,6 +5,8 @@ A thin layer over :mod:`reports.analysis.sequences`; every number comes from the
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
@@ -21,12 +23,12 @@ from reports.analysis.text import _
 STATE_COLOURS = [*COLOURS[:5], "#9dc3e6", "#7f7f7f", "#a9d18e", "#f4b183", "#ffd966"]
 
 
-def _state_names(alphabet: list[str], labels: dict) -> list[str]:
+def _state_names(alphabet: list[str], labels: dict[str, Any]) -> list[str]:
     return [str(labels.get(code, code)) for code in alphabet]
 
 
 def _distribution_svg(
-    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list
+    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list[str]
 ) -> tuple[str, pd.DataFrame]:
     figure = MplFigure(figsize=(7, 2.4 * len(arms) + 0.6))
     rows = []
@@ -56,7 +58,7 @@ def _distribution_svg(
 
 
 def _index_svg(
-    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list
+    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list[str]
 ) -> str:
     """Index plot: one line per participant, sorted by their states from the first month on."""
     figure = MplFigure(figsize=(7, 3 * len(arms) + 0.6))
@@ -126,7 +128,7 @@ def indicator_labels() -> dict[str, str]:
     }
 
 
-def indicator_table(indicators: pd.DataFrame, arm_of: np.ndarray, arms: list) -> pd.DataFrame:
+def indicator_table(indicators: pd.DataFrame, arm_of: np.ndarray, arms: list[str]) -> pd.DataFrame:
     """Per-participant indicators summarised as one row per indicator and a mean and SD column
     per arm (``<arm>|mean``, ``<arm>|sd``), so that the table stays narrow however many
     indicators there are."""
@@ -144,7 +146,7 @@ def indicator_table(indicators: pd.DataFrame, arm_of: np.ndarray, arms: list) ->
 def sequence_sections(
     sequences: np.ndarray,
     alphabet: list[str],
-    labels: dict,
+    labels: dict[str, Any],
     groups: pd.Series,
     k: int | None,
     seed: int,

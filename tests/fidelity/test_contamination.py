@@ -298,6 +298,31 @@ def test_a_resubmitted_site_event_is_recorded_once(
     assert moved.status_code == 400 and "client_id" in moved.json()["errors"]
 
 
+def test_a_resubmitted_site_event_without_components_is_recorded_once(
+    world: World, components: dict[str, Component]
+) -> None:
+    """An event naming no component is one exposure without one; a retry returns it."""
+    client_id = uuid.uuid4()
+    recorded = []
+    for _ in range(2):
+        recorded.append(
+            contamination.record_site_event(
+                world.trial,
+                site=world.sites[1],
+                occurred_on=dt.date(2025, 5, 15),
+                components=[],
+                note="Staff met the IPS team.",
+                actor=world.users["coordinator"],
+                client_id=client_id,
+            )
+        )
+    (first, created), (again, created_again) = recorded
+    assert (created, created_again) == (True, False)
+    assert [e.pk for e in again] == [e.pk for e in first]
+    assert first[0].component is None
+    assert Exposure.objects.count() == 1
+
+
 def test_a_site_event_entered_in_error_is_removed_with_its_reason(
     world: World, components: dict[str, Component]
 ) -> None:

@@ -24,7 +24,7 @@ from trial.models import (
 
 
 def _field(model: type[models.Model], name: str, **kwargs: Any) -> forms.Field:
-    model_field = model._meta.get_field(name)
+    model_field: models.Field[Any, Any] = model._meta.get_field(name)  # type: ignore[assignment]  # a field
     field = model_field.formfield(**kwargs)
     assert field is not None, name  # noqa: S101 - a programming error, not user input
     # Model validators (a regex, a minimum) do not carry over to form fields by themselves.
@@ -59,7 +59,7 @@ class StatusForm(forms.Form):
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         allowed = Trial.TRANSITIONS[Trial.Status(trial.status)]
-        self.fields["status"].choices = [("", _("Choose…"))] + [
+        self.fields["status"].choices = [("", _("Choose…"))] + [  # type: ignore[attr-defined]  # a ChoiceField
             (value, label) for value, label in Trial.Status.choices if value in allowed
         ]
 
@@ -94,7 +94,7 @@ class MembershipForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sites"].queryset = trial.sites.order_by("code")  # type: ignore[attr-defined]
+        self.fields["sites"].queryset = trial.sites.order_by("code")  # type: ignore[attr-defined]  # a ModelChoiceField
 
 
 class NewMembershipForm(MembershipForm):
@@ -118,8 +118,8 @@ class ChoicesField(forms.CharField):
 
     widget = _textarea(5)
 
-    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> list[list[str]]:  # type: ignore[override]  # returns the parsed value
+        text: str = super().to_python(value)  # type: ignore[assignment]  # empty_value is ""
         pairs: list[list[str]] = []
         seen: set[str] = set()
         for number, line in enumerate(text.splitlines(), start=1):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -64,7 +64,7 @@ def _apply(instance: Any, values: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _save_changes(instance: Any, values: dict[str, Any], *, actor: AbstractBaseUser) -> None:
+def _save_changes(instance: Any, values: dict[str, Any], *, actor: User) -> None:
     """Apply ``values``, save only the fields that changed, and audit before/after."""
     before = audit.snapshot(instance)
     changed = _apply(instance, values)
@@ -85,7 +85,7 @@ def create_trial(
     target_size: int = 100,
     description: str = "",
     contamination_question: str = "",
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Trial:
     """Create a trial in set-up and make ``actor`` its coordinator.
 
@@ -123,7 +123,7 @@ def update_trial(
     design: str,
     target_size: int,
     description: str,
-    actor: AbstractBaseUser,
+    actor: User,
     contamination_question: str | None = None,
 ) -> Trial:
     """Edit the trial's settings (not its code or status).
@@ -151,7 +151,7 @@ def update_trial(
     return trial
 
 
-def change_trial_status(trial: Trial, status: str, *, actor: AbstractBaseUser) -> Trial:
+def change_trial_status(trial: Trial, status: str, *, actor: User) -> Trial:
     """Move the trial to ``status`` along an allowed transition.
 
     Recruiting needs at least two arms, exactly one of them the control, and at least one
@@ -217,7 +217,7 @@ def add_arm(
     allocation_weight: int = 1,
     is_control: bool = False,
     description: str = "",
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Arm:
     """Add an arm while the trial is in set-up.
 
@@ -249,7 +249,7 @@ def update_arm(
     allocation_weight: int,
     is_control: bool,
     description: str,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Arm:
     """Edit an arm. After set-up only its name and description may change.
 
@@ -291,7 +291,7 @@ def update_arm(
     return arm
 
 
-def remove_arm(arm: Arm, *, actor: AbstractBaseUser) -> None:
+def remove_arm(arm: Arm, *, actor: User) -> None:
     """Delete an arm while the trial is in set-up; raises TrialError afterwards."""
     if not _in_setup(arm.trial):
         raise _locked(arm.trial, _("removing an arm would corrupt the allocation sequence."))
@@ -310,7 +310,7 @@ def add_site(
     name: str,
     municipality_number: str = "",
     region: str = "",
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Site:
     """Add a site (allowed at any status). Raises TrialError for a taken code."""
     if trial.sites.filter(code=code).exists():
@@ -338,7 +338,7 @@ def update_site(
     name: str,
     municipality_number: str,
     region: str,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Site:
     """Edit a site. Its code, the prefix of study ids, is fixed once people are recorded there.
 
@@ -369,7 +369,7 @@ def update_site(
     return site
 
 
-def remove_site(site: Site, *, actor: AbstractBaseUser) -> None:
+def remove_site(site: Site, *, actor: User) -> None:
     """Delete a site that has no participants and no screening records.
 
     Raises TrialError otherwise. Memberships lose the site from their list.
@@ -425,7 +425,7 @@ def add_membership(
     role: str,
     sites: Iterable[Site] = (),
     unblinded: bool = False,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Membership:
     """Give an existing user a role in the trial.
 
@@ -461,7 +461,7 @@ def update_membership(
     role: str,
     sites: Iterable[Site] = (),
     unblinded: bool = False,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> Membership:
     """Change a member's role, sites or unblinding.
 
@@ -489,7 +489,7 @@ def update_membership(
     return membership
 
 
-def remove_membership(membership: Membership, *, actor: AbstractBaseUser) -> None:
+def remove_membership(membership: Membership, *, actor: User) -> None:
     """End someone's membership; raises TrialError for the trial's last coordinator."""
     if _is_last_coordinator(membership):
         raise TrialError(
@@ -509,7 +509,7 @@ def remove_membership(membership: Membership, *, actor: AbstractBaseUser) -> Non
 
 
 def add_exclusion_reason(
-    trial: Trial, *, code: str, label: str, order: int = 0, actor: AbstractBaseUser
+    trial: Trial, *, code: str, label: str, order: int = 0, actor: User
 ) -> ExclusionReason:
     """Add a reason for ineligibility (allowed at any status). Raises TrialError for a taken
     code."""
@@ -526,7 +526,7 @@ def _reason_in_use(reason: ExclusionReason) -> bool:
 
 
 def update_exclusion_reason(
-    reason: ExclusionReason, *, code: str, label: str, order: int, actor: AbstractBaseUser
+    reason: ExclusionReason, *, code: str, label: str, order: int, actor: User
 ) -> ExclusionReason:
     """Edit a reason; its code is fixed once a screening record uses it.
 
@@ -544,7 +544,7 @@ def update_exclusion_reason(
     return reason
 
 
-def remove_exclusion_reason(reason: ExclusionReason, *, actor: AbstractBaseUser) -> None:
+def remove_exclusion_reason(reason: ExclusionReason, *, actor: User) -> None:
     """Delete a reason no screening record uses; raises TrialError otherwise."""
     if _reason_in_use(reason):
         raise TrialError(
@@ -584,7 +584,7 @@ def add_covariate(
     max_value: Decimal | None = None,
     required: bool = True,
     order: int = 0,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> CovariateDefinition:
     """Add a baseline covariate. Raises TrialError for a taken key or inconsistent limits."""
     choices = choices or []
@@ -618,7 +618,7 @@ def update_covariate(
     max_value: Decimal | None = None,
     required: bool = True,
     order: int = 0,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> CovariateDefinition:
     """Edit a covariate. After set-up its key and type are fixed and options cannot go.
 
@@ -667,7 +667,7 @@ def update_covariate(
     return covariate
 
 
-def remove_covariate(covariate: CovariateDefinition, *, actor: AbstractBaseUser) -> None:
+def remove_covariate(covariate: CovariateDefinition, *, actor: User) -> None:
     """Delete a covariate while the trial is in set-up; raises TrialError afterwards."""
     if not _in_setup(covariate.trial):
         raise _locked(
@@ -703,7 +703,7 @@ def add_visit_definition(
     offset_months: int,
     window_before_days: int = 14,
     window_after_days: int = 30,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> VisitDefinition:
     """Add a follow-up visit. After set-up only a visit later than all others may be added.
 
@@ -743,7 +743,7 @@ def update_visit_definition(
     offset_months: int,
     window_before_days: int,
     window_after_days: int,
-    actor: AbstractBaseUser,
+    actor: User,
 ) -> VisitDefinition:
     """Edit a visit. After set-up only its label may change.
 
@@ -779,7 +779,7 @@ def update_visit_definition(
     return visit
 
 
-def remove_visit_definition(visit: VisitDefinition, *, actor: AbstractBaseUser) -> None:
+def remove_visit_definition(visit: VisitDefinition, *, actor: User) -> None:
     """Delete a visit while the trial is in set-up; raises TrialError afterwards."""
     if not _in_setup(visit.trial):
         raise _locked(

@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,9 +30,9 @@ from trial.views import trial_view
 FORM_METHODS = ["GET", "POST"]
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
+def _actor(request: HttpRequest) -> User:
     # Every view here requires a login, so the user is a real account.
-    return cast(AbstractBaseUser, request.user)
+    return cast(User, request.user)
 
 
 def _data(request: HttpRequest) -> Any:
