@@ -33,6 +33,13 @@ app.conf.beat_schedule = {
         "task": "randomisation.tasks.fail_stale_simulations",
         "schedule": crontab(minute="*/15"),
     },
+    # Each trial's allocation-log head (length and hash) goes to its witness file outside the
+    # database once a night, besides the line every allocation writes, so that the witness
+    # covers allocations whose own line was lost (docs/security.md). Repeating adds a line.
+    "write-allocation-checkpoints": {
+        "task": "randomisation.tasks.write_allocation_checkpoints",
+        "schedule": crontab(hour=0, minute=30),
+    },
     # Imports of CSV files: steps silent for IMPORT_STALE_MINUTES fail, checked files left
     # unimported for IMPORT_KEEP_HOURS are removed. Idempotent.
     "fail-stale-imports": {

@@ -9,10 +9,13 @@ allocation it already has. Nothing is written unless everything is (one transact
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import logging
 import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -22,12 +25,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from randomisation import engine
+from randomisation import chain, engine
+from randomisation.chain import ChainUnavailable, Head
 from randomisation.models import (
     Allocation,
     AllocationFlag,
     BlockSlot,
+    ChainAnchor,
     FactorCount,
     Scheme,
     Unblinding,
@@ -45,6 +51,8 @@ from trial.models import (
 from trial.services import TrialError, add_months, generate_visits
 
 GENESIS = "0" * 64
+EMPTY_HEAD = Head(0, GENESIS, "")
+log = logging.getLogger(__name__)
 STRATUM_FACTOR_KINDS = {CovariateDefinition.Kind.CHOICE, CovariateDefinition.Kind.BOOLEAN}
 
 
@@ -428,39 +436,148 @@ def allocation_payload(allocation: Allocation) -> dict[str, Any]:
     }
 
 
-def _chain_head(trial: Trial) -> tuple[int, str]:
-    """The last link's sequence number and hash (0 and the genesis hash for an empty chain)."""
+def _chain_head(trial: Trial) -> Head:
+    """The last link's sequence number, hash and key fingerprint (0 and the genesis hash for an
+    empty chain)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT sequence, hash FROM randomisation_allocation WHERE trial_id = %s "
+            "SELECT sequence, hash, mac_key FROM randomisation_allocation WHERE trial_id = %s "
             "ORDER BY sequence DESC LIMIT 1",
             [trial.pk],
         )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else (0, GENESIS)
+    return Head(*row) if row else EMPTY_HEAD
 
 
 def _append(
     trial: Trial,
     *,
     actor: AbstractBaseUser | None,
-    head: tuple[int, str] | None = None,
+    head: Head | None = None,
     **fields: Any,
 ) -> Allocation:
-    """Add the next link of the trial's chain. The caller holds the trial's row lock."""
-    last_sequence, last_hash = head or _chain_head(trial)
+    """Add the next link of the trial's chain, signed with the chain key, and witness it. The
+    caller holds the trial's row lock and is inside a transaction.
+
+    Raises ChainUnavailable (nothing is written) when no chain key is configured, when the
+    head was signed with a key that is not configured, or when the witness file cannot be
+    written. A head from before the chain key existed is anchored first (once per trial).
+    """
+    head = head or _chain_head(trial)
+    key = chain.signing_key()
+    chain.check_head(head, key)
+    if head.sequence and not head.key:
+        _anchor_unsigned_head(trial, head, key, actor)
     allocation = Allocation(
         trial=trial,
-        sequence=last_sequence + 1,
-        previous_hash=last_hash,
+        sequence=head.sequence + 1,
+        previous_hash=head.hash,
         created_at=timezone.now(),
         allocated_by=actor,
         allocated_by_name=actor.get_username() if actor else "system",
         **fields,
     )
     allocation.hash = engine.commitment(allocation_payload(allocation))
+    allocation.mac = chain.mac(key, allocation.hash)
+    allocation.mac_key = key.fingerprint
     allocation.save(force_insert=True)
+    # Before the commit, so that an unwritable witness refuses the allocation; binding only
+    # once the commit line follows (a rolled-back allocation never gets one).
+    chain.write_witness(trial.code, "intent", allocation.sequence, allocation.hash)
+    transaction.on_commit(
+        partial(chain.write_committed, trial.code, allocation.sequence, allocation.hash),
+        robust=True,
+    )
     return allocation
+
+
+def _anchor_unsigned_head(
+    trial: Trial, head: Head, key: chain.ChainKey, actor: AbstractBaseUser | None
+) -> ChainAnchor:
+    """Anchor a chain made before the chain key existed, at its head: once per trial, at the
+    first allocation after the upgrade. An unsigned head of a chain that was signed before (an
+    anchor exists, or the witness saw signed allocations or a longer log) is refused instead:
+    someone changed the log behind the application's back."""
+    if ChainAnchor.objects.filter(trial=trial).exists() or _witness_saw_more(trial, head):
+        raise ChainUnavailable(
+            _(
+                "Allocation #%(sequence)s, the last in the log, is not signed although the "
+                "log was signed before: it may have been changed behind the application's "
+                "back, so no allocation is made. Run verify_allocations."
+            )
+            % {"sequence": head.sequence}
+        )
+    return _make_anchor(trial, head, key, actor, ChainAnchor.Reason.UPGRADE)
+
+
+def _witness_saw_more(trial: Trial, head: Head) -> bool:
+    if not chain.witness_path(trial.code).exists():
+        return False
+    reading = chain.read_witness(trial.code)
+    return any(
+        point.kind == "commit" or point.sequence > head.sequence for point in reading.checkpoints
+    )
+
+
+def _make_anchor(
+    trial: Trial,
+    head: Head,
+    key: chain.ChainKey,
+    actor: AbstractBaseUser | None,
+    reason: str,
+) -> ChainAnchor:
+    now = timezone.now()
+    anchor = ChainAnchor.objects.create(
+        trial=trial,
+        sequence=head.sequence,
+        head=head.hash,
+        reason=reason,
+        key=key.fingerprint,
+        mac=chain.anchor_mac(key, trial.code, head.sequence, head.hash, now),
+        created_at=now,
+        created_by_name=actor.get_username() if actor else "system",
+    )
+    audit.record(
+        "allocation_log.anchored",
+        anchor,
+        actor=actor,
+        trial=trial,
+        data={"sequence": head.sequence, "reason": reason, "key": key.fingerprint},
+    )
+    chain.write_witness(trial.code, "anchor", head.sequence, head.hash)
+    return anchor
+
+
+def anchor_chain(trial: Trial, *, actor: AbstractBaseUser | None) -> ChainAnchor | None:
+    """Anchor the trial's chain at its head under the signing key (the first of
+    ALLOCATION_CHAIN_KEYS): after an upgrade, or after a new key was put first.
+
+    The whole log is verified first, under the trial's lock, so that an anchor never vouches
+    for a changed log. Returns None (nothing to do) for an empty log or one whose head is
+    already signed with the signing key and anchored or signed throughout. Raises TrialError
+    naming the first problem, ChainUnavailable if the key or witness is not usable. Safe to
+    repeat.
+    """
+    key = chain.signing_key()
+    with transaction.atomic():
+        trial = _lock_trial(trial)
+        head = _chain_head(trial)
+        if head.sequence == 0:
+            return None
+        chain.check_head(head, key)
+        latest = ChainAnchor.objects.filter(trial=trial).order_by("-sequence").first()
+        unsigned = Allocation.objects.filter(trial=trial).exclude(mac_key=key.fingerprint)
+        covered = latest is not None and latest.key == key.fingerprint
+        if not unsigned.exclude(sequence__lte=latest.sequence if covered else 0).exists():
+            return None
+        result = verify(trial)
+        if not result.ok and not _only_unanchored(result):
+            raise TrialError(
+                _("The log does not verify, so it is not anchored: %(problem)s")
+                % {"problem": result.problems[0]}
+            )
+        reason = ChainAnchor.Reason.ROTATION if head.key else ChainAnchor.Reason.UPGRADE
+        return _make_anchor(trial, head, key, actor, reason)
 
 
 def _lock_trial(trial: Trial) -> Trial:
@@ -640,9 +757,9 @@ def randomise(
     return Outcome(allocation, created=True)
 
 
-def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
+def _hold_trial(trial: Trial, scheme: Scheme) -> Head:
     """Take the trial's row lock, check ``scheme`` is still its locked scheme, and return the
-    chain's head (sequence and hash of the last allocation).
+    chain's head (sequence, hash and key fingerprint of the last allocation).
 
     Two short statements written out, as they run under the lock every allocation of the trial
     waits for. The head is read by a statement of its own, after the lock is granted, so it
@@ -657,13 +774,15 @@ def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
             "SELECT (SELECT id FROM randomisation_scheme WHERE trial_id = %s AND status = %s"
             " ORDER BY version DESC LIMIT 1), (SELECT sequence FROM randomisation_allocation"
             " WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1), (SELECT hash FROM"
-            " randomisation_allocation WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1)",
-            [trial.pk, Scheme.Status.LOCKED, trial.pk, trial.pk],
+            " randomisation_allocation WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1),"
+            " (SELECT mac_key FROM randomisation_allocation WHERE trial_id = %s"
+            " ORDER BY sequence DESC LIMIT 1)",
+            [trial.pk, Scheme.Status.LOCKED, trial.pk, trial.pk, trial.pk],
         )
-        scheme_id, sequence, last_hash = cursor.fetchone()
+        scheme_id, sequence, last_hash, key = cursor.fetchone()
     if scheme_id != scheme.pk:
         raise TrialError(_("The randomisation scheme changed meanwhile; try again."))
-    return (sequence, last_hash) if sequence is not None else (0, GENESIS)
+    return Head(sequence, last_hash, key) if sequence is not None else EMPTY_HEAD
 
 
 def _replay(trial: Trial, key: str, participant: Participant) -> Allocation:
@@ -708,7 +827,7 @@ def _allocate_individual(
     on: dt.date,
     actor: AbstractBaseUser | None,
     key: str | None,
-    head: tuple[int, str],
+    head: Head,
 ) -> Allocation:
     keys = _keys(scheme)
     sequence = head[0] + 1
@@ -844,7 +963,7 @@ def _allocate_cluster_member(
     on: dt.date,
     actor: AbstractBaseUser | None,
     key: str | None,
-    head: tuple[int, str],
+    head: Head,
 ) -> Allocation:
     site_allocation = (
         Allocation.objects.filter(trial=scheme.trial, site=participant.site, participant=None)
@@ -1025,7 +1144,25 @@ def _notify_unblinding(record: Unblinding) -> None:
         "time": timezone.localtime(record.created_at).strftime("%Y-%m-%d %H:%M"),
         "reason": record.reason,
     }
+    body += checkpoint_text(allocation.trial)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, emails, fail_silently=True)
+
+
+def checkpoint_text(trial: Trial) -> str:
+    """The latest witness checkpoint as a paragraph for coordinators' e-mails, so that a copy
+    is kept outside the system ("" when there is none)."""
+    point = chain.latest_checkpoint(trial.code)
+    if point is None:
+        return ""
+    return "\n" + _(
+        "Allocation log checkpoint, to keep outside the system: #%(sequence)s, head "
+        "%(head)s, %(time)s. The allocation log must show this head for allocation "
+        "#%(sequence)s as long as the trial lasts.\n"
+    ) % {
+        "sequence": point.sequence,
+        "head": point.short_head,
+        "time": timezone.localtime(point.at).strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 # --- verification ------------------------------------------------------------------------
@@ -1036,20 +1173,46 @@ class Verification:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
     first_broken: int | None = None
+    # The first allocation signed with the chain key; the last one an anchor vouches for.
+    signed_from: int | None = None
+    anchored_to: int = 0
+    anchored_on: dt.datetime | None = None
+    # The latest binding line of the witness, and what could not be checked (keys removed).
+    checkpoint: chain.Checkpoint | None = None
+    notes: list[str] = field(default_factory=list)
+    # Allocations neither signed with a configured key nor covered by an anchor (a chain from
+    # before the key existed, not anchored yet); counted among the problems.
+    unanchored: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def fail(self, sequence: int | None, message: str) -> None:
-        if sequence is not None and self.first_broken is None:
+        if sequence is not None and (self.first_broken is None or sequence < self.first_broken):
             self.first_broken = sequence
         self.problems.append(message)
 
 
 def verify(trial: Trial) -> Verification:
-    """Recompute the hash chain, the commitments and the sealed lists from the seeds."""
+    """Recompute the hash chain and check every allocation's MAC under the chain keys, the
+    anchors, the witness outside the database, the commitments and the sealed lists.
+
+    The witness and the anchors are read before the allocations: whatever they record was
+    committed before, so a log growing meanwhile is never reported as missing allocations.
+    """
     result = Verification()
+    by_fingerprint = chain.keys_by_fingerprint()
+    if not by_fingerprint:
+        result.fail(
+            None,
+            _(
+                "ALLOCATION_CHAIN_KEYS is not set: the MACs, anchors and witness of the log "
+                "cannot be checked."
+            ),
+        )
+    witness = chain.read_witness(trial.code) if by_fingerprint else None
+    anchors = list(ChainAnchor.objects.filter(trial=trial).order_by("sequence", "created_at"))
     expected_previous = GENESIS
     expected_sequence = 1
     slots = {
@@ -1057,6 +1220,9 @@ def verify(trial: Trial) -> Verification:
         for slot in BlockSlot.objects.filter(scheme__trial=trial).select_related("arm")
     }
     used_positions: set[tuple[int, str, int]] = set()
+    hashes: dict[int, str] = {}
+    unsigned: list[int] = []
+    bad_macs: list[int] = []
     allocations = (
         Allocation.objects.filter(trial=trial)
         .select_related("trial", "scheme", "participant", "site", "arm")
@@ -1065,6 +1231,7 @@ def verify(trial: Trial) -> Verification:
     for allocation in allocations.iterator(chunk_size=2000):
         result.checked += 1
         n = allocation.sequence
+        hashes[n] = allocation.hash
         if n != expected_sequence:
             result.fail(
                 n,
@@ -1077,6 +1244,22 @@ def verify(trial: Trial) -> Verification:
             result.fail(
                 n, _("#%(n)s: content does not match its hash (the record was altered)") % {"n": n}
             )
+        if allocation.mac_key:
+            if result.signed_from is None:
+                result.signed_from = n
+            key = by_fingerprint.get(allocation.mac_key)
+            if key is None:
+                unsigned.append(n)
+            elif not hmac.compare_digest(chain.mac(key, allocation.hash), allocation.mac):
+                bad_macs.append(n)
+        elif result.signed_from is not None:
+            result.fail(
+                n,
+                _("#%(n)s: not signed, although #%(first)s before it is")
+                % {"n": n, "first": result.signed_from},
+            )
+        else:
+            unsigned.append(n)
         if allocation.slot_position is not None and allocation.scheme_id is not None:
             key = (allocation.scheme_id, allocation.stratum, allocation.slot_position)
             slot = slots.get(key)
@@ -1087,11 +1270,177 @@ def verify(trial: Trial) -> Verification:
             used_positions.add(key)
         expected_previous = allocation.hash
         expected_sequence = n + 1
+    if by_fingerprint:
+        _verify_signatures(trial, result, hashes, unsigned, bad_macs, anchors, by_fingerprint)
+    if witness is not None:
+        _verify_witness(result, hashes, witness)
     for scheme in trial.schemes.filter(status=Scheme.Status.LOCKED):
         _verify_scheme(scheme, slots, result)
         if scheme.method == Scheme.Method.MINIMISATION:
             _verify_counts(scheme, result)
     return result
+
+
+def _verify_signatures(
+    trial: Trial,
+    result: Verification,
+    hashes: dict[int, str],
+    unsigned: list[int],
+    bad_macs: list[int],
+    anchors: list[ChainAnchor],
+    by_fingerprint: dict[str, chain.ChainKey],
+) -> None:
+    """MACs that do not match, the anchors, and allocations no key or anchor vouches for."""
+    if bad_macs:
+        message = _(
+            "#%(n)s: its MAC does not match: the record, or the chain before it, was changed "
+            "without the chain key"
+        ) % {"n": bad_macs[0]}
+        if len(bad_macs) > 1:
+            message += " " + ngettext(
+                "(and %(count)s later allocation)",
+                "(and %(count)s later allocations)",
+                len(bad_macs) - 1,
+            ) % {"count": len(bad_macs) - 1}
+        result.fail(bad_macs[0], message)
+    last = max(hashes, default=0)
+    for anchor in anchors:
+        key = by_fingerprint.get(anchor.key)
+        when = timezone.localtime(anchor.created_at).strftime("%Y-%m-%d %H:%M")
+        if key is None:
+            result.notes.append(
+                _(
+                    "The anchor of %(when)s at #%(n)s was made with a key that is no longer "
+                    "configured (fingerprint %(key)s); not checked."
+                )
+                % {"when": when, "n": anchor.sequence, "key": anchor.key}
+            )
+            continue
+        expected = chain.anchor_mac(
+            key, trial.code, anchor.sequence, anchor.head, anchor.created_at
+        )
+        if not hmac.compare_digest(expected, anchor.mac):
+            result.fail(
+                anchor.sequence,
+                _("The anchor at #%(n)s was altered (its MAC does not match)")
+                % {"n": anchor.sequence},
+            )
+        elif anchor.sequence > last:
+            result.fail(
+                last + 1,
+                _("The anchor of %(when)s vouches for #%(n)s, but the log ends at #%(last)s")
+                % {"when": when, "n": anchor.sequence, "last": last},
+            )
+        elif hashes[anchor.sequence] != anchor.head:
+            result.fail(
+                anchor.sequence,
+                _("#%(n)s differs from what its anchor of %(when)s vouches for")
+                % {"n": anchor.sequence, "when": when},
+            )
+        elif anchor.sequence >= result.anchored_to:
+            result.anchored_to = anchor.sequence
+            result.anchored_on = anchor.created_at
+    uncovered = [n for n in unsigned if n > result.anchored_to]
+    if uncovered:
+        result.unanchored = len(uncovered)
+        result.fail(
+            uncovered[0],
+            ngettext(
+                "#%(n)s: neither signed with a configured chain key nor covered by an anchor "
+                "(%(count)s allocation; run anchor_allocation_chain after an upgrade)",
+                "#%(n)s: neither signed with a configured chain key nor covered by an anchor "
+                "(%(count)s allocations; run anchor_allocation_chain after an upgrade)",
+                len(uncovered),
+            )
+            % {"n": uncovered[0], "count": len(uncovered)},
+        )
+
+
+def _verify_witness(
+    result: Verification, hashes: dict[int, str], witness: chain.WitnessReading
+) -> None:
+    """Every binding line of the witness must match the log: the allocation it saw is there,
+    with the hash it saw."""
+    for problem in witness.problems:
+        result.fail(None, problem)
+    if witness.unchecked:
+        result.notes.append(
+            ngettext(
+                "%(count)s witness line was signed with a key that is no longer configured; "
+                "not checked.",
+                "%(count)s witness lines were signed with a key that is no longer configured; "
+                "not checked.",
+                witness.unchecked,
+            )
+            % {"count": witness.unchecked}
+        )
+    if not witness.exists and result.signed_from is not None:
+        result.fail(None, _("The witness file of this log is missing."))
+    result.checkpoint = witness.latest
+    last = max(hashes, default=0)
+    differing = [
+        point
+        for point in witness.checkpoints
+        if 0 < point.sequence <= last and hashes.get(point.sequence) != point.head
+    ]
+    if differing:
+        first = min(differing, key=lambda point: (point.sequence, point.line))
+        message = _(
+            "#%(n)s differs from what the witness saw on %(when)s (line %(line)s): the record, "
+            "or the chain before it, was rewritten"
+        ) % {
+            "n": first.sequence,
+            "when": timezone.localtime(first.at).strftime("%Y-%m-%d %H:%M"),
+            "line": first.line,
+        }
+        if len(differing) > 1:
+            message += " " + ngettext(
+                "(%(count)s more witness line differs)",
+                "(%(count)s more witness lines differ)",
+                len(differing) - 1,
+            ) % {"count": len(differing) - 1}
+        result.fail(first.sequence, message)
+    seen = max(witness.checkpoints, key=lambda point: point.sequence, default=None)
+    if seen is not None and seen.sequence > last:
+        missing = seen.sequence - last
+        result.fail(
+            last + 1,
+            ngettext(
+                "%(count)s allocation missing after #%(last)s: the witness saw #%(seen)s on "
+                "%(when)s (line %(line)s)",
+                "%(count)s allocations missing after #%(last)s: the witness saw #%(seen)s on "
+                "%(when)s (line %(line)s)",
+                missing,
+            )
+            % {
+                "count": missing,
+                "last": last,
+                "seen": seen.sequence,
+                "when": timezone.localtime(seen.at).strftime("%Y-%m-%d %H:%M"),
+                "line": seen.line,
+            },
+        )
+
+
+def _only_unanchored(result: Verification) -> bool:
+    """True if the only problem is a chain from before the key that no anchor covers yet."""
+    return bool(result.unanchored) and len(result.problems) == 1
+
+
+def write_checkpoints() -> int:
+    """Write a ``daily`` line to the witness of every trial with allocations: the head of its
+    log as the database holds it, fsynced. Safe to repeat (each run adds a line). Returns how
+    many were written; a witness that cannot be written is logged and skipped."""
+    written = 0
+    for trial in Trial.objects.filter(allocations__isnull=False).distinct().order_by("code"):
+        head = _chain_head(trial)
+        try:
+            chain.write_witness(trial.code, "daily", head.sequence, head.hash, sync=True)
+        except ChainUnavailable as error:
+            log.error("no daily checkpoint for %s: %s", trial.code, error.message)
+            continue
+        written += 1
+    return written
 
 
 def _verify_counts(scheme: Scheme, result: Verification) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from randomisation import import_jobs, simulation_jobs
+from randomisation import import_jobs, services, simulation_jobs
 
 
 @shared_task(
@@ -54,3 +54,10 @@ def fail_stale_imports() -> int:
     """Fail imports whose worker went silent and remove checked files left waiting (see
     ``import_jobs.fail_stale_imports``). Safe to repeat. Returns how many changed."""
     return import_jobs.fail_stale_imports()
+
+
+@shared_task
+def write_allocation_checkpoints() -> int:
+    """Write each trial's allocation-log head to its witness file (see
+    ``services.write_checkpoints``). Safe to repeat. Returns how many trials."""
+    return services.write_checkpoints()
