@@ -216,6 +216,17 @@ def write_witness(
         ) from error
 
 
+def retire_witness(trial_code: str) -> str:
+    """Rename the trial's witness file out of the way (kept as evidence); its new name, or ""
+    if there was none. A new witness file starts with the next line written."""
+    path = witness_path(trial_code)
+    if not path.exists():
+        return ""
+    target = path.with_name(f"{path.name}.replaced-{timezone.now().strftime('%Y%m%dT%H%M%S')}")
+    path.rename(target)
+    return target.name
+
+
 def write_committed(trial_code: str, sequence: int, head: str) -> None:
     """The ``commit`` line, run by ``on_commit``: the allocation is in the database."""
     # If it cannot be written (already logged), the allocation stands; the next line or the

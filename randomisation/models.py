@@ -304,6 +304,7 @@ class ChainAnchor(models.Model):
     class Reason(models.TextChoices):
         UPGRADE = "upgrade", _("Chain from before the key was introduced")
         ROTATION = "rotation", _("Anchored under a new key")
+        NEW_WITNESS = "witness", _("New witness after a restore")
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="chain_anchors")
     sequence = models.PositiveIntegerField(_("sequence number"))

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -491,6 +491,16 @@ def _append(
     return allocation
 
 
+def sign_allocation(allocation: Allocation) -> None:
+    """Set the hash and the MAC of an allocation built outside :func:`_append` whose
+    ``previous_hash`` is set (bulk writers such as the benchmarks). Raises ChainUnavailable
+    without a chain key."""
+    key = chain.signing_key()
+    allocation.hash = engine.commitment(allocation_payload(allocation))
+    allocation.mac = chain.mac(key, allocation.hash)
+    allocation.mac_key = key.fingerprint
+
+
 def _anchor_unsigned_head(
     trial: Trial, head: Head, key: chain.ChainKey, actor: AbstractBaseUser | None
 ) -> ChainAnchor:
@@ -525,6 +535,7 @@ def _make_anchor(
     key: chain.ChainKey,
     actor: AbstractBaseUser | None,
     reason: str,
+    extra: dict[str, Any] | None = None,
 ) -> ChainAnchor:
     now = timezone.now()
     anchor = ChainAnchor.objects.create(
@@ -542,21 +553,26 @@ def _make_anchor(
         anchor,
         actor=actor,
         trial=trial,
-        data={"sequence": head.sequence, "reason": reason, "key": key.fingerprint},
+        data={"sequence": head.sequence, "reason": reason, "key": key.fingerprint, **(extra or {})},
     )
     chain.write_witness(trial.code, "anchor", head.sequence, head.hash)
     return anchor
 
 
-def anchor_chain(trial: Trial, *, actor: AbstractBaseUser | None) -> ChainAnchor | None:
+def anchor_chain(
+    trial: Trial, *, actor: AbstractBaseUser | None, new_witness: bool = False
+) -> ChainAnchor | None:
     """Anchor the trial's chain at its head under the signing key (the first of
     ALLOCATION_CHAIN_KEYS): after an upgrade, or after a new key was put first.
 
-    The whole log is verified first, under the trial's lock, so that an anchor never vouches
-    for a changed log. Returns None (nothing to do) for an empty log or one whose head is
-    already signed with the signing key and anchored or signed throughout. Raises TrialError
-    naming the first problem, ChainUnavailable if the key or witness is not usable. Safe to
-    repeat.
+    With ``new_witness`` (after the database was restored from a backup older than the
+    witness, once the lost allocations are dealt with) the witness file is renamed, kept as
+    evidence, and a new one starts with this anchor; the log is then verified without it.
+
+    The log is verified first, under the trial's lock, so that an anchor never vouches for a
+    changed log. Returns None (nothing to do) for an empty log or one whose allocations are
+    all signed with the signing key or anchored under it. Raises TrialError naming the first
+    problem, ChainUnavailable if the key or witness is not usable. Safe to repeat.
     """
     key = chain.signing_key()
     with transaction.atomic():
@@ -565,19 +581,27 @@ def anchor_chain(trial: Trial, *, actor: AbstractBaseUser | None) -> ChainAnchor
         if head.sequence == 0:
             return None
         chain.check_head(head, key)
-        latest = ChainAnchor.objects.filter(trial=trial).order_by("-sequence").first()
-        unsigned = Allocation.objects.filter(trial=trial).exclude(mac_key=key.fingerprint)
-        covered = latest is not None and latest.key == key.fingerprint
-        if not unsigned.exclude(sequence__lte=latest.sequence if covered else 0).exists():
-            return None
-        result = verify(trial)
+        if not new_witness:
+            latest = ChainAnchor.objects.filter(trial=trial).order_by("-sequence").first()
+            unsigned = Allocation.objects.filter(trial=trial).exclude(mac_key=key.fingerprint)
+            covered = latest.sequence if latest is not None and latest.key == key.fingerprint else 0
+            if not unsigned.filter(sequence__gt=covered).exists():
+                return None
+        result = verify(trial, witness=not new_witness)
         if not result.ok and not _only_unanchored(result):
             raise TrialError(
                 _("The log does not verify, so it is not anchored: %(problem)s")
                 % {"problem": result.problems[0]}
             )
-        reason = ChainAnchor.Reason.ROTATION if head.key else ChainAnchor.Reason.UPGRADE
-        return _make_anchor(trial, head, key, actor, reason)
+        extra = {}
+        if new_witness:
+            reason = ChainAnchor.Reason.NEW_WITNESS
+            extra["replaced_witness"] = chain.retire_witness(trial.code)
+        elif head.key:
+            reason = ChainAnchor.Reason.ROTATION
+        else:
+            reason = ChainAnchor.Reason.UPGRADE
+        return _make_anchor(trial, head, key, actor, reason, extra)
 
 
 def _lock_trial(trial: Trial) -> Trial:
@@ -1194,7 +1218,7 @@ class Verification:
         self.problems.append(message)
 
 
-def verify(trial: Trial) -> Verification:
+def verify(trial: Trial, *, witness: bool = True) -> Verification:
     """Recompute the hash chain and check every allocation's MAC under the chain keys, the
     anchors, the witness outside the database, the commitments and the sealed lists.
 
@@ -1211,24 +1235,33 @@ def verify(trial: Trial) -> Verification:
                 "cannot be checked."
             ),
         )
-    witness = chain.read_witness(trial.code) if by_fingerprint else None
+    reading = chain.read_witness(trial.code) if by_fingerprint and witness else None
     anchors = list(ChainAnchor.objects.filter(trial=trial).order_by("sequence", "created_at"))
     expected_previous = GENESIS
     expected_sequence = 1
     slots = {
-        (slot.scheme_id, slot.stratum, slot.position): slot
-        for slot in BlockSlot.objects.filter(scheme__trial=trial).select_related("arm")
+        (scheme_id, stratum, position): _Slot(stratum, block_number, arm_id, arm_code, used)
+        for scheme_id, stratum, position, block_number, arm_id, arm_code, used in (
+            BlockSlot.objects.filter(scheme__trial=trial)
+            .values_list(
+                "scheme_id", "stratum", "position", "block_number", "arm_id", "arm__code", "used"
+            )
+            .iterator(chunk_size=10000)
+        )
     }
     used_positions: set[tuple[int, str, int]] = set()
     hashes: dict[int, str] = {}
     unsigned: list[int] = []
     bad_macs: list[int] = []
-    allocations = (
+    # Plain rows rather than model instances: a log of 100,000 allocations is read in seconds.
+    rows = (
         Allocation.objects.filter(trial=trial)
-        .select_related("trial", "scheme", "participant", "site", "arm")
         .order_by("sequence")
+        .values_list(*_VERIFY_COLUMNS)
+        .iterator(chunk_size=5000)
     )
-    for allocation in allocations.iterator(chunk_size=2000):
+    for row in rows:
+        allocation = _VerifyRow(*row)
         result.checked += 1
         n = allocation.sequence
         hashes[n] = allocation.hash
@@ -1240,7 +1273,7 @@ def verify(trial: Trial) -> Verification:
             )
         if allocation.previous_hash != expected_previous:
             result.fail(n, _("#%(n)s: does not point to the record before it") % {"n": n})
-        if engine.commitment(allocation_payload(allocation)) != allocation.hash:
+        if engine.commitment(_row_payload(trial, allocation)) != allocation.hash:
             result.fail(
                 n, _("#%(n)s: content does not match its hash (the record was altered)") % {"n": n}
             )
@@ -1272,13 +1305,91 @@ def verify(trial: Trial) -> Verification:
         expected_sequence = n + 1
     if by_fingerprint:
         _verify_signatures(trial, result, hashes, unsigned, bad_macs, anchors, by_fingerprint)
-    if witness is not None:
-        _verify_witness(result, hashes, witness)
+    if reading is not None:
+        _verify_witness(result, hashes, reading)
     for scheme in trial.schemes.filter(status=Scheme.Status.LOCKED):
         _verify_scheme(scheme, slots, result)
         if scheme.method == Scheme.Method.MINIMISATION:
             _verify_counts(scheme, result)
     return result
+
+
+class _Slot(NamedTuple):
+    stratum: str
+    block_number: int
+    arm_id: int
+    arm_code: str
+    used: bool
+
+
+_VERIFY_COLUMNS = (
+    "sequence",
+    "scheme_id",
+    "scheme__version",
+    "participant__study_id",
+    "site__code",
+    "stratum",
+    "arm_id",
+    "arm__code",
+    "slot_position",
+    "details",
+    "allocated_on",
+    "created_at",
+    "allocated_by_name",
+    "source",
+    "reference",
+    "reason",
+    "previous_hash",
+    "hash",
+    "mac",
+    "mac_key",
+)
+
+
+class _VerifyRow(NamedTuple):
+    sequence: int
+    scheme_id: int | None
+    scheme_version: int | None
+    study_id: str | None
+    site_code: str | None
+    stratum: str
+    arm_id: int
+    arm_code: str
+    slot_position: int | None
+    details: dict[str, Any]
+    allocated_on: dt.date
+    created_at: dt.datetime
+    allocated_by_name: str
+    source: str
+    reference: str
+    reason: str
+    previous_hash: str
+    hash: str
+    mac: str
+    mac_key: str
+
+
+def _row_payload(trial: Trial, row: _VerifyRow) -> dict[str, Any]:
+    """:func:`allocation_payload` of a row read by :func:`verify` (the same content)."""
+    return {
+        "trial": trial.code,
+        "sequence": row.sequence,
+        "scheme": row.scheme_version if row.scheme_id else None,
+        "unit": f"participant:{row.study_id}"
+        if row.study_id is not None
+        else f"site:{row.site_code}",
+        "stratum": row.stratum,
+        "arm": row.arm_code,
+        "slot": row.slot_position,
+        "details": row.details,
+        "allocated_on": row.allocated_on.isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "by": row.allocated_by_name,
+        "source": row.source,
+        "reference": row.reference,
+        "reason": row.reason,
+        "previous": row.previous_hash,
+    }
 
 
 def _verify_signatures(
@@ -1470,7 +1581,7 @@ def _verify_counts(scheme: Scheme, result: Verification) -> None:
 
 
 def _verify_scheme(
-    scheme: Scheme, slots: dict[tuple[int, str, int], BlockSlot], result: Verification
+    scheme: Scheme, slots: dict[tuple[int, str, int], _Slot], result: Verification
 ) -> None:
     """The scheme's settings, its first lists and its seed must still give the published
     commitment, and every stored slot must be what the seed generates."""
@@ -1497,7 +1608,7 @@ def _verify_scheme(
             _("Scheme version %(version)s: the commitment hash does not match")
             % {"version": scheme.version},
         )
-    by_stratum: dict[str, list[BlockSlot]] = {}
+    by_stratum: dict[str, list[_Slot]] = {}
     for (scheme_id, _stratum, _position), slot in sorted(slots.items()):
         if scheme_id == scheme.pk:
             by_stratum.setdefault(slot.stratum, []).append(slot)
@@ -1505,7 +1616,7 @@ def _verify_scheme(
         count = stratum_slots[-1].block_number
         made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
         regenerated = [(block.number, code) for block in made for code in block.arms]
-        stored = [(slot.block_number, slot.arm.code) for slot in stratum_slots]
+        stored = [(slot.block_number, slot.arm_code) for slot in stratum_slots]
         if regenerated != stored:
             result.fail(
                 None,

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('sequence', models.PositiveIntegerField(verbose_name='sequence number')),
                 ('head', models.CharField(max_length=64)),
-                ('reason', models.CharField(choices=[('upgrade', 'Chain from before the key was introduced'), ('rotation', 'Anchored under a new key')], max_length=10, verbose_name='reason')),
+                ('reason', models.CharField(choices=[('upgrade', 'Chain from before the key was introduced'), ('rotation', 'Anchored under a new key'), ('witness', 'New witness after a restore')], max_length=10, verbose_name='reason')),
                 ('key', models.CharField(max_length=16)),
                 ('mac', models.CharField(max_length=64)),
                 ('created_at', models.DateTimeField(verbose_name='anchored at')),

@@ -47,4 +47,4 @@ def test_demo_is_randomised_by_stratified_blocks_with_an_intact_log() -> None:
 def test_verify_allocations_command(capsys: pytest.CaptureFixture[str]) -> None:
     result = seed_demo(participants=15, seed=2, as_of=dt.date(2026, 6, 1))
     call_command("verify_allocations", result.trial.code)
-    assert "verified; chain, commitments and sealed lists intact" in capsys.readouterr().out
+    assert "verified; chain, MACs, anchors, witness, commitments and sealed lists intact" in capsys.readouterr().out

@@ -513,3 +513,25 @@ def test_verify_reads_the_daily_line_as_binding(
         conn.execute("DELETE FROM randomisation_allocation WHERE sequence = 2")
     result = services.verify(trial)
     assert "1 allocation missing after #1" in " ".join(result.problems)
+
+
+def test_after_a_restore_a_new_witness_is_started_and_the_old_one_kept(
+    transactional_db: None, require_postgres: None
+) -> None:
+    trial, sites, user = blocks_trial("restored")
+    for _ in range(3):
+        services.randomise(consented(trial, sites[0]), actor=user)
+    with attacker() as conn:  # the backup was taken before #3
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("DELETE FROM randomisation_allocation WHERE sequence = 3")
+    assert "1 allocation missing after #2" in " ".join(services.verify(trial).problems)
+    out = call_command_output("anchor_allocation_chain", trial.code, "--new-witness")
+    assert "anchored at #2" in out
+    kept = list(chain.witness_dir().glob(f"{trial.code}.log.replaced-*"))
+    assert len(kept) == 1 and "\tcommit\t" in kept[0].read_text()
+    event = AuditEvent.objects.get(action="allocation_log.anchored")
+    assert event.data["reason"] == "witness" and event.data["replaced_witness"] == kept[0].name
+    services.randomise(consented(trial, sites[0]), actor=user)
+    result = services.verify(trial)
+    assert result.ok, result.problems
+    assert result.checkpoint is not None and result.checkpoint.sequence == 3

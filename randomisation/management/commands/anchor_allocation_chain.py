@@ -1,6 +1,9 @@
 """Anchor trials' allocation logs under the signing chain key (the first of
 ALLOCATION_CHAIN_KEYS): once after the upgrade that introduced the key, and after a new key was
-put first (rotation). Each anchor is an audit event and a witness line. Safe to repeat."""
+put first (rotation). Each anchor is an audit event and a witness line. Safe to repeat.
+
+``--new-witness`` (after restoring a database backup older than the witness): the witness file
+is renamed and kept, and a new one starts with the anchor (docs/backup.md)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,11 @@ class Command(BaseCommand):
         parser.add_argument("trials", nargs="*", help="Trial codes")
         parser.add_argument("--all", action="store_true", help="Every trial with allocations.")
         parser.add_argument("--by", help="User name of who runs the command (for the audit).")
+        parser.add_argument(
+            "--new-witness",
+            action="store_true",
+            help="Keep the witness file aside and start a new one (after a restore).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["trials"]) == options["all"]:
@@ -41,7 +49,9 @@ class Command(BaseCommand):
         failed = 0
         for trial in trials:
             try:
-                anchor = services.anchor_chain(trial, actor=actor)
+                anchor = services.anchor_chain(
+                    trial, actor=actor, new_witness=options["new_witness"]
+                )
             except TrialError as error:
                 failed += 1
                 self.stderr.write(f"{trial.code}: {error.message}")
