@@ -1239,16 +1239,19 @@ def verify(trial: Trial, *, witness: bool = True) -> Verification:
     anchors = list(ChainAnchor.objects.filter(trial=trial).order_by("sequence", "created_at"))
     expected_previous = GENESIS
     expected_sequence = 1
-    slots = {
-        (scheme_id, stratum, position): _Slot(stratum, block_number, arm_id, arm_code, used)
-        for scheme_id, stratum, position, block_number, arm_id, arm_code, used in (
-            BlockSlot.objects.filter(scheme__trial=trial)
-            .values_list(
-                "scheme_id", "stratum", "position", "block_number", "arm_id", "arm__code", "used"
-            )
-            .iterator(chunk_size=10000)
+    slots: dict[tuple[int, str, int], _Slot] = {}
+    lists: dict[int, dict[str, list[_Slot]]] = {}  # scheme -> stratum -> slots in order
+    for scheme_id, stratum, position, block_number, arm_id, arm_code, used in (
+        BlockSlot.objects.filter(scheme__trial=trial)
+        .order_by("scheme_id", "stratum", "position")
+        .values_list(
+            "scheme_id", "stratum", "position", "block_number", "arm_id", "arm__code", "used"
         )
-    }
+        .iterator(chunk_size=10000)
+    ):
+        slot = _Slot(stratum, block_number, arm_id, arm_code, used)
+        slots[(scheme_id, stratum, position)] = slot
+        lists.setdefault(scheme_id, {}).setdefault(stratum, []).append(slot)
     used_positions: set[tuple[int, str, int]] = set()
     hashes: dict[int, str] = {}
     unsigned: list[int] = []
@@ -1308,7 +1311,7 @@ def verify(trial: Trial, *, witness: bool = True) -> Verification:
     if reading is not None:
         _verify_witness(result, hashes, reading)
     for scheme in trial.schemes.filter(status=Scheme.Status.LOCKED):
-        _verify_scheme(scheme, slots, result)
+        _verify_scheme(scheme, lists.get(scheme.pk, {}), result)
         if scheme.method == Scheme.Method.MINIMISATION:
             _verify_counts(scheme, result)
     return result
@@ -1581,10 +1584,11 @@ def _verify_counts(scheme: Scheme, result: Verification) -> None:
 
 
 def _verify_scheme(
-    scheme: Scheme, slots: dict[tuple[int, str, int], _Slot], result: Verification
+    scheme: Scheme, by_stratum: dict[str, list[_Slot]], result: Verification
 ) -> None:
     """The scheme's settings, its first lists and its seed must still give the published
-    commitment, and every stored slot must be what the seed generates."""
+    commitment, and every stored slot (``by_stratum``, in position order) must be what the
+    seed generates. Each stratum's blocks are generated once for both checks."""
     seed = _seed(scheme)
     committed = {k: v for k, v in scheme.commitment.items() if k != "initial_blocks"}
     current = {k: v for k, v in _commitment_payload(scheme, {}).items() if k != "lists"}
@@ -1598,23 +1602,25 @@ def _verify_scheme(
     weights = [(code, weight) for code, weight in committed.get("arms", [])]
     initial = scheme.commitment.get("initial_blocks", 0)
     lists: dict[str, list[str]] = {}
+    generated: dict[str, list[engine.Block]] = {}
     if scheme.method == Scheme.Method.BLOCKS:
         for stratum in strata(scheme):
-            made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=initial)
-            lists[stratum] = [code for block in made for code in block.arms]
+            stored = by_stratum.get(stratum)
+            count = max(initial, stored[-1].block_number if stored else 0)
+            made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
+            generated[stratum] = made
+            lists[stratum] = [code for block in made[:initial] for code in block.arms]
     if commitment_hash({**committed, "lists": lists}, seed) != scheme.commitment_hash:
         result.fail(
             None,
             _("Scheme version %(version)s: the commitment hash does not match")
             % {"version": scheme.version},
         )
-    by_stratum: dict[str, list[_Slot]] = {}
-    for (scheme_id, _stratum, _position), slot in sorted(slots.items()):
-        if scheme_id == scheme.pk:
-            by_stratum.setdefault(slot.stratum, []).append(slot)
     for stratum, stratum_slots in by_stratum.items():
         count = stratum_slots[-1].block_number
-        made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
+        made = generated.get(stratum, [])[:count]
+        if len(made) < count:  # a stratum the scheme does not define (changed settings)
+            made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
         regenerated = [(block.number, code) for block in made for code in block.arms]
         stored = [(slot.block_number, slot.arm_code) for slot in stratum_slots]
         if regenerated != stored:
