@@ -466,7 +466,7 @@ def _append(
     head = head or _chain_head(trial)
     key = chain.signing_key()
     chain.check_head(head, key)
-    if head.sequence and not head.key:
+    if head.sequence and not head.key and not _anchored(trial, head):
         _anchor_unsigned_head(trial, head, key, actor)
     allocation = Allocation(
         trial=trial,
@@ -518,6 +518,19 @@ def _anchor_unsigned_head(
             % {"sequence": head.sequence}
         )
     return _make_anchor(trial, head, key, actor, ChainAnchor.Reason.UPGRADE)
+
+
+def _anchored(trial: Trial, head: Head) -> bool:
+    """Whether a valid anchor vouches for exactly this head (made by the command)."""
+    by_fingerprint = chain.keys_by_fingerprint()
+    for anchor in ChainAnchor.objects.filter(trial=trial, sequence=head.sequence, head=head.hash):
+        key = by_fingerprint.get(anchor.key)
+        if key is not None and hmac.compare_digest(
+            chain.anchor_mac(key, trial.code, anchor.sequence, anchor.head, anchor.created_at),
+            anchor.mac,
+        ):
+            return True
+    return False
 
 
 def _witness_saw_more(trial: Trial, head: Head) -> bool:

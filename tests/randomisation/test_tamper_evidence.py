@@ -448,6 +448,11 @@ def test_the_anchor_command_anchors_an_old_chain_once(
     assert ChainAnchor.objects.count() == 1
     assert AuditEvent.objects.filter(action="allocation_log.anchored").count() == 1
     assert services.verify(trial).ok
+    # The next allocation goes on from the anchored head, without a second anchor.
+    services.randomise(consented(trial, sites[0]), actor=user)
+    assert ChainAnchor.objects.count() == 1
+    result = services.verify(trial)
+    assert result.ok and result.anchored_to == 2 and result.signed_from == 3
 
 
 def test_rotating_the_key_anchors_under_the_new_key_and_the_old_key_can_go(
