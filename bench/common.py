@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -81,7 +82,7 @@ def reset_database() -> None:
 
     Uses ``TRUNCATE ... RESTART IDENTITY CASCADE``: the audit table's append-only trigger is a
     row trigger on UPDATE/DELETE, which TRUNCATE does not fire. Content types and permissions
-    are kept (they come from migrations).
+    are kept (they come from migrations). The allocation witness files go too.
     """
     from django.core.cache import cache
     from django.db import connection
@@ -92,6 +93,10 @@ def reset_database() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
     cache.clear()
+    # The allocation logs' witness files describe the logs just emptied.
+    from randomisation import chain
+
+    shutil.rmtree(chain.witness_dir(), ignore_errors=True)
 
 
 def reset_demo(participants: int, seed: int) -> tuple[DemoResult, float]:

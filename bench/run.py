@@ -66,6 +66,8 @@ def bench_environment() -> tuple[dict[str, str], bool]:
         env["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     if not env.get("PERSONAL_NUMBER_HASH_KEY"):
         env["PERSONAL_NUMBER_HASH_KEY"] = secrets.token_urlsafe(32)
+    if not env.get("ALLOCATION_CHAIN_KEYS"):
+        env["ALLOCATION_CHAIN_KEYS"] = secrets.token_urlsafe(32)
     # The test Client sends Host: testserver.
     hosts = [h for h in env.get("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1").split(",") if h]
     if "testserver" not in hosts:

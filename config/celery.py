@@ -21,6 +21,13 @@ app.conf.beat_schedule = {
         "task": "trial.tasks.send_reminder_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Each trial's allocation-log head (length and hash) goes to its witness file outside the
+    # database once a night, besides the line every allocation writes, so that the witness
+    # covers allocations whose own line was lost (docs/security.md). Repeating adds a line.
+    "write-allocation-checkpoints": {
+        "task": "randomisation.tasks.write_allocation_checkpoints",
+        "schedule": crontab(hour=0, minute=30),
+    },
     # The job sweep (trial/jobs.py), for every kind of background job (reports, simulations,
     # trial and register imports): a job whose worker has been silent for JOB_LEASE_SECONDS
     # (killed, out of memory) is queued again while attempts remain, else failed with the

@@ -70,6 +70,15 @@ for _key in FIELD_ENCRYPTION_KEYS:
         ) from None
 # Keyed hash for finding a person by personal number without decrypting every row.
 PERSONAL_NUMBER_HASH_KEY = _secret("PERSONAL_NUMBER_HASH_KEY")
+# The allocation log is chained under a keyed MAC (randomisation/chain.py), never stored in the
+# database. Comma-separated: the first key signs, all verify; rotate with
+# `manage.py anchor_allocation_chain --all` (docs/security.md). Outside the embedded default a
+# missing key does not stop the server, but every randomisation is refused, naming the variable.
+ALLOCATION_CHAIN_KEYS = env_list("ALLOCATION_CHAIN_KEYS", [])
+if not ALLOCATION_CHAIN_KEYS and EMBEDDED:
+    ALLOCATION_CHAIN_KEYS = [_embedded_secret("allocation_chain_key")]
+if any(len(_key) < 32 for _key in ALLOCATION_CHAIN_KEYS):
+    raise ConfigError("ALLOCATION_CHAIN_KEYS must hold keys of at least 32 characters each")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if EMBEDDED else [])
 if not ALLOWED_HOSTS:
@@ -233,6 +242,9 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Report files and uploads live outside the web root and are served only by authorised views.
 FILES_ROOT = Path(env_str("FILES_ROOT", str(VAR_DIR / "files")))
+# The allocation log's witness files (one per trial), outside the database; empty means
+# FILES_ROOT/allocation-witness. Put it where the database's administrators cannot write.
+ALLOCATION_WITNESS_DIR = env_str("ALLOCATION_WITNESS_DIR", "")
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

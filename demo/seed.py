@@ -13,9 +13,10 @@ from fidelity.contact_demo import ContactDemo
 from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
 from occupations.demo import load_illustrative_jem
 from pathways import demo as pathways_demo
+from randomisation import chain
 from randomisation import services as randomisation
 from randomisation.models import Allocation, Scheme
-from trial.demo import DemoHooks, DemoResult
+from trial.demo import DEMO_TRIAL_CODE, DemoHooks, DemoResult
 from trial.demo import seed_demo as seed_trial
 from trial.models import Participant, Trial
 
@@ -112,6 +113,10 @@ def seed_analysis_plan(trial: Trial) -> None:
 def seed_demo(
     *, participants: int = 600, seed: int = 1, as_of: dt.date | None = None
 ) -> DemoResult:
+    if not Trial.objects.filter(code=DEMO_TRIAL_CODE).exists():
+        # A witness file left by an earlier demo database (deleted, then seeded again)
+        # describes a log that no longer exists: kept aside, not compared with the new log.
+        chain.retire_witness(DEMO_TRIAL_CODE)
     result = seed_trial(
         participants=participants, seed=seed, as_of=as_of, hooks=FullDemo(as_of=as_of)
     )

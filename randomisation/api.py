@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -12,13 +13,14 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import SchemaTypedInput
+from config.api import ErrorSerializer, SchemaTypedInput
 from randomisation import services
+from randomisation.chain import ChainUnavailable
 from randomisation.models import Allocation
 from trial import permissions
 from trial.api import field_errors, query_filters
@@ -81,6 +83,15 @@ def _unblinded(request: Request, trial: Any) -> bool:
     return permissions.sees_arm_names(request.user, trial)
 
 
+class AllocationLogUnavailable(APIException):
+    """The allocation log cannot be signed or witnessed (a missing or wrong chain key, an
+    unwritable witness file): nothing was saved. Retrying helps once an administrator fixed it."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy("The allocation log cannot be written.")
+    default_code = "service_unavailable"
+
+
 class Randomise(APIView):
     @extend_schema(
         summary="Randomise a participant",
@@ -95,6 +106,11 @@ class Randomise(APIView):
             200: OpenApiResponse(AllocationSerializer, description="Replay of an earlier key"),
             400: field_errors(
                 refused={"non_field_errors": ["OSL-4KQ7ZD has no recorded consent."]}
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="The allocation log cannot be signed or witnessed (chain key "
+                "missing or wrong, witness file not writable): nothing was saved.",
             ),
         },
         examples=[
@@ -113,6 +129,8 @@ class Randomise(APIView):
         key = request.headers.get("Idempotency-Key") or body.validated_data.get("idempotency_key")
         try:
             outcome = services.randomise(participant, actor=request.user, idempotency_key=key)
+        except ChainUnavailable as error:
+            raise AllocationLogUnavailable(error.message) from None
         except TrialError as error:
             raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
         data = AllocationSerializer(

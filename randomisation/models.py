@@ -216,6 +216,10 @@ class Allocation(models.Model):
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # HMAC-SHA256 of ``hash`` under ALLOCATION_CHAIN_KEYS (randomisation.chain), and that key's
+    # fingerprint. Empty on allocations made before the key existed (an anchor covers them).
+    mac = models.CharField(max_length=64, blank=True, default="")
+    mac_key = models.CharField(max_length=16, blank=True, default="")
 
     objects = AllocationQuerySet.as_manager()
 
@@ -293,6 +297,29 @@ class AllocationFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: #{self.allocation.sequence}"
+
+
+class ChainAnchor(models.Model):
+    """A MAC under the chain key over the head of a trial's allocation chain at one allocation:
+    it vouches for that allocation and every one before it. Made once for chains from before
+    the key existed, and when the key is rotated (randomisation.chain). Append-only."""
+
+    class Reason(models.TextChoices):
+        UPGRADE = "upgrade", _("Chain from before the key was introduced")
+        ROTATION = "rotation", _("Anchored under a new key")
+        NEW_WITNESS = "witness", _("New witness after a restore")
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="chain_anchors")
+    sequence = models.PositiveIntegerField(_("sequence number"))
+    head = models.CharField(max_length=64)
+    reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
+    key = models.CharField(max_length=16)
+    mac = models.CharField(max_length=64)
+    created_at = models.DateTimeField(_("anchored at"))
+    created_by_name = models.CharField(max_length=150)
+
+    def __str__(self) -> str:
+        return f"{self.trial.code} anchor at #{self.sequence}"
 
 
 class Unblinding(models.Model):

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from randomisation import consort, services, simulation_jobs
+from randomisation import chain, consort, services, simulation_jobs
 from randomisation.models import Allocation, BlockSlot, Scheme, SimulationRun
 from randomisation.scheme_forms import SchemeForm, SimulationForm
 from trial import audit, permissions
@@ -347,7 +347,9 @@ def verify(request: HttpRequest, trial: Trial) -> HttpResponse:
     if not _may_see_log(request, trial):
         raise PermissionDenied
     result = services.verify(trial) if request.method == "POST" else None
-    return render(request, "randomisation/verify.html", {"trial": trial, "result": result})
+    checkpoint = result.checkpoint if result else chain.latest_checkpoint(trial.code)
+    context = {"trial": trial, "result": result, "checkpoint": checkpoint}
+    return render(request, "randomisation/verify.html", context)
 
 
 # --- sealed lists and exports (unblinded statistician) -------------------------------------

@@ -9,11 +9,14 @@ allocation it already has. Nothing is written unless everything is (one transact
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import logging
 import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -22,12 +25,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from randomisation import engine
+from randomisation import chain, engine
+from randomisation.chain import ChainUnavailable, Head
 from randomisation.models import (
     Allocation,
     AllocationFlag,
     BlockSlot,
+    ChainAnchor,
     FactorCount,
     Scheme,
     Unblinding,
@@ -45,6 +51,8 @@ from trial.models import (
 from trial.services import TrialError, add_months, generate_visits
 
 GENESIS = "0" * 64
+EMPTY_HEAD = Head(0, GENESIS, "")
+log = logging.getLogger(__name__)
 STRATUM_FACTOR_KINDS = {CovariateDefinition.Kind.CHOICE, CovariateDefinition.Kind.BOOLEAN}
 
 
@@ -428,39 +436,185 @@ def allocation_payload(allocation: Allocation) -> dict[str, Any]:
     }
 
 
-def _chain_head(trial: Trial) -> tuple[int, str]:
-    """The last link's sequence number and hash (0 and the genesis hash for an empty chain)."""
+def _chain_head(trial: Trial) -> Head:
+    """The last link's sequence number, hash and key fingerprint (0 and the genesis hash for an
+    empty chain)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT sequence, hash FROM randomisation_allocation WHERE trial_id = %s "
+            "SELECT sequence, hash, mac_key FROM randomisation_allocation WHERE trial_id = %s "
             "ORDER BY sequence DESC LIMIT 1",
             [trial.pk],
         )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else (0, GENESIS)
+    return Head(*row) if row else EMPTY_HEAD
 
 
 def _append(
     trial: Trial,
     *,
     actor: User | None,
-    head: tuple[int, str] | None = None,
+    head: Head | None = None,
     **fields: Any,
 ) -> Allocation:
-    """Add the next link of the trial's chain. The caller holds the trial's row lock."""
-    last_sequence, last_hash = head or _chain_head(trial)
+    """Add the next link of the trial's chain, signed with the chain key, and witness it. The
+    caller holds the trial's row lock and is inside a transaction.
+
+    Raises ChainUnavailable (nothing is written) when no chain key is configured, when the
+    head was signed with a key that is not configured, or when the witness file cannot be
+    written. A head from before the chain key existed is anchored first (once per trial).
+    """
+    head = head or _chain_head(trial)
+    key = chain.signing_key()
+    chain.check_head(head, key)
+    if head.sequence and not head.key and not _anchored(trial, head):
+        _anchor_unsigned_head(trial, head, key, actor)
     allocation = Allocation(
         trial=trial,
-        sequence=last_sequence + 1,
-        previous_hash=last_hash,
+        sequence=head.sequence + 1,
+        previous_hash=head.hash,
         created_at=timezone.now(),
         allocated_by=actor,
         allocated_by_name=actor.get_username() if actor else "system",
         **fields,
     )
     allocation.hash = engine.commitment(allocation_payload(allocation))
+    allocation.mac = chain.mac(key, allocation.hash)
+    allocation.mac_key = key.fingerprint
     allocation.save(force_insert=True)
+    # Before the commit, so that an unwritable witness refuses the allocation; binding only
+    # once the commit line follows (a rolled-back allocation never gets one).
+    chain.write_witness(trial.code, "intent", allocation.sequence, allocation.hash)
+    transaction.on_commit(
+        partial(chain.write_committed, trial.code, allocation.sequence, allocation.hash),
+        robust=True,
+    )
     return allocation
+
+
+def sign_allocation(allocation: Allocation) -> None:
+    """Set the hash and the MAC of an allocation built outside :func:`_append` whose
+    ``previous_hash`` is set (bulk writers such as the benchmarks). Raises ChainUnavailable
+    without a chain key."""
+    key = chain.signing_key()
+    allocation.hash = engine.commitment(allocation_payload(allocation))
+    allocation.mac = chain.mac(key, allocation.hash)
+    allocation.mac_key = key.fingerprint
+
+
+def _anchor_unsigned_head(
+    trial: Trial, head: Head, key: chain.ChainKey, actor: User | None
+) -> ChainAnchor:
+    """Anchor a chain made before the chain key existed, at its head: once per trial, at the
+    first allocation after the upgrade. An unsigned head of a chain that was signed before (an
+    anchor exists, or the witness saw signed allocations or a longer log) is refused instead:
+    someone changed the log behind the application's back."""
+    if ChainAnchor.objects.filter(trial=trial).exists() or _witness_saw_more(trial, head):
+        raise ChainUnavailable(
+            _(
+                "Allocation #%(sequence)s, the last in the log, is not signed although the "
+                "log was signed before: it may have been changed behind the application's "
+                "back, so no allocation is made. Run verify_allocations."
+            )
+            % {"sequence": head.sequence}
+        )
+    return _make_anchor(trial, head, key, actor, ChainAnchor.Reason.UPGRADE)
+
+
+def _anchored(trial: Trial, head: Head) -> bool:
+    """Whether a valid anchor vouches for exactly this head (made by the command)."""
+    by_fingerprint = chain.keys_by_fingerprint()
+    for anchor in ChainAnchor.objects.filter(trial=trial, sequence=head.sequence, head=head.hash):
+        key = by_fingerprint.get(anchor.key)
+        if key is not None and hmac.compare_digest(
+            chain.anchor_mac(key, trial.code, anchor.sequence, anchor.head, anchor.created_at),
+            anchor.mac,
+        ):
+            return True
+    return False
+
+
+def _witness_saw_more(trial: Trial, head: Head) -> bool:
+    if not chain.witness_path(trial.code).exists():
+        return False
+    reading = chain.read_witness(trial.code)
+    return any(
+        point.kind == "commit" or point.sequence > head.sequence for point in reading.checkpoints
+    )
+
+
+def _make_anchor(
+    trial: Trial,
+    head: Head,
+    key: chain.ChainKey,
+    actor: User | None,
+    reason: str,
+    extra: dict[str, Any] | None = None,
+) -> ChainAnchor:
+    now = timezone.now()
+    anchor = ChainAnchor.objects.create(
+        trial=trial,
+        sequence=head.sequence,
+        head=head.hash,
+        reason=reason,
+        key=key.fingerprint,
+        mac=chain.anchor_mac(key, trial.code, head.sequence, head.hash, now),
+        created_at=now,
+        created_by_name=actor.get_username() if actor else "system",
+    )
+    audit.record(
+        "allocation_log.anchored",
+        anchor,
+        actor=actor,
+        trial=trial,
+        data={"sequence": head.sequence, "reason": reason, "key": key.fingerprint, **(extra or {})},
+    )
+    chain.write_witness(trial.code, "anchor", head.sequence, head.hash)
+    return anchor
+
+
+def anchor_chain(
+    trial: Trial, *, actor: User | None, new_witness: bool = False
+) -> ChainAnchor | None:
+    """Anchor the trial's chain at its head under the signing key (the first of
+    ALLOCATION_CHAIN_KEYS): after an upgrade, or after a new key was put first.
+
+    With ``new_witness`` (after the database was restored from a backup older than the
+    witness, once the lost allocations are dealt with) the witness file is renamed, kept as
+    evidence, and a new one starts with this anchor; the log is then verified without it.
+
+    The log is verified first, under the trial's lock, so that an anchor never vouches for a
+    changed log. Returns None (nothing to do) for an empty log or one whose allocations are
+    all signed with the signing key or anchored under it. Raises TrialError naming the first
+    problem, ChainUnavailable if the key or witness is not usable. Safe to repeat.
+    """
+    key = chain.signing_key()
+    with transaction.atomic():
+        trial = _lock_trial(trial)
+        head = _chain_head(trial)
+        if head.sequence == 0:
+            return None
+        chain.check_head(head, key)
+        if not new_witness:
+            latest = ChainAnchor.objects.filter(trial=trial).order_by("-sequence").first()
+            unsigned = Allocation.objects.filter(trial=trial).exclude(mac_key=key.fingerprint)
+            covered = latest.sequence if latest is not None and latest.key == key.fingerprint else 0
+            if not unsigned.filter(sequence__gt=covered).exists():
+                return None
+        result = verify(trial, witness=not new_witness)
+        if not result.ok and not _only_unanchored(result):
+            raise TrialError(
+                _("The log does not verify, so it is not anchored: %(problem)s")
+                % {"problem": result.problems[0]}
+            )
+        extra = {}
+        if new_witness:
+            reason = ChainAnchor.Reason.NEW_WITNESS
+            extra["replaced_witness"] = chain.retire_witness(trial.code)
+        elif head.key:
+            reason = ChainAnchor.Reason.ROTATION
+        else:
+            reason = ChainAnchor.Reason.UPGRADE
+        return _make_anchor(trial, head, key, actor, reason, extra)
 
 
 def _lock_trial(trial: Trial) -> Trial:
@@ -640,9 +794,9 @@ def randomise(
     return Outcome(allocation, created=True)
 
 
-def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
+def _hold_trial(trial: Trial, scheme: Scheme) -> Head:
     """Take the trial's row lock, check ``scheme`` is still its locked scheme, and return the
-    chain's head (sequence and hash of the last allocation).
+    chain's head (sequence, hash and key fingerprint of the last allocation).
 
     Two short statements written out, as they run under the lock every allocation of the trial
     waits for. The head is read by a statement of its own, after the lock is granted, so it
@@ -657,13 +811,15 @@ def _hold_trial(trial: Trial, scheme: Scheme) -> tuple[int, str]:
             "SELECT (SELECT id FROM randomisation_scheme WHERE trial_id = %s AND status = %s"
             " ORDER BY version DESC LIMIT 1), (SELECT sequence FROM randomisation_allocation"
             " WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1), (SELECT hash FROM"
-            " randomisation_allocation WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1)",
-            [trial.pk, Scheme.Status.LOCKED, trial.pk, trial.pk],
+            " randomisation_allocation WHERE trial_id = %s ORDER BY sequence DESC LIMIT 1),"
+            " (SELECT mac_key FROM randomisation_allocation WHERE trial_id = %s"
+            " ORDER BY sequence DESC LIMIT 1)",
+            [trial.pk, Scheme.Status.LOCKED, trial.pk, trial.pk, trial.pk],
         )
-        scheme_id, sequence, last_hash = cursor.fetchone()
+        scheme_id, sequence, last_hash, key = cursor.fetchone()
     if scheme_id != scheme.pk:
         raise TrialError(_("The randomisation scheme changed meanwhile; try again."))
-    return (sequence, last_hash) if sequence is not None else (0, GENESIS)
+    return Head(sequence, last_hash, key) if sequence is not None else EMPTY_HEAD
 
 
 def _replay(trial: Trial, key: str, participant: Participant) -> Allocation:
@@ -708,7 +864,7 @@ def _allocate_individual(
     on: dt.date,
     actor: User | None,
     key: str | None,
-    head: tuple[int, str],
+    head: Head,
 ) -> Allocation:
     keys = _keys(scheme)
     sequence = head[0] + 1
@@ -844,7 +1000,7 @@ def _allocate_cluster_member(
     on: dt.date,
     actor: User | None,
     key: str | None,
-    head: tuple[int, str],
+    head: Head,
 ) -> Allocation:
     site_allocation = (
         Allocation.objects.filter(trial=scheme.trial, site=participant.site, participant=None)
@@ -1021,7 +1177,25 @@ def _notify_unblinding(record: Unblinding) -> None:
         "time": timezone.localtime(record.created_at).strftime("%Y-%m-%d %H:%M"),
         "reason": record.reason,
     }
+    body += checkpoint_text(allocation.trial)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, emails, fail_silently=True)
+
+
+def checkpoint_text(trial: Trial) -> str:
+    """The latest witness checkpoint as a paragraph for coordinators' e-mails, so that a copy
+    is kept outside the system ("" when there is none)."""
+    point = chain.latest_checkpoint(trial.code)
+    if point is None:
+        return ""
+    return "\n" + _(
+        "Allocation log checkpoint, to keep outside the system: #%(sequence)s, head "
+        "%(head)s, %(time)s. The allocation log must show this head for allocation "
+        "#%(sequence)s as long as the trial lasts.\n"
+    ) % {
+        "sequence": point.sequence,
+        "head": point.short_head,
+        "time": timezone.localtime(point.at).strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 # --- verification ------------------------------------------------------------------------
@@ -1032,35 +1206,77 @@ class Verification:
     checked: int = 0
     problems: list[str] = field(default_factory=list)
     first_broken: int | None = None
+    # The first allocation signed with the chain key; the last one an anchor vouches for.
+    signed_from: int | None = None
+    anchored_to: int = 0
+    anchored_on: dt.datetime | None = None
+    # The latest binding line of the witness, and what could not be checked (keys removed).
+    checkpoint: chain.Checkpoint | None = None
+    notes: list[str] = field(default_factory=list)
+    # Allocations neither signed with a configured key nor covered by an anchor (a chain from
+    # before the key existed, not anchored yet); counted among the problems.
+    unanchored: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def fail(self, sequence: int | None, message: str) -> None:
-        if sequence is not None and self.first_broken is None:
+        if sequence is not None and (self.first_broken is None or sequence < self.first_broken):
             self.first_broken = sequence
         self.problems.append(message)
 
 
-def verify(trial: Trial) -> Verification:
-    """Recompute the hash chain, the commitments and the sealed lists from the seeds."""
+def verify(trial: Trial, *, witness: bool = True) -> Verification:
+    """Recompute the hash chain and check every allocation's MAC under the chain keys, the
+    anchors, the witness outside the database, the commitments and the sealed lists.
+
+    The witness and the anchors are read before the allocations: whatever they record was
+    committed before, so a log growing meanwhile is never reported as missing allocations.
+    """
     result = Verification()
+    by_fingerprint = chain.keys_by_fingerprint()
+    if not by_fingerprint:
+        result.fail(
+            None,
+            _(
+                "ALLOCATION_CHAIN_KEYS is not set: the MACs, anchors and witness of the log "
+                "cannot be checked."
+            ),
+        )
+    reading = chain.read_witness(trial.code) if by_fingerprint and witness else None
+    anchors = list(ChainAnchor.objects.filter(trial=trial).order_by("sequence", "created_at"))
     expected_previous = GENESIS
     expected_sequence = 1
-    slots = {
-        (slot.scheme_id, slot.stratum, slot.position): slot
-        for slot in BlockSlot.objects.filter(scheme__trial=trial).select_related("arm")
-    }
+    slots: dict[tuple[int, str, int], _Slot] = {}
+    lists: dict[int, dict[str, list[_Slot]]] = {}  # scheme -> stratum -> slots in order
+    for scheme_id, stratum, position, block_number, arm_id, arm_code, used in (
+        BlockSlot.objects.filter(scheme__trial=trial)
+        .order_by("scheme_id", "stratum", "position")
+        .values_list(
+            "scheme_id", "stratum", "position", "block_number", "arm_id", "arm__code", "used"
+        )
+        .iterator(chunk_size=10000)
+    ):
+        slot = _Slot(stratum, block_number, arm_id, arm_code, used)
+        slots[(scheme_id, stratum, position)] = slot
+        lists.setdefault(scheme_id, {}).setdefault(stratum, []).append(slot)
     used_positions: set[tuple[int, str, int]] = set()
-    allocations = (
+    hashes: dict[int, str] = {}
+    unsigned: list[int] = []
+    bad_macs: list[int] = []
+    # Plain rows rather than model instances: a log of 100,000 allocations is read in seconds.
+    rows = (
         Allocation.objects.filter(trial=trial)
-        .select_related("trial", "scheme", "participant", "site", "arm")
         .order_by("sequence")
+        .values_list(*_VERIFY_COLUMNS)
+        .iterator(chunk_size=5000)
     )
-    for allocation in allocations.iterator(chunk_size=2000):
+    for row in rows:
+        allocation = _VerifyRow(*row)
         result.checked += 1
         n = allocation.sequence
+        hashes[n] = allocation.hash
         if n != expected_sequence:
             result.fail(
                 n,
@@ -1069,10 +1285,26 @@ def verify(trial: Trial) -> Verification:
             )
         if allocation.previous_hash != expected_previous:
             result.fail(n, _("#%(n)s: does not point to the record before it") % {"n": n})
-        if engine.commitment(allocation_payload(allocation)) != allocation.hash:
+        if engine.commitment(_row_payload(trial, allocation)) != allocation.hash:
             result.fail(
                 n, _("#%(n)s: content does not match its hash (the record was altered)") % {"n": n}
             )
+        if allocation.mac_key:
+            if result.signed_from is None:
+                result.signed_from = n
+            key = by_fingerprint.get(allocation.mac_key)
+            if key is None:
+                unsigned.append(n)
+            elif not hmac.compare_digest(chain.mac(key, allocation.hash), allocation.mac):
+                bad_macs.append(n)
+        elif result.signed_from is not None:
+            result.fail(
+                n,
+                _("#%(n)s: not signed, although #%(first)s before it is")
+                % {"n": n, "first": result.signed_from},
+            )
+        else:
+            unsigned.append(n)
         if allocation.slot_position is not None and allocation.scheme_id is not None:
             key = (allocation.scheme_id, allocation.stratum, allocation.slot_position)
             slot = slots.get(key)
@@ -1083,11 +1315,255 @@ def verify(trial: Trial) -> Verification:
             used_positions.add(key)
         expected_previous = allocation.hash
         expected_sequence = n + 1
+    if by_fingerprint:
+        _verify_signatures(trial, result, hashes, unsigned, bad_macs, anchors, by_fingerprint)
+    if reading is not None:
+        _verify_witness(result, hashes, reading)
     for scheme in trial.schemes.filter(status=Scheme.Status.LOCKED):
-        _verify_scheme(scheme, slots, result)
+        _verify_scheme(scheme, lists.get(scheme.pk, {}), result)
         if scheme.method == Scheme.Method.MINIMISATION:
             _verify_counts(scheme, result)
     return result
+
+
+class _Slot(NamedTuple):
+    stratum: str
+    block_number: int
+    arm_id: int
+    arm_code: str
+    used: bool
+
+
+_VERIFY_COLUMNS = (
+    "sequence",
+    "scheme_id",
+    "scheme__version",
+    "participant__study_id",
+    "site__code",
+    "stratum",
+    "arm_id",
+    "arm__code",
+    "slot_position",
+    "details",
+    "allocated_on",
+    "created_at",
+    "allocated_by_name",
+    "source",
+    "reference",
+    "reason",
+    "previous_hash",
+    "hash",
+    "mac",
+    "mac_key",
+)
+
+
+class _VerifyRow(NamedTuple):
+    sequence: int
+    scheme_id: int | None
+    scheme_version: int | None
+    study_id: str | None
+    site_code: str | None
+    stratum: str
+    arm_id: int
+    arm_code: str
+    slot_position: int | None
+    details: dict[str, Any]
+    allocated_on: dt.date
+    created_at: dt.datetime
+    allocated_by_name: str
+    source: str
+    reference: str
+    reason: str
+    previous_hash: str
+    hash: str
+    mac: str
+    mac_key: str
+
+
+def _row_payload(trial: Trial, row: _VerifyRow) -> dict[str, Any]:
+    """:func:`allocation_payload` of a row read by :func:`verify` (the same content)."""
+    return {
+        "trial": trial.code,
+        "sequence": row.sequence,
+        "scheme": row.scheme_version if row.scheme_id else None,
+        "unit": f"participant:{row.study_id}"
+        if row.study_id is not None
+        else f"site:{row.site_code}",
+        "stratum": row.stratum,
+        "arm": row.arm_code,
+        "slot": row.slot_position,
+        "details": row.details,
+        "allocated_on": row.allocated_on.isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "by": row.allocated_by_name,
+        "source": row.source,
+        "reference": row.reference,
+        "reason": row.reason,
+        "previous": row.previous_hash,
+    }
+
+
+def _verify_signatures(
+    trial: Trial,
+    result: Verification,
+    hashes: dict[int, str],
+    unsigned: list[int],
+    bad_macs: list[int],
+    anchors: list[ChainAnchor],
+    by_fingerprint: dict[str, chain.ChainKey],
+) -> None:
+    """MACs that do not match, the anchors, and allocations no key or anchor vouches for."""
+    if bad_macs:
+        message = _(
+            "#%(n)s: its MAC does not match: the record, or the chain before it, was changed "
+            "without the chain key"
+        ) % {"n": bad_macs[0]}
+        if len(bad_macs) > 1:
+            message += " " + ngettext(
+                "(and %(count)s later allocation)",
+                "(and %(count)s later allocations)",
+                len(bad_macs) - 1,
+            ) % {"count": len(bad_macs) - 1}
+        result.fail(bad_macs[0], message)
+    last = max(hashes, default=0)
+    for anchor in anchors:
+        key = by_fingerprint.get(anchor.key)
+        when = timezone.localtime(anchor.created_at).strftime("%Y-%m-%d %H:%M")
+        if key is None:
+            result.notes.append(
+                _(
+                    "The anchor of %(when)s at #%(n)s was made with a key that is no longer "
+                    "configured (fingerprint %(key)s); not checked."
+                )
+                % {"when": when, "n": anchor.sequence, "key": anchor.key}
+            )
+            continue
+        expected = chain.anchor_mac(
+            key, trial.code, anchor.sequence, anchor.head, anchor.created_at
+        )
+        if not hmac.compare_digest(expected, anchor.mac):
+            result.fail(
+                anchor.sequence,
+                _("The anchor at #%(n)s was altered (its MAC does not match)")
+                % {"n": anchor.sequence},
+            )
+        elif anchor.sequence > last:
+            result.fail(
+                last + 1,
+                _("The anchor of %(when)s vouches for #%(n)s, but the log ends at #%(last)s")
+                % {"when": when, "n": anchor.sequence, "last": last},
+            )
+        elif hashes[anchor.sequence] != anchor.head:
+            result.fail(
+                anchor.sequence,
+                _("#%(n)s differs from what its anchor of %(when)s vouches for")
+                % {"n": anchor.sequence, "when": when},
+            )
+        elif anchor.sequence >= result.anchored_to:
+            result.anchored_to = anchor.sequence
+            result.anchored_on = anchor.created_at
+    uncovered = [n for n in unsigned if n > result.anchored_to]
+    if uncovered:
+        result.unanchored = len(uncovered)
+        result.fail(
+            uncovered[0],
+            ngettext(
+                "#%(n)s: neither signed with a configured chain key nor covered by an anchor "
+                "(%(count)s allocation; run anchor_allocation_chain after an upgrade)",
+                "#%(n)s: neither signed with a configured chain key nor covered by an anchor "
+                "(%(count)s allocations; run anchor_allocation_chain after an upgrade)",
+                len(uncovered),
+            )
+            % {"n": uncovered[0], "count": len(uncovered)},
+        )
+
+
+def _verify_witness(
+    result: Verification, hashes: dict[int, str], witness: chain.WitnessReading
+) -> None:
+    """Every binding line of the witness must match the log: the allocation it saw is there,
+    with the hash it saw."""
+    for problem in witness.problems:
+        result.fail(None, problem)
+    if witness.unchecked:
+        result.notes.append(
+            ngettext(
+                "%(count)s witness line was signed with a key that is no longer configured; "
+                "not checked.",
+                "%(count)s witness lines were signed with a key that is no longer configured; "
+                "not checked.",
+                witness.unchecked,
+            )
+            % {"count": witness.unchecked}
+        )
+    if not witness.exists and result.signed_from is not None:
+        result.fail(None, _("The witness file of this log is missing."))
+    result.checkpoint = witness.latest
+    last = max(hashes, default=0)
+    differing = [
+        point
+        for point in witness.checkpoints
+        if 0 < point.sequence <= last and hashes.get(point.sequence) != point.head
+    ]
+    if differing:
+        first = min(differing, key=lambda point: (point.sequence, point.line))
+        message = _(
+            "#%(n)s differs from what the witness saw on %(when)s (line %(line)s): the record, "
+            "or the chain before it, was rewritten"
+        ) % {
+            "n": first.sequence,
+            "when": timezone.localtime(first.at).strftime("%Y-%m-%d %H:%M"),
+            "line": first.line,
+        }
+        if len(differing) > 1:
+            message += " " + ngettext(
+                "(%(count)s more witness line differs)",
+                "(%(count)s more witness lines differ)",
+                len(differing) - 1,
+            ) % {"count": len(differing) - 1}
+        result.fail(first.sequence, message)
+    seen = max(witness.checkpoints, key=lambda point: point.sequence, default=None)
+    if seen is not None and seen.sequence > last:
+        missing = seen.sequence - last
+        result.fail(
+            last + 1,
+            ngettext(
+                "%(count)s allocation missing after #%(last)s: the witness saw #%(seen)s on "
+                "%(when)s (line %(line)s)",
+                "%(count)s allocations missing after #%(last)s: the witness saw #%(seen)s on "
+                "%(when)s (line %(line)s)",
+                missing,
+            )
+            % {
+                "count": missing,
+                "last": last,
+                "seen": seen.sequence,
+                "when": timezone.localtime(seen.at).strftime("%Y-%m-%d %H:%M"),
+                "line": seen.line,
+            },
+        )
+
+
+def _only_unanchored(result: Verification) -> bool:
+    """True if the only problem is a chain from before the key that no anchor covers yet."""
+    return bool(result.unanchored) and len(result.problems) == 1
+
+
+def write_checkpoints() -> int:
+    """Write a ``daily`` line to the witness of every trial with allocations: the head of its
+    log as the database holds it, fsynced. Safe to repeat (each run adds a line). Returns how
+    many were written; a witness that cannot be written is logged and skipped."""
+    written = 0
+    for trial in Trial.objects.filter(allocations__isnull=False).distinct().order_by("code"):
+        head = _chain_head(trial)
+        try:
+            chain.write_witness(trial.code, "daily", head.sequence, head.hash, sync=True)
+        except ChainUnavailable as error:
+            log.error("no daily checkpoint for %s: %s", trial.code, error.message)
+            continue
+        written += 1
+    return written
 
 
 def _verify_counts(scheme: Scheme, result: Verification) -> None:
@@ -1117,10 +1593,11 @@ def _verify_counts(scheme: Scheme, result: Verification) -> None:
 
 
 def _verify_scheme(
-    scheme: Scheme, slots: dict[tuple[int, str, int], BlockSlot], result: Verification
+    scheme: Scheme, by_stratum: dict[str, list[_Slot]], result: Verification
 ) -> None:
     """The scheme's settings, its first lists and its seed must still give the published
-    commitment, and every stored slot must be what the seed generates."""
+    commitment, and every stored slot (``by_stratum``, in position order) must be what the
+    seed generates. Each stratum's blocks are generated once for both checks."""
     seed = _seed(scheme)
     committed = {k: v for k, v in scheme.commitment.items() if k != "initial_blocks"}
     current = {k: v for k, v in _commitment_payload(scheme, {}).items() if k != "lists"}
@@ -1134,25 +1611,27 @@ def _verify_scheme(
     weights = [(code, weight) for code, weight in committed.get("arms", [])]
     initial = scheme.commitment.get("initial_blocks", 0)
     lists: dict[str, list[str]] = {}
+    generated: dict[str, list[engine.Block]] = {}
     if scheme.method == Scheme.Method.BLOCKS:
         for stratum in strata(scheme):
-            made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=initial)
-            lists[stratum] = [code for block in made for code in block.arms]
+            stored = by_stratum.get(stratum)
+            count = max(initial, stored[-1].block_number if stored else 0)
+            made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
+            generated[stratum] = made
+            lists[stratum] = [code for block in made[:initial] for code in block.arms]
     if commitment_hash({**committed, "lists": lists}, seed) != scheme.commitment_hash:
         result.fail(
             None,
             _("Scheme version %(version)s: the commitment hash does not match")
             % {"version": scheme.version},
         )
-    by_stratum: dict[str, list[BlockSlot]] = {}
-    for (scheme_id, _stratum, _position), slot in sorted(slots.items()):
-        if scheme_id == scheme.pk:
-            by_stratum.setdefault(slot.stratum, []).append(slot)
     for stratum, stratum_slots in by_stratum.items():
         count = stratum_slots[-1].block_number
-        made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
+        made = generated.get(stratum, [])[:count]
+        if len(made) < count:  # a stratum the scheme does not define (changed settings)
+            made = engine.blocks(seed, stratum, weights, scheme.block_sizes, count=count)
         regenerated = [(block.number, code) for block in made for code in block.arms]
-        stored = [(slot.block_number, slot.arm.code) for slot in stratum_slots]
+        stored = [(slot.block_number, slot.arm_code) for slot in stratum_slots]
         if regenerated != stored:
             result.fail(
                 None,

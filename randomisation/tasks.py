@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from randomisation import import_jobs, simulation_jobs
+from randomisation import import_jobs, services, simulation_jobs
 from trial import jobs
 
 
@@ -53,3 +53,10 @@ def run_import(self: Any, import_id: int) -> str:
     if outcome == jobs.Claim.BUSY:
         raise self.retry(countdown=settings.JOB_LEASE_SECONDS)
     return outcome
+
+
+@shared_task
+def write_allocation_checkpoints() -> int:
+    """Write each trial's allocation-log head to its witness file (see
+    ``services.write_checkpoints``). Safe to repeat. Returns how many trials."""
+    return services.write_checkpoints()

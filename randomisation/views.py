@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from randomisation import services
+from randomisation import chain, services
 from randomisation.forms import ManualAllocationForm, RandomiseForm, ReasonForm
 from randomisation.hooks import arm_label
 from randomisation.models import Allocation
@@ -33,6 +33,7 @@ def randomise(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) ->
     scheme = services.locked_scheme(trial)
     try:
         services.check_can_randomise(participant)
+        chain.signing_key()  # a missing chain key is said before the form is sent
         if scheme is None:
             raise TrialError(_("The trial has no locked randomisation scheme."))
         if not scheme.is_cluster:

@@ -130,6 +130,20 @@ def files_of_the_tests_own(settings: object, tmp_path_factory: pytest.TempPathFa
     settings.FILES_ROOT = tmp_path_factory.mktemp("files")  # type: ignore[attr-defined]
 
 
+TEST_CHAIN_KEY = "test-allocation-chain-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def allocation_chain_key(settings: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test signs allocations with one chain key; servers and commands the test starts
+    get it through the environment (it is never stored in the database)."""
+    settings.ALLOCATION_CHAIN_KEYS = [TEST_CHAIN_KEY]  # type: ignore[attr-defined]
+    settings.ALLOCATION_WITNESS_DIR = ""  # type: ignore[attr-defined]
+    monkeypatch.setenv("ALLOCATION_CHAIN_KEYS", TEST_CHAIN_KEY)
+    monkeypatch.delenv("ALLOCATION_WITNESS_DIR", raising=False)
+    return TEST_CHAIN_KEY
+
+
 @pytest.fixture(autouse=True)
 def static_files_without_collectstatic(settings: object) -> None:
     """Production settings use a manifest written by collectstatic; tests use the finders."""
@@ -171,6 +185,7 @@ def gunicorn_server(transactional_db: None, require_postgres: None) -> Iterator[
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
         f"/{db['NAME']}",
         "CONN_MAX_AGE": "0",
+        "FILES_ROOT": str(settings.FILES_ROOT),
     }
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -159,7 +159,10 @@ def test_a_dump_restored_into_an_empty_database_verifies_and_holds_everything(
         check=False,
     )
     assert verified.returncode == 0, verified.stderr
-    assert "7 allocations verified; chain, commitments and sealed lists intact" in verified.stdout
+    assert (
+        "7 allocations verified; chain, MACs, anchors, witness, commitments and sealed lists intact"
+        in verified.stdout
+    )
     done = ReportRequest.objects.get(pk=report.pk)
     restored_zip = restored_files / "files" / "reports" / ready.trial.code / done.zip_file
     original_zip = reports.report_folder(ready.trial) / done.zip_file

@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from demo.seed import seed_demo
-from randomisation import services
+from randomisation import chain, services
 from randomisation.models import Allocation, BlockSlot
+from trial.demo import DEMO_TRIAL_CODE
 from trial.models import Participant
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +46,11 @@ def test_demo_is_randomised_by_stratified_blocks_with_an_intact_log() -> None:
 
 
 def test_verify_allocations_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # The witness of an earlier demo database (deleted, seeded again) is kept aside, not
+    # compared with the new log.
+    chain.write_witness(DEMO_TRIAL_CODE, "daily", 40, "f" * 64)
     result = seed_demo(participants=15, seed=2, as_of=dt.date(2026, 6, 1))
     call_command("verify_allocations", result.trial.code)
-    assert "verified; chain, commitments and sealed lists intact" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "verified; chain, MACs, anchors, witness, commitments and sealed lists intact" in out
+    assert len(list(chain.witness_dir().glob(f"{DEMO_TRIAL_CODE}.log.replaced-*"))) == 1

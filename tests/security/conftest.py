@@ -30,7 +30,7 @@ from randomisation.models import Allocation, Scheme, SimulationRun, TrialImport
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
 from tests import factories
-from tests.conftest import PERSONAS, verified_login
+from tests.conftest import PERSONAS, TEST_CHAIN_KEY, verified_login
 from trial.models import (
     Arm,
     CovariateDefinition,
@@ -346,6 +346,8 @@ def matrix_world(
         override_settings(
             FILES_ROOT=files,
             PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            ALLOCATION_CHAIN_KEYS=[TEST_CHAIN_KEY],
+            ALLOCATION_WITNESS_DIR="",
         ),
         django_db_blocker.unblock(),
         transaction.atomic(),
