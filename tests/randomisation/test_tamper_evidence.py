@@ -24,13 +24,12 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from randomisation import chain, engine, services, tasks
 from randomisation.models import Allocation, ChainAnchor, Scheme
 from tests import factories
-from tests.conftest import OWNER_URL, TEST_CHAIN_KEY, World
+from tests.conftest import OWNER_URL, TEST_CHAIN_KEY, World, api_token
 from trial.models import AuditEvent, CovariateDefinition, Participant, Trial
 
 OTHER_KEY = "another-allocation-chain-key-fedcba9876543210"
@@ -328,8 +327,7 @@ def ready(world: World) -> World:
 
 def api_randomise(world: World, participant: Participant) -> Any:
     client = APIClient()
-    token, _created = Token.objects.get_or_create(user=world.users["coordinator"])
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(world.users['coordinator'])}")
     path = f"/api/v1/trials/{world.trial.code}/participants/{participant.study_id}/randomisation/"
     return client.post(path, {}, format="json")
 
