@@ -7,6 +7,7 @@ when they are missing (see ``require_postgres`` and ``require_redis``).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,6 +77,15 @@ def require_redis() -> str:
     except redis.RedisError:
         _missing(f"Redis at {url}")
     return url
+
+
+def poppler(tool: str) -> str:
+    """The path of one of poppler's command-line tools (``pdftotext``, ``pdfinfo``), which the
+    tests that read a PDF's text use; without it such a test skips (fails under CI=true)."""
+    path = shutil.which(tool)
+    if path is None:
+        _missing(f"poppler's {tool} (Debian package poppler-utils)")
+    return str(path)
 
 
 @pytest.fixture
