@@ -29,6 +29,10 @@ from trial.models import Membership, Participant, Site, Trial
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Hypothesis (under schemathesis) keeps its caches under var/ like everything else the suite
+# writes, not in a .hypothesis folder in the checkout.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(settings.VAR_DIR / "hypothesis"))
+
 
 def _missing(service: str) -> None:
     message = f"{service} is not available"
