@@ -1,4 +1,5 @@
-# `make run` starts the app on the embedded default; `make test` runs the whole suite.
+# `make run` starts the app on the embedded default (web server and worker, stopped together by
+# Ctrl-C: scripts/run_embedded.py); `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,9 +30,7 @@ run: $(VENV)/.installed
 	@echo "  Open http://$(ADDR)/  (demo logins: coordinator, caseworker, caseworker-bergen,"
 	@echo "  reviewer, statistician, unblinded, datamanager, monitor; password demo-trials-2026)"
 	@echo ""
-	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/celery -A config worker --beat --loglevel=INFO --concurrency=2 & worker=$$!; \
-	$(BIN)/python manage.py runserver --noreload $(ADDR)
+	@$(BIN)/python scripts/run_embedded.py $(ADDR)
 
 # Outside the embedded default (DATABASE_URL set) the settings need real secrets; tests get
 # throw-away ones unless the caller provides them.

@@ -346,13 +346,16 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://" if EMBEDDED else None)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = VAR_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_queue / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "queue"),
         "data_folder_out": str(_queue / "queue"),
         "processed_folder": str(_queue / "processed"),
         "store_processed": False,
+        # Exchange tables (the workers' remote-control mailboxes); kombu's default is a
+        # "control" folder in the current directory, i.e. the checkout.
+        "control_folder": str(_queue / "control"),
     }
 else:
     # A task a worker took but never acknowledged (the worker was killed) goes back to the queue

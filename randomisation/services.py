@@ -839,21 +839,26 @@ class _SchemeKeys:
     weights: list[tuple[str, int]]
 
 
-_scheme_keys: dict[int, _SchemeKeys] = {}
+# Keyed by the scheme's id *and* its encrypted seed: SQLite (the embedded default) gives a rolled
+# back row's id to the next row, so an id alone could name another scheme, with another seed
+# and arms, than the one cached. The encrypted seed is drawn afresh (a random seed under a random
+# Fernet IV) whenever a scheme is locked, so no other scheme row carries it.
+_scheme_keys: dict[tuple[int, str], _SchemeKeys] = {}
 
 
 def _keys(scheme: Scheme) -> _SchemeKeys:
     """The seed and arms of a locked scheme, kept per process: neither changes once locked
     (arms are frozen when the trial starts recruiting), and decrypting costs time under the
     lock."""
-    keys = _scheme_keys.get(scheme.pk)
+    cache_key = (scheme.pk, scheme.seed_encrypted)
+    keys = _scheme_keys.get(cache_key)
     if keys is None:
         arms = {arm.code: arm for arm in scheme.trial.arms.all()}
         weights = [(code, arms[code].allocation_weight) for code in sorted(arms)]
         keys = _SchemeKeys(_seed(scheme), arms, weights)
         if len(_scheme_keys) > 100:
             _scheme_keys.clear()
-        _scheme_keys[scheme.pk] = keys
+        _scheme_keys[cache_key] = keys
     return keys
 
 

@@ -106,7 +106,8 @@ def page(browser_context: BrowserContext, console: Console) -> Page:
 
 @pytest.fixture
 def screenshots() -> Path:
-    """Where tests save screenshots for a human to look at (gitignored)."""
-    path = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
+    """Where tests save screenshots for a human to look at (under var/, like all the suite
+    writes)."""
+    path = Path(settings.VAR_DIR) / "test-artifacts" / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -114,7 +114,7 @@ def empty_database(require_postgres: None) -> Iterator[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dump_restored_into_an_empty_database_verifies_and_holds_everything(
-    ready: Ready, empty_database: str, tmp_path: Path, settings: Any
+    empty_database: str, ready: Ready, tmp_path: Path, settings: Any
 ) -> None:
     settings.FILES_ROOT = tmp_path / "files"
     for person in ready.waiting[:3]:
@@ -171,7 +171,7 @@ def test_a_dump_restored_into_an_empty_database_verifies_and_holds_everything(
 
 @pytest.mark.django_db(transaction=True)
 def test_verification_of_a_restored_database_fails_when_a_record_was_altered(
-    ready: Ready, empty_database: str, tmp_path: Path
+    empty_database: str, ready: Ready, tmp_path: Path
 ) -> None:
     """The check after a restore is a real check: an allocation changed in the dump's
     database is reported, and the command exits non-zero."""

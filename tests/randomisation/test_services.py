@@ -147,6 +147,35 @@ def test_a_stratum_that_runs_out_is_extended_from_the_seed() -> None:
     assert services.verify(trial).ok
 
 
+def test_a_scheme_taking_the_id_of_a_rolled_back_one_uses_its_own_seed_and_arms() -> None:
+    """The per-process cache of scheme keys must not serve a rolled-back scheme's seed and arms
+    to the next scheme: SQLite (the embedded default) gives the next row the rolled-back id."""
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        trial, sites, user, scheme = recruiting_trial()
+        services.lock_scheme(scheme, actor=user)
+        services.randomise(consented(trial, sites[0]), actor=user)
+        gone = (trial.pk, scheme.pk, set(trial.arms.values_list("pk", flat=True)))
+        raise Undo
+    trial, sites, user, scheme = recruiting_trial()
+    trial.arms.filter(code="A").update(name="The other intervention")
+    trial.target_size = 2  # two blocks per stratum, so the list is extended from the seed
+    trial.save()
+    services.lock_scheme(scheme, actor=user)
+    if connection.vendor == "sqlite":  # the reuse that made the cache name another scheme
+        assert (trial.pk, scheme.pk) == gone[:2]
+        assert set(trial.arms.values_list("pk", flat=True)) == gone[2]
+    initial = BlockSlot.objects.filter(scheme=scheme, stratum="site=OSL").count()
+    people = [consented(trial, sites[0]) for _ in range(initial + 3)]
+    allocated = [services.randomise(p, actor=user).allocation for p in people]
+    assert services.verify(trial).ok  # the extension came from this scheme's seed
+    names = {allocation.arm.code: allocation.arm.name for allocation in allocated}
+    assert names["A"] == "The other intervention"
+
+
 def test_withdrawn_participant_is_refused() -> None:
     trial, sites, user, scheme = recruiting_trial()
     services.lock_scheme(scheme, actor=user)

@@ -17,6 +17,7 @@ from django.utils import translation
 
 from reports import extract, pipeline, render
 from reports.analysis.results import Table
+from tests.conftest import poppler
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
 
 TOC_LINE = re.compile(r"^\s*(\d+(?:\.\d+)?)\.?\s+(.+?)\s*\.{3,}\s*(\d+)\s*$")
@@ -28,13 +29,13 @@ def pdf_pages(path: Path) -> list[str]:
         re.search(
             r"Pages:\s+(\d+)",
             subprocess.run(
-                ["/usr/bin/pdfinfo", str(path)], capture_output=True, text=True, check=True
+                [poppler("pdfinfo"), str(path)], capture_output=True, text=True, check=True
             ).stdout,
         ).group(1)  # type: ignore[union-attr]
     )
     return [
         subprocess.run(
-            ["/usr/bin/pdftotext", "-layout", "-f", str(n), "-l", str(n), str(path), "-"],
+            [poppler("pdftotext"), "-layout", "-f", str(n), "-l", str(n), str(path), "-"],
             capture_output=True,
             text=True,
             check=True,

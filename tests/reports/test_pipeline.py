@@ -14,6 +14,7 @@ from django.core.management import call_command
 
 from reports import extract, pipeline, services
 from reports.models import AnalysisPlan
+from tests.conftest import poppler
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
 from trial.models import Assessment
 
@@ -40,7 +41,7 @@ def pdf_text(path: Path | None) -> str:
     """The PDF's text, by poppler's pdftotext."""
     assert path is not None
     done = subprocess.run(
-        ["/usr/bin/pdftotext", "-layout", str(path), "-"], capture_output=True, check=True
+        [poppler("pdftotext"), "-layout", str(path), "-"], capture_output=True, check=True
     )
     return done.stdout.decode()
 
