@@ -5,20 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 
 from randomisation import import_jobs, services, simulation_jobs
 from trial import jobs
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=10,
-    soft_time_limit=20 * 60,
-    time_limit=21 * 60,
-)
+@shared_task(**jobs.task_options(20))
 def run_simulation(self: Any, run_id: int) -> str:
     """Simulate a scheme over many virtual trials for the ``SimulationRun`` ``run_id``.
 
@@ -30,29 +22,16 @@ def run_simulation(self: Any, run_id: int) -> str:
     (``trial.jobs``), from the same seed. A run that overruns the soft time limit is marked
     failed. Returns the final status.
     """
-    outcome = simulation_jobs.execute(run_id)
-    if outcome == jobs.Claim.BUSY:
-        raise self.retry(countdown=settings.JOB_LEASE_SECONDS)
-    return outcome
+    return jobs.retry_if_busy(self, simulation_jobs.execute(run_id))
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=10,
-    soft_time_limit=50 * 60,
-    time_limit=55 * 60,
-)
+@shared_task(**jobs.task_options(50, 55))
 def run_import(self: Any, import_id: int) -> str:
     """Check, or import, the files of ``TrialImport`` ``import_id`` (see
     ``import_jobs.execute``). Safe to repeat: an import not waiting for a step is left alone,
     and a worker killed mid-step leaves nothing written (one transaction), so the job sweep
     (``trial.jobs``) runs the step again. Returns the final status."""
-    outcome = import_jobs.execute(import_id)
-    if outcome == jobs.Claim.BUSY:
-        raise self.retry(countdown=settings.JOB_LEASE_SECONDS)
-    return outcome
+    return jobs.retry_if_busy(self, import_jobs.execute(import_id))
 
 
 @shared_task

@@ -5,20 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 
 from reports import services
 from trial import jobs
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=10,
-    soft_time_limit=25 * 60,
-    time_limit=26 * 60,
-)
+@shared_task(**jobs.task_options(25))
 def build_report(self: Any, report_id: int) -> str:
     """Build the ``ReportRequest`` ``report_id``: data, analyses, PDF and ZIP.
 
@@ -29,7 +21,4 @@ def build_report(self: Any, report_id: int) -> str:
     out. A dead worker's build is resumed by the job sweep (``trial.jobs``) in any case. A
     build that overruns the soft time limit is marked failed. Returns the final status.
     """
-    outcome = services.execute_report(report_id)
-    if outcome == jobs.Claim.BUSY:
-        raise self.retry(countdown=settings.JOB_LEASE_SECONDS)
-    return outcome
+    return jobs.retry_if_busy(self, services.execute_report(report_id))

@@ -345,3 +345,28 @@ def _not_taken(model: type[Job], now: dt.datetime) -> int:
         rows = model.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at)  # type: ignore[misc]  # status: each concrete job has it
         changed += fail(job, job.say(model.NOT_TAKEN), rows=rows)
     return changed
+
+
+# --- the tasks that run jobs -------------------------------------------------------------------
+
+
+def task_options(soft_minutes: int, hard_minutes: int | None = None) -> dict[str, Any]:
+    """The Celery options of every job's task: bound (to retry), acknowledged only after the
+    work and handed out again if the worker dies (the work is idempotent), and a soft time
+    limit that fails the job with a reason before the hard one kills it."""
+    return {
+        "bind": True,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "max_retries": 10,
+        "soft_time_limit": soft_minutes * 60,
+        "time_limit": (hard_minutes or soft_minutes + 1) * 60,
+    }
+
+
+def retry_if_busy(task: Any, outcome: str) -> str:
+    """Return a job step's outcome; for ``busy`` (a live worker holds the lease) send the
+    message again once that lease could have run out."""
+    if outcome == Claim.BUSY:
+        raise task.retry(countdown=settings.JOB_LEASE_SECONDS)
+    return outcome
