@@ -9,11 +9,11 @@ import numpy as np
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import PageNumberPagination
 from pathways import services
 from pathways.models import Spell, SpellState
 from pathways.serializers import (

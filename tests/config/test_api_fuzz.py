@@ -165,7 +165,12 @@ def real_values(trial: Trial, user: Any) -> dict[str, list[Any]]:
 
 
 @pytest.fixture(params=PERSONAS)
-def api_schema(request: pytest.FixtureRequest, require_postgres: None) -> Iterator[Any]:
+def api_schema(
+    request: pytest.FixtureRequest, require_postgres: None, settings: Any
+) -> Iterator[Any]:
+    # The fuzzing sends thousands of requests a minute, many without a token (ignored_auth):
+    # the throttles (tests/config/test_api_throttles.py) would answer them 429.
+    settings.API_THROTTLE_RATES = {"anon": None, "user": None}
     trial = seed_demo(participants=PARTICIPANTS, seed=7, as_of=AS_OF).trial
     coordinator = Membership.objects.get(trial=trial, role=Membership.Role.COORDINATOR).user
     user = Membership.objects.get(trial=trial, user__username=request.param).user
