@@ -327,6 +327,19 @@ class AutoSchema(openapi.AutoSchema):
         if isinstance(field, serializers.ListSerializer) and isinstance(schema, dict):
             bounds = {"minItems": field.min_length, "maxItems": field.max_length}  # type: ignore[attr-defined]
             schema.update({key: value for key, value in bounds.items() if value is not None})
+        if (
+            isinstance(field, serializers.DecimalField)
+            and isinstance(schema, dict)
+            and schema.get("format") == "decimal"
+            and "pattern" in schema
+            and field.max_whole_digits
+            and not field.localize
+        ):
+            # drf-spectacular's pattern also matches "", "-" and ".", which are no number:
+            # at least one digit, before or after the point.
+            whole, places = field.max_whole_digits, field.decimal_places
+            fraction = rf"|\.\d{{1,{places}}}" if places else ""
+            schema["pattern"] = rf"^-?(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?{fraction})$"
         return schema
 
     def _error_statuses(self, operation: dict[str, Any]) -> list[str]:
