@@ -261,6 +261,9 @@ def unblind_analysis(
         raise ReportError(_("Say why the analysis is unblinded now."), field="reason")
     if cut_off > timezone.localdate():
         raise ReportError(_("The data cut-off cannot be in the future."), field="cut_off")
+    # Extracted before the trial's row lock is taken: on a large trial it takes seconds, and
+    # randomisation waits for that lock.
+    snapshot = pipeline.data_snapshot(trial, cut_off)
     with transaction.atomic():
         trial = Trial.objects.select_for_update().get(pk=trial.pk)
         if trial.analysis_unblinded_at is not None:
@@ -275,7 +278,7 @@ def unblind_analysis(
             plan=plan,
             plan_hash=plan.content_hash,
             cut_off=cut_off,
-            snapshot_hash=pipeline.data_snapshot(trial, cut_off),
+            snapshot_hash=snapshot,
             reason=reason,
             unblinded_by=actor,
             unblinded_by_name=actor.get_username(),
