@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "trial",
     "occupations",
+    "instruments",
     "randomisation",
     "fidelity",
     "pathways",
