@@ -154,6 +154,7 @@ def revise_instrument(
     with transaction.atomic():
         locked = Instrument.objects.select_for_update().get(pk=instrument.pk)
         latest = locked.current_version()
+        before_definition = latest.definition
         before_names = audit.snapshot(locked)
         if name_en is not None:
             locked.name_en = name_en
@@ -187,7 +188,7 @@ def revise_instrument(
             trial=locked.trial,
             data={
                 "version": version.number,
-                "before": latest.definition if action == "instrument.revised" else None,
+                "before": before_definition if action == "instrument.revised" else None,
                 "after": new_json,
                 "note": note,
             },
