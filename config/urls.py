@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("fidelity.dashboard_urls")),
     path("", include("occupations.urls")),
     path("", include("pathways.urls")),
+    path("", include("instruments.setup.urls")),
     path("", include("accounts.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -46,6 +46,11 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "flag": (False, True, 999_999_999),
     "state": (False, True, 999_999_999),
     "item": (False, False, 999),
+    # Instruments are named by code, which differs between the two trials' instruments; their
+    # items and scales by position (1, 2, …), the same numbers in every instrument.
+    "instrument": (False, True, "no-such-instrument"),
+    "instrument_item": (False, False, 999),
+    "instrument_scale": (False, False, 999),
     "plan_version": (False, False, 999),
     "export": (False, False, "nope"),
     "which": (False, False, "nope"),
@@ -132,6 +137,25 @@ def _lock_plan(world: Any) -> None:
 def setup(name: str, perm: Perm = P.CONFIGURE_TRIAL, fill: dict[str, str] | None = None) -> Route:
     return Route(f"trial:setup:{name}", {G: read(perm), PO: write(perm)}, fill or {})
 
+
+def instruments(name: str, methods: str = "GET POST", fill: dict[str, str] | None = None) -> Route:
+    """A page of instrument definition: every method needs DEFINE_INSTRUMENTS; "post_only"
+    pages answer GET with 405 after the trial check."""
+    need: dict[str, Need] = {}
+    if "post_only" in methods:
+        need[G] = post_only(P.DEFINE_INSTRUMENTS)
+        need[PO] = write(P.DEFINE_INSTRUMENTS)
+    else:
+        if "GET" in methods:
+            need[G] = read(P.DEFINE_INSTRUMENTS)
+        if "POST" in methods:
+            need[PO] = write(P.DEFINE_INSTRUMENTS)
+    return Route(f"instruments_setup:{name}", need, fill or {})
+
+
+INSTRUMENT = {"instrument": "instrument"}
+INSTRUMENT_ITEM = {"instrument": "instrument", "number": "instrument_item"}
+INSTRUMENT_SCALE = {"instrument": "instrument", "number": "instrument_scale"}
 
 # Every DRF view without a GET handler answers GET with 405 to any signed-in user, before it
 # looks at the trial: that tells nothing about any object.
@@ -443,6 +467,23 @@ ROUTES: list[Route] = [
         {"state_id": "state"},
     ),
     Route("pathways:settings", {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
+    # Instruments: their definition (coordinators and data managers).
+    instruments("list", "GET"),
+    instruments("new"),
+    instruments("add_builtin", "post_only"),
+    instruments("edit", "GET", INSTRUMENT),
+    instruments("settings", "post_only", INSTRUMENT),
+    instruments("add_item", fill=INSTRUMENT),
+    instruments("edit_item", fill=INSTRUMENT_ITEM),
+    instruments("move_item", "post_only", INSTRUMENT_ITEM),
+    instruments("remove_item", fill=INSTRUMENT_ITEM),
+    instruments("add_scale", fill=INSTRUMENT),
+    instruments("add_library_scale", "post_only", INSTRUMENT),
+    instruments("edit_scale", fill=INSTRUMENT_SCALE),
+    instruments("remove_scale", fill=INSTRUMENT_SCALE),
+    instruments("visits", fill=INSTRUMENT),
+    instruments("versions", "GET", INSTRUMENT),
+    instruments("remove", fill=INSTRUMENT),
     # API v1.
     Route("v1:me", {G: read()}, audience="login"),
     Route("v1:trial-list", {G: read()}, audience="login"),
