@@ -13,6 +13,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("reports.api_urls")),
     path("", include("occupations.api_urls")),
     path("", include("pathways.api_urls")),
+    path("", include("instruments.setup.api_urls")),
     path("auth/token/", obtain_token, name="token"),
     path("auth/tokens/", token_list, name="token-list"),
     path("auth/tokens/revocation/", token_revocation, name="token-revocation"),

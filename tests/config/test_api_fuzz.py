@@ -40,6 +40,7 @@ from demo.seed import seed_demo
 from fidelity import contamination
 from fidelity import services as fidelity_services
 from fidelity.models import Adaptation, Contact, Review
+from instruments.setup.services import default_instrument
 from occupations.models import JobExposureMatrix
 from pathways.models import SpellState
 from reports import services as reports
@@ -132,6 +133,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         actor=coordinator,
     )[0][0]
     report = reports.request_report(trial, kind="effect", cut_off=AS_OF, actor=coordinator)
+    instrument = default_instrument(trial, actor=coordinator)
     objects = {
         "code": trial.code,
         "study_id": participant.study_id,
@@ -142,6 +144,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         "id": JobExposureMatrix.objects.filter(trial=trial).first(),
         "adaptation_id": Adaptation.objects.filter(trial=trial).first(),
         "exposure_id": site_event,
+        "instrument": instrument.code,
     }
     return {
         name: getattr(value, "pk", value) for name, value in objects.items() if value is not None

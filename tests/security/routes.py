@@ -588,6 +588,25 @@ ROUTES: list[Route] = [
     Route("v1:state-list", {G: read(P.VIEW_TRIAL)}),
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route(
+        "v1:instrument-list",
+        {G: read(P.DEFINE_INSTRUMENTS), PO: write(P.DEFINE_INSTRUMENTS)},
+    ),
+    Route(
+        "v1:instrument-detail",
+        {
+            G: read(P.DEFINE_INSTRUMENTS),
+            "PUT": write(P.DEFINE_INSTRUMENTS),
+            "PATCH": write(P.DEFINE_INSTRUMENTS),
+            "DELETE": write(P.DEFINE_INSTRUMENTS),
+        },
+        INSTRUMENT,
+    ),
+    Route(
+        "v1:instrument-visits",
+        {G: read(P.DEFINE_INSTRUMENTS), "PUT": write(P.DEFINE_INSTRUMENTS)},
+        INSTRUMENT,
+    ),
 ]
 
 # The admin site has its own gate (is_staff plus Django model permissions, with querysets
