@@ -361,7 +361,9 @@ def _edit_page(
         ),
         "library_form": library_form if module is not None else None,
         "faults": faults["general"],
-        "has_faults": any(faults[part] for part in ("items", "scales", "general")),
+        "has_faults": any(faults[part] for part in ("items", "scales", "general"))
+        or bool(settings_form and settings_form.errors)
+        or bool(library_form and library_form.errors),
     }
     return render(request, "instruments/setup/edit.html", context)
 

@@ -495,6 +495,7 @@ def test_names_and_missing_data_codes(world: World, wellbeing: Instrument) -> No
         {"name_en": "Wellbeing", "missing_codes": "not asked, Not asked"},
     )
     page = response.content.decode()
+    assert "The change was not saved: see the messages below." in page
     error = page[page.index('id="id_missing_codes_error"') :]
     assert "short, unique and without spaces" in error[: error.index("</ul>")]
 
