@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The apps whose tables a reset empties completely; plus the user tables below.
-PROJECT_APPS = ("trial", "randomisation", "fidelity", "pathways", "reports", "accounts", "axes")
+PROJECT_APPS = (
+    "trial",
+    "instruments",
+    "randomisation",
+    "fidelity",
+    "pathways",
+    "reports",
+    "accounts",
+    "axes",
+)
 
 
 def setup_django() -> None:
