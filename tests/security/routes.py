@@ -443,6 +443,13 @@ ROUTES: list[Route] = [
         {"state_id": "state"},
     ),
     Route("pathways:settings", {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
+    # The data dictionary: everyone in the trial reads it; importing one defines instruments.
+    Route("instruments_dictionary:dictionary", {G: read(P.VIEW_TRIAL)}),
+    Route("instruments_dictionary:download", {G: read(P.VIEW_TRIAL)}),
+    Route(
+        "instruments_dictionary:import",
+        {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
+    ),
     # API v1.
     Route("v1:me", {G: read()}, audience="login"),
     Route("v1:trial-list", {G: read()}, audience="login"),
@@ -547,6 +554,7 @@ ROUTES: list[Route] = [
     Route("v1:state-list", {G: read(P.VIEW_TRIAL)}),
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.CONFIGURE_TRIAL)}),
 ]
 
 # The admin site has its own gate (is_staff plus Django model permissions, with querysets
