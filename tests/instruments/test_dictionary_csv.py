@@ -426,3 +426,28 @@ def test_a_semicolon_separated_windows_file_is_read() -> None:
     assert result.changes[0].code == "skjema"
     instrument = Instrument.objects.get(code="skjema")
     assert instrument.current_version().parsed.items[0].label.nb == "Svar på spørsmål"
+
+
+def test_every_library_scale_survives_the_round_trip() -> None:
+    from instruments.library import LIBRARY, add_to_definition
+
+    source = factories.make_trial()
+    for key in LIBRARY:
+        create_instrument(
+            source,
+            code=key,
+            name_en=key.upper(),
+            name_nb=key.upper(),
+            definition=add_to_definition({"items": []}, key),
+            actor=None,
+        )
+    exported = csvio.write_dictionary(source)
+    target = factories.make_trial()
+
+    import_dictionary(target, exported, format="own", actor=None)
+
+    assert csvio.write_dictionary(target) == exported
+    for key in LIBRARY:
+        before = Instrument.objects.get(trial=source, code=key).current_version().definition
+        after = Instrument.objects.get(trial=target, code=key).current_version().definition
+        assert after == before, key
