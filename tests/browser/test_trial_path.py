@@ -18,12 +18,13 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from instruments.models import Assessment
 from randomisation.models import Allocation
 from randomisation.services import verify
 from tests import factories
 from tests.browser.conftest import Console
 from tests.browser.test_login_language import assert_no_csp_violations, log_in
-from trial.models import Assessment, Participant, ScreeningRecord, Trial
+from trial.models import Participant, ScreeningRecord, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
