@@ -306,6 +306,15 @@ def test_without_user_creation_an_unknown_identity_is_refused(
     assert not User.objects.exists()
 
 
+def test_a_deactivated_user_is_not_signed_in(live_server: LiveServer, sso: Provider) -> None:
+    sign_in(live_server.url, sso, "bob")
+    User.objects.update(is_active=False)
+    browser, landing = sign_in(live_server.url, sso, "bob")
+    assert path_of(landing) == "/accounts/login/"
+    assert "This account is deactivated." in landing.text
+    assert path_of(browser.get(f"{live_server.url}/", timeout=30)) == "/accounts/login/"
+
+
 # --- passwords and lock-outs ------------------------------------------------------------------
 
 
