@@ -159,6 +159,11 @@ ROUTES: list[Route] = [
     Route("accounts:disable", {PO: write()}, audience="login"),
     Route("accounts:password_change", {G: read(), PO: read()}, audience="login"),
     Route("accounts:revoke_token", {PO: write()}, audience="login"),  # names one's own token
+    Route("accounts:new_token", {PO: write()}, audience="login"),  # a token of one's own
+    Route("accounts:welcome", {G: read()}, audience="login"),
+    # Single sign-on: off in the matrix (no identity provider configured), so 404.
+    Route("accounts:oidc_start", {G: read(status=404)}, audience="public"),
+    Route("accounts:oidc_callback", {G: read(status=404)}, audience="public"),
     # A coordinator revokes a trial member's API tokens.
     Route(
         "accounts:member_tokens",
