@@ -1709,7 +1709,7 @@ def _cluster_plan(
     scheme: Scheme, sites: list[Site], seed: bytes, weights: list[tuple[str, int]]
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """Site code -> (arm code, details to keep in its allocation record)."""
-    from randomisation import cluster
+    from randomisation.cluster import designs as cluster
 
     codes = [site.code for site in sites]
     if scheme.method == Scheme.Method.CLUSTER_STRATIFIED:

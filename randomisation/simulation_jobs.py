@@ -19,9 +19,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from randomisation import services, simulation
+from randomisation import services
 from randomisation.engine import SchemeSpec
 from randomisation.models import Scheme, SimulationRun
+from randomisation.simulation import engine as simulation
 from trial import jobs
 from trial.models import CovariateDefinition
 from trial.services import TrialError

@@ -20,7 +20,7 @@ from itertools import combinations
 import pytest
 from scipy import stats
 
-from randomisation import cluster
+from randomisation.cluster import designs as cluster
 
 SEED = bytes(range(32))
 OTHER_SEED = bytes(range(1, 33))
