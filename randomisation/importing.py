@@ -43,7 +43,7 @@ from django.db import models, transaction
 from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 
-from randomisation import services
+from randomisation.allocation import services
 from randomisation.models import Allocation
 from trial import audit, personal_numbers
 from trial import services as trial_services

@@ -18,8 +18,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from randomisation.allocation.verification import verify
 from randomisation.models import Allocation
-from randomisation.services import verify
 from tests import factories
 from tests.browser.conftest import Console
 from tests.browser.test_login_language import assert_no_csp_violations, log_in

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from randomisation.models import Scheme
+from randomisation.schemes.models import Scheme
 from trial.models import Trial
 
 

@@ -19,9 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer, SchemaTypedInput
-from randomisation import services
-from randomisation.chain import ChainUnavailable
-from randomisation.models import Allocation
+from randomisation.allocation import services
+from randomisation.allocation.chain import ChainUnavailable
+from randomisation.allocation.models import Allocation
 from trial import permissions
 from trial.api import field_errors, query_filters
 from trial.models import Participant
