@@ -84,20 +84,8 @@ def verify(trial: Trial, *, witness: bool = True) -> Verification:
     anchors = list(ChainAnchor.objects.filter(trial=trial).order_by("sequence", "created_at"))
     expected_previous = GENESIS
     expected_sequence = 1
-    slots: dict[tuple[int, str, int], _Slot] = {}
-    lists: dict[int, dict[str, list[_Slot]]] = {}  # scheme -> stratum -> slots in order
-    for scheme_id, stratum, position, block_number, arm_id, arm_code, used in (
-        BlockSlot.objects.filter(scheme__trial=trial)
-        .order_by("scheme_id", "stratum", "position")
-        .values_list(
-            "scheme_id", "stratum", "position", "block_number", "arm_id", "arm__code", "used"
-        )
-        .iterator(chunk_size=10000)
-    ):
-        slot = _Slot(stratum, block_number, arm_id, arm_code, used)
-        slots[(scheme_id, stratum, position)] = slot
-        lists.setdefault(scheme_id, {}).setdefault(stratum, []).append(slot)
-    used_positions: set[tuple[int, str, int]] = set()
+    slots, lists = _read_slots(trial)
+    used_positions: set[_SlotKey] = set()
     hashes: dict[int, str] = {}
     unsigned: list[int] = []
     bad_macs: list[int] = []
@@ -142,13 +130,8 @@ def verify(trial: Trial, *, witness: bool = True) -> Verification:
         else:
             unsigned.append(n)
         if allocation.slot_position is not None and allocation.scheme_id is not None:
-            key = (allocation.scheme_id, allocation.stratum, allocation.slot_position)
-            slot = slots.get(key)
-            if slot is None or slot.arm_id != allocation.arm_id or not slot.used:
-                result.fail(n, _("#%(n)s: does not match its slot in the sealed list") % {"n": n})
-            if key in used_positions:
-                result.fail(n, _("#%(n)s: reuses a slot already taken") % {"n": n})
-            used_positions.add(key)
+            slot_key = (allocation.scheme_id, allocation.stratum, allocation.slot_position)
+            _check_slot(result, allocation, slot_key, slots, used_positions)
         expected_previous = allocation.hash
         expected_sequence = n + 1
     if by_fingerprint:
@@ -168,6 +151,46 @@ class _Slot(NamedTuple):
     arm_id: int
     arm_code: str
     used: bool
+
+
+_SlotKey = tuple[int, str, int]  # scheme id, stratum, position
+
+
+def _read_slots(trial: Trial) -> tuple[dict[_SlotKey, _Slot], dict[int, dict[str, list[_Slot]]]]:
+    """The trial's sealed-list slots by scheme, stratum and position, and as lists: scheme ->
+    stratum -> slots in position order."""
+    slots: dict[_SlotKey, _Slot] = {}
+    lists: dict[int, dict[str, list[_Slot]]] = {}
+    for scheme_id, stratum, position, block_number, arm_id, arm_code, used in (
+        BlockSlot.objects.filter(scheme__trial=trial)
+        .order_by("scheme_id", "stratum", "position")
+        .values_list(
+            "scheme_id", "stratum", "position", "block_number", "arm_id", "arm__code", "used"
+        )
+        .iterator(chunk_size=10000)
+    ):
+        slot = _Slot(stratum, block_number, arm_id, arm_code, used)
+        slots[(scheme_id, stratum, position)] = slot
+        lists.setdefault(scheme_id, {}).setdefault(stratum, []).append(slot)
+    return slots, lists
+
+
+def _check_slot(
+    result: Verification,
+    allocation: _VerifyRow,
+    key: _SlotKey,
+    slots: dict[_SlotKey, _Slot],
+    used_positions: set[_SlotKey],
+) -> None:
+    """The allocation's slot (``key``) exists, holds its arm, is marked used, and no earlier
+    allocation took it."""
+    n = allocation.sequence
+    slot = slots.get(key)
+    if slot is None or slot.arm_id != allocation.arm_id or not slot.used:
+        result.fail(n, _("#%(n)s: does not match its slot in the sealed list") % {"n": n})
+    if key in used_positions:
+        result.fail(n, _("#%(n)s: reuses a slot already taken") % {"n": n})
+    used_positions.add(key)
 
 
 _VERIFY_COLUMNS = (

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from randomisation.allocation.log import append
 from randomisation.allocation.models import Allocation
 from randomisation.cluster import designs
+from randomisation.cluster.constrained import constrained
 from randomisation.schemes.models import Scheme
 from randomisation.schemes.services import arm_weights, lock_trial, scheme_seed
 from trial import audit
@@ -104,9 +105,7 @@ def _cluster_plan(
             }
             for code in codes
         }
-        result = designs.constrained(
-            seed, covariates, weights, quantile=float(scheme.constraint_cutoff)
-        )
+        result = constrained(seed, covariates, weights, quantile=float(scheme.constraint_cutoff))
         summary = {
             "score": round(result.score, 6),
             "cutoff": round(result.cutoff, 6),
