@@ -65,8 +65,9 @@ class Allocation(models.Model):
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
-    # HMAC-SHA256 of ``hash`` under ALLOCATION_CHAIN_KEYS (randomisation.chain), and that key's
-    # fingerprint. Empty on allocations made before the key existed (an anchor covers them).
+    # HMAC-SHA256 of ``hash`` under ALLOCATION_CHAIN_KEYS (randomisation.allocation.chain), and
+    # that key's fingerprint. Empty on allocations made before the key existed (an anchor covers
+    # them).
     mac = models.CharField(max_length=64, blank=True, default="")
     mac_key = models.CharField(max_length=16, blank=True, default="")
 
@@ -151,7 +152,7 @@ class AllocationFlag(models.Model):
 class ChainAnchor(models.Model):
     """A MAC under the chain key over the head of a trial's allocation chain at one allocation:
     it vouches for that allocation and every one before it. Made once for chains from before
-    the key existed, and when the key is rotated (randomisation.chain). Append-only."""
+    the key existed, and when the key is rotated (randomisation.allocation.chain). Append-only."""
 
     class Reason(models.TextChoices):
         UPGRADE = "upgrade", _("Chain from before the key was introduced")

@@ -372,7 +372,7 @@ def _minimisation_counts(scheme: Scheme, levels: dict[str, str]) -> dict[str, di
 
     Read from the running totals in ``FactorCount`` (one indexed query, whatever the number of
     earlier allocations). The totals are kept under the trial's lock and rechecked against the
-    allocations' own ``details.factors`` by :func:`verify`.
+    allocations' own ``details.factors`` by ``verification.verify``.
     """
     factors = [item["factor"] for item in scheme.minimisation_factors]
     counts: dict[str, dict[str, int]] = {factor: {} for factor in factors}

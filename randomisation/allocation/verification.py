@@ -241,7 +241,7 @@ class _VerifyRow(NamedTuple):
 
 
 def _row_payload(trial: Trial, row: _VerifyRow) -> dict[str, Any]:
-    """:func:`allocation_payload` of a row read by :func:`verify` (the same content)."""
+    """``log.allocation_payload`` of a row read by :func:`verify` (the same content)."""
     return {
         "trial": trial.code,
         "sequence": row.sequence,
