@@ -1,9 +1,8 @@
 """Pages for a scheme: the draft and what stops it from being locked, locking and the
 commitment, and the sealed lists.
 
-Access is decided in trial.permissions (through ``trial_view``). Sealed lists need
-``VIEW_SEALED_LIST`` (the unblinded statistician); everyone else sees arm codes only, never
-arm names, unless they may see allocations.
+Access is decided in trial.permissions (through ``trial_view``). The sealed lists, with arm
+names, need ``VIEW_SEALED_LIST`` (the unblinded statistician).
 """
 
 from __future__ import annotations
