@@ -48,7 +48,7 @@ from instruments import services as instrument_services
 from instruments.definition import Definition, Item, parse_value
 from instruments.models import Assessment
 from instruments.setup.services import default_instrument
-from randomisation import services
+from randomisation.allocation import services
 from randomisation.models import Allocation
 from trial import audit, personal_numbers
 from trial import services as trial_services

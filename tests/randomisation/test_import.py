@@ -21,7 +21,8 @@ from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
 from instruments.models import Assessment, Instrument, InstrumentVersion
-from randomisation import import_jobs, importing, services
+from randomisation import import_jobs, importing
+from randomisation.allocation import verification
 from randomisation.models import Allocation, TrialImport
 from randomisation.tasks import run_import
 from tests import factories
@@ -174,7 +175,7 @@ def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers:
         ("L-003", "A", "imported"),
     ]
     assert allocations[0].reference == "ENV-1"
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
     first.refresh_from_db()
     assert first.randomised_on == dt.date(2024, 1, 12)
     # Visits come from the schedule; the assessed ones are completed.

@@ -19,9 +19,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from randomisation import services, simulation
 from randomisation.engine import SchemeSpec
-from randomisation.models import Scheme, SimulationRun
+from randomisation.schemes.models import Scheme
+from randomisation.schemes.services import arm_weights, scheme_problems
+from randomisation.simulation import engine
+from randomisation.simulation.models import SimulationRun
 from trial import jobs
 from trial.models import CovariateDefinition
 from trial.services import TrialError
@@ -36,7 +38,7 @@ def spec_for(scheme: Scheme) -> SchemeSpec:
         raise ValueError("cluster schemes allocate sites, not participants")
     return SchemeSpec(
         method=scheme.method,  # type: ignore[arg-type]  # a Scheme.Method value
-        arms=tuple(services.arm_weights(scheme.trial)),
+        arms=tuple(arm_weights(scheme.trial)),
         block_sizes=tuple(scheme.block_sizes),
         strata_factors=tuple(scheme.strata_factors),
         minimisation_factors=tuple(
@@ -71,7 +73,7 @@ def mix_levels(scheme: Scheme) -> dict[str, list[tuple[str, str]]]:
     trial = scheme.trial
     covariates = {c.key: c for c in trial.covariates.all()}
     levels: dict[str, list[tuple[str, str]]] = {}
-    for factor in simulation.scheme_factors(spec_for(scheme)):
+    for factor in engine.scheme_factors(spec_for(scheme)):
         if factor == "site":
             levels[factor] = [(s.code, f"{s.code} {s.name}") for s in trial.sites.order_by("code")]
             continue
@@ -100,7 +102,7 @@ def request_simulation(
     """
     if scheme.is_cluster:
         raise TrialError(_("Simulation is available for schemes that allocate participants."))
-    problems = services.scheme_problems(scheme)
+    problems = scheme_problems(scheme)
     if problems:
         raise TrialError(next(iter(problems.values())))
     spec = spec_for(scheme)
@@ -152,7 +154,7 @@ def _simulate(run: SimulationRun, rows: QuerySet[SimulationRun]) -> str:
             rows.update(done=done, total=total, heartbeat_at=timezone.now())
 
     try:
-        result = simulation.simulate(
+        result = engine.simulate(
             spec_from_json(parameters["spec"]),
             n_trials=int(parameters["n_trials"]),
             trial_size=int(parameters["trial_size"]),

@@ -1,4 +1,4 @@
-"""Forms for allocating: the services in randomisation.services enforce the rules."""
+"""Forms for allocating: the services in randomisation.allocation.services enforce the rules."""
 
 from __future__ import annotations
 

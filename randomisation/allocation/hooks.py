@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from randomisation.models import Allocation
+from randomisation.allocation.models import Allocation
 from trial import permissions
 from trial.extensions import (
     Panel,
@@ -41,7 +41,7 @@ def allocation_panel(request: HttpRequest, participant: Participant) -> Panel:
     trial = participant.trial
     user = request.user
     return Panel(
-        "randomisation/_panel.html",
+        "randomisation/allocation/_panel.html",
         {
             "allocation": allocation,
             "arm": arm_label(request, allocation) if allocation else "",

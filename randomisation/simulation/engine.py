@@ -125,21 +125,12 @@ def simulate(
     _check_mix(spec, strata_mix)
 
     codes = {code: index for index, (code, _) in enumerate(spec.arms)}
-    weights = [weight for _, weight in spec.arms]
-    total_weight = sum(weights)
     mix_factors = list(strata_mix)
     profiles, cumulative = _joint_profiles(spec, strata_mix)
     n_strata = 1 + max(profile.stratum for profile in profiles)
     n_levels = [len(levels) for levels in strata_mix.values()]
     guess_candidates = _guesser(spec, mix_factors)
-
-    overall_imbalance = np.empty(n_trials)
-    overall_range = np.empty(n_trials)
-    stratum_max = np.empty(n_trials)
-    stratum_mean = np.empty(n_trials)
-    marginal_max = {factor: np.empty(n_trials) for factor in mix_factors}
-    marginal_mean = {factor: np.empty(n_trials) for factor in mix_factors}
-    predictability = np.empty(n_trials)
+    figures = _Figures(spec, n_trials, mix_factors)
     report_every = max(1, n_trials // 100)
     last = len(profiles) - 1
 
@@ -163,39 +154,70 @@ def simulate(
             stratum[arm] += 1
             for counts in by_level:
                 counts[arm] += 1
-
-        overall_imbalance[trial] = _imbalance(overall, weights, total_weight)
-        ratios = [count / weight for count, weight in zip(overall, weights, strict=True)]
-        overall_range[trial] = max(ratios) - min(ratios)
-        values = [_imbalance(counts, weights, total_weight) for counts in strata if any(counts)]
-        stratum_max[trial], stratum_mean[trial] = max(values), sum(values) / len(values)
-        for factor, levels in zip(mix_factors, marginal, strict=True):
-            values = [_imbalance(c, weights, total_weight) for c in levels if any(c)]
-            marginal_max[factor][trial] = max(values)
-            marginal_mean[factor][trial] = sum(values) / len(values)
-        predictability[trial] = correct / trial_size
+        figures.record(trial, overall, strata, marginal, correct / trial_size)
         if progress is not None and ((trial + 1) % report_every == 0 or trial + 1 == n_trials):
             progress(trial + 1, n_trials)
 
-    chance_rate = max(weights) / total_weight
-    stratified = bool(spec.strata_factors)
-    return SimulationResult(
-        n_trials=n_trials,
-        trial_size=trial_size,
-        overall_imbalance=Distribution.of(overall_imbalance),
-        overall_range=Distribution.of(overall_range),
-        share_above={
-            str(share): float(np.mean(overall_imbalance > share * trial_size))
-            for share in thresholds
-        },
-        stratum_imbalance_max=Distribution.of(stratum_max) if stratified else None,
-        stratum_imbalance_mean=Distribution.of(stratum_mean) if stratified else None,
-        marginal_imbalance_max={f: Distribution.of(v) for f, v in marginal_max.items()},
-        marginal_imbalance_mean={f: Distribution.of(v) for f, v in marginal_mean.items()},
-        predictability=Distribution.of(predictability),
-        chance_rate=chance_rate,
-        excess_predictability=float(predictability.mean()) - chance_rate,
-    )
+    return figures.result(trial_size, thresholds)
+
+
+class _Figures:
+    """What :func:`simulate` measures, one value per virtual trial."""
+
+    def __init__(self, spec: SchemeSpec, n_trials: int, mix_factors: list[str]) -> None:
+        self.spec = spec
+        self.weights = [weight for _, weight in spec.arms]
+        self.total_weight = sum(self.weights)
+        self.mix_factors = mix_factors
+        self.overall_imbalance = np.empty(n_trials)
+        self.overall_range = np.empty(n_trials)
+        self.stratum_max = np.empty(n_trials)
+        self.stratum_mean = np.empty(n_trials)
+        self.marginal_max = {factor: np.empty(n_trials) for factor in mix_factors}
+        self.marginal_mean = {factor: np.empty(n_trials) for factor in mix_factors}
+        self.predictability = np.empty(n_trials)
+
+    def record(
+        self,
+        trial: int,
+        overall: list[int],
+        strata: list[list[int]],
+        marginal: list[list[list[int]]],
+        predictability: float,
+    ) -> None:
+        """Trial ``trial``'s arm counts: overall, by stratum, and by level of each factor."""
+        weights, total_weight = self.weights, self.total_weight
+        self.overall_imbalance[trial] = _imbalance(overall, weights, total_weight)
+        ratios = [count / weight for count, weight in zip(overall, weights, strict=True)]
+        self.overall_range[trial] = max(ratios) - min(ratios)
+        values = [_imbalance(counts, weights, total_weight) for counts in strata if any(counts)]
+        self.stratum_max[trial], self.stratum_mean[trial] = max(values), sum(values) / len(values)
+        for factor, levels in zip(self.mix_factors, marginal, strict=True):
+            values = [_imbalance(c, weights, total_weight) for c in levels if any(c)]
+            self.marginal_max[factor][trial] = max(values)
+            self.marginal_mean[factor][trial] = sum(values) / len(values)
+        self.predictability[trial] = predictability
+
+    def result(self, trial_size: int, thresholds: Sequence[float]) -> SimulationResult:
+        chance_rate = max(self.weights) / self.total_weight
+        stratified = bool(self.spec.strata_factors)
+        return SimulationResult(
+            n_trials=len(self.predictability),
+            trial_size=trial_size,
+            overall_imbalance=Distribution.of(self.overall_imbalance),
+            overall_range=Distribution.of(self.overall_range),
+            share_above={
+                str(share): float(np.mean(self.overall_imbalance > share * trial_size))
+                for share in thresholds
+            },
+            stratum_imbalance_max=Distribution.of(self.stratum_max) if stratified else None,
+            stratum_imbalance_mean=Distribution.of(self.stratum_mean) if stratified else None,
+            marginal_imbalance_max={f: Distribution.of(v) for f, v in self.marginal_max.items()},
+            marginal_imbalance_mean={f: Distribution.of(v) for f, v in self.marginal_mean.items()},
+            predictability=Distribution.of(self.predictability),
+            chance_rate=chance_rate,
+            excess_predictability=float(self.predictability.mean()) - chance_rate,
+        )
 
 
 def scheme_factors(spec: SchemeSpec) -> list[str]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from randomisation.models import Scheme
+from randomisation.schemes.models import Scheme
 from trial.models import Trial
 
 
@@ -196,7 +196,6 @@ def _sequence_generation(scheme: Scheme) -> str:
 
 def _restriction(scheme: Scheme, labels: dict[str, str]) -> str:
     method = scheme.method
-    trial = scheme.trial
     if method == Scheme.Method.SIMPLE:
         return _(
             "Participants were randomised individually by simple (unrestricted) randomisation: "
@@ -233,7 +232,12 @@ def _restriction(scheme: Scheme, labels: dict[str, str]) -> str:
             "measure": measure,
             "p_best": _number(scheme.p_best),
         }
-    sites = trial.sites.count()
+    return _cluster_restriction(scheme)
+
+
+def _cluster_restriction(scheme: Scheme) -> str:
+    method = scheme.method
+    sites = scheme.trial.sites.count()
     unit = _(
         "Sites (NAV offices) were the unit of randomisation: %(sites)s sites were randomised "
         "at once by the system, and participants took their site's allocation."

@@ -1,7 +1,15 @@
-"""Randomisation through the API: randomise a participant (idempotent), list allocations."""
+"""Randomisation through the API: randomise a participant (idempotent), list allocations.
+
+The views follow ``trial.api``: the trial is resolved through ``trial.permissions``
+(``TrialScopedMixin``), a serializer checks the input's shape, one service applies the rules,
+and its refusal becomes a 400 with field errors (``service_errors``); a log that cannot be
+signed or witnessed is a 503.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -13,20 +21,19 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer, SchemaTypedInput
-from randomisation import services
-from randomisation.chain import ChainUnavailable
-from randomisation.models import Allocation
+from randomisation.allocation import services
+from randomisation.allocation.chain import ChainUnavailable
+from randomisation.allocation.models import Allocation
 from trial import permissions
-from trial.api import field_errors, query_filters
-from trial.models import Participant
+from trial.api import TrialScopedMixin, field_errors, query_filters, service_errors
+from trial.models import Trial
 from trial.permissions import AuthenticatedRequest, Perm
-from trial.services import TrialError
 
 
 class AllocationSerializer(serializers.ModelSerializer[Allocation]):
@@ -79,7 +86,7 @@ class RandomiseRequestSerializer(SchemaTypedInput, serializers.Serializer[Any]):
     )
 
 
-def _unblinded(request: Request, trial: Any) -> bool:
+def _unblinded(request: Request, trial: Trial) -> bool:
     return permissions.sees_arm_names(request.user, trial)
 
 
@@ -92,7 +99,26 @@ class AllocationLogUnavailable(APIException):
     default_code = "service_unavailable"
 
 
-class Randomise(APIView):
+@contextmanager
+def log_unavailable() -> Iterator[None]:
+    """A ChainUnavailable as a 503. It is a TrialError, so this goes inside
+    :func:`service_errors`, which would make it a 400."""
+    try:
+        yield
+    except ChainUnavailable as error:
+        raise AllocationLogUnavailable(error.message) from None
+
+
+# drf-spectacular describes an endpoint by the first docstring in its class's MRO, which for
+# these would be TrialScopedMixin's; the schema has never described them, so each carries a
+# blank docstring (cleaned to "", no description).
+UNDESCRIBED = " "
+
+
+class Randomise(TrialScopedMixin, APIView):
+    __doc__ = UNDESCRIBED
+    trial_perm = Perm.RANDOMISE
+
     @extend_schema(
         summary="Randomise a participant",
         request=RandomiseRequestSerializer,
@@ -122,17 +148,13 @@ class Randomise(APIView):
         ],
     )
     def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
-        trial = permissions.get_trial(request.user, code, Perm.RANDOMISE)
+        trial = self.get_trial()
         participant = permissions.get_participant(request.user, trial, study_id, Perm.RANDOMISE)
         body = RandomiseRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key") or body.validated_data.get("idempotency_key")
-        try:
+        with service_errors(), log_unavailable():
             outcome = services.randomise(participant, actor=request.user, idempotency_key=key)
-        except ChainUnavailable as error:
-            raise AllocationLogUnavailable(error.message) from None
-        except TrialError as error:
-            raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
         data = AllocationSerializer(
             outcome.allocation,
             context={"unblinded": _unblinded(request, trial), "new": outcome.created},
@@ -154,19 +176,17 @@ class AllocationFilterSerializer(serializers.Serializer[Any]):
     summary="Allocations of a trial (individuals and sites), in sequence order",
     parameters=[AllocationFilterSerializer],
 )
-class AllocationList(generics.ListAPIView[Allocation]):
+class AllocationList(TrialScopedMixin, generics.ListAPIView[Allocation]):
+    __doc__ = UNDESCRIBED
     serializer_class = AllocationSerializer
+    trial_perm = Perm.VIEW_PARTICIPANTS
 
     def get_queryset(self) -> QuerySet[Allocation]:
-        trial = permissions.get_trial(
-            self.request.user, self.kwargs["code"], Perm.VIEW_PARTICIPANTS
-        )
-        self._trial = trial
-        visible = Participant.objects.filter(trial=trial).visible_to(self.request.user)
+        trial = self.get_trial()
         queryset = Allocation.objects.filter(trial=trial)
         ids = permissions.site_ids(self.request.user, trial)
         if ids is not None:
-            queryset = queryset.filter(participant__in=visible)
+            queryset = queryset.filter(participant__in=self.visible_participants())
         filters = query_filters(AllocationFilterSerializer, self.request)
         if "site" in filters:
             site = filters["site"]
@@ -183,6 +203,7 @@ class AllocationList(generics.ListAPIView[Allocation]):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
-        trial = getattr(self, "_trial", None)
+        # Only once the queryset resolved the trial (not while the schema is generated).
+        trial: Trial | None = getattr(self, "_trial", None)
         context["unblinded"] = trial is not None and _unblinded(self.request, trial)
         return context
