@@ -49,10 +49,14 @@ def running(redirect_uris: list[str], folder: Path) -> Iterator[Provider]:
         assert process.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
-            deadline = time.monotonic() + 60
+            # Migrating its database takes seconds; far longer on a busy two-core machine.
+            deadline = time.monotonic() + 120
             while not selector.select(timeout=0.5):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the test OpenID Connect provider did not start")
+                    raise RuntimeError(
+                        "the test OpenID Connect provider did not start (its errors are in "
+                        "the captured stderr)"
+                    )
         port = int(process.stdout.readline())
         yield Provider(f"http://127.0.0.1:{port}", client_id, client_secret)
     finally:
