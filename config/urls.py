@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("", include("instruments.urls")),
     path("", include("trial.urls")),
     path("", include("randomisation.urls")),
     path("", include("reports.urls")),
