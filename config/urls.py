@@ -7,6 +7,7 @@ from accounts.api import obtain_token, token_list, token_revocation
 from config.health import health
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("instruments.api_urls")),
     path("", include("trial.api_urls")),
     path("", include("randomisation.api_urls")),
     path("", include("fidelity.api_urls")),
