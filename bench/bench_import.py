@@ -312,9 +312,10 @@ def make_actor() -> Any:
 
 def check_trial(code: str, legacy: Legacy, label: str, problems: list[str]) -> None:
     """Counts equal to what was generated, and an allocation chain that verifies."""
+    from instruments.models import Assessment
     from randomisation import services
     from randomisation.models import Allocation
-    from trial.models import Assessment, Participant, Trial, Withdrawal
+    from trial.models import Participant, Trial, Withdrawal
 
     trial = Trial.objects.filter(code=code).first()
     if trial is None:

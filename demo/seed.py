@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from fidelity.contact_demo import ContactDemo
 from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
+from instruments import services as instruments
 from occupations.demo import load_illustrative_jem
 from pathways import demo as pathways_demo
 from randomisation import chain
@@ -18,7 +19,7 @@ from randomisation import services as randomisation
 from randomisation.models import Allocation, Scheme
 from trial.demo import DEMO_TRIAL_CODE, DemoHooks, DemoResult
 from trial.demo import seed_demo as seed_trial
-from trial.models import Participant, Trial
+from trial.models import Participant, Trial, Visit
 
 
 class FullDemo(DemoHooks):
@@ -47,6 +48,9 @@ class FullDemo(DemoHooks):
         allocations = Allocation.objects.filter(participant=participant)
         return allocations.values_list("arm__code", flat=True).first() or ""
 
+    def assess(self, visit: Visit, values: dict[str, Any], actor: Any) -> None:
+        instruments.record_assessment(visit, values=values, actor=actor)
+
     def participant_done(
         self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any
     ) -> None:
@@ -65,21 +69,23 @@ def seed_effect(participant: Participant) -> None:
     """Give the intervention arm an effect on work: about one in four of its assessments not
     in paid work become part-time work. A generator of its own per participant, so the rest of
     the demo draws the same numbers as without it."""
-    from trial.models import Assessment
+    from instruments.models import Assessment
 
     allocation = getattr(participant, "allocation", None)
     if allocation is None or allocation.arm.is_control:
         return
     rng = random.Random(f"effect-{participant.study_id}")  # noqa: S311 - synthetic data
-    ids = Assessment.objects.filter(visit__participant=participant, in_paid_work=False)
-    chosen = [pk for pk in ids.values_list("pk", flat=True) if rng.random() < 0.25]
-    Assessment.objects.filter(pk__in=chosen).update(
-        in_paid_work=True,
-        hours_per_week=20,
-        monthly_earnings=16000,
-        on_benefits=False,
-        benefit_type="",
-    )
+    candidates = Assessment.objects.filter(
+        visit__participant=participant, values__in_paid_work=False
+    ).order_by("pk")
+    chosen = [a for a in candidates if rng.random() < 0.25]
+    for assessment in chosen:
+        values = {k: v for k, v in assessment.values.items() if k != "benefit_type"}
+        values.update(
+            in_paid_work=True, hours_per_week=20.0, monthly_earnings=16000, on_benefits=False
+        )
+        assessment.values = values
+    Assessment.objects.bulk_update(chosen, ["values"])
 
 
 def seed_analysis_plan(trial: Trial) -> None:

@@ -1,5 +1,7 @@
 """The participant timeline's answered instruments (registered in ``InstrumentsConfig.ready``):
-"Assessment: 6 months — PHQ-9", with the scale scores and their bands."""
+one entry per instrument answered at a visit, "Assessment: 6 months", with the instrument, its
+scale scores and their bands ("PHQ-9 · PHQ-9 total: 12 (moderate)"), and whether the answers
+were given outside the visit's window."""
 
 from __future__ import annotations
 
@@ -17,14 +19,13 @@ from trial.models import Participant
 def assessment_entries(request: HttpRequest, participant: Participant) -> Iterator[TimelineEntry]:
     for assessment in recorded_answers(participant):
         visit = assessment.visit
-        details = score_texts(assessment)
+        details = [assessment.instrument.name, *score_texts(assessment)]
         if not visit.window_start <= assessment.assessed_on <= visit.window_end:
             details.append(_("out of window"))
         yield TimelineEntry(
             assessment.assessed_on,
             "assessment",
-            _("Assessment: %(visit)s — %(instrument)s")
-            % {"visit": visit.definition.label, "instrument": assessment.instrument.name},
+            _("Assessment: %(visit)s") % {"visit": visit.definition.label},
             detail=" · ".join(details),
             at=assessment.created_at,
         )

@@ -13,10 +13,12 @@ import logging
 
 import numpy as np
 import pandas as pd
+from django.db.models import OuterRef, Subquery
 
+from instruments import builtin
+from instruments.models import Assessment
 from reports.analysis.results import EffectData
 from trial.models import (
-    Assessment,
     CovariateDefinition,
     LossToFollowUp,
     Participant,
@@ -113,12 +115,29 @@ def participants(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+EMPLOYMENT_ITEMS = [
+    "in_paid_work",
+    "hours_per_week",
+    "monthly_earnings",
+    "on_benefits",
+    "self_rated_health",
+    "benefit_type",
+    "occupation_code",
+]
+"""The outcome columns read from the built-in "Employment and benefits" instrument's answers."""
+TEXT_ITEMS = {"benefit_type", "occupation_code"}
+"""Blank text answers read as "", as the old columns held them."""
+
+
 def outcomes(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
-    """One row per assessment made on or before ``cut_off``; visits without one are absent."""
+    """One row per visit whose "Employment and benefits" instrument (the trial's default) was
+    answered on or before ``cut_off``; visits without one are absent. The contamination answer
+    is the visit's."""
     rows = (
         Assessment.objects.filter(
             visit__participant__trial=trial,
             visit__participant__allocation__allocated_on__lte=cut_off,
+            instrument__builtin=builtin.EMPLOYMENT,
             assessed_on__lte=cut_off,
         )
         .order_by("visit__participant__study_id", "visit__definition__offset_months")
@@ -127,17 +146,22 @@ def outcomes(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
             "visit__definition__code",
             "visit__definition__offset_months",
             "assessed_on",
-            "in_paid_work",
-            "hours_per_week",
-            "monthly_earnings",
-            "on_benefits",
-            "self_rated_health",
-            "benefit_type",
-            "occupation_code",
-            "contamination_reported",
+            "values",
+            "visit__contamination_reported",
         )
     )
-    frame = pd.DataFrame.from_records(list(rows), columns=OUTCOME_COLUMNS)
+    records = [
+        (
+            study_id,
+            visit,
+            offset,
+            assessed_on,
+            *(values.get(name, "" if name in TEXT_ITEMS else None) for name in EMPLOYMENT_ITEMS),
+            contamination,
+        )
+        for study_id, visit, offset, assessed_on, values, contamination in rows
+    ]
+    frame = pd.DataFrame.from_records(records, columns=OUTCOME_COLUMNS)
     frame["in_paid_work"] = frame["in_paid_work"].astype(bool)
     frame["on_benefits"] = frame["on_benefits"].astype(bool)
     frame["hours_per_week"] = pd.to_numeric(frame["hours_per_week"], errors="coerce").astype(float)
@@ -149,15 +173,22 @@ def outcomes(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
 
 
 def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
-    """Scheduled visits of randomised participants with no assessment by ``cut_off``, and why:
+    """Scheduled visits of randomised participants with no assessment (of any instrument) by
+    ``cut_off``, and why:
     ``missed`` (marked missed, or its window closed without one), ``withdrawn`` (due after the
     withdrawal), ``lost`` (due after the participant was lost to follow-up) or ``not yet due``
     (window still open on the cut-off)."""
+    first_answer = (
+        Assessment.objects.filter(visit=OuterRef("pk"))
+        .order_by("assessed_on")
+        .values("assessed_on")
+    )
     rows = (
         Visit.objects.filter(
             participant__trial=trial,
             participant__allocation__allocated_on__lte=cut_off,
         )
+        .annotate(first_assessed_on=Subquery(first_answer[:1]))
         .order_by("participant__study_id", "due_on")
         .values_list(
             "participant__study_id",
@@ -165,7 +196,7 @@ def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
             "due_on",
             "window_end",
             "missed",
-            "assessment__assessed_on",
+            "first_assessed_on",
             "participant__withdrawal__withdrawn_on",
             "participant__loss_to_follow_up__lost_on",
         )

@@ -24,13 +24,13 @@ from django.utils.translation import gettext_lazy, ngettext
 from reports import pipeline
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import audit, jobs, permissions
-from trial.models import Assessment, CovariateDefinition, Trial
+from trial.models import CovariateDefinition, Trial
 from trial.permissions import Perm
 from trial.services import TrialError
 
 logger = logging.getLogger(__name__)
 
-# Outcomes a plan may name: (field, kind). Labels come from the Assessment model.
+# Outcomes a plan may name: (item of the built-in employment instrument, kind).
 OUTCOMES = {
     "in_paid_work": "binary",
     "on_benefits": "binary",
@@ -49,10 +49,10 @@ class ReportError(TrialError):
 
 
 def outcome_choices() -> list[tuple[str, str]]:
-    return [
-        (name, str(capfirst(Assessment._meta.get_field(name).verbose_name)))  # type: ignore[union-attr]  # a field
-        for name in OUTCOMES
-    ]
+    # Imported here: the analysis modules load the statistics libraries, which pages need not.
+    from reports.analysis.effect import outcome_name
+
+    return [(name, str(capfirst(outcome_name(name)))) for name in OUTCOMES]
 
 
 def covariate_choices(trial: Trial) -> list[tuple[str, str]]:

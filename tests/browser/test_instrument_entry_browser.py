@@ -164,7 +164,7 @@ def test_caseworker_records_answers_with_branching_in_the_browser(
     expect(panel).to_contain_text("Wellbeing at work: answered")
     expect(panel).to_contain_text("Mood score: 4 (mild)")
     expect(page.locator("ol.timeline")).to_contain_text(
-        "Assessment: 3 months — Wellbeing at work Mood score: 4 (mild)"
+        "Assessment: 3 months Wellbeing at work · Mood score: 4 (mild)"
     )
     page.screenshot(path=screenshots / "instrument-participant-panel.png", full_page=True)
     assert_no_csp_violations(console)

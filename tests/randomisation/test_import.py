@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
+from instruments.models import Assessment, Instrument, InstrumentVersion
 from randomisation import import_jobs, importing, services
 from randomisation.models import Allocation, TrialImport
 from randomisation.tasks import run_import
@@ -30,7 +31,6 @@ from trial import jobs, personal_numbers
 from trial.forms import EnrolmentForm
 from trial.models import (
     Arm,
-    Assessment,
     AuditEvent,
     CovariateDefinition,
     Membership,
@@ -54,6 +54,8 @@ TABLES = (
     Participant,
     Allocation,
     Visit,
+    Instrument,
+    InstrumentVersion,
     Assessment,
     Withdrawal,
     AuditEvent,
@@ -179,7 +181,10 @@ def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers:
     assert Visit.objects.filter(participant__trial=trial).count() == 6
     m12 = Visit.objects.get(participant=first, definition__code="m12")
     assert m12.completed_on == dt.date(2025, 1, 12)
-    assert m12.assessment.hours_per_week == pytest.approx(37.5)
+    imported = Assessment.objects.get(visit=m12)
+    assert imported.values["hours_per_week"] == pytest.approx(37.5)
+    # Recorded under the trial's default instrument, marked as imported.
+    assert (imported.instrument.builtin, imported.source) == ("employment", "import")
     assert Assessment.objects.filter(visit__participant__trial=trial).count() == 3
     withdrawn = Participant.objects.get(trial=trial, study_id="L-003")
     assert withdrawn.status == Participant.Status.WITHDRAWN

@@ -201,11 +201,6 @@ ROUTES: list[Route] = [
     Route("trial:lost", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:withdraw", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:worklist", {G: read(P.RECORD_ASSESSMENT)}),
-    Route(
-        "trial:assess",
-        {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
-        {"visit_id": "visit"},
-    ),
     # Data entry from the instruments' definitions.
     Route(
         "instruments:assess",
@@ -482,12 +477,12 @@ ROUTES: list[Route] = [
     Route("v1:screening-list", {G: read(P.VIEW_PARTICIPANTS), PO: write(P.ENROL)}),
     Route("v1:visit-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route(
-        "v1:visit-assessment",
+        "v1:visit-missed",
         {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
         {"visit_id": "visit"},
     ),
     Route(
-        "v1:visit-missed",
+        "v1:visit-assessment",
         {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
         {"visit_id": "visit"},
     ),
