@@ -456,3 +456,34 @@ def test_the_openapi_schema_describes_the_shape_of_answers() -> None:
     assert "post" in paths["/api/v1/trials/{code}/visits/{visit_id}/assessment/"]
     assert "post" in paths["/api/v1/trials/{code}/assessments/{assessment_id}/correction/"]
     assert "get" in paths["/api/v1/trials/{code}/instruments/schema/"]
+
+
+def test_the_contamination_answer_travels_with_the_answers_and_stays_on_the_visit(
+    world: World,
+) -> None:
+    world.trial.contamination_question = "Helped by anyone?"
+    world.trial.save(update_fields=["contamination_question"])
+    visit = visit_at(world)
+    client = world.client("caseworker")
+    wrong = post(
+        client,
+        record_url(visit),
+        {
+            "assessed_on": "2025-06-01",
+            "values": {"in_paid_work": False, "on_benefits": False},
+            "contamination_reported": "often",
+        },
+    )
+    assert wrong.status_code == 400 and "contamination_reported" in wrong.json()["errors"]
+    response = post(
+        client,
+        record_url(visit),
+        {
+            "assessed_on": "2025-06-01",
+            "values": {"in_paid_work": False, "on_benefits": False},
+            "contamination_reported": True,
+        },
+    )
+    assert response.status_code == 201, response.json()
+    visit.refresh_from_db()
+    assert visit.contamination_reported is True

@@ -315,3 +315,26 @@ def test_the_default_instrument_is_asked_when_a_visit_has_none_attached(world: W
     }
     visit.refresh_from_db()
     assert visit.completed_on == dt.date(2025, 6, 1)
+
+
+def test_the_contamination_question_is_asked_once_per_visit_of_everyone(world: World) -> None:
+    world.trial.contamination_question = "Has anyone helped you look for ordinary paid work?"
+    world.trial.save(update_fields=["contamination_question"])
+    visit = visit_at(world)
+    add_wellbeing(world)
+    client = world.client("caseworker")
+    page = text(client.get(url(visit)))
+    # In each instrument's form, for the first one recorded to carry.
+    assert page.count("Has anyone helped you look for ordinary paid work?") == 2
+    data = wellbeing_post(contamination_reported="yes")
+    assert client.post(url(visit), data).status_code == 302
+    visit.refresh_from_db()
+    assert visit.contamination_reported is True
+    # The visit's answer so far is the next form's starting point.
+    page = text(client.get(url(visit)))
+    assert re.search(r'name="employment-contamination_reported" value="yes"[^>]*checked', page)
+    refused = client.post(
+        url(visit), {**employment_post(), "employment-contamination_reported": "x"}
+    )
+    assert refused.status_code == 200
+    assert "Select a valid choice." in text(refused)
