@@ -14,9 +14,10 @@ from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
 from instruments import services as instruments
 from occupations.demo import load_illustrative_jem
 from pathways import demo as pathways_demo
-from randomisation import chain
-from randomisation import services as randomisation
+from randomisation.allocation import chain
+from randomisation.allocation import services as allocation_services
 from randomisation.models import Allocation, Scheme
+from randomisation.schemes import services as scheme_services
 from trial.demo import DEMO_TRIAL_CODE, DemoHooks, DemoResult
 from trial.demo import seed_demo as seed_trial
 from trial.models import Participant, Trial, Visit
@@ -34,7 +35,7 @@ class FullDemo(DemoHooks):
             stratify_by_site=True,
             notes="Permuted blocks of 4 and 6, stratified by NAV office.",
         )
-        randomisation.lock_scheme(scheme, actor=coordinator)
+        scheme_services.lock_scheme(scheme, actor=coordinator)
         load_illustrative_jem(trial, coordinator)
         pathways_demo.prepare(trial, coordinator)
         seed_fidelity_reviews(trial, actor=coordinator, as_of=self.as_of)
@@ -42,7 +43,7 @@ class FullDemo(DemoHooks):
         seed_adaptations(trial, actor=coordinator, as_of=self.as_of)
 
     def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
-        randomisation.randomise(participant, actor=actor, on=on)
+        allocation_services.randomise(participant, actor=actor, on=on)
 
     def arm(self, participant: Participant) -> str:
         allocations = Allocation.objects.filter(participant=participant)

@@ -48,7 +48,7 @@ from instruments import services as instrument_services
 from instruments.definition import Definition, Item, parse_value
 from instruments.models import Assessment
 from instruments.setup.services import default_instrument
-from randomisation import services
+from randomisation.allocation import services
 from randomisation.models import Allocation
 from trial import audit, personal_numbers
 from trial import services as trial_services
@@ -1183,10 +1183,11 @@ class _Import:
             visit.participant = participant
             answers = {"assessed_on": values["assessed_on"]}
             answers.update({name: values[name] for name in ASSESSMENT_FIELDS})
+            answers = _zero_out_of_work(answers)
             existing = recorded.get(visit.pk)
             if existing is not None:
                 subject = f"{study_id} {values['visit']}"
-                stored = {"assessed_on": existing.assessed_on, **existing.values}
+                stored = _zero_out_of_work({"assessed_on": existing.assessed_on, **existing.values})
                 columns = table.columns & set(answers)
                 differing = {
                     column: stored.get(column)
@@ -1249,6 +1250,19 @@ class _Import:
 def _fresh(default: Any) -> Any:
     """A default safe to hand out: tuples stand for new, empty lists."""
     return list(default) if isinstance(default, tuple) else default
+
+
+def _zero_out_of_work(answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers with a zero in hours or earnings next to "not in paid work" read as empty.
+
+    The file format allows that zero (docs/import-formats.md; the old columns kept it), while
+    the instrument asks neither item of someone not in paid work."""
+    if answers.get("in_paid_work") is not False:
+        return answers
+    return {
+        name: None if name in ("hours_per_week", "monthly_earnings") and value == 0 else value
+        for name, value in answers.items()
+    }
 
 
 def _blank_none(value: Any) -> Any:

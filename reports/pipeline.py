@@ -377,9 +377,10 @@ def current_consort(trial: Trial, *, cut_off: dt.date, blinded: bool) -> results
 
 
 def randomisation_section(trial: Trial) -> Section | None:
-    from randomisation import consort, services
+    from randomisation.models import Scheme
+    from randomisation.schemes import consort
 
-    scheme = services.locked_scheme(trial)
+    scheme = Scheme.objects.locked_for(trial)
     if scheme is None:
         return None
     return Section(

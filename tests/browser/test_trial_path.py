@@ -19,8 +19,8 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from instruments.models import Assessment
+from randomisation.allocation.verification import verify
 from randomisation.models import Allocation
-from randomisation.services import verify
 from tests import factories
 from tests.browser.conftest import Console
 from tests.browser.test_login_language import assert_no_csp_violations, log_in

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -256,7 +257,15 @@ def test_every_operation_answers_as_its_schema_says(
     # The token goes as an explicit header, so that ignored_auth knows it is real and tries
     # the request without it and with a wrong one.
     headers = case.operation.schema.config.headers_for(operation=case.operation)
+    persona = request.node.callspec.params["api_schema"]
+    if case.operation.path.endswith("/tokens/revocation/"):
+        # Revocation revokes the token it is sent with: each case gets a token of its own, so
+        # the operations fuzzed after it still run signed in.
+        user = get_user_model().objects.get(username=persona)
+        headers = {**(headers or {}), "Authorization": f"Token {api_token(user)}"}
     response = case.call(headers=headers)
+    # The persona's token must work for every case: a 401 here means the run stopped testing.
+    assert response.status_code != 401, f"{case.operation.label}: the persona's token was refused"
     failures: list[Failure] = []
     try:
         case.validate_response(response, headers=headers)  # every check: see the docstring
@@ -265,7 +274,7 @@ def test_every_operation_answers_as_its_schema_says(
         raise
     finally:
         if os.environ.get("API_FUZZ_LOG"):
-            log_case(request.node.callspec.params["api_schema"], case, response, failures)
+            log_case(persona, case, response, failures)
 
 
 def log_case(persona: str, case: Any, response: Any, failures: list[Failure]) -> None:

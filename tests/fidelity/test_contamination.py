@@ -17,8 +17,10 @@ from fidelity import contamination, services
 from fidelity.models import Component, Contact, Exposure
 from instruments import services as instruments
 from instruments.models import Assessment
-from randomisation import services as rs
+from randomisation.allocation import services as allocation_services
+from randomisation.cluster import services as cluster_services
 from randomisation.models import Scheme
+from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.conftest import World
 from tests.fidelity.test_contact_pages import allocate, make_components
@@ -449,8 +451,8 @@ def cluster_world() -> tuple[Trial, dict[str, Any], Any]:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.CLUSTER_STRATIFIED, site_strata_field=""
     )
-    rs.lock_scheme(scheme, actor=user)
-    allocations = rs.randomise_sites(trial, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
+    allocations = cluster_services.randomise_sites(trial, actor=user)
     by_arm = {("control" if a.arm.is_control else "intervention"): a.site for a in allocations}
     return trial, by_arm, user
 
@@ -599,7 +601,7 @@ def test_the_staff_flag_in_a_cluster_trial(db: None) -> None:
             consent_date=dt.date(2025, 6, 1),
             enrolled_on=dt.date(2025, 6, 1),
         )
-        rs.randomise(participant, actor=coordinator, on=dt.date(2025, 6, 2))
+        allocation_services.randomise(participant, actor=coordinator, on=dt.date(2025, 6, 2))
         contact, _ = services.log_contact(
             trial,
             actor=caseworker,

@@ -171,6 +171,8 @@ def test_erasure_removes_personal_data_and_keeps_allocation_and_counts(
     trial = demo.trial
     before = participants_frame(trial, timezone.localdate())
     contacts = Contact.objects.filter(participant=demo).count()
+    # An answer to the contamination question, kept on the visit.
+    demo.visits.filter(completed_on__isnull=False).update(contamination_reported=False)
     args = [T, demo.study_id, "--reason", "Request 2026-14", "--by", "coordinator"]
 
     dry = io.StringIO()
@@ -186,6 +188,8 @@ def test_erasure_removes_personal_data_and_keeps_allocation_and_counts(
     assert person.baseline == {}
     assert person.study_id == demo.study_id and person.status == Participant.Status.WITHDRAWN
     assert not Assessment.objects.filter(visit__participant=person).exists()
+    assert not person.visits.filter(contamination_reported__isnull=False).exists()
+    assert not person.visits.filter(completed_on__isnull=False).exists()
     assert not Spell.objects.filter(participant=person).exists()
     assert Contact.objects.filter(participant=person).count() == contacts  # dose and reach
     assert not Contact.objects.filter(participant=person).exclude(note="").exists()

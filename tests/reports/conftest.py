@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from instruments import services as instruments
-from randomisation import services as randomisation
+from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation
 from reports import services
 from reports.models import AnalysisPlan

@@ -26,7 +26,7 @@ from instruments import services as instrument_services
 from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
-from randomisation import services as randomisation
+from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation, Scheme, SimulationRun, TrialImport
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder

@@ -160,6 +160,11 @@ ROUTES: list[Route] = [
     Route("accounts:disable", {PO: write()}, audience="login"),
     Route("accounts:password_change", {G: read(), PO: read()}, audience="login"),
     Route("accounts:revoke_token", {PO: write()}, audience="login"),  # names one's own token
+    Route("accounts:new_token", {PO: write()}, audience="login"),  # a token of one's own
+    Route("accounts:welcome", {G: read()}, audience="login"),
+    # Single sign-on: off in the matrix (no identity provider configured), so 404.
+    Route("accounts:oidc_start", {G: read(status=404)}, audience="public"),
+    Route("accounts:oidc_callback", {G: read(status=404)}, audience="public"),
     # A coordinator revokes a trial member's API tokens.
     Route(
         "accounts:member_tokens",
@@ -450,6 +455,13 @@ ROUTES: list[Route] = [
         {"state_id": "state"},
     ),
     Route("pathways:settings", {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
+    # The data dictionary: everyone in the trial reads it; importing one defines instruments.
+    Route("instruments_dictionary:dictionary", {G: read(P.VIEW_TRIAL)}),
+    Route("instruments_dictionary:download", {G: read(P.VIEW_TRIAL)}),
+    Route(
+        "instruments_dictionary:import",
+        {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
+    ),
     # API v1.
     Route("v1:me", {G: read()}, audience="login"),
     Route("v1:trial-list", {G: read()}, audience="login"),
@@ -560,6 +572,7 @@ ROUTES: list[Route] = [
     Route("v1:state-list", {G: read(P.VIEW_TRIAL)}),
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.CONFIGURE_TRIAL)}),
 ]
 
 # The admin site has its own gate (is_staff plus Django model permissions, with querysets
