@@ -8,6 +8,7 @@ from accounts.views import LoginView
 from config.health import health
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("instruments.api_urls")),
     path("", include("trial.api_urls")),
     path("", include("randomisation.api_urls")),
     path("", include("fidelity.api_urls")),
@@ -23,6 +24,7 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("", include("instruments.urls")),
     path("", include("trial.urls")),
     path("", include("randomisation.urls")),
     path("", include("reports.urls")),

@@ -7,5 +7,5 @@ class InstrumentsConfig(AppConfig):
     verbose_name = _("Instruments")
 
     def ready(self) -> None:
-        # The participant timeline's answered instruments (trial imports nothing of ours).
-        from instruments import timeline  # noqa: F401
+        # The participant page's panel and timeline entries (trial imports nothing of ours).
+        from instruments import hooks, timeline  # noqa: F401

@@ -1,4 +1,7 @@
-"""The participant timeline's answered instruments (registered in ``InstrumentsConfig.ready``)."""
+"""The participant timeline's answered instruments (registered in ``InstrumentsConfig.ready``):
+one entry per instrument answered at a visit, "Assessment: 6 months", with the instrument, its
+scale scores and their bands ("PHQ-9 · PHQ-9 total: 12 (moderate)"), and whether the answers
+were given outside the visit's window."""
 
 from __future__ import annotations
 
@@ -7,29 +10,22 @@ from collections.abc import Iterator
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from instruments.models import Assessment
+from instruments.hooks import recorded_answers, score_texts
 from trial.extensions import TimelineEntry, register_timeline
 from trial.models import Participant
 
 
 @register_timeline
 def assessment_entries(request: HttpRequest, participant: Participant) -> Iterator[TimelineEntry]:
-    """One entry per instrument answered at a visit: the visit, the instrument, and whether the
-    visit was completed outside its window."""
-    assessments = (
-        Assessment.objects.filter(visit__participant=participant)
-        .select_related("visit__definition", "instrument")
-        .order_by("assessed_on", "created_at", "pk")
-    )
-    for assessment in assessments:
+    for assessment in recorded_answers(participant):
         visit = assessment.visit
-        detail = assessment.instrument.name
-        if visit.in_window is False:
-            detail += " · " + _("out of window")
+        details = [assessment.instrument.name, *score_texts(assessment)]
+        if not visit.window_start <= assessment.assessed_on <= visit.window_end:
+            details.append(_("out of window"))
         yield TimelineEntry(
             assessment.assessed_on,
             "assessment",
             _("Assessment: %(visit)s") % {"visit": visit.definition.label},
-            detail=detail,
+            detail=" · ".join(details),
             at=assessment.created_at,
         )

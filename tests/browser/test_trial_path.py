@@ -172,11 +172,12 @@ def test_whole_trial_path_in_the_browser(
     page.screenshot(path=screenshots / "path-worklist.png", full_page=True)
     row.get_by_role("link", name="Record assessment").click()
     page.get_by_label("Assessed on").fill(today.isoformat())
-    page.get_by_label("In paid work").check()
-    page.get_by_label("Hours per week").fill("20")
-    page.get_by_label("Self-rated health").fill("4")
-    page.get_by_role("button", name="Save assessment").click()
-    expect(page.locator(".messages")).to_contain_text("ssessment")
+    page.get_by_role("group", name="In paid work").get_by_label("Yes").check()
+    page.get_by_role("spinbutton", name="Hours per week").fill("20")
+    page.get_by_role("group", name="On benefits").get_by_label("No").check()
+    page.get_by_role("group", name="Self-rated health").get_by_label("4 Very good").check()
+    page.get_by_role("button", name="Save Employment and benefits").click()
+    expect(page.locator(".messages")).to_contain_text("Employment and benefits recorded.")
     page.get_by_role("button", name="Log out").click()
 
     # --- The dashboard shows completeness ---

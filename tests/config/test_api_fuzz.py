@@ -41,11 +41,14 @@ from demo.seed import seed_demo
 from fidelity import contamination
 from fidelity import services as fidelity_services
 from fidelity.models import Adaptation, Contact, Review
+from instruments import services as instrument_services
+from instruments.models import Instrument
 from occupations.models import JobExposureMatrix
 from pathways.models import SpellState
 from reports import services as reports
 from tests.conftest import api_token
-from trial.models import Membership, Participant, Trial, Visit
+from trial.models import Membership, Participant, Trial, Visit, VisitDefinition
+from trial.services import generate_visits
 
 MAX_EXAMPLES = 10
 PARTICIPANTS = 8
@@ -133,6 +136,23 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         actor=coordinator,
     )[0][0]
     report = reports.request_report(trial, kind="effect", cut_off=AS_OF, actor=coordinator)
+    # Answers the user may correct, at a visit of the participant's own (a visit definition
+    # of the test's, so that the open visit above stays open for recording).
+    extra = VisitDefinition.objects.create(
+        trial=trial, code="fuzz", label="Fuzzing", offset_months=1
+    )
+    assert participant.randomised_on is not None
+    generate_visits(participant, randomised_on=participant.randomised_on)
+    answered = Visit.objects.get(participant=participant, definition=extra)
+    assessment = instrument_services.record_assessment(
+        answered,
+        values={
+            "assessed_on": answered.participant.randomised_on,
+            "in_paid_work": False,
+            "on_benefits": False,
+        },
+        actor=coordinator,
+    )
     objects = {
         "code": trial.code,
         "study_id": participant.study_id,
@@ -143,6 +163,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         "id": JobExposureMatrix.objects.filter(trial=trial).first(),
         "adaptation_id": Adaptation.objects.filter(trial=trial).first(),
         "exposure_id": site_event,
+        "assessment_id": assessment,
     }
     return {
         name: getattr(value, "pk", value) for name, value in objects.items() if value is not None
@@ -162,6 +183,7 @@ def real_values(trial: Trial, user: Any) -> dict[str, list[Any]]:
         "state": list(SpellState.objects.filter(trial=trial).values_list("code", flat=True)),
         "components": list(trial.components.values_list("code", flat=True)),
         "exclusion_reason": list(trial.exclusion_reasons.values_list("code", flat=True)),
+        "instrument": list(Instrument.objects.filter(trial=trial).values_list("code", flat=True)),
     }
 
 

@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     # Allocation sequence numbers count per trial: 1 exists in every trial, so not an id.
     "allocation": (True, False, 999_999),
     "visit": (True, True, 999_999_999),
+    "assessment": (True, True, 999_999_999),
     "contact": (True, True, 999_999_999),
     "review": (True, True, 999_999_999),
     "site": (True, True, 999_999_999),
@@ -205,6 +206,17 @@ ROUTES: list[Route] = [
     Route("trial:lost", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:withdraw", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:worklist", {G: read(P.RECORD_ASSESSMENT)}),
+    # Data entry from the instruments' definitions.
+    Route(
+        "instruments:assess",
+        {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
+        {"visit_id": "visit"},
+    ),
+    Route(
+        "instruments:correct",
+        {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
+        {"assessment_id": "assessment"},
+    ),
     # Randomisation.
     Route("randomisation:overview", {G: read(P.VIEW_TRIAL)}),
     Route(
@@ -481,6 +493,18 @@ ROUTES: list[Route] = [
         {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
         {"visit_id": "visit"},
     ),
+    Route(
+        "v1:visit-assessment",
+        {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
+        {"visit_id": "visit"},
+    ),
+    Route("v1:assessment-list", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route(
+        "v1:assessment-correction",
+        {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
+        {"assessment_id": "assessment"},
+    ),
+    Route("v1:instrument-schema", {G: read(P.VIEW_TRIAL)}),
     Route("v1:auditevent-list", {G: read(P.VIEW_AUDIT)}),
     Route(
         "v1:randomise",

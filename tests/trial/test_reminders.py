@@ -153,8 +153,9 @@ def test_each_caseworker_gets_one_digest_of_their_own_sites(scene: Scene) -> Non
     assert f"{SITE_URL}/trials/ips/worklist/" in body
     html = html_of(message)
     assert f'href="{SITE_URL}/trials/ips/worklist/"' in html
-    # Each row links where its assessment is recorded (for now the participant's page).
-    assert f'href="{SITE_URL}/trials/ips/participants/{scene.due.study_id}/"' in html
+    # Each row links to the visit's data-entry page.
+    due_visit = scene.visit(scene.due)
+    assert f'href="{SITE_URL}/trials/ips/visits/{due_visit.pk}/assess/"' in html
     assert scene.elsewhere.study_id not in html
     assert scene.elsewhere.study_id in digest_to(scene.colleague).body
     assert scene.due.study_id not in digest_to(scene.colleague).body
