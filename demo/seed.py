@@ -11,7 +11,10 @@ from django.utils import timezone
 
 from fidelity.contact_demo import ContactDemo
 from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
+from instruments import library
 from instruments import services as instruments
+from instruments.models import Instrument
+from instruments.setup import services as instrument_setup
 from occupations.demo import load_illustrative_jem
 from pathways import demo as pathways_demo
 from randomisation.allocation import chain
@@ -41,6 +44,7 @@ class FullDemo(DemoHooks):
         seed_fidelity_reviews(trial, actor=coordinator, as_of=self.as_of)
         self.contacts = ContactDemo(trial, coordinator, self.as_of)
         seed_adaptations(trial, actor=coordinator, as_of=self.as_of)
+        self.employment, self.well_being = demo_instruments(trial, coordinator)
 
     def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
         allocation_services.randomise(participant, actor=actor, on=on)
@@ -50,7 +54,29 @@ class FullDemo(DemoHooks):
         return allocations.values_list("arm__code", flat=True).first() or ""
 
     def assess(self, visit: Visit, values: dict[str, Any], actor: Any) -> None:
-        instruments.record_assessment(visit, values=values, actor=actor)
+        instruments.record_assessment(visit, values=values, actor=actor, instrument=self.employment)
+        self._well_being(visit, values["assessed_on"], actor)
+
+    def _well_being(self, visit: Visit, assessed_on: dt.date, actor: Any) -> None:
+        """WHO-5 answers drawn from their own generator (seeded by the participant and visit), so
+        the employment answers and everything after them stay as they were: the intervention
+        arm's well-being rises over follow-up, and about one in fifty leaves an item unanswered."""
+        rng = random.Random(f"who5 {visit.participant.study_id} {visit.definition.code}")  # noqa: S311 - synthetic data
+        lift = (
+            0.6 * visit.definition.offset_months / 18 if self.arm(visit.participant) == "A" else 0
+        )
+        level = 2.2 + lift + rng.gauss(0, 0.7)
+        values: dict[str, Any] = {"assessed_on": assessed_on}
+        missing: dict[str, str] = {}
+        for number in range(1, 6):
+            name = f"who5_{number}"
+            if rng.random() < 0.004:
+                missing[name] = "refused"
+            else:
+                values[name] = max(0, min(5, round(level + rng.gauss(0, 0.8))))
+        instruments.record_assessment(
+            visit, values=values, missing=missing, actor=actor, instrument=self.well_being
+        )
 
     def participant_done(
         self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any
@@ -58,6 +84,24 @@ class FullDemo(DemoHooks):
         seed_pathways(participant, as_of)
         self.contacts.seed(participant)
         seed_effect(participant)
+
+
+def demo_instruments(trial: Trial, coordinator: Any) -> tuple[Instrument, Instrument]:
+    """The demo's two instruments, asked at every visit: the built-in "Employment and
+    benefits" and the WHO-5 Well-being Index from the library (a validated scale, free to use)."""
+    employment = instrument_setup.default_instrument(trial, actor=coordinator)
+    well_being = instrument_setup.create_instrument(
+        trial,
+        code="who5",
+        name_en="Well-being (WHO-5)",
+        name_nb="Trivsel (WHO-5)",
+        definition=library.add_to_definition({"items": []}, "who5"),
+        actor=coordinator,
+    )
+    visits = list(trial.visit_definitions.all())
+    instrument_setup.attach_instrument(employment, visits, actor=coordinator)
+    instrument_setup.attach_instrument(well_being, visits, actor=coordinator)
+    return employment, well_being
 
 
 def seed_pathways(participant: Participant, as_of: dt.date) -> None:
