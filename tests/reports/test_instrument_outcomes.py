@@ -22,14 +22,18 @@ import statsmodels.formula.api as smf
 from django.utils import translation
 
 from instruments.services import record_assessment
-from instruments.setup.services import attach_instrument, create_instrument, revise_instrument
-from randomisation import services as randomisation
+from instruments.setup.services import (
+    attach_instrument,
+    create_instrument,
+    default_instrument,
+    revise_instrument,
+)
+from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation
 from reports import extract, pipeline, services, views
 from reports.models import AnalysisPlan
 from tests import factories
 from tests.conftest import World
-from trial import extensions
 from trial.models import Participant, Trial, VisitDefinition
 from trial.services import TrialError
 
@@ -145,9 +149,6 @@ def answers(rng: random.Random, treated: bool, follow_up: bool) -> dict[str, Any
 
 @pytest.fixture
 def phq(world: World, monkeypatch: pytest.MonkeyPatch) -> PhqWorld:
-    # Temporary: fidelity's listener reads the old assessment's contamination answer, which
-    # the answer store does not have yet (AttributeError); nothing here depends on it.
-    monkeypatch.setattr(extensions, "_assessment_listeners", [])
     trial = world.trial
     coordinator = world.users["coordinator"]
     visits = [
@@ -163,6 +164,7 @@ def phq(world: World, monkeypatch: pytest.MonkeyPatch) -> PhqWorld:
         actor=coordinator,
     )
     attach_instrument(instrument, visits, actor=coordinator)
+    default_instrument(trial, actor=coordinator)  # the built-in items are offered too
     arms = {arm.code: arm for arm in trial.arms.all()}
     rng = random.Random(19)  # noqa: S311 - test data
     people = []
