@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The apps whose tables a reset empties completely; plus the user tables below.
-PROJECT_APPS = ("trial", "randomisation", "fidelity", "pathways", "reports", "accounts", "axes")
+PROJECT_APPS = (
+    "trial",
+    "instruments",
+    "randomisation",
+    "fidelity",
+    "pathways",
+    "reports",
+    "accounts",
+    "axes",
+)
 
 
 def setup_django() -> None:
@@ -94,7 +103,7 @@ def reset_database() -> None:
         cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
     cache.clear()
     # The allocation logs' witness files describe the logs just emptied.
-    from randomisation import chain
+    from randomisation.allocation import chain
 
     shutil.rmtree(chain.witness_dir(), ignore_errors=True)
 

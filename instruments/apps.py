@@ -7,6 +7,8 @@ class InstrumentsConfig(AppConfig):
     verbose_name = _("Instruments")
 
     def ready(self) -> None:
+        # The participant page's panel and timeline entries (trial imports nothing of ours).
+        from instruments import hooks, timeline  # noqa: F401
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(

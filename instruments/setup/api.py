@@ -167,7 +167,7 @@ def detail(instrument: Instrument) -> dict[str, Any]:
     current = versions[-1]
     row.update(
         {
-            "current_version_answered": current.n_answers > 0,  # type: ignore[attr-defined]  # annotated
+            "current_version_answered": current.n_answers > 0,
             "definition": current.definition,
             "versions": versions,
         }

@@ -10,7 +10,7 @@ Choices, missing-data codes and bands are typed one a line, as REDCap users writ
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import get_language
@@ -469,11 +469,14 @@ class LibraryScaleForm(forms.Form):
     """Add a validated scale from the library (its items and scoring) to the instrument."""
 
     key = forms.ChoiceField(label=_("Scale"))
-    prefix = forms.SlugField(
+    name_prefix = forms.CharField(
         label=_("Prefix of the variable names (optional)"),
-        max_length=20,
+        max_length=32,
         required=False,
-        help_text=_("Leave empty to use the scale's own names."),
+        help_text=_(
+            "Leave empty to use the scale's own names (e.g. phq9_1). A prefix such as "
+            "phq9_m6 gives phq9_m6_1: needed to add the same scale twice."
+        ),
     )
 
     def __init__(self, *args: Any, scales: list[tuple[str, str]], **kwargs: Any) -> None:
@@ -481,8 +484,20 @@ class LibraryScaleForm(forms.Form):
         self.fields["key"].choices = scales  # type: ignore[attr-defined]  # a ChoiceField
 
 
+if TYPE_CHECKING:
+    # Generic for the type checker only (Django's form fields are not subscriptable).
+    _VisitChoices = forms.ModelMultipleChoiceField[VisitDefinition]
+else:
+    _VisitChoices = forms.ModelMultipleChoiceField
+
+
+class VisitChoiceField(_VisitChoices):
+    def label_from_instance(self, obj: VisitDefinition) -> str:
+        return visit_label(obj)
+
+
 class VisitsForm(forms.Form):
-    visits = forms.ModelMultipleChoiceField(
+    visits = VisitChoiceField(
         label=_("Visits that ask this instrument"),
         queryset=VisitDefinition.objects.none(),
         widget=forms.CheckboxSelectMultiple,
@@ -494,7 +509,6 @@ class VisitsForm(forms.Form):
         super().__init__(*args, **kwargs)
         field: forms.ModelMultipleChoiceField[VisitDefinition] = self.fields["visits"]  # type: ignore[assignment]  # declared above
         field.queryset = visits
-        field.label_from_instance = visit_label  # type: ignore[method-assign]  # Django's documented hook
 
 
 def visit_label(visit: VisitDefinition) -> str:

@@ -55,7 +55,7 @@ class InstrumentChoiceSerializer(serializers.Serializer[Any]):
             "else as the code string."
         ),
     )
-    label = InstrumentTextSerializer()
+    label = InstrumentTextSerializer()  # type: ignore[assignment]  # a declared field
 
 
 class InstrumentItemSerializer(serializers.Serializer[Any]):
@@ -73,11 +73,11 @@ class InstrumentItemSerializer(serializers.Serializer[Any]):
             "codes; date: YYYY-MM-DD; text; occupation: a STYRK-08 code."
         ),
     )
-    label = InstrumentTextSerializer()
-    required = serializers.BooleanField(
+    label = InstrumentTextSerializer()  # type: ignore[assignment]  # a declared field
+    required = serializers.BooleanField(  # type: ignore[assignment]  # a declared field
         default=False, help_text=_("When shown, an answer or a missing-data code is needed.")
     )
-    choices = InstrumentChoiceSerializer(
+    choices = InstrumentChoiceSerializer(  # type: ignore[call-arg]  # many=True takes the list's bounds
         many=True,
         required=False,
         max_length=200,
@@ -115,7 +115,7 @@ class InstrumentItemSerializer(serializers.Serializer[Any]):
 
 class InstrumentBandSerializer(serializers.Serializer[Any]):
     min = _number("A score from this value up to the next band's min is in this band.")
-    label = InstrumentTextSerializer()
+    label = InstrumentTextSerializer()  # type: ignore[assignment]  # a declared field
 
 
 class InstrumentScaleSerializer(serializers.Serializer[Any]):
@@ -126,7 +126,7 @@ class InstrumentScaleSerializer(serializers.Serializer[Any]):
         validators=[name_validator],
         help_text=_("The score's variable name, unique across the trial's instruments."),
     )
-    label = InstrumentTextSerializer()
+    label = InstrumentTextSerializer()  # type: ignore[assignment]  # a declared field
     items = serializers.ListField(
         child=serializers.CharField(max_length=40),
         min_length=1,
@@ -154,7 +154,7 @@ class InstrumentScaleSerializer(serializers.Serializer[Any]):
     )
     multiplier = _number("The score is multiplied by this; 1 if absent.", required=False)
     decimals = serializers.IntegerField(min_value=0, max_value=6, default=2)
-    bands = InstrumentBandSerializer(many=True, required=False, max_length=50)
+    bands = InstrumentBandSerializer(many=True, required=False, max_length=50)  # type: ignore[call-arg]  # many=True takes the list's bounds
     library = serializers.CharField(
         max_length=40,
         allow_blank=True,
@@ -165,15 +165,15 @@ class InstrumentScaleSerializer(serializers.Serializer[Any]):
 
 class InstrumentMissingCodeSerializer(serializers.Serializer[Any]):
     code = serializers.CharField(max_length=40, validators=[code_validator])
-    label = InstrumentTextSerializer()
+    label = InstrumentTextSerializer()  # type: ignore[assignment]  # a declared field
 
 
 class InstrumentDefinitionSerializer(serializers.Serializer[Any]):
     """What an instrument asks: its items in order, its scales and its missing-data codes."""
 
-    items = InstrumentItemSerializer(many=True, max_length=1000)
-    scales = InstrumentScaleSerializer(many=True, required=False, max_length=100)
-    missing_codes = InstrumentMissingCodeSerializer(
+    items = InstrumentItemSerializer(many=True, max_length=1000)  # type: ignore[call-arg]  # many=True takes the list's bounds
+    scales = InstrumentScaleSerializer(many=True, required=False, max_length=100)  # type: ignore[call-arg]  # many=True takes the list's bounds
+    missing_codes = InstrumentMissingCodeSerializer(  # type: ignore[call-arg]  # many=True takes the list's bounds
         many=True,
         required=False,
         max_length=20,

@@ -33,6 +33,11 @@ class InstrumentError(TrialError):
         self.errors = errors or []
 
 
+RESERVED_CODES = frozenset({"schema"})
+"""Codes an instrument may not have: ``/api/v1/trials/<code>/instruments/schema/`` is the
+answers' JSON Schema, beside ``/instruments/<code>/``, an instrument's definition."""
+
+
 def _names_taken(trial: Trial, *, besides: Instrument | None = None) -> set[str]:
     """Variable names the trial's other instruments use (their latest versions)."""
     taken: set[str] = set()
@@ -74,7 +79,11 @@ def create_instrument(
     note: str = "",
 ) -> Instrument:
     """Create an instrument with its first version. Raises InstrumentError for a code in use
-    or a definition at fault (every fault listed)."""
+    or reserved, or a definition at fault (every fault listed)."""
+    if code in RESERVED_CODES:
+        raise InstrumentError(
+            _("The code %(code)s is reserved: choose another.") % {"code": code}, field="code"
+        )
     parsed = _checked(trial, definition, besides=None)
     with transaction.atomic():
         if Instrument.objects.filter(trial=trial, code=code).exists():
@@ -132,8 +141,12 @@ def default_instrument(trial: Trial, *, actor: User | None = None) -> Instrument
             builtin_key=builtin.EMPLOYMENT,
         )
     except InstrumentError:
-        # Made at the same moment by another request (or the code is taken): use that one.
-        return Instrument.objects.get(trial=trial, code=builtin.EMPLOYMENT)
+        # Made at the same moment by another request: use that one. If the code is taken by
+        # another instrument or its names are used elsewhere in the trial, say so.
+        made = Instrument.objects.filter(trial=trial, builtin=builtin.EMPLOYMENT).first()
+        if made is None:
+            raise
+        return made
 
 
 def revise_instrument(

@@ -11,10 +11,8 @@ answers exist, a change is saved as a new version. A fault the definition check 
 from __future__ import annotations
 
 import copy
-import importlib
 import re
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import Any, cast
 
 from django import forms
@@ -28,8 +26,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from instruments import builtin
-from instruments.definition import Text
+from instruments import builtin, library
+from instruments.definition import DefinitionError, Text
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
 from instruments.setup import forms as setup_forms
 from instruments.setup import services
@@ -60,20 +58,9 @@ def _edit_url(instrument: Instrument, section: str = "") -> str:
     return f"{url}#{section}" if section else url
 
 
-def library() -> ModuleType | None:
-    """``instruments.library`` (validated scales), if this installation has it."""
-    try:
-        return importlib.import_module("instruments.library")
-    except ModuleNotFoundError:
-        return None
-
-
-def library_choices(module: ModuleType) -> list[tuple[str, str]]:
-    choices = []
-    for key, scale in module.LIBRARY.items():
-        label = getattr(scale, "label", None) or getattr(scale, "name", None) or key
-        choices.append((str(key), str(label)))
-    return choices
+def library_choices() -> list[tuple[str, str]]:
+    """The validated scales of ``instruments.library``, by title in the page's language."""
+    return [(key, str(scale.title)) for key, scale in library.LIBRARY.items()]
 
 
 # Faults ---------------------------------------------------------------------------------------
@@ -211,7 +198,7 @@ def _current(instrument: Instrument) -> tuple[InstrumentVersion, dict[str, Any]]
 def dictionary_url(trial: Trial) -> str:
     """The data dictionary import, where this installation has it."""
     try:
-        return reverse("instruments:dictionary", args=[trial.code])
+        return reverse("instruments_dictionary:import", args=[trial.code])
     except NoReverseMatch:
         return ""
 
@@ -244,7 +231,7 @@ def instrument_list(request: HttpRequest, trial: Trial) -> HttpResponse:
                 "n_items": len(current.items) if current else 0,
                 "n_scales": len(current.scales) if current else 0,
                 "visits": [link.visit_definition for link in instrument.visit_links.all()],
-                "n_answers": instrument.n_answers,  # type: ignore[attr-defined]  # annotated
+                "n_answers": instrument.n_answers,
             }
         )
     context = {
@@ -265,7 +252,11 @@ def _builtin_name() -> str:
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_POST
 def add_builtin(request: HttpRequest, trial: Trial) -> HttpResponse:
-    instrument = services.default_instrument(trial, actor=_actor(request))
+    try:
+        instrument = services.default_instrument(trial, actor=_actor(request))
+    except InstrumentError as error:
+        messages.error(request, error.message)
+        return redirect("instruments_setup:list", trial.code)
     messages.success(
         request, _("%(name)s is one of the trial's instruments.") % {"name": instrument}
     )
@@ -337,9 +328,8 @@ def _edit_page(
         {"number": index + 1, "scale": scale, "faults": faults["scales"].get(index, [])}
         for index, scale in enumerate(parsed.scales)
     ]
-    module = library()
-    if module is not None and library_form is None:
-        library_form = setup_forms.LibraryScaleForm(scales=library_choices(module))
+    if library_form is None:
+        library_form = setup_forms.LibraryScaleForm(scales=library_choices())
     context = {
         "trial": trial,
         "instrument": instrument,
@@ -359,7 +349,7 @@ def _edit_page(
         or setup_forms.SettingsForm(
             initial=setup_forms.SettingsForm.initial_for(instrument, version.definition)
         ),
-        "library_form": library_form if module is not None else None,
+        "library_form": library_form,
         "faults": faults["general"],
         "has_faults": any(faults[part] for part in ("items", "scales", "general"))
         or bool(settings_form and settings_form.errors)
@@ -630,19 +620,18 @@ def remove_scale(request: HttpRequest, trial: Trial, instrument: str, number: in
 def add_library_scale(request: HttpRequest, trial: Trial, instrument: str) -> HttpResponse:
     """Add a validated scale's items and scoring from ``instruments.library``."""
     found = _instrument(trial, instrument)
-    module = library()
-    if module is None:
-        messages.error(request, _("The library of validated scales is not installed."))
-        return redirect(_edit_url(found, "scales"))
-    form = setup_forms.LibraryScaleForm(request.POST, scales=library_choices(module))
+    form = setup_forms.LibraryScaleForm(request.POST, scales=library_choices())
     if form.is_valid():
         _version, definition = _current(found)
         try:
-            definition = module.add_to_definition(
-                definition, form.cleaned_data["key"], prefix=form.cleaned_data["prefix"] or None
+            definition = library.add_to_definition(
+                definition,
+                form.cleaned_data["key"],
+                prefix=form.cleaned_data["name_prefix"] or None,
             )
-        except (KeyError, ValueError) as error:
-            form.add_error(None, str(error))
+        except DefinitionError as error:
+            for where, message in error.errors:
+                form.add_error("name_prefix" if where == "prefix" else None, message)
         else:
             try:
                 _revise(request, found, definition)

@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -41,12 +42,15 @@ from demo.seed import seed_demo
 from fidelity import contamination
 from fidelity import services as fidelity_services
 from fidelity.models import Adaptation, Contact, Review
+from instruments import services as instrument_services
+from instruments.models import Instrument
 from instruments.setup.services import default_instrument
 from occupations.models import JobExposureMatrix
 from pathways.models import SpellState
 from reports import services as reports
 from tests.conftest import api_token
-from trial.models import Membership, Participant, Trial, Visit
+from trial.models import Membership, Participant, Trial, Visit, VisitDefinition
+from trial.services import generate_visits
 
 MAX_EXAMPLES = 10
 PARTICIPANTS = 8
@@ -134,6 +138,23 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         actor=coordinator,
     )[0][0]
     report = reports.request_report(trial, kind="effect", cut_off=AS_OF, actor=coordinator)
+    # Answers the user may correct, at a visit of the participant's own (a visit definition
+    # of the test's, so that the open visit above stays open for recording).
+    extra = VisitDefinition.objects.create(
+        trial=trial, code="fuzz", label="Fuzzing", offset_months=1
+    )
+    assert participant.randomised_on is not None
+    generate_visits(participant, randomised_on=participant.randomised_on)
+    answered = Visit.objects.get(participant=participant, definition=extra)
+    assessment = instrument_services.record_assessment(
+        answered,
+        values={
+            "assessed_on": answered.participant.randomised_on,
+            "in_paid_work": False,
+            "on_benefits": False,
+        },
+        actor=coordinator,
+    )
     instrument = default_instrument(trial, actor=coordinator)
     objects = {
         "code": trial.code,
@@ -145,6 +166,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         "id": JobExposureMatrix.objects.filter(trial=trial).first(),
         "adaptation_id": Adaptation.objects.filter(trial=trial).first(),
         "exposure_id": site_event,
+        "assessment_id": assessment,
         "instrument": instrument.code,
     }
     return {
@@ -165,6 +187,7 @@ def real_values(trial: Trial, user: Any) -> dict[str, list[Any]]:
         "state": list(SpellState.objects.filter(trial=trial).values_list("code", flat=True)),
         "components": list(trial.components.values_list("code", flat=True)),
         "exclusion_reason": list(trial.exclusion_reasons.values_list("code", flat=True)),
+        "instrument": list(Instrument.objects.filter(trial=trial).values_list("code", flat=True)),
     }
 
 
@@ -231,9 +254,9 @@ def filter_failure(context: Any, failure: Failure, case: Any, response: Any) -> 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-# Every case of one persona runs inside one test: about 2,000 real requests as the coordinator
-# (instrument definitions, with their nested bodies, are a third of them) take longer than the
-# suite's 300 s on a shared 2-core machine.
+# Every case of one persona runs inside one test: about 4,000 requests (two fifths of them
+# define instruments, whose nested bodies the coverage phase varies field by field) take longer
+# than the suite's 300 s on a shared 2-core machine.
 @pytest.mark.timeout(900)
 @schema.parametrize()
 def test_every_operation_answers_as_its_schema_says(
@@ -243,12 +266,19 @@ def test_every_operation_answers_as_its_schema_says(
     # the request without it and with a wrong one.
     headers = case.operation.schema.config.headers_for(operation=case.operation)
     persona = request.node.callspec.params["api_schema"]
+    revocation = case.operation.path.endswith("/tokens/revocation/")
+    if revocation:
+        # Revocation revokes the token it is sent with: each case gets a token of its own, so
+        # the operations fuzzed after it still run signed in.
+        user = get_user_model().objects.get(username=persona)
+        headers = {**(headers or {}), "Authorization": f"Token {api_token(user)}"}
     response = case.call(headers=headers)
-    if case.operation.path == "/api/v1/auth/tokens/revocation/":
-        # The revocation names a token by id, a small integer the fuzzing soon guesses (1, the
-        # schema's minimum, is the first persona's): the persona's token works again for the
-        # next case, or every later request would be refused with 401.
+    if revocation:
+        # The body names a token by id, and the fuzzing soon names the persona's own (1, the
+        # schema's minimum, is the first token a fresh test database issues): it works again.
         ApiToken.objects.filter(user__username=persona).update(revoked_at=None, revoked_by=None)
+    # The persona's token must work for every case: a 401 here means the run stopped testing.
+    assert response.status_code != 401, f"{case.operation.label}: the persona's token was refused"
     failures: list[Failure] = []
     try:
         case.validate_response(response, headers=headers)  # every check: see the docstring

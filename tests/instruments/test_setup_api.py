@@ -228,7 +228,7 @@ def test_errors_come_in_the_request_language(coordinator: Client) -> None:
         "application/json",
         HTTP_ACCEPT_LANGUAGE="nb",
     )
-    assert response.json()["errors"] == {"visits": ["Studien har ingen besøk m24."]}
+    assert response.json()["errors"] == {"visits": ["Studien har ikke noe oppfølgingspunkt m24."]}
 
 
 def test_the_schema_describes_the_definition(tmp_path: Any) -> None:

@@ -1,0 +1,266 @@
+"""Recording and correcting answers: every staff form, API call, import and participant link
+goes through :func:`record_assessment` and :func:`correct_assessment`.
+
+Answers are checked against the instrument version they are entered under
+(``instruments.definition.clean_answers``), scale scores are derived in the same step, and each
+write is atomic and audited. A visit is completed when every instrument attached to its visit
+definition has been answered (with none attached, the first answer completes it).
+
+The trial's contamination question is asked once per visit, whatever the instruments: its answer
+travels with the answers (``values["contamination_reported"]``) and is kept on the visit
+(``Visit.contamination_reported``); ``fidelity`` turns a control participant's yes into an
+exposure through ``trial.extensions.assessment_recorded``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from instruments import scoring
+from instruments.definition import AnswerError, clean_answers
+from instruments.models import Assessment, Instrument, VisitInstrument
+from instruments.setup.services import InstrumentError, default_instrument
+from trial import audit, extensions
+from trial.models import Visit
+from trial.services import TrialError, ensure_data_entry_allowed
+
+
+class AnswersError(InstrumentError):
+    """Answers that cannot be stored: ``answer_errors`` maps each variable at fault to its
+    message (shown next to the item; the API's 400 names the item)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(_("Some answers are invalid."), field=next(iter(errors), None))
+        self.answer_errors = errors
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise TrialError(_("Enter a date as YYYY-MM-DD."), field="assessed_on") from None
+
+
+def _check_date(visit: Visit, assessed_on: dt.date) -> None:
+    if assessed_on > timezone.localdate():
+        raise TrialError(_("The assessment date cannot be in the future."), field="assessed_on")
+    randomised_on = visit.participant.randomised_on
+    if randomised_on and assessed_on < randomised_on:
+        raise TrialError(
+            _("The assessment date cannot be before randomisation."), field="assessed_on"
+        )
+
+
+_YES = {"yes", "true", "1", "on", "ja"}
+_NO = {"no", "false", "0", "off", "nei"}
+
+
+def _contamination(value: Any) -> bool | None:
+    """The contamination answer as stored: yes, no, or None (not asked or not answered)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise TrialError(_("Answer yes or no."), field="contamination_reported")
+
+
+def instruments_at(visit: Visit) -> list[Instrument]:
+    """The instruments asked at a visit, in order (none attached: the trial's default)."""
+    linked = [
+        link.instrument
+        for link in VisitInstrument.objects.filter(
+            visit_definition_id=visit.definition_id
+        ).select_related("instrument")
+    ]
+    return linked or [default_instrument(visit.participant.trial)]
+
+
+def record_assessment(
+    visit: Visit,
+    *,
+    values: Mapping[str, Any],
+    actor: User | None,
+    instrument: Instrument | None = None,
+    missing: Mapping[str, str] | None = None,
+    source: str = Assessment.Source.STAFF,
+    labels: bool = False,
+) -> Assessment:
+    """Record one instrument's answers at a visit (``values`` also carries ``assessed_on`` and,
+    where the trial asks it, ``contamination_reported``: yes, no or None for not answered; a
+    yes or no is kept on the visit, audited, and replaces an earlier answer at that visit).
+
+    ``instrument`` defaults to the trial's default instrument. A completion outside the visit
+    window is accepted and flagged (Visit.in_window). Raises TrialError for a withdrawn
+    participant, a missed visit, an instrument not asked at this visit or answered there
+    already, an assessment date in the future or before randomisation, and AnswersError
+    (every item at fault) for answers the definition refuses. Not safe to repeat: a second
+    call for the same visit and instrument is refused (correct the answers instead).
+    """
+    answers = dict(values)
+    assessed_on = _date(answers.pop("assessed_on", None) or timezone.localdate())
+    contamination = _contamination(answers.pop("contamination_reported", None))
+    participant = visit.participant
+    ensure_data_entry_allowed(participant)
+    _check_date(visit, assessed_on)
+    if instrument is None:
+        instrument = default_instrument(participant.trial, actor=actor)
+    if instrument.trial_id != participant.trial_id:
+        raise TrialError(_("The instrument belongs to another trial."), field="instrument")
+    attached = set(
+        VisitInstrument.objects.filter(visit_definition_id=visit.definition_id).values_list(
+            "instrument_id", flat=True
+        )
+    )
+    if attached and instrument.pk not in attached:
+        raise TrialError(_("This instrument is not asked at this visit."), field="instrument")
+    version = instrument.current_version()
+    definition = version.parsed
+    try:
+        clean = clean_answers(definition, answers, missing, labels=labels)
+    except AnswerError as exc:
+        raise AnswersError(exc.errors) from None
+    with transaction.atomic():
+        locked = (
+            Visit.objects.select_for_update(of=("self",))
+            .select_related("definition", "participant__trial")
+            .get(pk=visit.pk)
+        )
+        # Again on the row as it stands now: ``visit`` may have been read before a withdrawal.
+        ensure_data_entry_allowed(locked.participant)
+        if locked.missed:
+            raise TrialError(_("This visit is closed already."))
+        if Assessment.objects.filter(visit=locked, instrument=instrument).exists() or (
+            locked.completed_on is not None and not attached
+        ):
+            raise TrialError(
+                _("This instrument is answered at this visit already: correct the answers.")
+            )
+        try:
+            with transaction.atomic():
+                assessment = Assessment.objects.create(
+                    visit=locked,
+                    instrument=instrument,
+                    version=version,
+                    assessed_on=assessed_on,
+                    values=clean.values,
+                    missing=clean.missing,
+                    scores=scoring.derive_scores(definition, clean.values),
+                    source=source,
+                    recorded_by=actor,
+                )
+        except IntegrityError:
+            raise TrialError(
+                _("This instrument is answered at this visit already: correct the answers.")
+            ) from None
+        answered = set(
+            Assessment.objects.filter(visit=locked).values_list("instrument_id", flat=True)
+        )
+        audit.record(
+            "assessment.created",
+            assessment,
+            actor=actor,
+            trial=locked.participant.trial,
+            data={
+                "after": audit.snapshot(assessment),
+                "in_window": _in_window(locked, assessed_on),
+            },
+        )
+        before = audit.snapshot(locked)
+        changed = []
+        if locked.completed_on is None and (not attached or attached <= answered):
+            locked.completed_on = assessed_on
+            changed.append("completed_on")
+        if contamination is not None and contamination != locked.contamination_reported:
+            locked.contamination_reported = contamination
+            changed.append("contamination_reported")
+        if changed:
+            locked.save(update_fields=changed)
+            audit.record_changed(locked, before, actor=actor)
+        # Apps built on trial react in the same transaction (fidelity: contamination answers).
+        extensions.assessment_recorded(assessment, actor=actor)
+    visit.completed_on = locked.completed_on
+    visit.contamination_reported = locked.contamination_reported
+    return assessment
+
+
+def _in_window(visit: Visit, day: dt.date) -> bool:
+    return visit.window_start <= day <= visit.window_end
+
+
+def correct_assessment(
+    assessment: Assessment,
+    *,
+    values: Mapping[str, Any],
+    reason: str,
+    actor: User | None,
+    missing: Mapping[str, str] | None = None,
+) -> Assessment:
+    """Replace an assessment's answers (checked against the version they were entered under)
+    and recompute its scores. ``reason`` is required; the audit event keeps before, after and
+    the reason. Raises TrialError without a reason or for a withdrawn participant, and
+    AnswersError for answers the definition refuses. Safe to repeat."""
+    if not reason or not reason.strip():
+        raise TrialError(_("Say why the answers are corrected."), field="reason")
+    answers = dict(values)
+    assessed_on = answers.pop("assessed_on", None)
+    with transaction.atomic():
+        locked = (
+            Assessment.objects.select_for_update(of=("self",))
+            .select_related("version", "visit__participant__trial", "instrument")
+            .get(pk=assessment.pk)
+        )
+        ensure_data_entry_allowed(locked.visit.participant)
+        day = _date(assessed_on) if assessed_on else locked.assessed_on
+        _check_date(locked.visit, day)
+        definition = locked.version.parsed
+        try:
+            clean = clean_answers(definition, answers, missing)
+        except AnswerError as exc:
+            raise AnswersError(exc.errors) from None
+        before = audit.snapshot(locked)
+        locked.assessed_on = day
+        locked.values = clean.values
+        locked.missing = clean.missing
+        locked.scores = scoring.derive_scores(definition, clean.values)
+        locked.save(update_fields=["assessed_on", "values", "missing", "scores", "updated_at"])
+        diff = audit.changes(before, audit.snapshot(locked))
+        diff.pop("updated_at", None)
+        audit.record(
+            "assessment.corrected",
+            locked,
+            actor=actor,
+            trial=locked.visit.participant.trial,
+            data={"changes": diff, "reason": reason.strip()},
+        )
+        if "assessed_on" in diff:
+            _follow_corrected_date(locked.visit, actor=actor)
+    return locked
+
+
+def _follow_corrected_date(visit: Visit, *, actor: User | None) -> None:
+    """A completed visit's date is the day its last instrument was answered: after a corrected
+    assessment date it follows the visit's answers (audited)."""
+    locked = Visit.objects.select_for_update(of=("self",)).get(pk=visit.pk)
+    if locked.completed_on is None:
+        return
+    latest = max(Assessment.objects.filter(visit=locked).values_list("assessed_on", flat=True))
+    if latest != locked.completed_on:
+        before = audit.snapshot(locked)
+        locked.completed_on = latest
+        locked.save(update_fields=["completed_on"])
+        audit.record_changed(locked, before, actor=actor)
+    visit.completed_on = locked.completed_on
