@@ -365,7 +365,7 @@ ROUTES: list[Route] = [
     ),
     Route(
         "fidelity_reviews:finalise",
-        {G: post_only(P.REVIEW_FIDELITY), PO: write(P.REVIEW_FIDELITY)},
+        {G: read(P.REVIEW_FIDELITY), PO: write(P.REVIEW_FIDELITY)},
         {"review_id": "review"},
     ),
     Route("fidelity_reviews:trends", {G: read(P.VIEW_ALLOCATION)}),
