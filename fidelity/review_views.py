@@ -218,9 +218,7 @@ def consensus(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -
     if request.method == "POST":
         if form.is_valid():
             try:
-                scales.record_consensus(
-                    obj, actor=request.user, scores=form.scores(), draft=True
-                )
+                scales.record_consensus(obj, actor=request.user, scores=form.scores(), draft=True)
             except scales.ScaleError as error:
                 _show_scale_error(form, error)
             else:

@@ -545,9 +545,7 @@ def submit_scores(
             .count()
         )
         status = (
-            Review.Status.SCORED
-            if complete == review.reviewers.count()
-            else Review.Status.DRAFT
+            Review.Status.SCORED if complete == review.reviewers.count() else Review.Status.DRAFT
         )
         if status != review.status:
             review.status = status

@@ -77,7 +77,27 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 @trial_view(Perm.VIEW_TRIAL)
 @require_GET
 def dashboard(request: HttpRequest, trial: Trial) -> HttpResponse:
-    # Imported here because this view's name would shadow the module at the top of the file.
+    """The trial's landing page (its URL): the trial's figures for those who run or oversee
+    it, the member's own work for the others (``permissions.landing``)."""
+    if permissions.landing(request.user, trial) == permissions.Landing.DASHBOARD:
+        return _figures(request, trial)
+    context = {
+        "trial": trial,
+        "membership": permissions.membership(request.user, trial),
+        "panels": extensions.landing_panels(request, trial),
+    }
+    return render(request, "trial/landing.html", context)
+
+
+@trial_view(Perm.VIEW_TRIAL)
+@require_GET
+def statistics(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """The trial's figures (recruitment and follow-up), whoever lands where."""
+    return _figures(request, trial)
+
+
+def _figures(request: HttpRequest, trial: Trial) -> HttpResponse:
+    # Imported here because the view ``dashboard`` would shadow the module at the top.
     from trial import dashboard as figures
 
     user = request.user

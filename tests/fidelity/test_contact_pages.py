@@ -516,9 +516,9 @@ def test_caseworker_is_warned_before_logging_an_intervention_component_for_a_con
         "and received Rapid job search.",
     ]
     contact = Contact.objects.get()
-    assert list(Exposure.objects.filter(contact=contact).values_list("component__code", flat=True)) == [
-        "rapid"
-    ]
+    assert list(
+        Exposure.objects.filter(contact=contact).values_list("component__code", flat=True)
+    ) == ["rapid"]
 
 
 def test_no_warning_for_an_intervention_participant_or_usual_services(
@@ -571,7 +571,9 @@ def test_a_caseworker_blind_to_allocations_is_not_told_the_arm(
     allocate(world, participant, "B")
     client = world.client("caseworker")
     empty = client.get(LOG).content.decode()
-    assert "delivered to a participant in a control arm, they are recorded as a contamination" in empty
+    assert (
+        "delivered to a participant in a control arm, they are recorded as a contamination" in empty
+    )
     assert "Rapid job search (intervention-specific)" in empty
     response = client.post(LOG, form(participant, components=[components["rapid"].pk]), follow=True)
     page = response.content.decode()

@@ -555,7 +555,7 @@ def test_a_draft_keeps_blank_items_blank_and_the_review_waits(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
     reviewer = world.users["reviewer"]
-    draft = {n: 4 for n in range(1, 11)} | {11: "", 12: None}
+    draft = dict.fromkeys(range(1, 11), 4) | {11: "", 12: None}
     scales.submit_scores(review, actor=reviewer, scores=draft, draft=True)
     mine = ReviewerScore.objects.filter(review=review, reviewer=reviewer)
     assert mine.count() == 10
@@ -595,7 +595,7 @@ def test_a_partial_consensus_is_saved_but_cannot_be_finalised(
     reviewer = world.users["reviewer"]
     scales.submit_scores(review, actor=reviewer, scores=all_items(4))
     scales.submit_scores(review, actor=second_reviewer, scores=all_items(4))
-    partial = {n: 4 for n in range(1, 21)}
+    partial = dict.fromkeys(range(1, 21), 4)
     scales.record_consensus(review, actor=reviewer, scores=partial, draft=True)
     review.refresh_from_db()
     assert review.status == Review.Status.SCORED

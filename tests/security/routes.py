@@ -192,6 +192,7 @@ ROUTES: list[Route] = [
     setup("remove_visit", fill={"pk": "visit_definition"}),
     # Trial pages.
     Route("trial:dashboard", {G: read(P.VIEW_TRIAL)}),
+    Route("trial:statistics", {G: read(P.VIEW_TRIAL)}),
     Route("trial:participants", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("trial:participant", {G: read(P.VIEW_PARTICIPANTS)}, {"study_id": "participant"}),
     Route("trial:audit", {G: read(P.VIEW_AUDIT)}),
