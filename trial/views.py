@@ -291,6 +291,8 @@ def enrol(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
                 show_error(form, error)
                 form.add_error(None, error.message)
             else:
+                # Said above the form, where the page opens; detailed beside the button.
+                form.add_error(None, error.message)
                 labels = {d.key: d.label for d in form.covariates}
                 ineligible = [f"{labels[key]}: {text}" for key, text in error.errors.items()]
         except services.TrialError as error:

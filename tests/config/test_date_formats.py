@@ -86,6 +86,6 @@ def test_a_page_shows_times_in_the_format_of_its_language(world: World) -> None:
         assert f'class="id" href="/trials/ips/participants/{participant.study_id}/"' in page
 
 
-def test_the_id_class_never_wraps() -> None:
+def test_ids_and_dates_never_wrap() -> None:
     css = Path(settings.BASE_DIR, "static", "css", "app.css").read_text()
-    assert re.search(r"^\.id \{ white-space: nowrap; \}$", css, re.MULTILINE)
+    assert re.search(r"^\.id, \.date \{ white-space: nowrap; \}$", css, re.MULTILINE)

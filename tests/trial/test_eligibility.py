@@ -304,3 +304,25 @@ def test_set_up_shows_and_edits_the_ranges_and_the_setting(
     assert age.eligible_max == Decimal(30)
     settings_page = client.get("/trials/ips/setup/settings/").content.decode()
     assert 'name="eligibility_check"' in settings_page
+
+
+def test_the_import_page_lists_the_warnings(world: World, age: CovariateDefinition) -> None:
+    from randomisation.models import TrialImport
+
+    warn(world)
+    files = participants_csv(world, [("IMP-1", 45)])
+    report = importing.import_trial(
+        files, actor=world.users["coordinator"], trial=world.trial, dry_run=True
+    )
+    assert report.ok and not report.written
+    trial_import = TrialImport.objects.create(
+        trial=world.trial,
+        status=TrialImport.Status.CHECKED,
+        uploaded_by_name="coordinator",
+        report=report.as_json(50),
+    )
+    page = world.client("datamanager").get(f"/trials/ips/import/{trial_import.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "1 warning: the row is accepted; check it (line 1 is the header)" in html
+    assert "45 is outside the eligibility range (18–29)." in html
