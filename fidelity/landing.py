@@ -4,6 +4,8 @@ finalised)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, Q
 from django.http import HttpRequest
 
@@ -63,12 +65,15 @@ def my_reviews(request: HttpRequest, trial: Trial) -> Panel | None:
         .annotate(n=Count("id"))
         .values_list("scale_id", "n")
     )
-    to_score, awaiting, finalised = [], [], []
+    to_score: list[dict[str, Any]] = []
+    awaiting: list[dict[str, Any]] = []
+    finalised: list[dict[str, Any]] = []
     for review in reviews:
-        row = {"review": review, "scored": review.mine, "items": items.get(review.scale_id, 0)}
+        count = items.get(review.scale_id, 0)
+        row = {"review": review, "scored": review.mine, "items": count}
         if review.status == Review.Status.FINALISED:
             finalised.append(row)
-        elif review.status == Review.Status.DRAFT and review.mine < row["items"]:
+        elif review.status == Review.Status.DRAFT and review.mine < count:
             to_score.append(row)
         else:
             awaiting.append(row)

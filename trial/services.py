@@ -267,9 +267,8 @@ def eligibility_problems(trial: Trial, baseline: dict[str, Any]) -> dict[str, st
     for definition in trial.covariates.all():
         value = baseline.get(definition.key)
         low, high = definition.eligible_min, definition.eligible_max
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if not numeric or (low is None and high is None):
-            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue  # a choice, a yes/no or a blank has no range
         if (low is not None and value < low) or (high is not None and value > high):
             problems[definition.key] = _(
                 "%(value)s is outside the eligibility range (%(range)s)."
