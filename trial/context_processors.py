@@ -16,7 +16,8 @@ TRIAL_NAV = (
     NavItem(_("Participants"), "trial:participants", "view_participants", 30, group="participants"),
     NavItem(_("Screening"), "trial:screening", "enrol", order=40, group="participants"),
     NavItem(_("Audit trail"), "trial:audit", "view_audit", order=88, group="data"),
-    NavItem(_("Trial set-up"), "trial:setup:overview", "configure_trial", 90, group="setup"),
+    # First in its group, before what other apps add to it (an order below theirs).
+    NavItem(_("Trial set-up"), "trial:setup:overview", "configure_trial", 80, group="setup"),
 )
 
 

@@ -326,3 +326,24 @@ def test_the_import_page_lists_the_warnings(world: World, age: CovariateDefiniti
     html = page.content.decode()
     assert "1 warning: the row is accepted; check it (line 1 is the header)" in html
     assert "45 is outside the eligibility range (18–29)." in html
+
+
+def test_settings_page_sets_what_values_outside_the_ranges_do(world: World) -> None:
+    client = world.client("coordinator")
+    settings = {
+        "title": world.trial.title,
+        "registry_id": "",
+        "design": world.trial.design,
+        "target_size": "100",
+        "description": "",
+        "contamination_question": "",
+    }
+    assert client.post("/trials/ips/setup/settings/", settings).status_code == 302
+    world.trial.refresh_from_db()
+    assert world.trial.eligibility_check == Trial.EligibilityCheck.REFUSE  # left out: kept
+    response = client.post("/trials/ips/setup/settings/", settings | {"eligibility_check": "warn"})
+    assert response.status_code == 302
+    world.trial.refresh_from_db()
+    assert world.trial.eligibility_check == Trial.EligibilityCheck.WARN
+    event = AuditEvent.objects.filter(action="trial.changed").last()
+    assert event is not None and "eligibility_check" in event.data["changes"]

@@ -85,16 +85,19 @@ def create_trial(
     target_size: int = 100,
     description: str = "",
     contamination_question: str = "",
-    eligibility_check: str = Trial.EligibilityCheck.REFUSE,
+    eligibility_check: str | None = None,
     actor: User,
 ) -> Trial:
     """Create a trial in set-up and make ``actor`` its coordinator.
+
+    ``eligibility_check`` None: the trial refuses values outside the eligibility ranges.
 
     Raises TrialError if the code is taken or reserved. Not safe to repeat: the second call
     is refused because the code exists.
     """
     if code in RESERVED_TRIAL_CODES:
         raise TrialError(_("This code is reserved; choose another."), field="code")
+    eligibility_check = eligibility_check or Trial.EligibilityCheck.REFUSE
     _check_eligibility_check(eligibility_check)
     with transaction.atomic():
         if Trial.objects.filter(code=code).exists():
