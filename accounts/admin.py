@@ -1,6 +1,9 @@
 """API tokens in the admin site: read-only, with an action that revokes (superusers and staff
-with the model's change permission). Tokens are issued only by the token endpoint, which
-checks the second factor; the admin cannot make one."""
+with the model's change permission). Tokens are issued only by the token endpoint and the
+"Sign-in security" page, which check the second factor; the admin cannot make one.
+
+Single sign-on identities: read-only; deleting one unlinks the provider's account from the
+user (its next sign-in makes a new user, or links by e-mail if that is allowed)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts import services
-from accounts.models import ApiToken
+from accounts.models import ApiToken, ExternalIdentity
 
 
 @admin.register(ApiToken)
@@ -48,3 +51,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
             % {"count": len(revoked)},
             messages.SUCCESS,
         )
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "issuer", "created_at", "last_login"]
+    list_filter = ["issuer"]
+    search_fields = ["user__username", "subject"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "issuer", "subject", "created_at", "last_login"]
+    readonly_fields = fields  # type: ignore[assignment]  # a flat list of names
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

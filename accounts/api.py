@@ -5,13 +5,15 @@ as well as the password: the token then stands for a completed two-factor sign-i
 (``ApiToken.two_factor``), and requests made with it are not asked again. A token issued
 without one stops working when the user's roles come to need one (accounts/authentication.py).
 Tokens expire after ``API_TOKEN_DAYS``; users revoke theirs here or on their "Sign-in
-security" page (see docs/security.md).
+security" page (see docs/security.md), where a signed-in session can also get one (users of
+single sign-on have no password for this endpoint).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -58,6 +60,15 @@ class TokenRequestSerializer(serializers.Serializer[Any]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         request = self.context["request"]
+        if not settings.PASSWORD_SIGN_IN:
+            raise serializers.ValidationError(
+                _(
+                    "Passwords are not used here. Sign in with %(provider)s in the browser and "
+                    "get a token on your Sign-in security page."
+                )
+                % {"provider": settings.OIDC_PROVIDER_NAME},
+                code="authorization",
+            )
         user = authenticate(request=request, username=attrs["username"], password=attrs["password"])
         if user is None:
             # django-axes refused the user name from this address (too many failures, this

@@ -24,11 +24,14 @@ from trial.permissions import requires_two_factor
 
 
 def _open_paths() -> tuple[str, ...]:
-    """Paths an unverified session may use: signing in and out, the two-factor pages, the
+    """Paths an unverified session may use: signing in and out (also through the identity
+    provider, which may vouch for a second factor this time), the two-factor pages, the
     language switch, static files and the health check."""
     return (
         reverse("login"),
         reverse("logout"),
+        reverse("accounts:oidc_start"),
+        reverse("accounts:oidc_callback"),
         reverse("accounts:verify"),
         reverse("accounts:setup"),
         reverse("set_language"),

@@ -1,5 +1,5 @@
 """API tokens: keys for the API that expire, can be revoked, and remember whether they were
-issued after a second factor."""
+issued after a second factor; and the identities users sign in with through single sign-on."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
@@ -62,3 +63,39 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ExternalIdentity(Device):
+    """A user's account at the single sign-on provider (OpenID Connect): the provider's issuer
+    and the subject identifier it gives the user, the ID token's ``iss`` and ``sub``, which
+    together never change and are never reused. Sign-ins match users on this pair alone, never
+    on a name or an e-mail address (``accounts.services.sign_in_identity``).
+
+    It is also a django-otp device, the one that stands for "the provider vouched for a second
+    factor at this sign-in": when the ID token says so (``amr``/``acr``,
+    ``accounts.oidc.vouches_for_second_factor``) the callback marks the session verified by
+    this device, exactly as the TOTP step marks it with the authenticator. No code ever matches
+    it (``verify_token`` refuses everything), so it verifies a session only there; deleting
+    the identity ends the verification of the sessions it verified.
+    """
+
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255)
+    created_at = models.DateTimeField(_("linked"), default=timezone.now)
+    last_login = models.DateTimeField(_("last sign-in"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        verbose_name = _("single sign-on identity")
+        verbose_name_plural = _("single sign-on identities")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="accounts_identity_issuer_subject"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.subject}"
+
+    def verify_token(self, token: object) -> bool:
+        return False

@@ -1,4 +1,5 @@
-"""Two-factor sign-in (TOTP devices, recovery codes, verifying a code) and API tokens.
+"""Two-factor sign-in (TOTP devices, recovery codes, verifying a code), API tokens, and the
+users that single sign-on finds or makes.
 
 The devices are django-otp's: one ``TOTPDevice`` (an authenticator app) and one
 ``StaticDevice`` holding single-use recovery codes per user. Wrong codes are throttled per
@@ -9,10 +10,13 @@ device row, so it holds across processes and sessions.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
+import re
 import secrets
 from base64 import b32encode
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import qrcode
@@ -20,6 +24,7 @@ import qrcode.image.svg
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -28,10 +33,11 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, ExternalIdentity
 from config.network import client_ip
 from trial import audit
 from trial.models import Trial
+from trial.permissions import requires_two_factor
 from trial.services import TrialError
 
 RECOVERY_CODES = 10
@@ -236,3 +242,181 @@ def revoke_tokens(
         )
         revoked.append(token)
     return revoked
+
+
+# --- single sign-on (accounts/oidc.py) -------------------------------------------------------
+
+
+class SignInRefused(TrialError):
+    """The identity provider signed someone in whom this system does not let in."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The user a sign-in through the identity provider found or made, and how."""
+
+    user: Any
+    identity: ExternalIdentity
+    created: bool  # a new user, made from the claims now
+    linked: bool  # the identity is new: linked to a new user, or to one by e-mail
+
+
+def _claim(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _profile(claims: Mapping[str, Any]) -> dict[str, str]:
+    """First and last name and e-mail address from the standard claims, cut to the user
+    model's lengths. Only ``name`` given: the last word is the last name."""
+    first, last = _claim(claims, "given_name"), _claim(claims, "family_name")
+    if not first and not last and _claim(claims, "name"):
+        *given, family = _claim(claims, "name").split()
+        first, last = " ".join(given), family
+    email = _claim(claims, "email")
+    return {
+        "first_name": first[:150],
+        "last_name": last[:150],
+        "email": email if len(email) <= 254 and "@" in email else "",
+    }
+
+
+def _free_username(claims: Mapping[str, Any], issuer: str, subject: str) -> str:
+    """A user name for a new user: the provider's user name (Entra ID: the sign-in address),
+    else the e-mail address, else one made from the identity (ID-porten gives no name).
+    Characters Django does not allow become "-"; a name taken already (whoever has it) gets
+    "-2", "-3" ...: a local user is never found by name."""
+    for name in ("preferred_username", "upn", "email"):
+        base = _claim(claims, name)
+        if base:
+            break
+    else:
+        digest = hashlib.sha256(f"{issuer} {subject}".encode()).hexdigest()[:10]
+        base = f"sso-{digest}"
+    base = re.sub(r"[^\w.@+-]", "-", base.lower())[:140]
+    users = get_user_model().objects
+    candidate, number = base, 1
+    while users.filter(username__iexact=candidate).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
+def _user_by_verified_email(claims: Mapping[str, Any], issuer: str) -> Any | None:
+    """The one active user with the claims' e-mail address, when the provider says it verified
+    the address and that user has no other identity at this provider; else None."""
+    email = _claim(claims, "email")
+    if not email or claims.get("email_verified") not in (True, "true"):
+        return None
+    found = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
+    if len(found) != 1:
+        return None
+    if ExternalIdentity.objects.filter(user=found[0], issuer=issuer).exists():
+        return None
+    return found[0]
+
+
+@transaction.atomic
+def sign_in_identity(
+    *,
+    issuer: str,
+    subject: str,
+    claims: Mapping[str, Any],
+    provider: str,
+    create_users: bool,
+    link_by_email: bool,
+) -> SignIn:
+    """The user signed in by the identity provider as ``subject`` at ``issuer`` (the ID token's
+    ``sub`` and ``iss``, checked by the caller), found by that pair alone.
+
+    A first sign-in links the identity to the one local user with the same e-mail address when
+    ``link_by_email`` and the provider verified the address, else makes a new user from the
+    claims (no password, no trial membership: a coordinator grants access in the app) when
+    ``create_users``; otherwise raises SignInRefused. Later sign-ins bring the names and the
+    e-mail address up to date with the claims. Audited: the new user or link, and changes.
+    """
+    now = timezone.now()
+    identity = (
+        ExternalIdentity.objects.select_for_update()
+        .select_related("user")
+        .filter(issuer=issuer, subject=subject)
+        .first()
+    )
+    if identity is not None:
+        identity.last_login = now
+        identity.save(update_fields=["last_login"])
+        _update_profile(identity.user, claims, identity)
+        return SignIn(identity.user, identity, created=False, linked=False)
+    user = _user_by_verified_email(claims, issuer) if link_by_email else None
+    created = user is None
+    if user is None:
+        if not create_users:
+            raise SignInRefused(
+                _(
+                    "No account here is linked to your %(provider)s account. Ask the "
+                    "system's administrator for one."
+                )
+                % {"provider": provider}
+            )
+        user = get_user_model()(
+            username=_free_username(claims, issuer, subject), **_profile(claims)
+        )
+        user.set_unusable_password()
+        user.save()
+    identity = ExternalIdentity.objects.create(
+        user=user,
+        name=provider[:64],
+        confirmed=True,
+        issuer=issuer,
+        subject=subject,
+        created_at=now,
+        last_login=now,
+    )
+    audit.record(
+        "account.created_from_sign_in" if created else "account.identity_linked",
+        identity,
+        actor=user,
+        data={
+            "user": user.get_username(),
+            "provider": provider,
+            "issuer": issuer,
+            **({} if created else {"by": "verified e-mail address"}),
+        },
+    )
+    return SignIn(user, identity, created=created, linked=True)
+
+
+def _update_profile(user: Any, claims: Mapping[str, Any], identity: ExternalIdentity) -> None:
+    profile = {key: value for key, value in _profile(claims).items() if value}
+    changed = {
+        key: [getattr(user, key), value]
+        for key, value in profile.items()
+        if getattr(user, key) != value
+    }
+    if not changed:
+        return
+    for key, (_before, after) in changed.items():
+        setattr(user, key, after)
+    user.save(update_fields=list(changed))
+    audit.record(
+        "account.profile_updated_from_sign_in",
+        identity,
+        actor=user,
+        data={"user": user.get_username(), "changes": changed},
+    )
+
+
+@transaction.atomic
+def issue_token_for_session(user: Any, *, verified: bool) -> tuple[ApiToken, str]:
+    """An API token asked for on the "Sign-in security" page, by a signed-in session.
+
+    The token has ``two_factor`` when the session was verified by a second factor, the
+    authenticator's code or the identity provider's (``accounts.oidc``), as the token endpoint
+    gives it after a code. A session that must be verified and is not gets none (the two-factor
+    middleware does not let it reach the page either): raises TwoFactorError.
+    """
+    if not verified and (has_two_factor(user) or requires_two_factor(user)):
+        raise TwoFactorError(
+            _("Sign in with your second factor first; then you can get an API token.")
+        )
+    return issue_token(user, two_factor=verified, actor=user)

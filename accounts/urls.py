@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import oidc, views
 
 app_name = "accounts"
 urlpatterns = [
@@ -16,6 +16,11 @@ urlpatterns = [
     path("accounts/two-factor/turn-off/", views.disable, name="disable"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/api-tokens/revoke/", views.revoke_token, name="revoke_token"),
+    path("accounts/api-tokens/new/", views.new_token, name="new_token"),
+    # Single sign-on (OpenID Connect): 404 while it is off.
+    path("accounts/sso/start/", oidc.start, name="oidc_start"),
+    path("accounts/sso/callback/", oidc.callback, name="oidc_callback"),
+    path("accounts/welcome/", views.welcome, name="welcome"),
     path(
         "trials/<slug:code>/setup/members/<int:pk>/api-tokens/",
         views.member_tokens,

@@ -1,5 +1,6 @@
-"""Pages for the signed-in user's own account (two-factor sign-in, API tokens, the password)
-and a coordinator's page for a trial member's API tokens.
+"""The sign-in page, pages for the signed-in user's own account (two-factor sign-in, API
+tokens, the password, the welcome after a first single sign-on) and a coordinator's page for a
+trial member's API tokens.
 
 Each view has the usual shape: check access, parse the form, call one service in
 ``accounts.services``, turn its error into a field message, redirect.
@@ -23,14 +24,16 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import services
+from accounts import oidc, services
 from accounts.forms import CodeForm, SetupForm
-from accounts.models import ApiToken
+from accounts.models import ApiToken, ExternalIdentity
 from trial.models import Membership, Trial
-from trial.permissions import Perm, requires_two_factor
+from trial.permissions import AuthenticatedHttpRequest, Perm, requires_two_factor
 from trial.views import trial_view
 
 NEW_CODES = "two_factor_new_codes"  # session key: recovery codes waiting to be shown once
+# Session key: an API token's key waiting to be shown once.
+NEW_TOKEN = "api_token_new_key"  # noqa: S105 - the name of a session key
 
 
 def _next(request: HttpRequest) -> str:
@@ -42,10 +45,50 @@ def _next(request: HttpRequest) -> str:
     return reverse("trial:home")
 
 
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page, with the single sign-on button beside the password form, or
+    instead of it when passwords are off (``PASSWORD_SIGN_IN``)."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["passwords"] = settings.PASSWORD_SIGN_IN
+        if oidc.enabled():
+            context["sso"] = {
+                "name": oidc.provider_name(),
+                "url": oidc.start_url(self.get_redirect_url()),
+            }
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.PASSWORD_SIGN_IN:
+            messages.error(
+                request,
+                _("Passwords are not used here: sign in with %(provider)s.")
+                % {"provider": oidc.provider_name()},
+            )
+            return redirect(request.get_full_path())
+        response: HttpResponse = super().post(request, *args, **kwargs)
+        return response
+
+
 @login_required
 @never_cache
 @require_http_methods(["GET"])
-def overview(request: HttpRequest) -> HttpResponse:
+def welcome(request: HttpRequest) -> HttpResponse:
+    """Where a user made by a first single sign-on lands: who they are here, and that access to
+    a trial is granted by its coordinator."""
+    user = request.user
+    context = {
+        "identity": ExternalIdentity.objects.filter(user=user.pk).order_by("-created_at").first(),
+        "has_access": Membership.objects.filter(user=user.pk).exists(),
+    }
+    return render(request, "accounts/welcome.html", context)
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET"])
+def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     context = {
         "has_two_factor": services.has_two_factor(user),
@@ -53,8 +96,32 @@ def overview(request: HttpRequest) -> HttpResponse:
         "codes_left": services.recovery_codes_left(user),
         "tokens": ApiToken.objects.filter(user=user.pk).active(),
         "token_days": settings.API_TOKEN_DAYS,
+        "new_token": request.session.pop(NEW_TOKEN, None),
+        "identities": ExternalIdentity.objects.filter(user=user.pk),
+        # The second factor of this session came from the identity provider.
+        "provider_verified": isinstance(getattr(user, "otp_device", None), ExternalIdentity),
+        "passwords": settings.PASSWORD_SIGN_IN and user.has_usable_password(),
     }
     return render(request, "accounts/two_factor.html", context)
+
+
+@login_required
+@require_POST
+def new_token(request: HttpRequest) -> HttpResponse:
+    """Issue an API token to the signed-in user; its key is shown once on the overview. Bound
+    to the second factor as the token endpoint's: with one when the session was verified by
+    the authenticator or by the identity provider, none for a session that must be and is
+    not."""
+    try:
+        _token, key = services.issue_token_for_session(
+            request.user,
+            verified=request.user.is_verified(),  # type: ignore[union-attr]  # django-otp's middleware sets it
+        )
+    except services.TwoFactorError as error:
+        messages.error(request, error.message)
+        return redirect("accounts:two_factor")
+    request.session[NEW_TOKEN] = key
+    return redirect("accounts:two_factor")
 
 
 @login_required

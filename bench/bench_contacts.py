@@ -77,7 +77,8 @@ def make_randomised(trial, n: int, rng: random.Random, first: dt.date, days: int
     """``n`` participants, randomised on days spread over ``days`` from ``first``, in bulk."""
     from django.utils import timezone
 
-    from randomisation import engine, services
+    from randomisation import engine
+    from randomisation.allocation import log
     from randomisation.models import Allocation
     from trial.models import Participant
 
@@ -100,7 +101,7 @@ def make_randomised(trial, n: int, rng: random.Random, first: dt.date, days: int
             )
         )
     people = Participant.objects.bulk_create(people, batch_size=2000)
-    previous = services.GENESIS
+    previous = log.GENESIS
     rows = []
     now = timezone.now()
     for sequence, person in enumerate(people, start=1):
@@ -115,7 +116,7 @@ def make_randomised(trial, n: int, rng: random.Random, first: dt.date, days: int
             source=Allocation.Source.IMPORTED,
             previous_hash=previous,
         )
-        allocation.hash = engine.commitment(services.allocation_payload(allocation))
+        allocation.hash = engine.commitment(log.allocation_payload(allocation))
         previous = allocation.hash
         rows.append(allocation)
     Allocation.objects.bulk_create(rows, batch_size=2000)

@@ -24,7 +24,6 @@ import re
 import sys
 import time
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +92,11 @@ def build(today: dt.date) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
+    from instruments.models import Assessment
+    from instruments.setup.services import default_instrument
     from trial import personal_numbers
     from trial.models import (
         Arm,
-        Assessment,
         ExclusionReason,
         Membership,
         Participant,
@@ -260,22 +260,29 @@ def build(today: dt.date) -> dict[str, Any]:
                     visit.completed_on = visit.window_start + dt.timedelta(days=offset)
         visits = Visit.objects.bulk_create(visits, batch_size=BATCH)
 
+        instrument = default_instrument(trial)
+        version = instrument.current_version()
         assessments = []
         for visit in visits:
             if visit.completed_on is None:
                 continue
             in_work = rng.random() < 0.15 + 0.02 * visit.definition.offset_months
             on_benefits = not in_work or rng.random() < 0.3
+            values: dict[str, Any] = {"in_paid_work": in_work}
+            if in_work:
+                values["hours_per_week"] = float(rng.choice([8, 15, 20, 30]))
+                values["monthly_earnings"] = rng.randint(8, 45) * 1000
+            values["on_benefits"] = on_benefits
+            if on_benefits:
+                values["benefit_type"] = "work_assessment_allowance"
+            values["self_rated_health"] = rng.randint(1, 5)
             assessments.append(
                 Assessment(
                     visit=visit,
+                    instrument=instrument,
+                    version=version,
                     assessed_on=visit.completed_on,
-                    in_paid_work=in_work,
-                    hours_per_week=Decimal(rng.choice([8, 15, 20, 30])) if in_work else None,
-                    monthly_earnings=rng.randint(8, 45) * 1000 if in_work else None,
-                    on_benefits=on_benefits,
-                    benefit_type="work_assessment_allowance" if on_benefits else "",
-                    self_rated_health=rng.randint(1, 5),
+                    values=values,
                 )
             )
         Assessment.objects.bulk_create(assessments, batch_size=BATCH)

@@ -21,7 +21,7 @@ assessment. Then, on PostgreSQL:
    worker would. ``wrapper overhead`` is each step's time outside ``import_trial``.
 
 Last, the counts (participants, allocations, assessments, withdrawals, personal numbers) must
-equal what was generated and ``services.verify`` must pass the allocation chain; otherwise the
+equal what was generated and ``verification.verify`` must pass the allocation chain; otherwise the
 script exits non-zero after printing its figures. Run through bench/run.py, which provides the
 PostgreSQL/Redis environment. ``BENCH_IMPORT_PARTICIPANTS`` changes the size.
 """
@@ -312,9 +312,10 @@ def make_actor() -> Any:
 
 def check_trial(code: str, legacy: Legacy, label: str, problems: list[str]) -> None:
     """Counts equal to what was generated, and an allocation chain that verifies."""
-    from randomisation import services
+    from instruments.models import Assessment
+    from randomisation.allocation.verification import verify
     from randomisation.models import Allocation
-    from trial.models import Assessment, Participant, Trial, Withdrawal
+    from trial.models import Participant, Trial, Withdrawal
 
     trial = Trial.objects.filter(code=code).first()
     if trial is None:
@@ -340,7 +341,7 @@ def check_trial(code: str, legacy: Legacy, label: str, problems: list[str]) -> N
     for what, count in expected.items():
         if found[what] != count:
             problems.append(f"{label}: {found[what]} {what}, expected {count}")
-    verification = services.verify(trial)
+    verification = verify(trial)
     if not verification.ok or verification.checked != legacy.allocations:
         problems.append(f"{label}: verify ok={verification.ok}, {verification.checked} checked")
 

@@ -14,7 +14,7 @@
    participants) over all allocations, and the time verify() takes to recheck the whole chain.
 2. Minimisation over 5 factors (site and 4 baseline covariates) with 10,000 earlier
    allocations (written directly with a valid hash chain): the in-process time of
-   services.randomise() per allocation, over 200 allocations.
+   randomisation.allocation.services.randomise() per allocation, over 200 allocations.
 """
 
 from __future__ import annotations
@@ -205,8 +205,9 @@ def http_bench(rng: random.Random) -> None:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
 
-    from randomisation import services
+    from randomisation.allocation.verification import verify
     from randomisation.models import Allocation, BlockSlot, Scheme
+    from randomisation.schemes import services as schemes
     from trial.models import Membership
 
     trial = make_trial("bench-http", sites=12)
@@ -216,7 +217,7 @@ def http_bench(rng: random.Random) -> None:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=user)
+    schemes.lock_scheme(scheme, actor=user)
     people = [p.study_id for p in make_participants(trial, PARTICIPANTS, rng)]
     server, url = start_server()
     try:
@@ -301,7 +302,7 @@ def http_bench(rng: random.Random) -> None:
         "incl. blocks added when a stratum ran out",
     )
     started = time.perf_counter()
-    verification = services.verify(trial)
+    verification = verify(trial)
     emit(
         BENCH,
         "verify",
@@ -315,8 +316,11 @@ def minimisation_bench(rng: random.Random) -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from randomisation import services
+    from randomisation.allocation import log
+    from randomisation.allocation.services import randomise
+    from randomisation.allocation.verification import verify
     from randomisation.models import Allocation, FactorCount, Scheme
+    from randomisation.schemes import services as schemes
 
     trial = make_trial("bench-min", sites=12)
     user = get_user_model().objects.create_user("bench-min")
@@ -324,11 +328,11 @@ def minimisation_bench(rng: random.Random) -> None:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.MINIMISATION, minimisation_factors=factors
     )
-    services.lock_scheme(scheme, actor=user)
+    schemes.lock_scheme(scheme, actor=user)
     people = make_participants(trial, PRIOR + TIMED, rng)
     arms = {arm.code: arm for arm in trial.arms.all()}
     # 10,000 earlier allocations with a valid, signed chain, written in bulk.
-    previous = services.GENESIS
+    previous = log.GENESIS
     rows = []
     now = timezone.now()
     for sequence, participant in enumerate(people[:PRIOR], start=1):
@@ -348,7 +352,7 @@ def minimisation_bench(rng: random.Random) -> None:
             source=Allocation.Source.SYSTEM,
             previous_hash=previous,
         )
-        services.sign_allocation(allocation)
+        log.sign_allocation(allocation)
         previous = allocation.hash
         rows.append(allocation)
     Allocation.objects.bulk_create(rows, batch_size=2000)
@@ -365,14 +369,14 @@ def minimisation_bench(rng: random.Random) -> None:
     timings = []
     for participant in people[PRIOR:]:
         started = time.perf_counter()
-        services.randomise(participant, actor=user)
+        randomise(participant, actor=user)
         timings.append((time.perf_counter() - started) * 1000)
     stats = percentiles(timings)
     note = f"5 factors, {PRIOR} earlier allocations, {TIMED} allocations, in-process"
     emit(BENCH, "minimisation p50", stats["p50"], "ms", note)
     emit(BENCH, "minimisation p95", stats["p95"], "ms", note)
     emit(BENCH, "minimisation max", stats["max"], "ms", note)
-    verification = services.verify(trial)
+    verification = verify(trial)
     emit(BENCH, "minimisation verify ok", int(verification.ok), "", f"{verification.checked}")
 
 

@@ -21,7 +21,6 @@ import random
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +47,11 @@ def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
     from django.contrib.auth import get_user_model
 
     from fidelity.models import Exposure
+    from instruments.models import Assessment
+    from instruments.setup.services import default_instrument
     from randomisation.models import Allocation
     from trial.models import (
         Arm,
-        Assessment,
         CovariateDefinition,
         Membership,
         Participant,
@@ -133,6 +133,8 @@ def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
             )
     Visit.objects.bulk_create(visits, batch_size=BATCH)
     visits = list(Visit.objects.filter(participant__trial=trial).select_related("definition"))
+    instrument = default_instrument(trial)
+    version = instrument.current_version()
     assessments, missed = [], []
     for visit in visits:
         if rng.random() < 0.08:
@@ -140,15 +142,18 @@ def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
             continue
         boost = 0.12 if arms[visit.participant_id] == arm_a else 0.0
         work = rng.random() < 0.1 + 0.015 * visit.definition.offset_months + boost
+        assessed_on = visit.due_on + dt.timedelta(days=rng.randint(-5, 20))
+        values: dict[str, Any] = {"in_paid_work": work}
+        if work:
+            values.update(hours_per_week=20.0, monthly_earnings=rng.randint(8, 40) * 1000)
+        values.update(on_benefits=not work, self_rated_health=rng.randint(1, 5))
         assessments.append(
             Assessment(
                 visit=visit,
-                assessed_on=visit.due_on + dt.timedelta(days=rng.randint(-5, 20)),
-                in_paid_work=work,
-                hours_per_week=Decimal("20.0") if work else None,
-                monthly_earnings=rng.randint(8, 40) * 1000 if work else None,
-                on_benefits=not work,
-                self_rated_health=rng.randint(1, 5),
+                instrument=instrument,
+                version=version,
+                assessed_on=assessed_on,
+                values=values,
             )
         )
     Assessment.objects.bulk_create(assessments, batch_size=BATCH)

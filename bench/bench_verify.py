@@ -1,4 +1,4 @@
-"""Verifying a large allocation log: ``services.verify`` and ``manage.py verify_allocations``.
+"""Verifying a large allocation log: ``verification.verify`` and ``manage.py verify_allocations``.
 
 A trial with 12 sites and permuted blocks of 4 and 6 stratified by site, locked (so the sealed
 lists exist), and 100,000 allocations written in bulk: each takes its stratum's next slot, and
@@ -37,8 +37,9 @@ def build(rng: random.Random) -> tuple[object, float]:
     from django.db import connection
     from django.utils import timezone
 
-    from randomisation import chain, services
+    from randomisation.allocation import chain, log
     from randomisation.models import Allocation, BlockSlot, Scheme
+    from randomisation.schemes import services as schemes
     from trial.models import Arm, Participant, Site, Trial
 
     trial = Trial.objects.create(
@@ -53,7 +54,7 @@ def build(rng: random.Random) -> tuple[object, float]:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=user)
+    schemes.lock_scheme(scheme, actor=user)
     people = Participant.objects.bulk_create(
         (
             Participant(
@@ -75,7 +76,7 @@ def build(rng: random.Random) -> tuple[object, float]:
     for slot in BlockSlot.objects.filter(scheme=scheme).order_by("stratum", "position"):
         slots.setdefault(slot.stratum, []).append(slot)
     taken = dict.fromkeys(slots, 0)
-    previous = services.GENESIS
+    previous = log.GENESIS
     now = timezone.now()
     rows = []
     for sequence, person in enumerate(people, start=1):
@@ -101,7 +102,7 @@ def build(rng: random.Random) -> tuple[object, float]:
         allocation.trial = trial
         allocation.scheme = scheme
         allocation.arm = slot.arm
-        services.sign_allocation(allocation)
+        log.sign_allocation(allocation)
         previous = allocation.hash
         rows.append(allocation)
     Allocation.objects.bulk_create(rows, batch_size=5000)
@@ -123,7 +124,7 @@ def build(rng: random.Random) -> tuple[object, float]:
 def main() -> None:
     setup_django()
     reset_database()
-    from randomisation import chain, services
+    from randomisation.allocation import chain, verification
 
     rng = random.Random(2026)  # noqa: S311 - synthetic data
     started = time.perf_counter()
@@ -142,7 +143,7 @@ def main() -> None:
     for _ in range(3):
         load = load_average()
         started = time.perf_counter()
-        result = services.verify(trial)  # type: ignore[arg-type]
+        result = verification.verify(trial)  # type: ignore[arg-type]
         timings.append(time.perf_counter() - started)
         if not result.ok:
             raise SystemExit(f"the log does not verify: {result.problems[:3]}")

@@ -103,7 +103,7 @@ def reset_database() -> None:
         cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
     cache.clear()
     # The allocation logs' witness files describe the logs just emptied.
-    from randomisation import chain
+    from randomisation.allocation import chain
 
     shutil.rmtree(chain.witness_dir(), ignore_errors=True)
 

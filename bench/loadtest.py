@@ -46,8 +46,9 @@ def prepare(
 
     from accounts.services import issue_token
     from fidelity.models import Component
-    from randomisation import services as randomisation
+    from randomisation.allocation.services import randomise
     from randomisation.models import Scheme
+    from randomisation.schemes.services import lock_scheme
     from reports import services as reports
     from trial.models import Arm, Membership, Participant, Site, Trial
 
@@ -78,7 +79,7 @@ def prepare(
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )
-    randomisation.lock_scheme(scheme, actor=coordinator)
+    lock_scheme(scheme, actor=coordinator)
 
     def people(site: Site, n: int, start: int) -> list[Participant]:
         return Participant.objects.bulk_create(
@@ -100,7 +101,7 @@ def prepare(
         user = member(f"{code}-caseworker-{site.code}", Membership.Role.CASEWORKER, site)
         mine = people(site, randomised_per_site, 0)
         for person in mine:
-            randomisation.randomise(person, actor=coordinator)
+            randomise(person, actor=coordinator)
         caseworkers.append(
             {
                 "token": issue_token(user, two_factor=True, actor=user)[1],
@@ -195,7 +196,7 @@ def check(config: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, An
     under ``problems`` must be 0; ``accepted`` says how many writes were checked, ``resent``
     how many requests lost their connection before an answer and were sent again."""
     from fidelity.models import Contact
-    from randomisation import services as randomisation
+    from randomisation.allocation.verification import verify
     from randomisation.models import Allocation
     from trial.models import Trial
 
@@ -232,7 +233,7 @@ def check(config: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, An
     problems["randomisation: allocations not accounted for"] = abs(
         new_allocations - accepted["randomisation"]
     )
-    verification = randomisation.verify(trial)
+    verification = verify(trial)
     problems["allocation chain broken"] = 0 if verification.ok else len(verification.problems)
     reads = [r for r in records if r["what"] == "read"]
     problems["reads not answered 200"] = sum(1 for r in reads if r["status"] != 200)

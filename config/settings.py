@@ -183,6 +183,8 @@ DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # Refuses every password while PASSWORD_SIGN_IN is off (single sign-on only).
+    "accounts.backends.PasswordSignInSwitch",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -230,6 +232,63 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Work-inclusion trials")
 # Wrong codes make the next try wait 1, 2, 4, 8 ... seconds (per device, kept in the database).
 OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1)
 OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+
+# Single sign-on with OpenID Connect (accounts/oidc.py, docs/sso.md). Off unless OIDC_ISSUER is
+# set: the embedded default, and any deployment that sets nothing, keeps local accounts only.
+# The provider's endpoints come from its discovery document, fetched when someone signs in.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_DISCOVERY_URL = env_str(
+    "OIDC_DISCOVERY_URL",
+    OIDC_ISSUER.rstrip("/") + "/.well-known/openid-configuration" if OIDC_ISSUER else "",
+)
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+# How the app authenticates at the token endpoint: client_secret_post or client_secret_basic.
+OIDC_TOKEN_AUTH_METHOD = env_str("OIDC_TOKEN_AUTH_METHOD", "client_secret_post")
+OIDC_SIGN_ALGORITHM = env_str("OIDC_SIGN_ALGORITHM", "RS256")
+# Sent as acr_values to ask for a level of assurance (ID-porten: idporten-loa-high).
+OIDC_ACR_VALUES = env_str("OIDC_ACR_VALUES", "")
+# The provider vouches for a second factor when the ID token's amr holds one of these methods
+# (RFC 8176) or its acr is one of these levels; the session is then verified as after a code
+# from the authenticator app. Otherwise the app's own two-factor step follows, as after a
+# password.
+OIDC_SECOND_FACTOR_AMR = env_list("OIDC_SECOND_FACTOR_AMR", ["mfa", "otp", "hwk", "sc"])
+OIDC_SECOND_FACTOR_ACR = env_list("OIDC_SECOND_FACTOR_ACR", [])
+OIDC_USERINFO = env_bool("OIDC_USERINFO", default=True)
+# A first sign-in makes a user (without any trial membership) from the claims; off: only
+# identities already linked may sign in.
+OIDC_CREATE_USERS = env_bool("OIDC_CREATE_USERS", default=True)
+# A first sign-in may link to the one local user with the same e-mail address, if the provider
+# says the address is verified (email_verified). Off by default: never by name.
+OIDC_LINK_BY_EMAIL = env_bool("OIDC_LINK_BY_EMAIL", default=False)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+# Off: the sign-in page offers only the identity provider, and passwords sign no one in (the
+# page, the admin site and the API token endpoint alike).
+PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", default=True)
+if OIDC_ISSUER:
+    for _name in ("OIDC_PROVIDER_NAME", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
+        if not globals()[_name]:
+            raise ConfigError(f"{_name} must be set when OIDC_ISSUER is set")
+    for _name in ("OIDC_ISSUER", "OIDC_DISCOVERY_URL"):
+        _url = globals()[_name]
+        if not re.match(r"https://|http://(127\.0\.0\.1|localhost|\[::1\])[:/]", _url):
+            raise ConfigError(f"{_name} must be an https:// URL (http:// only on this machine)")
+    if "openid" not in OIDC_SCOPES.split():
+        raise ConfigError("OIDC_SCOPES must include openid")
+    if OIDC_TOKEN_AUTH_METHOD not in ("client_secret_post", "client_secret_basic"):
+        raise ConfigError(
+            "OIDC_TOKEN_AUTH_METHOD must be client_secret_post or client_secret_basic"
+        )
+    if not re.fullmatch(r"(RS|ES)(256|384|512)", OIDC_SIGN_ALGORITHM):
+        raise ConfigError(
+            "OIDC_SIGN_ALGORITHM must be an asymmetric algorithm such as RS256 or ES256"
+        )
+    if OIDC_TIMEOUT < 1:
+        raise ConfigError("OIDC_TIMEOUT must be 1 or more")
+elif not PASSWORD_SIGN_IN:
+    raise ConfigError("PASSWORD_SIGN_IN may be off only when OIDC_ISSUER is set")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nb", _("Norwegian Bokmål"))]

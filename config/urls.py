@@ -4,15 +4,18 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import obtain_token, token_list, token_revocation
+from accounts.views import LoginView
 from config.health import health
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("instruments.api_urls")),
     path("", include("trial.api_urls")),
     path("", include("randomisation.api_urls")),
     path("", include("fidelity.api_urls")),
     path("", include("reports.api_urls")),
     path("", include("occupations.api_urls")),
     path("", include("pathways.api_urls")),
+    path("", include("instruments.dictionary.api_urls")),
     path("auth/token/", obtain_token, name="token"),
     path("auth/tokens/", token_list, name="token-list"),
     path("auth/tokens/revocation/", token_revocation, name="token-revocation"),
@@ -21,6 +24,7 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("", include("instruments.urls")),
     path("", include("trial.urls")),
     path("", include("randomisation.urls")),
     path("", include("reports.urls")),
@@ -29,8 +33,9 @@ urlpatterns = [
     path("", include("fidelity.dashboard_urls")),
     path("", include("occupations.urls")),
     path("", include("pathways.urls")),
+    path("", include("instruments.dictionary.urls")),
     path("", include("accounts.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -19,8 +19,9 @@ from django.contrib.auth import get_user_model
 
 from fidelity import contamination
 from fidelity.models import Component, Contact, Exposure
+from instruments.models import Assessment
 from randomisation.models import Allocation
-from trial.models import Assessment, Membership, Participant, Site, SiteAssignment, Trial
+from trial.models import Membership, Participant, Site, SiteAssignment, Trial, Visit
 
 COMPONENTS = [
     # code, name, intervention-specific
@@ -210,6 +211,7 @@ class ContactDemo:
         if assessment is None:
             return
         self.assessment_report_done = True
-        assessment.contamination_reported = True
-        assessment.save(update_fields=["contamination_reported"])
+        # The answer belongs to the visit (asked once, whatever the instruments there).
+        Visit.objects.filter(pk=assessment.visit_id).update(contamination_reported=True)
+        assessment.visit.contamination_reported = True
         contamination.record_assessment_exposure(assessment, actor=self.coordinator)

@@ -3,9 +3,10 @@
 Exposures derived from logged contacts (source a) live in ``fidelity.services``. This module
 records the others:
 
-* (b) a yes to the trial's contamination question at a follow-up assessment of a control
+* (b) a yes to the trial's contamination question at a follow-up visit of a control
   participant (:func:`record_assessment_exposure`, called through ``trial.extensions`` when
-  ``trial.services.record_assessment`` saves an assessment);
+  ``instruments.services.record_assessment`` saves an assessment; the answer is kept on the
+  visit, since the question is asked once per visit whatever the instruments);
 * (c) a site-level event at a control site, entered by the coordinator (:func:`record_site_event`,
   and :func:`remove_site_event` for one entered in error);
 * (d) a risk flag from the dated staff site assignments: a contact for a control participant
@@ -35,11 +36,13 @@ from fidelity.models import Component, Contact, Exposure
 # fidelity reads allocations (which arm a participant or site is in); it never writes them.
 from randomisation.models import Allocation
 from trial import audit
-from trial.models import Assessment, Membership, Participant, Site, SiteAssignment, Trial
+from trial.models import Membership, Participant, Site, SiteAssignment, Trial
 from trial.services import TrialError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
+
+    from instruments.models import Assessment
 
     Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -102,13 +105,14 @@ def site_is_control_on(site: Site, day: dt.date) -> bool:
 def record_assessment_exposure(assessment: Assessment, *, actor: Actor) -> Exposure | None:
     """Record an exposure when a control participant answered yes to the contamination question.
 
-    Called inside the transaction of ``trial.services.record_assessment``. The question is asked
-    of every participant, so that a blinded assessor cannot tell the arm from it; only a yes
-    from a participant allocated to a control arm on or before the assessment date is an
-    exposure. Safe to repeat: one exposure per assessment (found by its note). Returns the
-    exposure, or None when there is none.
+    Called inside the transaction of ``instruments.services.record_assessment``, once for each
+    instrument answered at the visit; the answer is the visit's (``Visit.contamination_reported``).
+    The question is asked of every participant, so that a blinded assessor cannot tell the arm
+    from it; only a yes from a participant allocated to a control arm on or before the
+    assessment date is an exposure. Safe to repeat: one exposure per visit (found by its note).
+    Returns the exposure, or None when there is none.
     """
-    if not assessment.contamination_reported:
+    if not assessment.visit.contamination_reported:
         return None
     participant = assessment.visit.participant
     if not participant_in_control(participant.pk, assessment.assessed_on):

@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class InstrumentsConfig(AppConfig):
     name = "instruments"
     verbose_name = _("Instruments")
+
+    def ready(self) -> None:
+        # The participant page's panel and timeline entries (trial imports nothing of ours).
+        from instruments import hooks, timeline  # noqa: F401

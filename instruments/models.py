@@ -16,7 +16,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from instruments.definition import Definition
-from trial.models import Trial, Visit, VisitDefinition
+from trial.models import AuditEvent, Trial, Visit, VisitDefinition
+
+AUDIT_TARGET_TYPES = ("instruments.assessment", "trial.assessment")
+"""The audit trail's names for an assessment: the old fixed-column assessments moved into this
+table with their ids (``instruments/0002``), and their earlier events name ``trial.assessment``."""
 
 
 class Instrument(models.Model):
@@ -172,3 +176,10 @@ class Assessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visit} {self.instrument.code} {self.assessed_on:%Y-%m-%d}"
+
+    def audit_events(self) -> models.QuerySet[AuditEvent]:
+        """This assessment's history, oldest first, including events from before it moved
+        into the generic store."""
+        return AuditEvent.objects.filter(
+            target_type__in=AUDIT_TARGET_TYPES, target_id=str(self.pk)
+        ).order_by("created_at", "id")

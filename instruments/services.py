@@ -5,6 +5,11 @@ Answers are checked against the instrument version they are entered under
 (``instruments.definition.clean_answers``), scale scores are derived in the same step, and each
 write is atomic and audited. A visit is completed when every instrument attached to its visit
 definition has been answered (with none attached, the first answer completes it).
+
+The trial's contamination question is asked once per visit, whatever the instruments: its answer
+travels with the answers (``values["contamination_reported"]``) and is kept on the visit
+(``Visit.contamination_reported``); ``fidelity`` turns a control participant's yes into an
+exposure through ``trial.extensions.assessment_recorded``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,24 @@ def _check_date(visit: Visit, assessed_on: dt.date) -> None:
         )
 
 
+_YES = {"yes", "true", "1", "on", "ja"}
+_NO = {"no", "false", "0", "off", "nei"}
+
+
+def _contamination(value: Any) -> bool | None:
+    """The contamination answer as stored: yes, no, or None (not asked or not answered)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise TrialError(_("Answer yes or no."), field="contamination_reported")
+
+
 def instruments_at(visit: Visit) -> list[Instrument]:
     """The instruments asked at a visit, in order (none attached: the trial's default)."""
     linked = [
@@ -76,7 +99,9 @@ def record_assessment(
     source: str = Assessment.Source.STAFF,
     labels: bool = False,
 ) -> Assessment:
-    """Record one instrument's answers at a visit (``values`` also carries ``assessed_on``).
+    """Record one instrument's answers at a visit (``values`` also carries ``assessed_on`` and,
+    where the trial asks it, ``contamination_reported``: yes, no or None for not answered; a
+    yes or no is kept on the visit, audited, and replaces an earlier answer at that visit).
 
     ``instrument`` defaults to the trial's default instrument. A completion outside the visit
     window is accepted and flagged (Visit.in_window). Raises TrialError for a withdrawn
@@ -87,6 +112,7 @@ def record_assessment(
     """
     answers = dict(values)
     assessed_on = _date(answers.pop("assessed_on", None) or timezone.localdate())
+    contamination = _contamination(answers.pop("contamination_reported", None))
     participant = visit.participant
     ensure_data_entry_allowed(participant)
     _check_date(visit, assessed_on)
@@ -113,6 +139,8 @@ def record_assessment(
             .select_related("definition", "participant__trial")
             .get(pk=visit.pk)
         )
+        # Again on the row as it stands now: ``visit`` may have been read before a withdrawal.
+        ensure_data_entry_allowed(locked.participant)
         if locked.missed:
             raise TrialError(_("This visit is closed already."))
         if Assessment.objects.filter(visit=locked, instrument=instrument).exists() or (
@@ -151,14 +179,21 @@ def record_assessment(
                 "in_window": _in_window(locked, assessed_on),
             },
         )
+        before = audit.snapshot(locked)
+        changed = []
         if locked.completed_on is None and (not attached or attached <= answered):
-            before = audit.snapshot(locked)
             locked.completed_on = assessed_on
-            locked.save(update_fields=["completed_on"])
+            changed.append("completed_on")
+        if contamination is not None and contamination != locked.contamination_reported:
+            locked.contamination_reported = contamination
+            changed.append("contamination_reported")
+        if changed:
+            locked.save(update_fields=changed)
             audit.record_changed(locked, before, actor=actor)
         # Apps built on trial react in the same transaction (fidelity: contamination answers).
         extensions.assessment_recorded(assessment, actor=actor)
     visit.completed_on = locked.completed_on
+    visit.contamination_reported = locked.contamination_reported
     return assessment
 
 
@@ -211,4 +246,21 @@ def correct_assessment(
             trial=locked.visit.participant.trial,
             data={"changes": diff, "reason": reason.strip()},
         )
+        if "assessed_on" in diff:
+            _follow_corrected_date(locked.visit, actor=actor)
     return locked
+
+
+def _follow_corrected_date(visit: Visit, *, actor: User | None) -> None:
+    """A completed visit's date is the day its last instrument was answered: after a corrected
+    assessment date it follows the visit's answers (audited)."""
+    locked = Visit.objects.select_for_update(of=("self",)).get(pk=visit.pk)
+    if locked.completed_on is None:
+        return
+    latest = max(Assessment.objects.filter(visit=locked).values_list("assessed_on", flat=True))
+    if latest != locked.completed_on:
+        before = audit.snapshot(locked)
+        locked.completed_on = latest
+        locked.save(update_fields=["completed_on"])
+        audit.record_changed(locked, before, actor=actor)
+    visit.completed_on = locked.completed_on

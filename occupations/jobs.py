@@ -1,7 +1,9 @@
 """The jobs participants reached, as a data frame: the one place job strain reads the ORM.
 
-Sources: completed follow-up assessments in paid work with an occupation code, and work spells
-with an occupation code when the ``pathways`` app records them. Only randomised participants
+Sources: answers to any occupation item (type ``occupation``, STYRK-08) of the trial's
+instruments, e.g. the built-in "Employment and benefits" instrument's ``occupation_code``, which
+is asked only in paid work; and work spells with an occupation code when the ``pathways`` app
+records them. Only randomised participants
 count (they have an arm). One row per participant and distinct occupation code: reaching the
 same occupation at several assessments, or in an assessment and a spell, is one job.
 """
@@ -11,23 +13,43 @@ from __future__ import annotations
 import pandas as pd
 from django.apps import apps
 
+from instruments.definition import Definition, ItemType
+from instruments.models import Assessment, InstrumentVersion
 from randomisation.models import Allocation
-from trial.models import Assessment, Trial
+from trial.models import Trial
 
 COLUMNS = ["participant_id", "arm_code", "arm_name", "code", "source", "on"]
 
 
-def _assessment_jobs(trial: Trial) -> pd.DataFrame:
-    rows = (
-        Assessment.objects.filter(
-            visit__participant__trial=trial,
-            visit__completed_on__isnull=False,
-            in_paid_work=True,
-        )
-        .exclude(occupation_code="")
-        .values_list("visit__participant_id", "occupation_code", "assessed_on")
+def _occupation_items(trial: Trial) -> list[tuple[int, str]]:
+    """(instrument id, variable) of every occupation item in any version of the trial's
+    instruments."""
+    found: set[tuple[int, str]] = set()
+    versions = InstrumentVersion.objects.filter(instrument__trial=trial).values_list(
+        "instrument_id", "definition"
     )
-    frame = pd.DataFrame(list(rows), columns=["participant_id", "code", "on"])
+    for instrument_id, definition in versions:
+        for item in Definition.from_json(definition).items:
+            if item.type == ItemType.OCCUPATION:
+                found.add((instrument_id, item.name))
+    return sorted(found)
+
+
+def _assessment_jobs(trial: Trial) -> pd.DataFrame:
+    """Answered occupation items: an item is stored only when it was shown (in paid work)."""
+    rows: list[tuple[int, str, object]] = []
+    for instrument_id, name in _occupation_items(trial):
+        answered = (
+            Assessment.objects.filter(visit__participant__trial=trial, instrument_id=instrument_id)
+            .filter(values__has_key=name)
+            .values_list("visit__participant_id", "values", "assessed_on")
+        )
+        rows.extend(
+            (participant_id, str(values[name]), assessed_on)
+            for participant_id, values, assessed_on in answered
+            if str(values.get(name) or "").strip()
+        )
+    frame = pd.DataFrame(rows, columns=["participant_id", "code", "on"])
     frame["source"] = "assessment"
     return frame
 

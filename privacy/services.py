@@ -24,11 +24,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fidelity.models import Contact, Exposure
+from instruments.models import AUDIT_TARGET_TYPES, Assessment
 from pathways.models import PendingSpell, QualityFlag, Spell
 from randomisation.models import Allocation
 from trial import audit, personal_numbers
 from trial.models import (
-    Assessment,
     AuditEvent,
     LossToFollowUp,
     Participant,
@@ -90,7 +90,9 @@ def _audit_targets(p: Participant) -> Q:
         "trial.withdrawal": Withdrawal.objects.filter(participant=p),
         "trial.losstofollowup": LossToFollowUp.objects.filter(participant=p),
         "trial.visit": Visit.objects.filter(participant=p),
-        "trial.assessment": Assessment.objects.filter(visit__participant=p),
+        # Assessments recorded before the generic store kept their ids when they moved
+        # (instruments/0002): their earlier events name the old type.
+        **dict.fromkeys(AUDIT_TARGET_TYPES, Assessment.objects.filter(visit__participant=p)),
         "trial.screeningrecord": ScreeningRecord.objects.filter(participant=p),
         "randomisation.allocation": Allocation.objects.filter(participant=p),
         "fidelity.contact": Contact.objects.filter(participant=p),
@@ -137,9 +139,14 @@ def collect_participant_data(participant: Participant) -> dict[str, Any]:
             for v in Visit.objects.filter(participant=p).select_related("definition")
         ],
         "assessments": [
-            {**_row(a), "visit": a.visit.definition.code}
+            {
+                **_row(a),
+                "visit": a.visit.definition.code,
+                "instrument": a.instrument.code,
+                "version": a.version.number,
+            }
             for a in Assessment.objects.filter(visit__participant=p).select_related(
-                "visit__definition"
+                "visit__definition", "instrument", "version"
             )
         ],
         "allocation": (
@@ -257,12 +264,13 @@ def erase_participant(
     """Erase a withdrawn participant's personal data, as their withdrawal allows.
 
     Removed: the personal number and its hash, baseline covariates, assessments (their visits
-    are reopened), spells, data-quality flags and pending imported spells. Blanked: free-text
-    notes of contacts, exposures and the withdrawal's and loss's free text. Kept: the
-    participant row with its study id, site, dates and status, the screening record, the
-    allocation (the hash chain and CONSORT's randomised and withdrawn counts stay intact) and
-    the contacts' coded fields (dose and reach). The audit trail is append-only and keeps its
-    events, which never hold the personal number.
+    are reopened and their contamination answers cleared), spells, data-quality flags and
+    pending imported spells. Blanked: free-text notes of contacts, exposures and the
+    withdrawal's and loss's free text. Kept: the participant row with its study id, site,
+    dates and status, the screening record, the allocation (the hash chain and CONSORT's
+    randomised and withdrawn counts stay intact) and the contacts' coded fields (dose and
+    reach). The audit trail is append-only and keeps its events, which never hold the
+    personal number.
 
     Atomic; raises PrivacyError (nothing changed) if the withdrawal does not allow erasure or
     it was done before. With ``dry_run`` it counts and changes nothing.
@@ -292,6 +300,7 @@ def erase_participant(
         visit_ids = list(assessments.values_list("visit_id", flat=True))
         assessments.delete()
         Visit.objects.filter(pk__in=visit_ids).update(completed_on=None)
+        Visit.objects.filter(participant=p).update(contamination_reported=None)
         QualityFlag.objects.filter(participant=p).delete()
         spells.delete()
         PendingSpell.objects.filter(participant=p).delete()

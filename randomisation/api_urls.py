@@ -1,12 +1,7 @@
-from django.urls import path
+"""The randomisation API: each sub-domain's endpoints (only allocation has some)."""
 
-from randomisation import api
+from django.urls import include, path
 
 urlpatterns = [
-    path(
-        "trials/<slug:code>/participants/<str:study_id>/randomisation/",
-        api.Randomise.as_view(),
-        name="randomise",
-    ),
-    path("trials/<slug:code>/allocations/", api.AllocationList.as_view(), name="allocation-list"),
+    path("", include("randomisation.allocation.api_urls")),
 ]

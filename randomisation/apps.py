@@ -7,7 +7,7 @@ class RandomisationConfig(AppConfig):
     verbose_name = _("Randomisation")
 
     def ready(self) -> None:
-        from randomisation import hooks  # noqa: F401  (participant panel and timeline)
+        from randomisation.allocation import hooks  # noqa: F401  (participant panel and timeline)
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(

@@ -43,13 +43,17 @@ from django.db import models, transaction
 from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext as _
 
-from randomisation import services
+from instruments import builtin
+from instruments import services as instrument_services
+from instruments.definition import Definition, Item, parse_value
+from instruments.models import Assessment
+from instruments.setup.services import default_instrument
+from randomisation.allocation import services
 from randomisation.models import Allocation
 from trial import audit, personal_numbers
 from trial import services as trial_services
 from trial.models import (
     Arm,
-    Assessment,
     CovariateDefinition,
     Participant,
     Site,
@@ -89,7 +93,10 @@ DATA_FILES = (PARTICIPANTS, ALLOCATIONS, ASSESSMENTS, WITHDRAWALS)
 TRUE_WORDS = frozenset({"yes", "true", "1"})
 FALSE_WORDS = frozenset({"no", "false", "0"})
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-ASSESSMENT_FIELDS = Assessment.OUTCOME_FIELDS
+# The answers an assessments.csv row holds: the items of the built-in "Employment and benefits"
+# instrument, recorded under each trial's default instrument.
+EMPLOYMENT = Definition.from_json(builtin.employment_definition())
+ASSESSMENT_FIELDS = tuple(item.name for item in EMPLOYMENT.items)
 # The order in which a new trial reaches the status its trial.csv gives.
 STATUS_PATH = {
     Trial.Status.SETUP: [],
@@ -247,6 +254,19 @@ def _choices(raw: str) -> list[list[str]]:
     return pairs
 
 
+def _item(name: str) -> Parser:
+    """Convert and check an answer as the instrument item itself does (type, range, codes)."""
+    found = EMPLOYMENT.item(name)
+    if found is None:
+        raise LookupError(name)
+    item: Item = found
+
+    def parse(raw: str) -> Any:
+        return parse_value(item, raw)
+
+    return parse
+
+
 def _model_field(model: type[models.Model], name: str) -> Parser:
     """Convert and validate with the model field itself (type, length, choices, range)."""
     model_field = model._meta.get_field(name)
@@ -342,12 +362,12 @@ SPECS: dict[str, dict[str, Column]] = {
         Column("visit", _text),
         Column("assessed_on", _date),
         Column("in_paid_work", _bool),
-        _optional("hours_per_week", _model_field(Assessment, "hours_per_week")),
-        _optional("monthly_earnings", _model_field(Assessment, "monthly_earnings")),
-        _optional("occupation_code", _model_field(Assessment, "occupation_code"), ""),
+        _optional("hours_per_week", _item("hours_per_week")),
+        _optional("monthly_earnings", _item("monthly_earnings")),
+        _optional("occupation_code", _item("occupation_code"), ""),
         Column("on_benefits", _bool),
-        _optional("benefit_type", _model_field(Assessment, "benefit_type"), ""),
-        _optional("self_rated_health", _model_field(Assessment, "self_rated_health")),
+        _optional("benefit_type", _item("benefit_type"), ""),
+        _optional("self_rated_health", _item("self_rated_health")),
     ),
     WITHDRAWALS: _columns(
         Column("study_id", _text),
@@ -1153,8 +1173,13 @@ class _Import:
         defined = set(trial.visit_definitions.values_list("code", flat=True))
         visits = {
             (visit.participant_id, visit.definition.code): visit
-            for visit in Visit.objects.filter(participant__trial=trial).select_related(
-                "definition", "assessment"
+            for visit in Visit.objects.filter(participant__trial=trial).select_related("definition")
+        }
+        instrument = default_instrument(trial, actor=self.actor) if table.rows else None
+        recorded = {
+            assessment.visit_id: assessment
+            for assessment in Assessment.objects.filter(
+                visit__participant__trial=trial, instrument=instrument
             )
         }
         for row in table.rows:
@@ -1185,14 +1210,33 @@ class _Import:
             visit.participant = participant
             answers = {"assessed_on": values["assessed_on"]}
             answers.update({name: values[name] for name in ASSESSMENT_FIELDS})
-            existing = getattr(visit, "assessment", None)
+            answers = _zero_out_of_work(answers)
+            existing = recorded.get(visit.pk)
             if existing is not None:
                 subject = f"{study_id} {values['visit']}"
-                self._compare(ASSESSMENTS, row, existing, subject, table.columns & set(answers))
+                stored = _zero_out_of_work({"assessed_on": existing.assessed_on, **existing.values})
+                columns = table.columns & set(answers)
+                differing = {
+                    column: stored.get(column)
+                    for column in sorted(columns)
+                    if _blank_none(stored.get(column)) != _blank_none(answers[column])
+                }
+                if not self._differs(ASSESSMENTS, row, subject, differing):
+                    self.report.count(ASSESSMENTS, created=False)
                 continue
             try:
-                trial_services.record_assessment(visit, values=answers, actor=self.actor)
-            except (trial_services.TrialError, ValidationError) as error:
+                instrument_services.record_assessment(
+                    visit,
+                    values=answers,
+                    actor=self.actor,
+                    instrument=instrument,
+                    source=Assessment.Source.IMPORT,
+                )
+            except instrument_services.AnswersError as error:
+                for column, message in error.answer_errors.items():
+                    self.report.error(ASSESSMENTS, row.line, column, message)
+                continue
+            except trial_services.TrialError as error:
                 self._refused(ASSESSMENTS, row.line, error)
                 continue
             self.report.count(ASSESSMENTS, created=True)
@@ -1233,6 +1277,25 @@ class _Import:
 def _fresh(default: Any) -> Any:
     """A default safe to hand out: tuples stand for new, empty lists."""
     return list(default) if isinstance(default, tuple) else default
+
+
+def _zero_out_of_work(answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers with a zero in hours or earnings next to "not in paid work" read as empty.
+
+    The file format allows that zero (docs/import-formats.md; the old columns kept it), while
+    the instrument asks neither item of someone not in paid work."""
+    if answers.get("in_paid_work") is not False:
+        return answers
+    return {
+        name: None if name in ("hours_per_week", "monthly_earnings") and value == 0 else value
+        for name, value in answers.items()
+    }
+
+
+def _blank_none(value: Any) -> Any:
+    """A stored or given answer for comparing: blanks ("" and None) alike, text stripped."""
+    value = _normalise(value)
+    return None if value in ("", None) else value
 
 
 def _normalise(value: Any) -> Any:

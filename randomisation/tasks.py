@@ -6,7 +6,9 @@ from typing import Any
 
 from celery import shared_task
 
-from randomisation import import_jobs, services, simulation_jobs
+from randomisation import import_jobs
+from randomisation.allocation import verification
+from randomisation.simulation import services as simulation
 from trial import jobs
 
 
@@ -15,14 +17,14 @@ def run_simulation(self: Any, run_id: int) -> str:
     """Simulate a scheme over many virtual trials for the ``SimulationRun`` ``run_id``.
 
     Progress, the result or the error are stored on the row (see
-    ``simulation_jobs.execute``). Safe to repeat: a finished run is left alone. The message is
+    ``simulation.services.execute``). Safe to repeat: a finished run is left alone. The message is
     acknowledged only after the run and redelivered if the worker dies (``acks_late`` +
     ``reject_on_worker_lost``); a delivery while a live worker holds the lease tries again
     once the lease could have run out. A dead worker's run is resumed by the job sweep
     (``trial.jobs``), from the same seed. A run that overruns the soft time limit is marked
     failed. Returns the final status.
     """
-    return jobs.retry_if_busy(self, simulation_jobs.execute(run_id))
+    return jobs.retry_if_busy(self, simulation.execute(run_id))
 
 
 @shared_task(**jobs.task_options(50, 55))
@@ -37,5 +39,5 @@ def run_import(self: Any, import_id: int) -> str:
 @shared_task
 def write_allocation_checkpoints() -> int:
     """Write each trial's allocation-log head to its witness file (see
-    ``services.write_checkpoints``). Safe to repeat. Returns how many trials."""
-    return services.write_checkpoints()
+    ``allocation.verification.write_checkpoints``). Safe to repeat. Returns how many trials."""
+    return verification.write_checkpoints()

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reports.analysis.results import EffectData
+from reports.variables import BINARY, NUMERIC_KINDS, Variable, kind_of
+from reports.variables import variables as dictionary_variables
 from trial.models import (
-    Assessment,
     CovariateDefinition,
     LossToFollowUp,
     Participant,
@@ -113,46 +116,155 @@ def participants(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def outcomes(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
-    """One row per assessment made on or before ``cut_off``; visits without one are absent."""
+def outcomes(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None) -> pd.DataFrame:
+    """One row per visit with an assessment made on or before ``cut_off`` (visits without one
+    are absent): every variable of the trial's instruments (:func:`answers`). The columns of
+    the old fixed assessment (:data:`OUTCOME_COLUMNS`) come first, with their old types."""
+    return answers(trial, cut_off, found)
+
+
+def answers(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None) -> pd.DataFrame:
+    """Every answer and score of the trial's instruments, one row per (study_id, visit) with at
+    least one assessment made on or before ``cut_off`` by a participant randomised by then.
+
+    One query over the answer store for all the trial's instruments; the contamination answer
+    comes from the visit (``contamination_reported``). Columns: ``study_id``, ``visit``,
+    ``offset_months``, ``assessed_on`` (the visit's first assessment), then one column per
+    variable of the dictionary ``found`` (the trial's by default), typed by its kind: binary as
+    bool (``boolean`` when some are blank), continuous and score as float, count and ordinal
+    as numbers (integers when none is blank), date as dates, choice, text, occupation and
+    multiple choice as text (codes joined by ``|``; blank is the empty string). An answer given
+    as a missing-data code is blank (NaN) and its code is in ``<name>_missing``, a column made
+    only for variables where some code was used. An instrument with more than one version gets
+    ``<instrument>_version``: the version each row's answers were entered under.
+    """
+    from instruments.models import Assessment as Answers
+
+    found = dictionary_variables(trial) if found is None else found
     rows = (
-        Assessment.objects.filter(
-            visit__participant__trial=trial,
+        Answers.objects.filter(
+            instrument__trial=trial,
             visit__participant__allocation__allocated_on__lte=cut_off,
             assessed_on__lte=cut_off,
         )
-        .order_by("visit__participant__study_id", "visit__definition__offset_months")
+        .order_by(
+            "visit__participant__study_id",
+            "visit__definition__offset_months",
+            "visit__definition__code",
+        )
         .values_list(
+            "visit_id",
             "visit__participant__study_id",
             "visit__definition__code",
             "visit__definition__offset_months",
             "assessed_on",
-            "in_paid_work",
-            "hours_per_week",
-            "monthly_earnings",
-            "on_benefits",
-            "self_rated_health",
-            "benefit_type",
-            "occupation_code",
-            "contamination_reported",
+            "instrument__code",
+            "version__number",
+            "values",
+            "missing",
+            "scores",
+            "visit__contamination_reported",
         )
     )
-    frame = pd.DataFrame.from_records(list(rows), columns=OUTCOME_COLUMNS)
-    frame["in_paid_work"] = frame["in_paid_work"].astype(bool)
-    frame["on_benefits"] = frame["on_benefits"].astype(bool)
-    frame["hours_per_week"] = pd.to_numeric(frame["hours_per_week"], errors="coerce").astype(float)
-    frame["monthly_earnings"] = pd.to_numeric(frame["monthly_earnings"], errors="coerce")
-    frame["self_rated_health"] = pd.to_numeric(frame["self_rated_health"], errors="coerce")
-    frame["offset_months"] = frame["offset_months"].astype(int)
-    frame["contamination_reported"] = frame["contamination_reported"].astype("boolean")
-    return frame
+    keys: dict[int, list[Any]] = {}
+    values: dict[int, dict[str, Any]] = {}
+    codes: dict[int, dict[str, str]] = {}
+    versions: dict[int, dict[str, int]] = {}
+    contamination: dict[int, bool | None] = {}
+    for row in rows:
+        visit_id, study_id, visit, offset, on, instrument, version, given, missing, scores = row[
+            :10
+        ]
+        contamination[visit_id] = row[10]
+        _merge_row(keys, visit_id, study_id, visit, offset, on)
+        values.setdefault(visit_id, {}).update(given or {})
+        values[visit_id].update({k: v for k, v in (scores or {}).items() if v is not None})
+        if missing:
+            codes.setdefault(visit_id, {}).update(missing)
+        versions.setdefault(visit_id, {})[instrument] = version
+    order = list(keys)  # the database's order: study id, then visit
+    columns: dict[str, pd.Series] = {
+        "study_id": pd.Series([keys[pk][0] for pk in order], dtype=object).astype("str"),
+        "visit": pd.Series([keys[pk][1] for pk in order], dtype=object).astype("str"),
+        "offset_months": pd.Series([keys[pk][2] for pk in order], dtype="int64"),
+        "assessed_on": pd.Series([keys[pk][3] for pk in order], dtype=object),
+    }
+    typed: dict[str, pd.Series] = {}
+    flags: dict[str, pd.Series] = {}
+    for variable in found:
+        name = variable.name
+        typed[name] = _typed(kind_of(variable), [values.get(pk, {}).get(name) for pk in order])
+        used = [codes.get(pk, {}).get(name) for pk in order]
+        if any(used):
+            flags[f"{name}_missing"] = pd.Series([c or "" for c in used], dtype=object)
+            flags[f"{name}_missing"] = flags[f"{name}_missing"].astype("str")
+    if "contamination_reported" not in typed:
+        typed["contamination_reported"] = pd.Series(
+            [contamination.get(pk) for pk in order], dtype=object
+        )
+    typed["contamination_reported"] = typed["contamination_reported"].astype("boolean")
+    for instrument in _versioned(found):
+        numbers = [versions.get(pk, {}).get(instrument) for pk in order]
+        flags[version_column(instrument)] = pd.to_numeric(pd.Series(numbers, dtype=object))
+    first = [c for c in OUTCOME_COLUMNS[4:] if c in typed]
+    columns.update({name: typed[name] for name in first})
+    columns.update({name: series for name, series in typed.items() if name not in columns})
+    columns.update(flags)
+    return pd.DataFrame(columns)
 
 
-def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
+def version_column(instrument: str) -> str:
+    """The column with the version of an instrument each row's answers were entered under."""
+    return re.sub(r"[^a-z0-9_]", "_", instrument.lower()) + "_version"
+
+
+def _versioned(found: list[Variable]) -> list[str]:
+    """Instruments of ``found`` with more than one version, in the dictionary's order."""
+    numbers: dict[str, set[int]] = {}
+    for variable in found:
+        numbers.setdefault(variable.instrument_code, set()).update(variable.versions or [])
+    return [code for code, seen in numbers.items() if len(seen) > 1]
+
+
+def _merge_row(
+    keys: dict[int, list[Any]], visit_id: int, study_id: str, visit: str, offset: int, on: Any
+) -> None:
+    known = keys.get(visit_id)
+    if known is None:
+        keys[visit_id] = [study_id, visit, offset, on]
+    elif on < known[3]:
+        known[3] = on
+
+
+def _typed(kind: str, raw: list[Any]) -> pd.Series:
+    """A column of answers as the analyses read it (see :func:`answers`)."""
+    series = pd.Series(raw, dtype=object)
+    if kind == BINARY:
+        return series.astype(bool) if series.notna().all() else series.astype("boolean")
+    if kind in {"continuous", "score"}:
+        return pd.to_numeric(series, errors="coerce").astype(float)
+    if kind in NUMERIC_KINDS:
+        return pd.to_numeric(series, errors="coerce")
+    if kind == "date":
+        return series.map(lambda v: dt.date.fromisoformat(v) if isinstance(v, str) and v else None)
+    if kind == "multi":
+        return series.map(lambda v: "|".join(str(c) for c in v) if v else "").astype("str")
+    return series.map(lambda v: "" if v is None else str(v)).astype("str")
+
+
+def missed(
+    trial: Trial, cut_off: dt.date, assessed: set[tuple[str, str]] | None = None
+) -> pd.DataFrame:
     """Scheduled visits of randomised participants with no assessment by ``cut_off``, and why:
     ``missed`` (marked missed, or its window closed without one), ``withdrawn`` (due after the
     withdrawal), ``lost`` (due after the participant was lost to follow-up) or ``not yet due``
-    (window still open on the cut-off)."""
+    (window still open on the cut-off).
+
+    ``assessed``: the (study id, visit) pairs with an assessment by the cut-off, as in the
+    frame :func:`answers` returns (read from it when not given)."""
+    if assessed is None:
+        found = answers(trial, cut_off)
+        assessed = set(zip(found["study_id"], found["visit"], strict=True))
     rows = (
         Visit.objects.filter(
             participant__trial=trial,
@@ -165,18 +277,20 @@ def missed(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
             "due_on",
             "window_end",
             "missed",
-            "assessment__assessed_on",
             "participant__withdrawal__withdrawn_on",
             "participant__loss_to_follow_up__lost_on",
         )
     )
-    columns = ["study_id", "visit", "due_on", "window_end", "marked", "assessed_on"]
-    columns += ["withdrawn_on", "lost_on"]
+    columns = ["study_id", "visit", "due_on", "window_end", "marked", "withdrawn_on", "lost_on"]
     frame = pd.DataFrame.from_records(list(rows), columns=columns)
     if frame.empty:
         return pd.DataFrame(columns=["study_id", "visit", "due_on", "reason"])
-    assessed = frame["assessed_on"].map(lambda d: d is not None and d <= cut_off)
-    frame = frame[~assessed].copy()
+    done = pd.Series(
+        [pair in assessed for pair in zip(frame["study_id"], frame["visit"], strict=True)],
+        index=frame.index,
+        dtype=bool,
+    )
+    frame = frame[~done].copy()
     withdrawn = frame["withdrawn_on"].map(lambda d: d is not None and d <= cut_off) & (
         frame["withdrawn_on"] < frame["due_on"]
     )
@@ -252,7 +366,8 @@ def time_to_work(people: pd.DataFrame, assessments: pd.DataFrame) -> pd.DataFram
     never observed after randomisation."""
     if people.empty or assessments.empty:
         return pd.DataFrame(columns=["study_id", "months", "event"])
-    merged = assessments[["study_id", "assessed_on", "in_paid_work"]].merge(
+    observed = assessments.loc[assessments["in_paid_work"].notna()]
+    merged = observed[["study_id", "assessed_on", "in_paid_work"]].merge(
         people[["study_id", "randomised_on"]], on="study_id"
     )
     merged = merged.sort_values(["study_id", "assessed_on"])
@@ -260,7 +375,8 @@ def time_to_work(people: pd.DataFrame, assessments: pd.DataFrame) -> pd.DataFram
         max((a - r).days, 0) / DAYS_PER_MONTH
         for a, r in zip(merged["assessed_on"], merged["randomised_on"], strict=True)
     ]
-    working = merged[merged["in_paid_work"]].groupby("study_id")["months"].min()
+    working = merged[merged["in_paid_work"].fillna(False).astype(bool)]
+    working = working.groupby("study_id")["months"].min()
     last = merged.groupby("study_id")["months"].max()
     out = pd.DataFrame({"study_id": last.index})
     out["event"] = out["study_id"].isin(working.index)
@@ -273,14 +389,17 @@ def time_to_work(people: pd.DataFrame, assessments: pd.DataFrame) -> pd.DataFram
 def effect_data(trial: Trial, cut_off: dt.date) -> EffectData:
     """Everything the effect analysis reads, as it stood on ``cut_off``."""
     people = participants(trial, cut_off)
-    assessments = outcomes(trial, cut_off)
+    found = dictionary_variables(trial)
+    assessments = outcomes(trial, cut_off, found)
+    assessed = set(zip(assessments["study_id"], assessments["visit"], strict=True))
     return EffectData(
         participants=people,
         outcomes=assessments,
-        missed=missed(trial, cut_off),
+        missed=missed(trial, cut_off, assessed),
         exposure=exposure(trial, cut_off, people["study_id"]),
         time_to_work=time_to_work(people, assessments),
         design=trial.design,
+        kinds={v.name: kind_of(v) for v in found},
     )
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from reports import pipeline, services
+from reports import variables as dictionary
 from reports.models import AnalysisPlan
 from trial.models import Trial
 
@@ -39,7 +40,16 @@ class OrderReportForm(forms.Form):
 
 
 class AnalysisPlanForm(forms.ModelForm):
-    primary_outcome = forms.ChoiceField(label=_("Primary outcome"))
+    primary_outcome = forms.ChoiceField(
+        label=_("Primary outcome"),
+        help_text=_(
+            "Any yes/no, numeric or ordinal item or scale score of the trial's instruments. "
+            "Its type decides the model: yes/no items get risk differences and odds ratios; "
+            "numbers and scores differences in means (ANCOVA); counts also a rate ratio "
+            "(Poisson regression, robust standard errors); ordinal items also a "
+            "proportional-odds odds ratio."
+        ),
+    )
     time_point = forms.ChoiceField(
         label=_("Time point"), help_text=_("The follow-up visit the primary analysis uses.")
     )
@@ -50,13 +60,19 @@ class AnalysisPlanForm(forms.ModelForm):
         label=_("Adjust for"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("Baseline covariates, the site and the randomisation stratum."),
+        help_text=_(
+            "Baseline covariates, the site, the randomisation stratum, and the value of any "
+            "item or score at the baseline visit (0 months)."
+        ),
     )
     subgroups = forms.MultipleChoiceField(
         label=_("Subgroups"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("Categorical baseline covariates; each gets an interaction test."),
+        help_text=_(
+            "Categorical baseline covariates and yes/no or choice items at the baseline visit; "
+            "each gets an interaction test."
+        ),
     )
 
     class Meta:
@@ -78,12 +94,13 @@ class AnalysisPlanForm(forms.ModelForm):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        outcomes = services.outcome_choices()
+        found = dictionary.variables(trial)
+        outcomes = services.outcome_choices(trial, found)
         self.fields["primary_outcome"].choices = outcomes  # type: ignore[attr-defined]  # a ChoiceField
         self.fields["secondary_outcomes"].choices = outcomes  # type: ignore[attr-defined]  # a ChoiceField
         self.fields["time_point"].choices = services.time_point_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
-        self.fields["covariates"].choices = services.covariate_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
-        self.fields["subgroups"].choices = services.subgroup_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["covariates"].choices = services.covariate_choices(trial, found)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["subgroups"].choices = services.subgroup_choices(trial, found)  # type: ignore[attr-defined]  # a ChoiceField
 
 
 class SupersedeForm(forms.Form):

@@ -31,7 +31,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from instruments import builtin
+from instruments.definition import Text
+from instruments.models import Instrument
 from reports import extract, render, sections
+from reports import variables as dictionary
 from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
 from reports.models import AnalysisPlan
@@ -69,6 +73,8 @@ SOFTWARE = [
     "matplotlib",
     "worktrials",
 ]
+# Labels of the columns that are not variables of the trial's instruments (those are labelled
+# from the data dictionary, see export_columns).
 COLUMN_LABELS = {
     "study_id": "Pseudonymous study id",
     "arm": "Randomised arm (code)",
@@ -81,7 +87,7 @@ COLUMN_LABELS = {
     "withdrawn_on": "Date of withdrawal",
     "visit": "Follow-up visit code",
     "offset_months": "Months after randomisation the visit is scheduled",
-    "assessed_on": "Date of the assessment",
+    "assessed_on": "Date of the assessment (the visit's first, when several instruments)",
     "in_paid_work": "In paid work",
     "hours_per_week": "Hours of paid work per week",
     "monthly_earnings": "Monthly earnings (NOK)",
@@ -377,9 +383,10 @@ def current_consort(trial: Trial, *, cut_off: dt.date, blinded: bool) -> results
 
 
 def randomisation_section(trial: Trial) -> Section | None:
-    from randomisation import consort, services
+    from randomisation.models import Scheme
+    from randomisation.schemes import consort
 
-    scheme = services.locked_scheme(trial)
+    scheme = Scheme.objects.locked_for(trial)
     if scheme is None:
         return None
     return Section(
@@ -389,7 +396,7 @@ def randomisation_section(trial: Trial) -> Section | None:
     )
 
 
-def report_names(trial: Trial) -> Names:
+def report_names(trial: Trial, found: list[dictionary.Variable] | None = None) -> Names:
     """The labels the PDF shows for the trial's covariates (with site and stratum), their
     choices, its sites (the levels of ``site``, by name) and its visits, in place of the keys
     the data sets use.
@@ -405,10 +412,24 @@ def report_names(trial: Trial) -> Names:
         if c.choices
     }
     levels["site"] = {site.code: site.name for site in trial.sites.all()}
+    found = dictionary.variables(trial) if found is None else found
+    for variable in found:
+        if dictionary.kind_of(variable) == dictionary.BINARY:
+            continue  # subgroups of yes/no are "yes" and "no", translated by Names.level
+        shown = {code: str(text) for code, text in variable.value_labels.items()}
+        # An integer code reads "3.0" where the column also has blanks (floats).
+        shown |= {f"{float(c)}": t for c, t in shown.items() if c.lstrip("-").isdigit()}
+        if shown:
+            levels[dictionary.baseline_key(variable.name)] = shown
     return Names(
-        covariates={key: str(label) for key, label in covariate_choices(trial)},
+        covariates={
+            key: str(label)
+            for key, label in covariate_choices(trial, found)
+            if dictionary.baseline_name(key) is None
+        },
         levels=levels,
         visits={code: str(label) for code, label in time_point_choices(trial)},
+        outcomes={v.name: dictionary.label_of(v) for v in found},
     )
 
 
@@ -736,6 +757,97 @@ def export_frames(data: EffectData, blinded: bool) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def _english(text: Text) -> str:
+    return text.en or text.nb
+
+
+def _yes_no(variable: dictionary.Variable | None = None) -> dict[str, str]:
+    """Value labels of a yes/no column as the CSV writes it (True/False)."""
+    labels = {"True": "Yes", "False": "No"}
+    for code, text in (variable.value_labels if variable else {}).items():
+        key = {"1": "True", "true": "True", "yes": "True", "0": "False", "false": "False"}
+        if str(code).lower() in key:
+            labels[key[str(code).lower()]] = _english(text)
+    return labels
+
+
+def _pairs(labels: dict[str, Text]) -> str:
+    return "; ".join(f"{code} = {_english(text)}" for code, text in labels.items())
+
+
+def export_columns(
+    trial: Trial, found: list[dictionary.Variable], data_sets: dict[str, pd.DataFrame]
+) -> dict[str, dict[str, render.ColumnInfo]]:
+    """What the data dictionary and the Stata files say about each column of the data sets:
+    every instrument variable labelled from the trial's data dictionary (English and bokmål),
+    with its value labels (yes/no and choices), instrument, versions, kind, unit and
+    missing-data codes; its ``<name>_missing`` column with the codes' labels; each
+    ``<instrument>_version`` column; the baseline covariates with their labels and choices;
+    the other columns from :data:`COLUMN_LABELS`."""
+    names = dict(Instrument.objects.filter(trial=trial).values_list("code", "name_en"))
+    names.setdefault(builtin.EMPLOYMENT, str(builtin.BUILTIN[builtin.EMPLOYMENT]["name_en"]))
+    by_name = {v.name: v for v in found}
+    covariates = {c.key: c for c in trial.covariates.all()}
+    out: dict[str, dict[str, render.ColumnInfo]] = {}
+    for data_set, frame in data_sets.items():
+        info: dict[str, render.ColumnInfo] = {}
+        answers = data_set == "outcomes"  # the data set of the instruments' answers
+        for column in map(str, frame.columns):
+            variable = by_name.get(column) if answers else None
+            base = column.removesuffix("_missing")
+            if variable is not None:
+                kind = dictionary.kind_of(variable)
+                instrument = variable.instrument_code
+                info[column] = render.ColumnInfo(
+                    label=_english(variable.label) or column,
+                    label_nb=variable.label.nb,
+                    values=_yes_no(variable)
+                    if kind == dictionary.BINARY
+                    else {str(c): _english(t) for c, t in variable.value_labels.items()},
+                    instrument=f"{instrument}: {names.get(instrument, instrument)}",
+                    versions=", ".join(str(n) for n in variable.versions),
+                    kind=kind,
+                    unit=variable.unit,
+                    missing_codes=_pairs(dictionary.missing_labels(variable)),
+                )
+            elif answers and base != column and base in by_name:
+                variable = by_name[base]
+                codes = dictionary.missing_labels(variable)
+                info[column] = render.ColumnInfo(
+                    label=f"Missing-data code given for {base}",
+                    label_nb=f"Kode for manglende svar på {base}",
+                    values={code: _english(text) for code, text in codes.items()},
+                    instrument=f"{variable.instrument_code}: "
+                    f"{names.get(variable.instrument_code, variable.instrument_code)}",
+                    kind="missing code",
+                )
+            elif answers and column.endswith("_version"):
+                code = next((c for c in names if extract.version_column(c) == column), column[:-8])
+                info[column] = render.ColumnInfo(
+                    label=f"Version of the {names.get(code, code)} instrument the row's "
+                    "answers were entered under",
+                    instrument=f"{code}: {names.get(code, code)}",
+                )
+            elif column in covariates and data_set == "participants":
+                covariate = covariates[column]
+                values = (
+                    {"True": "Yes", "False": "No"}
+                    if covariate.kind == "boolean"
+                    else {str(v): str(t) for v, t in covariate.choices}
+                )
+                info[column] = render.ColumnInfo(
+                    label=covariate.label, values=values, kind=f"baseline {covariate.kind}"
+                )
+            elif column == "contamination_reported":
+                info[column] = render.ColumnInfo(
+                    label=COLUMN_LABELS[column], values={"True": "Yes", "False": "No"}
+                )
+            elif column in COLUMN_LABELS:
+                info[column] = render.ColumnInfo(label=COLUMN_LABELS[column])
+        out[data_set] = info
+    return out
+
+
 def numbered_views(sections: list[Section]) -> tuple[list[dict[str, Any]], int]:
     """The sections for the template, numbered 1, 2, … or, when they belong to parts (the full
     report), 1.1, 1.2, 2.1, …; and the last top-level number used."""
@@ -862,10 +974,12 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         stage("pdf")
         render.write_pdf(html, pdf_path)
     stage("zip")
+    exported = export_frames(data, spec.blinded)
     render.write_zip(
         zip_path,
-        data_sets=export_frames(data, spec.blinded),
+        data_sets=exported,
         labels=COLUMN_LABELS,
+        columns=export_columns(spec.trial, dictionary.variables(spec.trial), exported),
         tables=tables,
         meta=meta,
         readme=_readme(meta),
@@ -894,7 +1008,10 @@ def _readme(meta: dict[str, Any]) -> str:
         "",
         "Pseudonymised: participants appear by study id only.",
         "<name>.csv and <name>.dta (Stata 14+, format 118) hold the same data;",
-        "data_dictionary.csv describes every column; tables/ holds every results table;",
+        "data_dictionary.csv describes every column: label (English and bokmal), value",
+        "labels, the instrument and its versions, kind, unit and missing-data codes; an answer",
+        "given as a missing-data code is blank and its code is in <name>_missing;",
+        "tables/ holds every results table;",
         "report.json records the plan, options, seed and software versions.",
     ]
     return "\n".join(lines) + "\n"

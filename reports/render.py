@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -342,9 +343,61 @@ def stata_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def dictionary_rows(name: str, frame: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, str]]:
+@dataclass(frozen=True)
+class ColumnInfo:
+    """What the data dictionary and the Stata file say about one column of a data set.
+
+    ``values``: value labels by the value as the CSV writes it (``True``/``False`` for yes/no,
+    the code for a choice). In the .dta file yes/no is 0/1 and integer codes stay numbers, each
+    with its value label; text codes are numbered 1, 2, … in the order given (``stata_codes``),
+    labelled, and the dictionary lists the numbers.
+    """
+
+    label: str
+    label_nb: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    instrument: str = ""
+    versions: str = ""
+    kind: str = ""
+    unit: str = ""
+    missing_codes: str = ""
+
+    def stata_codes(self) -> dict[str, int]:
+        """Text codes numbered for the .dta file (empty when every code is an integer)."""
+        codes = [c for c in self.values if c not in {"True", "False"}]
+        if all(re.fullmatch(r"-?\d+", c) for c in codes):
+            return {}
+        return {code: number for number, code in enumerate(codes, 1)}
+
+
+DICTIONARY_COLUMNS = [
+    "data_set",
+    "column",
+    "type",
+    "label",
+    "values",
+    "value_labels",
+    "label_nb",
+    "instrument",
+    "versions",
+    "kind",
+    "unit",
+    "missing_codes",
+]
+
+
+def dictionary_rows(
+    name: str,
+    frame: pd.DataFrame,
+    labels: dict[str, str],
+    columns: dict[str, ColumnInfo] | None = None,
+) -> list[dict[str, str]]:
+    """One row per column of ``frame``: its type, label, observed values, and what
+    ``columns`` says of it (value labels, instrument and versions, kind, unit, missing-data
+    codes)."""
     rows = []
     for column in frame.columns:
+        info = (columns or {}).get(str(column))
         series = frame[column].dropna()
         values = ""
         if series.dtype == object or str(series.dtype) in ("string", "boolean", "bool"):
@@ -353,15 +406,29 @@ def dictionary_rows(name: str, frame: pd.DataFrame, labels: dict[str, str]) -> l
                 values = "; ".join(distinct)
         elif len(series) and pd.api.types.is_numeric_dtype(series.dtype):
             values = f"{series.min()} – {series.max()}"
-        rows.append(
-            {
-                "data_set": name,
-                "column": str(column),
-                "type": _type_name(frame[column]),
-                "label": labels.get(str(column), ""),
-                "values": values,
-            }
-        )
+        row = dict.fromkeys(DICTIONARY_COLUMNS, "") | {
+            "data_set": name,
+            "column": str(column),
+            "type": _type_name(frame[column]),
+            "label": labels.get(str(column), ""),
+            "values": values,
+        }
+        if info is not None:
+            numbered = info.stata_codes()
+            row.update(
+                label=info.label or row["label"],
+                value_labels="; ".join(
+                    f"{code} = {text}" + (f" (.dta: {numbered[code]})" if code in numbered else "")
+                    for code, text in info.values.items()
+                ),
+                label_nb=info.label_nb,
+                instrument=info.instrument,
+                versions=info.versions,
+                kind=info.kind,
+                unit=info.unit,
+                missing_codes=info.missing_codes,
+            )
+        rows.append(row)
     return rows
 
 
@@ -393,10 +460,36 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return safe.to_csv(index=False, lineterminator="\n").encode()
 
 
-def _dta(frame: pd.DataFrame, label: str) -> bytes:
+def _dta(frame: pd.DataFrame, label: str, columns: dict[str, ColumnInfo] | None = None) -> bytes:
+    """The data set as Stata 118, with variable labels and value labels from ``columns``."""
+    data = stata_frame(frame)
+    names = dict(zip(frame.columns, data.columns, strict=True))
+    variable_labels: dict[str, str] = {}
+    value_labels: dict[str, dict[float, str]] = {}
+    for column, info in (columns or {}).items():
+        name = names.get(column)
+        if name is None:
+            continue
+        variable_labels[name] = info.label[:80]
+        if not info.values:
+            continue
+        numbered = info.stata_codes()
+        if numbered:
+            data[name] = frame[column].map(numbered).astype(float).to_numpy()
+            value_labels[name] = {float(n): info.values[c][:32000] for c, n in numbered.items()}
+        elif pd.api.types.is_numeric_dtype(data[name].dtype):
+            value_labels[name] = {
+                float(1 if code == "True" else 0 if code == "False" else int(code)): text[:32000]
+                for code, text in info.values.items()
+            }
     buffer = io.BytesIO()
-    stata_frame(frame).to_stata(
-        buffer, write_index=False, version=STATA_VERSION, data_label=label[:80]
+    data.to_stata(
+        buffer,
+        write_index=False,
+        version=STATA_VERSION,
+        data_label=label[:80],
+        variable_labels=variable_labels or None,
+        value_labels=value_labels or None,
     )
     return buffer.getvalue()
 
@@ -410,10 +503,13 @@ def write_zip(
     meta: dict[str, Any],
     readme: str,
     files: dict[str, bytes] | None = None,
+    columns: dict[str, dict[str, ColumnInfo]] | None = None,
 ) -> int:
     """The analysis ZIP: each data set as CSV and Stata .dta (v118), the data dictionary, every
     results table as CSV, ``files`` as given (e.g. ``consort.svg``) and report.json with the
-    provenance. Written atomically."""
+    provenance. ``columns`` (by data set, then column) gives labels, value labels and the
+    instrument of the columns it names, in the dictionary and the .dta files. Written
+    atomically."""
 
     def write(handle: IO[bytes]) -> None:
         with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -426,11 +522,14 @@ def write_zip(
             add("README.txt", readme.encode())
             dictionary: list[dict[str, str]] = []
             for name, frame in data_sets.items():
+                info = (columns or {}).get(name)
                 add(f"{name}.csv", _csv(frame))
-                add(f"{name}.dta", _dta(frame, name))
-                dictionary.extend(dictionary_rows(name, frame, labels))
-            columns = ["data_set", "column", "type", "label", "values"]
-            add("data_dictionary.csv", _csv(pd.DataFrame(dictionary, columns=columns)))
+                add(f"{name}.dta", _dta(frame, name, info))
+                dictionary.extend(dictionary_rows(name, frame, labels, info))
+            add(
+                "data_dictionary.csv",
+                _csv(pd.DataFrame(dictionary, columns=DICTIONARY_COLUMNS)),
+            )
             for table in tables:
                 add(f"tables/{table.key}.csv", _csv(table.frame))
             for name, content in (files or {}).items():

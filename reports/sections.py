@@ -15,7 +15,16 @@ from reports.analysis.results import Figure, Section, Table
 from trial.models import Participant, Trial
 
 if TYPE_CHECKING:
+    from reports.analysis.effect import Names
     from reports.pipeline import ReportInput
+
+
+def report_names(trial: Trial) -> Names:
+    """The report's labels (``reports.pipeline.report_names``; imported late, the pipeline
+    imports this module)."""
+    from reports.pipeline import report_names as names
+
+    return names(trial)
 
 
 def not_randomised() -> str:
@@ -29,8 +38,6 @@ def not_randomised() -> str:
 
 def visit_label(inp: ReportInput, code: str) -> str:
     """The visit as readers know it (its label); the data sets keep the code."""
-    from reports.pipeline import report_names
-
     return inp.shared("names", lambda: report_names(inp.trial)).visit(code)
 
 
@@ -164,8 +171,6 @@ def site_fidelity_section(inp: ReportInput) -> Section:
             _("No analysis plan names a primary outcome and time point to relate fidelity to.")
         )
         return section
-    from reports.services import OUTCOMES, outcome_choices
-
     outcome, visit = inp.plan.primary_outcome, inp.plan.time_point
     frame = process.site_fidelity_outcomes(
         inp.data.participants,
@@ -174,8 +179,9 @@ def site_fidelity_section(inp: ReportInput) -> Section:
         outcome=outcome,
         visit=visit,
     )
-    binary = OUTCOMES.get(outcome) == "binary"
-    name = dict(outcome_choices()).get(outcome, outcome)
+    binary = inp.data.kinds.get(outcome) == "binary"
+    names = inp.shared("names", lambda: report_names(inp.trial))
+    name = names.outcome_label(outcome)
     shown = visit_label(inp, visit)
     outcome_label = (
         _("%(outcome)s at %(visit)s (share)") if binary else _("%(outcome)s at %(visit)s (mean)")
@@ -187,7 +193,7 @@ def site_fidelity_section(inp: ReportInput) -> Section:
             "and the primary outcome (%(outcome)s at %(visit)s) of the intervention arm's "
             "participants at the site."
         )
-        % {"outcome": name.lower(), "visit": shown},
+        % {"outcome": names.outcome(outcome), "visit": shown},
     )
     table = Table(
         "fidelity_outcomes_by_site",

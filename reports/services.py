@@ -17,27 +17,19 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
-from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from reports import pipeline
+from reports import variables as dictionary
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import audit, jobs, permissions
-from trial.models import Assessment, CovariateDefinition, Trial
+from trial.models import CovariateDefinition, Trial
 from trial.permissions import Perm
 from trial.services import TrialError
 
 logger = logging.getLogger(__name__)
 
-# Outcomes a plan may name: (field, kind). Labels come from the Assessment model.
-OUTCOMES = {
-    "in_paid_work": "binary",
-    "on_benefits": "binary",
-    "hours_per_week": "continuous",
-    "monthly_earnings": "continuous",
-    "self_rated_health": "continuous",
-}
 DESIGN_COVARIATES = {"site": gettext_lazy("Site (NAV office)"), "stratum": gettext_lazy("Stratum")}
 
 
@@ -48,39 +40,162 @@ class ReportError(TrialError):
 # --- the analysis plan ---------------------------------------------------------------------
 
 
-def outcome_choices() -> list[tuple[str, str]]:
+def kind_label(kind: str) -> str:
+    """A variable's kind as the plan page names it."""
+    labels = {
+        "binary": _("yes/no"),
+        "continuous": _("continuous"),
+        "count": _("count"),
+        "ordinal": _("ordinal"),
+        "score": _("scale score"),
+        "categorical": _("categorical"),
+        "multi": _("multiple choice"),
+        "date": _("date"),
+        "text": _("free text"),
+        "occupation": _("occupation code"),
+    }
+    return labels.get(kind, kind)
+
+
+def model_text(kind: str, design: str = "individual") -> str:
+    """The models the effect report fits for an outcome of this kind: by kind under
+    individual randomisation; GEE in cluster and stepped-wedge trials."""
+    if design != "individual":
+        if kind == "binary":
+            return _(
+                "odds ratio by GEE with an exchangeable correlation within sites and the "
+                "bias-reduced sandwich covariance, unadjusted and adjusted"
+            )
+        return _(
+            "difference in means by GEE with an exchangeable correlation within sites and the "
+            "bias-reduced sandwich covariance, unadjusted and adjusted"
+        )
+    ancova = _(
+        "difference in means (Welch t test) and, with covariates, ANCOVA with HC3 robust "
+        "standard errors"
+    )
+    texts = {
+        "binary": _(
+            "risk difference, risk ratio and odds ratio (Wald 95% CIs) and, with covariates, "
+            "an adjusted odds ratio from logistic regression"
+        ),
+        "continuous": ancova,
+        "score": ancova,
+        "count": _(
+            "%(ancova)s; and a ratio of means (rate ratio) from Poisson regression with robust "
+            "(sandwich) standard errors, adjusted for the covariates"
+        )
+        % {"ancova": ancova},
+        "ordinal": _(
+            "%(ancova)s on the codes as numbers; and a proportional-odds (ordered logistic) "
+            "odds ratio of a higher category, adjusted for the covariates"
+        )
+        % {"ancova": ancova},
+    }
+    return texts.get(kind, "")
+
+
+def _choice_label(variable: dictionary.Variable) -> str:
+    return f"{dictionary.label_of(variable)} ({variable.name})"
+
+
+Found = list[dictionary.Variable] | None
+"""The trial's dictionary when the caller has read it already (read again when None)."""
+
+
+def outcome_choices(trial: Trial, found: Found = None) -> list[tuple[str, str]]:
+    """Variables a plan may name as an outcome: yes/no, numbers, ordinal choices and scores."""
+    found = dictionary.variables(trial) if found is None else found
     return [
-        (name, str(capfirst(Assessment._meta.get_field(name).verbose_name)))  # type: ignore[union-attr]  # a field
-        for name in OUTCOMES
+        (v.name, _choice_label(v))
+        for v in found
+        if dictionary.kind_of(v) in dictionary.OUTCOME_KINDS
     ]
 
 
-def covariate_choices(trial: Trial) -> list[tuple[str, str]]:
-    return [(key, str(label)) for key, label in DESIGN_COVARIATES.items()] + [
-        (c.key, c.label) for c in trial.covariates.all()
+def baseline_choices(
+    trial: Trial, kinds: frozenset[str], found: Found = None
+) -> list[tuple[str, str]]:
+    """``<name>@baseline`` keys of the variables of these kinds asked at the trial's visit 0
+    months from randomisation (none without such a visit)."""
+    visit = dictionary.baseline_visit(trial)
+    if visit is None:
+        return []
+    found = dictionary.variables(trial) if found is None else found
+    return [
+        (
+            dictionary.baseline_key(v.name),
+            _("%(label)s at baseline (%(name)s)")
+            % {"label": dictionary.label_of(v), "name": v.name},
+        )
+        for v in dictionary.at_baseline(found, visit)
+        if dictionary.kind_of(v) in kinds
     ]
 
 
-def subgroup_choices(trial: Trial) -> list[tuple[str, str]]:
-    """Subgroups must be categorical: site, choice and yes/no covariates."""
+def covariate_choices(trial: Trial, found: Found = None) -> list[tuple[str, str]]:
+    """Design covariates (site, stratum), the trial's baseline covariates, and the baseline
+    value of any item or score (``<name>@baseline``)."""
+    return (
+        [(key, str(label)) for key, label in DESIGN_COVARIATES.items()]
+        + [(c.key, c.label) for c in trial.covariates.all()]
+        + baseline_choices(trial, dictionary.COVARIATE_KINDS, found)
+    )
+
+
+def subgroup_choices(trial: Trial, found: Found = None) -> list[tuple[str, str]]:
+    """Subgroups must be categorical: site, choice and yes/no covariates, and the baseline
+    value of a yes/no or choice item."""
     categorical = (CovariateDefinition.Kind.CHOICE, CovariateDefinition.Kind.BOOLEAN)
-    return [("site", str(DESIGN_COVARIATES["site"]))] + [
-        (c.key, c.label) for c in trial.covariates.all() if c.kind in categorical
-    ]
+    return (
+        [("site", str(DESIGN_COVARIATES["site"]))]
+        + [(c.key, c.label) for c in trial.covariates.all() if c.kind in categorical]
+        + baseline_choices(trial, dictionary.SUBGROUP_KINDS, found)
+    )
 
 
 def time_point_choices(trial: Trial) -> list[tuple[str, str]]:
     return [(v.code, v.label) for v in trial.visit_definitions.order_by("offset_months")]
 
 
+def _outcome_fault(variable: dictionary.Variable | None, name: str, time_point: Any) -> str | None:
+    """Why the variable ``name`` cannot be an outcome of the plan, or None."""
+    if variable is None:
+        return None  # reported as unknown below
+    kind = dictionary.kind_of(variable)
+    if kind not in dictionary.OUTCOME_KINDS:
+        return _(
+            "%(name)s (%(kind)s) cannot be an outcome: choose a yes/no item, a number, an "
+            "ordinal choice or a scale score."
+        ) % {"name": name, "kind": kind_label(kind)}
+    if variable.visits and time_point and time_point not in variable.visits:
+        return _("%(name)s is not asked at the plan's time point %(visit)s.") % {
+            "name": name,
+            "visit": time_point,
+        }
+    return None
+
+
 def check_plan(trial: Trial, values: dict[str, Any]) -> None:
-    """Raise ReportError (with the field) if the plan names something the trial lacks."""
+    """Raise ReportError (with the field) if the plan names something the trial lacks, or an
+    outcome the effect report has no model for (free text, a date, a multiple choice, an
+    unordered choice) or that is not asked at the plan's time point."""
+    found = dictionary.variables(trial)
+    by_name = {v.name: v for v in found}
+    time_point = values.get("time_point")
+    for name in ("primary_outcome", "secondary_outcomes"):
+        value = values.get(name)
+        for item in value if isinstance(value, list) else [value]:
+            fault = _outcome_fault(by_name.get(str(item)), str(item), time_point)
+            if fault:
+                raise ReportError(fault, field=name)
+    outcomes = {k for k, _label in outcome_choices(trial, found)}
     allowed = {
-        "primary_outcome": {k for k, _label in outcome_choices()},
+        "primary_outcome": outcomes,
         "time_point": {k for k, _label in time_point_choices(trial)},
-        "secondary_outcomes": {k for k, _label in outcome_choices()},
-        "covariates": {k for k, _label in covariate_choices(trial)},
-        "subgroups": {k for k, _label in subgroup_choices(trial)},
+        "secondary_outcomes": outcomes,
+        "covariates": {k for k, _label in covariate_choices(trial, found)},
+        "subgroups": {k for k, _label in subgroup_choices(trial, found)},
         "missing": set(AnalysisPlan.Missing.values),
     }
     for name, options in allowed.items():

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from reports import pipeline, services
+from reports import variables as dictionary
 from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, UnblindAnalysisForm
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
@@ -37,15 +38,37 @@ def _actor(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-def _labels(trial: Trial) -> dict[str, str]:
-    labels = dict(services.outcome_choices())
-    labels.update(services.covariate_choices(trial))
+def _labels(trial: Trial, found: list[dictionary.Variable]) -> dict[str, str]:
+    labels = dict(services.outcome_choices(trial, found))
+    labels.update(services.covariate_choices(trial, found))
+    labels.update(services.subgroup_choices(trial, found))
     labels.update(services.time_point_choices(trial))
     return labels
 
 
+def plan_models(plan: AnalysisPlan, found: list[dictionary.Variable]) -> str:
+    """Which model each of the plan's outcomes gets, one line per outcome."""
+    by_name = {v.name: v for v in found}
+    lines = []
+    for name in [plan.primary_outcome, *plan.secondary_outcomes]:
+        variable = by_name.get(name)
+        if variable is None:
+            continue
+        kind = dictionary.kind_of(variable)
+        lines.append(
+            _("%(outcome)s (%(kind)s): %(models)s.")
+            % {
+                "outcome": dictionary.label_of(variable),
+                "kind": services.kind_label(kind),
+                "models": services.model_text(kind, plan.trial.design),
+            }
+        )
+    return "\n".join(lines) or "–"
+
+
 def plan_facts(plan: AnalysisPlan) -> list[tuple[str, str]]:
-    labels = _labels(plan.trial)
+    found = dictionary.variables(plan.trial)
+    labels = _labels(plan.trial, found)
 
     def names(keys: list[str]) -> str:
         return ", ".join(labels.get(k, k) for k in keys) or "–"
@@ -55,6 +78,7 @@ def plan_facts(plan: AnalysisPlan) -> list[tuple[str, str]]:
         (_("Time point"), labels.get(plan.time_point, plan.time_point)),
         (_("Secondary outcomes"), names(plan.secondary_outcomes)),
         (_("Analysis model"), plan.analysis_model),
+        (_("Models by type of outcome"), plan_models(plan, found)),
         (_("Adjusted for"), names(plan.covariates)),
         (_("Missing outcome data"), plan.get_missing_display()),
         (_("Subgroups"), names(plan.subgroups)),

@@ -8,8 +8,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from django.db.models import QuerySet
 
-from trial.models import Arm, Membership, Participant, Site, Trial
+from instruments.models import Assessment
+from instruments.setup.services import default_instrument
+from trial.models import Arm, Membership, Participant, Site, Trial, Visit
 from trial.personal_numbers import check_digits, encrypt, lookup_hash
 
 _counter = itertools.count(1)
@@ -71,3 +74,27 @@ def make_participant(trial: Trial, site: Site, **fields: Any) -> Participant:
     }
     values.update(fields)
     return Participant.objects.create(trial=trial, site=site, **values)
+
+
+def make_assessment(visit: Visit, values: dict[str, Any], **fields: Any) -> Assessment:
+    """Answers to the trial's default instrument ("Employment and benefits") saved as they are,
+    without the service's checks, audit or visit completion (for data set up around them)."""
+    instrument = fields.pop("instrument", None) or default_instrument(visit.participant.trial)
+    row: dict[str, Any] = {
+        "instrument": instrument,
+        "version": instrument.current_version(),
+        "assessed_on": visit.due_on,
+    }
+    row.update(fields)
+    return Assessment.objects.create(visit=visit, values=values, **row)
+
+
+def change_answers(assessments: QuerySet[Assessment], **changes: Any) -> int:
+    """Overwrite stored answers directly, as a data fix in the database would (None removes
+    the answer); no checks, no audit. Returns how many assessments changed."""
+    rows = list(assessments)
+    for assessment in rows:
+        values = {**assessment.values, **changes}
+        assessment.values = {k: v for k, v in values.items() if v is not None}
+    Assessment.objects.bulk_update(rows, ["values"])
+    return len(rows)

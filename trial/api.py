@@ -36,7 +36,6 @@ from config.api import ValidationErrorSerializer, validation_error_body
 from trial import permissions, services
 from trial.models import (
     Arm,
-    Assessment,
     AuditEvent,
     Participant,
     ScreeningRecord,
@@ -48,8 +47,6 @@ from trial.models import (
 from trial.permissions import AuthenticatedRequest, Perm
 from trial.serializers import (
     ArmSerializer,
-    AssessmentFilterSerializer,
-    AssessmentSerializer,
     AuditEventSerializer,
     EnrolmentSerializer,
     LossToFollowUpSerializer,
@@ -479,41 +476,6 @@ class VisitList(TrialScopedMixin, generics.ListAPIView[Visit]):
         return {**super().get_serializer_context(), "today": self.today}
 
 
-class VisitAssessment(TrialScopedMixin, APIView):
-    trial_perm = Perm.RECORD_ASSESSMENT
-
-    @extend_schema(
-        request=AssessmentSerializer,
-        responses={
-            201: AssessmentSerializer,
-            400: field_errors(
-                out_of_range={
-                    "self_rated_health": ["Ensure this value is less than or equal to 5."]
-                },
-                withdrawn={
-                    "non_field_errors": [
-                        "OSLA-7K2M9Q withdrew from the trial on 2025-05-01: no new data may "
-                        "be recorded for them."
-                    ]
-                },
-            ),
-        },
-        summary="Record the outcome measures of a visit and complete it",
-        description="Refused for a withdrawn participant or a visit already closed. A "
-        "completion outside the visit window is accepted and flagged by in_window.",
-    )
-    def post(self, request: AuthenticatedRequest, code: str, visit_id: int) -> Response:
-        visit = self.get_visit()
-        serializer = AssessmentSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        with service_errors():
-            assessment = services.record_assessment(
-                visit, values=dict(serializer.validated_data), actor=request.user
-            )
-        assessment.visit = visit
-        return Response(AssessmentSerializer(assessment).data, status=status.HTTP_201_CREATED)
-
-
 class VisitMissed(TrialScopedMixin, APIView):
     trial_perm = Perm.RECORD_ASSESSMENT
 
@@ -532,27 +494,6 @@ class VisitMissed(TrialScopedMixin, APIView):
         visit.missed = closed.missed
         context = {"request": request, "today": timezone.localdate()}
         return Response(VisitSerializer(visit, context=context).data)
-
-
-@extend_schema_view(get=extend_schema(parameters=[AssessmentFilterSerializer]))
-class AssessmentList(TrialScopedMixin, generics.ListAPIView[Assessment]):
-    """Recorded assessments of the participants inside the user's sites."""
-
-    serializer_class = AssessmentSerializer
-    trial_perm = Perm.VIEW_PARTICIPANTS
-
-    def get_queryset(self) -> QuerySet[Assessment]:
-        filters = query_filters(AssessmentFilterSerializer, self.request)
-        queryset = (
-            Assessment.objects.filter(visit__participant__in=self.visible_participants())
-            .select_related("visit__participant__site", "visit__definition")
-            .order_by("visit__participant__study_id", "visit__due_on", "id")
-        )
-        if "site" in filters:
-            queryset = queryset.filter(visit__participant__site__code=filters["site"])
-        if "visit" in filters:
-            queryset = queryset.filter(visit__definition__code=filters["visit"])
-        return queryset
 
 
 class AuditEventList(TrialScopedMixin, generics.ListAPIView[AuditEvent]):

@@ -31,19 +31,9 @@ urlpatterns = [
     path("trials/<slug:code>/screening/", api.ScreeningList.as_view(), name="screening-list"),
     path("trials/<slug:code>/visits/", api.VisitList.as_view(), name="visit-list"),
     path(
-        "trials/<slug:code>/visits/<int:visit_id>/assessment/",
-        api.VisitAssessment.as_view(),
-        name="visit-assessment",
-    ),
-    path(
         "trials/<slug:code>/visits/<int:visit_id>/missed/",
         api.VisitMissed.as_view(),
         name="visit-missed",
-    ),
-    path(
-        "trials/<slug:code>/assessments/",
-        api.AssessmentList.as_view(),
-        name="assessment-list",
     ),
     path(
         "trials/<slug:code>/audit-events/",

@@ -89,6 +89,11 @@ class DemoHooks:
         to follow-up are spread evenly over the arms."""
         return ""
 
+    def assess(self, visit: Visit, values: dict[str, Any], actor: Any) -> None:
+        """Record the visit's answers to the trial's default instrument ("Employment and
+        benefits"). ``trial`` stores no answers itself (``instruments`` does), so by default
+        nothing is recorded and the visit stays open."""
+
     def participant_done(
         self, participant: Participant, rng: random.Random, as_of: dt.date, actor: Any
     ) -> None:
@@ -245,7 +250,7 @@ def _follow_up(
         if outcome == MISSED:
             services.mark_visit_missed(visit, actor=actor)
         elif isinstance(outcome, dict):
-            services.record_assessment(visit, values=outcome, actor=actor)
+            hooks.assess(visit, outcome, actor)
 
 
 @dataclass

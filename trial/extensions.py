@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from trial.models import Assessment, Participant
+from trial.models import Participant
 
 if TYPE_CHECKING:
     from trial.models import Trial
@@ -135,8 +135,11 @@ def participant_panels(request: HttpRequest, participant: Participant) -> list[P
     return sorted(panels, key=lambda panel: panel.order)
 
 
-# Called by trial.services.record_assessment inside its transaction, with the saved assessment
-# and the actor: ``fidelity`` records a contamination exposure from the contamination question.
+# Called by instruments.services.record_assessment inside its transaction, with the saved
+# assessment (an ``instruments.models.Assessment``: one instrument's answers at a visit, whose
+# ``visit.contamination_reported`` holds the visit's contamination answer) and the actor:
+# ``fidelity`` records a contamination exposure from the contamination question. ``trial``
+# does not import ``instruments``, so the assessment is typed loosely here.
 AssessmentListener = Callable[..., object]
 _assessment_listeners: list[AssessmentListener] = []
 
@@ -147,7 +150,7 @@ def register_assessment_listener(listener: AssessmentListener) -> AssessmentList
     return listener
 
 
-def assessment_recorded(assessment: Assessment, *, actor: Any) -> None:
+def assessment_recorded(assessment: Any, *, actor: Any) -> None:
     """Tell the registered apps about a new assessment (inside the recording transaction)."""
     for listener in _assessment_listeners:
         listener(assessment, actor=actor)

@@ -8,7 +8,6 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from trial.models import (
-    Assessment,
     CovariateDefinition,
     ExclusionReason,
     LossToFollowUp,
@@ -118,25 +117,3 @@ class LossToFollowUpForm(forms.ModelForm):
         model = LossToFollowUp
         fields = ["lost_on", "reason", "detail"]
         widgets = {"lost_on": DATE, "reason": forms.RadioSelect}
-
-
-class AssessmentForm(forms.ModelForm):
-    class Meta:
-        model = Assessment
-        fields = ["assessed_on", *Assessment.OUTCOME_FIELDS]
-        widgets = {"assessed_on": DATE}
-
-    def __init__(self, *args: Any, question: str = "", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if question:
-            # Asked of every participant, whatever their arm, so that the form does not tell a
-            # blinded assessor the arm; fidelity records a yes from a control participant.
-            self.fields["contamination_reported"] = forms.TypedChoiceField(
-                label=question,
-                choices=[("yes", _("Yes")), ("no", _("No")), ("", _("Not answered"))],
-                coerce=lambda value: value == "yes",
-                empty_value=None,
-                required=False,
-                widget=forms.RadioSelect,
-                help_text=_("The trial's contamination question."),
-            )

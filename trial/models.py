@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -580,6 +580,13 @@ class Visit(models.Model):
     window_end = models.DateField(_("window closes"))
     completed_on = models.DateField(_("completed on"), null=True, blank=True)
     missed = models.BooleanField(_("missed"), default=False)
+    # Asked once per visit, not per instrument (instruments.services.record_assessment).
+    contamination_reported = models.BooleanField(
+        _("answered yes to the contamination question"),
+        null=True,
+        blank=True,
+        help_text=_("Empty when the trial asks no such question or it was not answered."),
+    )
 
     objects = VisitQuerySet.as_manager()
 
@@ -611,87 +618,6 @@ class Visit(models.Model):
         if self.completed_on is None:
             return None
         return self.window_start <= self.completed_on <= self.window_end
-
-
-class Assessment(models.Model):
-    """The trial's outcome measures recorded at one visit."""
-
-    class BenefitType(models.TextChoices):
-        WORK_ASSESSMENT = "work_assessment_allowance", _("Work assessment allowance (AAP)")
-        DISABILITY = "disability_benefit", _("Disability benefit (uføretrygd)")
-        UNEMPLOYMENT = "unemployment_benefit", _("Unemployment benefit (dagpenger)")
-        SOCIAL_ASSISTANCE = "social_assistance", _("Social assistance (sosialhjelp)")
-        SICKNESS = "sickness_benefit", _("Sickness benefit (sykepenger)")
-        OTHER = "other", _("Other")
-
-    visit = models.OneToOneField(Visit, on_delete=models.PROTECT, related_name="assessment")
-    # The trial's outcome fields, in the order forms, the API and imports show them.
-    OUTCOME_FIELDS = (
-        "in_paid_work",
-        "hours_per_week",
-        "monthly_earnings",
-        "occupation_code",
-        "on_benefits",
-        "benefit_type",
-        "self_rated_health",
-    )
-
-    assessed_on = models.DateField(_("assessed on"))
-    in_paid_work = models.BooleanField(_("in paid work"))
-    hours_per_week = models.DecimalField(
-        _("hours per week"),
-        max_digits=4,
-        decimal_places=1,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(80)],
-    )
-    monthly_earnings = models.PositiveIntegerField(
-        _("monthly earnings (NOK)"),
-        null=True,
-        blank=True,
-        validators=[MaxValueValidator(500_000)],
-    )
-    occupation_code = models.CharField(
-        _("occupation (STYRK-08)"),
-        max_length=4,
-        blank=True,
-        validators=[RegexValidator(r"^\d{4}$", _("A STYRK-08 code has four digits."))],
-    )
-    on_benefits = models.BooleanField(_("on benefits"))
-    benefit_type = models.CharField(
-        _("benefit type"), max_length=30, choices=BenefitType.choices, blank=True
-    )
-    self_rated_health = models.PositiveSmallIntegerField(
-        _("self-rated health (1 poor – 5 excellent)"),
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(5)],
-    )
-    contamination_reported = models.BooleanField(
-        _("answered yes to the contamination question"),
-        null=True,
-        blank=True,
-        help_text=_("Empty when the trial asks no such question or it was not answered."),
-    )
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("assessment")
-        verbose_name_plural = _("assessments")
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(in_paid_work=True)
-                | (models.Q(hours_per_week__isnull=True) | models.Q(hours_per_week=0)),
-                name="assessment_hours_only_in_work",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.visit} {self.assessed_on:%Y-%m-%d}"
 
 
 class AuditEvent(models.Model):

@@ -174,7 +174,7 @@ def digest_for(user: User, day: dt.date) -> Digest:
             window_end=visit.window_end,
             status=status,
             status_label=status.label,
-            assess_url=_absolute(reverse("trial:assess", args=[trial.code, visit.pk])),
+            assess_url=_absolute(reverse("instruments:assess", args=[trial.code, visit.pk])),
         )
         if status == Visit.Status.OVERDUE:
             section.overdue.append(row)

@@ -21,7 +21,6 @@ from rest_framework import serializers
 from config.api import SchemaTypedInput
 from trial.models import (
     Arm,
-    Assessment,
     AuditEvent,
     ExclusionReason,
     LossToFollowUp,
@@ -288,41 +287,6 @@ class VisitFilterSerializer(serializers.Serializer[Any]):
     visit = serializers.CharField(required=False, help_text=_("Visit key, e.g. m6."))
     due_after = serializers.DateField(required=False, help_text=_("Due on or after this date."))
     due_before = serializers.DateField(required=False, help_text=_("Due on or before this date."))
-
-
-class AssessmentSerializer(SchemaTypedInput, serializers.ModelSerializer[Assessment]):
-    """Outcome measures at one visit. Input checks ranges; the service checks consistency."""
-
-    visit_id = serializers.IntegerField(source="visit.pk", read_only=True)
-    study_id = serializers.CharField(source="visit.participant.study_id", read_only=True)
-    site = serializers.CharField(source="visit.participant.site.code", read_only=True)
-    visit = serializers.CharField(
-        source="visit.definition.code", read_only=True, help_text=_("Visit key, e.g. m6.")
-    )
-    in_window = serializers.BooleanField(source="visit.in_window", read_only=True)
-
-    class Meta:
-        model = Assessment
-        fields = [
-            "id",
-            "visit_id",
-            "study_id",
-            "site",
-            "visit",
-            "assessed_on",
-            "in_window",
-            *Assessment.OUTCOME_FIELDS,
-            "contamination_reported",
-            "created_at",
-        ]
-        read_only_fields = ["id", "created_at"]
-
-
-class AssessmentFilterSerializer(serializers.Serializer[Any]):
-    """Query parameters of the assessment list."""
-
-    site = serializers.CharField(required=False, help_text=_("Site code."))
-    visit = serializers.CharField(required=False, help_text=_("Visit key, e.g. m6."))
 
 
 class MembershipSerializer(serializers.ModelSerializer[Membership]):

@@ -16,10 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from occupations import styrk  # a pure module: the code list, no models
-from trial import audit, extensions, personal_numbers
+from trial import audit, personal_numbers
 from trial.models import (
-    Assessment,
     CovariateDefinition,
     ExclusionReason,
     LossToFollowUp,
@@ -485,72 +483,6 @@ def generate_visits(participant: Participant, *, randomised_on: dt.date) -> list
         )
     Visit.objects.bulk_create(new)
     return new
-
-
-def record_assessment(
-    visit: Visit,
-    *,
-    values: dict[str, Any],
-    actor: User | None,
-) -> Assessment:
-    """Record the outcome measures for a visit and mark it completed.
-
-    A completion outside the visit window is accepted and flagged (Visit.in_window), not
-    refused. Raises TrialError for a withdrawn participant, a visit already completed or
-    missed, an assessment date in the future or before randomisation, or an inconsistent
-    answer (hours or earnings while not in work, a benefit type while not on benefits),
-    or an occupation code that is not a STYRK-08 unit group.
-    """
-    participant = visit.participant
-    ensure_data_entry_allowed(participant)
-    assessed_on: dt.date = values["assessed_on"]
-    if assessed_on > timezone.localdate():
-        raise TrialError(_("The assessment date cannot be in the future."), field="assessed_on")
-    if participant.randomised_on and assessed_on < participant.randomised_on:
-        raise TrialError(
-            _("The assessment date cannot be before randomisation."), field="assessed_on"
-        )
-    if not values.get("in_paid_work"):
-        for key in ("hours_per_week", "monthly_earnings", "occupation_code"):
-            if values.get(key) not in (None, "", 0):
-                raise TrialError(_("Leave this empty when not in paid work."), field=key)
-    code = styrk.normalise(values.get("occupation_code"))
-    if code and not styrk.is_valid(code):
-        raise TrialError(
-            _("Unknown STYRK-08 code '%(code)s'") % {"code": code}, field="occupation_code"
-        )
-    if not values.get("on_benefits") and values.get("benefit_type"):
-        raise TrialError(_("Leave this empty when not on benefits."), field="benefit_type")
-    with transaction.atomic():
-        locked = (
-            Visit.objects.select_for_update(of=("self",))
-            .select_related("definition", "participant__trial")
-            .get(pk=visit.pk)
-        )
-        if locked.completed_on is not None or locked.missed:
-            raise TrialError(_("This visit is closed already."))
-        assessment = Assessment(visit=locked, recorded_by=actor, **values)
-        # Field validators only: the rules the constraints express were checked above, the
-        # visit lock rules out a second assessment, and the database constraints remain.
-        assessment.full_clean(
-            exclude=["visit", "recorded_by"], validate_unique=False, validate_constraints=False
-        )
-        assessment.save()
-        before = audit.snapshot(locked)
-        locked.completed_on = assessed_on
-        locked.save(update_fields=["completed_on"])
-        audit.record(
-            "assessment.created",
-            assessment,
-            actor=actor,
-            trial=locked.participant.trial,
-            data={"after": audit.snapshot(assessment), "in_window": locked.in_window},
-        )
-        audit.record_changed(locked, before, actor=actor)
-        # Apps built on trial react in the same transaction (fidelity: contamination answers).
-        extensions.assessment_recorded(assessment, actor=actor)
-    visit.completed_on = locked.completed_on
-    return assessment
 
 
 def mark_visit_missed(visit: Visit, *, actor: User | None) -> Visit:

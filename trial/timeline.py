@@ -1,4 +1,5 @@
-"""The participant timeline's own entries: screening, consent, enrolment, visits, withdrawal."""
+"""The participant timeline's own entries: screening, consent, enrolment, missed visits,
+withdrawal, loss to follow-up. Answered instruments come from ``instruments.timeline``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from trial.extensions import TimelineEntry, register_timeline
-from trial.models import Assessment, LossToFollowUp, Participant, ScreeningRecord, Withdrawal
+from trial.models import LossToFollowUp, Participant, ScreeningRecord, Withdrawal
 
 
 @register_timeline
@@ -33,27 +34,12 @@ def follow_up_entries(request: HttpRequest, participant: Participant) -> Iterato
         _("Enrolled at %(site)s") % {"site": participant.site.code},
         at=participant.created_at,
     )
-    visits = participant.visits.select_related("definition").order_by("due_on")
-    assessments = {a.visit_id: a for a in Assessment.objects.filter(visit__participant=participant)}
-    for visit in visits:
-        assessment = assessments.get(visit.pk)
-        if assessment is not None:
-            detail = _("in paid work") if assessment.in_paid_work else _("not in paid work")
-            if visit.in_window is False:
-                detail += " · " + _("out of window")
-            yield TimelineEntry(
-                assessment.assessed_on,
-                "assessment",
-                _("Assessment: %(visit)s") % {"visit": visit.definition.label},
-                detail=detail,
-                at=assessment.created_at,
-            )
-        elif visit.missed:
-            yield TimelineEntry(
-                visit.window_end,
-                "missed",
-                _("Visit missed: %(visit)s") % {"visit": visit.definition.label},
-            )
+    for visit in participant.visits.filter(missed=True).select_related("definition"):
+        yield TimelineEntry(
+            visit.window_end,
+            "missed",
+            _("Visit missed: %(visit)s") % {"visit": visit.definition.label},
+        )
     withdrawal = Withdrawal.objects.filter(participant=participant).first()
     if withdrawal is not None:
         yield TimelineEntry(

@@ -29,5 +29,4 @@ urlpatterns = [
         name="withdraw",
     ),
     path("trials/<slug:code>/worklist/", views.worklist, name="worklist"),
-    path("trials/<slug:code>/visits/<int:visit_id>/assess/", views.assess, name="assess"),
 ]

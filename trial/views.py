@@ -10,18 +10,16 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from trial import extensions, permissions, services
 from trial.forms import (
-    AssessmentForm,
     EnrolmentForm,
     LossToFollowUpForm,
     ScreeningForm,
@@ -175,7 +173,7 @@ def participant(request: HttpRequest, trial: Trial, study_id: str) -> HttpRespon
     today = timezone.localdate()
     visits = [
         {"visit": v, "status": v.status_on(today)}
-        for v in obj.visits.select_related("definition", "assessment").order_by("due_on")
+        for v in obj.visits.select_related("definition").order_by("due_on")
     ]
     labels = {d.key: d for d in trial.covariates.all()}
     baseline = []
@@ -417,40 +415,3 @@ def worklist(request: HttpRequest, trial: Trial) -> HttpResponse:
         "columns": columns,
     }
     return render(request, "trial/worklist.html", context)
-
-
-@trial_view(Perm.RECORD_ASSESSMENT)
-def assess(request: AuthenticatedHttpRequest, trial: Trial, visit_id: int) -> HttpResponse:
-    visible = Participant.objects.filter(trial=trial).visible_to(request.user)
-    visit = get_object_or_404(
-        Visit.objects.select_related("participant__site", "definition"),
-        pk=visit_id,
-        participant__in=visible,
-    )
-    participant = visit.participant
-    blocked = None
-    try:
-        services.ensure_data_entry_allowed(participant)
-    except services.TrialError as error:
-        blocked = error.message
-    form = AssessmentForm(request.POST or None, question=trial.contamination_question)
-    if request.method == "POST" and blocked is None and form.is_valid():
-        try:
-            services.record_assessment(visit, values=form.cleaned_data, actor=request.user)
-        except services.TrialError as error:
-            show_error(form, error)
-        except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            messages.success(request, _("Assessment recorded."))
-            return redirect(participant)
-    context = {
-        "trial": trial,
-        "visit": visit,
-        "participant": participant,
-        "form": form,
-        "blocked": blocked,
-        "status": visit.status_on(timezone.localdate()),
-    }
-    return render(request, "trial/assess.html", context)

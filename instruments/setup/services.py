@@ -132,8 +132,12 @@ def default_instrument(trial: Trial, *, actor: User | None = None) -> Instrument
             builtin_key=builtin.EMPLOYMENT,
         )
     except InstrumentError:
-        # Made at the same moment by another request (or the code is taken): use that one.
-        return Instrument.objects.get(trial=trial, code=builtin.EMPLOYMENT)
+        # Made at the same moment by another request: use that one. If the code is taken by
+        # another instrument or its names are used elsewhere in the trial, say so.
+        made = Instrument.objects.filter(trial=trial, builtin=builtin.EMPLOYMENT).first()
+        if made is None:
+            raise
+        return made
 
 
 def revise_instrument(

@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from reports.analysis import clustered, compliance, figures, missing, subgroups, survival
+from reports.analysis import (
+    clustered,
+    compliance,
+    figures,
+    missing,
+    ordinal_count,
+    subgroups,
+    survival,
+)
 from reports.analysis.estimates import (
     Estimate,
     ancova_hc3,
@@ -57,8 +65,16 @@ def clean(frame: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
+BASELINE = "@baseline"
+"""Suffix of the key of a variable's value at the baseline visit (``phq9_total@baseline``)."""
+
+BINARY, COUNT, ORDINAL = "binary", "count", "ordinal"
+NUMERIC = frozenset({"continuous", COUNT, ORDINAL, "score"})
+
+
 def outcome_name(key: str) -> str:
-    """An outcome as readers know it (the assessment field's label), e.g. "in paid work";
+    """An outcome of the built-in instrument as readers know it, e.g. "in paid work" (the
+    report gets the others' labels from the trial's data dictionary, see :class:`Names`);
     the key itself for one not listed."""
     names = {
         "in_paid_work": _("in paid work"),
@@ -76,6 +92,19 @@ def outcome_label(key: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def capital(text: str) -> str:
+    """``text`` with a capital first letter, as a table cell or a heading starts."""
+    return text[:1].upper() + text[1:]
+
+
+def in_sentence(label: str) -> str:
+    """A label inside a sentence: a capital first letter lowered ("In paid work" → "in paid
+    work"), an abbreviation kept ("PHQ-9 total score")."""
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
 @dataclass
 class Names:
     """How readers know the keys the plan and data use: baseline covariates (and subgroup
@@ -88,16 +117,28 @@ class Names:
     covariates: dict[str, str] = field(default_factory=dict)
     levels: dict[str, dict[str, str]] = field(default_factory=dict)  # covariate -> value -> label
     visits: dict[str, str] = field(default_factory=dict)
+    # Variables of the trial's instruments -> their labels (from the data dictionary).
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    def outcome(self, key: str) -> str:
+        """A variable as readers know it inside a sentence, e.g. "in paid work"."""
+        if key in self.outcomes:
+            return in_sentence(self.outcomes[key])
+        return outcome_name(key)
+
+    def outcome_label(self, key: str) -> str:
+        """A variable as a table cell shows it, e.g. "In paid work"."""
+        name = self.outcomes.get(key) or outcome_name(key)
+        return name[:1].upper() + name[1:]
 
     def covariate(self, key: str) -> str:
-        """A covariate as readers know it; the models' ``baseline_<outcome>`` (the outcome at
-        the visit 0 months from randomisation, see :meth:`Context.baseline`) as "<outcome> at
-        baseline"."""
+        """A covariate as readers know it; ``<name>@baseline`` (the variable at the visit 0
+        months from randomisation, see :meth:`Context.baseline`) as "<label> at baseline"."""
         if key in self.covariates:
             return self.covariates[key]
-        outcome = key.removeprefix("baseline_")
-        if outcome != key and outcome in OUTCOME_COLUMNS:
-            return _("%(outcome)s at baseline") % {"outcome": outcome_name(outcome)}
+        variable = key.removesuffix(BASELINE)
+        if variable != key:
+            return _("%(outcome)s at baseline") % {"outcome": self.outcome(variable)}
         return key
 
     def level(self, variable: str, value: str) -> str:
@@ -133,15 +174,18 @@ def estimates_table(
     title: str,
     rows: list[tuple[dict[str, object], Estimate]],
     notes: list[str] | None = None,
+    labels: Names | None = None,
 ) -> Table:
-    """A table with one row per estimate, extra leading columns given in each row's dict."""
+    """A table with one row per estimate, extra leading columns given in each row's dict;
+    outcomes are shown by their labels in ``labels``."""
+    shown = (labels or Names()).outcome_label
     names = estimate_columns()
     records = [{**extra, **estimate.as_row()} for extra, estimate in rows]
     columns = [c for c in names if any(c in r for r in records)] or list(names)
     frame = pd.DataFrame(records, columns=columns).rename(columns=names)
     table = Table(key, title, clean(frame), notes or [], group=names["comparison"])
     if "outcome" in columns:
-        table.shown[names["outcome"]] = [outcome_label(str(r.get("outcome"))) for r in records]
+        table.shown[names["outcome"]] = [shown(str(r.get("outcome"))) for r in records]
         table.runs = (names["outcome"],)
     return table
 
@@ -195,23 +239,41 @@ class Context:
         return frame
 
     def baseline(self) -> pd.DataFrame | None:
-        """Outcome values at the visit with offset 0 months (if the schedule has one)."""
+        """Every variable's value at the visit with offset 0 months (if the schedule has one),
+        as ``<name>@baseline`` columns: the outcomes' own baseline values and the plan's
+        baseline covariates and subgroups. Text is blank (None) where nothing was answered."""
         outcomes = self.data.outcomes
         if outcomes.empty or "offset_months" not in outcomes.columns:
             return None
         rows = outcomes.loc[outcomes["offset_months"] == 0]
         if rows.empty:
             return None
-        columns = [c for c in OUTCOME_COLUMNS if c in rows.columns]
-        rows = rows.drop_duplicates("study_id")[["study_id", *columns]]
-        return rows.rename(columns={c: f"baseline_{c}" for c in columns})
+        kinds = self.data.kinds
+        columns = [c for c in kinds if c in rows.columns] or [
+            c for c in OUTCOME_COLUMNS if c in rows.columns
+        ]
+        rows = rows.drop_duplicates("study_id")[["study_id", *columns]].copy()
+        for column in columns:
+            if kinds.get(column) not in {None, BINARY, *NUMERIC}:
+                rows[column] = rows[column].astype(object).where(rows[column] != "", None)
+        return rows.rename(columns={c: f"{c}{BASELINE}" for c in columns})
+
+    def kind(self, outcome: str) -> str:
+        """The outcome's kind from the data dictionary (binary, continuous, count, ordinal,
+        score); without one, binary when its observed values are, else continuous."""
+        known = self.data.kinds.get(outcome)
+        if known:
+            return known
+        outcomes = self.data.outcomes
+        if outcome in {"in_paid_work", "on_benefits"} or (
+            outcome in outcomes.columns and is_binary(outcomes[outcome])
+        ):
+            return BINARY
+        return "continuous"
 
     def binary(self, outcome: str) -> bool:
-        """Whether ``outcome`` is binary (from its observed values)."""
-        outcomes = self.data.outcomes
-        if outcome in {"in_paid_work", "on_benefits"}:
-            return True
-        return outcome in outcomes.columns and is_binary(outcomes[outcome])
+        """Whether ``outcome`` is binary (see :meth:`kind`)."""
+        return self.kind(outcome) == BINARY
 
     def model_covariates(self) -> list[str]:
         """The plan's covariates, without site when sites are the clusters.
@@ -226,7 +288,7 @@ class Context:
     def covariates_for(self, outcome: str, frame: pd.DataFrame) -> list[str]:
         """Model covariates, plus the outcome's baseline value if the data have one."""
         names = self.model_covariates()
-        baseline = f"baseline_{outcome}"
+        baseline = f"{outcome}{BASELINE}"
         if baseline in frame.columns and frame[baseline].notna().any() and baseline not in names:
             names.insert(0, baseline)
         return names
@@ -336,11 +398,11 @@ def outcome_problem(context: Context, outcome: str, frame: pd.DataFrame) -> str 
     """Why ``outcome`` cannot be analysed at the plan's time point, or None."""
     if outcome not in context.data.outcomes.columns or outcome not in frame.columns:
         return _("The plan names outcome %(outcome)s, but the data have no such outcome.") % {
-            "outcome": outcome_name(outcome)
+            "outcome": context.names.outcome(outcome)
         }
     if frame[outcome].notna().sum() == 0:
         return _("No participant has a value for %(outcome)s at visit %(visit)s.") % {
-            "outcome": outcome_name(outcome),
+            "outcome": context.names.outcome(outcome),
             "visit": context.names.visit(context.plan.time_point),
         }
     return None
@@ -351,11 +413,14 @@ def effect_rows(
 ) -> list[tuple[dict[str, object], Estimate]]:
     """Estimates of the effect on ``outcome`` for every comparison, by the design's methods.
 
-    Individual randomisation: RD/RR/OR and adjusted OR (binary), or Welch and ANCOVA
-    (continuous); ``full=False`` keeps only the first measure of each. Cluster and stepped
-    wedge: GEE, unadjusted and adjusted.
+    Individual randomisation, by the outcome's kind: RD/RR/OR and adjusted OR (binary;
+    ``full=False`` keeps only the RD of the unadjusted three); Welch and ANCOVA (continuous
+    and score); those and a rate ratio from Poisson regression with robust SE (count); those
+    and a proportional-odds odds ratio (ordinal). Cluster and stepped wedge: GEE, unadjusted
+    and adjusted (binary as odds ratio, every other kind as difference in means).
     """
-    binary = context.binary(outcome)
+    kind = context.kind(outcome)
+    binary = kind == BINARY
     covariates = context.covariates_for(outcome, frame)
     label = context.names.covariate
     design = context.data.design
@@ -396,7 +461,42 @@ def effect_rows(
             )
             if covariates:
                 rows.append((extra, ancova_hc3(pair, outcome, covariates, label=label)))
+            if kind == COUNT:
+                rows.append(
+                    (extra, ordinal_count.rate_ratio(pair, outcome, covariates, label=label))
+                )
+            elif kind == ORDINAL:
+                rows.append(
+                    (extra, ordinal_count.proportional_odds(pair, outcome, covariates, label=label))
+                )
     return rows
+
+
+def kind_notes(context: Context, outcomes: list[str]) -> list[str]:
+    """Notes on the count and ordinal models, when ``outcomes`` have such kinds (individual
+    randomisation: cluster designs fit GEE only)."""
+    if context.data.design != "individual":
+        return []
+    kinds = {context.kind(o) for o in outcomes}
+    notes = []
+    if COUNT in kinds:
+        notes.append(
+            _(
+                "Rate ratio: ratio of mean counts from Poisson regression (log link) with "
+                "robust (sandwich) standard errors, valid when counts are overdispersed; "
+                "Wald 95% CI on the log scale."
+            )
+        )
+    if ORDINAL in kinds:
+        notes.append(
+            _(
+                "Ordinal outcomes: the differences in means treat the codes as equally spaced "
+                "numbers; the proportional-odds odds ratio (ordered logistic regression) is the "
+                "common odds of a higher category, assuming the same odds ratio at every "
+                "cut-point; Wald 95% CI on the log scale."
+            )
+        )
+    return notes
 
 
 def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: str) -> Table:
@@ -418,7 +518,7 @@ def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: 
         names = {"arm": _("Arm"), "n": _("n analysed"), "mean": _("Mean"), "sd": _("SD")}
         note = []
     title = _("%(outcome)s at %(visit)s by arm") % {
-        "outcome": outcome_name(outcome),
+        "outcome": context.names.outcome(outcome),
         "visit": context.names.visit(context.plan.time_point),
     }
     title = title[:1].upper() + title[1:]
@@ -451,11 +551,16 @@ def primary_section(context: Context) -> Section:
             "arm they were randomised to, complete case (multiple imputation is in the section on "
             "missing outcomes)."
         )
-        % {"outcome": outcome_name(outcome), "visit": context.names.visit(plan.time_point)}
+        % {"outcome": context.names.outcome(outcome), "visit": context.names.visit(plan.time_point)}
     )
     section.tables.append(descriptive_table(context, frame, outcome, "primary_by_arm"))
     rows = effect_rows(context, frame, outcome, full=True)
-    notes = [_("Risk difference: Wald 95% CI. Risk and odds ratios: Wald 95% CI on the log scale.")]
+    if context.binary(outcome):
+        notes = [
+            _("Risk difference: Wald 95% CI. Risk and odds ratios: Wald 95% CI on the log scale.")
+        ]
+    else:
+        notes = kind_notes(context, [outcome])
     if context.data.design != "individual":
         notes = [
             _(
@@ -468,7 +573,9 @@ def primary_section(context: Context) -> Section:
                 _("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")
             )
     section.tables.append(
-        estimates_table("primary_effect", _("Effect on the primary outcome"), rows, notes)
+        estimates_table(
+            "primary_effect", _("Effect on the primary outcome"), rows, notes, context.names
+        )
     )
     section.problems.extend(estimate_problems(rows))
     if context.data.design != "individual":
@@ -507,7 +614,7 @@ def icc_table(context: Context, frame: pd.DataFrame, outcome: str) -> Table:
     if icc.icc is None:
         notes.append(_("The ICC could not be estimated: fewer than two clusters with data."))
     table = Table("primary_icc", _("Intracluster correlation"), clean(frame_out), notes)
-    table.shown[_("Outcome")] = [outcome_label(outcome)]
+    table.shown[_("Outcome")] = [context.names.outcome_label(outcome)]
     return table
 
 
@@ -537,8 +644,10 @@ def secondary_section(context: Context) -> Section:
                     _(
                         "Secondary outcomes are not adjusted for multiplicity; "
                         "read them as supportive."
-                    )
+                    ),
+                    *kind_notes(context, plan.secondary_outcomes),
                 ],
+                context.names,
             )
         )
         section.problems.extend(estimate_problems(rows))
@@ -552,7 +661,8 @@ def over_visits_section(context: Context) -> Section:
     outcomes = context.data.outcomes
     if outcomes.empty or outcome not in outcomes.columns or outcomes[outcome].notna().sum() == 0:
         section.problems.append(
-            _("No values of %(outcome)s at any visit.") % {"outcome": outcome_name(outcome)}
+            _("No values of %(outcome)s at any visit.")
+            % {"outcome": context.names.outcome(outcome)}
         )
         return section
     binary = context.binary(outcome)
@@ -580,7 +690,7 @@ def over_visits_section(context: Context) -> Section:
                 }
             )
         series[context.labels[arm]] = points  # type: ignore[index]  # only built with a reference arm
-    title = _("%(outcome)s by arm over visits") % {"outcome": outcome_name(outcome)}
+    title = _("%(outcome)s by arm over visits") % {"outcome": context.names.outcome(outcome)}
     title = title[:1].upper() + title[1:]
     table = Table("over_visits", title, clean(pd.DataFrame(records)), group=_("Arm"))
     table.shown[_("Visit")] = [context.names.visit(str(r[_("Visit")])) for r in records]
@@ -869,7 +979,10 @@ def missing_section(context: Context) -> Section:
         Table(
             "missing_by_arm",
             _("Missing %(outcome)s at %(visit)s by arm and reason")
-            % {"outcome": outcome_name(outcome), "visit": context.names.visit(plan.time_point)},
+            % {
+                "outcome": context.names.outcome(outcome),
+                "visit": context.names.visit(plan.time_point),
+            },
             clean(counts.rename(columns=names)),
         )
     )
@@ -1001,19 +1114,19 @@ def subgroup_section(context: Context) -> Section:
                         _("Note"): estimate.note or result.note,
                     }
                 )
-                variables.append(names.covariate(variable))
+                variables.append(capital(names.covariate(variable)))
                 levels.append(names.level(variable, level))
                 if arm == context.others[0]:
                     forest.append(
                         (
-                            f"{names.covariate(variable)}: {names.level(variable, level)}",
+                            f"{capital(names.covariate(variable))}: {names.level(variable, level)}",
                             estimate.estimate,
                             estimate.ci_low,
                             estimate.ci_high,
                         )
                     )
             if result.interaction_p is None and result.note:
-                section.problems.append(f"{names.covariate(variable)}: {result.note}")
+                section.problems.append(f"{capital(names.covariate(variable))}: {result.note}")
     if not records:
         return section
     measure = _("risk difference") if binary else _("difference in means")

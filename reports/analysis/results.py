@@ -69,15 +69,19 @@ class EffectData:
     participants: study_id, arm (code), arm_label, is_control (bool), site (code),
         randomised_on (date), stratum (str | None), withdrawn (bool), plus one column per
         baseline covariate key.
-    outcomes: study_id, visit (code), offset_months, assessed_on, in_paid_work (bool),
-        hours_per_week, monthly_earnings, on_benefits, self_rated_health; one row per
-        assessment, missing visits absent.
+    outcomes: study_id, visit (code), offset_months, assessed_on, then one column per
+        variable of the trial's instruments (in_paid_work, hours_per_week, … of the built-in
+        Employment and benefits instrument first); one row per visit with an assessment,
+        missing visits absent.
     missed: study_id, visit, reason ("missed" / "withdrawn" / "lost" / "not yet due").
     exposure: study_id, exposed (bool: received intervention-specific components),
         first_exposed_on, contacted (bool: at least one contact logged).
     time_to_work: study_id, months (float, from randomisation), event (bool: first paid
         work seen).
     design: "individual" | "cluster" | "stepped_wedge".
+    kinds: the kind of each variable in ``outcomes`` from the trial's data dictionary
+        (binary, continuous, count, ordinal, score, categorical, …), which decides the model;
+        a variable not listed is binary when its values are, else continuous.
     """
 
     participants: pd.DataFrame
@@ -86,18 +90,21 @@ class EffectData:
     exposure: pd.DataFrame
     time_to_work: pd.DataFrame
     design: str
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class AnalysisPlan:
     """The locked statistical analysis plan, as far as the effect analysis needs it."""
 
-    primary_outcome: str  # a column of outcomes, e.g. "in_paid_work"
+    primary_outcome: str  # a column of outcomes (a variable), e.g. "in_paid_work"
     time_point: str  # visit code, e.g. "m12"
     secondary_outcomes: list[str]
-    covariates: list[str]  # baseline covariate keys (+ "site"/"stratum" allowed)
+    # Baseline covariate keys, "site", "stratum", and "<variable>@baseline" (the variable at the
+    # visit 0 months from randomisation).
+    covariates: list[str]
     missing: (
         str  # "complete_case" (primary); MI always runs as sensitivity when outcomes are missing
     )
-    subgroups: list[str]  # baseline covariate keys
+    subgroups: list[str]  # baseline covariate keys, "site" and "<variable>@baseline"
     version: int = 1

@@ -18,12 +18,13 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from instruments.models import Assessment
+from randomisation.allocation.verification import verify
 from randomisation.models import Allocation
-from randomisation.services import verify
 from tests import factories
 from tests.browser.conftest import Console
 from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
-from trial.models import Assessment, Participant, ScreeningRecord, Trial
+from trial.models import Participant, ScreeningRecord, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -173,11 +174,12 @@ def test_whole_trial_path_in_the_browser(
     page.screenshot(path=screenshots / "path-worklist.png", full_page=True)
     row.get_by_role("link", name="Record assessment").click()
     page.get_by_label("Assessed on").fill(today.isoformat())
-    page.get_by_label("In paid work").check()
-    page.get_by_label("Hours per week").fill("20")
-    page.get_by_label("Self-rated health").fill("4")
-    page.get_by_role("button", name="Save assessment").click()
-    expect(page.locator(".messages")).to_contain_text("ssessment")
+    page.get_by_role("group", name="In paid work").get_by_label("Yes").check()
+    page.get_by_role("spinbutton", name="Hours per week").fill("20")
+    page.get_by_role("group", name="On benefits").get_by_label("No").check()
+    page.get_by_role("group", name="Self-rated health").get_by_label("4 Very good").check()
+    page.get_by_role("button", name="Save Employment and benefits").click()
+    expect(page.locator(".messages")).to_contain_text("Employment and benefits recorded.")
     page.get_by_role("button", name="Log out").click()
 
     # --- The dashboard shows completeness ---

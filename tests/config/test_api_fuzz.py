@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -40,11 +41,14 @@ from demo.seed import seed_demo
 from fidelity import contamination
 from fidelity import services as fidelity_services
 from fidelity.models import Adaptation, Contact, Review
+from instruments import services as instrument_services
+from instruments.models import Instrument
 from occupations.models import JobExposureMatrix
 from pathways.models import SpellState
 from reports import services as reports
 from tests.conftest import api_token
-from trial.models import Membership, Participant, Trial, Visit
+from trial.models import Membership, Participant, Trial, Visit, VisitDefinition
+from trial.services import generate_visits
 
 MAX_EXAMPLES = 10
 PARTICIPANTS = 8
@@ -132,6 +136,23 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         actor=coordinator,
     )[0][0]
     report = reports.request_report(trial, kind="effect", cut_off=AS_OF, actor=coordinator)
+    # Answers the user may correct, at a visit of the participant's own (a visit definition
+    # of the test's, so that the open visit above stays open for recording).
+    extra = VisitDefinition.objects.create(
+        trial=trial, code="fuzz", label="Fuzzing", offset_months=1
+    )
+    assert participant.randomised_on is not None
+    generate_visits(participant, randomised_on=participant.randomised_on)
+    answered = Visit.objects.get(participant=participant, definition=extra)
+    assessment = instrument_services.record_assessment(
+        answered,
+        values={
+            "assessed_on": answered.participant.randomised_on,
+            "in_paid_work": False,
+            "on_benefits": False,
+        },
+        actor=coordinator,
+    )
     objects = {
         "code": trial.code,
         "study_id": participant.study_id,
@@ -142,6 +163,7 @@ def path_objects(trial: Trial, coordinator: Any, user: Any) -> dict[str, Any]:
         "id": JobExposureMatrix.objects.filter(trial=trial).first(),
         "adaptation_id": Adaptation.objects.filter(trial=trial).first(),
         "exposure_id": site_event,
+        "assessment_id": assessment,
     }
     return {
         name: getattr(value, "pk", value) for name, value in objects.items() if value is not None
@@ -161,6 +183,7 @@ def real_values(trial: Trial, user: Any) -> dict[str, list[Any]]:
         "state": list(SpellState.objects.filter(trial=trial).values_list("code", flat=True)),
         "components": list(trial.components.values_list("code", flat=True)),
         "exclusion_reason": list(trial.exclusion_reasons.values_list("code", flat=True)),
+        "instrument": list(Instrument.objects.filter(trial=trial).values_list("code", flat=True)),
     }
 
 
@@ -234,7 +257,15 @@ def test_every_operation_answers_as_its_schema_says(
     # The token goes as an explicit header, so that ignored_auth knows it is real and tries
     # the request without it and with a wrong one.
     headers = case.operation.schema.config.headers_for(operation=case.operation)
+    persona = request.node.callspec.params["api_schema"]
+    if case.operation.path.endswith("/tokens/revocation/"):
+        # Revocation revokes the token it is sent with: each case gets a token of its own, so
+        # the operations fuzzed after it still run signed in.
+        user = get_user_model().objects.get(username=persona)
+        headers = {**(headers or {}), "Authorization": f"Token {api_token(user)}"}
     response = case.call(headers=headers)
+    # The persona's token must work for every case: a 401 here means the run stopped testing.
+    assert response.status_code != 401, f"{case.operation.label}: the persona's token was refused"
     failures: list[Failure] = []
     try:
         case.validate_response(response, headers=headers)  # every check: see the docstring
@@ -243,7 +274,7 @@ def test_every_operation_answers_as_its_schema_says(
         raise
     finally:
         if os.environ.get("API_FUZZ_LOG"):
-            log_case(request.node.callspec.params["api_schema"], case, response, failures)
+            log_case(persona, case, response, failures)
 
 
 def log_case(persona: str, case: Any, response: Any, failures: list[Failure]) -> None:

@@ -41,6 +41,24 @@ def without(name: str) -> dict[str, str]:
     return {k: v for k, v in PRODUCTION.items() if k != name}
 
 
+# Single sign-on with Microsoft Entra ID (docs/sso.md).
+TENANT = "00000000-0000-0000-0000-000000000000"
+SSO = {
+    **PRODUCTION,
+    "OIDC_ISSUER": f"https://sts.windows.net/{TENANT}/",
+    "OIDC_DISCOVERY_URL": (
+        f"https://login.microsoftonline.com/{TENANT}/.well-known/openid-configuration"
+    ),
+    "OIDC_PROVIDER_NAME": "NAV",
+    "OIDC_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+    "OIDC_CLIENT_SECRET": "z" * 40,
+}
+
+
+def sso_without(name: str) -> dict[str, str]:
+    return {k: v for k, v in SSO.items() if k != name}
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -55,6 +73,15 @@ def without(name: str) -> dict[str, str]:
         ({**PRODUCTION, "DEBUG": "1"}, "DEBUG must be off"),
         ({**PRODUCTION, "DEBUG": "maybe"}, "DEBUG must be a boolean"),
         ({**PRODUCTION, "DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL is not a valid"),
+        (sso_without("OIDC_CLIENT_ID"), "OIDC_CLIENT_ID must be set when OIDC_ISSUER is set"),
+        (sso_without("OIDC_CLIENT_SECRET"), "OIDC_CLIENT_SECRET must be set"),
+        (sso_without("OIDC_PROVIDER_NAME"), "OIDC_PROVIDER_NAME must be set"),
+        ({**SSO, "OIDC_ISSUER": "http://idp.example.org/"}, "OIDC_ISSUER must be an https://"),
+        ({**SSO, "OIDC_DISCOVERY_URL": "ftp://x/"}, "OIDC_DISCOVERY_URL must be an https://"),
+        ({**SSO, "OIDC_SCOPES": "profile email"}, "OIDC_SCOPES must include openid"),
+        ({**SSO, "OIDC_SIGN_ALGORITHM": "HS256"}, "OIDC_SIGN_ALGORITHM must be an asymmetric"),
+        ({**SSO, "OIDC_TOKEN_AUTH_METHOD": "none"}, "OIDC_TOKEN_AUTH_METHOD must be"),
+        ({**PRODUCTION, "PASSWORD_SIGN_IN": "0"}, "PASSWORD_SIGN_IN may be off only when"),
     ],
 )
 def test_unsafe_or_wrong_production_settings_refuse_to_start(
@@ -70,6 +97,11 @@ def test_unsafe_or_wrong_production_settings_refuse_to_start(
 
 def test_complete_production_settings_pass_the_deploy_check(tmp_path: Path) -> None:
     result = run_check(PRODUCTION, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_single_sign_on_settings_pass_the_deploy_check(tmp_path: Path) -> None:
+    result = run_check({**SSO, "PASSWORD_SIGN_IN": "0"}, tmp_path)
     assert result.returncode == 0, result.stderr
 
 

@@ -30,8 +30,9 @@ from django.test import Client
 from django.utils import timezone
 
 from fidelity.models import Component
-from randomisation import services as randomisation
+from randomisation.allocation import services as allocation_services
 from randomisation.models import Scheme
+from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.conftest import World, api_token
 from trial.models import Participant, Trial
@@ -296,7 +297,7 @@ def ready(world: World) -> Ready:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )
-    randomisation.lock_scheme(scheme, actor=coordinator)
+    scheme_services.lock_scheme(scheme, actor=coordinator)
     site = world.sites[0]
     people = [
         factories.make_participant(
@@ -305,7 +306,7 @@ def ready(world: World) -> Ready:
         for _ in range(10)
     ]
     for person in people[:4]:
-        randomisation.randomise(person, actor=coordinator)
+        allocation_services.randomise(person, actor=coordinator)
     tokens = {
         persona: api_token(world.users[persona])
         for persona in ("coordinator", "caseworker", "statistician")

@@ -42,7 +42,7 @@ def stall_jobs(**kwargs: Any) -> None:
 
         pipeline.build = stalling_build
     elif stall == "simulation":
-        from randomisation import simulation
+        from randomisation.simulation import engine as simulation
 
         simulate = simulation.simulate
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
-from randomisation import services as randomisation
+from randomisation.allocation import services as randomisation
 from reports import services as reports
 from reports.models import ReportRequest
 from tests.conftest import OWNER_URL

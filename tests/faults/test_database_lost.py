@@ -22,7 +22,7 @@ import requests
 from django.db import connection
 
 from fidelity.models import Contact
-from randomisation import services as randomisation
+from randomisation.allocation import verification
 from randomisation.models import Allocation, BlockSlot
 from tests.conftest import OWNER_URL
 from tests.faults.conftest import Gunicorn, Ready, contact_body, wait_for
@@ -107,7 +107,7 @@ def test_a_randomisation_cut_off_from_the_database_leaves_nothing_and_a_retry_co
     assert (allocations.count(), BlockSlot.objects.filter(used=True).count()) == before
     assert AuditEvent.objects.count() == events
     assert Participant.objects.get(pk=person.pk).randomised_on is None
-    assert randomisation.verify(ready.trial).ok
+    assert verification.verify(ready.trial).ok
 
     retried = requests.post(url, json={}, headers=headers, timeout=60)
     assert retried.status_code == 201, retried.text
@@ -115,7 +115,7 @@ def test_a_randomisation_cut_off_from_the_database_leaves_nothing_and_a_retry_co
     assert again.status_code == 200 and again.json()["sequence"] == retried.json()["sequence"]
     assert allocations.count() == before[0] + 1
     assert allocations.filter(participant=person).count() == 1
-    assert randomisation.verify(ready.trial).ok
+    assert verification.verify(ready.trial).ok
     # The server's connections recovered: other requests are served as before.
     other = ready.waiting[1]
     fresh = requests.post(

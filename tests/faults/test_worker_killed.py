@@ -31,8 +31,9 @@ from config.celery import app as celery_app
 from pathways import importing as spells
 from pathways.models import PendingSpell, Spell, SpellImport
 from pathways.tasks import check_spell_import
-from randomisation import import_jobs, simulation_jobs
+from randomisation import import_jobs
 from randomisation.models import Scheme, SimulationRun, TrialImport
+from randomisation.simulation import services as simulation_services
 from randomisation.tasks import run_import, run_simulation
 from reports import services
 from reports.models import ReportRequest
@@ -166,7 +167,7 @@ def test_a_report_build_whose_worker_is_killed_is_resumed_by_the_sweep(
 
 def simulation(ready: Ready) -> SimulationRun:
     scheme = Scheme.objects.get(trial=ready.trial)
-    return simulation_jobs.request_simulation(
+    return simulation_services.request_simulation(
         scheme,
         n_trials=200,
         trial_size=24,

@@ -32,7 +32,7 @@ from django.contrib.auth.models import AbstractUser
 
 from fidelity import services
 from fidelity.models import Component, Contact, Exposure
-from randomisation import services as rs
+from randomisation.allocation import services as rs
 from randomisation.models import Allocation
 from tests import factories
 from trial import services as trial_services

@@ -13,7 +13,7 @@ import time_machine
 from django.test import Client
 
 from fidelity.models import Component, Contact, Exposure
-from randomisation import services as rs
+from randomisation.allocation import services as rs
 from tests import factories
 from tests.conftest import World
 from trial import services as trial_services

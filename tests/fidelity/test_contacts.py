@@ -15,7 +15,7 @@ from django.test import Client
 
 from fidelity import services
 from fidelity.models import Component, Contact, Exposure
-from randomisation import services as rs
+from randomisation.allocation import services as rs
 from tests import factories
 from tests.conftest import World
 from trial import services as trial_services

@@ -15,8 +15,12 @@ from rest_framework.test import APIClient
 
 from fidelity import contamination, services
 from fidelity.models import Component, Contact, Exposure
-from randomisation import services as rs
+from instruments import services as instruments
+from instruments.models import Assessment
+from randomisation.allocation import services as allocation_services
+from randomisation.cluster import services as cluster_services
 from randomisation.models import Scheme
+from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.conftest import World
 from tests.fidelity.test_contact_pages import allocate, make_components
@@ -79,47 +83,30 @@ def followed_up(world: World) -> dict[str, Visit]:
     return {"control": control.visits.get(), "intervention": intervention.visits.get()}
 
 
-def assess(world: World, visit: Visit, answer: str, persona: str = "caseworker") -> Any:
-    data = {
+def assess(world: World, visit: Visit, answer: str, persona: str = "caseworker") -> Assessment:
+    """Record the visit's answers, with ``answer`` to the contamination question."""
+    values = {
         "assessed_on": "2025-06-01",
-        "in_paid_work": "",
-        "on_benefits": "on",
+        "in_paid_work": False,
+        "on_benefits": True,
         "benefit_type": "work_assessment_allowance",
         "self_rated_health": "3",
         "contamination_reported": answer,
     }
-    return world.client(persona).post(f"/trials/ips/visits/{visit.pk}/assess/", data)
-
-
-def test_the_question_is_asked_of_every_participant_whatever_the_arm(
-    world: World, followed_up: dict[str, Visit]
-) -> None:
-    client = world.client("caseworker")
-    for visit in followed_up.values():
-        page = client.get(f"/trials/ips/visits/{visit.pk}/assess/")
-        assert QUESTION in page.content.decode()
-        assert "contamination_reported" in page.context["form"].fields
-
-
-def test_no_question_is_asked_when_the_trial_has_none(
-    world: World, followed_up: dict[str, Visit]
-) -> None:
-    Trial.objects.filter(pk=world.trial.pk).update(contamination_question="")
-    page = world.client("caseworker").get(f"/trials/ips/visits/{followed_up['control'].pk}/assess/")
-    assert "contamination_reported" not in page.context["form"].fields
+    return instruments.record_assessment(visit, values=values, actor=world.users[persona])
 
 
 def test_a_yes_from_a_control_participant_is_an_exposure(
     world: World, followed_up: dict[str, Visit]
 ) -> None:
-    response = assess(world, followed_up["control"], "yes")
-    assert response.status_code == 302
+    assess(world, followed_up["control"], "yes")
     exposure = Exposure.objects.get()
     participant = followed_up["control"].participant
     assert exposure.source == Exposure.Source.ASSESSMENT
     assert exposure.participant == participant and exposure.site == participant.site
     assert exposure.exposed_on == dt.date(2025, 6, 1) and exposure.component is None
-    assert participant.visits.get().assessment.contamination_reported is True
+    # Asked once per visit, whatever the instruments: the answer is the visit's.
+    assert participant.visits.get().contamination_reported is True
     event = AuditEvent.objects.get(action="exposure.created")
     assert event.target_id == str(exposure.pk) and event.actor == world.users["caseworker"]
     # The participant page's timeline shows it to those who may know the arm.
@@ -130,39 +117,37 @@ def test_a_yes_from_a_control_participant_is_an_exposure(
 def test_a_yes_from_an_intervention_participant_or_a_no_is_not_an_exposure(
     world: World, followed_up: dict[str, Visit]
 ) -> None:
-    assert assess(world, followed_up["intervention"], "yes").status_code == 302
-    assert assess(world, followed_up["control"], "no").status_code == 302
+    assess(world, followed_up["intervention"], "yes")
+    assess(world, followed_up["control"], "no")
     assert Exposure.objects.count() == 0
-    assert (
-        followed_up["control"].participant.visits.get().assessment.contamination_reported is False
-    )
+    assert followed_up["control"].participant.visits.get().contamination_reported is False
 
 
 def test_the_exposure_is_saved_with_the_assessment_or_not_at_all(
     world: World, followed_up: dict[str, Visit]
 ) -> None:
-    refused = assess(world, followed_up["control"], "yes") and assess(
-        world, followed_up["control"], "yes"
-    )
-    assert refused.status_code == 200  # the visit is closed now
+    visit = followed_up["control"]
+    refused = {"assessed_on": "2025-06-01", "self_rated_health": "9"}
+    with pytest.raises(instruments.AnswersError):
+        instruments.record_assessment(
+            visit, values={**refused, "contamination_reported": "yes"}, actor=None
+        )
+    visit.refresh_from_db()
+    assert visit.contamination_reported is None and not Exposure.objects.exists()
+    assess(world, visit, "yes")
+    with pytest.raises(TrialError, match="answered at this visit already"):
+        assess(world, visit, "yes")
     assert Exposure.objects.count() == 1
 
 
-def test_the_api_takes_the_answer_too(world: World, followed_up: dict[str, Visit]) -> None:
+def test_the_answer_is_kept_on_the_visit_and_audited(
+    world: World, followed_up: dict[str, Visit]
+) -> None:
     visit = followed_up["control"]
-    response = world.client("caseworker").post(
-        f"/api/v1/trials/ips/visits/{visit.pk}/assessment/",
-        {
-            "assessed_on": "2025-06-01",
-            "in_paid_work": False,
-            "on_benefits": False,
-            "contamination_reported": True,
-        },
-        content_type="application/json",
-    )
-    assert response.status_code == 201, response.json()
-    assert response.json()["contamination_reported"] is True
-    assert Exposure.objects.get().source == Exposure.Source.ASSESSMENT
+    assess(world, visit, "yes")
+    event = AuditEvent.objects.get(action="visit.changed", target_id=str(visit.pk))
+    assert event.data["changes"]["contamination_reported"] == [None, True]
+    assert event.data["changes"]["completed_on"] == [None, "2025-06-01"]
 
 
 def test_the_set_up_form_edits_the_question(world: World) -> None:
@@ -466,8 +451,8 @@ def cluster_world() -> tuple[Trial, dict[str, Any], Any]:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.CLUSTER_STRATIFIED, site_strata_field=""
     )
-    rs.lock_scheme(scheme, actor=user)
-    allocations = rs.randomise_sites(trial, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
+    allocations = cluster_services.randomise_sites(trial, actor=user)
     by_arm = {("control" if a.arm.is_control else "intervention"): a.site for a in allocations}
     return trial, by_arm, user
 
@@ -616,7 +601,7 @@ def test_the_staff_flag_in_a_cluster_trial(db: None) -> None:
             consent_date=dt.date(2025, 6, 1),
             enrolled_on=dt.date(2025, 6, 1),
         )
-        rs.randomise(participant, actor=coordinator, on=dt.date(2025, 6, 2))
+        allocation_services.randomise(participant, actor=coordinator, on=dt.date(2025, 6, 2))
         contact, _ = services.log_contact(
             trial,
             actor=caseworker,
@@ -791,7 +776,7 @@ def test_both_sources_count_towards_the_flag(
 ) -> None:
     control = followed_up["control"].participant
     log(world, control, contact_on=dt.date(2025, 5, 20), components=[components["jobdev"]])
-    assert assess(world, followed_up["control"], "yes").status_code == 302
+    assess(world, followed_up["control"], "yes")
     row = (
         contamination.participant_exposure(world.trial).set_index("study_id").loc[control.study_id]
     )

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fidelity import services
 from fidelity.models import Contact
-from randomisation import services as rs
+from randomisation.allocation import services as rs
 from randomisation.models import Allocation
 from tests import factories
 from tests.conftest import verified_login

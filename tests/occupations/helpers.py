@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from instruments import services
 from occupations import services as occupation_services
 from occupations.models import JobExposureMatrix
-from randomisation import services as rs
+from randomisation.allocation import services as rs
 from tests.conftest import World
-from trial import services
 from trial.models import Arm, Participant, Trial, Visit, VisitDefinition
 
 

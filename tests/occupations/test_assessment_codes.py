@@ -1,4 +1,5 @@
-"""An assessment's occupation code must be in STYRK-08: form, API and CSV import name the code."""
+"""An assessment's occupation code must be in STYRK-08: the service and the CSV import name the
+code."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import datetime as dt
 import pytest
 import time_machine
 
+from instruments import services
+from instruments.models import Assessment
 from randomisation import importing
 from tests.conftest import World
 from tests.occupations.helpers import allocate, schedule
-from trial import services
-from trial.models import Assessment, Visit
+from trial.models import Visit
 
 TODAY = dt.datetime(2025, 9, 15, 10, tzinfo=dt.UTC)
 
@@ -32,51 +34,17 @@ def test_service_refuses_an_unknown_code(world: World) -> None:
         "occupation_code": "9999",
         "on_benefits": False,
     }
-    with pytest.raises(services.TrialError) as raised:
+    with pytest.raises(services.AnswersError) as raised:
         services.record_assessment(visit, values=values, actor=None)
-    assert raised.value.message == "Unknown STYRK-08 code '9999'"
+    assert raised.value.answer_errors == {"occupation_code": "Unknown STYRK-08 code '9999'"}
     assert raised.value.field == "occupation_code"
     values["occupation_code"] = "52"  # a group is not a job: a unit group is needed
-    with pytest.raises(services.TrialError, match="Unknown STYRK-08 code '52'"):
+    with pytest.raises(services.AnswersError) as raised:
         services.record_assessment(visit, values=values, actor=None)
+    assert raised.value.answer_errors == {"occupation_code": "Unknown STYRK-08 code '52'"}
     values["occupation_code"] = "5223"
     services.record_assessment(visit, values=values, actor=None)
-    assert Assessment.objects.get().occupation_code == "5223"
-
-
-@time_machine.travel(TODAY, tick=False)
-def test_assessment_form_shows_the_error_at_the_field(world: World) -> None:
-    visit = ready_visit(world)
-    response = world.client("caseworker").post(
-        f"/trials/ips/visits/{visit.pk}/assess/",
-        {
-            "assessed_on": "2025-06-03",
-            "in_paid_work": "on",
-            "hours_per_week": "20",
-            "occupation_code": "9999",
-            "self_rated_health": "4",
-        },
-    )
-    assert response.status_code == 200
-    assert response.context["form"].errors["occupation_code"] == ["Unknown STYRK-08 code '9999'"]
-    assert not Assessment.objects.exists()
-
-
-@time_machine.travel(TODAY, tick=False)
-def test_api_returns_a_field_error_naming_the_code(world: World) -> None:
-    visit = ready_visit(world)
-    response = world.client("caseworker").post(
-        f"/api/v1/trials/ips/visits/{visit.pk}/assessment/",
-        {
-            "assessed_on": "2025-06-03",
-            "in_paid_work": True,
-            "occupation_code": "9999",
-            "on_benefits": False,
-        },
-        content_type="application/json",
-    )
-    assert response.status_code == 400
-    assert response.json()["errors"] == {"occupation_code": ["Unknown STYRK-08 code '9999'"]}
+    assert Assessment.objects.get().values["occupation_code"] == "5223"
 
 
 @time_machine.travel(TODAY, tick=False)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pathways import importing, services
 from pathways.models import SpellImport
-from randomisation import services as randomisation
+from randomisation.allocation import services as randomisation
 from tests.conftest import World
 from trial.models import Arm, Participant, Trial
 

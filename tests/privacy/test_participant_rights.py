@@ -16,12 +16,14 @@ from django.utils import timezone
 
 from demo.seed import seed_demo
 from fidelity.models import Contact, Exposure
+from instruments.models import Assessment
 from pathways.models import Spell
+from privacy.services import collect_participant_data
 from randomisation.models import Allocation
 from reports.extract import participants as participants_frame
 from trial import personal_numbers
 from trial.demo import DEMO_TRIAL_CODE
-from trial.models import Assessment, AuditEvent, Participant, Withdrawal
+from trial.models import AuditEvent, Participant, Withdrawal
 from trial.services import withdraw_participant
 
 T = DEMO_TRIAL_CODE
@@ -38,7 +40,7 @@ def demo(db: None) -> Participant:
         .annotate(
             n_contacts=Count("contacts", distinct=True),
             n_spells=Count("spells", distinct=True),
-            n_assessments=Count("visits__assessment", distinct=True),
+            n_assessments=Count("visits__assessments", distinct=True),
         )
         .filter(n_contacts__gt=0, n_spells__gt=0, n_assessments__gt=0)
         .order_by("study_id")
@@ -71,6 +73,7 @@ def test_export_holds_everything_about_the_participant_with_the_number(
     data = read_export(tmp_path, demo)
     number = personal_numbers.decrypt(demo.personal_number_encrypted)
     person = data["participant"]
+    assert {a["instrument"] for a in data["assessments"]} == {"employment"}
     assert person["personal_number"] == number  # the person's own data
     assert person["study_id"] == demo.study_id
     assert "personal_number_encrypted" not in person and "personal_number_hash" not in person
@@ -84,7 +87,7 @@ def test_export_holds_everything_about_the_participant_with_the_number(
     assert {c["key"] for c in data["covariates"]} == set(demo.baseline)
     assert len(data["visits"]) == demo.visits.count()
     actions = {e["action"] for e in data["audit_events"]}
-    assert "participant.created" in actions
+    assert {"participant.created", "assessment.created"} <= actions
     # One CSV per section, readable, the number only in the participant's own file.
     files = sorted(p.name for p in tmp_path.iterdir())
     assert f"{T}-{demo.study_id}-contacts.csv" in files
@@ -95,6 +98,26 @@ def test_export_holds_everything_about_the_participant_with_the_number(
     event = AuditEvent.objects.get(action="participant.exported")
     assert event.actor_name == "coordinator" and event.target_id == str(demo.pk)
     assert number not in json.dumps(event.data)
+
+
+def test_export_holds_the_history_of_assessments_entered_before_the_generic_store(
+    demo: Participant,
+) -> None:
+    """Assessments moved into the generic store kept their ids (instruments/0002); their
+    earlier events name ``trial.assessment`` and are part of the participant's history."""
+    assessment = Assessment.objects.filter(visit__participant=demo).first()
+    assert assessment is not None
+    old = AuditEvent.objects.create(
+        trial=demo.trial,
+        actor_name="caseworker",
+        action="assessment.created",
+        target_type="trial.assessment",
+        target_id=str(assessment.pk),
+        target_repr=str(assessment.visit),
+    )
+    events = collect_participant_data(demo)["audit_events"]
+    assert old.pk in [e["id"] for e in events]
+    assert old in assessment.audit_events()
 
 
 def test_export_csvs_neutralise_formulas(demo: Participant, tmp_path: Path) -> None:
@@ -148,6 +171,8 @@ def test_erasure_removes_personal_data_and_keeps_allocation_and_counts(
     trial = demo.trial
     before = participants_frame(trial, timezone.localdate())
     contacts = Contact.objects.filter(participant=demo).count()
+    # An answer to the contamination question, kept on the visit.
+    demo.visits.filter(completed_on__isnull=False).update(contamination_reported=False)
     args = [T, demo.study_id, "--reason", "Request 2026-14", "--by", "coordinator"]
 
     dry = io.StringIO()
@@ -163,6 +188,8 @@ def test_erasure_removes_personal_data_and_keeps_allocation_and_counts(
     assert person.baseline == {}
     assert person.study_id == demo.study_id and person.status == Participant.Status.WITHDRAWN
     assert not Assessment.objects.filter(visit__participant=person).exists()
+    assert not person.visits.filter(contamination_reported__isnull=False).exists()
+    assert not person.visits.filter(completed_on__isnull=False).exists()
     assert not Spell.objects.filter(participant=person).exists()
     assert Contact.objects.filter(participant=person).count() == contacts  # dose and reach
     assert not Contact.objects.filter(participant=person).exclude(note="").exists()

@@ -9,8 +9,10 @@ from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from randomisation import services
+from randomisation.allocation import services as allocation_services
+from randomisation.allocation import verification
 from randomisation.models import Allocation, AllocationFlag, Scheme, Unblinding
+from randomisation.schemes import services as scheme_services
 from tests.conftest import World, api_token
 from trial.models import AuditEvent, Participant, Trial
 
@@ -27,7 +29,7 @@ def ready(world: World) -> World:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[2, 4], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=world.users["coordinator"])
+    scheme_services.lock_scheme(scheme, actor=world.users["coordinator"])
     world.users["coordinator"].email = "coord@example.org"
     world.users["coordinator"].save()
     return world
@@ -82,7 +84,9 @@ def test_only_randomisers_may_randomise(ready: World, persona: str, status: int)
 
 def test_blinded_statistician_sees_the_arm_code_only(ready: World) -> None:
     participant = ready.participants["OSLA"][0]
-    allocation = services.randomise(participant, actor=ready.users["coordinator"]).allocation
+    allocation = allocation_services.randomise(
+        participant, actor=ready.users["coordinator"]
+    ).allocation
     page = ready.client("statistician").get(participant.get_absolute_url())
     text = page.content.decode()
     assert f"Randomised to {allocation.arm.code}" in text
@@ -109,12 +113,12 @@ def test_manual_allocation_and_in_error_flag(ready: World) -> None:
     client.post(flag_url, {"reason": "Was not eligible after all"})
     assert AllocationFlag.objects.get(allocation=allocation).reason == "Was not eligible after all"
     assert Allocation.objects.get(pk=allocation.pk).arm == arm  # the allocation stands
-    assert services.verify(ready.trial).ok
+    assert verification.verify(ready.trial).ok
 
 
 def test_caseworker_cannot_learn_of_allocations_at_other_sites(ready: World) -> None:
     other = ready.participants["BGO"][0]
-    allocation = services.randomise(other, actor=ready.users["coordinator"]).allocation
+    allocation = allocation_services.randomise(other, actor=ready.users["coordinator"]).allocation
     flag_url = reverse("randomisation:in_error", args=[ready.trial.code, allocation.sequence])
     assert ready.client("caseworker").get(flag_url).status_code == 403
     response = APIClient()
@@ -125,7 +129,9 @@ def test_caseworker_cannot_learn_of_allocations_at_other_sites(ready: World) -> 
 
 def test_emergency_unblinding_is_logged_and_notifies_coordinators(ready: World) -> None:
     participant = ready.participants["OSLA"][1]
-    allocation = services.randomise(participant, actor=ready.users["coordinator"]).allocation
+    allocation = allocation_services.randomise(
+        participant, actor=ready.users["coordinator"]
+    ).allocation
     client = ready.client("coordinator")
     empty = client.post(url("unblind", ready, participant), {"reason": ""})
     assert empty.status_code == 200 and not Unblinding.objects.exists()
@@ -139,7 +145,7 @@ def test_emergency_unblinding_is_logged_and_notifies_coordinators(ready: World) 
 @pytest.mark.django_db(transaction=True)
 def test_unblinding_mail_goes_out_after_commit(ready: World) -> None:
     participant = ready.participants["OSLA"][1]
-    services.randomise(participant, actor=ready.users["coordinator"])
+    allocation_services.randomise(participant, actor=ready.users["coordinator"])
     ready.client("coordinator").post(url("unblind", ready, participant), {"reason": "Emergency"})
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["coord@example.org"]
     assert participant.study_id in mail.outbox[0].body
@@ -170,7 +176,7 @@ def test_api_randomise_is_idempotent_and_reports_refusals(ready: World) -> None:
 
 def test_api_allocation_list_hides_arm_names_from_blinded_roles(ready: World) -> None:
     for participant in ready.participants["OSLA"]:
-        services.randomise(participant, actor=ready.users["coordinator"])
+        allocation_services.randomise(participant, actor=ready.users["coordinator"])
     client = APIClient()
     client.force_authenticate(ready.users["statistician"])
     rows = client.get(f"/api/v1/trials/{ready.trial.code}/allocations/").json()["results"]

@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from randomisation import services
+from randomisation.allocation import verification
 from randomisation.models import Allocation, BlockSlot, Scheme
+from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.conftest import api_token
 from trial.models import Membership, Trial
@@ -31,7 +32,7 @@ def test_simultaneous_randomisations_take_distinct_consecutive_slots(gunicorn_se
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     initial_slots = BlockSlot.objects.filter(scheme=scheme).count()
     assert initial_slots < CLIENTS  # the stratum must be extended under contention too
     people = [
@@ -86,7 +87,7 @@ def test_simultaneous_randomisations_take_distinct_consecutive_slots(gunicorn_se
         sizes[slot.block_number] = slot.block_size
     complete = [n for n, counts in blocks.items() if sum(counts.values()) == sizes[n]]
     assert complete and all(blocks[n]["A"] == blocks[n]["B"] for n in complete)
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 @pytest.mark.django_db(transaction=True)
@@ -102,7 +103,7 @@ def test_one_participant_randomised_twice_at_once_gets_one_allocation(gunicorn_s
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     people = [
         factories.make_participant(
             trial, site, consent_version="v1", consent_date=dt.date(2025, 3, 1)
@@ -140,4 +141,4 @@ def test_one_participant_randomised_twice_at_once_gets_one_allocation(gunicorn_s
     refusals = [body for _, status, body in results if status == 400]
     assert all("already randomised" in body["errors"]["non_field_errors"][0] for body in refusals)
     assert Allocation.objects.filter(trial=trial).count() == len(people)
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from demo.seed import seed_demo
-from randomisation import chain, services
-from randomisation.models import Allocation, BlockSlot
+from randomisation.allocation import chain, verification
+from randomisation.models import Allocation, BlockSlot, Scheme
 from trial.demo import DEMO_TRIAL_CODE
 from trial.models import Participant
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def test_demo_is_randomised_by_stratified_blocks_with_an_intact_log() -> None:
     result = seed_demo(participants=60, seed=5, as_of=dt.date(2026, 6, 1))
     trial = result.trial
-    scheme = services.locked_scheme(trial)
+    scheme = Scheme.objects.locked_for(trial)
     assert scheme is not None and scheme.stratify_by_site and scheme.commitment_hash
     randomised = Participant.objects.filter(trial=trial, randomised_on__isnull=False)
     allocations = Allocation.objects.filter(trial=trial)
@@ -42,7 +42,7 @@ def test_demo_is_randomised_by_stratified_blocks_with_an_intact_log() -> None:
         assert allocation.participant.visits.exists()
     arms = Counter(allocations.values_list("arm__code", flat=True))
     assert abs(arms["A"] - arms["B"]) <= 2 * trial.sites.count()
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 def test_verify_allocations_command(capsys: pytest.CaptureFixture[str]) -> None:

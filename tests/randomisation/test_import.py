@@ -20,7 +20,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
-from randomisation import import_jobs, importing, services
+from instruments.models import Assessment, Instrument, InstrumentVersion
+from randomisation import import_jobs, importing
+from randomisation.allocation import verification
 from randomisation.models import Allocation, TrialImport
 from randomisation.tasks import run_import
 from tests import factories
@@ -30,7 +32,6 @@ from trial import jobs, personal_numbers
 from trial.forms import EnrolmentForm
 from trial.models import (
     Arm,
-    Assessment,
     AuditEvent,
     CovariateDefinition,
     Membership,
@@ -54,6 +55,8 @@ TABLES = (
     Participant,
     Allocation,
     Visit,
+    Instrument,
+    InstrumentVersion,
     Assessment,
     Withdrawal,
     AuditEvent,
@@ -172,14 +175,17 @@ def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers:
         ("L-003", "A", "imported"),
     ]
     assert allocations[0].reference == "ENV-1"
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
     first.refresh_from_db()
     assert first.randomised_on == dt.date(2024, 1, 12)
     # Visits come from the schedule; the assessed ones are completed.
     assert Visit.objects.filter(participant__trial=trial).count() == 6
     m12 = Visit.objects.get(participant=first, definition__code="m12")
     assert m12.completed_on == dt.date(2025, 1, 12)
-    assert m12.assessment.hours_per_week == pytest.approx(37.5)
+    imported = Assessment.objects.get(visit=m12)
+    assert imported.values["hours_per_week"] == pytest.approx(37.5)
+    # Recorded under the trial's default instrument, marked as imported.
+    assert (imported.instrument.builtin, imported.source) == ("employment", "import")
     assert Assessment.objects.filter(visit__participant__trial=trial).count() == 3
     withdrawn = Participant.objects.get(trial=trial, study_id="L-003")
     assert withdrawn.status == Participant.Status.WITHDRAWN
@@ -206,6 +212,27 @@ def test_reimporting_the_same_files_changes_nothing(
     assert again.ok and not again.written
     assert again.created == 0 and again.unchanged == 20
     assert counts() == before  # every table, the audit trail included
+
+
+def test_a_zero_in_hours_or_earnings_when_not_in_paid_work_reads_as_empty(
+    importer: AbstractUser, numbers: list[str]
+) -> None:
+    """The documented format allows it; the instrument does not ask either item then."""
+    files = legacy_files(numbers)
+    files["assessments.csv"] = files["assessments.csv"].replace(
+        "L-002,m6,2024-07-20,no,,,,yes", "L-002,m6,2024-07-20,no,0,0,,yes"
+    )
+    report = importing.import_trial(as_bytes(files), actor=importer)
+    assert report.ok and report.written, [str(e) for e in report.errors]
+    stored = Assessment.objects.get(visit__participant__study_id="L-002").values
+    assert stored == {
+        "in_paid_work": False,
+        "on_benefits": True,
+        "benefit_type": "work_assessment_allowance",
+        "self_rated_health": 3,
+    }
+    again = importing.import_trial(as_bytes(files), actor=importer)
+    assert again.ok and again.created == 0 and again.files["assessments.csv"].unchanged == 3
 
 
 def test_a_file_with_a_bom_and_crlf_line_ends_is_read(

@@ -15,8 +15,12 @@ from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from randomisation import consort, services, simulation_jobs
+from randomisation.allocation import services as allocation_services
+from randomisation.cluster import services as cluster_services
 from randomisation.models import Allocation, BlockSlot, Scheme, SimulationRun
+from randomisation.schemes import consort
+from randomisation.schemes import services as scheme_services
+from randomisation.simulation import services as simulation_services
 from randomisation.tasks import run_simulation
 from tests import factories
 from tests.conftest import World, as_owner
@@ -69,7 +73,7 @@ def blocks_scheme(world: World, **fields: Any) -> Scheme:
 def randomised(world: World, scheme: Scheme, n: int = 4) -> list[tuple[Participant, str]]:
     """``n`` consented participants randomised through the service, with their numbers."""
     if not scheme.is_locked:
-        services.lock_scheme(scheme, actor=world.users["coordinator"])
+        scheme_services.lock_scheme(scheme, actor=world.users["coordinator"])
     people = []
     for i in range(n):
         number = factories.personal_number()
@@ -81,7 +85,7 @@ def randomised(world: World, scheme: Scheme, n: int = 4) -> list[tuple[Participa
             consent_date=dt.date(2025, 3, 1),
             baseline={"sex": "fm"[i % 2]},
         )
-        services.randomise(participant, actor=world.users["coordinator"])
+        allocation_services.randomise(participant, actor=world.users["coordinator"])
         people.append((participant, number))
     return people
 
@@ -224,7 +228,7 @@ def test_lock_refusal_is_shown_and_nothing_is_locked(rworld: World) -> None:
 
 def test_an_unused_locked_scheme_gets_a_new_draft_version(rworld: World) -> None:
     scheme = blocks_scheme(rworld)
-    services.lock_scheme(scheme, actor=rworld.users["coordinator"])
+    scheme_services.lock_scheme(scheme, actor=rworld.users["coordinator"])
     client = rworld.client("coordinator")
     response = client.post(BASE + "scheme/", {"action": "new-version"})
     assert response.status_code == 302
@@ -238,11 +242,11 @@ def test_an_unused_locked_scheme_gets_a_new_draft_version(rworld: World) -> None
     new.refresh_from_db()
     old.refresh_from_db()
     assert new.block_sizes == [6] and old.block_sizes == [4, 6]
-    assert services.locked_scheme(rworld.trial) == old
+    assert Scheme.objects.locked_for(rworld.trial) == old
 
 
 def test_a_new_version_cannot_be_locked_once_the_old_one_was_used(rworld: World) -> None:
-    old = services.lock_scheme(blocks_scheme(rworld), actor=rworld.users["coordinator"])
+    old = scheme_services.lock_scheme(blocks_scheme(rworld), actor=rworld.users["coordinator"])
     client = rworld.client("coordinator")
     client.post(BASE + "scheme/", {"action": "new-version"})
     assert "Version 2 is being prepared as a draft" in text(client.get(BASE))
@@ -343,7 +347,7 @@ def test_unblinded_statistician_downloads_the_three_exports(rworld: World) -> No
     scheme = blocks_scheme(rworld)
     people = randomised(rworld, scheme)
     first = Allocation.objects.get(sequence=1)
-    services.flag_in_error(
+    allocation_services.flag_in_error(
         first, reason="Not eligible after all", actor=rworld.users["coordinator"]
     )
     client = rworld.client("unblinded")
@@ -536,7 +540,7 @@ def test_a_failing_simulation_is_marked_failed(rworld: World) -> None:
             "n_trials": 10,
             "trial_size": 10,
             "strata_mix": {"site": {"OSLA": 1.0}},  # sex is missing
-            "spec": simulation_jobs.spec_to_json(simulation_jobs.spec_for(scheme)),
+            "spec": simulation_services.spec_to_json(simulation_services.spec_for(scheme)),
             "seed": "00" * 32,
         },
         total=10,
@@ -574,7 +578,7 @@ def test_consort_text_for_blocks_names_sizes_and_strata(rworld: World) -> None:
     scheme = blocks_scheme(rworld)
     draft = " ".join(consort.randomisation_text(scheme))
     assert "will be computer-generated" in draft and "still a draft" in draft
-    services.lock_scheme(scheme, actor=rworld.users["coordinator"])
+    scheme_services.lock_scheme(scheme, actor=rworld.users["coordinator"])
     scheme.refresh_from_db()
     paragraphs = consort.randomisation_text(scheme)
     joined = " ".join(paragraphs)
@@ -612,12 +616,12 @@ def test_overview_of_a_cluster_trial_offers_to_randomise_the_sites(rworld: World
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.CLUSTER_STRATIFIED, site_strata_field=""
     )
-    services.lock_scheme(scheme, actor=rworld.users["coordinator"])
+    scheme_services.lock_scheme(scheme, actor=rworld.users["coordinator"])
     page = rworld.client("coordinator").get(BASE)
     assert page.context["can_randomise_sites"]
     assert 'action="/trials/ips/randomisation/sites/"' in text(page)
     assert not rworld.client("statistician").get(BASE).context["can_randomise_sites"]
-    services.randomise_sites(trial, actor=rworld.users["coordinator"])
+    cluster_services.randomise_sites(trial, actor=rworld.users["coordinator"])
     page = rworld.client("coordinator").get(BASE)
     assert not page.context["can_randomise_sites"]
     assert all(row["allocated"] for row in page.context["site_rows"])

@@ -8,8 +8,11 @@ from collections import Counter
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from randomisation import services
+from randomisation.allocation import services as allocation_services
+from randomisation.allocation import verification
+from randomisation.cluster import services as cluster_services
 from randomisation.models import Allocation, BlockSlot, Scheme
+from randomisation.schemes import services as scheme_services
 from tests import factories
 from trial.models import CovariateDefinition, Participant, Trial, Withdrawal
 from trial.services import TrialError
@@ -42,7 +45,7 @@ def consented(trial, site, sex="f", **fields):
 
 def test_locking_generates_sealed_lists_and_a_commitment() -> None:
     _trial, _sites, user, scheme = recruiting_trial()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     scheme.refresh_from_db()
     assert scheme.is_locked and len(scheme.commitment_hash) == 64
     assert scheme.seed_encrypted and "seed" not in scheme.commitment
@@ -56,13 +59,13 @@ def test_locking_generates_sealed_lists_and_a_commitment() -> None:
             by_block.setdefault(slot.block_number, Counter())[slot.arm.code] += 1
         assert all(c["A"] == c["B"] and sum(c.values()) in (4, 6) for c in by_block.values())
     with pytest.raises(TrialError, match="already locked"):
-        services.lock_scheme(scheme, actor=user)
+        scheme_services.lock_scheme(scheme, actor=user)
 
 
 def test_block_sizes_must_keep_the_ratio() -> None:
     _trial, _sites, user, scheme = recruiting_trial(block_sizes=[3, 4])
     with pytest.raises(TrialError) as error:
-        services.lock_scheme(scheme, actor=user)
+        scheme_services.lock_scheme(scheme, actor=user)
     assert error.value.field == "block_sizes" and "3" in error.value.message
     scheme.refresh_from_db()
     assert not scheme.is_locked and not BlockSlot.objects.exists()
@@ -71,9 +74,12 @@ def test_block_sizes_must_keep_the_ratio() -> None:
 def test_randomise_follows_the_sealed_list_and_schedules_visits() -> None:
     trial, sites, user, scheme = recruiting_trial()
     trial.visit_definitions.create(code="m6", label="6 months", offset_months=6)
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     people = [consented(trial, sites[0]) for _ in range(10)]
-    arms = [services.randomise(p, actor=user, on=dt.date(2025, 3, 2)).allocation for p in people]
+    arms = [
+        allocation_services.randomise(p, actor=user, on=dt.date(2025, 3, 2)).allocation
+        for p in people
+    ]
     expected = list(
         BlockSlot.objects.filter(scheme=scheme, stratum="site=OSL")
         .order_by("position")
@@ -85,7 +91,7 @@ def test_randomise_follows_the_sealed_list_and_schedules_visits() -> None:
     people[0].refresh_from_db()
     assert people[0].randomised_on == dt.date(2025, 3, 2)
     assert people[0].visits.get().due_on == dt.date(2025, 9, 2)
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 @pytest.mark.parametrize(
@@ -98,38 +104,38 @@ def test_randomise_follows_the_sealed_list_and_schedules_visits() -> None:
 )
 def test_refusals_write_nothing(change, message) -> None:
     trial, sites, user, scheme = recruiting_trial(stratify_by_site=False, strata_covariates=["sex"])
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     participant = consented(trial, sites[0], **change)
     with pytest.raises(TrialError, match=message):
-        services.randomise(participant, actor=user)
+        allocation_services.randomise(participant, actor=user)
     assert not Allocation.objects.exists()
     assert not BlockSlot.objects.filter(used=True).exists()
 
 
 def test_already_randomised_and_not_recruiting_are_refused() -> None:
     trial, sites, user, scheme = recruiting_trial()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     participant = consented(trial, sites[0])
-    first = services.randomise(participant, actor=user).allocation
+    first = allocation_services.randomise(participant, actor=user).allocation
     with pytest.raises(TrialError, match="already randomised"):
-        services.randomise(participant, actor=user)
+        allocation_services.randomise(participant, actor=user)
     trial.status = Trial.Status.FOLLOW_UP
     trial.save()
     with pytest.raises(TrialError, match="not recruiting"):
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
     assert list(Allocation.objects.all()) == [first]
 
 
 def test_idempotency_key_returns_the_same_allocation() -> None:
     trial, sites, user, scheme = recruiting_trial()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     participant, other = consented(trial, sites[0]), consented(trial, sites[0])
-    first = services.randomise(participant, actor=user, idempotency_key="k-1")
-    again = services.randomise(participant, actor=user, idempotency_key="k-1")
+    first = allocation_services.randomise(participant, actor=user, idempotency_key="k-1")
+    again = allocation_services.randomise(participant, actor=user, idempotency_key="k-1")
     assert first.created and not again.created
     assert again.allocation.pk == first.allocation.pk
     with pytest.raises(TrialError) as error:
-        services.randomise(other, actor=user, idempotency_key="k-1")
+        allocation_services.randomise(other, actor=user, idempotency_key="k-1")
     assert error.value.field == "idempotency_key"
     assert Allocation.objects.count() == 1
 
@@ -138,13 +144,13 @@ def test_a_stratum_that_runs_out_is_extended_from_the_seed() -> None:
     trial, sites, user, scheme = recruiting_trial()
     trial.target_size = 2  # two blocks per stratum at lock time
     trial.save()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     initial = BlockSlot.objects.filter(scheme=scheme, stratum="site=OSL").count()
     for _ in range(initial + 3):
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
     slots = BlockSlot.objects.filter(scheme=scheme, stratum="site=OSL")
     assert slots.count() > initial and slots.filter(used=True).count() == initial + 3
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 def test_a_scheme_taking_the_id_of_a_rolled_back_one_uses_its_own_seed_and_arms() -> None:
@@ -156,29 +162,29 @@ def test_a_scheme_taking_the_id_of_a_rolled_back_one_uses_its_own_seed_and_arms(
 
     with pytest.raises(Undo), transaction.atomic():
         trial, sites, user, scheme = recruiting_trial()
-        services.lock_scheme(scheme, actor=user)
-        services.randomise(consented(trial, sites[0]), actor=user)
+        scheme_services.lock_scheme(scheme, actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
         gone = (trial.pk, scheme.pk, set(trial.arms.values_list("pk", flat=True)))
         raise Undo
     trial, sites, user, scheme = recruiting_trial()
     trial.arms.filter(code="A").update(name="The other intervention")
     trial.target_size = 2  # two blocks per stratum, so the list is extended from the seed
     trial.save()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     if connection.vendor == "sqlite":  # the reuse that made the cache name another scheme
         assert (trial.pk, scheme.pk) == gone[:2]
         assert set(trial.arms.values_list("pk", flat=True)) == gone[2]
     initial = BlockSlot.objects.filter(scheme=scheme, stratum="site=OSL").count()
     people = [consented(trial, sites[0]) for _ in range(initial + 3)]
-    allocated = [services.randomise(p, actor=user).allocation for p in people]
-    assert services.verify(trial).ok  # the extension came from this scheme's seed
+    allocated = [allocation_services.randomise(p, actor=user).allocation for p in people]
+    assert verification.verify(trial).ok  # the extension came from this scheme's seed
     names = {allocation.arm.code: allocation.arm.name for allocation in allocated}
     assert names["A"] == "The other intervention"
 
 
 def test_withdrawn_participant_is_refused() -> None:
     trial, sites, user, scheme = recruiting_trial()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     participant = consented(trial, sites[0])
     Withdrawal.objects.create(
         participant=participant, withdrawn_on=dt.date(2025, 3, 2), scope="no_contact", reason="x"
@@ -186,7 +192,7 @@ def test_withdrawn_participant_is_refused() -> None:
     participant.status = Participant.Status.WITHDRAWN
     participant.save()
     with pytest.raises(TrialError, match="status"):
-        services.randomise(participant, actor=user)
+        allocation_services.randomise(participant, actor=user)
 
 
 def test_minimisation_balances_margins() -> None:
@@ -197,9 +203,11 @@ def test_minimisation_balances_margins() -> None:
         minimisation_factors=[{"factor": "site", "weight": 1}, {"factor": "sex", "weight": 1}],
         p_best="1.00",
     )
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     for i in range(24):
-        services.randomise(consented(trial, sites[i % 2], sex="fm"[i % 3 == 0]), actor=user)
+        allocation_services.randomise(
+            consented(trial, sites[i % 2], sex="fm"[i % 3 == 0]), actor=user
+        )
     rows = Allocation.objects.select_related("participant__site")
     for key in ("site", "sex"):
         by_level: dict[str, Counter] = {}
@@ -208,13 +216,13 @@ def test_minimisation_balances_margins() -> None:
             by_level.setdefault(level, Counter())[allocation.arm.code] += 1
         # With p_best = 1 every margin stays within one of perfect balance.
         assert all(abs(c["A"] - c["B"]) <= 1 for c in by_level.values()), (key, by_level)
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 def test_database_refuses_to_change_an_allocation(require_postgres: None) -> None:
     trial, sites, user, scheme = recruiting_trial()
-    services.lock_scheme(scheme, actor=user)
-    allocation = services.randomise(consented(trial, sites[0]), actor=user).allocation
+    scheme_services.lock_scheme(scheme, actor=user)
+    allocation = allocation_services.randomise(consented(trial, sites[0]), actor=user).allocation
     for statement in (
         "UPDATE randomisation_allocation SET reason = 'x'",
         "DELETE FROM randomisation_allocation",
@@ -242,7 +250,7 @@ def cluster_trial(design, **scheme_fields):
     ]
     user = factories.make_user("coord")
     scheme = Scheme.objects.create(trial=trial, **scheme_fields)
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     return trial, sites, user
 
 
@@ -254,18 +262,18 @@ def test_cluster_sites_are_randomised_once_and_participants_take_their_sites_arm
     )
     participant = consented(trial, sites[0])
     with pytest.raises(TrialError, match="has not been randomised"):
-        services.randomise(participant, actor=user)
-    site_allocations = services.randomise_sites(trial, actor=user)
+        allocation_services.randomise(participant, actor=user)
+    site_allocations = cluster_services.randomise_sites(trial, actor=user)
     assert len(site_allocations) == 6
     for region in ("east", "west"):
         arms = Counter(a.arm.code for a in site_allocations if a.stratum == f"region={region}")
         assert sum(arms.values()) == 3 and abs(arms["A"] - arms["B"]) == 1
     with pytest.raises(TrialError, match="already been randomised"):
-        services.randomise_sites(trial, actor=user)
-    allocation = services.randomise(participant, actor=user).allocation
+        cluster_services.randomise_sites(trial, actor=user)
+    allocation = allocation_services.randomise(participant, actor=user).allocation
     site_arm = next(a.arm for a in site_allocations if a.site == sites[0])
     assert allocation.source == Allocation.Source.CLUSTER and allocation.arm == site_arm
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 def test_constrained_randomisation_balances_site_covariates() -> None:
@@ -277,7 +285,7 @@ def test_constrained_randomisation_balances_site_covariates() -> None:
         constraint_covariates=["size"],
         constraint_cutoff="0.2",
     )
-    allocations = services.randomise_sites(trial, actor=user)
+    allocations = cluster_services.randomise_sites(trial, actor=user)
     by_arm: dict[str, list[int]] = {}
     for allocation in allocations:
         by_arm.setdefault(allocation.arm.code, []).append(sizes[allocation.site.code])
@@ -298,16 +306,18 @@ def test_stepped_wedge_participants_switch_arm_at_their_sites_crossover() -> Non
         first_step_on=dt.date(2025, 6, 1),
         step_length_months=4,
     )
-    site_allocations = {a.site.code: a for a in services.randomise_sites(trial, actor=user)}
+    site_allocations = {a.site.code: a for a in cluster_services.randomise_sites(trial, actor=user)}
     assert Counter(a.details["step"] for a in site_allocations.values()) == {1: 2, 2: 2, 3: 2}
     site = sites[0]
     crossover = dt.date.fromisoformat(site_allocations[site.code].details["crossover_on"])
-    before = services.randomise(
+    before = allocation_services.randomise(
         consented(trial, site), actor=user, on=crossover - dt.timedelta(days=1)
     ).allocation
-    after = services.randomise(consented(trial, site), actor=user, on=crossover).allocation
+    after = allocation_services.randomise(
+        consented(trial, site), actor=user, on=crossover
+    ).allocation
     assert before.arm.is_control and not after.arm.is_control
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
 
 
 def test_revealed_commitment_reproduces_the_published_hash(capsys) -> None:
@@ -317,7 +327,7 @@ def test_revealed_commitment_reproduces_the_published_hash(capsys) -> None:
     from django.core.management import CommandError, call_command
 
     trial, _sites, user, scheme = recruiting_trial()
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     scheme.refresh_from_db()
     with pytest.raises(CommandError, match="not closed"):
         call_command("reveal_commitment", trial.code)

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from randomisation.engine import Measure, SchemeSpec, minimise
-from randomisation.simulation import (
+from randomisation.simulation.engine import (
     SimulationResult,
     _joint_profiles,
     _MinimisationPreference,

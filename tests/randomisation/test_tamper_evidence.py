@@ -26,8 +26,12 @@ from django.db import connection, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from randomisation import chain, engine, services, tasks
+from randomisation import engine, tasks
+from randomisation.allocation import chain, verification
+from randomisation.allocation import log as allocation_log
+from randomisation.allocation import services as allocation_services
 from randomisation.models import Allocation, ChainAnchor, Scheme
+from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.conftest import OWNER_URL, TEST_CHAIN_KEY, World, api_token
 from trial.models import AuditEvent, CovariateDefinition, Participant, Trial
@@ -92,7 +96,7 @@ def blocks_trial(code: str = "tamper") -> tuple[Trial, list[Any], Any]:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=user)
+    scheme_services.lock_scheme(scheme, actor=user)
     return trial, sites, user
 
 
@@ -112,8 +116,8 @@ def randomised(transactional_db: None, require_postgres: None) -> Iterator[Trial
     connection sees them and every allocation wrote its commit line to the witness."""
     trial, sites, user = blocks_trial()
     for _ in range(6):
-        services.randomise(consented(trial, sites[0]), actor=user)
-    result = services.verify(trial)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
+    result = verification.verify(trial)
     assert result.ok and result.checked == 6, result.problems
     yield trial
 
@@ -127,13 +131,13 @@ def rechain(trial: Trial, start: int, *, key: str | None) -> None:
         .select_related("trial", "scheme", "participant", "site", "arm")
         .order_by("sequence")
     )
-    previous = rows[start - 2].hash if start > 1 else services.GENESIS
+    previous = rows[start - 2].hash if start > 1 else allocation_log.GENESIS
     signer = chain._derive(key) if key else None
     with attacker() as conn:
         conn.execute("SET session_replication_role = replica")
         for allocation in rows[start - 1 :]:
             allocation.previous_hash = previous
-            allocation.hash = engine.commitment(services.allocation_payload(allocation))
+            allocation.hash = engine.commitment(allocation_log.allocation_payload(allocation))
             mac = chain.mac(signer, allocation.hash) if signer else allocation.mac
             conn.execute(
                 "UPDATE randomisation_allocation SET previous_hash = %s, hash = %s, mac = %s"
@@ -283,7 +287,7 @@ def test_stripping_the_signatures_does_not_let_the_log_be_anchored_again(
         )
     person = consented(randomised, randomised.sites.get(code="OSL"))
     with pytest.raises(chain.ChainUnavailable, match="not signed although the log was signed"):
-        services.randomise(person, actor=None)
+        allocation_services.randomise(person, actor=None)
     assert not ChainAnchor.objects.exists()
     assert run_verify(randomised.code).returncode == 1
 
@@ -295,14 +299,14 @@ def test_a_rolled_back_allocation_is_not_reported_missing(
     transactional_db: None, require_postgres: None
 ) -> None:
     trial, sites, user = blocks_trial()
-    services.randomise(consented(trial, sites[0]), actor=user)
+    allocation_services.randomise(consented(trial, sites[0]), actor=user)
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
         raise RuntimeError("the request failed after the allocation")
     lines = chain.witness_path(trial.code).read_text().splitlines()
     assert [line.split("\t")[1] for line in lines] == ["intent", "commit", "intent"]
-    services.randomise(consented(trial, sites[0]), actor=user)
-    result = services.verify(trial)
+    allocation_services.randomise(consented(trial, sites[0]), actor=user)
+    result = verification.verify(trial)
     assert result.ok, result.problems
     assert result.checked == 2 and result.checkpoint.sequence == 2  # type: ignore[union-attr]
 
@@ -321,7 +325,7 @@ def ready(world: World) -> World:
     scheme = Scheme.objects.create(
         trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[2, 4], stratify_by_site=True
     )
-    services.lock_scheme(scheme, actor=world.users["coordinator"])
+    scheme_services.lock_scheme(scheme, actor=world.users["coordinator"])
     return world
 
 
@@ -405,7 +409,7 @@ def test_an_unwritable_witness_refuses_the_allocation(
 def legacy_allocations(trial: Trial, sites: list[Any], user: Any, count: int) -> None:
     """Allocations as the version before the chain key wrote them: hash-chained, unsigned."""
     for _ in range(count):
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
     with attacker() as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute(
@@ -420,14 +424,14 @@ def test_an_old_chain_is_anchored_at_the_first_allocation_after_the_upgrade(
 ) -> None:
     trial, sites, user = blocks_trial("legacy")
     legacy_allocations(trial, sites, user, 3)
-    before = services.verify(trial)
+    before = verification.verify(trial)
     assert not before.ok and before.unanchored == 3
     assert "#1: neither signed with a configured chain key nor covered" in before.problems[0]
-    services.randomise(consented(trial, sites[0]), actor=user)
+    allocation_services.randomise(consented(trial, sites[0]), actor=user)
     anchor = ChainAnchor.objects.get(trial=trial)
     assert anchor.sequence == 3 and anchor.reason == ChainAnchor.Reason.UPGRADE
     assert AuditEvent.objects.filter(action="allocation_log.anchored").count() == 1
-    result = services.verify(trial)
+    result = verification.verify(trial)
     assert result.ok, result.problems
     assert result.anchored_to == 3 and result.signed_from == 4
     out = call_command_output("verify_allocations", trial.code)
@@ -451,11 +455,11 @@ def test_the_anchor_command_anchors_an_old_chain_once(
     assert "nothing to anchor" in call_command_output("anchor_allocation_chain", trial.code)
     assert ChainAnchor.objects.count() == 1
     assert AuditEvent.objects.filter(action="allocation_log.anchored").count() == 1
-    assert services.verify(trial).ok
+    assert verification.verify(trial).ok
     # The next allocation goes on from the anchored head, without a second anchor.
-    services.randomise(consented(trial, sites[0]), actor=user)
+    allocation_services.randomise(consented(trial, sites[0]), actor=user)
     assert ChainAnchor.objects.count() == 1
-    result = services.verify(trial)
+    result = verification.verify(trial)
     assert result.ok and result.anchored_to == 2 and result.signed_from == 3
 
 
@@ -464,14 +468,14 @@ def test_rotating_the_key_anchors_under_the_new_key_and_the_old_key_can_go(
 ) -> None:
     trial, sites, user = blocks_trial("rotate")
     for _ in range(2):
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
     settings.ALLOCATION_CHAIN_KEYS = [OTHER_KEY, TEST_CHAIN_KEY]
     assert "anchored at #2" in call_command_output("anchor_allocation_chain", trial.code)
     assert ChainAnchor.objects.get().reason == ChainAnchor.Reason.ROTATION
-    services.randomise(consented(trial, sites[0]), actor=user)
+    allocation_services.randomise(consented(trial, sites[0]), actor=user)
     assert Allocation.objects.get(sequence=3).mac_key == chain._derive(OTHER_KEY).fingerprint
     settings.ALLOCATION_CHAIN_KEYS = [OTHER_KEY]
-    result = services.verify(trial)
+    result = verification.verify(trial)
     assert result.ok, result.problems
     assert result.anchored_to == 2
     assert any("no longer configured" in note for note in result.notes)
@@ -484,7 +488,7 @@ def test_daily_checkpoint_is_shown_on_the_verify_page_and_in_coordinator_emails(
     ready: World,
 ) -> None:
     participant = ready.participants["OSLA"][0]
-    outcome = services.randomise(participant, actor=ready.users["coordinator"])
+    outcome = allocation_services.randomise(participant, actor=ready.users["coordinator"])
     assert tasks.write_allocation_checkpoints() == 1
     assert tasks.write_allocation_checkpoints() == 1  # repeating adds a line, harmless
     point = chain.latest_checkpoint(ready.trial.code)
@@ -497,7 +501,9 @@ def test_daily_checkpoint_is_shown_on_the_verify_page_and_in_coordinator_emails(
     ready.users["coordinator"].email = "coord@example.org"
     ready.users["coordinator"].save()
     with ready_on_commit():
-        services.unblind(outcome.allocation, reason="Emergency", actor=ready.users["coordinator"])
+        allocation_services.unblind(
+            outcome.allocation, reason="Emergency", actor=ready.users["coordinator"]
+        )
     assert f"#1, head {outcome.allocation.hash[:12]}" in mail.outbox[-1].body
 
 
@@ -512,15 +518,15 @@ def test_verify_reads_the_daily_line_as_binding(
 ) -> None:
     trial, sites, user = blocks_trial()
     for _ in range(2):
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
     # Only intents and the daily line: the commit lines were lost (a crash after commit).
     path = chain.witness_path(trial.code)
     path.unlink()
-    services.write_checkpoints()
+    verification.write_checkpoints()
     with attacker() as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute("DELETE FROM randomisation_allocation WHERE sequence = 2")
-    result = services.verify(trial)
+    result = verification.verify(trial)
     assert "1 allocation missing after #1" in " ".join(result.problems)
 
 
@@ -529,18 +535,18 @@ def test_after_a_restore_a_new_witness_is_started_and_the_old_one_kept(
 ) -> None:
     trial, sites, user = blocks_trial("restored")
     for _ in range(3):
-        services.randomise(consented(trial, sites[0]), actor=user)
+        allocation_services.randomise(consented(trial, sites[0]), actor=user)
     with attacker() as conn:  # the backup was taken before #3
         conn.execute("SET session_replication_role = replica")
         conn.execute("DELETE FROM randomisation_allocation WHERE sequence = 3")
-    assert "1 allocation missing after #2" in " ".join(services.verify(trial).problems)
+    assert "1 allocation missing after #2" in " ".join(verification.verify(trial).problems)
     out = call_command_output("anchor_allocation_chain", trial.code, "--new-witness")
     assert "anchored at #2" in out
     kept = list(chain.witness_dir().glob(f"{trial.code}.log.replaced-*"))
     assert len(kept) == 1 and "\tcommit\t" in kept[0].read_text()
     event = AuditEvent.objects.get(action="allocation_log.anchored")
     assert event.data["reason"] == "witness" and event.data["replaced_witness"] == kept[0].name
-    services.randomise(consented(trial, sites[0]), actor=user)
-    result = services.verify(trial)
+    allocation_services.randomise(consented(trial, sites[0]), actor=user)
+    result = verification.verify(trial)
     assert result.ok, result.problems
     assert result.checkpoint is not None and result.checkpoint.sequence == 3

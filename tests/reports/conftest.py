@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from randomisation import services as randomisation
+from instruments import services as instruments
+from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation
 from reports import services
 from reports.models import AnalysisPlan
@@ -113,13 +114,13 @@ def rworld(world: World) -> ReportWorld:
             source=Allocation.Source.IMPORTED,
         )
         visits = {v.definition.code: v for v in person.visits.select_related("definition")}
-        trial_services.record_assessment(
+        instruments.record_assessment(
             visits["m6"], values=outcome(dt.date(2024, 7, 12), work6, 3), actor=coordinator
         )
         if work12 is None:
             trial_services.mark_visit_missed(visits["m12"], actor=coordinator)
         else:
-            trial_services.record_assessment(
+            instruments.record_assessment(
                 visits["m12"],
                 values=outcome(dt.date(2025, 1, 15), work12, 4 if work12 else 2),
                 actor=coordinator,

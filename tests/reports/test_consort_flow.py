@@ -9,12 +9,13 @@ from pathlib import Path
 from django.db.models import Count
 
 from fidelity.models import Contact, Exposure
+from instruments.models import Assessment
 from reports import extract, pipeline
 from reports.analysis.consort import consort_counts
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
 from tests.reports.test_pipeline import pdf_text, spec_for
 from trial import services as trial_services
-from trial.models import Assessment, ExclusionReason, LossToFollowUp, ScreeningRecord, Withdrawal
+from trial.models import ExclusionReason, LossToFollowUp, ScreeningRecord, Withdrawal
 
 
 def by_id(rw: ReportWorld) -> dict[str, object]:

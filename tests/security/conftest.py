@@ -22,10 +22,11 @@ from django.test import Client, override_settings
 
 from fidelity import scales
 from fidelity.models import Adaptation, Component, Contact, Exposure, Review
+from instruments import services as instrument_services
 from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
-from randomisation import services as randomisation
+from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation, Scheme, SimulationRun, TrialImport
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
@@ -146,7 +147,15 @@ def _populate(
         put("participant", place, allocated.study_id)
         put("unallocated", place, unallocated.study_id)
         put("allocation", place, allocation.sequence)
-        put("visit", place, Visit.objects.get(participant=allocated).pk)
+        visit = Visit.objects.get(participant=allocated)
+        put("visit", place, visit.pk)
+        # Answers to the trial's default instrument at the visit (which completes it).
+        record = instrument_services.record_assessment(
+            visit,
+            values={"assessed_on": visit.due_on, "in_paid_work": False, "on_benefits": False},
+            actor=coordinator,
+        )
+        put("assessment", place, record.pk)
         contact = Contact.objects.create(
             trial=trial,
             site=site,

@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     # Allocation sequence numbers count per trial: 1 exists in every trial, so not an id.
     "allocation": (True, False, 999_999),
     "visit": (True, True, 999_999_999),
+    "assessment": (True, True, 999_999_999),
     "contact": (True, True, 999_999_999),
     "review": (True, True, 999_999_999),
     "site": (True, True, 999_999_999),
@@ -159,6 +160,11 @@ ROUTES: list[Route] = [
     Route("accounts:disable", {PO: write()}, audience="login"),
     Route("accounts:password_change", {G: read(), PO: read()}, audience="login"),
     Route("accounts:revoke_token", {PO: write()}, audience="login"),  # names one's own token
+    Route("accounts:new_token", {PO: write()}, audience="login"),  # a token of one's own
+    Route("accounts:welcome", {G: read()}, audience="login"),
+    # Single sign-on: off in the matrix (no identity provider configured), so 404.
+    Route("accounts:oidc_start", {G: read(status=404)}, audience="public"),
+    Route("accounts:oidc_callback", {G: read(status=404)}, audience="public"),
     # A coordinator revokes a trial member's API tokens.
     Route(
         "accounts:member_tokens",
@@ -201,10 +207,16 @@ ROUTES: list[Route] = [
     Route("trial:lost", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:withdraw", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:worklist", {G: read(P.RECORD_ASSESSMENT)}),
+    # Data entry from the instruments' definitions.
     Route(
-        "trial:assess",
+        "instruments:assess",
         {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
         {"visit_id": "visit"},
+    ),
+    Route(
+        "instruments:correct",
+        {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
+        {"assessment_id": "assessment"},
     ),
     # Randomisation.
     Route("randomisation:overview", {G: read(P.VIEW_TRIAL)}),
@@ -444,6 +456,13 @@ ROUTES: list[Route] = [
         {"state_id": "state"},
     ),
     Route("pathways:settings", {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
+    # The data dictionary: everyone in the trial reads it; importing one defines instruments.
+    Route("instruments_dictionary:dictionary", {G: read(P.VIEW_TRIAL)}),
+    Route("instruments_dictionary:download", {G: read(P.VIEW_TRIAL)}),
+    Route(
+        "instruments_dictionary:import",
+        {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
+    ),
     # API v1.
     Route("v1:me", {G: read()}, audience="login"),
     Route("v1:trial-list", {G: read()}, audience="login"),
@@ -471,16 +490,22 @@ ROUTES: list[Route] = [
     Route("v1:screening-list", {G: read(P.VIEW_PARTICIPANTS), PO: write(P.ENROL)}),
     Route("v1:visit-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route(
-        "v1:visit-assessment",
-        {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
-        {"visit_id": "visit"},
-    ),
-    Route(
         "v1:visit-missed",
         {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
         {"visit_id": "visit"},
     ),
+    Route(
+        "v1:visit-assessment",
+        {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
+        {"visit_id": "visit"},
+    ),
     Route("v1:assessment-list", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route(
+        "v1:assessment-correction",
+        {G: API_NO_GET, PO: write(P.RECORD_ASSESSMENT)},
+        {"assessment_id": "assessment"},
+    ),
+    Route("v1:instrument-schema", {G: read(P.VIEW_TRIAL)}),
     Route("v1:auditevent-list", {G: read(P.VIEW_AUDIT)}),
     Route(
         "v1:randomise",
@@ -548,6 +573,7 @@ ROUTES: list[Route] = [
     Route("v1:state-list", {G: read(P.VIEW_TRIAL)}),
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.CONFIGURE_TRIAL)}),
 ]
 
 # The admin site has its own gate (is_staff plus Django model permissions, with querysets

@@ -1,21 +1,22 @@
-"""The follow-up API: screening, enrolment, withdrawal, visits and assessments."""
+"""The follow-up API: screening, enrolment, withdrawal, visits and missed visits."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
+import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from instruments import services as instruments
+from instruments.models import Assessment
 from tests import factories
 from tests.conftest import World, totp_code, totp_device
 from trial import services
 from trial.models import (
-    Assessment,
     AuditEvent,
     CovariateDefinition,
     ExclusionReason,
@@ -315,7 +316,7 @@ def visits_in_every_status(world: World) -> dict[str, Visit]:
         for participant, day in zip(world.participants[code], dates, strict=True):
             services.generate_visits(participant, randomised_on=day)
     completed = visit_of(world.participants["OSLB"][0])
-    services.record_assessment(
+    instruments.record_assessment(
         completed,
         values={"assessed_on": dt.date(2025, 5, 25), "in_paid_work": False, "on_benefits": True},
         actor=None,
@@ -416,109 +417,18 @@ def test_visit_list_query_count_does_not_grow_with_rows(world: World) -> None:
 
 
 @time_machine.travel(TODAY, tick=False)
-def test_caseworker_records_an_assessment_and_lists_it(world: World) -> None:
-    examples = visits_in_every_status(world)
-    visit = examples["due"]
-    client = world.client("caseworker")
-    response = post(client, f"/api/v1/trials/ips/visits/{visit.pk}/assessment/", outcome())
-    assert response.status_code == 201, response.json()
-    data = response.json()
-    assert data["visit_id"] == visit.pk
-    assert data["study_id"] == visit.participant.study_id
-    assert (data["visit"], data["site"], data["in_window"]) == ("m3", "OSLA", True)
-    assert data["hours_per_week"] == "20.0"
-    visit.refresh_from_db()
-    assert visit.completed_on == dt.date(2025, 6, 1)
-    assessment = Assessment.objects.get(visit=visit)
-    assert assessment.recorded_by == world.users["caseworker"]
-    assert assessment.hours_per_week == Decimal("20.0")
-    assert AuditEvent.objects.filter(
-        action="assessment.created", target_id=str(assessment.pk)
-    ).exists()
-
-    url = "/api/v1/trials/ips/assessments/"
-    own = client.get(url).json()["results"]
-    assert [r["id"] for r in own] == [assessment.pk]
-    everyone = world.client("statistician").get(url).json()["results"]
-    assert {r["site"] for r in everyone} == {"OSLA", "OSLB"}
-    statistician = world.client("statistician")
-    assert [r["site"] for r in statistician.get(url, {"site": "OSLB"}).json()["results"]] == [
-        "OSLB"
-    ]
-    assert statistician.get(url, {"visit": "m6"}).json()["count"] == 0
-    assert statistician.get(url, {"visit": "m3"}).json()["count"] == 2
-    assert world.client("reviewer").get(url).status_code == 403
-    assert world.client("outsider").get(url).status_code == 404
-
-
-@time_machine.travel(TODAY, tick=False)
-def test_assessment_refusals_are_field_errors_and_save_nothing(world: World) -> None:
-    examples = visits_in_every_status(world)
-    visit = examples["due"]
-    url = f"/api/v1/trials/ips/visits/{visit.pk}/assessment/"
-    client = world.client("caseworker")
-    events = AuditEvent.objects.count()
-
-    def refused(body: dict[str, Any]) -> dict[str, Any]:
-        response = post(client, url, body)
-        assert response.status_code == 400
-        return response.json()["errors"]  # type: ignore[no-any-return]
-
-    assert list(refused(outcome(self_rated_health=9))) == ["self_rated_health"]
-    assert list(refused(outcome(hours_per_week="95"))) == ["hours_per_week"]
-    assert list(refused(outcome(monthly_earnings=-5))) == ["monthly_earnings"]
-    assert list(refused(outcome(occupation_code="52A3"))) == ["occupation_code"]
-    assert refused(outcome(assessed_on="2999-01-01")) == {
-        "assessed_on": ["The assessment date cannot be in the future."]
-    }
-    assert refused(outcome(in_paid_work=False)) == {
-        "hours_per_week": ["Leave this empty when not in paid work."]
-    }
-    assert refused(outcome(benefit_type="disability_benefit")) == {
-        "benefit_type": ["Leave this empty when not on benefits."]
-    }
-    closed = post(
-        client, f"/api/v1/trials/ips/visits/{examples['missed'].pk}/assessment/", outcome()
-    )
-    assert closed.status_code == 404  # OSLB is not the caseworker's site
-    closed = post(
-        world.client("coordinator"),
-        f"/api/v1/trials/ips/visits/{examples['missed'].pk}/assessment/",
-        outcome(),
-    )
-    assert closed.json()["errors"] == {"non_field_errors": ["This visit is closed already."]}
-
-    services.withdraw_participant(
-        visit.participant,
-        withdrawn_on=dt.date(2025, 5, 1),
-        scope="no_data",
-        reason="Moved",
-        actor=None,
-    )
-    events = AuditEvent.objects.count()
-    withdrawn = refused(outcome())
-    assert list(withdrawn) == ["non_field_errors"]
-    assert "withdrew from the trial on 2025-05-01" in withdrawn["non_field_errors"][0]
-    visit.refresh_from_db()
-    assert visit.completed_on is None
-    assert not Assessment.objects.filter(visit=visit).exists()
-    assert AuditEvent.objects.count() == events
-
-
-@time_machine.travel(TODAY, tick=False)
-def test_assessment_and_missed_need_the_capability_and_scope(world: World) -> None:
+def test_missed_needs_the_capability_and_scope(world: World) -> None:
     examples = visits_in_every_status(world)
     other_site = visit_of(world.participants["BGO"][0])
-    for action, body in (("assessment", outcome()), ("missed", {})):
-        own = f"/api/v1/trials/ips/visits/{examples['due'].pk}/{action}/"
-        foreign = f"/api/v1/trials/ips/visits/{other_site.pk}/{action}/"
-        assert post(world.client("monitor"), own, body).status_code == 403
-        assert post(world.client("statistician"), own, body).status_code == 403
-        assert post(world.client("outsider"), own, body).status_code == 404
-        assert post(world.client("caseworker"), foreign, body).status_code == 404
-        unknown = f"/api/v1/trials/ips/visits/0/{action}/"
-        assert post(world.client("caseworker"), unknown, body).status_code == 404
-    assert not Assessment.objects.filter(visit__in=[examples["due"], other_site]).exists()
+    own = f"/api/v1/trials/ips/visits/{examples['due'].pk}/missed/"
+    foreign = f"/api/v1/trials/ips/visits/{other_site.pk}/missed/"
+    assert post(world.client("monitor"), own).status_code == 403
+    assert post(world.client("statistician"), own).status_code == 403
+    assert post(world.client("outsider"), own).status_code == 404
+    assert post(world.client("caseworker"), foreign).status_code == 404
+    assert (
+        post(world.client("caseworker"), "/api/v1/trials/ips/visits/0/missed/").status_code == 404
+    )
     assert not Visit.objects.filter(pk__in=[examples["due"].pk, other_site.pk], missed=True)
 
 
@@ -539,6 +449,8 @@ def test_mark_visit_missed_through_the_api(world: World) -> None:
     again = post(client, url)
     assert again.status_code == 400
     assert again.json()["errors"] == {"non_field_errors": ["This visit is closed already."]}
-    late = post(client, f"/api/v1/trials/ips/visits/{visit.pk}/assessment/", outcome())
-    assert late.status_code == 400
+    with pytest.raises(services.TrialError, match="closed already"):
+        instruments.record_assessment(
+            visit, values={**outcome(), "assessed_on": dt.date(2025, 6, 1)}, actor=None
+        )
     assert not Assessment.objects.filter(visit=visit).exists()

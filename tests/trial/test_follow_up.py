@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import time_machine
 
+from instruments import services as instruments
+from instruments.models import Assessment
 from tests import factories
 from tests.conftest import World
 from trial import services
@@ -97,7 +99,7 @@ def test_assessment_completes_the_visit_and_flags_out_of_window(world: World) ->
     first, second, _third = services.generate_visits(
         participant, randomised_on=dt.date(2025, 1, 31)
     )
-    services.record_assessment(first, values=outcome(), actor=world.users["caseworker"])
+    instruments.record_assessment(first, values=outcome(), actor=world.users["caseworker"])
     first.refresh_from_db()
     assert first.status_on(dt.date(2025, 5, 1)) == Visit.Status.COMPLETED
     assert first.in_window is True
@@ -110,13 +112,14 @@ def test_assessment_completes_the_visit_and_flags_out_of_window(world: World) ->
         on_benefits=True,
         benefit_type="work_assessment_allowance",
     )
-    services.record_assessment(second, values=late, actor=None)
+    instruments.record_assessment(second, values=late, actor=None)
     second.refresh_from_db()
     assert second.in_window is False  # accepted, and flagged
-    event = AuditEvent.objects.get(action="assessment.created", target_id=str(second.assessment.pk))
+    answered = Assessment.objects.get(visit=second)
+    event = AuditEvent.objects.get(action="assessment.created", target_id=str(answered.pk))
     assert event.data["in_window"] is False
-    with pytest.raises(services.TrialError, match="closed already"):
-        services.record_assessment(second, values=late, actor=None)
+    with pytest.raises(services.TrialError, match="answered at this visit already"):
+        instruments.record_assessment(second, values=late, actor=None)
 
 
 @pytest.mark.parametrize(
@@ -137,21 +140,19 @@ def test_inconsistent_assessment_is_refused_and_nothing_written(
     participant.save()
     visit = services.generate_visits(participant, randomised_on=dt.date(2025, 1, 31))[0]
     with pytest.raises(services.TrialError) as info:
-        services.record_assessment(visit, values=outcome(**change), actor=None)
+        instruments.record_assessment(visit, values=outcome(**change), actor=None)
     assert info.value.field == field
     visit.refresh_from_db()
     assert visit.completed_on is None
 
 
 def test_out_of_range_assessment_value_is_refused(world: World) -> None:
-    from django.core.exceptions import ValidationError
-
     schedule(world)
     participant = enrol(world)
     visit = services.generate_visits(participant, randomised_on=dt.date(2025, 1, 31))[0]
-    with pytest.raises(ValidationError) as info:
-        services.record_assessment(visit, values=outcome(self_rated_health=7), actor=None)
-    assert "self_rated_health" in info.value.message_dict
+    with pytest.raises(instruments.AnswersError) as info:
+        instruments.record_assessment(visit, values=outcome(self_rated_health=7), actor=None)
+    assert "self_rated_health" in info.value.answer_errors
     visit.refresh_from_db()
     assert visit.completed_on is None
 
@@ -172,7 +173,7 @@ def test_withdrawal_keeps_the_participant_counted_and_blocks_new_data(world: Wor
     assert withdrawal.get_scope_display().startswith("No further data")
     assert Participant.objects.filter(trial=world.trial).count() == 7  # still counted
     with pytest.raises(services.TrialError, match="withdrew from the trial on 2025-03-01"):
-        services.record_assessment(visit, values=outcome(), actor=None)
+        instruments.record_assessment(visit, values=outcome(), actor=None)
     with pytest.raises(services.TrialError, match="already withdrawn"):
         services.withdraw_participant(
             participant, withdrawn_on=dt.date(2025, 3, 2), scope="no_data", reason="x", actor=None

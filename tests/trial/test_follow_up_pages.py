@@ -1,13 +1,15 @@
-"""Screening, enrolment, withdrawal, worklist and assessment pages."""
+"""Screening, enrolment, withdrawal and worklist pages."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from instruments import services as instruments
 from tests import factories
 from tests.conftest import World
 from trial import services
@@ -92,13 +94,12 @@ def test_withdrawal_page_blocks_later_assessment(world: World) -> None:
         {"withdrawn_on": "2025-04-01", "scope": "no_data", "reason": "Moved"},
     )
     assert response.status_code == 302
-    page = world.client("caseworker").get(f"/trials/ips/visits/{visit.pk}/assess/")
-    assert "withdrew from the trial on 2025-04-01" in page.content.decode()
-    posted = world.client("caseworker").post(
-        f"/trials/ips/visits/{visit.pk}/assess/",
-        {"assessed_on": "2025-06-01", "in_paid_work": "on", "on_benefits": ""},
-    )
-    assert posted.status_code == 200
+    with pytest.raises(services.TrialError, match="withdrew from the trial on 2025-04-01"):
+        instruments.record_assessment(
+            visit,
+            values={"assessed_on": "2025-06-01", "in_paid_work": True, "on_benefits": False},
+            actor=world.users["caseworker"],
+        )
     visit.refresh_from_db()
     assert visit.completed_on is None
 
@@ -115,25 +116,17 @@ def test_caseworker_worklist_and_assessment(world: World) -> None:
     assert own.study_id in page
     assert other.study_id not in page
     visit = Visit.objects.get(participant=own)
-    other_visit = Visit.objects.get(participant=other)
-    assert client.get(f"/trials/ips/visits/{other_visit.pk}/assess/").status_code == 404
-    bad = client.post(
-        f"/trials/ips/visits/{visit.pk}/assess/",
-        {"assessed_on": "2025-06-01", "self_rated_health": "9"},
-    )
-    assert bad.status_code == 200
-    assert "less than or equal to 5" in bad.content.decode()
-    good = client.post(
-        f"/trials/ips/visits/{visit.pk}/assess/",
-        {
+    instruments.record_assessment(
+        visit,
+        values={
             "assessed_on": "2025-06-01",
-            "in_paid_work": "on",
+            "in_paid_work": True,
             "hours_per_week": "20",
-            "on_benefits": "",
+            "on_benefits": False,
             "self_rated_health": "4",
         },
+        actor=world.users["caseworker"],
     )
-    assert good.status_code == 302
     visit.refresh_from_db()
     assert visit.completed_on == dt.date(2025, 6, 1)
     assert own.study_id not in client.get("/trials/ips/worklist/").content.decode()

@@ -27,6 +27,7 @@ from kombu import Queue as KombuQueue
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from config.celery import app as celery_app
+from instruments import services as instruments
 from tests import factories
 from tests.conftest import World
 from trial import reminders, services
@@ -152,7 +153,9 @@ def test_each_caseworker_gets_one_digest_of_their_own_sites(scene: Scene) -> Non
     assert f"{SITE_URL}/trials/ips/worklist/" in body
     html = html_of(message)
     assert f'href="{SITE_URL}/trials/ips/worklist/"' in html
-    assert f'href="{SITE_URL}/trials/ips/visits/{scene.visit(scene.due).pk}/assess/"' in html
+    # Each row links to the visit's data-entry page.
+    due_visit = scene.visit(scene.due)
+    assert f'href="{SITE_URL}/trials/ips/visits/{due_visit.pk}/assess/"' in html
     assert scene.elsewhere.study_id not in html
     assert scene.elsewhere.study_id in digest_to(scene.colleague).body
     assert scene.due.study_id not in digest_to(scene.colleague).body
@@ -198,7 +201,9 @@ def test_reminder_stops_once_the_assessment_is_recorded(scene: Scene) -> None:
     reminders.send_digests(DAY)
     assert scene.due.study_id in digest_to(scene.caseworker).body
 
-    services.record_assessment(scene.visit(scene.due), values=outcome(DAY), actor=scene.caseworker)
+    instruments.record_assessment(
+        scene.visit(scene.due), values=outcome(DAY), actor=scene.caseworker
+    )
     mail.outbox.clear()
     reminders.send_digests(DAY + dt.timedelta(days=1))
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from randomisation import services
+from randomisation.allocation import verification
 from trial.models import Trial
 from trial.services import TrialError
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         failed = 0
         for trial in trials:
             try:
-                anchor = services.anchor_chain(
+                anchor = verification.anchor_chain(
                     trial, actor=actor, new_witness=options["new_witness"]
                 )
             except TrialError as error:

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from randomisation import engine, services
+from randomisation import engine
+from randomisation.schemes import services
 from trial.models import Trial
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from randomisation import services
+from randomisation.allocation import verification
 from trial.models import Trial
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         trial = Trial.objects.filter(code=options["trial"]).first()
         if trial is None:
             raise CommandError(f"no trial with code {options['trial']!r}")
-        result = services.verify(trial)
+        result = verification.verify(trial)
         for line in _summary(result):
             self.stdout.write(line)
         for note in result.notes:
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         raise CommandError(f"{trial.code}: {first}{len(result.problems)} problem(s) found")
 
 
-def _summary(result: services.Verification) -> list[str]:
+def _summary(result: verification.Verification) -> list[str]:
     lines = []
     if result.anchored_to and result.anchored_on:
         when = timezone.localtime(result.anchored_on).strftime("%Y-%m-%d %H:%M")

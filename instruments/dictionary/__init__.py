@@ -1,0 +1,2 @@
+"""A trial's data dictionary: its variables as data (``variables``), as a CSV file out and in
+(``csvio``, ``redcap``), the import service (``services``), its pages and its API."""

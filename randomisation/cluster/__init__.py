@@ -1,0 +1,2 @@
+"""Cluster designs: randomising sites (stratified, pair-matched, covariate-constrained,
+stepped wedge)."""

@@ -1,0 +1,1 @@
+"""Simulating a scheme over many virtual trials, as background jobs."""

@@ -1,0 +1,86 @@
+"""Start the test OpenID Connect provider in its own process, and point the app at it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+NAME = "Test IdP"
+
+
+@dataclass(frozen=True)
+class Provider:
+    url: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/o"
+
+
+@contextmanager
+def running(redirect_uris: list[str], folder: Path) -> Iterator[Provider]:
+    """The provider, listening until the block ends, with one client whose redirect URIs are
+    ``redirect_uris``; its database lives in ``folder``."""
+    client_id, client_secret = "worktrials", secrets.token_urlsafe(32)
+    command = [sys.executable, "-m", "tests.oidc_provider.serve", "--db"]
+    command += [str(folder / "provider.sqlite3"), "--client-id", client_id]
+    command += ["--client-secret", client_secret]
+    for uri in redirect_uris:
+        command += ["--redirect-uri", uri]
+    # Its own settings, whatever the app's environment says.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+    process = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            # Migrating its database takes seconds; far longer on a busy two-core machine.
+            deadline = time.monotonic() + 120
+            while not selector.select(timeout=0.5):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "the test OpenID Connect provider did not start (its errors are in "
+                        "the captured stderr)"
+                    )
+        port = int(process.stdout.readline())
+        yield Provider(f"http://127.0.0.1:{port}", client_id, client_secret)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def configure(settings: Any, provider: Provider, **overrides: Any) -> None:
+    """Turn single sign-on on in the app's settings (pytest-django's ``settings`` fixture),
+    with ``provider`` as the identity provider."""
+    settings.OIDC_ISSUER = provider.issuer
+    settings.OIDC_DISCOVERY_URL = f"{provider.issuer}/.well-known/openid-configuration"
+    settings.OIDC_PROVIDER_NAME = NAME
+    settings.OIDC_CLIENT_ID = provider.client_id
+    settings.OIDC_CLIENT_SECRET = provider.client_secret
+    settings.OIDC_SCOPES = "openid profile email"
+    settings.OIDC_TOKEN_AUTH_METHOD = "client_secret_post"  # noqa: S105 - a method
+    settings.OIDC_SIGN_ALGORITHM = "RS256"
+    settings.OIDC_ACR_VALUES = ""
+    settings.OIDC_SECOND_FACTOR_AMR = ["mfa", "otp", "hwk", "sc"]
+    settings.OIDC_SECOND_FACTOR_ACR = []
+    settings.OIDC_USERINFO = True
+    settings.OIDC_CREATE_USERS = True
+    settings.OIDC_LINK_BY_EMAIL = False
+    settings.PASSWORD_SIGN_IN = True
+    for name, value in overrides.items():
+        setattr(settings, name, value)
