@@ -7,16 +7,24 @@ class FidelityConfig(AppConfig):
     verbose_name = _("Fidelity and contamination")
 
     def ready(self) -> None:
-        # Participant panel, timeline entries and the assessment listener (contamination).
-        from fidelity import hooks  # noqa: F401
+        # Participant panel, timeline entries and the assessment listener (contamination);
+        # the landing page's contacts and reviews.
+        from fidelity import hooks, landing  # noqa: F401
         from trial.extensions import NavItem, register_nav_item
 
-        register_nav_item(NavItem(_("Contacts"), "fidelity:contacts", perm="log_contact", order=35))
         register_nav_item(
-            NavItem(_("Exposures"), "fidelity:exposures", perm="configure_trial", order=65)
+            NavItem(
+                _("Contacts"), "fidelity:contacts", perm="log_contact", order=35, group="follow_up"
+            )
         )
         register_nav_item(
-            NavItem(_("Fidelity"), "fidelity_reviews:reviews", perm="view_allocation", order=60)
+            NavItem(
+                _("Fidelity reviews"),
+                "fidelity_reviews:reviews",
+                perm="view_allocation",
+                order=60,
+                group="fidelity",
+            )
         )
         # The dashboards also need view_allocation (they show arms).
         register_nav_item(
@@ -26,6 +34,16 @@ class FidelityConfig(AppConfig):
                 perm="view_dashboard",
                 order=62,
                 also=("view_allocation",),
+                group="fidelity",
+            )
+        )
+        register_nav_item(
+            NavItem(
+                _("Exposures"),
+                "fidelity:exposures",
+                perm="configure_trial",
+                order=65,
+                group="fidelity",
             )
         )
         register_nav_item(
@@ -35,5 +53,6 @@ class FidelityConfig(AppConfig):
                 perm="view_dashboard",
                 order=66,
                 also=("view_allocation",),
+                group="fidelity",
             )
         )

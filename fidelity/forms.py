@@ -29,6 +29,16 @@ class ComponentChoiceField(forms.ModelMultipleChoiceField):
         return obj.name
 
 
+class ContactComponentField(ComponentChoiceField):
+    """Components of a contact, the intervention-specific ones marked as such: everyone logging
+    a contact may know which components count as contamination in a control arm."""
+
+    def label_from_instance(self, obj: Component) -> str:
+        if obj.intervention_specific:
+            return _("%(name)s (intervention-specific)") % {"name": obj.name}
+        return obj.name
+
+
 class ContactFieldsForm(forms.Form):
     """What every contact has: the fields its author may still correct."""
 
@@ -48,11 +58,15 @@ class ContactFieldsForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    components = ComponentChoiceField(
+    components = ContactComponentField(
         label=_("Components delivered"),
         queryset=Component.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Intervention-specific components are not part of usual services: delivered to a "
+            "participant in a control arm, they are recorded as a contamination exposure."
+        ),
     )
     note = forms.CharField(
         label=_("Short note"),
@@ -64,7 +78,7 @@ class ContactFieldsForm(forms.Form):
 
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        components: ComponentChoiceField = self.fields["components"]  # type: ignore[assignment]  # declared as one
+        components: ContactComponentField = self.fields["components"]  # type: ignore[assignment]  # declared as one
         components.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
 
 

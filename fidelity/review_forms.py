@@ -123,7 +123,11 @@ class ReviewForm(forms.Form):
 
 
 class ScoreForm(forms.Form):
-    """One radio group per item; every item must be scored with one of the scale's levels."""
+    """One radio group per item, each scored with one of the scale's levels.
+
+    Every item may be left blank (a draft): blank stays blank, never zero. Whether the
+    submission must be complete is the service's rule (``fidelity.scales``).
+    """
 
     def __init__(self, *args: Any, scale: Scale, items: list[ScaleItem], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -135,16 +139,22 @@ class ScoreForm(forms.Form):
                 label=item.title,
                 choices=choices,
                 coerce=int,
+                required=False,
+                empty_value=None,
                 widget=forms.RadioSelect,
                 error_messages={
-                    "required": _("Score this item."),
                     "invalid_choice": _("Choose a level from %(low)s to %(high)s.")
                     % {"low": scale.min_level, "high": scale.max_level},
                 },
             )
 
     def scores(self) -> dict[int, int]:
-        return {item.number: self.cleaned_data[f"item_{item.number}"] for item in self.items}
+        """The items given a score; blank ones are left out."""
+        return {
+            item.number: score
+            for item in self.items
+            if (score := self.cleaned_data[f"item_{item.number}"]) is not None
+        }
 
     def rows(self) -> list[dict[str, Any]]:
         """Per item: the item, its bound field, the chosen value and (level, anchor) pairs."""

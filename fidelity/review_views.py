@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fidelity import scales
 from fidelity.models import ConsensusScore, Review, Scale, ScaleItem
@@ -49,17 +49,21 @@ def _show_scale_error(form: forms.Form, error: scales.ScaleError) -> None:
     show_error(form, error)
 
 
-def _refuse_incomplete(form: ScoreForm) -> None:
-    missing = sum(1 for name in form.errors if name.startswith("item_"))
+def _refuse_invalid(form: ScoreForm) -> None:
+    faulty = sum(1 for name in form.errors if name.startswith("item_"))
     form.add_error(
         None,
         ngettext(
-            "%(count)s item needs a score; nothing was saved.",
-            "%(count)s items need a score; nothing was saved.",
-            missing,
+            "%(count)s item needs a valid score; nothing was saved.",
+            "%(count)s items need a valid score; nothing was saved.",
+            faulty,
         )
-        % {"count": missing},
+        % {"count": faulty},
     )
+
+
+def _unscored(form: ScoreForm) -> int:
+    return len(form.items) - len(form.scores())
 
 
 def _can(request: HttpRequest, trial: Trial, perm: Perm) -> bool:
@@ -172,18 +176,27 @@ def score(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -> Ht
     if request.method == "POST":
         if form.is_valid():
             try:
-                scales.submit_scores(
-                    obj,
-                    actor=request.user,
-                    scores=form.scores(),
-                )
+                scales.submit_scores(obj, actor=request.user, scores=form.scores(), draft=True)
             except scales.ScaleError as error:
                 _show_scale_error(form, error)
             else:
-                messages.success(request, _("Your scores are saved."))
+                if missing := _unscored(form):
+                    messages.warning(
+                        request,
+                        ngettext(
+                            "Your scores are saved as a draft: %(missing)s of %(count)s items "
+                            "still needs a score.",
+                            "Your scores are saved as a draft: %(missing)s of %(count)s items "
+                            "still need a score.",
+                            missing,
+                        )
+                        % {"missing": missing, "count": len(items)},
+                    )
+                else:
+                    messages.success(request, _("Your scores are saved."))
                 return redirect("fidelity_reviews:review", trial.code, obj.pk)
         else:
-            _refuse_incomplete(form)
+            _refuse_invalid(form)
     context = {
         "trial": trial,
         "review": obj,
@@ -205,18 +218,27 @@ def consensus(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -
     if request.method == "POST":
         if form.is_valid():
             try:
-                scales.record_consensus(
-                    obj,
-                    actor=request.user,
-                    scores=form.scores(),
-                )
+                scales.record_consensus(obj, actor=request.user, scores=form.scores(), draft=True)
             except scales.ScaleError as error:
                 _show_scale_error(form, error)
             else:
-                messages.success(request, _("Consensus scores saved."))
+                if missing := _unscored(form):
+                    messages.warning(
+                        request,
+                        ngettext(
+                            "The consensus is saved as a draft: %(missing)s of %(count)s items "
+                            "still needs a score before the review can be finalised.",
+                            "The consensus is saved as a draft: %(missing)s of %(count)s items "
+                            "still need a score before the review can be finalised.",
+                            missing,
+                        )
+                        % {"missing": missing, "count": len(view.items)},
+                    )
+                else:
+                    messages.success(request, _("Consensus scores saved."))
                 return redirect("fidelity_reviews:review", trial.code, obj.pk)
         else:
-            _refuse_incomplete(form)
+            _refuse_invalid(form)
     rows = form.rows()
     for row, view_row in zip(rows, view.rows, strict=True):
         row["reviewer_scores"] = view_row["scores"]
@@ -225,6 +247,7 @@ def consensus(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -
         "trial": trial,
         "review": obj,
         "view": view,
+        "reviewer_names": ", ".join(column.name for column in view.reviewers),
         "form": form,
         "rows": rows,
         "open": obj.status in (Review.Status.SCORED, Review.Status.CONSENSUS),
@@ -233,16 +256,28 @@ def consensus(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -
 
 
 @trial_view(Perm.REVIEW_FIDELITY)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def finalise(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -> HttpResponse:
+    """GET: ask for confirmation, saying what finalising locks; POST: finalise."""
     obj = _review(request, trial, review_id)
-    try:
-        scales.finalise_review(obj, actor=request.user)
-    except scales.ScaleError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("The review is finalised."))
-    return redirect("fidelity_reviews:review", trial.code, obj.pk)
+    if request.method == "POST":
+        try:
+            scales.finalise_review(obj, actor=request.user)
+        except scales.ScaleError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("The review is finalised."))
+        return redirect("fidelity_reviews:review", trial.code, obj.pk)
+    view = scales.review_view(obj)
+    context = {
+        "trial": trial,
+        "review": obj,
+        "view": view,
+        "ready": obj.status == Review.Status.CONSENSUS
+        and view.summary is not None
+        and view.summary.total is not None,
+    }
+    return render(request, "fidelity/review_finalise.html", context)
 
 
 @trial_view(Perm.VIEW_ALLOCATION)

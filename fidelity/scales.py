@@ -439,12 +439,14 @@ def create_review(
 
 
 def clean_scores(
-    items: Sequence[ScaleItem], scale: Scale, raw: Mapping[Any, Any]
+    items: Sequence[ScaleItem], scale: Scale, raw: Mapping[Any, Any], *, draft: bool = False
 ) -> dict[int, int]:
     """{item number: score} from submitted values keyed by item number (int or str).
 
-    Every item needs a whole-number score among the scale's levels; unknown item numbers are
-    refused. Raises ScaleError with one message per item at fault.
+    Every item needs a whole-number score among the scale's levels; with ``draft`` an item
+    may also be left blank (absent, None or ""), and is then left out: blank stays blank,
+    never zero. Unknown item numbers are refused. Raises ScaleError with one message per
+    item at fault.
     """
     given = {str(key): value for key, value in raw.items()}
     known = {str(item.number) for item in items}
@@ -453,7 +455,8 @@ def clean_scores(
     for item in items:
         value = given.get(str(item.number))
         if value is None or value == "":
-            errors[item.number] = _("Score this item.")
+            if not draft:
+                errors[item.number] = _("Score this item.")
             continue
         try:
             score = int(value)
@@ -496,23 +499,32 @@ def _lock(review: Review) -> Review:
     )
 
 
-def submit_scores(review: Review, *, actor: User, scores: Mapping[Any, Any]) -> Review:
-    """Store (or replace) the actor's independent scores for every item of the review.
+def submit_scores(
+    review: Review, *, actor: User, scores: Mapping[Any, Any], draft: bool = False
+) -> Review:
+    """Store (or replace) the actor's independent scores for the items of the review.
 
-    Only the review's reviewers, and only before consensus. When every reviewer has scored,
-    the review moves to "scored independently". All or nothing; raises ScaleError. Safe to
-    repeat: the same submission twice leaves the same scores.
+    Only the review's reviewers, and only before any consensus score is recorded. Without
+    ``draft`` every item needs a score; with it, items left blank stay unscored (a draft the
+    reviewer finishes later), and a blank given for an item scored before clears it. A given
+    score must still be one of the scale's levels. The review is "scored independently" while
+    every reviewer has scored every item, and "awaiting reviewers' scores" otherwise. All or
+    nothing; raises ScaleError. Safe to repeat: the same submission twice leaves the same
+    scores.
     """
     with transaction.atomic():
         review = _lock(review)
         if not review.reviewers.filter(pk=actor.pk).exists():
             raise ScaleError(_("You are not a reviewer of this review."))
-        if review.status not in (Review.Status.DRAFT, Review.Status.SCORED):
+        if (
+            review.status not in (Review.Status.DRAFT, Review.Status.SCORED)
+            or review.consensus_scores.exists()
+        ):
             raise ScaleError(
                 _("The consensus is recorded: independent scores can no longer change.")
             )
         items = list(review.scale.items.all())
-        clean = clean_scores(items, review.scale, scores)
+        clean = clean_scores(items, review.scale, scores, draft=draft)
         by_number = {item.number: item for item in items}
         existing = {
             s.item.number: s.score
@@ -532,24 +544,43 @@ def submit_scores(review: Review, *, actor: User, scores: Mapping[Any, Any]) -> 
             .filter(n=len(items))
             .count()
         )
-        if complete == review.reviewers.count():
-            review.status = Review.Status.SCORED
+        status = (
+            Review.Status.SCORED if complete == review.reviewers.count() else Review.Status.DRAFT
+        )
+        if status != review.status:
+            review.status = status
             review.save(update_fields=["status"])
-        changed = {str(n): [existing.get(n), s] for n, s in clean.items() if existing.get(n) != s}
+        changed = {
+            str(n): [existing.get(n), clean.get(n)]
+            for n in sorted(existing.keys() | clean.keys())
+            if existing.get(n) != clean.get(n)
+        }
         audit.record(
             "review.scored" if not existing else "review.rescored",
             review,
             actor=actor,
             trial=review.trial,
-            data={"reviewer": actor.get_username(), "scores": changed, "status": review.status},
+            data={
+                "reviewer": actor.get_username(),
+                "scores": changed,
+                "scored": len(clean),
+                "items": len(items),
+                "status": review.status,
+            },
         )
     return review
 
 
-def record_consensus(review: Review, *, actor: User, scores: Mapping[Any, Any]) -> Review:
-    """Store the consensus score of every item, after all reviewers have scored.
+def record_consensus(
+    review: Review, *, actor: User, scores: Mapping[Any, Any], draft: bool = False
+) -> Review:
+    """Store the consensus score of the review's items, after all reviewers have scored.
 
-    May be corrected until the review is finalised. All or nothing; raises ScaleError.
+    Without ``draft`` every item needs a score; with it, items left blank stay without a
+    consensus (the reviewers finish later, and a blank clears an earlier one). The review is
+    "consensus recorded" once every item has a consensus score, and only then can it be
+    finalised; until then it stays "scored independently". May be corrected until the review
+    is finalised. All or nothing; raises ScaleError.
     """
     with transaction.atomic():
         review = _lock(review)
@@ -561,7 +592,7 @@ def record_consensus(review: Review, *, actor: User, scores: Mapping[Any, Any]) 
                 )
             )
         items = list(review.scale.items.all())
-        clean = clean_scores(items, review.scale, scores)
+        clean = clean_scores(items, review.scale, scores, draft=draft)
         by_number = {item.number: item for item in items}
         existing = {
             s.item.number: s.score
@@ -571,7 +602,9 @@ def record_consensus(review: Review, *, actor: User, scores: Mapping[Any, Any]) 
         ConsensusScore.objects.bulk_create(
             ConsensusScore(review=review, item=by_number[n], score=s) for n, s in clean.items()
         )
-        review.status = Review.Status.CONSENSUS
+        review.status = (
+            Review.Status.CONSENSUS if len(clean) == len(items) else Review.Status.SCORED
+        )
         review.save(update_fields=["status"])
         summary = summarise(review.scale, items, clean)
         audit.record(
@@ -581,8 +614,12 @@ def record_consensus(review: Review, *, actor: User, scores: Mapping[Any, Any]) 
             trial=review.trial,
             data={
                 "scores": {
-                    str(n): [existing.get(n), s] for n, s in clean.items() if existing.get(n) != s
+                    str(n): [existing.get(n), clean.get(n)]
+                    for n in sorted(existing.keys() | clean.keys())
+                    if existing.get(n) != clean.get(n)
                 },
+                "scored": len(clean),
+                "items": len(items),
                 "total": summary.total,
                 "band": summary.band,
             },
@@ -591,11 +628,17 @@ def record_consensus(review: Review, *, actor: User, scores: Mapping[Any, Any]) 
 
 
 def finalise_review(review: Review, *, actor: User) -> Review:
-    """Lock a review with a consensus: no score changes afterwards. Raises ScaleError."""
+    """Lock a review whose every item has a consensus score: no score changes afterwards.
+
+    Raises ScaleError for a review without a complete consensus, or one finalised already.
+    """
     with transaction.atomic():
         review = _lock(review)
-        if review.status != Review.Status.CONSENSUS:
-            raise ScaleError(_("Only a review with a consensus score can be finalised."))
+        scored = review.consensus_scores.count()
+        if review.status != Review.Status.CONSENSUS or scored != review.scale.items.count():
+            raise ScaleError(
+                _("Only a review with a consensus score for every item can be finalised.")
+            )
         review.status = Review.Status.FINALISED
         review.save(update_fields=["status"])
         audit.record(

@@ -219,6 +219,24 @@ def _participant_facts(ids: set[int]) -> dict[int, _Facts]:
     }
 
 
+def exposure_components(
+    participant: Participant, contact_on: dt.date, components: Iterable[Component]
+) -> list[Component]:
+    """The components among ``components`` that a contact with ``participant`` on
+    ``contact_on`` would record as contamination exposures: the intervention-specific ones,
+    when the participant was allocated to a control arm on or before that day.
+
+    Writes nothing. The answer reveals the participant's arm: callers tell it only to those
+    who may see allocations (``fidelity.views.may_learn_arm``).
+    """
+    control_from = _participant_facts({participant.pk})[participant.pk].in_control_from
+    if control_from is None or control_from > contact_on:
+        return []
+    return sorted(
+        (c for c in set(components) if c.intervention_specific), key=lambda c: (c.order, c.code)
+    )
+
+
 def log_contacts(
     trial: Trial, *, actor: User, entries: list[ContactEntry]
 ) -> list[tuple[Contact, bool]]:

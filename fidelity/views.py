@@ -61,6 +61,52 @@ def _show_error(form: forms.BaseForm, error: TrialError) -> None:
     form.add_error(name if shown else None, error.message)
 
 
+def may_learn_arm(request: HttpRequest, trial: Trial) -> bool:
+    """Whether the user may be told that a participant is in a control arm: they may see
+    allocations, and arm names (the blinding rule, ``trial.permissions``). A contamination
+    warning or exposure exists only for control participants, so it tells the arm."""
+    user = request.user
+    return permissions.has_perm(user, trial, Perm.VIEW_ALLOCATION) and permissions.sees_arm_names(
+        user, trial
+    )
+
+
+def _exposure_warning(
+    request: HttpRequest, trial: Trial, participant: Participant | None, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """What to warn about before a contact is saved: intervention-specific components about
+    to be logged for a control participant. None when there is nothing to say, or the user
+    may not learn the arm (docs/decisions.md, "Contamination warnings and blinding")."""
+    if participant is None or not may_learn_arm(request, trial):
+        return None
+    found = services.exposure_components(
+        participant, values["contact_on"], list(values["components"])
+    )
+    if not found:
+        return None
+    return {"study_id": participant.study_id, "components": [c.name for c in found]}
+
+
+def _report_exposures(request: HttpRequest, trial: Trial, contact: Contact) -> None:
+    """After saving: say that the contact was recorded as a contamination exposure."""
+    if contact.participant is None or not may_learn_arm(request, trial):
+        return
+    names = list(
+        Exposure.objects.filter(contact=contact, source=Exposure.Source.CONTACT)
+        .order_by("component__order", "component__code")
+        .values_list("component__name", flat=True)
+    )
+    if names:
+        messages.warning(
+            request,
+            _(
+                "A contamination exposure was recorded: %(study_id)s is in a control arm and "
+                "received %(components)s."
+            )
+            % {"study_id": contact.participant.study_id, "components": ", ".join(names)},
+        )
+
+
 def _own_participants(request: HttpRequest, trial: Trial) -> QuerySet[Participant]:
     """The participants the user may log contacts for: at their sites only."""
     return permissions.scope_participants(
@@ -117,6 +163,7 @@ def _log_page(request: HttpRequest, trial: Trial, *, employer: bool) -> HttpResp
     sites = permissions.visible_sites(user, trial).order_by("code")
     data = request.POST if request.method == "POST" else None
     initial = _initial(request, trial, employer=employer)
+    exposure_warning: dict[str, Any] | None = None
     form: ContactForm | EmployerContactForm = (
         EmployerContactForm(data, trial=trial, sites=sites, initial=initial)
         if employer
@@ -134,7 +181,10 @@ def _log_page(request: HttpRequest, trial: Trial, *, employer: bool) -> HttpResp
             if participant is None:
                 # The same words whether the id does not exist or belongs to another site.
                 form.add_error("study_id", _("None of your participants has this study id."))
-        if participant is not None or employer:
+        warning = _exposure_warning(request, trial, participant, values)
+        if warning is not None and not request.POST.get("confirm_exposure"):
+            exposure_warning = warning
+        elif participant is not None or employer:
             try:
                 contact, created = services.log_contact(
                     trial,
@@ -155,6 +205,7 @@ def _log_page(request: HttpRequest, trial: Trial, *, employer: bool) -> HttpResp
                 who = participant.study_id if participant else contact.site.code
                 if created:
                     messages.success(request, _("Contact with %(who)s logged.") % {"who": who})
+                    _report_exposures(request, trial, contact)
                 else:
                     messages.info(
                         request, _("This contact was logged already; it was not saved twice.")
@@ -171,6 +222,7 @@ def _log_page(request: HttpRequest, trial: Trial, *, employer: bool) -> HttpResp
         "form": form,
         "employer": employer,
         "rows": contact_rows(mine, user),
+        "exposure_warning": exposure_warning,
         "edit_hours": settings.CONTACT_EDIT_HOURS,
         "see_all": permissions.site_ids(user, trial) is None,
         "can_manage": permissions.has_perm(user, trial, Perm.CONFIGURE_TRIAL),
@@ -284,9 +336,25 @@ def edit_contact(request: HttpRequest, trial: Trial, contact_id: int) -> HttpRes
     form = ContactFieldsForm(
         request.POST if request.method == "POST" else None, trial=trial, initial=initial
     )
+    exposure_warning = None
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
         values["components"] = list(values["components"])
+        before = set(
+            Exposure.objects.filter(contact=contact, source=Exposure.Source.CONTACT).values_list(
+                "component_id", flat=True
+            )
+        )
+        warning = _exposure_warning(request, trial, contact.participant, values)
+        if warning is not None and before:
+            # Only components not yet recorded as exposures need a second look.
+            added = [c.name for c in values["components"] if c.pk not in before]
+            warning["components"] = [n for n in warning["components"] if n in added]
+            warning = warning if warning["components"] else None
+        if warning is not None and not request.POST.get("confirm_exposure"):
+            exposure_warning = warning
+            context.update(form=form, until=contact.editable_until(), exposure_warning=warning)
+            return render(request, "fidelity/contact_edit.html", context)
         try:
             services.edit_contact(contact, actor=_actor(request), **values)
         except services.ContactLocked as locked:
@@ -296,8 +364,9 @@ def edit_contact(request: HttpRequest, trial: Trial, contact_id: int) -> HttpRes
             _show_error(form, error)
         else:
             messages.success(request, _("The contact is corrected."))
+            _report_exposures(request, trial, contact)
             return redirect("fidelity:contacts", trial.code)
-    context.update(form=form, until=contact.editable_until())
+    context.update(form=form, until=contact.editable_until(), exposure_warning=exposure_warning)
     return render(request, "fidelity/contact_edit.html", context)
 
 

@@ -12,5 +12,11 @@ class InstrumentsConfig(AppConfig):
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(
-            NavItem(_("Instruments"), "instruments_setup:list", perm="define_instruments", order=88)
+            NavItem(
+                _("Instruments"),
+                "instruments_setup:list",
+                perm="define_instruments",
+                order=88,
+                group="setup",
+            )
         )

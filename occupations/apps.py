@@ -10,5 +10,11 @@ class OccupationsConfig(AppConfig):
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(
-            NavItem(_("Job strain"), "occupations:job_strain", perm="view_dashboard", order=70)
+            NavItem(
+                _("Job strain"),
+                "occupations:job_strain",
+                perm="view_dashboard",
+                order=75,
+                group="reports",
+            )
         )

@@ -11,8 +11,16 @@ class PathwaysConfig(AppConfig):
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(
-            NavItem(_("Pathways"), "pathways:overview", perm="view_participants", order=60)
+            NavItem(
+                _("Pathways"),
+                "pathways:overview",
+                perm="view_participants",
+                order=60,
+                group="participants",
+            )
         )
         register_nav_item(
-            NavItem(_("Register data"), "pathways:import", perm="import_data", order=86)
+            NavItem(
+                _("Register data"), "pathways:import", perm="import_data", order=86, group="data"
+            )
         )

@@ -11,8 +11,14 @@ class RandomisationConfig(AppConfig):
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(
-            NavItem(_("Randomisation"), "randomisation:overview", perm="view_trial", order=45)
+            NavItem(
+                _("Randomisation"),
+                "randomisation:overview",
+                perm="view_trial",
+                order=45,
+                group="randomisation",
+            )
         )
         register_nav_item(
-            NavItem(_("Import"), "randomisation:import", perm="import_data", order=85)
+            NavItem(_("Import"), "randomisation:import", perm="import_data", order=85, group="data")
         )

@@ -108,6 +108,8 @@ def detail(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> H
         "counts": rows,
         "errors": errors,
         "hidden_errors": max(0, report.get("error_count", 0) - len(errors)),
+        "warnings": report.get("warnings", []),
+        "hidden_warnings": max(0, report.get("warning_count", 0) - len(report.get("warnings", []))),
         "progress": import_jobs.progress_of(trial_import) if trial_import.active else None,
         "poll_url": reverse("randomisation:import_detail", args=[trial.code, trial_import.pk]),
     }

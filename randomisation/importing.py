@@ -141,6 +141,9 @@ class ImportReport:
     dry_run: bool = False
     files: dict[str, FileCounts] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    """Rows accepted with a warning (a value outside an eligibility range, when the trial
+    accepts such values): they do not stop the import."""
     digests: dict[str, str] = field(default_factory=dict)
     written: bool = False
     # Called with the number of rows dealt with so far, as rows are counted or refused.
@@ -163,6 +166,9 @@ class ImportReport:
         self.errors.append(RowError(file, line, column or "", message))
         self.files.setdefault(file, FileCounts()).errors += 1
         self._tick()
+
+    def warn(self, file: str, line: int, column: str | None, message: str) -> None:
+        self.warnings.append(RowError(file, line, column or "", message))
 
     def count(self, file: str, *, created: bool) -> None:
         counts = self.files.setdefault(file, FileCounts())
@@ -196,6 +202,11 @@ class ImportReport:
                 for e in self.errors[:max_errors]
             ],
             "error_count": len(self.errors),
+            "warnings": [
+                {"file": w.file, "line": w.line, "column": w.column, "message": mask(w.message)}
+                for w in self.warnings[:max_errors]
+            ],
+            "warning_count": len(self.warnings),
         }
 
 
@@ -293,6 +304,11 @@ SPECS: dict[str, dict[str, Column]] = {
         _optional("status", _model_field(Trial, "status"), Trial.Status.SETUP),
         _optional("target_size", _model_field(Trial, "target_size"), 100),
         _optional("registry_id", _model_field(Trial, "registry_id"), ""),
+        _optional(
+            "eligibility_check",
+            _model_field(Trial, "eligibility_check"),
+            Trial.EligibilityCheck.REFUSE,
+        ),
     ),
     ARMS: _columns(
         Column("code", _model_field(Arm, "code")),
@@ -314,6 +330,8 @@ SPECS: dict[str, dict[str, Column]] = {
         _optional("choices", _choices, ()),
         _optional("min_value", _model_field(CovariateDefinition, "min_value")),
         _optional("max_value", _model_field(CovariateDefinition, "max_value")),
+        _optional("eligible_min", _model_field(CovariateDefinition, "eligible_min")),
+        _optional("eligible_max", _model_field(CovariateDefinition, "eligible_max")),
         _optional("required", _bool, True),
         _optional("order", _model_field(CovariateDefinition, "order")),
     ),
@@ -960,6 +978,7 @@ class _Import:
                 registry_id=values["registry_id"],
                 design=values["design"],
                 target_size=values["target_size"],
+                eligibility_check=values["eligibility_check"],
                 actor=self.actor,
             )
         except trial_services.TrialError as error:
@@ -1025,6 +1044,9 @@ class _Import:
             if site is None:
                 self.failed.add(study_id)
                 continue  # the site's own row in sites.csv is in error
+            # A value outside an eligibility range is an error on its cell, or, when the trial
+            # accepts such values, a warning there (the enrolment is audited as such).
+            warn = trial.eligibility_check == Trial.EligibilityCheck.WARN
             try:
                 participant = trial_services.enrol_participant(
                     trial,
@@ -1036,11 +1058,16 @@ class _Import:
                     baseline=baseline,
                     actor=self.actor,
                     study_id=study_id,
+                    accept_ineligible=warn,
                 )
             except trial_services.TrialError as error:
                 self._refused(PARTICIPANTS, row.line, error)
                 self.failed.add(study_id)
                 continue
+            if warn:
+                outside = trial_services.eligibility_problems(trial, participant.baseline)
+                for key, message in outside.items():
+                    self.report.warn(PARTICIPANTS, row.line, key, message)
             self.participants[study_id] = participant
             self.report.count(PARTICIPANTS, created=True)
 

@@ -232,6 +232,9 @@ class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
             400: field_errors(
                 invalid_personal_number={"personal_number": ["The check digits do not match."]},
                 invalid_baseline={"baseline": {"age": ["Enter a whole number."]}},
+                outside_eligibility={
+                    "baseline": {"age": ["45 is outside the eligibility range (18–29)."]}
+                },
             ),
         },
         examples=[
@@ -244,7 +247,7 @@ class ParticipantList(TrialScopedMixin, generics.ListAPIView[Participant]):
                     "consent_version": "2.0",
                     "consent_date": "2026-05-04",
                     "baseline": {
-                        "age": 34,
+                        "age": 24,
                         "sex": "female",
                         "education": "upper_secondary",
                         "diagnosis_group": "anxiety_depression",

@@ -9,7 +9,8 @@ class TrialConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from trial import dbroles, timeline  # noqa: F401  (timeline registers itself)
+        # timeline and landing register their hooks (trial.extensions) on import.
+        from trial import dbroles, landing, timeline  # noqa: F401
 
         # post_migrate is sent per app after all migrations ran; once (for this app) is enough
         # to grant the application's restricted database role its privileges (dbroles.py).

@@ -330,6 +330,7 @@ COVARIATES = [
         600,
     ),
 ]
+ELIGIBLE_AGE = (18, 29)
 EXCLUSIONS = [
     ("age", "Outside the age range 18–29"),
     ("no_mental_health", "No mental-health problem documented"),
@@ -424,6 +425,9 @@ def seed_demo(
                 choices=choices,
                 min_value=low,
                 max_value=high,
+                # The trial's inclusion criterion (the exclusion reason "age" below).
+                eligible_min=ELIGIBLE_AGE[0] if key == "age" else None,
+                eligible_max=ELIGIBLE_AGE[1] if key == "age" else None,
                 order=order,
             )
         reasons = [

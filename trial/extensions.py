@@ -1,7 +1,9 @@
 """Hooks through which apps built on ``trial`` add to its pages, so ``trial`` imports none of them.
 
 ``randomisation`` adds the allocation panel and allocation events to the participant page;
-``fidelity`` adds contacts. Each app registers its hooks in its ``AppConfig.ready``.
+``fidelity`` adds contacts. Apps add entries to the trial menu (in a group of ``NAV_GROUPS``)
+and panels to a member's landing page (``register_landing_panel``). Each app registers its
+hooks in its ``AppConfig.ready``.
 """
 
 from __future__ import annotations
@@ -9,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from trial.models import Participant
+
+if TYPE_CHECKING:
+    from trial.models import Trial
 
 
 @dataclass(frozen=True)
@@ -43,16 +49,33 @@ TimelineSource = Callable[[HttpRequest, Participant], Iterable[TimelineEntry]]
 PanelSource = Callable[[HttpRequest, Participant], Panel | None]
 
 
+# The trial menu's groups, by task, in menu order: the menu shows the groups, and under them
+# the entries of the group the current page is in. A NavItem names its group by key.
+NAV_GROUPS: dict[str, Any] = {
+    "overview": _("Overview"),
+    "participants": _("Participants"),
+    "follow_up": _("Follow-up"),
+    "randomisation": _("Randomisation"),
+    "fidelity": _("Fidelity"),
+    "reports": _("Reports"),
+    "data": _("Data"),
+    "setup": _("Set-up"),
+    "other": _("More"),
+}
+
+
 @dataclass(frozen=True)
 class NavItem:
     """An entry of the trial menu: shown to members holding ``perm`` and every permission in
-    ``also`` (``Perm`` values), the same rights the page itself checks."""
+    ``also`` (``Perm`` values), the same rights the page itself checks, in the group ``group``
+    (a key of ``NAV_GROUPS``), ordered by ``order`` within it."""
 
     label: Any
     url_name: str
     perm: str
     order: int = 50
     also: tuple[str, ...] = ()
+    group: str = "other"
 
 
 _timeline_sources: list[TimelineSource] = []
@@ -61,12 +84,32 @@ _nav_items: list[NavItem] = []
 
 
 def register_nav_item(item: NavItem) -> None:
+    if item.group not in NAV_GROUPS:
+        raise ValueError(f"Unknown menu group {item.group!r}; the groups are {list(NAV_GROUPS)}")
     if item not in _nav_items:
         _nav_items.append(item)
 
 
 def nav_items() -> list[NavItem]:
     return sorted(_nav_items, key=lambda item: item.order)
+
+
+# A member's landing page (trial.views.dashboard for those whose landing is their own work, see
+# trial.permissions.landing) is made of panels: each source returns one for the request's user,
+# or None when it has nothing for them (it checks the permissions its content needs).
+LandingSource = Callable[[HttpRequest, "Trial"], "Panel | None"]
+_landing_sources: list[LandingSource] = []
+
+
+def register_landing_panel(source: LandingSource) -> LandingSource:
+    if source not in _landing_sources:
+        _landing_sources.append(source)
+    return source
+
+
+def landing_panels(request: HttpRequest, trial: Trial) -> list[Panel]:
+    panels = [panel for source in _landing_sources if (panel := source(request, trial))]
+    return sorted(panels, key=lambda panel: panel.order)
 
 
 def register_timeline(source: TimelineSource) -> TimelineSource:

@@ -88,6 +88,8 @@ class EnrolmentForm(forms.Form):
 def covariate_field(definition: CovariateDefinition) -> forms.Field:
     kind = CovariateDefinition.Kind
     common: dict[str, Any] = {"label": definition.label, "required": definition.required}
+    if definition.eligibility_range:
+        common["help_text"] = _("Eligible: %(range)s.") % {"range": definition.eligibility_range}
     if definition.kind == kind.CHOICE:
         choices = [("", "---------"), *[(str(v), str(lbl)) for v, lbl in definition.choices]]
         return forms.ChoiceField(choices=choices, **common)

@@ -27,6 +27,10 @@ class Trial(models.Model):
         FOLLOW_UP = "follow_up", _("Follow-up")
         CLOSED = "closed", _("Closed")
 
+    class EligibilityCheck(models.TextChoices):
+        REFUSE = "refuse", _("Refuse the participant")
+        WARN = "warn", _("Accept with a warning")
+
     # Allowed status changes; a trial never goes back to set-up once it has recruited.
     TRANSITIONS = {
         Status.SETUP: {Status.RECRUITING},
@@ -65,6 +69,17 @@ class Trial(models.Model):
             "Asked at every follow-up assessment of a control participant, e.g. 'Since the last "
             "assessment, has anyone helped you look for ordinary paid work and followed you up "
             "in the job?'. A yes is recorded as a contamination exposure. Leave empty to not ask."
+        ),
+    )
+    eligibility_check = models.CharField(
+        _("values outside the eligibility ranges"),
+        max_length=10,
+        choices=EligibilityCheck.choices,
+        default=EligibilityCheck.REFUSE,
+        help_text=_(
+            "What enrolment and imports do with a baseline value outside its covariate's "
+            "eligibility range: refuse it, or accept it after a warning (e.g. to load a "
+            "completed trial whose data include protocol deviations)."
         ),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -319,6 +334,25 @@ class CovariateDefinition(models.Model):
     max_value = models.DecimalField(
         _("maximum"), max_digits=12, decimal_places=2, null=True, blank=True
     )
+    # The minimum and maximum say which values are possible at all (always refused outside);
+    # the eligibility range is the trial's inclusion criterion, refused or warned about as the
+    # trial sets (Trial.eligibility_check).
+    eligible_min = models.DecimalField(
+        _("lowest eligible value"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("The inclusion criterion, e.g. 18 for an age range of 18–29."),
+    )
+    eligible_max = models.DecimalField(
+        _("highest eligible value"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("E.g. 29 for an age range of 18–29."),
+    )
     required = models.BooleanField(_("required"), default=True)
     order = models.PositiveSmallIntegerField(_("order"), default=0)
 
@@ -332,6 +366,22 @@ class CovariateDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def eligibility_range(self) -> str:
+        """The eligibility range as people write it: 18–29, 18 or more, 29 or less ('' if the
+        covariate has none)."""
+        low, high = (
+            None if limit is None else format(limit.normalize(), "f")
+            for limit in (self.eligible_min, self.eligible_max)
+        )
+        if low is not None and high is not None:
+            return f"{low}–{high}"
+        if low is not None:
+            return str(_("%(low)s or more") % {"low": low})
+        if high is not None:
+            return str(_("%(high)s or less") % {"high": high})
+        return ""
 
 
 class ExclusionReason(models.Model):

@@ -292,3 +292,30 @@ def get_participant(
         raise Http404
     require(user, trial, perm)
     return participant
+
+
+class Landing(StrEnum):
+    """Where a member lands on opening a trial (``trial.views.dashboard``, the trial's URL)."""
+
+    DASHBOARD = "dashboard"
+    """The trial's figures: recruitment and follow-up (those who run or oversee the trial)."""
+    OWN_WORK = "own_work"
+    """Their own work, made of the landing panels their permissions give: a caseworker's
+    visits due and recent contacts, a fidelity reviewer's reviews, a statistician's analysis
+    plan and reports. The figures stay one menu entry away (``trial:statistics``)."""
+
+
+ROLE_LANDING: dict[str, Landing] = {
+    Role.COORDINATOR: Landing.DASHBOARD,
+    Role.DATA_MANAGER: Landing.DASHBOARD,
+    Role.MONITOR: Landing.DASHBOARD,
+    Role.CASEWORKER: Landing.OWN_WORK,
+    Role.FIDELITY_REVIEWER: Landing.OWN_WORK,
+    Role.STATISTICIAN: Landing.OWN_WORK,
+}
+
+
+def landing(user: User, trial: Trial) -> Landing:
+    """The member's landing page in ``trial``, by their role (``ROLE_LANDING``)."""
+    m = membership(user, trial)
+    return ROLE_LANDING[m.role] if m is not None else Landing.DASHBOARD

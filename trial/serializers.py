@@ -126,6 +126,15 @@ class EnrolmentSerializer(SchemaTypedInput, serializers.Serializer[Any]):
         default=None,
         help_text=_("Id of this person's eligible screening record, if one was logged."),
     )
+    accept_ineligible = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Enrol although a baseline value is outside its eligibility range, when the trial "
+            "accepts such values with a warning (its eligibility_check is warn). Without it, "
+            "such an enrolment is refused with the values named."
+        ),
+    )
 
     def __init__(self, *args: Any, sites: QuerySet[Site] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -62,6 +62,7 @@ def enrol_participant(
     actor: User | None,
     suffix: Callable[[], str] = random_study_suffix,
     study_id: str | None = None,
+    accept_ineligible: bool = False,
 ) -> Participant:
     """Enrol one consenting person, giving them a site-prefixed, non-guessable study id.
 
@@ -69,11 +70,17 @@ def enrol_participant(
     ``personal_number=None`` enrols without a number: only for a pseudonymised data set loaded
     by randomisation.importing; the enrolment form and the API always require a number.
 
+    A baseline value outside its covariate's eligibility range is refused (EligibilityError)
+    when the trial refuses such values; when it warns, it is refused unless
+    ``accept_ineligible`` (the user confirmed the warning), and then enrolled with a
+    ``participant.enrolled_outside_eligibility`` audit event naming the values.
+
     Raises TrialError for an invalid personal number, a site of another trial, dates in the
     future, missing consent, invalid baseline covariates (BaselineError, one message per
-    covariate), a screening record that is not an eligible, unused one of this site, a
-    person already enrolled in the trial, or a given study id that is malformed or taken.
-    Not safe to repeat: a second call for the same person is refused as a duplicate.
+    covariate), values outside the eligibility ranges (EligibilityError, see above), a
+    screening record that is not an eligible, unused one of this site, a person already
+    enrolled in the trial, or a given study id that is malformed or taken. Not safe to repeat:
+    a second call for the same person is refused as a duplicate.
     """
     if site.trial_id != trial.pk:
         raise TrialError(_("The site does not belong to this trial."), field="site")
@@ -116,6 +123,13 @@ def enrol_participant(
         if trial.covariates.exists()
         else dict(baseline or {})
     )
+    outside = eligibility_problems(trial, clean_baseline)
+    if outside and (
+        trial.eligibility_check == Trial.EligibilityCheck.REFUSE or not accept_ineligible
+    ):
+        raise EligibilityError(
+            outside, refused=trial.eligibility_check == Trial.EligibilityCheck.REFUSE
+        )
     if number is not None:
         digest = personal_numbers.lookup_hash(number)
         existing = Participant.objects.filter(trial=trial, personal_number_hash=digest).first()
@@ -143,6 +157,14 @@ def enrol_participant(
                     screening.participant = participant
                     screening.save(update_fields=["participant"])
                 audit.record_created(participant, actor=actor)
+                if outside:
+                    audit.record(
+                        "participant.enrolled_outside_eligibility",
+                        participant,
+                        actor=actor,
+                        trial=trial,
+                        data={"covariates": {key: clean_baseline[key] for key in outside}},
+                    )
                 return participant
         except IntegrityError:
             if (
@@ -234,6 +256,40 @@ class BaselineError(TrialError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(_("Some baseline covariates are invalid."), field="baseline")
         self.errors = errors
+
+
+def eligibility_problems(trial: Trial, baseline: dict[str, Any]) -> dict[str, str]:
+    """The covariates of ``baseline`` (valid, typed values) outside the trial's eligibility
+    ranges, each with a message naming the value and the range. Writes nothing."""
+    problems: dict[str, str] = {}
+    for definition in trial.covariates.all():
+        value = baseline.get(definition.key)
+        low, high = definition.eligible_min, definition.eligible_max
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue  # a choice, a yes/no or a blank has no range
+        if (low is not None and value < low) or (high is not None and value > high):
+            problems[definition.key] = _(
+                "%(value)s is outside the eligibility range (%(range)s)."
+            ) % {"value": value, "range": definition.eligibility_range}
+    return problems
+
+
+class EligibilityError(BaselineError):
+    """Baseline values outside the eligibility ranges: ``errors`` maps covariate keys to
+    messages. ``refused``: the trial refuses such values; else it accepts them once the user
+    confirms (``enrol_participant(accept_ineligible=True)``)."""
+
+    def __init__(self, errors: dict[str, str], *, refused: bool) -> None:
+        super().__init__(errors)
+        self.refused = refused
+        self.message = (
+            _("Outside the trial's eligibility criteria: the trial does not enrol such a person.")
+            if refused
+            else _(
+                "Outside the trial's eligibility criteria: check the values, and confirm to "
+                "enrol this person anyway."
+            )
+        )
 
 
 def record_screening(

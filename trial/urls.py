@@ -8,6 +8,7 @@ urlpatterns = [
     # Before the dashboard, so that /trials/new/ is not read as a trial code.
     path("", include("trial.setup.urls")),
     path("trials/<slug:code>/", views.dashboard, name="dashboard"),
+    path("trials/<slug:code>/statistics/", views.statistics, name="statistics"),
     path("trials/<slug:code>/participants/", views.participants, name="participants"),
     path(
         "trials/<slug:code>/participants/<str:study_id>/",

@@ -75,7 +75,27 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 @trial_view(Perm.VIEW_TRIAL)
 @require_GET
 def dashboard(request: HttpRequest, trial: Trial) -> HttpResponse:
-    # Imported here because this view's name would shadow the module at the top of the file.
+    """The trial's landing page (its URL): the trial's figures for those who run or oversee
+    it, the member's own work for the others (``permissions.landing``)."""
+    if permissions.landing(request.user, trial) == permissions.Landing.DASHBOARD:
+        return _figures(request, trial)
+    context = {
+        "trial": trial,
+        "membership": permissions.membership(request.user, trial),
+        "panels": extensions.landing_panels(request, trial),
+    }
+    return render(request, "trial/landing.html", context)
+
+
+@trial_view(Perm.VIEW_TRIAL)
+@require_GET
+def statistics(request: HttpRequest, trial: Trial) -> HttpResponse:
+    """The trial's figures (recruitment and follow-up), whoever lands where."""
+    return _figures(request, trial)
+
+
+def _figures(request: HttpRequest, trial: Trial) -> HttpResponse:
+    # Imported here because the view ``dashboard`` would shadow the module at the top.
     from trial import dashboard as figures
 
     user = request.user
@@ -244,8 +264,11 @@ def screening(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
 
 @trial_view(Perm.ENROL)
 def enrol(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
+    """Enrol a participant. A value outside an eligibility range is refused at its field, or,
+    when the trial accepts such values with a warning, asks for confirmation first."""
     sites = permissions.visible_sites(request.user, trial)
     form = EnrolmentForm(request.POST or None, trial=trial, sites=sites)
+    ineligible: list[str] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -259,15 +282,40 @@ def enrol(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
                 screening=data["screening"],
                 baseline={k: _plain(v) for k, v in form.baseline().items()},
                 actor=request.user,
+                accept_ineligible=bool(request.POST.get("confirm_ineligible")),
             )
+        except services.EligibilityError as error:
+            if error.refused:
+                show_error(form, error)
+                form.add_error(None, error.message)
+            else:
+                # Said above the form, where the page opens; detailed beside the button.
+                form.add_error(None, error.message)
+                labels = {d.key: d.label for d in form.covariates}
+                ineligible = [f"{labels[key]}: {text}" for key, text in error.errors.items()]
         except services.TrialError as error:
             show_error(form, error)
         else:
             messages.success(
                 request, _("Enrolled as %(study_id)s.") % {"study_id": participant.study_id}
             )
+            outside = services.eligibility_problems(trial, participant.baseline)
+            if outside:
+                labels = {d.key: d.label for d in form.covariates}
+                messages.warning(
+                    request,
+                    _(
+                        "%(study_id)s is enrolled outside the eligibility criteria, as you "
+                        "confirmed: %(values)s The audit trail records it."
+                    )
+                    % {
+                        "study_id": participant.study_id,
+                        "values": " ".join(f"{labels[k]}: {t}" for k, t in outside.items()),
+                    },
+                )
             return redirect(participant)
-    return render(request, "trial/enrol.html", {"trial": trial, "form": form})
+    context = {"trial": trial, "form": form, "ineligible": ineligible}
+    return render(request, "trial/enrol.html", context)
 
 
 def _plain(value: Any) -> Any:

@@ -16,7 +16,7 @@ from pytest_django.live_server_helper import LiveServer
 from fidelity.models import Component, Contact, Exposure
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
 from trial.models import AuditEvent, Membership, Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -50,7 +50,9 @@ def test_caseworker_logs_and_corrects_a_contact_in_the_browser(
 
     page.goto(live_server.url + "/")
     log_in(page, "ola", PASSWORD)
-    page.get_by_role("navigation", name="Trial").get_by_role("link", name="Contacts").click()
+    # A caseworker lands on their own work; the contact log is under Follow-up.
+    expect(page.locator("main")).to_contain_text("Your recent contacts")
+    open_menu(page, "Follow-up", "Contacts")
     expect(page.locator("h1")).to_have_text("Log a contact")
     # Defaults: today, in person, the participant ticked.
     expect(page.get_by_label("Date")).to_have_value(today.isoformat())
@@ -124,7 +126,7 @@ def test_coordinator_records_a_site_event_and_reads_the_contamination_page(
 
     page.goto(live_server.url + "/")
     log_in(page, "kari", PASSWORD)
-    page.get_by_role("navigation", name="Trial").get_by_role("link", name="Exposures").click()
+    open_menu(page, "Fidelity", "Exposures")
     page.get_by_role("link", name="Site-level events").click()
     page.get_by_label("Control site").select_option(label=f"{site.code} {site.name}")
     page.get_by_label("Rapid job search").check()

@@ -57,13 +57,17 @@ def test_reviewer_scores_a_site_and_sees_the_band(
     for number in range(2, 25):
         page.locator(f"#item-{number} input[value='4']").check()
     page.get_by_role("button", name="Save my scores").click()
-    expect(page.locator("#id_item_25_error")).to_have_text("Score this item.")
-    expect(page.locator("form .errorlist[role=alert]")).to_contain_text("nothing was saved")
-    # The choices made are kept on the refused form, and nothing reached the database.
-    expect(page.locator("#item-7 input[value='4']")).to_be_checked()
-    assert not ReviewerScore.objects.filter(review=review).exists()
-    page.screenshot(path=screenshots / "fidelity-score-error.png", full_page=False)
+    # Saved halfway: a draft, item 25 still blank (not zero).
+    expect(page.locator(".messages")).to_contain_text(
+        "Your scores are saved as a draft: 1 of 25 items still needs a score."
+    )
+    assert ReviewerScore.objects.filter(review=review).count() == 24
+    expect(page.locator("main dl.facts")).to_contain_text("Waiting for")
+    page.screenshot(path=screenshots / "fidelity-score-draft.png", full_page=False)
 
+    page.get_by_role("link", name="Your scores").click()
+    expect(page.locator("#item-7 input[value='4']")).to_be_checked()
+    expect(page.locator("#item-25 input:checked")).to_have_count(0)
     page.locator("#item-25 input[value='5']").check()
     page.get_by_role("button", name="Save my scores").click()
     expect(page.locator(".messages")).to_contain_text("Your scores are saved.")
@@ -81,7 +85,10 @@ def test_reviewer_scores_a_site_and_sees_the_band(
     expect(page.locator("#review-total")).to_have_text("101")
     expect(page.locator("#review-band")).to_have_text("Good fidelity")
     page.screenshot(path=screenshots / "fidelity-review-detail.png", full_page=True)
-    page.get_by_role("button", name="Finalise").click()
+    page.get_by_role("link", name="Finalise…").click()
+    expect(page.locator("main")).to_contain_text("What finalising locks")
+    page.screenshot(path=screenshots / "fidelity-finalise-confirm.png", full_page=True)
+    page.get_by_role("button", name="Yes, finalise the review").click()
     expect(page.locator(".messages")).to_contain_text("The review is finalised.")
 
     page.get_by_role("link", name="All reviews").click()

@@ -11,7 +11,7 @@ from pytest_django.live_server_helper import LiveServer
 from demo.seed import seed_demo
 from occupations.models import JobExposureMatrix
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
 from trial.demo import DEMO_TRIAL_CODE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,7 +26,7 @@ def test_job_strain_page_and_jem_import(
     base = f"{live_server.url}/trials/{DEMO_TRIAL_CODE}/job-strain/"
     page.goto(live_server.url + "/")
     log_in(page, "coordinator")
-    page.get_by_role("navigation", name="Trial").get_by_role("link", name="Job strain").click()
+    open_menu(page, "Reports", "Job strain")
     expect(page.locator("h1")).to_have_text("Job strain")
     expect(page.locator("main")).to_contain_text("Illustrative scores only, not for research use.")
     expect(page.locator("figure.chart svg rect").first).to_be_visible()

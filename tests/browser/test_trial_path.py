@@ -23,7 +23,7 @@ from randomisation.allocation.verification import verify
 from randomisation.models import Allocation
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
 from trial.models import Participant, ScreeningRecord, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,7 +44,7 @@ def add(page: Page, link: str, fields: dict[str, str], message: str) -> None:
 
 
 def enrol(page: Page, number: str, enrolled_on: dt.date) -> str:
-    page.get_by_role("link", name="Screening").click()
+    open_menu(page, "Participants", "Screening")
     page.get_by_label("Site").select_option(label="OSL1 NAV Grünerløkka")
     page.get_by_label("Screened on").fill(enrolled_on.isoformat())
     page.get_by_label("Yes").check()
@@ -127,7 +127,7 @@ def test_whole_trial_path_in_the_browser(
     expect(page.locator("main")).to_contain_text(scheme_hash)
 
     # --- Screening: one person not eligible ---
-    page.get_by_role("link", name="Screening").click()
+    open_menu(page, "Participants", "Screening")
     page.get_by_label("Site").select_option(label="OSL1 NAV Grünerløkka")
     page.get_by_label("Screened on").fill(today.isoformat())
     page.get_by_label("No").check()
@@ -166,7 +166,9 @@ def test_whole_trial_path_in_the_browser(
 
     # --- The caseworker's worklist and an assessment ---
     log_in(page, "ola", PASSWORD)
-    page.get_by_role("link", name="Worklist").click()
+    # A caseworker lands on their own work: the visits due first; the worklist has them all.
+    expect(page.locator("main")).to_contain_text("Follow-up visits due")
+    open_menu(page, "Follow-up", "Worklist")
     row = page.get_by_role("row").filter(has_text=second)
     expect(row).to_contain_text("3 months")
     page.screenshot(path=screenshots / "path-worklist.png", full_page=True)

@@ -429,7 +429,7 @@ def test_participant_page_shows_contacts_and_the_exposure_flag_to_those_who_know
 ) -> None:
     participant = world.participants["OSLA"][0]
     allocate(world, participant, "B")
-    log_one(world, components=[components["rapid"].pk])
+    log_one(world, components=[components["rapid"].pk], confirm_exposure="1")
     url = f"/trials/ips/participants/{participant.study_id}/"
     page = world.client("coordinator").get(url)
     panel = next(p for p in page.context["panels"] if p.template == "fidelity/contact_panel.html")
@@ -484,3 +484,101 @@ def test_a_caseworker_at_two_sites_logs_for_both(world: World) -> None:
     for participant in (world.participants["OSLA"][0], world.participants["BGO"][0]):
         assert client.post(LOG, form(participant)).status_code == 302
     assert sorted(Contact.objects.values_list("site__code", flat=True)) == ["BGO", "OSLA"]
+
+
+# Contamination: warned before saving, told after
+
+
+def test_caseworker_is_warned_before_logging_an_intervention_component_for_a_control_participant(
+    world: World, components: dict[str, Component]
+) -> None:
+    participant = world.participants["OSLA"][0]
+    allocate(world, participant, "B")
+    client = world.client("caseworker")
+    values = form(participant, components=[components["rapid"].pk, components["benefits"].pk])
+    first = client.post(LOG, values)
+    # Not saved yet: the form comes back with the warning and a button that confirms.
+    assert first.status_code == 200
+    page = first.content.decode()
+    assert "This contact will be recorded as a contamination exposure." in page
+    assert f"{participant.study_id} is in a control arm" in page
+    assert "Rapid job search." in page.split('id="exposure-warning"')[1].split("</div>")[0]
+    assert "Benefits counselling" not in page.split('id="exposure-warning"')[1].split("</div>")[0]
+    assert 'name="confirm_exposure" value="1"' in page
+    assert not Contact.objects.exists()
+    # Confirmed: it is recorded, and the message after saving says what was recorded.
+    second = client.post(LOG, values | {"confirm_exposure": "1"}, follow=True)
+    assert second.redirect_chain[-1][1] == 302
+    messages = [str(m) for m in second.context["messages"]]
+    assert messages == [
+        f"Contact with {participant.study_id} logged.",
+        f"A contamination exposure was recorded: {participant.study_id} is in a control arm "
+        "and received Rapid job search.",
+    ]
+    contact = Contact.objects.get()
+    assert list(
+        Exposure.objects.filter(contact=contact).values_list("component__code", flat=True)
+    ) == ["rapid"]
+
+
+def test_no_warning_for_an_intervention_participant_or_usual_services(
+    world: World, components: dict[str, Component]
+) -> None:
+    treated, control = world.participants["OSLA"]
+    allocate(world, treated, "A")
+    allocate(world, control, "B")
+    client = world.client("caseworker")
+    for participant, chosen in ((treated, "rapid"), (control, "benefits")):
+        response = client.post(LOG, form(participant, components=[components[chosen].pk]))
+        assert response.status_code == 302
+    assert Contact.objects.count() == 2
+    assert not Exposure.objects.exists()
+
+
+def test_a_correction_that_adds_an_intervention_component_is_warned_about(
+    world: World, components: dict[str, Component]
+) -> None:
+    participant = world.participants["OSLA"][0]
+    allocate(world, participant, "B")
+    contact = log_one(world, components=[components["benefits"].pk])
+    client = world.client("caseworker")
+    edit = f"{LOG}{contact.pk}/edit/"
+    values = edit_form(components=[components["benefits"].pk, components["jobdev"].pk])
+    first = client.post(edit, values)
+    assert first.status_code == 200
+    assert "This contact will be recorded as a contamination exposure." in first.content.decode()
+    assert not Exposure.objects.exists()
+    second = client.post(edit, values | {"confirm_exposure": "1"}, follow=True)
+    assert "A contamination exposure was recorded" in second.content.decode()
+    assert Exposure.objects.filter(contact=contact).count() == 1
+    # Changing something else later does not warn again about the recorded exposure.
+    again = client.post(edit, values | {"minutes": "25"})
+    assert again.status_code == 302
+
+
+def test_a_caseworker_blind_to_allocations_is_not_told_the_arm(
+    world: World, components: dict[str, Component], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision (docs/decisions.md): the warning exists only for control participants, so a
+    caseworker who may not see allocations gets no warning and no message naming the arm;
+    the components field says the rule to everyone alike. The exposure is still recorded."""
+    from trial import permissions
+
+    role = Membership.Role.CASEWORKER
+    blind = permissions.ROLE_PERMS[role] - {permissions.Perm.VIEW_ALLOCATION}
+    monkeypatch.setitem(permissions.ROLE_PERMS, role, blind)
+    participant = world.participants["OSLA"][0]
+    allocate(world, participant, "B")
+    client = world.client("caseworker")
+    empty = client.get(LOG).content.decode()
+    assert (
+        "delivered to a participant in a control arm, they are recorded as a contamination" in empty
+    )
+    assert "Rapid job search (intervention-specific)" in empty
+    response = client.post(LOG, form(participant, components=[components["rapid"].pk]), follow=True)
+    page = response.content.decode()
+    assert "control arm" not in page.replace(
+        "delivered to a participant in a control arm, they are recorded", ""
+    )
+    assert "exposure was recorded" not in page
+    assert Exposure.objects.filter(participant=participant).count() == 1

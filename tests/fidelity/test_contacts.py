@@ -517,3 +517,20 @@ MULTIPART_EMPTY_DATE = (
     '--b\r\nContent-Disposition: form-data; name="contact_on"\r\n\r\n\r\n'
     '--b\r\nContent-Disposition: form-data; name="minutes"\r\n\r\n45\r\n--b--\r\n'
 )
+
+
+def test_exposure_components_are_the_specific_ones_for_a_control_participant_after_allocation(
+    world: World, components: dict[str, Component]
+) -> None:
+    treated, control = world.participants["OSLA"]
+    allocate(world, treated, "A")
+    allocate(world, control, "B")
+    given = list(components.values())
+    found = services.exposure_components(control, dt.date(2025, 5, 20), given)
+    assert [c.code for c in found] == ["rapid", "jobdev"]
+    # Before the allocation (2025-03-03), and in the intervention arm, nothing is an exposure.
+    assert services.exposure_components(control, dt.date(2025, 3, 2), given) == []
+    assert services.exposure_components(treated, dt.date(2025, 5, 20), given) == []
+    unallocated = world.participants["OSLB"][0]
+    assert services.exposure_components(unallocated, dt.date(2025, 5, 20), given) == []
+    assert not Exposure.objects.exists()  # asking writes nothing

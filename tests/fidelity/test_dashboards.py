@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import time_machine
@@ -72,14 +73,19 @@ def test_who_may_see_the_dashboards(small: SmallTrial) -> None:
                 assert b"Usual services" not in response.content
 
 
+def menu_urls(response: Any) -> set[str]:
+    """Every entry of the trial menu (its groups' entries), as the user may see them."""
+    return {item["url"] for group in response.context["trial_nav"] for item in group["items"]}
+
+
 def test_menu_shows_the_dashboards_only_to_those_who_may_open_them(small: SmallTrial) -> None:
     """The menu checks the same two rights as the pages (dashboard and allocations)."""
     for persona, status in ACCESS.items():
         if persona == "outsider":
             continue
-        page = client(small, persona).get("/trials/small/").content.decode()
+        menu = menu_urls(client(small, persona).get("/trials/small/statistics/"))
         for url in (DOSE, CONTAMINATION):
-            assert (f'href="{url}"' in page) == (status == 200), (persona, url)
+            assert (url in menu) == (status == 200), (persona, url)
 
 
 def test_dose_page_shows_the_hand_computed_figures(small: SmallTrial) -> None:
@@ -150,8 +156,9 @@ def test_invalid_period_is_a_field_error(
 
 
 def test_menu_links_to_both_dashboards(small: SmallTrial) -> None:
-    html = client(small, "coordinator").get("/trials/small/").content.decode()
-    assert f'href="{DOSE}"' in html and f'href="{CONTAMINATION}"' in html
+    # In the Fidelity group: its second row shows them on a page of the group.
+    html = client(small, "coordinator").get(DOSE).content.decode()
+    assert f'href="{DOSE}" aria-current="page"' in html and f'href="{CONTAMINATION}"' in html
 
 
 def _add_people(small: SmallTrial, n: int) -> None:

@@ -376,20 +376,38 @@ def test_caseworker_sees_only_reviews_of_their_sites(world: World, ips: Scale) -
     assert other.site.code not in client.get("/trials/ips/fidelity/reviews/").content.decode()
 
 
-def test_scoring_form_refuses_a_missing_item_with_a_per_item_error(
+def test_scoring_form_refuses_an_invalid_score_with_a_per_item_error(
     world: World, review: Review
 ) -> None:
     client = world.client("reviewer")
     data = {f"item_{n}": "4" for n in range(1, 26)}
-    del data["item_7"]
     data["item_9"] = "9"
     response = client.post(url(review, "score/"), data)
     assert response.status_code == 200
     page = response.content.decode()
-    assert "2 items need a score; nothing was saved." in page
-    assert 'id="id_item_7_error"' in page and "Score this item." in page
-    assert 'id="id_item_9_error"' in page
+    assert "1 item needs a valid score; nothing was saved." in page
+    assert 'id="id_item_9_error"' in page and "Choose a level from 1 to 5." in page
     assert not ReviewerScore.objects.exists()
+
+
+def test_scoring_form_saves_a_draft_with_blank_items(world: World, review: Review) -> None:
+    client = world.client("reviewer")
+    data = {f"item_{n}": "4" for n in range(1, 13)}
+    response = client.post(url(review, "score/"), data, follow=True)
+    page = response.content.decode()
+    assert "Your scores are saved as a draft: 13 of 25 items still need a score." in page
+    saved = ReviewerScore.objects.filter(review=review, reviewer=world.users["reviewer"])
+    assert sorted(saved.values_list("item__number", flat=True)) == list(range(1, 13))
+    assert not saved.filter(score=0).exists()
+    review.refresh_from_db()
+    assert review.status == Review.Status.DRAFT
+    # Back on the form, the draft's scores are checked and the blank items are still blank.
+    form = client.get(url(review, "score/")).content.decode()
+    assert form.count("checked") == 12
+    # Finishing the draft completes the reviewer's scores.
+    done = client.post(url(review, "score/"), {f"item_{n}": "4" for n in range(1, 26)})
+    assert done.status_code == 302
+    assert saved.count() == 25
 
 
 def test_reviewer_scores_on_the_page_and_sees_totals_and_band(
@@ -411,6 +429,11 @@ def test_reviewer_scores_on_the_page_and_sees_totals_and_band(
     detail = client.get(url(review)).content.decode()
     assert 'id="review-total">100<' in detail
     assert 'id="review-band">Good fidelity<' in detail
+    confirm = client.get(url(review, "finalise/"))
+    assert confirm.status_code == 200
+    assert "What finalising locks" in confirm.content.decode()
+    review.refresh_from_db()
+    assert review.status == Review.Status.CONSENSUS  # asking changes nothing
     assert client.post(url(review, "finalise/")).status_code == 302
     review.refresh_from_db()
     assert review.status == Review.Status.FINALISED
@@ -523,3 +546,124 @@ def test_api_refuses_bad_scores_with_field_errors(world: World, review: Review) 
     assert ok.status_code == 200
     assert ok.json()["reviewers"][0]["summary"] is None  # hidden until both reviewers scored
     assert ReviewerScore.objects.filter(reviewer=world.users["reviewer"]).count() == 25
+
+
+# Drafts, partial consensus and finalising
+
+
+def test_a_draft_keeps_blank_items_blank_and_the_review_waits(
+    world: World, review: Review, second_reviewer: Any
+) -> None:
+    reviewer = world.users["reviewer"]
+    draft = dict.fromkeys(range(1, 11), 4) | {11: "", 12: None}
+    scales.submit_scores(review, actor=reviewer, scores=draft, draft=True)
+    mine = ReviewerScore.objects.filter(review=review, reviewer=reviewer)
+    assert mine.count() == 10
+    view = scales.review_view(review)
+    column = next(c for c in view.reviewers if c.user_id == reviewer.pk)
+    assert (column.summary.scored, column.summary.total) == (10, None)
+    assert "reviewer" in view.waiting_for
+    event = AuditEvent.objects.get(action="review.scored")
+    assert (event.data["scored"], event.data["items"]) == (10, 25)
+    # An invalid score is still refused in a draft, and nothing changes.
+    with pytest.raises(scales.ScaleError) as refused:
+        scales.submit_scores(review, actor=reviewer, scores={1: 7}, draft=True)
+    assert refused.value.errors == {1: "Choose a level from 1 to 5."}
+    assert mine.count() == 10
+
+
+def test_review_is_scored_only_while_every_reviewer_has_scored_every_item(
+    world: World, review: Review, second_reviewer: Any
+) -> None:
+    reviewer = world.users["reviewer"]
+    scales.submit_scores(review, actor=reviewer, scores=all_items(4))
+    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4))
+    review.refresh_from_db()
+    assert review.status == Review.Status.SCORED
+    # Clearing an item makes the reviewer's scores a draft again: the consensus must wait.
+    scales.submit_scores(review, actor=reviewer, scores=all_items(4) | {25: ""}, draft=True)
+    review.refresh_from_db()
+    assert review.status == Review.Status.DRAFT
+    assert AuditEvent.objects.filter(action="review.rescored").last().data["scores"] == {
+        "25": [4, None]
+    }
+
+
+def test_a_partial_consensus_is_saved_but_cannot_be_finalised(
+    world: World, review: Review, second_reviewer: Any
+) -> None:
+    reviewer = world.users["reviewer"]
+    scales.submit_scores(review, actor=reviewer, scores=all_items(4))
+    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4))
+    partial = dict.fromkeys(range(1, 21), 4)
+    scales.record_consensus(review, actor=reviewer, scores=partial, draft=True)
+    review.refresh_from_db()
+    assert review.status == Review.Status.SCORED
+    assert ConsensusScore.objects.filter(review=review).count() == 20
+    assert scales.review_view(review).summary.total is None
+    with pytest.raises(scales.ScaleError, match="consensus score for every item"):
+        scales.finalise_review(review, actor=reviewer)
+    # Once any consensus score is recorded, the independent scores are locked.
+    with pytest.raises(scales.ScaleError, match="consensus is recorded"):
+        scales.submit_scores(review, actor=reviewer, scores=all_items(5))
+    # Without ``draft`` the consensus must be complete.
+    with pytest.raises(scales.ScaleError):
+        scales.record_consensus(review, actor=reviewer, scores=partial)
+    scales.record_consensus(review, actor=reviewer, scores=all_items(4), draft=True)
+    review.refresh_from_db()
+    assert review.status == Review.Status.CONSENSUS
+    scales.finalise_review(review, actor=reviewer)
+    review.refresh_from_db()
+    assert review.status == Review.Status.FINALISED
+
+
+def test_consensus_page_names_the_reviewers_in_order(
+    world: World, review: Review, second_reviewer: Any
+) -> None:
+    scales.submit_scores(review, actor=world.users["reviewer"], scores=all_items(4))
+    scales.submit_scores(review, actor=second_reviewer, scores=all_items(5))
+    response = world.client("reviewer").get(url(review, "consensus/"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "ReviewerColumn" not in page and "Summary(" not in page
+    # Ordered by user name: reviewer (no full name), then reviewer2 (Berit Bedømmer).
+    assert "Reviewers' scores are shown in this order: reviewer, Berit Bedømmer." in page
+
+
+def test_consensus_page_saves_a_partial_consensus_as_a_draft(
+    world: World, review: Review, second_reviewer: Any
+) -> None:
+    scales.submit_scores(review, actor=world.users["reviewer"], scores=all_items(4))
+    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4) | {1: 2})
+    client = world.client("reviewer")
+    # Item 1: the reviewers differ (4 and 2), so it is not filled in; saving leaves it blank.
+    data = {f"item_{n}": "4" for n in range(2, 26)}
+    page = client.post(url(review, "consensus/"), data, follow=True).content.decode()
+    assert "The consensus is saved as a draft: 1 of 25 items still needs a score" in page
+    assert 'id="review-scored">24 / 25<' in page
+    assert "Finalise" not in page
+    confirm = client.get(url(review, "finalise/")).content.decode()
+    assert "Only a review with a consensus score for every item can be finalised." in confirm
+    assert "<button" not in confirm.split("</header>")[1]
+    assert client.post(url(review, "finalise/")).status_code == 302
+    review.refresh_from_db()
+    assert review.status == Review.Status.SCORED
+
+
+def test_finalise_confirmation_says_what_it_locks_and_works_without_javascript(
+    world: World, review: Review, second_reviewer: Any
+) -> None:
+    for reviewer in (world.users["reviewer"], second_reviewer):
+        scales.submit_scores(review, actor=reviewer, scores=all_items(4))
+    scales.record_consensus(review, actor=world.users["reviewer"], scores=all_items(4))
+    client = world.client("reviewer")
+    detail = client.get(url(review)).content.decode()
+    # The review page links to the confirmation; it does not finalise in one click.
+    assert f'href="{url(review, "finalise/")}"' in detail
+    page = client.get(url(review, "finalise/")).content.decode()
+    body = page.split("</header>")[1]
+    assert "the total (100) and band (Good fidelity)" in body
+    assert "Each reviewer's independent scores." in body
+    assert '<form method="post"' in body and "<script" not in body
+    assert world.client("caseworker").get(url(review, "finalise/")).status_code == 403
+    assert world.client("outsider").get(url(review, "finalise/")).status_code == 404

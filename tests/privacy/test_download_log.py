@@ -42,6 +42,9 @@ def test_downloads_are_listed_for_coordinators_and_monitors(
         assert rows.count("<tr>") == 2
         assert rows.index("coordinator") < rows.index("unblinded")  # newest first
         assert "ips-data-7.zip" in rows and "2025-06-01" in rows and f"#{report.pk}" in rows
-    assert f'href="{PAGE}"' in world.client("monitor").get("/trials/ips/").content.decode()
+    # In the menu's Reports group, shown in its second row on the page itself.
+    assert (
+        f'href="{PAGE}" aria-current="page"' in world.client("monitor").get(PAGE).content.decode()
+    )
     for persona, status in (("caseworker", 403), ("statistician", 403), ("outsider", 404)):
         assert world.client(persona).get(PAGE).status_code == status, persona

@@ -73,7 +73,7 @@ def test_export_holds_everything_about_the_participant_with_the_number(
     data = read_export(tmp_path, demo)
     number = personal_numbers.decrypt(demo.personal_number_encrypted)
     person = data["participant"]
-    assert {a["instrument"] for a in data["assessments"]} == {"employment"}
+    assert {a["instrument"] for a in data["assessments"]} == {"employment", "who5"}
     assert person["personal_number"] == number  # the person's own data
     assert person["study_id"] == demo.study_id
     assert "personal_number_encrypted" not in person and "personal_number_hash" not in person

@@ -92,7 +92,7 @@ def test_the_statistician_sees_arm_names_only_after_the_step(rworld: ReportWorld
     )
     arms = api(rworld, "statistician").get("/api/v1/trials/ips/arms/").json()
     assert {arm["name"] for arm in arms} == {"Intervention", "Usual services"}
-    page = rworld.world.client("statistician").get("/trials/ips/").content.decode()
+    page = rworld.world.client("statistician").get("/trials/ips/statistics/").content.decode()
     assert "Usual services" in page
 
 

@@ -222,6 +222,7 @@ ROUTES: list[Route] = [
     setup("remove_visit", fill={"pk": "visit_definition"}),
     # Trial pages.
     Route("trial:dashboard", {G: read(P.VIEW_TRIAL)}),
+    Route("trial:statistics", {G: read(P.VIEW_TRIAL)}),
     Route("trial:participants", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("trial:participant", {G: read(P.VIEW_PARTICIPANTS)}, {"study_id": "participant"}),
     Route("trial:audit", {G: read(P.VIEW_AUDIT)}),
@@ -401,7 +402,7 @@ ROUTES: list[Route] = [
     ),
     Route(
         "fidelity_reviews:finalise",
-        {G: post_only(P.REVIEW_FIDELITY), PO: write(P.REVIEW_FIDELITY)},
+        {G: read(P.REVIEW_FIDELITY), PO: write(P.REVIEW_FIDELITY)},
         {"review_id": "review"},
     ),
     Route("fidelity_reviews:trends", {G: read(P.VIEW_ALLOCATION)}),

@@ -318,7 +318,7 @@ def test_dashboard_in_norwegian_localises_months_and_decimals(figures: World) ->
 
 @time_machine.travel(NOW, tick=False)
 def test_caseworker_sees_only_their_sites_figures(figures: World) -> None:
-    response = figures.client("caseworker").get("/trials/ips/")
+    response = figures.client("caseworker").get("/trials/ips/statistics/")
     assert response.status_code == 200
     recruitment = response.context["recruitment"]
     follow_up = response.context["follow_up"]
@@ -343,7 +343,7 @@ def test_caseworker_sees_only_their_sites_figures(figures: World) -> None:
 
 @time_machine.travel(NOW, tick=False)
 def test_members_without_participant_access_get_no_figures(figures: World) -> None:
-    response = figures.client("reviewer").get("/trials/ips/")
+    response = figures.client("reviewer").get("/trials/ips/statistics/")
     assert response.status_code == 200
     assert "recruitment" not in response.context
     assert "Recruitment by site" not in response.content.decode()
@@ -447,6 +447,7 @@ def query_count(client: Client, url: str) -> int:
     [
         ("coordinator", "/trials/ips/"),
         ("caseworker", "/trials/ips/"),
+        ("caseworker", "/trials/ips/statistics/"),
         ("coordinator", "/trials/ips/worklist/"),
         ("caseworker", "/trials/ips/worklist/?sort=visit"),
     ],

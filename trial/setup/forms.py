@@ -45,6 +45,11 @@ class TrialForm(forms.Form):
     target_size = _field(Trial, "target_size")
     description = _field(Trial, "description", widget=_textarea(4))
     contamination_question = _field(Trial, "contamination_question", widget=_textarea(2))
+    eligibility_check = _field(Trial, "eligibility_check", required=False)
+
+    def clean_eligibility_check(self) -> str | None:
+        """Left out: unchanged (a new trial refuses values outside the eligibility ranges)."""
+        return self.cleaned_data["eligibility_check"] or None
 
 
 class NewTrialForm(TrialForm):
@@ -157,6 +162,8 @@ class CovariateForm(forms.Form):
     )
     min_value = _field(CovariateDefinition, "min_value")
     max_value = _field(CovariateDefinition, "max_value")
+    eligible_min = _field(CovariateDefinition, "eligible_min")
+    eligible_max = _field(CovariateDefinition, "eligible_max")
     required = _field(CovariateDefinition, "required")
     order = _field(CovariateDefinition, "order")
 

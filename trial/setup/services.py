@@ -85,15 +85,20 @@ def create_trial(
     target_size: int = 100,
     description: str = "",
     contamination_question: str = "",
+    eligibility_check: str | None = None,
     actor: User,
 ) -> Trial:
     """Create a trial in set-up and make ``actor`` its coordinator.
+
+    ``eligibility_check`` None: the trial refuses values outside the eligibility ranges.
 
     Raises TrialError if the code is taken or reserved. Not safe to repeat: the second call
     is refused because the code exists.
     """
     if code in RESERVED_TRIAL_CODES:
         raise TrialError(_("This code is reserved; choose another."), field="code")
+    eligibility_check = eligibility_check or Trial.EligibilityCheck.REFUSE
+    _check_eligibility_check(eligibility_check)
     with transaction.atomic():
         if Trial.objects.filter(code=code).exists():
             raise TrialError(_("A trial with this code exists already."), field="code")
@@ -105,6 +110,7 @@ def create_trial(
             target_size=target_size,
             description=description,
             contamination_question=contamination_question.strip(),
+            eligibility_check=eligibility_check,
             status=Trial.Status.SETUP,
         )
         audit.record_created(trial, actor=actor)
@@ -125,11 +131,12 @@ def update_trial(
     description: str,
     actor: User,
     contamination_question: str | None = None,
+    eligibility_check: str | None = None,
 ) -> Trial:
     """Edit the trial's settings (not its code or status).
 
-    ``contamination_question=None`` leaves the question as it is. Raises TrialError when the
-    design is changed after set-up. Safe to repeat.
+    ``contamination_question=None`` and ``eligibility_check=None`` leave them as they are.
+    Raises TrialError when the design is changed after set-up. Safe to repeat.
     """
     if design != trial.design and not _in_setup(trial):
         raise _locked_field(
@@ -146,6 +153,9 @@ def update_trial(
     }
     if contamination_question is not None:
         values["contamination_question"] = contamination_question.strip()
+    if eligibility_check is not None:
+        _check_eligibility_check(eligibility_check)
+        values["eligibility_check"] = eligibility_check
     with transaction.atomic():
         _save_changes(trial, values, actor=actor)
     return trial
@@ -559,6 +569,36 @@ def remove_exclusion_reason(reason: ExclusionReason, *, actor: User) -> None:
 # Baseline covariates ----------------------------------------------------------------------
 
 
+def _check_eligibility_check(value: str) -> None:
+    if value not in Trial.EligibilityCheck.values:
+        raise TrialError(
+            _("Choose whether values outside the eligibility ranges are refused or warned about."),
+            field="eligibility_check",
+        )
+
+
+def _check_eligibility_range(
+    kind: str,
+    min_value: Decimal | None,
+    max_value: Decimal | None,
+    eligible_min: Decimal | None,
+    eligible_max: Decimal | None,
+) -> None:
+    if eligible_min is None and eligible_max is None:
+        return
+    if kind not in (CovariateDefinition.Kind.INTEGER, CovariateDefinition.Kind.DECIMAL):
+        raise TrialError(_("Only numbers have an eligibility range."), field="eligible_min")
+    if eligible_min is not None and eligible_max is not None and eligible_min > eligible_max:
+        raise TrialError(_("The highest eligible value is below the lowest."), field="eligible_max")
+    if (eligible_min is not None and min_value is not None and eligible_min < min_value) or (
+        eligible_max is not None and max_value is not None and eligible_max > max_value
+    ):
+        raise TrialError(
+            _("The eligibility range must lie within the minimum and maximum."),
+            field="eligible_min",
+        )
+
+
 def _check_covariate(
     kind: str, choices: list[list[str]], min_value: Decimal | None, max_value: Decimal | None
 ) -> None:
@@ -582,15 +622,19 @@ def add_covariate(
     choices: list[list[str]] | None = None,
     min_value: Decimal | None = None,
     max_value: Decimal | None = None,
+    eligible_min: Decimal | None = None,
+    eligible_max: Decimal | None = None,
     required: bool = True,
     order: int = 0,
     actor: User,
 ) -> CovariateDefinition:
-    """Add a baseline covariate. Raises TrialError for a taken key or inconsistent limits."""
+    """Add a baseline covariate, with the range of possible values and, for a number, the
+    trial's eligibility range. Raises TrialError for a taken key or inconsistent limits."""
     choices = choices or []
     if trial.covariates.filter(key=key).exists():
         raise TrialError(_("The trial has a covariate with this key already."), field="key")
     _check_covariate(kind, choices, min_value, max_value)
+    _check_eligibility_range(kind, min_value, max_value, eligible_min, eligible_max)
     with transaction.atomic():
         covariate = CovariateDefinition.objects.create(
             trial=trial,
@@ -600,6 +644,8 @@ def add_covariate(
             choices=choices,
             min_value=min_value,
             max_value=max_value,
+            eligible_min=eligible_min,
+            eligible_max=eligible_max,
             required=required,
             order=order,
         )
@@ -616,11 +662,14 @@ def update_covariate(
     choices: list[list[str]] | None = None,
     min_value: Decimal | None = None,
     max_value: Decimal | None = None,
+    eligible_min: Decimal | None = None,
+    eligible_max: Decimal | None = None,
     required: bool = True,
     order: int = 0,
     actor: User,
 ) -> CovariateDefinition:
-    """Edit a covariate. After set-up its key and type are fixed and options cannot go.
+    """Edit a covariate. After set-up its key and type are fixed and options cannot go; a
+    changed eligibility range applies to enrolments from then on.
 
     Raises TrialError for a locked change, a taken key or inconsistent limits.
     """
@@ -649,6 +698,7 @@ def update_covariate(
     if key != covariate.key and trial.covariates.filter(key=key).exclude(pk=covariate.pk).exists():
         raise TrialError(_("The trial has a covariate with this key already."), field="key")
     _check_covariate(kind, choices, min_value, max_value)
+    _check_eligibility_range(kind, min_value, max_value, eligible_min, eligible_max)
     with transaction.atomic():
         _save_changes(
             covariate,
@@ -659,6 +709,8 @@ def update_covariate(
                 "choices": choices,
                 "min_value": min_value,
                 "max_value": max_value,
+                "eligible_min": eligible_min,
+                "eligible_max": eligible_max,
                 "required": required,
                 "order": order,
             },

@@ -84,3 +84,5 @@ class Command(BaseCommand):
                 )
         for error in report.errors:
             self.stdout.write(str(error))
+        for warning in report.warnings:
+            self.stdout.write(f"warning: {warning}")
