@@ -70,6 +70,7 @@ class Perm(StrEnum):
     ORDER_REPORT = "order_report"
     DOWNLOAD_REPORT = "download_report"
     LOCK_ANALYSIS_PLAN = "lock_analysis_plan"
+    DEFINE_INSTRUMENTS = "define_instruments"
 
 
 Role = Membership.Role
@@ -95,6 +96,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.VIEW_AUDIT,
             Perm.ORDER_REPORT,
             Perm.DOWNLOAD_REPORT,
+            Perm.DEFINE_INSTRUMENTS,
         }
     ),
     # Caseworkers deliver the intervention, so they know the arm; they see only their sites.
@@ -130,6 +132,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.VIEW_ALLOCATION,
             Perm.IMPORT_DATA,
             Perm.VIEW_AUDIT,
+            Perm.DEFINE_INSTRUMENTS,
         }
     ),
     Role.MONITOR: frozenset(

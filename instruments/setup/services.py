@@ -33,6 +33,11 @@ class InstrumentError(TrialError):
         self.errors = errors or []
 
 
+RESERVED_CODES = frozenset({"schema"})
+"""Codes an instrument may not have: ``/api/v1/trials/<code>/instruments/schema/`` is the
+answers' JSON Schema, beside ``/instruments/<code>/``, an instrument's definition."""
+
+
 def _names_taken(trial: Trial, *, besides: Instrument | None = None) -> set[str]:
     """Variable names the trial's other instruments use (their latest versions)."""
     taken: set[str] = set()
@@ -74,7 +79,11 @@ def create_instrument(
     note: str = "",
 ) -> Instrument:
     """Create an instrument with its first version. Raises InstrumentError for a code in use
-    or a definition at fault (every fault listed)."""
+    or reserved, or a definition at fault (every fault listed)."""
+    if code in RESERVED_CODES:
+        raise InstrumentError(
+            _("The code %(code)s is reserved: choose another.") % {"code": code}, field="code"
+        )
     parsed = _checked(trial, definition, besides=None)
     with transaction.atomic():
         if Instrument.objects.filter(trial=trial, code=code).exists():
@@ -158,6 +167,7 @@ def revise_instrument(
     with transaction.atomic():
         locked = Instrument.objects.select_for_update().get(pk=instrument.pk)
         latest = locked.current_version()
+        before_definition = latest.definition
         before_names = audit.snapshot(locked)
         if name_en is not None:
             locked.name_en = name_en
@@ -191,7 +201,7 @@ def revise_instrument(
             trial=locked.trial,
             data={
                 "version": version.number,
-                "before": latest.definition if action == "instrument.revised" else None,
+                "before": before_definition if action == "instrument.revised" else None,
                 "after": new_json,
                 "note": note,
             },

@@ -23,6 +23,7 @@ from django.test import Client, override_settings
 from fidelity import scales
 from fidelity.models import Adaptation, Component, Contact, Exposure, Review
 from instruments import services as instrument_services
+from instruments.setup import services as instrument_setup
 from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
@@ -283,6 +284,25 @@ def _populate(
         note="Staff attended a course in the method",
     )
     put("site_event", "inside", event.pk)
+    instrument = instrument_setup.create_instrument(
+        trial,
+        code=f"wellbeing-{trial.code}",
+        name_en="Well-being",
+        name_nb="Trivsel",
+        definition={
+            "items": [
+                {"name": f"mood_{trial.code}", "type": "integer", "label": "Mood", "min": 0},
+                {"name": f"sleep_{trial.code}", "type": "integer", "label": "Sleep"},
+            ],
+            "scales": [
+                {"name": f"wb_{trial.code}", "items": [f"mood_{trial.code}", f"sleep_{trial.code}"]}
+            ],
+        },
+        actor=coordinator,
+    )
+    put("instrument", "inside", instrument.code)
+    put("instrument_item", "inside", 1)
+    put("instrument_scale", "inside", 1)
     return objects
 
 

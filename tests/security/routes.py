@@ -47,6 +47,11 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "flag": (False, True, 999_999_999),
     "state": (False, True, 999_999_999),
     "item": (False, False, 999),
+    # Instruments are named by code, which differs between the two trials' instruments; their
+    # items and scales by position (1, 2, …), the same numbers in every instrument.
+    "instrument": (False, True, "no-such-instrument"),
+    "instrument_item": (False, False, 999),
+    "instrument_scale": (False, False, 999),
     "plan_version": (False, False, 999),
     "export": (False, False, "nope"),
     "which": (False, False, "nope"),
@@ -133,6 +138,25 @@ def _lock_plan(world: Any) -> None:
 def setup(name: str, perm: Perm = P.CONFIGURE_TRIAL, fill: dict[str, str] | None = None) -> Route:
     return Route(f"trial:setup:{name}", {G: read(perm), PO: write(perm)}, fill or {})
 
+
+def instruments(name: str, methods: str = "GET POST", fill: dict[str, str] | None = None) -> Route:
+    """A page of instrument definition: every method needs DEFINE_INSTRUMENTS; "post_only"
+    pages answer GET with 405 after the trial check."""
+    need: dict[str, Need] = {}
+    if "post_only" in methods:
+        need[G] = post_only(P.DEFINE_INSTRUMENTS)
+        need[PO] = write(P.DEFINE_INSTRUMENTS)
+    else:
+        if "GET" in methods:
+            need[G] = read(P.DEFINE_INSTRUMENTS)
+        if "POST" in methods:
+            need[PO] = write(P.DEFINE_INSTRUMENTS)
+    return Route(f"instruments_setup:{name}", need, fill or {})
+
+
+INSTRUMENT = {"instrument": "instrument"}
+INSTRUMENT_ITEM = {"instrument": "instrument", "number": "instrument_item"}
+INSTRUMENT_SCALE = {"instrument": "instrument", "number": "instrument_scale"}
 
 # Every DRF view without a GET handler answers GET with 405 to any signed-in user, before it
 # looks at the trial: that tells nothing about any object.
@@ -463,6 +487,23 @@ ROUTES: list[Route] = [
         "instruments_dictionary:import",
         {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
     ),
+    # Instruments: their definition (coordinators and data managers).
+    instruments("list", "GET"),
+    instruments("new"),
+    instruments("add_builtin", "post_only"),
+    instruments("edit", "GET", INSTRUMENT),
+    instruments("settings", "post_only", INSTRUMENT),
+    instruments("add_item", fill=INSTRUMENT),
+    instruments("edit_item", fill=INSTRUMENT_ITEM),
+    instruments("move_item", "post_only", INSTRUMENT_ITEM),
+    instruments("remove_item", fill=INSTRUMENT_ITEM),
+    instruments("add_scale", fill=INSTRUMENT),
+    instruments("add_library_scale", "post_only", INSTRUMENT),
+    instruments("edit_scale", fill=INSTRUMENT_SCALE),
+    instruments("remove_scale", fill=INSTRUMENT_SCALE),
+    instruments("visits", fill=INSTRUMENT),
+    instruments("versions", "GET", INSTRUMENT),
+    instruments("remove", fill=INSTRUMENT),
     # API v1.
     Route("v1:me", {G: read()}, audience="login"),
     Route("v1:trial-list", {G: read()}, audience="login"),
@@ -574,6 +615,25 @@ ROUTES: list[Route] = [
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.CONFIGURE_TRIAL)}),
+    Route(
+        "v1:instrument-list",
+        {G: read(P.DEFINE_INSTRUMENTS), PO: write(P.DEFINE_INSTRUMENTS)},
+    ),
+    Route(
+        "v1:instrument-detail",
+        {
+            G: read(P.DEFINE_INSTRUMENTS),
+            "PUT": write(P.DEFINE_INSTRUMENTS),
+            "PATCH": write(P.DEFINE_INSTRUMENTS),
+            "DELETE": write(P.DEFINE_INSTRUMENTS),
+        },
+        INSTRUMENT,
+    ),
+    Route(
+        "v1:instrument-visits",
+        {G: read(P.DEFINE_INSTRUMENTS), "PUT": write(P.DEFINE_INSTRUMENTS)},
+        INSTRUMENT,
+    ),
 ]
 
 # The admin site has its own gate (is_staff plus Django model permissions, with querysets
