@@ -7,12 +7,20 @@ running ``compilemessages`` afterwards.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polib
+import pytest
 from django.conf import settings
 
+from tests.conftest import IN_CI
+
+IGNORED = ["--ignore=.venv", "--ignore=var", "--ignore=static/vendor"]
 Key = tuple[str | None, str]  # (msgctxt, msgid)
 Translation = str | tuple[str, ...]
 
@@ -86,4 +94,47 @@ def test_compiled_norwegian_catalogue_matches_the_po_file() -> None:
     assert not (missing or stale or different), (
         "django.mo is out of date with django.po; run `manage.py compilemessages`.\n"
         f"not in .mo: {missing}\nonly in .mo: {stale}\ntranslated differently: {different}"
+    )
+
+
+def test_every_string_marked_in_the_code_is_in_the_catalogue(tmp_path: Path) -> None:
+    """A string marked for translation in Python, a template or JavaScript but never added to
+    the catalogue reads English on a Norwegian page; the checks above cannot see it. Extract the
+    marked strings from a copy of the sources, as ``make translations`` does, and compare."""
+    if shutil.which("xgettext") is None:
+        if IN_CI:
+            pytest.fail("GNU gettext (xgettext) is needed under CI=true", pytrace=False)
+        pytest.skip("GNU gettext (xgettext) is not installed")
+    base = Path(settings.BASE_DIR)
+    tracked = subprocess.run(
+        [shutil.which("git") or "git", "ls-files", "-z"], cwd=base, capture_output=True, check=False
+    ).stdout.split(b"\0")
+    sources = [p.decode() for p in tracked if p and not p.startswith((b"locale/", b"tests/"))]
+    assert sources, "the sources are read from git: run the tests in a checkout"
+    for name in sources:
+        if (base / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(base / name, tmp_path / name)
+    (tmp_path / "locale" / "nb" / "LC_MESSAGES").mkdir(parents=True)
+    for domain in ("django", "djangojs"):
+        subprocess.run(
+            [sys.executable, "manage.py", "makemessages", "-d", domain, "-l", "nb", *IGNORED],
+            cwd=tmp_path,
+            capture_output=True,
+            check=True,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        )
+    missing = []
+    for domain in ("django", "djangojs"):
+        extracted = tmp_path / "locale" / "nb" / "LC_MESSAGES" / f"{domain}.po"
+        ours = _catalogue() / f"{domain}.po"
+        if not extracted.exists():
+            continue
+        have = _translations(polib.pofile(str(ours))) if ours.exists() else {}
+        for entry in polib.pofile(str(extracted)):
+            if entry.msgid and (entry.msgctxt, entry.msgid) not in have:
+                where = entry.occurrences[0] if entry.occurrences else ("?", "")
+                missing.append(f"{where[0]}:{where[1]}: {entry.msgid!r}")
+    assert missing == [], "marked but not in the catalogue (add them, translated):\n" + "\n".join(
+        missing
     )

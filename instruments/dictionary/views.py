@@ -35,7 +35,7 @@ from trial.models import Trial
 from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.views import trial_view
 
-DEFINE = Perm.CONFIGURE_TRIAL
+DEFINE = Perm.DEFINE_INSTRUMENTS
 """The right to define instruments (and so to import a dictionary)."""
 TOKEN_SALT = "instruments.dictionary.import"  # noqa: S105  # a signing salt, not a secret
 TOKEN_MAX_AGE = 60 * 60

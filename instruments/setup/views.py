@@ -24,6 +24,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from instruments import builtin, library
@@ -86,7 +87,7 @@ def describe(where: str, definition: dict[str, Any]) -> str:
     """A fault's place for people: ``items[2].choices`` is "Item 3 (benefit_type), choices"."""
     match = WHERE.match(where)
     if match is None:
-        return _("Items") if where == "items" else ""
+        return pgettext("questionnaire", "Items") if where == "items" else ""
     part, index, key = match["part"], int(match["index"]), match["key"]
     rows = definition.get(part, [])
     name = rows[index].get("name", "") if index < len(rows) else ""
@@ -697,7 +698,7 @@ def diff_summary(before: dict[str, Any] | None, after: dict[str, Any]) -> list[s
         return ", ".join(rows)
 
     for label, old, new in (
-        (_("Items"), items_before, items_after),
+        (pgettext("questionnaire", "Items"), items_before, items_after),
         (_("Scales"), scales_before, scales_after),
     ):
         added = [n for n in new if n not in old]

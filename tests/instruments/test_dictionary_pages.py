@@ -31,6 +31,9 @@ def test_every_member_reads_the_dictionary_and_an_outsider_gets_404(world: World
     assert "in_paid_work" in html and "Employment and benefits" in html
     assert IMPORT not in html  # a caseworker may not import
     assert world.client("coordinator").get(PAGE).content.decode().count(IMPORT) == 1
+    # Importing a dictionary defines instruments: data managers may, as they may define them.
+    assert world.client("datamanager").get(PAGE).content.decode().count(IMPORT) == 1
+    assert world.client("datamanager").get(IMPORT).status_code == 200
     assert world.client("outsider").get(PAGE).status_code == 404
     assert world.client("outsider").get(IMPORT).status_code == 404
 

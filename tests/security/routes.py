@@ -485,7 +485,7 @@ ROUTES: list[Route] = [
     Route("instruments_dictionary:download", {G: read(P.VIEW_TRIAL)}),
     Route(
         "instruments_dictionary:import",
-        {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)},
+        {G: read(P.DEFINE_INSTRUMENTS), PO: write(P.DEFINE_INSTRUMENTS)},
     ),
     # Instruments: their definition (coordinators and data managers).
     instruments("list", "GET"),
@@ -614,7 +614,7 @@ ROUTES: list[Route] = [
     Route("v1:state-list", {G: read(P.VIEW_TRIAL)}),
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
-    Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.CONFIGURE_TRIAL)}),
+    Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.DEFINE_INSTRUMENTS)}),
     Route(
         "v1:instrument-list",
         {G: read(P.DEFINE_INSTRUMENTS), PO: write(P.DEFINE_INSTRUMENTS)},
