@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dj_database_url
+import hypothesis
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -41,6 +42,11 @@ CI_EMBEDDED = IN_CI and os.environ.get("CI_EMBEDDED", "").lower() == "true"
 # Hypothesis (under schemathesis) keeps its caches under var/ like everything else the suite
 # writes, not in a .hypothesis folder in the checkout.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(settings.VAR_DIR / "hypothesis"))
+
+# No time limit per example: on a shared, loaded machine Hypothesis' default 200 ms deadline
+# fails correct code (speed is measured in bench/, never asserted in tests).
+hypothesis.settings.register_profile("worktrials", deadline=None)
+hypothesis.settings.load_profile("worktrials")
 
 # The tables' owner, when the tests run as the application's restricted role (``.ci/run``):
 # the test databases are created, migrated and flushed as the owner, and the tests (and every

@@ -6,7 +6,7 @@ other pages under ``trials/<code>/instruments/`` cannot be read as an instrument
 
 from django.urls import path
 
-from instruments.setup import views
+from instruments.setup import rows, views
 
 app_name = "instruments_setup"
 
@@ -19,14 +19,14 @@ urlpatterns = [
     path(f"{LIST}add-builtin/", views.add_builtin, name="add_builtin"),
     path(f"{ONE}edit/", views.edit_instrument, name="edit"),
     path(f"{ONE}settings/", views.edit_settings, name="settings"),
-    path(f"{ONE}items/new/", views.add_item, name="add_item"),
-    path(f"{ONE}items/<int:number>/", views.edit_item, name="edit_item"),
-    path(f"{ONE}items/<int:number>/move/", views.move_item, name="move_item"),
-    path(f"{ONE}items/<int:number>/remove/", views.remove_item, name="remove_item"),
-    path(f"{ONE}scales/new/", views.add_scale, name="add_scale"),
-    path(f"{ONE}scales/library/", views.add_library_scale, name="add_library_scale"),
-    path(f"{ONE}scales/<int:number>/", views.edit_scale, name="edit_scale"),
-    path(f"{ONE}scales/<int:number>/remove/", views.remove_scale, name="remove_scale"),
+    path(f"{ONE}items/new/", rows.add_item, name="add_item"),
+    path(f"{ONE}items/<int:number>/", rows.edit_item, name="edit_item"),
+    path(f"{ONE}items/<int:number>/move/", rows.move_item, name="move_item"),
+    path(f"{ONE}items/<int:number>/remove/", rows.remove_item, name="remove_item"),
+    path(f"{ONE}scales/new/", rows.add_scale, name="add_scale"),
+    path(f"{ONE}scales/library/", rows.add_library_scale, name="add_library_scale"),
+    path(f"{ONE}scales/<int:number>/", rows.edit_scale, name="edit_scale"),
+    path(f"{ONE}scales/<int:number>/remove/", rows.remove_scale, name="remove_scale"),
     path(f"{ONE}visits/", views.instrument_visits, name="visits"),
     path(f"{ONE}versions/", views.instrument_versions, name="versions"),
     path(f"{ONE}remove/", views.remove_instrument, name="remove"),
