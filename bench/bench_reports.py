@@ -197,12 +197,62 @@ def children(pid: int) -> set[int]:
     return found
 
 
-def main() -> None:
-    setup_django()
+def order_through_worker(
+    trial: Any, user: Any, *, kind: str, cut_off: dt.date
+) -> tuple[Any, float, float]:
+    """Order a report and let a real ``celery worker`` (prefork, one process) build it, as in
+    production. Returns the finished request, the seconds from order to finish (queue
+    included) and the worker's peak resident memory in MB."""
     from django.db import transaction
 
     from reports import services
     from reports.models import ReportRequest
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--loglevel=WARNING",
+            "-Q",
+            "celery",
+            "-n",
+            f"bench-reports-{os.getpid()}@%h",
+        ],
+        cwd=REPO_ROOT,
+    )
+    try:
+        time.sleep(3)  # let the worker connect before the clock starts
+        pids = {worker.pid} | children(worker.pid)
+        clock = time.perf_counter()
+        with transaction.atomic():
+            report = services.request_report(trial, kind=kind, cut_off=cut_off, actor=user)
+        peak = 0.0
+        while True:
+            pids |= children(worker.pid)
+            peak = max(peak, peak_rss_mb(pids))
+            row = ReportRequest.objects.get(pk=report.pk)
+            if not row.active:
+                break
+            if time.perf_counter() - clock > 900:
+                raise SystemExit("the report did not finish within 15 minutes")
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - clock
+        peak = max(peak, peak_rss_mb(pids))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    return row, elapsed, peak
+
+
+def main() -> None:
+    setup_django()
+    from reports import services
 
     reset_database()
     started = time.perf_counter()
@@ -229,47 +279,9 @@ def main() -> None:
         actor=user,
     )
     services.lock_plan(plan, actor=user)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=1",
-            "--loglevel=WARNING",
-            "-Q",
-            "celery",
-            "-n",
-            f"bench-reports-{os.getpid()}@%h",
-        ],
-        cwd=REPO_ROOT,
+    row, elapsed, peak = order_through_worker(
+        trial, user, kind="effect", cut_off=dt.date(2025, 12, 31)
     )
-    try:
-        time.sleep(3)  # let the worker connect before the clock starts
-        pids = {worker.pid} | children(worker.pid)
-        clock = time.perf_counter()
-        with transaction.atomic():
-            report = services.request_report(
-                trial, kind="effect", cut_off=dt.date(2025, 12, 31), actor=user
-            )
-        peak = 0.0
-        while True:
-            pids |= children(worker.pid)
-            peak = max(peak, peak_rss_mb(pids))
-            row = ReportRequest.objects.get(pk=report.pk)
-            if not row.active:
-                break
-            if time.perf_counter() - clock > 900:
-                raise SystemExit("the report did not finish within 15 minutes")
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - clock
-        peak = max(peak, peak_rss_mb(pids))
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
     if row.status != "done":
         raise SystemExit(f"the report failed: {row.error}")
     stages = {k: v for k, v in row.timings.items() if k != "total"}

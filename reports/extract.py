@@ -191,13 +191,23 @@ def answers(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None)
     }
     typed: dict[str, pd.Series] = {}
     flags: dict[str, pd.Series] = {}
+    # One pass over the records into a frame (pandas reads a list of dicts in C), then one
+    # typing per column: not one Python loop over the rows per variable.
+    names = [variable.name for variable in found]
+    empty: dict[str, Any] = {}
+    given_frame = pd.DataFrame.from_records([values.get(pk, empty) for pk in order], columns=names)
+    coded = {name for record in codes.values() for name in record}
+    code_frame = pd.DataFrame.from_records(
+        [codes.get(pk, empty) for pk in order], columns=sorted(coded)
+    )
     for variable in found:
         name = variable.name
-        typed[name] = _typed(kind_of(variable), [values.get(pk, {}).get(name) for pk in order])
-        used = [codes.get(pk, {}).get(name) for pk in order]
-        if any(used):
-            flags[f"{name}_missing"] = pd.Series([c or "" for c in used], dtype=object)
-            flags[f"{name}_missing"] = flags[f"{name}_missing"].astype("str")
+        column = given_frame[name].astype(object).where(given_frame[name].notna(), None)
+        typed[name] = _typed(kind_of(variable), column.tolist())
+        if name in coded:
+            used = code_frame[name].astype(object).where(code_frame[name].notna(), "")
+            if used.astype(bool).any():
+                flags[f"{name}_missing"] = used.reset_index(drop=True).astype("str")
     if "contamination_reported" not in typed:
         typed["contamination_reported"] = pd.Series(
             [contamination.get(pk) for pk in order], dtype=object
