@@ -16,7 +16,7 @@ from pytest_django.live_server_helper import LiveServer
 from fidelity.models import Component, Contact, Exposure
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
+from tests.browser.pages import assert_no_csp_violations, log_in, open_menu
 from trial.models import AuditEvent, Membership, Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

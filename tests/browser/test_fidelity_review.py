@@ -15,7 +15,7 @@ from fidelity import scales
 from fidelity.models import ReviewerScore
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.pages import assert_no_csp_violations, log_in
 from trial.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

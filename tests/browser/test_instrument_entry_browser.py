@@ -20,7 +20,7 @@ from instruments.models import Assessment
 from instruments.setup import services as setup
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations
+from tests.browser.pages import assert_no_csp_violations
 from tests.instruments.entry import wellbeing_definition
 from trial.models import Membership, Participant, Site, Visit, VisitDefinition
 from trial.services import generate_visits

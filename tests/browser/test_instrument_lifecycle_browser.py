@@ -19,7 +19,7 @@ from instruments.models import Assessment, Instrument
 from reports.models import ReportRequest
 from reports.tasks import build_report
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.pages import assert_no_csp_violations, log_in
 from tests.reports.conftest import CUT_OFF, PEOPLE, ReportWorld, report_files, rworld  # noqa: F401
 from tests.workers import worker_for
 from trial.models import Visit

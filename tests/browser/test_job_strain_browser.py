@@ -11,7 +11,7 @@ from pytest_django.live_server_helper import LiveServer
 from demo.seed import seed_demo
 from occupations.models import JobExposureMatrix
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
+from tests.browser.pages import assert_no_csp_violations, log_in, open_menu
 from trial.demo import DEMO_TRIAL_CODE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

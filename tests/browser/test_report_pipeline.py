@@ -14,7 +14,7 @@ from pytest_django.live_server_helper import LiveServer
 from reports.models import AnalysisPlan, ReportRequest
 from reports.tasks import build_report
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.pages import assert_no_csp_violations, log_in
 from tests.reports.conftest import CUT_OFF, ReportWorld, report_files, rworld  # noqa: F401
 from tests.workers import worker_for
 

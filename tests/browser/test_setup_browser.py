@@ -11,7 +11,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in, url_of
+from tests.browser.pages import assert_no_csp_violations, log_in, url_of
 from trial.models import Membership, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

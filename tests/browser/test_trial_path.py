@@ -23,7 +23,7 @@ from randomisation.allocation.verification import verify
 from randomisation.models import Allocation
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in, open_menu
+from tests.browser.pages import assert_no_csp_violations, log_in, open_menu
 from trial.models import Participant, ScreeningRecord, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

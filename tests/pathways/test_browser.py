@@ -14,7 +14,7 @@ from pytest_django.live_server_helper import LiveServer
 from demo.seed import seed_demo
 from pathways.models import Spell
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations, log_in
+from tests.browser.pages import assert_no_csp_violations, log_in
 from tests.pathways.helpers import csv_bytes
 from trial.demo import DEMO_TRIAL_CODE
 from trial.models import Participant
