@@ -309,13 +309,13 @@ def exposure(trial: Trial, cut_off: dt.date, study_ids: pd.Series) -> pd.DataFra
     """Per participant: exposed to intervention-specific components by ``cut_off``, and when
     first; and ``contacted``: at least one contact logged by ``cut_off`` (what "received the
     allocated intervention" means in an intervention arm). Exposure comes from
-    ``fidelity.contamination.participant_exposure`` where it exists; otherwise from the
+    ``fidelity.contamination.flags.participant_exposure`` where it exists; otherwise from the
     participant-level exposure records, in one query."""
     from fidelity.models import Contact
 
     frame: pd.DataFrame | None = None
     try:
-        from fidelity.contamination import participant_exposure
+        from fidelity.contamination.flags import participant_exposure
     except ImportError:
         participant_exposure = None  # type: ignore[assignment]  # fidelity may not provide it
     if participant_exposure is not None:
