@@ -10,6 +10,7 @@ only their own sites' reviews.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import messages
@@ -17,7 +18,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from fidelity.models import ConsensusScore, Review, Scale, ScaleItem
@@ -31,6 +32,23 @@ from trial import permissions
 from trial.models import Trial
 from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.views import show_error, trial_view
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
+# What a reviewer is told after saving a score form with items left blank.
+SCORES_DRAFT = ngettext_lazy(
+    "Your scores are saved as a draft: %(missing)s of %(count)s items still needs a score.",
+    "Your scores are saved as a draft: %(missing)s of %(count)s items still need a score.",
+    "missing",
+)
+CONSENSUS_DRAFT = ngettext_lazy(
+    "The consensus is saved as a draft: %(missing)s of %(count)s items still needs a score "
+    "before the review can be finalised.",
+    "The consensus is saved as a draft: %(missing)s of %(count)s items still need a score "
+    "before the review can be finalised.",
+    "missing",
+)
 
 
 def _visible_reviews(request: HttpRequest, trial: Trial) -> QuerySet[Review]:
@@ -75,12 +93,14 @@ def _save(
     form: ScoreForm,
     save: Callable[[dict[int, int]], object],
     *,
-    drafted: Callable[[int], str],
+    drafted: StrPromise,
+    items: int,
     saved: str,
 ) -> HttpResponse | None:
     """Save a posted score form through ``save`` (a service given the scores, blanks left out),
-    say whether it is a draft (``drafted`` of the number of items left blank) or ``saved``, and
-    go back to the review. None when it was refused: the form then carries the faults."""
+    say whether it is a draft (``drafted``, with how many of the ``items`` were left blank) or
+    ``saved``, and go back to the review. None when it was refused: the form then carries the
+    faults."""
     if not form.is_valid():
         _refuse_invalid(form)
         return None
@@ -90,7 +110,7 @@ def _save(
         _show_scale_error(form, error)
         return None
     if missing := _unscored(form):
-        messages.warning(request, drafted(missing))
+        messages.warning(request, drafted % {"missing": missing, "count": items})
     else:
         messages.success(request, saved)
     return redirect("fidelity_reviews:review", trial.code, review.pk)
@@ -209,16 +229,8 @@ def score(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -> Ht
             lambda scores: services.submit_scores(
                 obj, actor=request.user, scores=scores, draft=True
             ),
-            drafted=lambda missing: (
-                ngettext(
-                    "Your scores are saved as a draft: %(missing)s of %(count)s items "
-                    "still needs a score.",
-                    "Your scores are saved as a draft: %(missing)s of %(count)s items "
-                    "still need a score.",
-                    missing,
-                )
-                % {"missing": missing, "count": len(items)}
-            ),
+            drafted=SCORES_DRAFT,
+            items=len(items),
             saved=_("Your scores are saved."),
         )
         if done is not None:
@@ -250,16 +262,8 @@ def consensus(request: AuthenticatedHttpRequest, trial: Trial, review_id: int) -
             lambda scores: services.record_consensus(
                 obj, actor=request.user, scores=scores, draft=True
             ),
-            drafted=lambda missing: (
-                ngettext(
-                    "The consensus is saved as a draft: %(missing)s of %(count)s items "
-                    "still needs a score before the review can be finalised.",
-                    "The consensus is saved as a draft: %(missing)s of %(count)s items "
-                    "still need a score before the review can be finalised.",
-                    missing,
-                )
-                % {"missing": missing, "count": len(view.items)}
-            ),
+            drafted=CONSENSUS_DRAFT,
+            items=len(view.items),
             saved=_("Consensus scores saved."),
         )
         if done is not None:
