@@ -1,4 +1,7 @@
-"""Intervention components, the contact log and contamination exposures."""
+"""The models of every fidelity sub-domain, in one module (one migration history): intervention
+components, the contact log, contamination exposures, fidelity scales and reviews, adaptations.
+One-object rules and reads live here, on the models and their querysets; writes are in each
+sub-domain's ``services.py``."""
 
 from __future__ import annotations
 
@@ -183,7 +186,8 @@ class Exposure(models.Model):
     """A control participant (or control site) received an intervention-specific component.
 
     Exposures with ``source=contact`` are derived from the contact log by
-    ``fidelity.services``; the other sources are recorded by hand or from assessments.
+    ``fidelity.contacts.services``; the other sources are recorded by hand or from assessments
+    (``fidelity.contamination.services``).
     """
 
     class Source(models.TextChoices):
@@ -273,7 +277,8 @@ class Scale(models.Model):
     """One version of a fidelity scale in a trial: items scored on anchored levels, and bands.
 
     A scale that a review has used is never edited again: a change makes a new version
-    (``fidelity.scales.update_scale``), so every review keeps the exact scale it was scored on.
+    (``fidelity.scales.services.update_scale``), so every review keeps the exact scale it was
+    scored on.
     ``bands`` is a list of ``{"min": int, "max": int, "label": str}`` over the total score.
     """
 
