@@ -40,6 +40,13 @@ from trial.api import TrialScopedMixin, field_errors, query_filters, service_err
 from trial.models import Participant, Trial
 from trial.permissions import AuthenticatedRequest, Perm
 
+# The contact list's query parameters (ContactFilterSerializer) and what each filters on.
+LIST_FILTERS = {
+    "site": "site__code",
+    "participant": "participant__study_id",
+    "contact_from": "contact_on__gte",
+    "contact_to": "contact_on__lte",
+}
 LOCKED = OpenApiResponse(
     description="Not the contact's author, or its edit window has closed; the body's detail "
     "says which."
@@ -69,16 +76,8 @@ class ContactList(ContactScopedMixin, generics.ListAPIView[Contact]):
 
     def get_queryset(self) -> QuerySet[Contact]:
         filters = query_filters(ContactFilterSerializer, self.request)
-        queryset = self.visible_contacts().order_by("-contact_on", "-id")
-        if "site" in filters:
-            queryset = queryset.filter(site__code=filters["site"])
-        if "participant" in filters:
-            queryset = queryset.filter(participant__study_id=filters["participant"])
-        if "contact_from" in filters:
-            queryset = queryset.filter(contact_on__gte=filters["contact_from"])
-        if "contact_to" in filters:
-            queryset = queryset.filter(contact_on__lte=filters["contact_to"])
-        return queryset
+        lookups = {LIST_FILTERS[name]: value for name, value in filters.items()}
+        return self.visible_contacts().filter(**lookups).order_by("-contact_on", "-id")
 
     @extend_schema(
         request=ContactInputSerializer,
