@@ -65,15 +65,24 @@ def participant_exposure(trial: Trial) -> pd.DataFrame:
     raw["received_on"] = raw["exposed_on"].where(received)
     raw["received_source"] = raw["source"].where(received)
     grouped = raw.groupby("study_id", sort=True)
+    # Vectorised: a Python function per participant took seconds at 10,000 participants.
+    received_sources = (
+        raw.loc[received, ["study_id", "source"]]
+        .drop_duplicates()
+        .sort_values(["study_id", "source"])
+        .groupby("study_id")["source"]
+        .agg(",".join)
+    )
     frame = pd.DataFrame(
         {
             "exposures": grouped["received_on"].count().astype("int64"),
             "first_exposed_on": grouped["received_on"].min(),
-            "sources": grouped["received_source"].agg(lambda s: ",".join(sorted(set(s.dropna())))),
-            "staff_risk": grouped["source"].agg(lambda s: bool((s == Exposure.Source.STAFF).any())),
+            "staff_risk": (raw["source"] == Exposure.Source.STAFF).groupby(raw["study_id"]).any(),
             "site_event_on": grouped["site_event_on"].first(),
         }
-    ).reset_index()
+    )
+    frame["sources"] = received_sources.reindex(frame.index).fillna("")
+    frame = frame.reset_index()
     frame["exposed"] = frame["exposures"] > 0
     frame["study_id"] = frame["study_id"].astype("string")
     frame["sources"] = frame["sources"].astype("string")
