@@ -11,7 +11,7 @@
    Issue target: at least 300 accepted/s.
 2. Summaries at scale: 10,000 randomised participants (allocations written in bulk with a valid
    hash chain) and 1,000,000 contacts written with COPY, their components and exposures with
-   INSERT ... SELECT. Figures: seconds for each function of ``fidelity.summaries`` called on
+   INSERT ... SELECT. Figures: seconds for each function of ``fidelity.dashboards`` called on
    its own (each reads what it needs), and p50 of both dashboard pages through the test Client.
    Issue target: each summary under 5 s.
 """
@@ -380,7 +380,7 @@ def scale_bench(rng: random.Random) -> None:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from fidelity import summaries
+    from fidelity.dashboards import contamination, dose
     from fidelity.models import Contact, Exposure
     from trial.models import Membership
 
@@ -408,17 +408,17 @@ def scale_bench(rng: random.Random) -> None:
     )
 
     calls = [
-        ("dose_by_participant", lambda: summaries.dose_by_participant(trial)),
-        ("dose_by_arm", lambda: summaries.dose_by_arm(trial)),
-        ("dose_by_site", lambda: summaries.dose_by_site(trial)),
-        ("time_to_first_contact", lambda: summaries.time_to_first_contact(trial, by="site")),
-        ("reach", lambda: summaries.reach(trial, by="arm")),
-        ("components_delivered", lambda: summaries.components_delivered(trial)),
-        ("contamination_by_month", lambda: summaries.contamination_by_month(trial)),
-        ("contamination_by_site", lambda: summaries.contamination_by_site(trial)),
-        ("contamination_by_source", lambda: summaries.contamination_by_source(trial)),
-        ("sites_driving_contamination", lambda: summaries.sites_driving_contamination(trial)),
-        ("latest_exposures", lambda: summaries.latest_exposures(trial)),
+        ("dose_by_participant", lambda: dose.dose_by_participant(trial)),
+        ("dose_by_arm", lambda: dose.dose_by_arm(trial)),
+        ("dose_by_site", lambda: dose.dose_by_site(trial)),
+        ("time_to_first_contact", lambda: dose.time_to_first_contact(trial, by="site")),
+        ("reach", lambda: dose.reach(trial, by="arm")),
+        ("components_delivered", lambda: dose.components_delivered(trial)),
+        ("contamination_by_month", lambda: contamination.contamination_by_month(trial)),
+        ("contamination_by_site", lambda: contamination.contamination_by_site(trial)),
+        ("contamination_by_source", lambda: contamination.contamination_by_source(trial)),
+        ("sites_driving_contamination", lambda: contamination.sites_driving_contamination(trial)),
+        ("latest_exposures", lambda: contamination.latest_exposures(trial)),
     ]
     for name, call in calls:
         call()  # warm: the first call pays for imports and cold caches

@@ -154,8 +154,9 @@ def prepare() -> None:
     import bench_reports
     from django.contrib.auth import get_user_model
 
+    from fidelity.adaptations.demo import seed_adaptations
     from fidelity.models import Component
-    from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
+    from fidelity.reviews.demo import seed_fidelity_reviews
     from occupations.demo import load_illustrative_jem
     from reports import services
     from trial.models import Participant

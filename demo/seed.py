@@ -9,8 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from fidelity.contact_demo import ContactDemo
-from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
+from fidelity.adaptations.demo import seed_adaptations
+from fidelity.contacts.demo import ContactDemo
+from fidelity.reviews.demo import seed_fidelity_reviews
 from instruments import library
 from instruments import services as instruments
 from instruments.models import Instrument

@@ -7,9 +7,11 @@ class FidelityConfig(AppConfig):
     verbose_name = _("Fidelity and contamination")
 
     def ready(self) -> None:
-        # Participant panel, timeline entries and the assessment listener (contamination);
-        # the landing page's contacts and reviews.
-        from fidelity import hooks, landing  # noqa: F401
+        # What each sub-domain adds to trial's pages (the participant panel, timeline entries,
+        # landing panels) and the assessment listener (docs/decisions.md).
+        from fidelity.contacts import hooks as contact_hooks  # noqa: F401
+        from fidelity.contamination import hooks as contamination_hooks  # noqa: F401
+        from fidelity.reviews import hooks as review_hooks  # noqa: F401
         from trial.extensions import NavItem, register_nav_item
 
         register_nav_item(

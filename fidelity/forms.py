@@ -1,27 +1,19 @@
-"""Forms for the contact log and contamination records. They check the shape of the input;
-``fidelity.services`` and ``fidelity.contamination`` enforce the rules."""
+"""Form pieces the fidelity pages share: the date widget, the component choice, the client id
+that makes a form's submission idempotent, and how a service's refusal is shown on a form.
+Forms check the shape of the input; each sub-domain's services enforce the rules."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
-from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
 
-from fidelity.contamination import SITE_EVENT_NOTE_MAX
-from fidelity.models import (
-    ADAPTATION_DESCRIPTION_MAX,
-    CONTACT_MINUTES_MAX,
-    CONTACT_NOTE_MAX,
-    Component,
-    Contact,
-)
-from trial.models import Site, Trial
+from fidelity.models import Component
+from trial.services import TrialError
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+# The contact services name the participant; the contact form asks for the study id.
+FORM_FIELD = {"participant": "study_id"}
 
 
 class ComponentChoiceField(forms.ModelMultipleChoiceField):
@@ -29,200 +21,14 @@ class ComponentChoiceField(forms.ModelMultipleChoiceField):
         return obj.name
 
 
-class ContactComponentField(ComponentChoiceField):
-    """Components of a contact, the intervention-specific ones marked as such: everyone logging
-    a contact may know which components count as contamination in a control arm."""
-
-    def label_from_instance(self, obj: Component) -> str:
-        if obj.intervention_specific:
-            return _("%(name)s (intervention-specific)") % {"name": obj.name}
-        return obj.name
-
-
-class ContactFieldsForm(forms.Form):
-    """What every contact has: the fields its author may still correct."""
-
-    contact_on = forms.DateField(label=_("Date"), widget=DATE)
-    mode = forms.ChoiceField(
-        label=_("Mode"), choices=Contact.Mode.choices, widget=forms.RadioSelect
-    )
-    minutes = forms.IntegerField(
-        label=_("Minutes"),
-        min_value=1,
-        max_value=CONTACT_MINUTES_MAX,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric", "size": 4}),
-    )
-    partners = forms.MultipleChoiceField(
-        label=_("Who took part"),
-        choices=Contact.Partner.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-    )
-    components = ContactComponentField(
-        label=_("Components delivered"),
-        queryset=Component.objects.none(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text=_(
-            "Intervention-specific components are not part of usual services: delivered to a "
-            "participant in a control arm, they are recorded as a contamination exposure."
-        ),
-    )
-    note = forms.CharField(
-        label=_("Short note"),
-        max_length=CONTACT_NOTE_MAX,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text=_("No names or personal numbers: the note is part of the trial data."),
-    )
-
-    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        components: ContactComponentField = self.fields["components"]  # type: ignore[assignment]  # declared as one
-        components.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
-
-
-class ContactForm(ContactFieldsForm):
-    """A contact with one participant, found by study id among the user's own participants."""
-
-    study_id = forms.CharField(
-        label=_("Participant (study id)"),
-        max_length=30,
-        help_text=_("Type part of the study id to search your participants."),
-    )
-    client_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
-
-    field_order = ["study_id", "contact_on", "mode", "minutes", "partners", "components", "note"]
-
-    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
-        super().__init__(*args, trial=trial, **kwargs)
-        self.fields["study_id"].widget.attrs.update(
-            {
-                "list": "participant-options",
-                "autocomplete": "off",
-                "autofocus": True,
-                "spellcheck": "false",
-                "hx-get": reverse("fidelity:participant_search", args=[trial.code]),
-                "hx-trigger": "input changed delay:200ms, focus once",
-                "hx-target": "#participant-options",
-                "hx-swap": "innerHTML",
-            }
-        )
-
-    def clean_study_id(self) -> str:
-        return str(self.cleaned_data["study_id"]).strip()
-
-
-class EmployerContactForm(ContactFieldsForm):
-    """A contact with an employer about no single participant (job development)."""
-
-    site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none())
-    client_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
-
-    field_order = ["site", "contact_on", "mode", "minutes", "partners", "components", "note"]
-
-    def __init__(self, *args: Any, trial: Trial, sites: QuerySet[Site], **kwargs: Any) -> None:
-        super().__init__(*args, trial=trial, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
-        site.queryset = sites
-        site.widget.attrs["autofocus"] = True
-
-
 def new_client_id() -> uuid.UUID:
     """A fresh id for the form, so that a double submission logs the contact once."""
     return uuid.uuid4()
 
 
-class SiteEventForm(forms.Form):
-    site = forms.ModelChoiceField(label=_("Control site"), queryset=Site.objects.none())
-    client_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
-    occurred_on = forms.DateField(label=_("Date"), widget=DATE)
-    components = ComponentChoiceField(
-        label=_("Components the site met"),
-        queryset=Component.objects.none(),
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text=_("Leave empty if the event concerned the method as a whole."),
-    )
-    note = forms.CharField(
-        label=_("What happened"),
-        max_length=SITE_EVENT_NOTE_MAX,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text=_("E.g. two caseworkers at the office attended an IPS course."),
-    )
-
-    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
-        site.queryset = trial.sites.order_by("code")
-        components: ComponentChoiceField = self.fields["components"]  # type: ignore[assignment]  # declared as one
-        components.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
-
-
-class SiteEventRemovalForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Why is it removed?"),
-        max_length=SITE_EVENT_NOTE_MAX,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "autofocus": True}),
-        help_text=_("E.g. entered for the wrong office; the right one is recorded."),
-    )
-    whole_event = forms.BooleanField(required=False, initial=True)
-
-    def __init__(self, *args: Any, entries: int = 1, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if entries > 1:
-            self.fields["whole_event"].label = _(
-                "Remove all %(count)d entries of this event (one per component)"
-            ) % {"count": entries}
-        else:
-            del self.fields["whole_event"]
-
-
-class SiteAssignmentForm(forms.Form):
-    site = forms.ModelChoiceField(label=_("Site"), queryset=Site.objects.none())
-    starts_on = forms.DateField(label=_("From"), widget=DATE)
-    ends_on = forms.DateField(
-        label=_("Until"), widget=DATE, required=False, help_text=_("Empty: still there.")
-    )
-
-    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
-        site.queryset = trial.sites.order_by("code")
-
-
-class AdaptationForm(forms.Form):
-    site = forms.ModelChoiceField(
-        label=_("Site"),
-        queryset=Site.objects.none(),
-        required=False,
-        empty_label=_("Whole trial"),
-    )
-    adapted_on = forms.DateField(label=_("Date"), widget=DATE)
-    component = forms.ModelChoiceField(
-        label=_("Component affected"),
-        queryset=Component.objects.none(),
-        required=False,
-        empty_label=_("None in particular"),
-    )
-    description = forms.CharField(
-        label=_("What changed"),
-        max_length=ADAPTATION_DESCRIPTION_MAX,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text=_(
-            "E.g. the office stopped weekly employer visits in July for want of staff, and why."
-        ),
-    )
-
-    def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        site: forms.ModelChoiceField = self.fields["site"]  # type: ignore[assignment]  # declared as one
-        site.queryset = trial.sites.order_by("code")
-        component: forms.ModelChoiceField = self.fields["component"]  # type: ignore[assignment]  # declared as one
-        component.queryset = Component.objects.filter(trial=trial).order_by("order", "code")
-
-
-class NewAdaptationForm(AdaptationForm):
-    """Noting an adaptation: with a client id, so that a double submission records it once."""
-
-    client_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
+def show_error(form: forms.BaseForm, error: TrialError) -> None:
+    """Put a service's refusal next to the field it names, or above the form (also when the
+    field is hidden, e.g. a client id, where it could not be seen)."""
+    name = FORM_FIELD.get(error.field or "", error.field)
+    shown = name in form.fields and not form.fields[name].widget.is_hidden
+    form.add_error(name if shown else None, error.message)

@@ -1,16 +1,25 @@
-"""Intervention components, the contact log and contamination exposures."""
+"""The models of every fidelity sub-domain, in one module (one migration history): intervention
+components, the contact log, contamination exposures, fidelity scales and reviews, adaptations.
+One-object rules and reads live here, on the models and their querysets; writes are in each
+sub-domain's ``services.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from trial import permissions
 from trial.models import Participant, Site, Trial
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 CONTACT_MINUTES_MAX = 600
 CONTACT_NOTE_MAX = 500
@@ -47,6 +56,17 @@ class Component(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def visible_to(self, user: User | AnonymousUser, trial: Trial) -> ContactQuerySet:
+        """The trial's contacts at the user's sites (a participant's contact is at the
+        participant's site)."""
+        return self.filter(trial=trial, site__in=permissions.visible_sites(user, trial))
+
+    def for_listing(self) -> ContactQuerySet:
+        """With what a list of contacts shows: the site, the participant, the components."""
+        return self.select_related("site", "participant").prefetch_related("components")
 
 
 class Contact(models.Model):
@@ -111,6 +131,8 @@ class Contact(models.Model):
     created_at = models.DateTimeField(_("logged at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("last changed"), auto_now=True)
 
+    objects = ContactQuerySet.as_manager()
+
     class Meta:
         ordering = ["-contact_on", "-id"]
         verbose_name = _("contact")
@@ -135,12 +157,37 @@ class Contact(models.Model):
     def editable_until(self) -> dt.datetime:
         return self.created_at + dt.timedelta(hours=settings.CONTACT_EDIT_HOURS)
 
+    def is_locked(self, now: dt.datetime | None = None) -> bool:
+        """Past its edit window (``settings.CONTACT_EDIT_HOURS`` after it was logged)."""
+        return (now or timezone.now()) > self.editable_until()
+
+    def editable_by(self, user: User | AnonymousUser, now: dt.datetime | None = None) -> bool:
+        """The one rule for correcting a contact: its author, within the edit window."""
+        return self.author_id == user.pk and not self.is_locked(now)
+
+
+class ExposureQuerySet(models.QuerySet["Exposure"]):
+    def visible_to(self, user: User | AnonymousUser, trial: Trial) -> ExposureQuerySet:
+        """The trial's exposures at the user's sites: a participant's at the participant's
+        site, a site-level event at its own."""
+        sites = permissions.visible_sites(user, trial)
+        return self.filter(trial=trial).filter(Q(site__in=sites) | Q(participant__site__in=sites))
+
+    def received(self) -> ExposureQuerySet:
+        """Those saying that a participant received intervention-specific help
+        (``RECEIVED_SOURCES``)."""
+        return self.filter(source__in=RECEIVED_SOURCES)
+
+    def site_events(self) -> ExposureQuerySet:
+        return self.filter(source=Exposure.Source.SITE_EVENT)
+
 
 class Exposure(models.Model):
     """A control participant (or control site) received an intervention-specific component.
 
     Exposures with ``source=contact`` are derived from the contact log by
-    ``fidelity.services``; the other sources are recorded by hand or from assessments.
+    ``fidelity.contacts.services``; the other sources are recorded by hand or from assessments
+    (``fidelity.contamination.services``).
     """
 
     class Source(models.TextChoices):
@@ -170,6 +217,8 @@ class Exposure(models.Model):
     client_id = models.UUIDField(_("client id"), null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
+    objects = ExposureQuerySet.as_manager()
+
     class Meta:
         ordering = ["-exposed_on", "-id"]
         verbose_name = _("contamination exposure")
@@ -190,15 +239,46 @@ class Exposure(models.Model):
         unit = self.participant or self.site
         return f"{unit} {self.exposed_on:%Y-%m-%d}"
 
+    def event_entries(self) -> list[Exposure]:
+        """The entries recorded with this site-level exposure by one submission (one per
+        component named): those sharing its client id, or itself for an event recorded
+        without one."""
+        if self.client_id is None:
+            return [self]
+        return list(
+            Exposure.objects.site_events()
+            .filter(trial_id=self.trial_id, client_id=self.client_id)
+            .select_related("site", "component")
+            .order_by("pk")
+        )
+
+
+# Sources that say a participant received intervention-specific help; a staff flag is a risk,
+# a site-level event belongs to the site.
+RECEIVED_SOURCES = (Exposure.Source.CONTACT, Exposure.Source.ASSESSMENT)
+
 
 # Fidelity scales and reviews
+
+
+class ScaleQuerySet(models.QuerySet["Scale"]):
+    def with_usage(self) -> ScaleQuerySet:
+        """Each with ``item_count`` and ``review_count``."""
+        return self.annotate(
+            item_count=Count("items", distinct=True), review_count=Count("reviews", distinct=True)
+        )
+
+    def usable(self) -> ScaleQuerySet:
+        """Those with items, which a review can be scored on."""
+        return self.annotate(n=Count("items")).filter(n__gt=0)
 
 
 class Scale(models.Model):
     """One version of a fidelity scale in a trial: items scored on anchored levels, and bands.
 
     A scale that a review has used is never edited again: a change makes a new version
-    (``fidelity.scales.update_scale``), so every review keeps the exact scale it was scored on.
+    (``fidelity.scales.services.update_scale``), so every review keeps the exact scale it was
+    scored on.
     ``bands`` is a list of ``{"min": int, "max": int, "label": str}`` over the total score.
     """
 
@@ -229,6 +309,8 @@ class Scale(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
+    objects = ScaleQuerySet.as_manager()
+
     class Meta:
         ordering = ["trial", "name", "created_at"]
         verbose_name = _("fidelity scale")
@@ -248,6 +330,10 @@ class Scale(models.Model):
     @property
     def levels(self) -> list[int]:
         return list(range(self.min_level, self.max_level + 1))
+
+    def total_range(self, item_count: int) -> tuple[int, int]:
+        """The lowest and highest possible total of ``item_count`` items."""
+        return item_count * self.min_level, item_count * self.max_level
 
 
 class ScaleItem(models.Model):
@@ -273,6 +359,12 @@ class ScaleItem(models.Model):
 
     def anchor(self, level: int) -> str:
         return str(self.anchors.get(str(level), ""))
+
+
+class ReviewQuerySet(models.QuerySet["Review"]):
+    def visible_to(self, user: User | AnonymousUser, trial: Trial) -> ReviewQuerySet:
+        """The trial's reviews of the user's sites."""
+        return self.filter(trial=trial, site__in=permissions.visible_sites(user, trial))
 
 
 class Review(models.Model):
@@ -305,6 +397,8 @@ class Review(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
+    objects = ReviewQuerySet.as_manager()
+
     class Meta:
         ordering = ["trial", "site", "review_date"]
         verbose_name = _("fidelity review")
@@ -318,6 +412,16 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site.code} {self.review_date:%Y-%m-%d}"
+
+    @property
+    def scoring_open(self) -> bool:
+        """Reviewers may still score independently (their scores lock with the consensus)."""
+        return self.status in (Review.Status.DRAFT, Review.Status.SCORED)
+
+    @property
+    def consensus_open(self) -> bool:
+        """Every reviewer has scored, and the review is not finalised."""
+        return self.status in (Review.Status.SCORED, Review.Status.CONSENSUS)
 
 
 class ReviewerScore(models.Model):
@@ -368,6 +472,13 @@ class ConsensusScore(models.Model):
 ADAPTATION_DESCRIPTION_MAX = 1000
 
 
+class AdaptationQuerySet(models.QuerySet["Adaptation"]):
+    def visible_to(self, user: User | AnonymousUser, trial: Trial) -> AdaptationQuerySet:
+        """The trial's adaptations across the trial and at the user's sites."""
+        sites = permissions.visible_sites(user, trial)
+        return self.filter(trial=trial).filter(Q(site__isnull=True) | Q(site__in=sites))
+
+
 class Adaptation(models.Model):
     """A change to how the intervention is delivered that a coordinator noted, at one site or
     across the trial (the "adaptations" of the MRC guidance on process evaluation), e.g. a
@@ -401,6 +512,8 @@ class Adaptation(models.Model):
     client_id = models.UUIDField(_("client id"), null=True, blank=True)
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+
+    objects = AdaptationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-adapted_on", "-id"]

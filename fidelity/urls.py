@@ -1,37 +1,13 @@
-from django.urls import path
+"""The pages named ``fidelity:<name>``: the contact log, contamination records and adaptations,
+each sub-domain's patterns in its own ``urls.py`` (no ``app_name`` there: Django keeps one
+resolver per namespace). Reviews and scales are ``fidelity_reviews:<name>``
+(``reviews/urls.py``), the dashboards ``fidelity_dashboards:<name>`` (``dashboards/urls.py``)."""
 
-from fidelity import views
+from django.urls import include, path
 
 app_name = "fidelity"
-T = "trials/<slug:code>/"
 urlpatterns = [
-    path(T + "contacts/", views.contacts, name="contacts"),
-    path(T + "contacts/employer/", views.employer_contact, name="employer_contact"),
-    path(T + "contacts/participants/", views.participant_search, name="participant_search"),
-    path(T + "contacts/all/", views.contact_list, name="contact_list"),
-    path(T + "contacts/<int:contact_id>/edit/", views.edit_contact, name="edit_contact"),
-    path(T + "contamination/", views.exposures, name="exposures"),
-    path(T + "fidelity/adaptations/", views.adaptations, name="adaptations"),
-    path(
-        T + "fidelity/adaptations/<int:adaptation_id>/edit/",
-        views.edit_adaptation,
-        name="edit_adaptation",
-    ),
-    path(T + "contamination/site-events/", views.site_events, name="site_events"),
-    path(
-        T + "contamination/site-events/<int:exposure_id>/remove/",
-        views.remove_site_event,
-        name="remove_site_event",
-    ),
-    path(T + "contamination/staff/", views.staff, name="staff"),
-    path(
-        T + "contamination/staff/<int:membership_id>/",
-        views.staff_member,
-        name="staff_member",
-    ),
-    path(
-        T + "contamination/staff/<int:membership_id>/<int:assignment_id>/remove/",
-        views.remove_assignment,
-        name="remove_assignment",
-    ),
+    path("", include("fidelity.contacts.urls")),
+    path("", include("fidelity.contamination.urls")),
+    path("", include("fidelity.adaptations.urls")),
 ]

@@ -318,41 +318,16 @@ def missed(
 def exposure(trial: Trial, cut_off: dt.date, study_ids: pd.Series) -> pd.DataFrame:
     """Per participant: exposed to intervention-specific components by ``cut_off``, and when
     first; and ``contacted``: at least one contact logged by ``cut_off`` (what "received the
-    allocated intervention" means in an intervention arm). Exposure comes from
-    ``fidelity.contamination.participant_exposure`` where it exists; otherwise from the
-    participant-level exposure records, in one query."""
+    allocated intervention" means in an intervention arm). Exposure is the contamination
+    flag of ``fidelity.contamination.flags.participant_exposure``: received components, from a
+    logged contact or said at a follow-up, first on or before ``cut_off``."""
+    from fidelity.contamination.flags import participant_exposure
     from fidelity.models import Contact
 
-    frame: pd.DataFrame | None = None
-    try:
-        from fidelity.contamination import participant_exposure
-    except ImportError:
-        participant_exposure = None  # type: ignore[assignment]  # fidelity may not provide it
-    if participant_exposure is not None:
-        try:
-            frame = participant_exposure(trial)
-        except Exception:  # a helper still being built must not stop the report
-            logger.warning("participant_exposure failed; using exposure records", exc_info=True)
-            frame = None
-    if frame is not None and {"study_id", "first_exposed_on"} <= set(frame.columns):
-        frame = frame[["study_id", "first_exposed_on"]].copy()
-        first_on = pd.to_datetime(frame["first_exposed_on"])
-        frame = frame[first_on.notna() & (first_on <= pd.Timestamp(cut_off))].copy()
-        frame["first_exposed_on"] = pd.to_datetime(frame["first_exposed_on"]).dt.date
-    else:
-        from fidelity.models import Exposure
-
-        rows = (
-            Exposure.objects.filter(trial=trial, participant__isnull=False, exposed_on__lte=cut_off)
-            .order_by()
-            .values_list("participant__study_id", "exposed_on")
-        )
-        records = pd.DataFrame.from_records(list(rows), columns=["study_id", "exposed_on"])
-        frame = (
-            records.groupby("study_id", as_index=False)["exposed_on"]
-            .min()
-            .rename(columns={"exposed_on": "first_exposed_on"})
-        )
+    frame = participant_exposure(trial)[["study_id", "first_exposed_on"]].copy()
+    first_on = pd.to_datetime(frame["first_exposed_on"])
+    frame = frame[first_on.notna() & (first_on <= pd.Timestamp(cut_off))].copy()
+    frame["first_exposed_on"] = pd.to_datetime(frame["first_exposed_on"]).dt.date
     first = dict(zip(frame["study_id"], frame["first_exposed_on"], strict=True))
     out = pd.DataFrame({"study_id": study_ids.to_numpy()})
     out["first_exposed_on"] = out["study_id"].map(first)

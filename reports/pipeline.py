@@ -526,11 +526,12 @@ def _plain(frame: pd.DataFrame, names: dict[str, str], *, index: str) -> pd.Data
 def process_kind_sections(inp: ReportInput) -> list[Section]:
     """Implementation: recruitment and retention, dose and reach by arm and site,
     contamination, site fidelity reviews and their relation to site outcomes, adaptations."""
-    from fidelity import summaries
+    from fidelity.dashboards import contamination as contamination_figures
+    from fidelity.dashboards import dose as dose_figures
 
     trial, end = inp.trial, inp.cut_off
     names = arm_names(inp.data, inp.blinded)
-    frame = summaries.dose_by_participant(trial, end=end)
+    frame = dose_figures.dose_by_participant(trial, end=end)
     dose = Section(
         key="dose",
         title=_("Dose and reach"),
@@ -546,18 +547,18 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
             Table(
                 "dose_by_arm",
                 _("Dose by arm"),
-                _plain(summaries.dose_by_arm(trial, end=end, frame=frame), names, index="arm"),
+                _plain(dose_figures.dose_by_arm(trial, end=end, frame=frame), names, index="arm"),
             ),
             Table(
                 "reach_by_arm",
                 _("Reach by arm"),
-                _plain(summaries.reach(trial, end=end, frame=frame), names, index="arm"),
+                _plain(dose_figures.reach(trial, end=end, frame=frame), names, index="arm"),
             ),
             Table(
                 "first_contact_by_arm",
                 _("Days from randomisation to the first contact"),
                 _plain(
-                    summaries.time_to_first_contact(trial, end=end, frame=frame),
+                    dose_figures.time_to_first_contact(trial, end=end, frame=frame),
                     names,
                     index="arm",
                 ),
@@ -565,7 +566,7 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
             Table(
                 "dose_by_site",
                 _("Dose by site"),
-                _plain(summaries.dose_by_site(trial, end=end, frame=frame), names, index="site"),
+                _plain(dose_figures.dose_by_site(trial, end=end, frame=frame), names, index="site"),
             ),
         ],
     )
@@ -578,8 +579,8 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
             )
         )
     else:
-        data = summaries.exposure_data(trial, end=end)
-        overall = summaries.contamination_overall(trial, end=end, data=data)
+        data = contamination_figures.exposure_data(trial, end=end)
+        overall = contamination_figures.contamination_overall(trial, end=end, data=data)
         contamination.text.append(
             _(
                 "%(exposed)s of %(controls)s control participants received intervention-specific "
@@ -592,7 +593,7 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
                 "contamination_by_month",
                 _("Contamination by month"),
                 _plain(
-                    summaries.contamination_by_month(trial, end=end, data=data),
+                    contamination_figures.contamination_by_month(trial, end=end, data=data),
                     names,
                     index="month",
                 ),
@@ -601,14 +602,16 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
                 "contamination_by_site",
                 _("Contamination by site"),
                 _plain(
-                    summaries.contamination_by_site(trial, end=end, data=data), names, index="site"
+                    contamination_figures.contamination_by_site(trial, end=end, data=data),
+                    names,
+                    index="site",
                 ),
             ),
             Table(
                 "contamination_by_source",
                 _("Contamination by source"),
                 _plain(
-                    summaries.contamination_by_source(trial, end=end, data=data),
+                    contamination_figures.contamination_by_source(trial, end=end, data=data),
                     names,
                     index="source",
                 ),

@@ -130,7 +130,7 @@ def fidelity_rows(trial: Trial, inp: ReportInput) -> pd.DataFrame:
     computed once per build and shared by the fidelity sections)."""
 
     def load() -> pd.DataFrame:
-        from fidelity import scales
+        from fidelity.reviews.trends import site_trends
 
         rows = [
             {
@@ -140,7 +140,7 @@ def fidelity_rows(trial: Trial, inp: ReportInput) -> pd.DataFrame:
                 "total": point.total,
                 "band": point.band or "",
             }
-            for trend in scales.site_trends(trial, trial.sites.order_by("code"))
+            for trend in site_trends(trial, trial.sites.order_by("code"))
             for point in trend.points
             if point.review.review_date <= inp.cut_off
         ]

@@ -11,8 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from fidelity import scales
 from fidelity.models import ReviewerScore
+from fidelity.reviews import services as review_services
+from fidelity.scales import services as scales
 from tests import factories
 from tests.browser.conftest import Console
 from tests.browser.pages import assert_no_csp_violations, log_in
@@ -36,12 +37,12 @@ def test_reviewer_scores_a_site_and_sees_the_band(
     factories.make_membership(kari, trial, Membership.Role.COORDINATOR)
     scale = scales.add_template_scale(trial, actor=kari)
     # An earlier, finished review, so the trend has two points.
-    earlier = scales.create_review(
+    earlier = review_services.create_review(
         trial, actor=kari, site=site, scale=scale, review_date=dt.date(2024, 11, 4), reviewers=[per]
     )
-    scales.submit_scores(earlier, actor=per, scores=dict.fromkeys(range(1, 26), 3))
-    scales.record_consensus(earlier, actor=per, scores=dict.fromkeys(range(1, 26), 3))
-    review = scales.create_review(
+    review_services.submit_scores(earlier, actor=per, scores=dict.fromkeys(range(1, 26), 3))
+    review_services.record_consensus(earlier, actor=per, scores=dict.fromkeys(range(1, 26), 3))
+    review = review_services.create_review(
         trial, actor=kari, site=site, scale=scale, review_date=dt.date(2025, 5, 20), reviewers=[per]
     )
 

@@ -39,8 +39,8 @@ from schemathesis.core.failures import Failure, FailureGroup
 
 from accounts.models import ApiToken
 from demo.seed import seed_demo
-from fidelity import contamination
-from fidelity import services as fidelity_services
+from fidelity.contacts import services as fidelity_services
+from fidelity.contamination import services as contamination
 from fidelity.models import Adaptation, Contact, Review
 from instruments import services as instrument_services
 from instruments.models import Instrument

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractUser
 
-from fidelity import services
+from fidelity.contacts import services
 from fidelity.models import Component, Contact, Exposure
 from randomisation.allocation import services as rs
 from randomisation.models import Allocation

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from fidelity import adaptations
+from fidelity.adaptations import services as adaptations
 from fidelity.models import Adaptation, Component
 from tests.conftest import World
 from trial.models import AuditEvent

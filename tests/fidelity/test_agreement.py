@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from fidelity import agreement
+from fidelity.reviews import agreement
 
 LEVELS = [1, 2, 3, 4, 5]
 

@@ -13,7 +13,7 @@ import time_machine
 from django.db import connections
 from django.test import Client
 
-from fidelity import services
+from fidelity.contacts import services
 from fidelity.models import Component, Contact, Exposure
 from randomisation.allocation import services as rs
 from tests import factories

@@ -13,7 +13,9 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from fidelity import contamination, services
+from fidelity.contacts import services
+from fidelity.contamination import arms, flags
+from fidelity.contamination import services as contamination
 from fidelity.models import Component, Contact, Exposure
 from instruments import services as instruments
 from instruments.models import Assessment
@@ -470,7 +472,7 @@ def test_a_cluster_trials_intervention_site_cannot_have_a_site_event(db: None) -
         )
     assert refused.value.field == "site"
     # Before its allocation the site was not yet an intervention site.
-    assert contamination.site_is_control_on(sites["intervention"], dt.date(2025, 6, 1))
+    assert arms.site_is_control_on(sites["intervention"], dt.date(2025, 6, 1))
     made, _created = contamination.record_site_event(
         trial,
         site=sites["control"],
@@ -484,8 +486,8 @@ def test_a_cluster_trials_intervention_site_cannot_have_a_site_event(db: None) -
 
 def test_site_status_follows_the_site_allocation(db: None) -> None:
     _trial, sites, _user = cluster_world()
-    assert contamination.intervention_since(sites["control"]) is None
-    assert contamination.intervention_since(sites["intervention"]) == dt.date(2025, 6, 2)
+    assert arms.intervention_since(sites["control"]) is None
+    assert arms.intervention_since(sites["intervention"]) == dt.date(2025, 6, 2)
 
 
 # (d) Staff who worked at an intervention site
@@ -563,9 +565,9 @@ def test_no_risk_for_an_intervention_participant_or_for_staff_who_left_before(
 def test_a_mixed_site_of_an_individual_trial_is_not_an_intervention_site(
     world: World, moved_caseworker: Membership
 ) -> None:
-    assert contamination.intervention_since(world.sites[1]) == dt.date(2025, 3, 3)
-    assert contamination.intervention_since(world.sites[0]) is None  # both arms
-    assert contamination.intervention_since(world.sites[2]) is None  # nobody allocated
+    assert arms.intervention_since(world.sites[1]) == dt.date(2025, 3, 3)
+    assert arms.intervention_since(world.sites[0]) is None  # both arms
+    assert arms.intervention_since(world.sites[2]) is None  # nobody allocated
 
 
 def test_an_edit_moving_the_contact_before_the_move_keeps_the_flag_in_line(
@@ -736,8 +738,8 @@ def test_participant_exposure_has_one_row_per_participant(
         note="Another course.",
         actor=world.users["coordinator"],
     )
-    frame = contamination.participant_exposure(world.trial)
-    assert list(frame.columns) == contamination.EXPOSURE_COLUMNS
+    frame = flags.participant_exposure(world.trial)
+    assert list(frame.columns) == flags.EXPOSURE_COLUMNS
     all_ids = sorted(p.study_id for ps in world.participants.values() for p in ps)
     all_ids.remove(world.participants["TRD"][0].study_id)
     assert list(frame["study_id"]) == all_ids
@@ -761,14 +763,14 @@ def test_participant_exposure_has_one_row_per_participant(
 
 def test_participant_exposure_is_one_query(world: World, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(1):
-        frame = contamination.participant_exposure(world.trial)
+        frame = flags.participant_exposure(world.trial)
     assert len(frame) == 6
 
 
 def test_participant_exposure_of_an_empty_trial(db: None) -> None:
     trial = factories.make_trial(code="empty")
-    frame = contamination.participant_exposure(trial)
-    assert frame.empty and list(frame.columns) == contamination.EXPOSURE_COLUMNS
+    frame = flags.participant_exposure(trial)
+    assert frame.empty and list(frame.columns) == flags.EXPOSURE_COLUMNS
 
 
 def test_both_sources_count_towards_the_flag(
@@ -777,9 +779,7 @@ def test_both_sources_count_towards_the_flag(
     control = followed_up["control"].participant
     log(world, control, contact_on=dt.date(2025, 5, 20), components=[components["jobdev"]])
     assess(world, followed_up["control"], "yes")
-    row = (
-        contamination.participant_exposure(world.trial).set_index("study_id").loc[control.study_id]
-    )
+    row = flags.participant_exposure(world.trial).set_index("study_id").loc[control.study_id]
     assert row["exposures"] == 2 and row["sources"] == "assessment,contact"
     assert row["first_exposed_on"] == pd.Timestamp("2025-05-20")
     assert not row["staff_risk"]

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from fidelity import services
+from fidelity.contacts import services
 from fidelity.models import Contact
 from randomisation.allocation import services as rs
 from randomisation.models import Allocation

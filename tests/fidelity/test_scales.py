@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from fidelity import scales
 from fidelity.models import ConsensusScore, Review, ReviewerScore, Scale
+from fidelity.reviews import services as review_services
+from fidelity.reviews.figures import review_view
+from fidelity.reviews.trends import site_trends
+from fidelity.scales import services as scales
+from fidelity.scales.scoring import summarise
 from tests import factories
 from tests.conftest import World
 from trial.models import AuditEvent, Membership
@@ -31,7 +35,7 @@ def second_reviewer(world: World) -> Any:
 
 @pytest.fixture
 def review(world: World, ips: Scale, second_reviewer: Any) -> Review:
-    return scales.create_review(
+    return review_services.create_review(
         world.trial,
         actor=world.users["coordinator"],
         site=world.sites[0],
@@ -64,7 +68,7 @@ def test_ips_template_has_25_items_in_three_sections(ips: Scale) -> None:
     items = list(ips.items.all())
     assert len(items) == 25
     assert [i.number for i in items] == list(range(1, 26))
-    sections = scales.summarise(ips, items, {}).sections
+    sections = summarise(ips, items, {}).sections
     assert [(s.name, s.items, s.minimum, s.maximum) for s in sections] == [
         ("Staffing", 3, 3, 15),
         ("Organisation", 8, 8, 40),
@@ -101,7 +105,7 @@ def test_adding_the_template_twice_is_refused(world: World, ips: Scale) -> None:
     ],
 )
 def test_ips_bands_at_their_cut_offs(ips: Scale, total: int, band: str) -> None:
-    summary = scales.summarise(ips, list(ips.items.all()), with_total(total))
+    summary = summarise(ips, list(ips.items.all()), with_total(total))
     assert summary.total == total
     assert summary.band == band
 
@@ -109,7 +113,7 @@ def test_ips_bands_at_their_cut_offs(ips: Scale, total: int, band: str) -> None:
 def test_section_subtotals_and_total(ips: Scale) -> None:
     # Staffing 5+4+3 = 12; Organisation 8 x 4 = 32; Services 14 x 3 = 42; total 86: fair.
     scores = {1: 5, 2: 4, 3: 3} | dict.fromkeys(range(4, 12), 4) | dict.fromkeys(range(12, 26), 3)
-    summary = scales.summarise(ips, list(ips.items.all()), scores)
+    summary = summarise(ips, list(ips.items.all()), scores)
     assert [s.total for s in summary.sections] == [12, 32, 42]
     assert (summary.total, summary.band, summary.minimum, summary.maximum) == (
         86,
@@ -122,7 +126,7 @@ def test_section_subtotals_and_total(ips: Scale) -> None:
 def test_incomplete_scores_have_no_total_or_band(ips: Scale) -> None:
     scores = all_items(5)
     del scores[25]
-    summary = scales.summarise(ips, list(ips.items.all()), scores)
+    summary = summarise(ips, list(ips.items.all()), scores)
     assert summary.total is None and summary.band is None
     assert summary.scored == 24
     assert summary.sections[2].total == 13 * 5
@@ -139,7 +143,7 @@ def test_missing_and_out_of_range_items_are_refused_and_nothing_is_saved(
     scores[3] = 6
     scores[12] = "x"
     with pytest.raises(scales.ScaleError) as refused:
-        scales.submit_scores(review, actor=world.users["reviewer"], scores=scores)
+        review_services.submit_scores(review, actor=world.users["reviewer"], scores=scores)
     assert refused.value.errors == {
         3: "Choose a level from 1 to 5.",
         7: "Score this item.",
@@ -151,43 +155,45 @@ def test_missing_and_out_of_range_items_are_refused_and_nothing_is_saved(
 
 def test_unknown_items_are_refused(world: World, review: Review) -> None:
     with pytest.raises(scales.ScaleError, match="Unknown items: 26"):
-        scales.submit_scores(review, actor=world.users["reviewer"], scores=all_items(3) | {26: 3})
+        review_services.submit_scores(
+            review, actor=world.users["reviewer"], scores=all_items(3) | {26: 3}
+        )
 
 
 def test_only_the_reviews_reviewers_may_score(world: World, review: Review) -> None:
     with pytest.raises(scales.ScaleError, match="not a reviewer"):
-        scales.submit_scores(review, actor=world.users["coordinator"], scores=all_items(3))
+        review_services.submit_scores(review, actor=world.users["coordinator"], scores=all_items(3))
 
 
 def test_review_moves_through_its_statuses(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
     reviewer = world.users["reviewer"]
-    scales.submit_scores(review, actor=reviewer, scores=all_items(4))
+    review_services.submit_scores(review, actor=reviewer, scores=all_items(4))
     review.refresh_from_db()
     assert review.status == Review.Status.DRAFT
     with pytest.raises(scales.ScaleError):
-        scales.record_consensus(review, actor=reviewer, scores=all_items(4))
-    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4) | {1: 5})
+        review_services.record_consensus(review, actor=reviewer, scores=all_items(4))
+    review_services.submit_scores(review, actor=second_reviewer, scores=all_items(4) | {1: 5})
     review.refresh_from_db()
     assert review.status == Review.Status.SCORED
     # A reviewer may still correct their scores; the change is audited with before/after.
-    scales.submit_scores(review, actor=reviewer, scores=all_items(4) | {2: 3})
+    review_services.submit_scores(review, actor=reviewer, scores=all_items(4) | {2: 3})
     event = AuditEvent.objects.filter(action="review.rescored").get()
     assert event.data["scores"] == {"2": [4, 3]}
-    scales.record_consensus(review, actor=reviewer, scores=all_items(4))
+    review_services.record_consensus(review, actor=reviewer, scores=all_items(4))
     review.refresh_from_db()
     assert review.status == Review.Status.CONSENSUS
     event = AuditEvent.objects.filter(action="review.consensus").get()
     assert (event.data["total"], event.data["band"]) == (100, "Good fidelity")
     assert event.trial == world.trial
     with pytest.raises(scales.ScaleError, match="consensus is recorded"):
-        scales.submit_scores(review, actor=reviewer, scores=all_items(5))
-    scales.finalise_review(review, actor=reviewer)
+        review_services.submit_scores(review, actor=reviewer, scores=all_items(5))
+    review_services.finalise_review(review, actor=reviewer)
     review.refresh_from_db()
     assert review.status == Review.Status.FINALISED
     with pytest.raises(scales.ScaleError):
-        scales.record_consensus(review, actor=reviewer, scores=all_items(5))
+        review_services.record_consensus(review, actor=reviewer, scores=all_items(5))
     assert ConsensusScore.objects.filter(review=review, score=4).count() == 25
 
 
@@ -196,9 +202,9 @@ def test_review_view_totals_agreement_and_consensus_proposal(
 ) -> None:
     first = all_items(4) | {1: 5, 2: 2}
     second = all_items(4) | {1: 5, 2: 3, 3: 2}
-    scales.submit_scores(review, actor=world.users["reviewer"], scores=first)
-    scales.submit_scores(review, actor=second_reviewer, scores=second)
-    view = scales.review_view(review)
+    review_services.submit_scores(review, actor=world.users["reviewer"], scores=first)
+    review_services.submit_scores(review, actor=second_reviewer, scores=second)
+    view = review_view(review)
     totals = {c.name: (c.summary.total, c.summary.band) for c in view.reviewers}
     # reviewer: 22 x 4 + 5 + 2 + 4 = 99; reviewer2: 22 x 4 + 5 + 3 + 2 = 98.
     assert totals == {"reviewer": (99, "Fair fidelity"), "Berit Bedømmer": (98, "Fair fidelity")}
@@ -212,7 +218,7 @@ def test_review_view_totals_agreement_and_consensus_proposal(
 
 def test_reviewers_must_hold_the_review_right(world: World, ips: Scale) -> None:
     with pytest.raises(scales.ScaleError, match="fidelity reviewer"):
-        scales.create_review(
+        review_services.create_review(
             world.trial,
             actor=world.users["coordinator"],
             site=world.sites[0],
@@ -319,8 +325,8 @@ def test_a_coordinator_defines_a_scale_of_their_own(world: World) -> None:
             anchors={0: "none", 1: "some", 2: "all"},
         )
     items = list(scale.items.all())
-    assert scales.summarise(scale, items, {1: 2, 2: 1}).band == "High"
-    assert scales.summarise(scale, items, {1: 0, 2: 2}).band == "Low"
+    assert summarise(scale, items, {1: 2, 2: 1}).band == "High"
+    assert summarise(scale, items, {1: 0, 2: 2}).band == "Low"
     with pytest.raises(scales.ScaleError, match="missing: 2"):
         scales.save_item(
             scale,
@@ -363,7 +369,7 @@ def test_outsider_gets_404_and_blinded_statistician_403(world: World, review: Re
 
 
 def test_caseworker_sees_only_reviews_of_their_sites(world: World, ips: Scale) -> None:
-    other = scales.create_review(
+    other = review_services.create_review(
         world.trial,
         actor=world.users["coordinator"],
         site=world.sites[1],
@@ -413,7 +419,7 @@ def test_scoring_form_saves_a_draft_with_blank_items(world: World, review: Revie
 def test_reviewer_scores_on_the_page_and_sees_totals_and_band(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
-    scales.submit_scores(review, actor=second_reviewer, scores=all_items(5))
+    review_services.submit_scores(review, actor=second_reviewer, scores=all_items(5))
     client = world.client("reviewer")
     page = client.get(url(review, "score/")).content.decode()
     assert page.count('type="radio"') == 125
@@ -472,7 +478,7 @@ def test_scale_form_shows_band_errors_next_to_the_field(world: World, ips: Scale
 
 def finished_review(world: World, ips: Scale, site_index: int, day: dt.date, total: int) -> Review:
     reviewer = world.users["reviewer"]
-    review = scales.create_review(
+    review = review_services.create_review(
         world.trial,
         actor=world.users["coordinator"],
         site=world.sites[site_index],
@@ -480,8 +486,8 @@ def finished_review(world: World, ips: Scale, site_index: int, day: dt.date, tot
         review_date=day,
         reviewers=[reviewer],
     )
-    scales.submit_scores(review, actor=reviewer, scores=with_total(total))
-    scales.record_consensus(review, actor=reviewer, scores=with_total(total))
+    review_services.submit_scores(review, actor=reviewer, scores=with_total(total))
+    review_services.record_consensus(review, actor=reviewer, scores=with_total(total))
     return review
 
 
@@ -489,7 +495,7 @@ def test_trend_page_shows_each_sites_totals_chart_and_items(world: World, ips: S
     finished_review(world, ips, 0, dt.date(2024, 6, 1), 80)
     finished_review(world, ips, 0, dt.date(2024, 12, 1), 101)
     finished_review(world, ips, 0, dt.date(2025, 6, 1), 116)
-    trends = scales.site_trends(world.trial, world.sites)
+    trends = site_trends(world.trial, world.sites)
     first = trends[0]
     assert [p.total for p in first.points] == [80, 101, 116]
     assert [p.band for p in first.points] == [
@@ -556,10 +562,10 @@ def test_a_draft_keeps_blank_items_blank_and_the_review_waits(
 ) -> None:
     reviewer = world.users["reviewer"]
     draft = dict.fromkeys(range(1, 11), 4) | {11: "", 12: None}
-    scales.submit_scores(review, actor=reviewer, scores=draft, draft=True)
+    review_services.submit_scores(review, actor=reviewer, scores=draft, draft=True)
     mine = ReviewerScore.objects.filter(review=review, reviewer=reviewer)
     assert mine.count() == 10
-    view = scales.review_view(review)
+    view = review_view(review)
     column = next(c for c in view.reviewers if c.user_id == reviewer.pk)
     assert (column.summary.scored, column.summary.total) == (10, None)
     assert "reviewer" in view.waiting_for
@@ -567,7 +573,7 @@ def test_a_draft_keeps_blank_items_blank_and_the_review_waits(
     assert (event.data["scored"], event.data["items"]) == (10, 25)
     # An invalid score is still refused in a draft, and nothing changes.
     with pytest.raises(scales.ScaleError) as refused:
-        scales.submit_scores(review, actor=reviewer, scores={1: 7}, draft=True)
+        review_services.submit_scores(review, actor=reviewer, scores={1: 7}, draft=True)
     assert refused.value.errors == {1: "Choose a level from 1 to 5."}
     assert mine.count() == 10
 
@@ -576,12 +582,14 @@ def test_review_is_scored_only_while_every_reviewer_has_scored_every_item(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
     reviewer = world.users["reviewer"]
-    scales.submit_scores(review, actor=reviewer, scores=all_items(4))
-    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4))
+    review_services.submit_scores(review, actor=reviewer, scores=all_items(4))
+    review_services.submit_scores(review, actor=second_reviewer, scores=all_items(4))
     review.refresh_from_db()
     assert review.status == Review.Status.SCORED
     # Clearing an item makes the reviewer's scores a draft again: the consensus must wait.
-    scales.submit_scores(review, actor=reviewer, scores=all_items(4) | {25: ""}, draft=True)
+    review_services.submit_scores(
+        review, actor=reviewer, scores=all_items(4) | {25: ""}, draft=True
+    )
     review.refresh_from_db()
     assert review.status == Review.Status.DRAFT
     assert AuditEvent.objects.filter(action="review.rescored").last().data["scores"] == {
@@ -593,26 +601,26 @@ def test_a_partial_consensus_is_saved_but_cannot_be_finalised(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
     reviewer = world.users["reviewer"]
-    scales.submit_scores(review, actor=reviewer, scores=all_items(4))
-    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4))
+    review_services.submit_scores(review, actor=reviewer, scores=all_items(4))
+    review_services.submit_scores(review, actor=second_reviewer, scores=all_items(4))
     partial = dict.fromkeys(range(1, 21), 4)
-    scales.record_consensus(review, actor=reviewer, scores=partial, draft=True)
+    review_services.record_consensus(review, actor=reviewer, scores=partial, draft=True)
     review.refresh_from_db()
     assert review.status == Review.Status.SCORED
     assert ConsensusScore.objects.filter(review=review).count() == 20
-    assert scales.review_view(review).summary.total is None
+    assert review_view(review).summary.total is None
     with pytest.raises(scales.ScaleError, match="consensus score for every item"):
-        scales.finalise_review(review, actor=reviewer)
+        review_services.finalise_review(review, actor=reviewer)
     # Once any consensus score is recorded, the independent scores are locked.
     with pytest.raises(scales.ScaleError, match="consensus is recorded"):
-        scales.submit_scores(review, actor=reviewer, scores=all_items(5))
+        review_services.submit_scores(review, actor=reviewer, scores=all_items(5))
     # Without ``draft`` the consensus must be complete.
     with pytest.raises(scales.ScaleError):
-        scales.record_consensus(review, actor=reviewer, scores=partial)
-    scales.record_consensus(review, actor=reviewer, scores=all_items(4), draft=True)
+        review_services.record_consensus(review, actor=reviewer, scores=partial)
+    review_services.record_consensus(review, actor=reviewer, scores=all_items(4), draft=True)
     review.refresh_from_db()
     assert review.status == Review.Status.CONSENSUS
-    scales.finalise_review(review, actor=reviewer)
+    review_services.finalise_review(review, actor=reviewer)
     review.refresh_from_db()
     assert review.status == Review.Status.FINALISED
 
@@ -620,8 +628,8 @@ def test_a_partial_consensus_is_saved_but_cannot_be_finalised(
 def test_consensus_page_names_the_reviewers_in_order(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
-    scales.submit_scores(review, actor=world.users["reviewer"], scores=all_items(4))
-    scales.submit_scores(review, actor=second_reviewer, scores=all_items(5))
+    review_services.submit_scores(review, actor=world.users["reviewer"], scores=all_items(4))
+    review_services.submit_scores(review, actor=second_reviewer, scores=all_items(5))
     response = world.client("reviewer").get(url(review, "consensus/"))
     assert response.status_code == 200
     page = response.content.decode()
@@ -633,8 +641,8 @@ def test_consensus_page_names_the_reviewers_in_order(
 def test_consensus_page_saves_a_partial_consensus_as_a_draft(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
-    scales.submit_scores(review, actor=world.users["reviewer"], scores=all_items(4))
-    scales.submit_scores(review, actor=second_reviewer, scores=all_items(4) | {1: 2})
+    review_services.submit_scores(review, actor=world.users["reviewer"], scores=all_items(4))
+    review_services.submit_scores(review, actor=second_reviewer, scores=all_items(4) | {1: 2})
     client = world.client("reviewer")
     # Item 1: the reviewers differ (4 and 2), so it is not filled in; saving leaves it blank.
     data = {f"item_{n}": "4" for n in range(2, 26)}
@@ -654,8 +662,8 @@ def test_finalise_confirmation_says_what_it_locks_and_works_without_javascript(
     world: World, review: Review, second_reviewer: Any
 ) -> None:
     for reviewer in (world.users["reviewer"], second_reviewer):
-        scales.submit_scores(review, actor=reviewer, scores=all_items(4))
-    scales.record_consensus(review, actor=world.users["reviewer"], scores=all_items(4))
+        review_services.submit_scores(review, actor=reviewer, scores=all_items(4))
+    review_services.record_consensus(review, actor=world.users["reviewer"], scores=all_items(4))
     client = world.client("reviewer")
     detail = client.get(url(review)).content.decode()
     # The review page links to the confirmation; it does not finalise in one click.

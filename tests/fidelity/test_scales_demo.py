@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from demo.seed import seed_demo
-from fidelity import scales
 from fidelity.models import ConsensusScore, Review, ReviewerScore
+from fidelity.reviews.figures import review_view
+from fidelity.reviews.trends import site_trends
 
 
 @pytest.mark.django_db
@@ -23,12 +24,12 @@ def test_demo_has_three_finalised_reviews_per_site_mostly_improving() -> None:
     assert all(r.review_date < as_of for r in reviews)
     assert ReviewerScore.objects.filter(review__trial=trial).count() == 36 * 2 * 25
     assert ConsensusScore.objects.filter(review__trial=trial).count() == 36 * 25
-    trends = scales.site_trends(trial, sites)
+    trends = site_trends(trial, sites)
     assert all(len(t.points) == 3 for t in trends)
     improving = sum(1 for t in trends if t.change is not None and t.change > 0)
     assert improving >= len(sites) // 2 + 1
     # Reviewers disagree a little, never wildly.
-    view = scales.review_view(reviews.first())  # type: ignore[arg-type]
+    view = review_view(reviews.first())  # type: ignore[arg-type]
     assert len(view.reviewers) == 2
     assert view.agreement.within_one is not None and view.agreement.within_one >= 0.9
     assert view.agreement.exact is not None and view.agreement.exact < 1

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import time_machine
 
-from fidelity import summaries
+from fidelity.dashboards import contamination, dose
 from tests.fidelity import small_trial
 from tests.fidelity.small_trial import END, SmallTrial
 
@@ -39,7 +39,7 @@ def by_study_id(frame: object) -> dict[str, dict]:
 
 
 def test_dose_by_participant(small: SmallTrial) -> None:
-    rows = by_study_id(summaries.dose_by_participant(small.trial, end=END))
+    rows = by_study_id(dose.dose_by_participant(small.trial, end=END))
     assert sorted(rows) == ["p1", "p2", "p3", "p4", "p5", "p6", "p8"]  # p7 not randomised
     expected = {
         # follow-up days, contacts, minutes, days to first contact, to first employer contact
@@ -76,7 +76,7 @@ def test_a_date_range_limits_contacts_and_follow_up_time_but_not_time_to_first_c
     small: SmallTrial,
 ) -> None:
     rows = by_study_id(
-        summaries.dose_by_participant(small.trial, start=D(2025, 3, 1), end=D(2025, 5, 31))
+        dose.dose_by_participant(small.trial, start=D(2025, 3, 1), end=D(2025, 5, 31))
     )
     assert (rows["p1"]["follow_days"], rows["p1"]["contacts"]) == (92, 0)
     assert rows["p1"]["days_to_first_contact"] == 0
@@ -88,13 +88,13 @@ def test_a_date_range_limits_contacts_and_follow_up_time_but_not_time_to_first_c
 
 
 def test_withdrawn_before_the_period_has_no_follow_up_time(small: SmallTrial) -> None:
-    rows = by_study_id(summaries.dose_by_participant(small.trial, start=D(2025, 4, 1), end=END))
+    rows = by_study_id(dose.dose_by_participant(small.trial, start=D(2025, 4, 1), end=END))
     assert rows["p3"]["follow_days"] == 0
     assert math.isnan(rows["p3"]["contacts_per_month"])
 
 
 def test_site_filter(small: SmallTrial) -> None:
-    frame = summaries.dose_by_participant(small.trial, sites=[small.sites["S2"]], end=END)
+    frame = dose.dose_by_participant(small.trial, sites=[small.sites["S2"]], end=END)
     assert sorted(frame["study_id"]) == ["p4", "p5", "p6"]
 
 
@@ -102,7 +102,7 @@ def test_site_filter(small: SmallTrial) -> None:
 
 
 def test_dose_by_arm(small: SmallTrial) -> None:
-    result = summaries.dose_by_arm(small.trial, end=END)
+    result = dose.dose_by_arm(small.trial, end=END)
     assert list(result.index) == ["A", "B"]
     a, b = result.loc["A"], result.loc["B"]
     assert (a["participants"], a["contacts"], a["minutes"]) == (3, 6, 235)
@@ -115,7 +115,7 @@ def test_dose_by_arm(small: SmallTrial) -> None:
 
 
 def test_site_dose_counts_employer_contacts_without_participant(small: SmallTrial) -> None:
-    result = summaries.dose_by_site(small.trial, end=END)
+    result = dose.dose_by_site(small.trial, end=END)
     s1, s2 = result.loc["S1"], result.loc["S2"]
     assert (s1["participants"], s1["contacts"], s1["minutes"]) == (4, 6, 205)
     assert (s1["employer_contacts"], s1["employer_minutes"]) == (1, 90)
@@ -126,12 +126,12 @@ def test_site_dose_counts_employer_contacts_without_participant(small: SmallTria
     assert s2["contacts_per_month"] == approx(4 / (334 / M))
     assert s2["minutes_per_month"] == approx(120 / (334 / M))
     # ...and never in an arm: the arms' contacts add up to the participants' only.
-    arms = summaries.dose_by_arm(small.trial, end=END)
+    arms = dose.dose_by_arm(small.trial, end=END)
     assert arms["contacts"].sum() == result["contacts"].sum() == 9
 
 
 def test_time_to_first_contact_median_and_quartiles(small: SmallTrial) -> None:
-    result = summaries.time_to_first_contact(small.trial, by="arm", end=END)
+    result = dose.time_to_first_contact(small.trial, by="arm", end=END)
     a, b = result.loc["A"], result.loc["B"]
     # A: days 0, 18, 121 (numpy linear quantiles); employer contacts after 18 and 30 days.
     assert (a["participants"], a["contacted"]) == (3, 3)
@@ -143,22 +143,22 @@ def test_time_to_first_contact_median_and_quartiles(small: SmallTrial) -> None:
     assert (b["q1"], b["median"], b["q3"]) == (13, 25, 37)
     assert (b["employer_contacted"], b["employer_median"]) == (1, 31)
 
-    sites = summaries.time_to_first_contact(small.trial, by="site", end=END)
+    sites = dose.time_to_first_contact(small.trial, by="site", end=END)
     assert sites.loc["S1", "median"] == 18  # 0, 18, 49
     assert sites.loc["S2", "median"] == 61  # 1, 121
 
 
 def test_reach(small: SmallTrial) -> None:
-    arms = summaries.reach(small.trial, by="arm", end=END)
+    arms = dose.reach(small.trial, by="arm", end=END)
     assert arms.loc["A"].tolist() == [3, 3, 1.0, 3, 1.0]
     assert arms.loc["B"].tolist() == [4, 2, 0.5, 2, 0.5]
-    sites = summaries.reach(small.trial, by="site", end=END)
+    sites = dose.reach(small.trial, by="site", end=END)
     assert sites.loc["S1"].tolist() == [4, 3, 0.75, 3, 0.75]
     assert sites.loc["S2"].tolist() == [3, 2, approx(2 / 3), 2, approx(2 / 3)]
 
 
 def test_components_delivered_by_arm(small: SmallTrial) -> None:
-    result = summaries.components_delivered(small.trial, end=END)
+    result = dose.components_delivered(small.trial, end=END)
     got = {(r["component"], r["arm"]): (r["received"], r["share"]) for _, r in result.iterrows()}
     assert got == {
         ("rapid", "A"): (3, 1.0),
@@ -172,9 +172,9 @@ def test_components_delivered_by_arm(small: SmallTrial) -> None:
 
 
 def test_frames_can_be_shared_between_summaries(small: SmallTrial) -> None:
-    frame = summaries.dose_by_participant(small.trial, end=END)
-    shared = summaries.dose_by_arm(small.trial, end=END, frame=frame)
-    assert shared.equals(summaries.dose_by_arm(small.trial, end=END))
+    frame = dose.dose_by_participant(small.trial, end=END)
+    shared = dose.dose_by_arm(small.trial, end=END, frame=frame)
+    assert shared.equals(dose.dose_by_arm(small.trial, end=END))
 
 
 def test_empty_trial_gives_empty_groups_not_errors(db: None) -> None:
@@ -182,22 +182,22 @@ def test_empty_trial_gives_empty_groups_not_errors(db: None) -> None:
 
     trial = factories.make_trial()
     factories.make_site(trial, "X")
-    assert summaries.dose_by_arm(trial)["participants"].tolist() == [0, 0]
-    assert math.isnan(summaries.dose_by_site(trial).loc["X", "contacts_per_month"])
-    assert summaries.reach(trial, by="site").loc["X", "participants"] == 0
-    assert math.isnan(summaries.time_to_first_contact(trial).loc["A", "median"])
-    assert summaries.components_delivered(trial).empty
-    assert summaries.contamination_overall(trial)["controls"] == 0
-    assert summaries.contamination_by_month(trial)["events"].sum() == 0
-    assert summaries.sites_driving_contamination(trial).empty
-    assert summaries.latest_exposures(trial).empty
+    assert dose.dose_by_arm(trial)["participants"].tolist() == [0, 0]
+    assert math.isnan(dose.dose_by_site(trial).loc["X", "contacts_per_month"])
+    assert dose.reach(trial, by="site").loc["X", "participants"] == 0
+    assert math.isnan(dose.time_to_first_contact(trial).loc["A", "median"])
+    assert dose.components_delivered(trial).empty
+    assert contamination.contamination_overall(trial)["controls"] == 0
+    assert contamination.contamination_by_month(trial)["events"].sum() == 0
+    assert contamination.sites_driving_contamination(trial).empty
+    assert contamination.latest_exposures(trial).empty
 
 
 # Contamination
 
 
 def test_contamination_overall_and_by_arm(small: SmallTrial) -> None:
-    overall = summaries.contamination_overall(small.trial, end=END)
+    overall = contamination.contamination_overall(small.trial, end=END)
     assert overall.to_dict() == {
         "controls": 4,
         "exposed": 3,
@@ -205,13 +205,13 @@ def test_contamination_overall_and_by_arm(small: SmallTrial) -> None:
         "events": 6,  # the exposure on 07-01 is after the cut-off
         "recent_events": 4,
     }
-    arms = summaries.contamination_by_arm(small.trial, end=END)
+    arms = contamination.contamination_by_arm(small.trial, end=END)
     assert list(arms.index) == ["B"]
     assert arms.loc["B", ["controls", "exposed", "share_exposed"]].tolist() == [4, 3, 0.75]
 
 
 def test_contamination_by_month_uses_calendar_months(small: SmallTrial) -> None:
-    result = summaries.contamination_by_month(small.trial, end=END)
+    result = contamination.contamination_by_month(small.trial, end=END)
     assert list(result.index) == ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"]
     assert result["events"].tolist() == [0, 0, 1, 0, 4, 1]
     assert result["new_exposed"].tolist() == [0, 0, 1, 0, 1, 1]
@@ -222,7 +222,7 @@ def test_contamination_by_month_uses_calendar_months(small: SmallTrial) -> None:
 
 
 def test_contamination_by_month_from_a_start_date_keeps_earlier_controls(small: SmallTrial) -> None:
-    result = summaries.contamination_by_month(small.trial, start=D(2025, 5, 1), end=END)
+    result = contamination.contamination_by_month(small.trial, start=D(2025, 5, 1), end=END)
     assert list(result.index) == ["2025-05", "2025-06"]
     assert result["controls"].tolist() == [3, 4]
     # Within the period p2's first exposure is 05-05, p6's is none (the contact exposure on
@@ -231,7 +231,7 @@ def test_contamination_by_month_from_a_start_date_keeps_earlier_controls(small: 
 
 
 def test_contamination_by_site_and_source(small: SmallTrial) -> None:
-    sites = summaries.contamination_by_site(small.trial, end=END)
+    sites = contamination.contamination_by_site(small.trial, end=END)
     assert sites.loc[
         "S1", ["controls", "exposed", "events", "site_events", "recent_events"]
     ].tolist() == [2, 1, 3, 0, 1]
@@ -239,7 +239,7 @@ def test_contamination_by_site_and_source(small: SmallTrial) -> None:
     assert sites.loc[
         "S2", ["controls", "exposed", "events", "site_events", "recent_events"]
     ].tolist() == [2, 2, 3, 1, 3]
-    sources = summaries.contamination_by_source(small.trial, end=END)
+    sources = contamination.contamination_by_source(small.trial, end=END)
     assert sources[["events", "exposed"]].to_dict("index") == {
         "contact": {"events": 2, "exposed": 2},
         "assessment": {"events": 1, "exposed": 1},
@@ -252,19 +252,19 @@ def test_contamination_by_site_and_source(small: SmallTrial) -> None:
 def test_sites_driving_contamination_over_the_last_eight_weeks(small: SmallTrial) -> None:
     # The 56 days ending 06-30 start on 05-06: p2's staff exposure that day counts, the
     # assessment on 05-05 does not.
-    result = summaries.sites_driving_contamination(small.trial, end=END)
+    result = contamination.sites_driving_contamination(small.trial, end=END)
     assert list(result.index) == ["S2", "S1"]
     assert result.loc["S2", ["recent_events", "recent_exposed", "events"]].tolist() == [3, 2, 3]
     assert result.loc["S2", "share_of_recent"] == 0.75
     assert result.loc["S1", ["recent_events", "recent_exposed"]].tolist() == [1, 0]
     # A day later the weeks run from 05-07: S1's exposure on 05-06 drops out, p6's on 07-01 in.
-    later = summaries.sites_driving_contamination(small.trial, end=D(2025, 7, 1))
+    later = contamination.sites_driving_contamination(small.trial, end=D(2025, 7, 1))
     assert list(later.index) == ["S2"]
     assert later.loc["S2", "recent_events"] == 4
 
 
 def test_latest_exposures(small: SmallTrial) -> None:
-    result = summaries.latest_exposures(small.trial, end=END, limit=3)
+    result = contamination.latest_exposures(small.trial, end=END, limit=3)
     assert result[["exposed_on", "study_id", "site", "source"]].values.tolist() == [
         [D(2025, 6, 20), "p4", "S2", "staff"],
         [D(2025, 5, 31), "p6", "S2", "contact"],

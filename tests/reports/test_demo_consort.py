@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.test import Client
 
 from demo.seed import seed_demo
-from fidelity.contact_demo import LOSS_SILENCE_DAYS
+from fidelity.contacts.demo import LOSS_SILENCE_DAYS
 from fidelity.models import Contact
 from reports import extract
 from reports.analysis.consort import consort_counts

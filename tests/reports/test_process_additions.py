@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import time_machine
 
-from fidelity import adaptations
+from fidelity.adaptations import services as adaptations
 from reports import extract, pipeline, sections
 from reports.analysis import process
 from reports.analysis.sequences_report import indicator_table

@@ -20,8 +20,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.test import Client, override_settings
 
-from fidelity import scales
 from fidelity.models import Adaptation, Component, Contact, Exposure, Review
+from fidelity.scales import services as scales
 from instruments import services as instrument_services
 from instruments.setup import services as instrument_setup
 from occupations.models import JobExposureMatrix

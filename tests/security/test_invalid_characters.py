@@ -20,7 +20,7 @@ from django.test import Client
 from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 
-from fidelity.dashboard_views import PeriodForm
+from fidelity.dashboards.forms import PeriodForm
 from tests.security.conftest import MatrixWorld
 from tests.security.matrix import INSIDE, answer, send, url_for
 from tests.security.routes import ROUTES, Route

@@ -12,9 +12,10 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from fidelity import scales
+from fidelity.contacts.services import log_contact
 from fidelity.models import Component, Contact
-from fidelity.services import log_contact
+from fidelity.reviews import services as review_services
+from fidelity.scales import services as scales
 from tests.conftest import World
 from trial import extensions, permissions
 from trial.extensions import NavItem
@@ -98,7 +99,7 @@ def test_reviewer_lands_on_their_reviews_to_score_awaiting_and_finalised(world: 
     scale = scales.add_template_scale(world.trial, actor=coordinator)
 
     def review(site: int, day: dt.date) -> Any:
-        return scales.create_review(
+        return review_services.create_review(
             world.trial,
             actor=coordinator,
             site=world.sites[site],
@@ -109,12 +110,14 @@ def test_reviewer_lands_on_their_reviews_to_score_awaiting_and_finalised(world: 
 
     review(0, dt.date(2025, 5, 1))  # not started
     draft = review(1, dt.date(2025, 5, 2))
-    scales.submit_scores(draft, actor=reviewer, scores=dict.fromkeys(range(1, 11), 3), draft=True)
+    review_services.submit_scores(
+        draft, actor=reviewer, scores=dict.fromkeys(range(1, 11), 3), draft=True
+    )
     done = review(2, dt.date(2025, 4, 1))
     all_items = dict.fromkeys(range(1, 26), 4)
-    scales.submit_scores(done, actor=reviewer, scores=all_items)
-    scales.record_consensus(done, actor=reviewer, scores=all_items)
-    scales.finalise_review(done, actor=reviewer)
+    review_services.submit_scores(done, actor=reviewer, scores=all_items)
+    review_services.record_consensus(done, actor=reviewer, scores=all_items)
+    review_services.finalise_review(done, actor=reviewer)
     response = world.client("reviewer").get(DASHBOARD)
     assert response.status_code == 200
     page = response.content.decode()

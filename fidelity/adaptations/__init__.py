@@ -1,0 +1,1 @@
+"""Adaptations of the intervention that coordinators note and correct."""
