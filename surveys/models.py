@@ -52,7 +52,7 @@ class SurveySettings(models.Model):
 
 
 def parse_reminder_days(text: str) -> list[int]:
-    """"3, 7" -> [3, 7]; raises ValueError for anything but positive whole numbers."""
+    """ "3, 7" -> [3, 7]; raises ValueError for anything but positive whole numbers."""
     days = sorted({int(part) for part in text.replace(";", ",").split(",") if part.strip()})
     if any(day < 1 or day > 365 for day in days):
         raise ValueError(text)

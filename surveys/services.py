@@ -223,10 +223,12 @@ def mark_opened(invitation: Invitation) -> None:
 
 
 def draft_for(invitation: Invitation) -> Draft:
-    draft, _created = Draft.objects.get_or_create(
+    """The link's saved answers (unsaved and empty when there are none yet: reading a page
+    writes nothing)."""
+    found = Draft.objects.filter(
         visit_id=invitation.visit_id, instrument_id=invitation.instrument_id
-    )
-    return draft
+    ).first()
+    return found or Draft(visit_id=invitation.visit_id, instrument_id=invitation.instrument_id)
 
 
 def save_answer(
@@ -275,10 +277,10 @@ def submit_answers(invitation: Invitation) -> Assessment:
         now = timezone.now()
         Invitation.objects.filter(
             visit_id=invitation.visit_id, instrument_id=invitation.instrument_id
-        ).update(
-            answered_at=now, status=Invitation.Status.STOPPED, stop_reason="answered"
-        )
-        Draft.objects.filter(pk=draft.pk).delete()
+        ).update(answered_at=now, status=Invitation.Status.STOPPED, stop_reason="answered")
+        Draft.objects.filter(
+            visit_id=invitation.visit_id, instrument_id=invitation.instrument_id
+        ).delete()
         event = audit.build(
             "assessment.answered_by_participant",
             assessment,
@@ -457,7 +459,7 @@ def _stop_reason(invitation: Invitation, day: dt.date) -> str:
 
 
 def _due(invitation: Invitation, day: dt.date, reminder_days: list[int]) -> str:
-    """"invite", "remind" or "" for nothing due on ``day``."""
+    """ "invite", "remind" or "" for nothing due on ``day``."""
     if invitation.sent_at is None:
         if invitation.attempts >= settings.SURVEY_MAX_ATTEMPTS:
             return ""
@@ -641,7 +643,7 @@ def record_bounce(invitation: Invitation, *, detail: str, actor: User | None) ->
 
 
 def summary_text(invitations: list[Invitation], day: dt.date) -> str:
-    """"invited 3 days ago, reminded once, not answered" for a visit's invitations."""
+    """ "invited 3 days ago, reminded once, not answered" for a visit's invitations."""
     from django.utils.translation import ngettext
 
     sent = [i for i in invitations if i.sent_at is not None]
@@ -673,5 +675,3 @@ def summary_text(invitations: list[Invitation], day: dt.date) -> str:
         parts.append(_("opted out"))
     parts.append(_("not answered"))
     return ", ".join(parts)
-
-

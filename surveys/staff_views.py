@@ -21,9 +21,7 @@ from trial.views import show_error, trial_view
 @trial_view(Perm.RECORD_ASSESSMENT)
 @require_http_methods(["GET", "POST"])
 def contact(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
-    participant = permissions.get_participant(
-        request.user, trial, study_id, Perm.RECORD_ASSESSMENT
-    )
+    participant = permissions.get_participant(request.user, trial, study_id, Perm.RECORD_ASSESSMENT)
     current = ContactDetails.objects.filter(participant=participant).first()
     initial = (
         {"email": current.email, "phone": current.phone, "language": current.language}

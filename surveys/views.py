@@ -219,12 +219,13 @@ def _answer(
         if error:
             context = _screen(invitation, definition, asked, item, raw, error, base)
             return _page(request, "surveys/answer.html", context, language=language, status=200)
-        services.save_answer(invitation, name=item.name, value=raw, missing_code=code or None)
+        draft = services.save_answer(
+            invitation, name=item.name, value=raw, missing_code=code or None
+        )
         if action == "save":
             return _page(request, "surveys/saved.html", base, language=language)
         if action == "back":
             return redirect(f"{here}?step={max(step - 1, 1)}")
-        draft.refresh_from_db()
         asked = flow.asked_items(definition, draft.values, draft.missing)
         following = asked.index(item) + 2 if item in asked else step + 1
         return redirect(f"{here}?step={following}")
@@ -307,5 +308,3 @@ def opt_out(request: HttpRequest, token: str) -> HttpResponse:
         services.opt_out(invitation)
         return _page(request, "surveys/opted_out.html", base, language=language)
     return _page(request, "surveys/opt_out.html", base, language=language)
-
-

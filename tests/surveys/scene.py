@@ -57,7 +57,9 @@ def definition() -> dict[str, Any]:
                 "max_length": 100,
             },
         ],
-        "scales": [{"name": "mood_score", "label": {"en": "Mood", "nb": "Humør"}, "items": ["mood"]}],
+        "scales": [
+            {"name": "mood_score", "label": {"en": "Mood", "nb": "Humør"}, "items": ["mood"]}
+        ],
         "missing_codes": [
             {"code": "refused", "label": {"en": "Refused to answer", "nb": "Vil ikke svare"}},
             {"code": "dont_know", "label": {"en": "Don't know", "nb": "Vet ikke"}},

@@ -119,7 +119,7 @@ def test_participant_answers_one_question_per_screen_and_submits(
     assert "Følt deg nedfor" in text
     answer_all(client, invitation)
     review = client.get(link)
-    assert "Sjekk svarene dine" in review.content.decode()
+    assert "Se over svarene dine" in review.content.decode()
     sent = client.post(link, {"action": "submit"})
     assert sent.status_code == 302
     assert sent["Location"].endswith("/thanks/")
