@@ -54,7 +54,7 @@ class ConsoleBackend:
 
 
 class MemoryBackend:
-    outbox: list[SmsMessage] = []  # noqa: RUF012 - shared on purpose, like django.core.mail.outbox
+    outbox: list[SmsMessage] = []
 
     def send(self, to: str, text: str) -> None:
         MemoryBackend.outbox.append(SmsMessage(to=to, text=text))
@@ -90,7 +90,7 @@ class HttpGatewayBackend:
 
 def backend() -> SmsBackend:
     cls = import_string(settings.SMS_BACKEND)
-    return cls()  # type: ignore[no-any-return]
+    return cls()
 
 
 def send_sms(to: str, text: str) -> None:

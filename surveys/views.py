@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -88,7 +87,9 @@ def _page(
         context = {**context, "language": language}
         response = render(request, template, context, status=status)
     response["Content-Language"] = language
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the address
+    # The token is in the address: never sent to another site (same-origin, not no-referrer,
+    # under which browsers send "Origin: null" and the CSRF check refuses the form).
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
 

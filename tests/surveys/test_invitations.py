@@ -100,8 +100,9 @@ def test_reminders_on_the_configured_days_until_answered(scene: Scene) -> None:
         "invited 3 days ago, reminded once, not answered"
     )
     # Answered before the second reminder: it never goes out.
-    from tests.surveys.test_links import answer_all, url
     from django.test import Client
+
+    from tests.surveys.test_links import answer_all, url
 
     client = Client()
     answer_all(client, invitation)

@@ -14,10 +14,10 @@ from surveys import sms
 
 
 class Gateway(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []  # noqa: RUF012 - per-server record, reset per test
+    received: list[dict[str, Any]] = []
     status = 202
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length))
         Gateway.received.append({"body": body, "auth": self.headers.get("Authorization")})
