@@ -268,18 +268,20 @@ def attach_instrument(
                     link.save(update_fields=["self_completed"])
                     switched.append(link)
         if added or dropped or switched:
+            data: dict[str, Any] = {
+                "added": sorted(v.visit_definition.code for v in added),
+                "removed": sorted(current[pk].visit_definition.code for pk in dropped),
+            }
+            if by_participant or switched:
+                data["answered_by_participant"] = sorted(
+                    wanted[pk].code for pk in (by_participant or set())
+                )
             audit.record(
                 "instrument.visits_changed",
                 instrument,
                 actor=actor,
                 trial=instrument.trial,
-                data={
-                    "added": sorted(v.visit_definition.code for v in added),
-                    "removed": sorted(current[pk].visit_definition.code for pk in dropped),
-                    "answered_by_participant": sorted(
-                        wanted[pk].code for pk in (by_participant or set())
-                    ),
-                },
+                data=data,
             )
     return sorted(wanted.values(), key=lambda v: v.offset_months)
 
