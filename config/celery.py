@@ -21,6 +21,14 @@ app.conf.beat_schedule = {
         "task": "trial.tasks.send_reminder_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Participants' questionnaire links (surveys/): the invitations of visits whose window has
+    # opened and the reminders due, in the morning. Repeating sends nothing twice (each message
+    # is marked sent under its row's lock); the hourly runs pick up retries of failed messages
+    # and links whose contact details arrived during the day.
+    "send-participant-invitations": {
+        "task": "surveys.tasks.send_participant_invitations",
+        "schedule": crontab(hour="9-19", minute=15),
+    },
     # Each trial's allocation-log head (length and hash) goes to its witness file outside the
     # database once a night, besides the line every allocation writes, so that the witness
     # covers allocations whose own line was lost (docs/security.md). Repeating adds a line.

@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "demo",
     "accounts",
     "privacy",
+    "surveys",
 ]
 
 MIDDLEWARE = [
@@ -489,6 +490,18 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "trials@localhost")
 # Scheme, host and port of the web pages, for links in e-mails (which have no request to ask).
 # Required outside the embedded default, where a wrong guess would mail unusable links.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000" if EMBEDDED else None).rstrip("/")
+
+# Participant questionnaire links (surveys/): SMS goes through SMS_BACKEND, a dotted path to a
+# class (surveys/sms.py). The default writes each message to the console log without the
+# number; surveys.sms.HttpGatewayBackend posts to SMS_GATEWAY_URL (docs/participant-
+# questionnaires.md). Link pages are throttled per client address like sign-in lock-outs.
+SMS_BACKEND = env_str("SMS_BACKEND", "surveys.sms.ConsoleBackend")
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = env_str("SMS_GATEWAY_TOKEN", "")
+SMS_SENDER = env_str("SMS_SENDER", "Trial")
+SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", 10)
+SURVEY_LINK_RATE = env_str("SURVEY_LINK_RATE", "60/minute")
+SURVEY_MAX_ATTEMPTS = env_int("SURVEY_MAX_ATTEMPTS", 5)
 
 # How long the author of a logged contact may still correct it; after that it is locked.
 CONTACT_EDIT_HOURS = env_int("CONTACT_EDIT_HOURS", 72)

@@ -37,6 +37,8 @@ urlpatterns = [
     path("", include("instruments.dictionary.urls")),
     path("", include("instruments.setup.urls")),
     path("", include("accounts.urls")),
+    path("", include("surveys.urls")),
+    path("", include("surveys.staff_urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

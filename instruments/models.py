@@ -107,6 +107,14 @@ class VisitInstrument(models.Model):
     )
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="visit_links")
     order = models.PositiveSmallIntegerField(_("order"), default=0)
+    self_completed = models.BooleanField(
+        _("answered by the participant"),
+        default=False,
+        help_text=_(
+            "The participant gets a personal link by e-mail or SMS when the visit's window "
+            "opens, and answers on their own phone or computer."
+        ),
+    )
 
     class Meta:
         ordering = ["visit_definition", "order", "instrument__order"]

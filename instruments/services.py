@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from instruments import scoring
 from instruments.definition import AnswerError, clean_answers
-from instruments.models import Assessment, Instrument, VisitInstrument
+from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
 from instruments.setup.services import InstrumentError, default_instrument
 from trial import audit, extensions
 from trial.models import Visit
@@ -98,6 +98,7 @@ def record_assessment(
     missing: Mapping[str, str] | None = None,
     source: str = Assessment.Source.STAFF,
     labels: bool = False,
+    version: InstrumentVersion | None = None,
 ) -> Assessment:
     """Record one instrument's answers at a visit (``values`` also carries ``assessed_on`` and,
     where the trial asks it, ``contamination_reported``: yes, no or None for not answered; a
@@ -109,6 +110,9 @@ def record_assessment(
     already, an assessment date in the future or before randomisation, and AnswersError
     (every item at fault) for answers the definition refuses. Not safe to repeat: a second
     call for the same visit and instrument is refused (correct the answers instead).
+
+    ``version`` (default: the instrument's current one) is the version the answers were given
+    under: a participant's link is bound to the version it was sent for.
     """
     answers = dict(values)
     assessed_on = _date(answers.pop("assessed_on", None) or timezone.localdate())
@@ -127,7 +131,10 @@ def record_assessment(
     )
     if attached and instrument.pk not in attached:
         raise TrialError(_("This instrument is not asked at this visit."), field="instrument")
-    version = instrument.current_version()
+    if version is None:
+        version = instrument.current_version()
+    elif version.instrument_id != instrument.pk:
+        raise TrialError(_("The version belongs to another instrument."), field="instrument")
     definition = version.parsed
     try:
         clean = clean_answers(definition, answers, missing, labels=labels)

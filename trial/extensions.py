@@ -154,3 +154,24 @@ def assessment_recorded(assessment: Any, *, actor: Any) -> None:
     """Tell the registered apps about a new assessment (inside the recording transaction)."""
     for listener in _assessment_listeners:
         listener(assessment, actor=actor)
+
+
+# The worklist's visits, annotated by apps built on trial: each source maps visit ids to a short
+# note shown under the visit's status (``surveys``: "invited 3 days ago, reminded once, not
+# answered"). One call per page of visits, so a source reads them in one query.
+WorklistSource = Callable[[HttpRequest, list[Any]], dict[int, str]]
+_worklist_sources: list[WorklistSource] = []
+
+
+def register_worklist_notes(source: WorklistSource) -> WorklistSource:
+    if source not in _worklist_sources:
+        _worklist_sources.append(source)
+    return source
+
+
+def worklist_notes(request: HttpRequest, visits: list[Any]) -> dict[int, list[str]]:
+    notes: dict[int, list[str]] = {}
+    for source in _worklist_sources:
+        for visit_id, note in source(request, visits).items():
+            notes.setdefault(visit_id, []).append(note)
+    return notes

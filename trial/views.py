@@ -398,7 +398,8 @@ def worklist(request: HttpRequest, trial: Trial) -> HttpResponse:
     )
     # Paged like the participant list: a busy site has hundreds of open visits.
     page = Paginator(visits, 50).get_page(request.GET.get("page"))
-    rows = [{"visit": v, "status": v.status_on(today)} for v in page]
+    notes = extensions.worklist_notes(request, list(page))
+    rows = [{"visit": v, "status": v.status_on(today), "notes": notes.get(v.pk, [])} for v in page]
     columns = [
         ("study_id", _("Study id")),
         ("site", _("Site")),

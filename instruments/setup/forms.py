@@ -504,11 +504,33 @@ class VisitsForm(forms.Form):
         required=False,
         help_text=_("A visit at month 0 is the baseline."),
     )
+    self_completed = VisitChoiceField(
+        label=_("Visits where the participant answers it"),
+        queryset=VisitDefinition.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_(
+            "At these visits the participant gets a personal link by e-mail or SMS when the "
+            "window opens and answers on their own phone or computer."
+        ),
+    )
 
     def __init__(self, *args: Any, visits: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field: forms.ModelMultipleChoiceField[VisitDefinition] = self.fields["visits"]  # type: ignore[assignment]  # declared above
-        field.queryset = visits
+        for name in ("visits", "self_completed"):
+            field: forms.ModelMultipleChoiceField[VisitDefinition] = self.fields[name]  # type: ignore[assignment]  # declared above
+            field.queryset = visits
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        asked = set(data.get("visits") or [])
+        extra = [v for v in data.get("self_completed") or [] if v not in asked]
+        if extra:
+            self.add_error(
+                "self_completed",
+                _("Only a visit that asks the instrument can have the participant answer it."),
+            )
+        return data
 
 
 def visit_label(visit: VisitDefinition) -> str:

@@ -210,11 +210,23 @@ def revise_instrument(
 
 
 def attach_instrument(
-    instrument: Instrument, visits: Iterable[VisitDefinition], *, actor: User | None
+    instrument: Instrument,
+    visits: Iterable[VisitDefinition],
+    *,
+    actor: User | None,
+    self_completed: Iterable[VisitDefinition] | None = None,
 ) -> list[VisitDefinition]:
     """Ask the instrument at exactly these visits (of its trial). A visit with answers to the
-    instrument cannot be detached (InstrumentError). Returns the visits now attached."""
+    instrument cannot be detached (InstrumentError). ``self_completed``, when given, names the
+    visits (among them) where the participant answers it through a link; the others are
+    entered by staff. Returns the visits now attached."""
     wanted = {v.pk: v for v in visits}
+    by_participant = None if self_completed is None else {v.pk for v in self_completed}
+    if by_participant is not None and not by_participant <= set(wanted):
+        raise InstrumentError(
+            _("Only a visit that asks the instrument can have the participant answer it."),
+            field="self_completed",
+        )
     if any(v.trial_id != instrument.trial_id for v in wanted.values()):
         raise InstrumentError(_("The visit belongs to another trial."), field="visits")
     with transaction.atomic():
@@ -238,21 +250,38 @@ def attach_instrument(
             instrument=instrument, visit_definition_id__in=dropped
         ).delete()
         added = [
-            VisitInstrument(visit_definition=v, instrument=instrument, order=instrument.order)
+            VisitInstrument(
+                visit_definition=v,
+                instrument=instrument,
+                order=instrument.order,
+                self_completed=by_participant is not None and pk in by_participant,
+            )
             for pk, v in wanted.items()
             if pk not in current
         ]
         VisitInstrument.objects.bulk_create(added)
-        if added or dropped:
+        switched = []
+        if by_participant is not None:
+            for pk, link in current.items():
+                if pk in wanted and link.self_completed != (pk in by_participant):
+                    link.self_completed = pk in by_participant
+                    link.save(update_fields=["self_completed"])
+                    switched.append(link)
+        if added or dropped or switched:
+            data: dict[str, Any] = {
+                "added": sorted(v.visit_definition.code for v in added),
+                "removed": sorted(current[pk].visit_definition.code for pk in dropped),
+            }
+            if by_participant or switched:
+                data["answered_by_participant"] = sorted(
+                    wanted[pk].code for pk in (by_participant or set())
+                )
             audit.record(
                 "instrument.visits_changed",
                 instrument,
                 actor=actor,
                 trial=instrument.trial,
-                data={
-                    "added": sorted(v.visit_definition.code for v in added),
-                    "removed": sorted(current[pk].visit_definition.code for pk in dropped),
-                },
+                data=data,
             )
     return sorted(wanted.values(), key=lambda v: v.offset_months)
 

@@ -243,16 +243,21 @@ def edit_settings(request: HttpRequest, trial: Trial, instrument: str) -> HttpRe
 def instrument_visits(request: HttpRequest, trial: Trial, instrument: str) -> HttpResponse:
     found = get_instrument(trial, instrument)
     visits = trial.visit_definitions.order_by("offset_months")
-    attached = list(
-        VisitInstrument.objects.filter(instrument=found).values_list(
-            "visit_definition_id", flat=True
-        )
+    links = VisitInstrument.objects.filter(instrument=found)
+    attached = [link.visit_definition_id for link in links]
+    by_participant = [link.visit_definition_id for link in links if link.self_completed]
+    form = setup_forms.VisitsForm(
+        form_data(request),
+        initial={"visits": attached, "self_completed": by_participant},
+        visits=visits,
     )
-    form = setup_forms.VisitsForm(form_data(request), initial={"visits": attached}, visits=visits)
     if request.method == "POST" and form.is_valid():
         try:
             now = services.attach_instrument(
-                found, form.cleaned_data["visits"], actor=actor(request)
+                found,
+                form.cleaned_data["visits"],
+                actor=actor(request),
+                self_completed=form.cleaned_data["self_completed"],
             )
         except InstrumentError as error:
             form.add_error("visits", error.message)

@@ -54,6 +54,7 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "instrument_scale": (False, False, 999),
     "plan_version": (False, False, 999),
     "export": (False, False, "nope"),
+    "survey_link": (False, False, "0" * 64),
     "which": (False, False, "nope"),
 }
 
@@ -230,6 +231,27 @@ ROUTES: list[Route] = [
     Route("trial:enrol", {G: read(P.ENROL), PO: write(P.ENROL)}),
     Route("trial:lost", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
     Route("trial:withdraw", {G: read(P.ENROL), PO: write(P.ENROL)}, {"study_id": "participant"}),
+    # Participant questionnaires: staff keep contact details and a trial's link settings; the
+    # participant's own pages are public (a link that opens nothing answers 404).
+    Route(
+        "surveys_staff:contact",
+        {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
+        {"study_id": "participant"},
+    ),
+    Route("surveys_staff:settings", {G: read(P.CONFIGURE_TRIAL), PO: write(P.CONFIGURE_TRIAL)}),
+    Route(
+        "surveys:answer",
+        {G: read(status=404), PO: read(status=404)},
+        {"token": "survey_link"},
+        audience="public",
+    ),
+    Route("surveys:thanks", {G: read(status=404)}, {"token": "survey_link"}, audience="public"),
+    Route(
+        "surveys:opt_out",
+        {G: read(status=404), PO: read(status=404)},
+        {"token": "survey_link"},
+        audience="public",
+    ),
     Route("trial:worklist", {G: read(P.RECORD_ASSESSMENT)}),
     # Data entry from the instruments' definitions.
     Route(

@@ -1,0 +1,38 @@
+"""Celery entry points for participant questionnaires. The schedule is in config/celery.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from celery import Task, shared_task
+from django.utils import timezone
+
+from surveys import services
+
+# Mail-server or SMS-gateway trouble is retried after 1, 2, 4, 8 and 16 minutes.
+MAX_RETRIES = 5
+RETRY_BASE_SECONDS = 60
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,  # safe: each message is marked sent under its row lock
+    max_retries=MAX_RETRIES,
+    soft_time_limit=30 * 60,
+    time_limit=31 * 60,
+)
+def send_participant_invitations(self: Task, day: str | None = None) -> dict[str, Any]:
+    """Make the day's participant invitations and send the invitations and reminders due
+    (``services.send_due``). ``day`` is an ISO date, by default today. Safe to repeat: nothing
+    is sent twice. Transient delivery failures retry the run, which sends only those."""
+    target = dt.date.fromisoformat(day) if day else timezone.localdate()
+    try:
+        summary = services.send_due(target)
+    except services.DeliveryError as error:
+        raise self.retry(
+            exc=error,
+            kwargs={"day": target.isoformat()},
+            countdown=RETRY_BASE_SECONDS * 2**self.request.retries,
+        ) from error
+    return summary.as_dict()
