@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from reports.analysis.results import Figure, Section, Table
+from reports.analysis.text import number, p_value
 from trial.text import spreadsheet_cell
 
 STATA_VERSION = 118
@@ -150,26 +151,27 @@ def column_kind(name: str) -> str:
 
 
 def format_cell(value: Any, kind: str) -> str:
-    """A table cell for readers: p-values as "<0.001" or 3 decimals, percentages with one
-    decimal, ratios and estimates with 2 (3 below 0.1), counts as they are; empty as "–"."""
+    """A table cell for readers, in the active language's number format: p-values as
+    "< 0.001" or 3 decimals, percentages with one decimal, ratios and estimates with 2 (3
+    below 0.1), counts as they are; empty as "–"."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}".replace(",", "\u2009")
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, int):
+        return number(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             return "–"
         if kind == "p":
-            return "<0.001" if value < 0.001 else f"{value:.3f}"
+            return p_value(value)
         if kind == "percent":
-            return f"{value:.1f}"
+            return number(value, 1)
         if value.is_integer() and kind == "number" and abs(value) < 1e12:
-            return f"{int(value):,}".replace(",", "\u2009")
-        if kind == "ratio" and abs(value) < 0.1:
-            return f"{value:.3f}"
-        return f"{value:.2f}"
+            return number(int(value))
+        if kind == "ratio" and 0 < abs(value) < 0.1:
+            return number(value, 3)
+        return number(value, 2)
     return str(value)
 
 
