@@ -5,6 +5,7 @@ data sets, and writing files atomically (a temporary name in the same folder, th
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -21,6 +22,7 @@ from typing import IO, Any
 import pandas as pd
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from reports.analysis.results import Figure, Section, Table
@@ -139,8 +141,42 @@ _RATIO_COLUMN = re.compile(
 )
 
 
+# Headers of the analyses' own tables, which are translated before they get here: the English
+# patterns above cannot recognise "p-verdi" or "Estimat", so these are compared in the active
+# language (a p-value printed as a ratio read "0,00").
+TRANSLATED_KINDS = {
+    "p": ("p-value", "p for interaction"),
+    "ratio": (
+        "Estimate",
+        "95% CI lower",
+        "95% CI upper",
+        "Proportion",
+        "Proportion exposed",
+        "Mean",
+        "SD",
+        "Median months",
+        "Mean cluster size",
+        "CV of cluster size",
+        "ICC (ANOVA)",
+        "Design effect",
+        "Log-rank chi-square",
+        "Robust score statistic (F)",
+    ),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _translated_kinds(language: str | None) -> dict[str, str]:
+    return {
+        gettext(header): kind for kind, headers in TRANSLATED_KINDS.items() for header in headers
+    }
+
+
 def column_kind(name: str) -> str:
     """How a column's numbers are shown: ``p``, ``percent``, ``ratio`` or ``number``."""
+    known = _translated_kinds(get_language()).get(name)
+    if known:
+        return known
     if _P_COLUMN.search(name):
         return "p"
     if _PERCENT_COLUMN.search(name):

@@ -8,7 +8,8 @@ text; in a notebook without Django it returns the English text unchanged.
 :func:`number` and :func:`p_value` write numbers as the active language writes them (Django's
 ``number_format`` with grouping: "9 242,50" in bokmål, "9,242.50" in English); every number a
 report prints, in a table, a sentence or on a figure's axis, goes through them so that one
-report never mixes "4094.92" with "9 242".
+report never mixes "4094.92" with "9 242". Negative numbers take the minus sign (−), as on
+the figures' axes.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def number(value: float | int, decimals: int | None = None) -> str:
         text = number_format(round(value, decimals), decimals, use_l10n=True, force_grouping=True)
     else:
         text = f"{value:,.{decimals}f}"
-    # "-0.00" reads as a negative number that is not there.
-    if text.startswith("-") and not any(c.isdigit() and c != "0" for c in text):
-        text = text[1:]
+    if text.startswith("-"):
+        # "-0.00" reads as a negative number that is not there; a real one gets the minus
+        # sign (U+2212) that the figures' axes use too.
+        text = "\u2212" + text[1:] if any(c in "123456789" for c in text) else text[1:]
     return text
 
 
