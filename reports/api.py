@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.urls import reverse
@@ -71,6 +72,7 @@ class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
             "options",
             "seed",
             "blinded",
+            "language",
             "plan_version",
             "status",
             "stage",
@@ -98,15 +100,18 @@ class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
 
 
 class OrderReportSerializer(SchemaTypedInput, serializers.Serializer[Any]):
-    """An order for a report: its kind and data cut-off."""
+    """An order for a report: its kind and data cut-off, and optionally its language (by
+    default the request's: Accept-Language, else the site's default)."""
 
     kind = serializers.ChoiceField(choices=[])
     cut_off = serializers.DateField()
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    language = serializers.ChoiceField(choices=[], required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = list(pipeline.KINDS)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["language"].choices = [code for code, _name in settings.LANGUAGES]  # type: ignore[attr-defined]  # a ChoiceField
 
 
 @extend_schema(summary="Versions of the trial's statistical analysis plan, newest first")
@@ -177,6 +182,7 @@ class ReportList(APIView):
                 cut_off=data["cut_off"],
                 options=options,
                 actor=request.user,
+                language=data.get("language"),
             )
         except services.TooManyReports as error:
             raise TooManyReportsWaiting(error.message) from None

@@ -162,6 +162,16 @@ class ReportRequest(jobs.Job):
     options: models.JSONField[dict[str, Any]] = models.JSONField(_("options"), default=dict)
     seed = models.BigIntegerField(_("random seed"))
     blinded = models.BooleanField(_("blinded"), help_text=_("Arms are shown as codes, not names."))
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text=_(
+            "The report's tables, text and figures are in the language of the person who "
+            "ordered it; the data sets keep their English variable names."
+        ),
+    )
     plan = models.ForeignKey(
         AnalysisPlan,
         on_delete=models.PROTECT,

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -38,6 +39,7 @@ from reports import extract, render, sections
 from reports import variables as dictionary
 from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
+from reports.analysis.text import number
 from reports.models import AnalysisPlan
 from trial.models import Participant, Trial
 
@@ -471,6 +473,7 @@ def sequence_kind_sections(inp: ReportInput) -> list[Section]:
     """Sequence analysis of the monthly register states, by randomised arm."""
     from pathways import services as pathway_services
     from pathways.models import Spell
+    from pathways.services import GAP_COLOUR
     from reports.analysis.sequences_report import sequence_sections
 
     table = pathway_services.sequence_table(inp.trial, today=inp.cut_off)
@@ -498,9 +501,17 @@ def sequence_kind_sections(inp: ReportInput) -> list[Section]:
                 ],
             )
         ]
-    states = {state.code: state.label for state in pathway_services.alphabet(inp.trial)}
+    defined = pathway_services.alphabet(inp.trial)
+    states = {state.code: state.label for state in defined}
     alphabet = [*table.codes, "none"]
     labels = {**states, "none": _("No registered state")}
+    # The colours the pathway pages give the states (one palette for pages and PDFs).
+    colours = {state.code: state.colour for state in defined} | {"none": GAP_COLOUR}
+    clusters = None
+    if inp.data.design != "individual" and not people.empty:
+        site_of = people.set_index("study_id")["site"]
+        sites = pd.Series([study_ids.get(int(pk)) for pk in table.participant_ids]).map(site_of)
+        clusters = sites[keep].reset_index(drop=True)
     return sequence_sections(
         table.values[keep].astype("int32"),
         alphabet,
@@ -510,6 +521,8 @@ def sequence_kind_sections(inp: ReportInput) -> list[Section]:
         inp.seed,
         work_states=frozenset(i for i, code in enumerate(table.codes) if code in WORK_CODES),
         benefit_states=frozenset(i for i, code in enumerate(table.codes) if code in BENEFIT_CODES),
+        colours=colours,
+        clusters=clusters,
     )
 
 
@@ -586,7 +599,7 @@ def process_kind_sections(inp: ReportInput) -> list[Section]:
                 "%(exposed)s of %(controls)s control participants received intervention-specific "
                 "components by the cut-off (from logged contacts and follow-up answers)."
             )
-            % {"exposed": overall["exposed"], "controls": overall["controls"]}
+            % {"exposed": number(overall["exposed"]), "controls": number(overall["controls"])}
         )
         contamination.tables = [
             Table(
@@ -930,6 +943,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
             section.part = _("Participants and randomisation")
     built.extend(own)
     tables = unique_tables(built)
+    language = translation.get_language() or str(settings.LANGUAGE_CODE)
     meta = {
         "trial": spec.trial.code,
         "trial_title": spec.trial.title,
@@ -950,6 +964,8 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         },
         "seed": spec.seed,
         "options": spec.options,
+        # The language of the tables, text and figures (the data sets' names are English).
+        "language": language,
         "snapshot_hash": hashed,
         "software": versions,
         "generated_at": timezone.localtime().isoformat(timespec="seconds"),
@@ -972,6 +988,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
                 "has_parts": any(view.get("first_in_part") for view in views),
                 "software": sorted(versions.items()),
                 "options_json": json.dumps(spec.options, sort_keys=True) if spec.options else "",
+                "language_name": translation.get_language_info(language)["name_translated"],
             }
         )
         stage("pdf")
@@ -1008,6 +1025,8 @@ def _readme(meta: dict[str, Any]) -> str:
         f"Blinded: {'yes (arms as codes)' if meta['blinded'] else 'no'}",
         f"Data snapshot SHA-256: {meta['snapshot_hash']}",
         f"Random seed: {meta['seed']}",
+        f"Language of the PDF and the results tables: {meta['language']} "
+        "(the data sets' column names are English in every language)",
         "",
         "Pseudonymised: participants appear by study id only.",
         "<name>.csv and <name>.dta (Stata 14+, format 118) hold the same data;",

@@ -5,6 +5,7 @@ data sets, and writing files atomically (a temporary name in the same folder, th
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -21,9 +22,11 @@ from typing import IO, Any
 import pandas as pd
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from reports.analysis.results import Figure, Section, Table
+from reports.analysis.text import number, p_value
 from trial.text import spreadsheet_cell
 
 STATA_VERSION = 118
@@ -138,8 +141,42 @@ _RATIO_COLUMN = re.compile(
 )
 
 
+# Headers of the analyses' own tables, which are translated before they get here: the English
+# patterns above cannot recognise "p-verdi" or "Estimat", so these are compared in the active
+# language (a p-value printed as a ratio read "0,00").
+TRANSLATED_KINDS = {
+    "p": ("p-value", "p for interaction"),
+    "ratio": (
+        "Estimate",
+        "95% CI lower",
+        "95% CI upper",
+        "Proportion",
+        "Proportion exposed",
+        "Mean",
+        "SD",
+        "Median months",
+        "Mean cluster size",
+        "CV of cluster size",
+        "ICC (ANOVA)",
+        "Design effect",
+        "Log-rank chi-square",
+        "Robust score statistic (F)",
+    ),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _translated_kinds(language: str | None) -> dict[str, str]:
+    return {
+        gettext(header): kind for kind, headers in TRANSLATED_KINDS.items() for header in headers
+    }
+
+
 def column_kind(name: str) -> str:
     """How a column's numbers are shown: ``p``, ``percent``, ``ratio`` or ``number``."""
+    known = _translated_kinds(get_language()).get(name)
+    if known:
+        return known
     if _P_COLUMN.search(name):
         return "p"
     if _PERCENT_COLUMN.search(name):
@@ -150,26 +187,27 @@ def column_kind(name: str) -> str:
 
 
 def format_cell(value: Any, kind: str) -> str:
-    """A table cell for readers: p-values as "<0.001" or 3 decimals, percentages with one
-    decimal, ratios and estimates with 2 (3 below 0.1), counts as they are; empty as "–"."""
+    """A table cell for readers, in the active language's number format: p-values as
+    "< 0.001" or 3 decimals, percentages with one decimal, ratios and estimates with 2 (3
+    below 0.1), counts as they are; empty as "–"."""
     if value is None or value is pd.NA or value is pd.NaT:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}".replace(",", "\u2009")
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, int):
+        return number(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             return "–"
         if kind == "p":
-            return "<0.001" if value < 0.001 else f"{value:.3f}"
+            return p_value(value)
         if kind == "percent":
-            return f"{value:.1f}"
+            return number(value, 1)
         if value.is_integer() and kind == "number" and abs(value) < 1e12:
-            return f"{int(value):,}".replace(",", "\u2009")
-        if kind == "ratio" and abs(value) < 0.1:
-            return f"{value:.3f}"
-        return f"{value:.2f}"
+            return number(int(value))
+        if kind == "ratio" and 0 < abs(value) < 0.1:
+            return number(value, 3)
+        return number(value, 2)
     return str(value)
 
 

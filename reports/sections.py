@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from reports.analysis import process
 from reports.analysis.results import Figure, Section, Table
+from reports.analysis.text import number
 from trial.models import Participant, Trial
 
 if TYPE_CHECKING:
@@ -211,8 +212,8 @@ def site_fidelity_section(inp: ReportInput) -> Section:
     correlation = process.spearman(frame)
     if correlation is not None:
         table.notes.append(
-            _("Spearman's rank correlation over %(n)d sites: %(rho).2f (descriptive).")
-            % {"n": correlation[1], "rho": correlation[0]}
+            _("Spearman's rank correlation over %(n)s sites: %(rho)s (descriptive).")
+            % {"n": number(correlation[1]), "rho": number(correlation[0], 2)}
         )
     section.tables = [table]
     if both.empty:
@@ -333,8 +334,12 @@ def job_strain_section(inp: ReportInput, names: dict[str, str]) -> Section:
         frame, entries, arms=list(names.values()), measure_labels=labels, lang=lang
     )
     section.text.append(
-        _("Matrix: %(name)s. %(jobs)d jobs reached by %(people)d participants.")
-        % {"name": matrix, "jobs": summary.overall.jobs, "people": summary.overall.participants}
+        _("Matrix: %(name)s. %(jobs)s jobs reached by %(people)s participants.")
+        % {
+            "name": matrix,
+            "jobs": number(summary.overall.jobs),
+            "people": number(summary.overall.participants),
+        }
     )
     table = Table(
         "job_strain_by_arm",

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -446,6 +446,17 @@ def report_folder(trial: Trial) -> Path:
     return Path(settings.FILES_ROOT) / "reports" / trial.code
 
 
+def report_language(language: str | None = None) -> str:
+    """The language a report is written in: ``language`` if given, else the active one (the
+    person ordering it reads the site in it), as one of ``settings.LANGUAGES``; the default
+    language for anything else."""
+    wanted = language or translation.get_language() or settings.LANGUAGE_CODE
+    try:
+        return translation.get_supported_language_variant(wanted)
+    except LookupError:
+        return str(settings.LANGUAGE_CODE)
+
+
 def request_report(
     trial: Trial,
     *,
@@ -453,16 +464,20 @@ def request_report(
     cut_off: dt.date,
     options: dict[str, Any] | None = None,
     actor: User,
+    language: str | None = None,
 ) -> ReportRequest:
     """Record a report order and queue its build once the row is committed.
 
-    The plan in force (locked, else the draft) and whether arms are coded are fixed now. The
-    seed is ``options["seed"]`` or derived from the trial, kind, cut-off and plan. Raises
-    ReportError for an unknown kind, a cut-off in the future or a missing plan. If the broker
-    cannot be reached the request is marked failed, with the reason, and the returned row says
-    so (``never_queued``); it is not sent later. Audited.
+    The plan in force (locked, else the draft), whether arms are coded and the report's
+    language (``language``, else the language the person ordering it uses now, see
+    :func:`report_language`) are fixed now. The seed is ``options["seed"]`` or derived from
+    the trial, kind, cut-off and plan. Raises ReportError for an unknown kind, a cut-off in the
+    future or a missing plan. If the broker cannot be reached the request is marked failed,
+    with the reason, and the returned row says so (``never_queued``); it is not sent later.
+    Audited.
     """
     options = dict(options or {})
+    language = report_language(language)
     try:
         report_kind = pipeline.get_kind(kind)
     except pipeline.ReportBuildError as error:
@@ -488,6 +503,7 @@ def request_report(
             options=options,
             seed=int(seed),
             blinded=is_blinded(actor, trial),
+            language=language,
             plan=plan,
             requested_by=actor,
             requested_by_name=actor.get_username(),
@@ -502,6 +518,7 @@ def request_report(
                 "cut_off": cut_off.isoformat(),
                 "plan_version": plan.version if plan else None,
                 "blinded": report.blinded,
+                "language": language,
                 "options": options,
             },
         )
@@ -545,8 +562,9 @@ def remove_files(report: ReportRequest) -> None:
 def execute_report(report_id: int) -> str:
     """Build a requested report, storing progress, then the files and provenance or the error.
 
-    Safe to repeat: only a queued request, or one whose worker's lease ran out, is taken
-    (``trial.jobs.claim``), and files are written atomically under names fixed by the request,
+    The report is written in the request's language (``translation.override``), whatever the
+    worker's. Safe to repeat: only a queued request, or one whose worker's lease ran out, is
+    taken (``trial.jobs.claim``), and files are written atomically under names fixed by the request,
     so a rerun replaces them whole. The lease is kept while the build runs, also through a
     long stage. Whatever goes wrong, the request ends failed with the reason and no file of it
     stays behind. Returns the final status, or the claim's ``busy``, ``skipped``, ``missing``.
@@ -554,7 +572,8 @@ def execute_report(report_id: int) -> str:
     claim, report = jobs.claim(ReportRequest, report_id)
     if report is None:
         return claim
-    with jobs.held(report) as rows:
+    # Tables, text, figures and the stored error in the language of who ordered it.
+    with jobs.held(report) as rows, translation.override(report.language):
         return _build(report, rows)
 
 

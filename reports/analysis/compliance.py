@@ -7,6 +7,11 @@ participant when they were exposed to an intervention-specific component (contam
 ``received = contacted if not is_control else exposed``. The CACE therefore corrects for both
 intervention participants who were never reached and contaminated controls (two-sided
 noncompliance), by the difference between the arms in the share treated.
+
+Standard errors: the ITT, per-protocol and as-treated differences use the estimator of the
+primary table's unadjusted comparison (:func:`difference`), so one estimate has one standard
+error across the report; the CACE uses the HC0 sandwich of two-stage least squares. Cluster
+designs use :func:`reports.analysis.clustered.cluster_difference` (CR2, t(K − 2)) for all four.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports.analysis.estimates import Z95, Estimate, finite, unavailable
+from reports.analysis.estimates import (
+    Z95,
+    Estimate,
+    binary_itt,
+    finite,
+    normal_reference,
+    unavailable,
+    welch_difference,
+)
 from reports.analysis.text import _
 
 
@@ -78,7 +91,9 @@ def iv_2sls(
     if se == 0:
         return Estimate(measure, coef, None, None, None, method, n_t, n_c), first_stage_f
     p = float(2 * stats.norm.sf(abs(coef / se)))
-    estimate = Estimate(measure, coef, coef - Z95 * se, coef + Z95 * se, p, method, n_t, n_c)
+    estimate = Estimate(
+        measure, coef, coef - Z95 * se, coef + Z95 * se, p, method, n_t, n_c
+    ).described("HC0", normal_reference())
     if first_stage_f < 10:
         estimate.note = _("Weak instrument: first-stage F below 10.")
     return estimate, first_stage_f
@@ -102,17 +117,18 @@ def _first_stage_f(d: np.ndarray, instruments: np.ndarray) -> float | None:
     return finite(coef[1] ** 2 / variance)
 
 
-def difference(y: pd.Series, group: pd.Series, measure: str, method: str, note: str) -> Estimate:
-    """Difference in means (or proportions) of ``y`` between group 1 and group 0, Wald 95% CI."""
+def difference(
+    y: pd.Series, group: pd.Series, measure: str, note: str, *, binary: bool
+) -> Estimate:
+    """Difference between group 1 and group 0 by the estimator of the primary table's
+    unadjusted comparison: the risk difference with its Wald interval, SE from p(1 − p)/n in
+    each group (binary ``y``), or the Welch difference in means (otherwise)."""
     data = pd.DataFrame({"y": y, "g": group}).dropna()
-    a = data.loc[data["g"] == 1, "y"].astype(float)
-    b = data.loc[data["g"] == 0, "y"].astype(float)
-    n1, n0 = len(a), len(b)
-    if n1 < 2 or n0 < 2:
-        return unavailable(measure, method, n1, n0, _("A group has fewer than two observations."))
-    diff = float(a.mean() - b.mean())
-    se = math.sqrt(a.var(ddof=1) / n1 + b.var(ddof=1) / n0)
-    if se == 0:
-        return Estimate(measure, diff, None, None, None, method, n1, n0, note)
-    p = float(2 * stats.norm.sf(abs(diff / se)))
-    return Estimate(measure, diff, diff - Z95 * se, diff + Z95 * se, p, method, n1, n0, note)
+    if binary:
+        estimate = binary_itt(data.astype({"y": float}), "y", "g")[0]
+    else:
+        values = data["y"].astype(float)
+        estimate = welch_difference(values[data["g"] == 1], values[data["g"] == 0])
+    estimate.measure = measure
+    estimate.note = " ".join(filter(None, [note, estimate.note])) or None
+    return estimate

@@ -32,6 +32,7 @@ from html import escape
 import pandas as pd
 
 from reports.analysis.results import Figure, Table
+from reports.analysis.text import number
 
 Translate = Callable[[str], str]
 
@@ -149,7 +150,7 @@ def consort_counts(
 
 def _n(count: int) -> str:
     # No-break spaces: a wrapped line never splits "(n = 12)".
-    return f"(n\u00a0=\u00a0{count})"
+    return f"(n\u00a0=\u00a0{number(count)})"
 
 
 def _cluster_line(people: int, sites: int, translate: Translate) -> str:
@@ -157,8 +158,8 @@ def _cluster_line(people: int, sites: int, translate: Translate) -> str:
         return ""
     _ = translate
     return _("Sites: %(sites)s, mean %(size)s per site") % {
-        "sites": sites,
-        "size": f"{people / sites:.1f}",
+        "sites": number(sites),
+        "size": number(people / sites, 1),
     }
 
 
@@ -179,7 +180,7 @@ def box_texts(counts: ConsortCounts, translate: Translate = _identity) -> dict[s
     }
     if counts.cluster:
         boxes["randomised"].append(
-            _("Sites randomised: %(sites)s") % {"sites": counts.sites_randomised}
+            _("Sites randomised: %(sites)s") % {"sites": number(counts.sites_randomised)}
         )
     for arm in counts.arms:
         allocation = [

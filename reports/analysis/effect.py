@@ -9,6 +9,15 @@ Arms: every non-reference arm is compared with the reference arm. The reference 
 arm (``is_control``); when ``blinded`` is true, arms are shown by code, the reference is the
 first code in sort order (so the direction of comparison reveals nothing), and the
 contamination/CACE section is withheld because it needs to know which arm is the control.
+Every table and figure lists the arms in the trial's order (by code, as the set-up and the
+participant flow list them), whichever is the reference, so an arm keeps its place and its
+colour throughout the report.
+
+Cluster and stepped-wedge trials get cluster-aware inference in every section (see
+:mod:`reports.analysis.clustered`); no section prints an interval that ignores clustering, and
+where no valid interval exists (too few clusters) the section says so and prints none. Every
+estimates table states, under it, each model's covariates, standard error, reference
+distribution, and that p-values are two-sided.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +52,7 @@ from reports.analysis.estimates import (
     welch_difference,
 )
 from reports.analysis.results import AnalysisPlan, EffectData, Figure, Section, Table
-from reports.analysis.text import _
+from reports.analysis.text import _, number
 
 OUTCOME_COLUMNS = [
     "in_paid_work",
@@ -166,7 +176,49 @@ def estimate_columns() -> dict[str, str]:
         "p_value": _("p-value"),
         "method": _("Method"),
         "note": _("Note"),
+        "se_type": _("Standard error"),
+        "reference": _("Reference distribution"),
+        "covariates": _("Covariates"),
     }
+
+
+# Columns of an estimates table that the PDF states in the notes under it (the CSV keeps them).
+DESCRIBED = ("se_type", "reference", "covariates")
+
+
+def model_notes(estimates: list[Estimate]) -> list[str]:
+    """One note per model of ``estimates`` (measure and method): its covariates, standard error
+    and reference distribution; then that p-values are two-sided. Estimates that could not be
+    computed are left out (their reason is on their row)."""
+    notes: list[str] = []
+    for estimate in estimates:
+        if estimate.estimate is None or not estimate.se_type:
+            continue
+        adjusted = (
+            _("adjusted for %(covariates)s") % {"covariates": ", ".join(estimate.covariates)}
+            if estimate.covariates
+            else _("no covariates")
+        )
+        note = _(
+            "%(measure)s (%(method)s): %(adjusted)s; standard error: %(se)s; reference "
+            "distribution: %(reference)s."
+        ) % {
+            "measure": capital(estimate.measure),
+            "method": estimate.method,
+            "adjusted": adjusted,
+            "se": estimate.se_type,
+            "reference": estimate.reference,
+        }
+        if note not in notes:
+            notes.append(note)
+    if notes:
+        notes.append(two_sided())
+    return notes
+
+
+def two_sided() -> str:
+    """What every interval and p-value of the report is."""
+    return _("95% confidence intervals; p-values are two-sided.")
 
 
 def estimates_table(
@@ -181,9 +233,21 @@ def estimates_table(
     shown = (labels or Names()).outcome_label
     names = estimate_columns()
     records = [{**extra, **estimate.as_row()} for extra, estimate in rows]
+    for record in records:
+        record["covariates"] = "; ".join(record.get("covariates") or ()) or None  # type: ignore[arg-type]  # a tuple of names
+        record["se_type"] = record.get("se_type") or None
+        record["reference"] = record.get("reference") or None
     columns = [c for c in names if any(c in r for r in records)] or list(names)
     frame = pd.DataFrame(records, columns=columns).rename(columns=names)
-    table = Table(key, title, clean(frame), notes or [], group=names["comparison"])
+    described = model_notes([estimate for _extra, estimate in rows])
+    table = Table(
+        key,
+        title,
+        clean(frame),
+        [*(notes or []), *described],
+        group=names["comparison"],
+        hidden=tuple(names[c] for c in DESCRIBED if c in columns),
+    )
     if "outcome" in columns:
         table.shown[names["outcome"]] = [shown(str(r.get("outcome"))) for r in records]
         table.runs = (names["outcome"],)
@@ -204,6 +268,23 @@ class Context:
     labels: dict[str, str]
     problems: list[str] = field(default_factory=list)
     names: Names = field(default_factory=Names)
+
+    @property
+    def arms(self) -> list[str]:
+        """Every arm with participants, in the trial's order (by code), the reference wherever
+        it falls: the order of every table and figure."""
+        return sorted(self.labels)
+
+    @property
+    def clustered(self) -> bool:
+        """A cluster-randomised or stepped-wedge trial: every interval must be cluster-aware."""
+        return self.data.design in {"cluster", "stepped_wedge"}
+
+    def period_column(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+        """``frame`` with a ``period`` column in a stepped wedge (else unchanged, None)."""
+        if self.data.design != "stepped_wedge":
+            return frame, None
+        return frame.assign(period=self.period(frame)), "period"
 
     def comparisons(self) -> list[tuple[str, str]]:
         """(arm code, display name of the comparison) for each arm against the reference."""
@@ -500,10 +581,13 @@ def kind_notes(context: Context, outcomes: list[str]) -> list[str]:
 
 
 def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: str) -> Table:
-    """Proportions (binary) or means (continuous) of ``outcome`` by arm."""
-    labelled = frame.assign(arm=frame["arm"].map(context.labels))
+    """Proportions (binary) or means (continuous) of ``outcome`` by arm, in the trial's arm
+    order. A proportion's 95% CI is Wilson's, or in a cluster trial CR2 cluster-robust with a
+    t(K − 1) reference over the arm's K clusters (none with fewer than two)."""
     if context.binary(outcome):
-        table = proportions_by_arm(labelled.astype({outcome: float}), outcome)
+        table = proportions_by_arm(frame.astype({outcome: float}), outcome)
+        if context.clustered:
+            table = cluster_proportions(frame, outcome, table)
         names = {
             "arm": _("Arm"),
             "n": _("n analysed"),
@@ -513,16 +597,38 @@ def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: 
             "ci_high": _("95% CI upper"),
         }
         note = [_("Confidence intervals for proportions: Wilson score.")]
+        if context.clustered:
+            note = [
+                _(
+                    "Confidence intervals for proportions: CR2 cluster-robust standard error, "
+                    "t reference with (clusters in the arm − 1) degrees of freedom, limited to "
+                    "0–1; none for an arm with fewer than two clusters."
+                )
+            ]
     else:
-        table = means_by_arm(labelled, outcome)
+        table = means_by_arm(frame, outcome)
         names = {"arm": _("Arm"), "n": _("n analysed"), "mean": _("Mean"), "sd": _("SD")}
         note = []
+    table = table.set_index("arm").reindex([a for a in context.arms if a in set(table["arm"])])
+    table = table.reset_index()
+    table["arm"] = table["arm"].map(context.labels)
     title = _("%(outcome)s at %(visit)s by arm") % {
         "outcome": context.names.outcome(outcome),
         "visit": context.names.visit(context.plan.time_point),
     }
     title = title[:1].upper() + title[1:]
     return Table(key, title, clean(table.rename(columns=names)), note)
+
+
+def cluster_proportions(frame: pd.DataFrame, outcome: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (from :func:`proportions_by_arm`) with cluster-robust CIs (see
+    :func:`descriptive_table`)."""
+    table = table.copy()
+    for index, code in table["arm"].items():
+        rows = frame.loc[frame["arm"] == code]
+        result = clustered.cluster_mean(rows[outcome].astype(float), rows["site"], bounds=(0, 1))
+        table.loc[index, ["ci_low", "ci_high"]] = [result.ci_low, result.ci_high]
+    return table
 
 
 def estimate_problems(rows: list[tuple[dict[str, object], Estimate]]) -> list[str]:
@@ -674,7 +780,7 @@ def over_visits_section(context: Context) -> Section:
         ["visit", "offset_months"]
     ]
     records, series = [], {}
-    for arm in [context.reference, *context.others]:
+    for arm in context.arms:
         points = []
         for visit in visits.itertuples(index=False):
             values = merged.loc[(merged["arm"] == arm) & (merged["visit"] == visit.visit), outcome]
@@ -684,12 +790,12 @@ def over_visits_section(context: Context) -> Section:
                 {
                     _("Visit"): visit.visit,
                     _("Months from randomisation"): visit.offset_months,
-                    _("Arm"): context.labels[arm],  # type: ignore[index]  # only built with a reference arm
+                    _("Arm"): context.labels[arm],
                     _("n analysed"): len(values),
                     (_("Proportion") if binary else _("Mean")): value,
                 }
             )
-        series[context.labels[arm]] = points  # type: ignore[index]  # only built with a reference arm
+        series[context.labels[arm]] = points
     title = _("%(outcome)s by arm over visits") % {"outcome": context.names.outcome(outcome)}
     title = title[:1].upper() + title[1:]
     table = Table("over_visits", title, clean(pd.DataFrame(records)), group=_("Arm"))
@@ -706,28 +812,72 @@ def over_visits_section(context: Context) -> Section:
 # --- time to first paid work -------------------------------------------------------------------
 
 
+MIN_VISITS = 2
+"""Follow-up visits with the work question answered that time to first paid work needs: the
+times come from assessment dates, so with one visit every time is that visit's date."""
+MIN_EVENTS = 10
+"""Events (first paid work seen) below which no log-rank test or hazard ratio is estimated."""
+
+
+def follow_up_visits(context: Context) -> int:
+    """How many visits after randomisation have the paid-work question answered."""
+    outcomes = context.data.outcomes
+    if outcomes.empty or "in_paid_work" not in outcomes.columns:
+        return 0
+    answered = outcomes.loc[outcomes["in_paid_work"].notna() & (outcomes["offset_months"] > 0)]
+    return int(answered["visit"].nunique())
+
+
 def time_to_work_section(context: Context) -> Section:
-    """Kaplan–Meier by arm with median and numbers at risk, log-rank test and Cox HR."""
+    """Kaplan–Meier by arm with median and numbers at risk, log-rank test and Cox HR.
+
+    Not estimated, with the reason, when the data cannot support it: fewer than
+    :data:`MIN_VISITS` follow-up visits with the work question answered (then the curve is a
+    single step at one visit), and no log-rank test or hazard ratio with fewer than
+    :data:`MIN_EVENTS` events. Cluster designs: no interval for the median (the
+    Brookmeyer–Crowley interval ignores clustering), the cluster-adjusted log-rank test and
+    the cluster-robust Cox model, stratified by period in a stepped wedge.
+    """
     section = Section("time_to_work", _("Time to first paid work"))
     ttw = context.data.time_to_work
     if ttw is None or ttw.empty or ttw["months"].notna().sum() == 0:
         section.problems.append(_("No time-to-work data."))
+        return section
+    visits = follow_up_visits(context)
+    if visits < MIN_VISITS:
+        section.problems.append(
+            _(
+                "Not estimated: time to first paid work is taken from the dates of the "
+                "assessments, and only %(visits)s follow-up visit has the work question "
+                "answered, so every time would be that visit's date. At least %(needed)s "
+                "visits are needed."
+            )
+            % {"visits": number(visits), "needed": number(MIN_VISITS)}
+        )
         return section
     frame = context.participants.merge(
         ttw[["study_id", "months", "event"]], on="study_id", how="inner"
     )
     frame = frame.loc[frame["months"].notna() & (frame["months"] >= 0)]
     frame["event"] = frame["event"].fillna(False).astype(bool)
-    arms = [context.reference, *context.others]
+    section.text.append(
+        _(
+            "Times come from the dates of the follow-up assessments: a participant first found "
+            "in paid work at a visit started work at some time since the previous visit, so "
+            "the curves step at the visits and the times are later than the true ones by up "
+            "to one visit interval. Participants not yet in work are censored at their last "
+            "assessment."
+        )
+    )
+    arms = context.arms
     curves = {
-        context.labels[a]: survival.kaplan_meier(*_te(frame.loc[frame["arm"] == a]))  # type: ignore[index]  # only built with a reference arm
-        for a in arms
+        context.labels[a]: survival.kaplan_meier(*_te(frame.loc[frame["arm"] == a])) for a in arms
     }
     longest = float(frame["months"].max()) if len(frame) else 0.0
     step = 3.0 if longest <= 24 else 6.0
     grid = [step * i for i in range(int(longest // step) + 1)] or [0.0]
     at_risk = {
-        context.labels[a]: survival.numbers_at_risk(frame.loc[frame["arm"] == a, "months"], grid)  # type: ignore[index]  # only built with a reference arm
+        context.labels[a]: survival.numbers_at_risk(frame.loc[frame["arm"] == a, "months"], grid)
         for a in arms
     }
     km_rows = [
@@ -736,8 +886,8 @@ def time_to_work_section(context: Context) -> Section:
             _("n"): curve.n,
             _("Events"): curve.events,
             _("Median months"): curve.median,
-            _("95% CI lower"): curve.median_ci[0],
-            _("95% CI upper"): curve.median_ci[1],
+            _("95% CI lower"): None if context.clustered else curve.median_ci[0],
+            _("95% CI upper"): None if context.clustered else curve.median_ci[1],
         }
         for label, curve in curves.items()
     ]
@@ -747,6 +897,14 @@ def time_to_work_section(context: Context) -> Section:
             "(empty when not reached); CI by Brookmeyer–Crowley (cloglog)."
         )
     ]
+    if context.clustered:
+        km_notes = [
+            _(
+                "Kaplan–Meier; median = first time the proportion not yet in work is 0.5 or "
+                "less (empty when not reached). No confidence interval is given for the "
+                "median: the Brookmeyer–Crowley interval ignores clustering by site."
+            )
+        ]
     km_table = Table(
         "time_to_work_km",
         _("Median time to first paid work"),
@@ -755,57 +913,115 @@ def time_to_work_section(context: Context) -> Section:
     )
     risk_frame = pd.DataFrame(
         {_("Arm"): list(at_risk)}
-        | {f"{t:g}": [at_risk[a][i] for a in at_risk] for i, t in enumerate(grid)}
+        | {
+            number(t, 0 if float(t).is_integer() else 1): [at_risk[a][i] for a in at_risk]
+            for i, t in enumerate(grid)
+        }
     )
     risk_table = Table("time_to_work_at_risk", _("Numbers at risk by month"), risk_frame)
     section.tables.extend([km_table, risk_table])
-    rows: list[tuple[dict[str, object], Estimate]] = []
-    logrank_rows = []
-    covariates = [c for c in context.model_covariates() if c in frame.columns]
-    for arm, name in context.comparisons():
-        pair = context.pair(frame, arm)
-        stat, p = survival.logrank(pair["months"], pair["event"], pair["treat"])
-        logrank_rows.append(
-            {_("Comparison"): name, _("Log-rank chi-square"): stat, _("p-value"): p}
-        )
-        rows.append(({"comparison": name}, survival.cox_hazard_ratio(pair, [])))
-        if covariates:
-            adjusted = survival.cox_hazard_ratio(pair, covariates, label=context.names.covariate)
-            adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
-            rows.append(({"comparison": name}, adjusted))
-    section.tables.append(
-        Table(
-            "time_to_work_logrank",
-            _("Log-rank test"),
-            clean(pd.DataFrame(logrank_rows)),
-            group=_("Comparison"),
+    section.figures.append(
+        Figure(
+            "time_to_work_figure",
+            _("Cumulative proportion in first paid work"),
+            figures.km_svg(
+                curves,
+                at_risk,
+                grid,
+                _("Months from randomisation"),
+                _("Proportion in paid work"),
+                _("Numbers at risk"),
+            ),
+            risk_table,
         )
     )
+    events = int(frame["event"].sum())
+    if events < MIN_EVENTS:
+        section.problems.append(
+            _(
+                "No log-rank test or hazard ratio: %(events)s participants were seen in paid "
+                "work, fewer than the %(needed)s such a comparison needs."
+            )
+            % {"events": number(events), "needed": number(MIN_EVENTS)}
+        )
+        return section
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    covariates = [c for c in context.model_covariates() if c in frame.columns]
+    frame, period = context.period_column(frame)
+    cluster = "site" if context.clustered else None
+    test_rows = []
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        if cluster:
+            statistic, p, df, why = survival.robust_logrank(pair, "site", strata=period)
+            test_rows.append(
+                {
+                    _("Comparison"): name,
+                    _("Robust score statistic (F)"): statistic,
+                    _("Degrees of freedom"): None if df is None else f"1, {number(df)}",
+                    _("p-value"): p,
+                }
+            )
+            if why:
+                section.problems.append(
+                    _("Cluster-adjusted log-rank test (%(comparison)s) not computed: %(why)s")
+                    % {"comparison": name, "why": why}
+                )
+        else:
+            statistic, p = survival.logrank(pair["months"], pair["event"], pair["treat"])
+            test_rows.append(
+                {_("Comparison"): name, _("Log-rank chi-square"): statistic, _("p-value"): p}
+            )
+        rows.append(
+            (
+                {"comparison": name},
+                survival.cox_hazard_ratio(pair, [], cluster=cluster, strata=period),
+            )
+        )
+        if covariates:
+            adjusted = survival.cox_hazard_ratio(
+                pair, covariates, cluster=cluster, strata=period, label=context.names.covariate
+            )
+            adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
+            rows.append(({"comparison": name}, adjusted))
+    if cluster:
+        test_table = Table(
+            "time_to_work_logrank",
+            _("Cluster-adjusted log-rank test"),
+            clean(pd.DataFrame(test_rows)),
+            [
+                _(
+                    "Robust score test of the Cox model at a hazard ratio of 1 (Lin & Wei 1989): "
+                    "the log-rank statistic's numerator (observed − expected first jobs) over "
+                    "its variance summed by site, referred to F(1, K − 2) for K sites; "
+                    "two-sided."
+                ),
+                *(
+                    [_("Stratified by period (calendar quarter of randomisation).")]
+                    if period
+                    else []
+                ),
+            ],
+            group=_("Comparison"),
+        )
+    else:
+        test_table = Table(
+            "time_to_work_logrank",
+            _("Log-rank test"),
+            clean(pd.DataFrame(test_rows)),
+            [_("Chi-square with 1 degree of freedom; two-sided.")],
+            group=_("Comparison"),
+        )
+    section.tables.append(test_table)
     hr_notes = [
         _("Hazard ratio above 1: paid work reached sooner in the arm than in the reference.")
     ]
-    if context.data.design != "individual":
+    if period:
         hr_notes.append(
-            _(
-                "These analyses ignore clustering by site; "
-                "their confidence intervals are too narrow."
-            )
+            _("Stepped wedge: stratified by period (calendar quarter of randomisation).")
         )
     section.tables.append(estimates_table("time_to_work_cox", _("Cox regression"), rows, hr_notes))
     section.problems.extend(estimate_problems(rows))
-    svg = figures.km_svg(
-        curves,
-        at_risk,
-        grid,
-        _("Months from randomisation"),
-        _("Proportion in paid work"),
-        _("Numbers at risk"),
-    )
-    section.figures.append(
-        Figure(
-            "time_to_work_figure", _("Cumulative proportion in first paid work"), svg, risk_table
-        )
-    )
     return section
 
 
@@ -849,12 +1065,12 @@ def compliance_section(context: Context) -> Section:
         frame["is_control"], frame["exposed"], frame["contacted"]
     )
     rates = []
-    for arm in [context.reference, *context.others]:
+    for arm in context.arms:
         group = frame.loc[frame["arm"] == arm]
         exposed = int(group["exposed"].sum())
         rates.append(
             {
-                _("Arm"): context.labels[arm],  # type: ignore[index]  # only built with a reference arm
+                _("Arm"): context.labels[arm],
                 _("Randomised"): len(group),
                 _("Exposed to intervention components"): exposed,
                 _("Proportion exposed"): exposed / len(group) if len(group) else None,
@@ -892,54 +1108,11 @@ def compliance_section(context: Context) -> Section:
             "comparisons break randomisation and are biased; they are shown for description only."
         )
     )
-    rows: list[tuple[dict[str, object], Estimate]] = []
     binary = context.binary(outcome)
-    for arm, name in context.comparisons():
-        pair = context.pair(frame, arm)
-        pair = pair.loc[pair[outcome].notna()]
-        y = pair[outcome].astype(float)
-        extra: dict[str, object] = {"comparison": name}
-        itt_measure = _("ITT risk difference") if binary else _("ITT difference in means")
-        rows.append((extra, compliance.difference(y, pair["treat"], itt_measure, _("Wald"), "")))
-        cace, first_f = compliance.iv_2sls(y, pair["received"], pair["treat"])
-        if first_f is not None:
-            cace.note = " ".join(
-                filter(None, [cace.note, _("First-stage F: %(f).1f.") % {"f": first_f}])
-            )
-        rows.append((extra, cace))
-        protocol = pair.loc[~((pair["treat"] == 0) & pair["exposed"])]
-        rows.append(
-            (
-                extra,
-                compliance.difference(
-                    protocol[outcome].astype(float),
-                    protocol["treat"],
-                    _("per-protocol difference (biased)"),
-                    _("Wald"),
-                    _("Excludes contaminated controls; not randomised, so biased."),
-                ),
-            )
-        )
-        rows.append(
-            (
-                extra,
-                compliance.difference(
-                    y,
-                    pair["received"],
-                    _("as-treated difference (biased)"),
-                    _("Wald"),
-                    _("Compares treatment received, not randomised; biased."),
-                ),
-            )
-        )
-    notes = [_("Differences on the risk-difference scale for binary outcomes.")]
-    if context.data.design != "individual":
-        notes.append(
-            _(
-                "These analyses ignore clustering by site; "
-                "their confidence intervals are too narrow."
-            )
-        )
+    if context.clustered:
+        rows, notes = clustered_compliance_rows(context, frame, outcome, binary)
+    else:
+        rows, notes = compliance_rows(context, frame, outcome, binary)
     for row in rows:
         row[1].note = row[1].note or None
     section.tables.append(
@@ -951,18 +1124,170 @@ def compliance_section(context: Context) -> Section:
     return section
 
 
+def compliance_rows(
+    context: Context, frame: pd.DataFrame, outcome: str, binary: bool
+) -> tuple[list[tuple[dict[str, object], Estimate]], list[str]]:
+    """ITT, CACE, per-protocol and as-treated rows under individual randomisation: the
+    differences by the primary table's unadjusted estimator (one SE per estimate across the
+    report), the CACE by 2SLS with HC0."""
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        pair = pair.loc[pair[outcome].notna()]
+        y = pair[outcome].astype(float)
+        extra: dict[str, object] = {"comparison": name}
+        itt_measure = _("ITT risk difference") if binary else _("ITT difference in means")
+        rows.append(
+            (extra, compliance.difference(y, pair["treat"], itt_measure, "", binary=binary))
+        )
+        cace, first_f = compliance.iv_2sls(y, pair["received"], pair["treat"])
+        if first_f is not None:
+            cace.note = " ".join(
+                filter(None, [cace.note, _("First-stage F: %(f)s.") % {"f": number(first_f, 1)}])
+            )
+        rows.append((extra, cace))
+        protocol = pair.loc[~((pair["treat"] == 0) & pair["exposed"])]
+        rows.append(
+            (
+                extra,
+                compliance.difference(
+                    protocol[outcome].astype(float),
+                    protocol["treat"],
+                    _("per-protocol difference (biased)"),
+                    _("Excludes contaminated controls; not randomised, so biased."),
+                    binary=binary,
+                ),
+            )
+        )
+        rows.append(
+            (
+                extra,
+                compliance.difference(
+                    y,
+                    pair["received"],
+                    _("as-treated difference (biased)"),
+                    _("Compares treatment received, not randomised; biased."),
+                    binary=binary,
+                ),
+            )
+        )
+    notes = [
+        _("Differences on the risk-difference scale for binary outcomes."),
+        _(
+            "The ITT, per-protocol and as-treated differences use the estimator of the primary "
+            "outcome's unadjusted comparison, with the same standard error."
+        ),
+    ]
+    return rows, notes
+
+
+def clustered_compliance_rows(
+    context: Context, frame: pd.DataFrame, outcome: str, binary: bool
+) -> tuple[list[tuple[dict[str, object], Estimate]], list[str]]:
+    """The compliance rows of a cluster or stepped-wedge trial: all four by least squares
+    (two-stage for the CACE) with the CR2 covariance by site and a t(K − 2) reference, period
+    fixed effects in a stepped wedge; the first-stage F is the squared CR2 t statistic."""
+    frame, period = context.period_column(frame)
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    rd = _("risk difference") if binary else _("difference in means")
+    least_squares = _("least squares, CR2 cluster-robust SE")
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        pair = pair.loc[pair[outcome].notna()].assign(
+            received=lambda f: f["received"].astype(float)
+        )
+        extra: dict[str, object] = {"comparison": name}
+
+        def estimate(data: pd.DataFrame, measure: str, method: str, **options: Any) -> Estimate:
+            return clustered.cluster_difference(
+                data, outcome, "site", measure, method, period=period, **options
+            )
+
+        rows.append((extra, estimate(pair, _("ITT %(measure)s") % {"measure": rd}, least_squares)))
+        cace = estimate(
+            pair,
+            _("complier-average causal effect"),
+            _("2SLS, arm as instrument, CR2 cluster-robust SE"),
+            treat="received",
+            instrument="treat",
+        )
+        f_value = clustered.first_stage_f(pair, "received", "treat", "site", period)
+        if cace.estimate is not None and f_value is not None:
+            cace.note = " ".join(
+                filter(
+                    None,
+                    [
+                        cace.note,
+                        _("First-stage F (cluster-robust): %(f)s.") % {"f": number(f_value, 1)},
+                        _("Weak instrument: first-stage F below 10.") if f_value < 10 else "",
+                    ],
+                )
+            )
+        rows.append((extra, cace))
+        protocol = pair.loc[~((pair["treat"] == 0) & pair["exposed"])]
+        per_protocol = estimate(protocol, _("per-protocol difference (biased)"), least_squares)
+        per_protocol.note = " ".join(
+            filter(
+                None,
+                [
+                    _("Excludes contaminated controls; not randomised, so biased."),
+                    per_protocol.note,
+                ],
+            )
+        )
+        rows.append((extra, per_protocol))
+        as_treated = estimate(
+            pair, _("as-treated difference (biased)"), least_squares, treat="received"
+        )
+        as_treated.note = " ".join(
+            filter(
+                None,
+                [_("Compares treatment received, not randomised; biased."), as_treated.note],
+            )
+        )
+        rows.append((extra, as_treated))
+    notes = [
+        _("Differences on the risk-difference scale for binary outcomes."),
+        _(
+            "Cluster-aware: least squares (two-stage for the CACE) with the CR2 bias-reduced "
+            "cluster-robust standard error by site and a t reference with K − 2 degrees of "
+            "freedom for K sites. The ITT here is the CACE's numerator (unweighted least "
+            "squares), so it can differ slightly from the GEE estimate of the primary table, "
+            "which is the primary analysis."
+        ),
+    ]
+    if period:
+        notes.append(
+            _("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")
+        )
+    return rows, notes
+
+
 # --- missing outcomes --------------------------------------------------------------------------
 
 
 def missing_section(context: Context) -> Section:
-    """Missing primary outcomes by arm and reason; complete case beside multiple imputation."""
+    """Missing primary outcomes by arm and reason; complete case beside multiple imputation.
+
+    Only participants whose visit was due by the cut-off are imputed: a visit whose window was
+    still open ("not yet due") is left out of both analyses, and the imputation uses the
+    outcome at earlier visits only, whose windows closed before it. Cluster designs: the
+    complete-case difference and the analysis of each imputed data set by least squares with
+    the CR2 covariance, sites as fixed effects in the imputation models (see
+    :func:`reports.analysis.missing.multiple_imputation`).
+    """
     plan = context.plan
     outcome = plan.primary_outcome
     section = Section("missing", _("Missing outcomes"))
-    labelled = context.participants.assign(arm=context.participants["arm"].map(context.labels))
     counts = missing.missing_outcomes_table(
-        labelled, context.data.outcomes, context.data.missed, outcome, plan.time_point
+        context.participants, context.data.outcomes, context.data.missed, outcome, plan.time_point
     )
+    if not counts.empty:
+        counts = counts.set_index("arm").reindex(
+            [a for a in context.arms if a in set(counts["arm"])]
+        )
+        counts = counts.reset_index()
+        counts["arm"] = counts["arm"].map(context.labels)
     names = {
         "arm": _("Arm"),
         "randomised": _("Randomised"),
@@ -991,6 +1316,8 @@ def missing_section(context: Context) -> Section:
     if problem:
         section.problems.append(problem)
         return section
+    not_due = not_yet_due(context, plan.time_point)
+    frame = frame.loc[~frame["study_id"].isin(not_due)]
     n_missing = int(frame[outcome].isna().sum())
     if n_missing == 0:
         section.text.append(
@@ -999,15 +1326,25 @@ def missing_section(context: Context) -> Section:
         return section
     section.text.append(
         _(
-            "%(missing)s of %(total)s primary outcomes are missing. As a sensitivity analysis the "
-            "missing values were imputed by chained equations (predictive mean matching, using "
-            "arm, covariates and the outcome at the other visits) and the estimates pooled by "
-            "Rubin's rules."
+            "%(missing)s of %(total)s primary outcomes that were due by the cut-off are missing. "
+            "As a sensitivity analysis the missing values were imputed by chained equations "
+            "(predictive mean matching, using arm, covariates and the outcome at earlier visits) "
+            "and the estimates pooled by Rubin's rules."
         )
-        % {"missing": n_missing, "total": len(frame)}
+        % {"missing": number(n_missing), "total": number(len(frame))}
     )
+    if not_due:
+        section.text.append(
+            _(
+                "%(count)s participants whose visit was not yet due at the cut-off are left out: "
+                "their outcome is not missing, it has not happened yet."
+            )
+            % {"count": number(len(not_due))}
+        )
     wide = auxiliary_visits(context, outcome)
     covariates = [c for c in context.covariates_for(outcome, frame) if c in frame.columns]
+    frame, period = context.period_column(frame)
+    cluster = "site" if context.clustered else None
     rows: list[tuple[dict[str, object], Estimate]] = []
     for arm, name in context.comparisons():
         pair = context.pair(frame, arm)
@@ -1016,9 +1353,21 @@ def missing_section(context: Context) -> Section:
             pair = pair.merge(wide, on="study_id", how="left")
             auxiliary = list(wide.columns.drop("study_id"))
         pair[outcome] = pair[outcome].astype(float)
-        complete = ancova_hc3(pair, outcome, covariates, label=context.names.covariate)
-        complete.measure = _("difference (complete case)")
-        complete.method = _("linear regression, HC3 robust SE")
+        if cluster:
+            complete = clustered.cluster_difference(
+                pair,
+                outcome,
+                cluster,
+                _("difference (complete case)"),
+                _("least squares, CR2 cluster-robust SE"),
+                covariates=covariates,
+                period=period,
+                label=context.names.covariate,
+            )
+        else:
+            complete = ancova_hc3(pair, outcome, covariates, label=context.names.covariate)
+            complete.measure = _("difference (complete case)")
+            complete.method = _("linear regression, HC3 robust SE")
         rows.append(({"comparison": name}, complete))
         rows.append(
             (
@@ -1029,6 +1378,8 @@ def missing_section(context: Context) -> Section:
                     covariates,
                     context.seed,
                     auxiliary=auxiliary,
+                    cluster=cluster,
+                    period=period,
                     label=context.names.covariate,
                 ),
             )
@@ -1041,6 +1392,15 @@ def missing_section(context: Context) -> Section:
         _("Seed %(seed)s; the same data and seed give the same imputations.")
         % {"seed": context.seed},
     ]
+    if cluster:
+        notes.append(
+            _(
+                "Cluster-aware: sites enter the imputation models as fixed effects; each imputed "
+                "data set is analysed with the CR2 cluster-robust standard error, and the "
+                "pooled estimate has a t reference with Barnard–Rubin degrees of freedom from "
+                "K − 2 complete-data degrees of freedom for K sites."
+            )
+        )
     section.tables.append(
         estimates_table(
             "missing_sensitivity", _("Complete case and multiple imputation"), rows, notes
@@ -1050,12 +1410,24 @@ def missing_section(context: Context) -> Section:
     return section
 
 
+def not_yet_due(context: Context, visit: str) -> set[str]:
+    """Study ids whose ``visit`` was not yet due on the cut-off (its window still open)."""
+    missed = context.data.missed
+    if missed is None or missed.empty or "reason" not in missed.columns:
+        return set()
+    rows = missed.loc[(missed["visit"] == visit) & (missed["reason"] == "not yet due")]
+    return set(rows["study_id"])
+
+
 def auxiliary_visits(context: Context, outcome: str) -> pd.DataFrame | None:
-    """The outcome at the other visits, one column per visit (at most four), for imputation."""
+    """The outcome at the visits before the plan's time point, one column per visit (at most
+    four, the latest), for imputation: their windows closed before the time point's, so no
+    visit that was not yet due is imputed through them."""
     outcomes = context.data.outcomes
-    others = outcomes.loc[
-        (outcomes["visit"] != context.plan.time_point) & outcomes[outcome].notna()
-    ]
+    own = outcomes.loc[outcomes["visit"] == context.plan.time_point, "offset_months"]
+    if own.empty:
+        return None
+    others = outcomes.loc[(outcomes["offset_months"] < own.iloc[0]) & outcomes[outcome].notna()]
     if others.empty:
         return None
     visits = others.drop_duplicates("visit").sort_values("offset_months")["visit"].tolist()[-4:]
@@ -1088,6 +1460,8 @@ def subgroup_section(context: Context) -> Section:
     records, forest = [], []
     variables: list[str] = []
     levels: list[str] = []
+    frame, period = context.period_column(frame)
+    cluster = "site" if context.clustered else None
     for variable in plan.subgroups:
         if variable not in frame.columns or frame[variable].notna().sum() == 0:
             section.problems.append(
@@ -1097,7 +1471,9 @@ def subgroup_section(context: Context) -> Section:
             continue
         for arm, name in context.comparisons():
             pair = context.pair(frame, arm)
-            result = subgroups.subgroup_effects(pair, outcome, variable, binary)
+            result = subgroups.subgroup_effects(
+                pair, outcome, variable, binary, cluster=cluster, period=period
+            )
             for level, estimate in result.estimates:
                 records.append(
                     {
@@ -1130,14 +1506,37 @@ def subgroup_section(context: Context) -> Section:
     if not records:
         return section
     measure = _("risk difference") if binary else _("difference in means")
-    notes = [
-        _(
-            "Estimates are %(measure)s within each subgroup; "
-            "the interaction test is a likelihood-ratio test of arm × subgroup."
-        )
-        % {"measure": measure},
-        _("Numeric subgroup variables are split at the median."),
-    ]
+    if cluster:
+        notes = [
+            _(
+                "Estimates are %(measures)s within each subgroup by least squares with the CR2 "
+                "cluster-robust standard error by site and a t reference with K − 2 degrees of "
+                "freedom (K sites with the subgroup); the interaction test is the CR2 Wald test "
+                "of arm × subgroup against F(q, K − 2), q the number of interaction terms."
+            )
+            % {"measures": _("risk differences") if binary else _("differences in means")},
+        ]
+        if period:
+            notes.append(
+                _("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")
+            )
+    elif binary:
+        notes = [
+            _(
+                "Estimates are risk differences within each subgroup (Wald, p(1 − p)/n in each "
+                "arm, normal reference); the interaction test is a likelihood-ratio test of arm "
+                "× subgroup in a logistic model (chi-square)."
+            )
+        ]
+    else:
+        notes = [
+            _(
+                "Estimates are differences in means within each subgroup (Welch t test); the "
+                "interaction test is a likelihood-ratio test of arm × subgroup in a linear model "
+                "(chi-square)."
+            )
+        ]
+    notes += [_("Numeric subgroup variables are split at the median."), two_sided()]
     table = Table(
         "subgroups",
         _("Effect of the primary outcome by subgroup"),

@@ -7,6 +7,9 @@ Conventions used throughout ``reports/analysis/``:
   interval on the log scale (Woolf for the odds ratio). Regression models: Wald intervals from
   the model's covariance (HC3 with t reference for ANCOVA, see :func:`ancova_hc3`).
 * An estimate that cannot be computed is ``None`` with a note saying why, never NaN.
+* Every estimate says how its standard error was computed (``se_type``), which distribution
+  its interval and p-value refer to (``reference``) and the covariates of its model, so that
+  the report can state them; p-values are two-sided.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from reports.analysis.text import _
+from reports.analysis.text import _, number
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -42,10 +45,31 @@ class Estimate:
     n_treated: int
     n_control: int
     note: str | None = None
+    se_type: str = ""  # how the standard error was computed, e.g. "HC3", "CR2"
+    reference: str = ""  # the distribution of the interval and p-value, e.g. "t, 23 df"
+    covariates: tuple[str, ...] = ()  # the model's covariates, as readers know them
 
     def as_row(self) -> dict[str, object]:
         """The estimate as a table row (keys are the field names)."""
         return asdict(self)
+
+    def described(
+        self, se_type: str, reference: str, covariates: tuple[str, ...] | list[str] = ()
+    ) -> Estimate:
+        """This estimate with its standard error, reference distribution and covariates set."""
+        self.se_type, self.reference, self.covariates = se_type, reference, tuple(covariates)
+        return self
+
+
+def normal_reference() -> str:
+    """The reference distribution of Wald intervals and p-values on the normal scale."""
+    return _("normal")
+
+
+def t_reference(df: float) -> str:
+    """A t reference distribution with ``df`` degrees of freedom, e.g. "t, 23 df"."""
+    shown = number(round(df)) if abs(df - round(df)) < 1e-9 else number(df, 1)
+    return _("t, %(df)s df") % {"df": shown}
 
 
 def finite(value: object) -> float | None:
@@ -168,6 +192,7 @@ def two_by_two(events_t: int, n_t: int, events_c: int, n_c: int) -> list[Estimat
     else:
         why = _("Every participant in both arms has the same outcome, so there is no variance.")
         results.append(Estimate(rd_m, rd, None, None, None, wald, n_t, n_c, why))
+    results[0].described(risk_difference_se(), normal_reference())
     a, b, c, d = events_t, n_t - events_t, events_c, n_c - events_c
     zero = _("A cell of the 2×2 table is zero; the ratio is not estimated.")
     if a > 0 and c > 0:
@@ -182,7 +207,15 @@ def two_by_two(events_t: int, n_t: int, events_c: int, n_c: int) -> list[Estimat
         results.append(_ratio(or_m, log_or, se_or, logwald, n_t, n_c))
     else:
         results.append(unavailable(or_m, logwald, n_t, n_c, zero))
+    for result in results[1:]:
+        result.described(_("Wald on the log scale"), normal_reference())
     return results
+
+
+def risk_difference_se() -> str:
+    """The standard error of every unadjusted risk difference of an individually randomised
+    trial in the report (one definition, see :func:`two_by_two`)."""
+    return _("Wald, p(1 − p)/n in each arm")
 
 
 def _ratio(measure: str, log_est: float, se: float, method: str, n_t: int, n_c: int) -> Estimate:
@@ -274,7 +307,7 @@ def logistic_adjusted(
         )
     result = _ratio(measure, coef, se, method, n_t, n_c)
     result.note = " ".join(notes) or None
-    return result
+    return result.described(_("model-based"), normal_reference(), [label(c) for c in covariates])
 
 
 # --- continuous outcomes -----------------------------------------------------------------------
@@ -318,7 +351,9 @@ def welch_difference(y_treated: pd.Series, y_control: pd.Series) -> Estimate:
     df = (v1 + v0) ** 2 / (v1**2 / (n1 - 1) + v0**2 / (n0 - 1))
     q = float(stats.t.ppf(0.975, df))
     p = float(2 * stats.t.sf(abs(diff / se), df))
-    return Estimate(measure, diff, diff - q * se, diff + q * se, p, method, n1, n0)
+    return Estimate(measure, diff, diff - q * se, diff + q * se, p, method, n1, n0).described(
+        _("Welch (variance of each arm)"), t_reference(df)
+    )
 
 
 def ancova_hc3(
@@ -368,4 +403,4 @@ def ancova_hc3(
         n_t,
         n_c,
         " ".join(notes) or None,
-    )
+    ).described("HC3", t_reference(float(fit.df_resid)), [label(c) for c in covariates])

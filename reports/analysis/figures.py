@@ -2,28 +2,69 @@
 
 Figures are drawn with matplotlib's object API (no pyplot state, so safe in a Celery worker)
 and saved as SVG with a fixed hash salt and no date, so the same numbers give the same file.
+
+Colours are the pages' (one palette for pages and PDFs): series take the colour-blind-safe
+palette of the pages' charts (``trial.charts.PALETTE``) in the trial's arm order, so an arm has
+the same colour in every figure; a single series takes the pages' accent colour (``--accent``
+in ``static/css/app.css``). Axis numbers are written in the report's language
+(:func:`localise_axes`).
 """
 
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib as mpl
+import numpy as np
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import FixedFormatter, FixedLocator, ScalarFormatter
 
 from reports.analysis.survival import KaplanMeier
+from reports.analysis.text import number
+from trial.charts import PALETTE
 
-COLOURS = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6"]
+COLOURS = list(PALETTE)
+ACCENT = "#0b5394"  # --accent in static/css/app.css
+MUTED = "#4a5560"  # --muted in static/css/app.css
 
 
 def to_svg(figure: MplFigure) -> str:
-    """Render ``figure`` as a complete, reproducible ``<svg>`` document."""
+    """Render ``figure`` as a complete, reproducible ``<svg>`` document, its axis numbers in the
+    active language's format."""
     FigureCanvasSVG(figure)
+    localise_axes(figure)
     buffer = io.StringIO()
     with mpl.rc_context({"svg.hashsalt": "worktrials", "svg.fonttype": "path"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def localise_axes(figure: MplFigure) -> None:
+    """Write the numeric tick labels of every axis with :func:`~reports.analysis.text.number`
+    ("0,25" in bokmål), with as many decimals as the tick spacing needs. Axes with text ticks
+    (categories) keep theirs."""
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            _localise(axis)
+
+
+def _localise(axis: Axis) -> None:
+    if not isinstance(axis.get_major_formatter(), ScalarFormatter):
+        return
+    low, high = sorted(axis.get_view_interval())
+    ticks = [float(t) for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
+    if not ticks:
+        return
+    steps = np.diff(sorted(ticks))
+    step = float(steps.min()) if len(steps) else abs(ticks[0]) or 1.0
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
+    if all(float(t).is_integer() for t in ticks):
+        decimals = 0
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FixedFormatter([number(t, decimals) for t in ticks]))
 
 
 def km_svg(
@@ -62,7 +103,7 @@ def km_svg(
         y = len(at_risk) - 1 - row
         colour = COLOURS[row % len(COLOURS)]
         for t, count in zip(grid, counts, strict=True):
-            risk.text(t, y, str(count), ha="center", va="center", fontsize=8, color=colour)
+            risk.text(t, y, number(count), ha="center", va="center", fontsize=8, color=colour)
     return to_svg(figure)
 
 
@@ -80,12 +121,12 @@ def forest_svg(
         if estimate is None:
             continue
         if low is not None and high is not None:
-            axes.plot([low, high], [y, y], color=COLOURS[0], linewidth=1.4)
-        axes.plot([estimate], [y], marker="s", color=COLOURS[0], markersize=5)
+            axes.plot([low, high], [y, y], color=ACCENT, linewidth=1.4)
+        axes.plot([estimate], [y], marker="s", color=ACCENT, markersize=5)
     low_limit, high_limit = axes.get_xlim()
     margin = 0.05 * (high_limit - low_limit)
     axes.set_xlim(min(low_limit, null - margin), max(high_limit, null + margin))
-    axes.axvline(null, color="#555555", linestyle="--", linewidth=0.8)
+    axes.axvline(null, color=MUTED, linestyle="--", linewidth=0.8)
     axes.set_yticks(range(len(rows)))
     axes.set_yticklabels([label for label, *_ in reversed(rows)], fontsize=8)
     axes.set_ylim(-0.7, len(rows) - 0.3)

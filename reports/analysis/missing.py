@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.imputation.mice import MICE, MICEData
+from statsmodels.imputation.mice import MICEData
 
-from reports.analysis.estimates import Z95, Estimate, unavailable, usable_covariates
-from reports.analysis.text import _
+from reports.analysis import clustered
+from reports.analysis.estimates import Estimate, t_reference, unavailable, usable_covariates
+from reports.analysis.text import _, number
 
 #: Imputations and burn-in cycles. Twenty imputations keep the Monte Carlo error of the pooled
 #: estimate small (White, Royston & Wood 2011: m ≥ percentage of incomplete cases is ideal; 20
@@ -119,21 +120,33 @@ def multiple_imputation(
     imputations: int = IMPUTATIONS,
     burn_in: int = BURN_IN,
     *,
+    cluster: str | None = None,
+    period: str | None = None,
     label: Callable[[str], str] = str,
 ) -> Estimate:
-    """Treatment effect after multiple imputation by chained equations (statsmodels MICE).
+    """Treatment effect after multiple imputation by chained equations (statsmodels MICEData).
 
     Imputation models: predictive mean matching on all other columns (outcome, arm,
-    covariates and ``auxiliary`` variables such as the outcome at other visits). Analysis
+    covariates and ``auxiliary`` variables such as the outcome at earlier visits). Analysis
     model: linear regression of the outcome on arm and covariates, so a binary outcome gives a
-    risk difference and a continuous one a difference in means; estimates pooled by Rubin's
-    rules (normal reference). Seeded with ``seed``: the same data and seed give the same result.
-    A covariate left out is named in the note by ``label`` (see
+    risk difference and a continuous one a difference in means, with model-based standard
+    errors; pooled by Rubin's rules with a t reference and the Barnard–Rubin degrees of
+    freedom (complete-data degrees of freedom n − p).
+
+    With ``cluster`` (a cluster or stepped-wedge trial) the clusters enter the imputation
+    models as fixed effects (so imputed values keep the between-cluster variation), the
+    analysis model has the CR2 cluster-robust covariance (and ``period`` fixed effects in a
+    stepped wedge), and the complete-data degrees of freedom are K − 2, as for every
+    cluster-aware estimate (:mod:`reports.analysis.clustered`).
+
+    Only the rows given are imputed: the caller leaves out participants whose visit was not
+    yet due. Seeded with ``seed``: the same data and seed give the same result. A covariate
+    left out is named in the note by ``label`` (see
     :func:`~reports.analysis.estimates.usable_covariates`).
     """
     measure = _("difference (multiple imputation)")
     method = _("MICE, %(m)s imputations, Rubin's rules") % {"m": imputations}
-    covariates, notes = usable_covariates(frame, covariates, label)
+    covariates, notes = usable_covariates(frame, [c for c in covariates if c != cluster], label)
     auxiliary = [a for a in (auxiliary or []) if a in frame.columns and frame[a].notna().any()]
     n_t, n_c = int((frame[treat] == 1).sum()), int((frame[treat] == 0).sum())
     observed = frame[outcome].notna()
@@ -145,7 +158,19 @@ def multiple_imputation(
         return unavailable(
             measure, method, n_t, n_c, _("Too few observed outcomes in an arm to impute from.")
         )
+    if cluster is not None:
+        problem = clustered.cluster_problem(frame, treat, cluster, period is not None)
+        if problem:
+            return unavailable(measure, method, n_t, n_c, problem)
     design = _numeric_design(frame, [outcome, treat, *covariates, *auxiliary])
+    cluster_dummies = _numeric_design(frame, [cluster]) if cluster else None
+    period_dummies = (
+        _numeric_design(frame.assign(**{period: frame[period].astype("string")}), [period])
+        if period
+        else None
+    )
+    design = pd.concat([design, cluster_dummies, period_dummies], axis=1)
+    design = design.loc[:, ~design.columns.duplicated()]
     design = design.loc[:, design.notna().any()]
     design = design.loc[:, design.nunique(dropna=True) > 1]
     if outcome not in design.columns or treat not in design.columns:
@@ -153,8 +178,12 @@ def multiple_imputation(
     names = {column: f"v{index}" for index, column in enumerate(design.columns)}
     data = design.rename(columns=names).reset_index(drop=True)
     data.columns = pd.Index([str(c) for c in data.columns], dtype=object)
-    adjust = [names[c] for c in design.columns if c not in {outcome, treat, *auxiliary}]
-    formula = " + ".join([f"{names[outcome]} ~ {names[treat]}", *adjust])
+    # The analysis model: arm, covariates and (stepped wedge) periods; clusters only impute.
+    only_imputing = {outcome, treat, *auxiliary}
+    if cluster_dummies is not None:
+        only_imputing |= set(cluster_dummies.columns)
+    adjust = [names[c] for c in design.columns if c not in only_imputing]
+    groups = frame[cluster].astype(str).to_numpy() if cluster else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -163,20 +192,72 @@ def multiple_imputation(
             else:  # statsmodels < 0.15 draws from the global NumPy state
                 np.random.seed(seed)
                 imputed = _MatrixMICEData(data)
-            analysis = MICE(formula, sm.OLS, imputed, n_skip=SKIP)
-            result = analysis.fit(n_burnin=burn_in, n_imputations=imputations)
+            # The cycles of statsmodels' MICE.fit: burn-in, then SKIP + 1 cycles per imputation.
+            imputed.update_all(burn_in)
+            draws = []
+            for _m in range(imputations):
+                imputed.update_all(SKIP + 1)
+                draws.append(_analyse(imputed.data, names[outcome], names[treat], adjust, groups))
     except Exception as error:
         return unavailable(
             measure, method, n_t, n_c, _("Imputation failed: %(error)s") % {"error": error}
         )
-    index = list(result.exog_names).index(names[treat])
-    coef = float(result.params[index])
-    se = float(np.sqrt(result.cov_params()[index, index]))
-    if not (math.isfinite(coef) and math.isfinite(se)) or se <= 0:
-        return unavailable(measure, method, n_t, n_c, _("Imputation gave no usable estimate."))
-    p = float(2 * stats.norm.sf(abs(coef / se)))
-    fmi = float(result.frac_miss_info[index])
-    notes.append(_("Fraction of missing information: %(fmi).2f.") % {"fmi": fmi})
-    return Estimate(
-        measure, coef, coef - Z95 * se, coef + Z95 * se, p, method, n_t, n_c, " ".join(notes)
+    pooled = rubin(
+        [d[0] for d in draws],
+        [d[1] for d in draws],
+        complete_df=(
+            clustered.cluster_df(len(set(groups)))
+            if groups is not None
+            else len(data) - len(adjust) - 2
+        ),
     )
+    if pooled is None:
+        return unavailable(measure, method, n_t, n_c, _("Imputation gave no usable estimate."))
+    coef, se, df, fmi = pooled
+    q = float(stats.t.ppf(0.975, df))
+    p = float(2 * stats.t.sf(abs(coef / se), df))
+    notes.append(_("Fraction of missing information: %(fmi)s.") % {"fmi": number(fmi, 2)})
+    se_type = clustered.cr2_label() if cluster else _("model-based")
+    return Estimate(
+        measure, coef, coef - q * se, coef + q * se, p, method, n_t, n_c, " ".join(notes)
+    ).described(
+        _("%(se)s, pooled by Rubin's rules") % {"se": se_type},
+        _("%(reference)s (Barnard–Rubin)") % {"reference": t_reference(df)},
+        [label(c) for c in covariates],
+    )
+
+
+def _analyse(
+    data: pd.DataFrame, outcome: str, treat: str, adjust: list[str], groups: np.ndarray | None
+) -> tuple[float, float]:
+    """The arm coefficient and its variance in one completed data set: least squares with
+    model-based variance, or CR2 by ``groups``."""
+    x = np.column_stack([np.ones(len(data)), data[[treat, *adjust]].to_numpy(dtype=float)])
+    y = data[outcome].to_numpy(dtype=float)
+    if groups is None:
+        fit = sm.OLS(y, x).fit()
+        return float(fit.params[1]), float(fit.cov_params()[1, 1])
+    frame = pd.DataFrame(x[:, 1:], columns=[treat, *adjust]).assign(y=y, c=groups)
+    result = clustered.linear_cr2(frame, "y", [treat, *adjust], "c", coefficient=treat)
+    return float(result.params[treat]), result.se(treat) ** 2
+
+
+def rubin(
+    estimates: list[float], variances: list[float], complete_df: float
+) -> tuple[float, float, float, float] | None:
+    """Rubin's rules: the pooled estimate, its standard error, the Barnard–Rubin (1999)
+    degrees of freedom with ``complete_df`` complete-data degrees of freedom, and the fraction
+    of missing information λ = (1 + 1/m)B / T. None when the result is not usable."""
+    m = len(estimates)
+    if m < 2:
+        return None
+    q = np.asarray(estimates, dtype=float)
+    within = float(np.mean(variances))
+    between = float(np.var(q, ddof=1))
+    total = within + (1 + 1 / m) * between
+    if not (math.isfinite(total) and total > 0):
+        return None
+    share = (1 + 1 / m) * between / total
+    observed = (complete_df + 1) / (complete_df + 3) * complete_df * (1 - share)
+    df = observed if share == 0 else 1 / (share**2 / (m - 1) + 1 / observed)
+    return float(q.mean()), math.sqrt(total), float(df), float(share)

@@ -31,6 +31,7 @@ from reports.analysis.estimates import (
     Estimate,
     _ratio,
     covariate_terms,
+    normal_reference,
     term,
     unavailable,
     usable_covariates,
@@ -102,7 +103,7 @@ def rate_ratio(
         return unavailable(measure, method, n_t, n_c, _("The model did not converge."))
     result = _ratio(measure, coef, se, method, n_t, n_c)
     result.note = " ".join(notes) or None
-    return result
+    return result.described("HC0", normal_reference(), [label(c) for c in covariates])
 
 
 def proportional_odds(
@@ -164,4 +165,4 @@ def proportional_odds(
         )
     result = _ratio(measure, coef, se, method, n_t, n_c)
     result.note = " ".join(notes) or None
-    return result
+    return result.described(_("model-based"), normal_reference(), [label(c) for c in covariates])

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 from scipy import stats
 
-from reports.analysis.figures import COLOURS, to_svg
+from reports.analysis.figures import ACCENT, COLOURS, to_svg
 from reports.analysis.text import _
 
 
@@ -238,7 +238,7 @@ def fidelity_outcome_svg(frame: pd.DataFrame, *, ylabel: str, proportion: bool) 
         both["fidelity_total"],
         both["outcome"],
         s=sizes.to_numpy(),
-        color=COLOURS[0],
+        color=ACCENT,
         alpha=0.75,
         edgecolors="white",
     )

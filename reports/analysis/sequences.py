@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from reports.analysis import sequences_kernels as kernels
-from reports.analysis.text import _
+from reports.analysis.text import _, number
 
 CLARA_THRESHOLD = 5000
 
@@ -277,17 +277,28 @@ def sequence_indicators(
 
 
 def mean_time_in_state(
-    sequences: np.ndarray, alphabet: list[str], groups: pd.Series | np.ndarray, level: float = 0.95
+    sequences: np.ndarray,
+    alphabet: list[str],
+    groups: pd.Series | np.ndarray,
+    level: float = 0.95,
+    clusters: pd.Series | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Mean months in each state per group with a t-based confidence interval.
 
     Columns: group, state, n, mean, sd, ci_low, ci_high (TraMineR seqmtplot gives the means).
+    Groups in sorted order (the arms' codes come first in their labels). With ``clusters``
+    (a cluster trial's sites, one per sequence) the 95% interval is the CR2 cluster-robust one
+    with a t(K − 1) reference over the group's K clusters
+    (:func:`reports.analysis.clustered.cluster_mean`), none with fewer than two.
     """
+    from reports.analysis.clustered import cluster_mean
+
     n_states = len(alphabet)
     seqs, _lengths = as_sequences(sequences, n_states)
     group_values = np.asarray(groups)
+    cluster_values = None if clusters is None else np.asarray(clusters)
     rows = []
-    for group in pd.unique(group_values):
+    for group in sorted(pd.unique(group_values)):
         members = seqs[group_values == group]
         n = members.shape[0]
         for s, name in enumerate(alphabet):
@@ -295,6 +306,13 @@ def mean_time_in_state(
             mean = float(months.mean())
             sd = float(months.std(ddof=1)) if n > 1 else math.nan
             half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
+            low, high = mean - half, mean + half
+            if cluster_values is not None:
+                robust = cluster_mean(
+                    pd.Series(months), pd.Series(cluster_values[group_values == group])
+                )
+                low = math.nan if robust.ci_low is None else robust.ci_low
+                high = math.nan if robust.ci_high is None else robust.ci_high
             rows.append(
                 {
                     "group": group,
@@ -302,8 +320,8 @@ def mean_time_in_state(
                     "n": n,
                     "mean": mean,
                     "sd": sd,
-                    "ci_low": mean - half,
-                    "ci_high": mean + half,
+                    "ci_low": low,
+                    "ci_high": high,
                 }
             )
     return pd.DataFrame(rows)
@@ -640,10 +658,14 @@ def typology(
     size = min(clara_sample_size, unique.shape[0])
     notes.append(
         _(
-            "%(distinct)d distinct sequences: PAM on %(samples)d samples of %(size)d (CLARA); "
+            "%(distinct)s distinct sequences: PAM on %(samples)s samples of %(size)s (CLARA); "
             "the average silhouette width is that of the best sample."
         )
-        % {"distinct": unique.shape[0], "samples": clara_samples, "size": size}
+        % {
+            "distinct": number(int(unique.shape[0])),
+            "samples": number(clara_samples),
+            "size": number(int(size)),
+        }
     )
     # Per k: (total cost over all participants, medoids, the sample's ASW, distinct rows' labels)
     best: dict[int, tuple[float, np.ndarray, float, np.ndarray]] = {}

@@ -16,11 +16,21 @@ from matplotlib.patches import Patch
 from reports.analysis import sequences as sq
 from reports.analysis.figures import COLOURS, to_svg
 from reports.analysis.results import Figure, Section, Table
-from reports.analysis.text import _
+from reports.analysis.text import _, number, p_value
 
-# The report palette, with a light blue in place of its second dark blue so that no two
-# states of a six-state alphabet look alike in index plots.
-STATE_COLOURS = [*COLOURS[:5], "#9dc3e6", "#7f7f7f", "#a9d18e", "#f4b183", "#ffd966"]
+# States without a colour of their own (the trial's alphabet gives each state the colour the
+# pathway pages show; see :func:`sequence_sections`): the series palette of the pages.
+STATE_COLOURS = list(COLOURS)
+
+
+def state_colours(alphabet: list[str], colours: dict[str, str] | None) -> list[str]:
+    """One colour per state: the alphabet's own (the pathway pages' colours) where given, else
+    the pages' series palette in turn."""
+    given = colours or {}
+    return [
+        given.get(code) or STATE_COLOURS[index % len(STATE_COLOURS)]
+        for index, code in enumerate(alphabet)
+    ]
 
 
 def _state_names(alphabet: list[str], labels: dict[str, Any]) -> list[str]:
@@ -28,7 +38,12 @@ def _state_names(alphabet: list[str], labels: dict[str, Any]) -> list[str]:
 
 
 def _distribution_svg(
-    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list[str]
+    sequences: np.ndarray,
+    n_states: int,
+    names: list[str],
+    groups: np.ndarray,
+    arms: list[str],
+    colours: list[str],
 ) -> tuple[str, pd.DataFrame]:
     figure = MplFigure(figsize=(7, 2.4 * len(arms) + 0.6))
     rows = []
@@ -40,12 +55,12 @@ def _distribution_svg(
             months,
             np.nan_to_num(dist.T),
             labels=names,
-            colors=STATE_COLOURS[:n_states],
+            colors=colours[:n_states],
             step="mid",
         )
         axes.set_xlim(1, dist.shape[0])
         axes.set_ylim(0, 1)
-        axes.set_title(f"{arm} (n = {int((groups == arm).sum())})", loc="left", fontsize=10)
+        axes.set_title(f"{arm} (n = {number(int((groups == arm).sum()))})", loc="left", fontsize=10)
         axes.set_ylabel(_("Share"))
         for month, shares in zip(months, dist, strict=True):
             rows.append({"arm": arm, "month": int(month), **dict(zip(names, shares, strict=True))})
@@ -58,11 +73,16 @@ def _distribution_svg(
 
 
 def _index_svg(
-    sequences: np.ndarray, n_states: int, names: list[str], groups: np.ndarray, arms: list[str]
+    sequences: np.ndarray,
+    n_states: int,
+    names: list[str],
+    groups: np.ndarray,
+    arms: list[str],
+    colours: list[str],
 ) -> str:
     """Index plot: one line per participant, sorted by their states from the first month on."""
     figure = MplFigure(figsize=(7, 3 * len(arms) + 0.6))
-    colours = ListedColormap(["#ffffff", *STATE_COLOURS[:n_states]])
+    colour_map = ListedColormap(["#ffffff", *colours[:n_states]])
     for index, arm in enumerate(arms):
         axes = figure.add_subplot(len(arms), 1, index + 1)
         members = sequences[groups == arm]
@@ -72,15 +92,15 @@ def _index_svg(
             image,
             aspect="auto",
             interpolation="nearest",
-            cmap=colours,
+            cmap=colour_map,
             vmin=0,
             vmax=n_states,
             extent=(0.5, members.shape[1] + 0.5, len(members), 0),
         )
-        axes.set_title(f"{arm} (n = {len(members)})", loc="left", fontsize=10)
+        axes.set_title(f"{arm} (n = {number(len(members))})", loc="left", fontsize=10)
         axes.set_ylabel(_("Participants"))
     axes.set_xlabel(_("Month since randomisation"))
-    handles = [Patch(color=STATE_COLOURS[s], label=names[s]) for s in range(n_states)]
+    handles = [Patch(color=colours[s], label=names[s]) for s in range(n_states)]
     figure.axes[0].legend(
         handles=handles,
         loc="lower left",
@@ -105,7 +125,7 @@ def _transition_svg(rates: np.ndarray, names: list[str]) -> str:
         axes.text(
             j,
             i,
-            f"{value:.2f}",
+            number(float(value), 2),
             ha="center",
             va="center",
             fontsize=7,
@@ -153,21 +173,42 @@ def sequence_sections(
     *,
     work_states: frozenset[int] = frozenset(),
     benefit_states: frozenset[int] = frozenset(),
+    colours: dict[str, str] | None = None,
+    clusters: pd.Series | None = None,
 ) -> list[Section]:
     """The pathways sections: descriptives by arm, transition rates, and a typology.
 
-    ``labels`` maps alphabet codes to display names; ``groups`` gives each participant's arm
-    (same order as ``sequences``). ``k=None`` picks the number of types in 2..6 with the
-    highest average silhouette width. Costs: TRATE substitution, indel max/2, PAM from Ward.
+    ``labels`` maps alphabet codes to display names and ``colours`` to the colours the pathway
+    pages give them; ``groups`` gives each participant's arm (same order as ``sequences``),
+    shown in sorted order (the arms' labels start with their codes, the trial's order).
+    ``k=None`` picks the number of types in 2..6 with the highest average silhouette width.
+    Costs: TRATE substitution, indel max/2, PAM from Ward.
+
+    ``clusters`` (a cluster or stepped-wedge trial's site of each participant) makes the
+    intervals cluster-robust and leaves out the chi-square test of types by arm, which
+    ignores clustering (both said under the tables).
     """
     n_states = len(alphabet)
     seqs, _lengths = sq.as_sequences(sequences, n_states)
     names = _state_names(alphabet, labels)
+    palette = state_colours(alphabet, colours)
     arm_of = np.asarray(groups)
-    arms = list(pd.unique(arm_of))
+    arms = sorted(pd.unique(arm_of))
 
-    distribution_svg, distribution = _distribution_svg(seqs, n_states, names, arm_of, arms)
-    mean_time = sq.mean_time_in_state(seqs, names, arm_of).rename(columns={"group": "arm"})
+    distribution_svg, distribution = _distribution_svg(seqs, n_states, names, arm_of, arms, palette)
+    mean_time = sq.mean_time_in_state(seqs, names, arm_of, clusters=clusters).rename(
+        columns={"group": "arm"}
+    )
+    mean_time_notes = (
+        [
+            _(
+                "95% CI: CR2 cluster-robust standard error by site, t reference with (sites in "
+                "the arm − 1) degrees of freedom; none for an arm with fewer than two sites."
+            )
+        ]
+        if clusters is not None
+        else [_("95% CI: t reference with n − 1 degrees of freedom.")]
+    )
     indicators = sq.sequence_indicators(
         seqs, alphabet, work_states=work_states, benefit_states=benefit_states
     )
@@ -187,7 +228,12 @@ def sequence_sections(
             )
         ],
         tables=[
-            Table("pathways_mean_time", _("Mean months in each state by arm (95% CI)"), mean_time),
+            Table(
+                "pathways_mean_time",
+                _("Mean months in each state by arm (95% CI)"),
+                mean_time,
+                notes=mean_time_notes,
+            ),
             Table(
                 "pathways_indicators",
                 _("Transitions, spells, entropy and turbulence per participant by arm"),
@@ -217,7 +263,7 @@ def sequence_sections(
             Figure(
                 "pathways_index",
                 _("Sequence index plot by arm (sorted)"),
-                _index_svg(seqs, n_states, names, arm_of, arms),
+                _index_svg(seqs, n_states, names, arm_of, arms, palette),
                 Table(
                     "pathways_index_counts",
                     _("Participants by arm"),
@@ -226,15 +272,15 @@ def sequence_sections(
             ),
         ],
     )
-    for number, arm in enumerate(arms, start=1):
+    for position, arm in enumerate(arms, start=1):
         rates = sq.transition_rates(seqs[arm_of == arm], n_states)
         frame = pd.DataFrame(rates, index=names, columns=names).reset_index(names="from")
         descriptives.figures.append(
             Figure(
-                f"pathways_transitions_{number}",
+                f"pathways_transitions_{position}",
                 _("Monthly transition rates: %(arm)s") % {"arm": arm},
                 _transition_svg(rates, names),
-                Table(f"pathways_transitions_{number}", _("Transition rates"), frame),
+                Table(f"pathways_transitions_{position}", _("Transition rates"), frame),
             )
         )
 
@@ -251,10 +297,10 @@ def sequence_sections(
     typology_section.text.append(
         _(
             "Optimal matching distances (substitution costs from transition rates, indel "
-            "cost %(indel).2f) were clustered by PAM started from Ward's solution; %(k)d "
+            "cost %(indel)s) were clustered by PAM started from Ward's solution; %(k)s "
             "types were chosen by the average silhouette width (ASW)."
         )
-        % {"indel": indel, "k": chosen}
+        % {"indel": number(float(indel), 2), "k": number(int(chosen))}
     )
     typology_section.text.extend(result.notes)
     medoids = pd.DataFrame(
@@ -285,13 +331,30 @@ def sequence_sections(
             _("Pathway types by arm"),
             counts,
             notes=[
-                _("Chi-square test of independence: χ² = %(chi2).2f, df = %(dof)d, p = %(p).3f.")
-                % test
+                _(
+                    "No test of types by arm: the chi-square test ignores clustering by site, "
+                    "so its p-value would be too small."
+                )
+                if clusters is not None
+                else _("Chi-square test of independence: χ² = %(chi2)s, df = %(dof)s, p %(p)s.")
+                % {
+                    "chi2": number(test["chi2"], 2),
+                    "dof": number(int(test["dof"])),
+                    "p": _p_text(test["p"]),
+                }
             ],
         ),
     ]
+    if clusters is not None:
+        return [descriptives, typology_section]
     if test["min_expected"] < 5:
         typology_section.problems.append(
             _("Some expected counts are below 5; the chi-square p-value is approximate.")
         )
     return [descriptives, typology_section]
+
+
+def _p_text(p: float) -> str:
+    """The p-value after "p" in a sentence: "= 0.123" or "< 0.001"."""
+    shown = p_value(p)
+    return shown if shown.startswith("<") else f"= {shown}"

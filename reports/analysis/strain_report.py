@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
 from occupations.strain import StrainSummary
-from reports.analysis.figures import COLOURS, to_svg
+from reports.analysis.figures import COLOURS, MUTED, to_svg
 from reports.analysis.text import _
 
 COLUMNS = ["arm", "measure", "jobs", "participants", "n", "mean", "sd", "median", "q1", "q3"]
@@ -73,7 +73,7 @@ def strain_svg(summary: StrainSummary, labels: dict[str, str], scale_max: float 
             yerr=sds,
             capsize=3,
             color=COLOURS[j % len(COLOURS)],
-            error_kw={"elinewidth": 0.8, "ecolor": "#444444"},
+            error_kw={"elinewidth": 0.8, "ecolor": MUTED},
             label=group.arm,
         )
     axes.set_xticks(positions, [labels.get(m, m) for m in measures], fontsize=8)

@@ -1,7 +1,7 @@
 """Build a report synchronously, with the same pipeline as the Celery task.
 
     python manage.py build_report TRIAL --kind effect --out DIR [--cut-off YYYY-MM-DD]
-        [--seed N] [--blinded]
+        [--seed N] [--blinded] [--language nb]
 
 The plan in force is used (locked, else the draft). Without --seed the seed is derived as for a
 report ordered in the browser, so the numbers match a report ordered for the same cut-off.
@@ -13,8 +13,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from reports import pipeline
 from trial.models import Trial
@@ -31,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="random seed (default: derived)")
         parser.add_argument(
             "--blinded", action="store_true", help="show arms as codes, as for a blinded user"
+        )
+        parser.add_argument(
+            "--language",
+            default=settings.LANGUAGE_CODE,
+            choices=[code for code, _name in settings.LANGUAGES],
+            help="the report's language (the data sets keep English variable names)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -68,7 +75,8 @@ class Command(BaseCommand):
             self.stderr.write(f"{percent:3d} % {stage}")
 
         try:
-            result = pipeline.build(spec, Path(options["out"]), progress=progress)
+            with translation.override(options["language"]):
+                result = pipeline.build(spec, Path(options["out"]), progress=progress)
         except pipeline.ReportBuildError as error:
             raise CommandError(str(error)) from None
         if result.pdf:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from reports.analysis.compliance import difference, iv_2sls, received_treatment
+from reports.analysis.estimates import two_by_two, welch_difference
 
 
 def test_received_treatment_is_contact_in_intervention_arms_and_exposure_in_controls() -> None:
@@ -44,8 +45,25 @@ def test_iv_without_first_stage_is_not_identified() -> None:
     assert estimate.estimate is None and "not identified" in estimate.note
 
 
-def test_difference_is_a_difference_in_means() -> None:
-    result = difference(
-        pd.Series([1.0, 0, 1, 1, 0, 0]), pd.Series([1, 1, 1, 0, 0, 0]), "m", "w", ""
+def test_difference_has_the_primary_tables_standard_error() -> None:
+    # One estimate, one standard error in the whole report: the ITT risk difference of the
+    # non-compliance table is the primary table's (Wald, p(1 - p)/n per arm), not one with
+    # sample variances (n - 1), which gave p = 0.807 beside 0.808 for the same estimate.
+    y = pd.Series([1.0] * 30 + [0.0] * 20 + [1.0] * 28 + [0.0] * 22)
+    group = pd.Series([1] * 50 + [0] * 50)
+    result = difference(y, group, "ITT risk difference", "", binary=True)
+    primary = two_by_two(30, 50, 28, 50)[0]
+    assert (result.estimate, result.ci_low, result.ci_high, result.p_value) == (
+        primary.estimate,
+        primary.ci_low,
+        primary.ci_high,
+        primary.p_value,
     )
-    assert result.estimate == pytest.approx(2 / 3 - 1 / 3)
+    assert result.measure == "ITT risk difference" and result.se_type == primary.se_type
+    # A continuous outcome: the Welch difference of the primary table, t reference included.
+    values = pd.Series([3.0, 5, 4, 6, 2, 1, 2, 3])
+    arms = pd.Series([1, 1, 1, 1, 0, 0, 0, 0])
+    welch = welch_difference(values[arms == 1], values[arms == 0])
+    continuous = difference(values, arms, "ITT difference in means", "", binary=False)
+    assert (continuous.estimate, continuous.p_value) == (welch.estimate, welch.p_value)
+    assert continuous.reference == welch.reference
