@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "randomisation",
     "fidelity",
     "pathways",
+    "economics",
     "reports",
     "demo",
     "accounts",
