@@ -132,9 +132,7 @@ def prepare_rates(
     return frame[["kind", "key", "arm", "value", "start", "end"]].reset_index(drop=True), left_out
 
 
-def lookup(
-    rates: pd.DataFrame, kind: str, keys: pd.Series, days: Days
-) -> npt.NDArray[np.float64]:
+def lookup(rates: pd.DataFrame, kind: str, keys: pd.Series, days: Days) -> npt.NDArray[np.float64]:
     """The rate of ``kind`` for each (key, day); NaN where none is valid. Rows of one kind and
     key never overlap, so at most one matches."""
     table = rates[rates["kind"] == kind]
@@ -315,9 +313,7 @@ def components(
         observed_count.reindex(people["participant_id"]).fillna(0).to_numpy() < horizon
     ]
     if len(short):
-        left_out.append(
-            LeftOut("not_observed", "benefit", "", int(len(short)), 0.0, int(len(short)))
-        )
+        left_out.append(LeftOut("not_observed", "benefit", "", len(short), 0.0, len(short)))
     incomplete.update(short.tolist())
     codes = states.fillna("").astype(str)
     in_state = (~unobserved) & (codes != "").to_numpy()

@@ -14,7 +14,7 @@ from trial.models import Trial
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
-class UnitCostForm(forms.ModelForm[UnitCost]):
+class UnitCostForm(forms.ModelForm):
     class Meta:
         model = UnitCost
         fields = ["kind", "key", "arm", "amount", "price_year", "valid_from", "valid_to", "note"]
@@ -26,7 +26,8 @@ class UnitCostForm(forms.ModelForm[UnitCost]):
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         arm_field = self.fields["arm"]
-        assert isinstance(arm_field, forms.ModelChoiceField)
+        if not isinstance(arm_field, forms.ModelChoiceField):  # pragma: no cover
+            raise TypeError("arm must be a model choice field")
         arm_field.queryset = trial.arms.order_by("code")
         # Arm codes only: a blinded statistician may read this page.
         arm_field.label_from_instance = lambda arm: arm.code
@@ -51,7 +52,7 @@ class ImportForm(forms.Form):
         return upload
 
 
-class SettingsForm(forms.ModelForm[EconomicSettings]):
+class SettingsForm(forms.ModelForm):
     price_index = forms.CharField(
         label=_("Price index"),
         required=False,

@@ -223,9 +223,8 @@ def _parse_row(
     valid_to = _parse_date(value["valid_to"], "valid_to", problems)
     if len(value["note"]) > 200:
         problems.append(_("note: at most 200 characters."))
-    if problems:
+    if problems or amount is None or price_year is None or valid_from is None:
         return None
-    assert amount is not None and price_year is not None and valid_from is not None
     if valid_to is not None and valid_to < valid_from:
         problems.append(_("valid_to: before valid_from."))
         return None
@@ -263,7 +262,7 @@ def import_unit_costs(
     dialect = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=dialect)
     header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [name for name in CSV_COLUMNS if name not in header and name not in ("arm", "note")]
+    missing = [name for name in CSV_COLUMNS if name not in header and name not in ("arm", "valid_to", "note")]
     if missing:
         return ImportResult(
             0,

@@ -215,8 +215,8 @@ def test_discount_rate_zero_adds_year_one_undiscounted() -> None:
     parts = costs.components(participants(), contacts(), months(), rates(), SETTINGS)
     frame = costs.per_participant(parts, discount_rate=0.0).set_index("participant_id")
     assert frame.loc[1, "total_cost"] == pytest.approx(123700 + 517.5, rel=REL)
-    scaled = costs.per_participant(
-        parts, discount_rate=0.0, scale={"staff_minute": 1.2}
-    ).set_index("participant_id")
+    scaled = costs.per_participant(parts, discount_rate=0.0, scale={"staff_minute": 1.2}).set_index(
+        "participant_id"
+    )
     # staff minutes of P1: (600 + 360) x 0.2 more
     assert scaled.loc[1, "total_cost"] == pytest.approx(123700 + 517.5 + 960 * 0.2, rel=REL)
