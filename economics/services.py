@@ -262,7 +262,8 @@ def import_unit_costs(
     dialect = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=dialect)
     header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [name for name in CSV_COLUMNS if name not in header and name not in ("arm", "valid_to", "note")]
+    optional = ("arm", "valid_to", "note")
+    missing = [name for name in CSV_COLUMNS if name not in header and name not in optional]
     if missing:
         return ImportResult(
             0,
