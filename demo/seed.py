@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from economics.demo import seed_unit_costs
 from fidelity.contact_demo import ContactDemo
 from fidelity.review_demo import seed_adaptations, seed_fidelity_reviews
 from instruments import library
@@ -41,6 +42,7 @@ class FullDemo(DemoHooks):
         scheme_services.lock_scheme(scheme, actor=coordinator)
         load_illustrative_jem(trial, coordinator)
         pathways_demo.prepare(trial, coordinator)
+        seed_unit_costs(trial, coordinator)
         seed_fidelity_reviews(trial, actor=coordinator, as_of=self.as_of)
         self.contacts = ContactDemo(trial, coordinator, self.as_of)
         seed_adaptations(trial, actor=coordinator, as_of=self.as_of)

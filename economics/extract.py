@@ -53,15 +53,19 @@ def rates_frame(trial: Trial) -> pd.DataFrame:
 
 
 def economic_data(trial: Trial, *, today: dt.date | None = None) -> EconomicData:
-    """Participants with an allocation, their contacts (with the logging member's role and
-    whether the contact delivered an intervention-specific component to a control participant),
-    their monthly states over the horizon, and the unit costs."""
+    """Participants allocated by ``today``, their contacts up to it (with the logging member's
+    role and whether the contact delivered an intervention-specific component to a control
+    participant), their monthly states over the horizon (months after the register cut-off or
+    ``today`` are not observed), and the unit costs."""
+    until = today or dt.date.max
     from pathways import services as pathway_services
 
     current = settings_for(trial)
     people = pd.DataFrame.from_records(
         list(
-            Allocation.objects.filter(trial=trial, participant__isnull=False).values_list(
+            Allocation.objects.filter(
+                trial=trial, participant__isnull=False, allocated_on__lte=until
+            ).values_list(
                 "participant_id",
                 "participant__study_id",
                 "arm__code",
@@ -81,9 +85,9 @@ def economic_data(trial: Trial, *, today: dt.date | None = None) -> EconomicData
         ).values_list("contact_id", flat=True)
     )
     rows = list(
-        Contact.objects.filter(trial=trial, participant__isnull=False).values_list(
-            "id", "participant_id", "contact_on", "minutes", "author_id", "partners"
-        )
+        Contact.objects.filter(
+            trial=trial, participant__isnull=False, contact_on__lte=until
+        ).values_list("id", "participant_id", "contact_on", "minutes", "author_id", "partners")
     )
     contacts = pd.DataFrame.from_records(
         rows, columns=["id", "participant_id", "contact_on", "minutes", "author_id", "partners"]
