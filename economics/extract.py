@@ -98,7 +98,8 @@ def economic_data(trial: Trial, *, today: dt.date | None = None) -> EconomicData
     horizon = min(current.horizon_months, table.months)
     codes = np.array([*table.codes, ""], dtype=object)
     values = table.values[:, :horizon].astype(np.int64)
-    states = np.where(values < 0, None, codes[np.clip(values, 0, len(codes) - 1)])
+    states = codes[np.clip(values, 0, len(codes) - 1)]
+    states[values < 0] = None  # not observed (after the register cut-off)
     months = pd.DataFrame(
         {
             "participant_id": np.repeat(table.participant_ids, horizon),

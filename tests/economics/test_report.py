@@ -39,9 +39,7 @@ def spec(trial: Trial, kind: str, *, blinded: bool = False) -> pipeline.BuildSpe
     )
 
 
-def test_the_demo_full_report_has_a_cost_effectiveness_section(
-    demo: Trial, tmp_path: Path
-) -> None:
+def test_the_demo_full_report_has_a_cost_effectiveness_section(demo: Trial, tmp_path: Path) -> None:
     result = pipeline.build(spec(demo, "full"), tmp_path)
     section = next(s for s in result.sections if s.key == "cost_effectiveness")
     assert section.part == "Economic evaluation"
@@ -57,9 +55,11 @@ def test_the_demo_full_report_has_a_cost_effectiveness_section(
         costs = pd.read_csv(io.BytesIO(archive.read("economic_costs.csv")))
         dictionary = pd.read_csv(io.BytesIO(archive.read("economic_costs_dictionary.csv")))
     assert set(costs.columns) == set(dictionary["column"])
-    assert len(costs) == incremental.frame.iloc[0][["n_treated", "n_control"]].sum() + (
-        costs["complete"] == 0
-    ).sum()
+    assert (
+        len(costs)
+        == incremental.frame.iloc[0][["n_treated", "n_control"]].sum()
+        + (costs["complete"] == 0).sum()
+    )
     assert "personal_number" not in costs.columns
 
 
@@ -70,9 +70,7 @@ def test_a_missing_rate_is_listed_not_counted_as_zero(demo: Trial, tmp_path: Pat
     assert any("“aap”" in problem for problem in section.problems)
 
 
-def test_blinded_and_in_norwegian_the_section_shows_arm_codes(
-    demo: Trial, tmp_path: Path
-) -> None:
+def test_blinded_and_in_norwegian_the_section_shows_arm_codes(demo: Trial, tmp_path: Path) -> None:
     with translation.override("nb"):
         result = pipeline.build(spec(demo, "economic", blinded=True), tmp_path)
     section = next(s for s in result.sections if s.key == "cost_effectiveness")
