@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from matplotlib.figure import Figure as MplFigure
 
 from economics import costs, evaluation, extract
+from economics.models import UnitCost
 from economics.services import settings_for
 from reports import render
 from reports.analysis.figures import COLOURS, to_svg
@@ -112,9 +113,15 @@ def dictionary() -> pd.DataFrame:
 def economic_sections(inp: ReportInput, names: dict[str, str]) -> list[Section]:
     """The cost-effectiveness section; arms by ``names`` (codes only when blinded)."""
     current = settings_for(inp.trial)
+    section = Section(key="cost_effectiveness", title=_("Cost-effectiveness"))
+    if not UnitCost.objects.filter(trial=inp.trial).exists():
+        # Not worth reading a million contacts for: say so and stop.
+        section.problems.append(
+            _("No unit costs or no randomised participants: nothing to evaluate.")
+        )
+        return [section]
     data = inp.shared("economic_data", lambda: extract.economic_data(inp.trial, today=inp.cut_off))
     settings = data.settings
-    section = Section(key="cost_effectiveness", title=_("Cost-effectiveness"))
     section.text.append(
         _(
             "Costs per participant over %(h)s months from randomisation, in %(year)s prices "
