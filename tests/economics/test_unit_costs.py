@@ -223,3 +223,23 @@ def test_the_api_adds_rows_and_answers_400_with_field_errors(world: World) -> No
     assert reader.post(url, data, content_type="application/json").status_code == 403
     outsider = Client(HTTP_AUTHORIZATION=f"Token {api_token(world.users['outsider'])}")
     assert outsider.get(url).status_code == 404
+
+
+def test_the_api_refuses_an_end_before_the_start_and_odd_input_without_a_500(
+    world: World,
+) -> None:
+    client = Client(HTTP_AUTHORIZATION=f"Token {api_token(world.users['coordinator'])}")
+    url = reverse("v1:unit-cost-list", args=[world.trial.code])
+    base = {"kind": "staff_minute", "key": "caseworker", "amount": "1", "price_year": 2025}
+    cases = [
+        {**base, "valid_from": "2025-02-01", "valid_to": "2025-01-01"},
+        {**base, "valid_from": "2025-01-01", "arm": "A"},
+        {**base, "valid_from": "2025-01-01", "key": "x\x00y"},
+        {**base, "valid_from": "2025-01-01", "amount": "1e400"},
+        {**base, "valid_from": "9999-12-31", "kind": "participant", "key": "oops"},
+        {**base, "valid_from": "2025-01-01", "arm": "\x00"},
+    ]
+    for data in cases:
+        response = client.post(url, data, content_type="application/json")
+        assert response.status_code == 400, (data, response.content)
+    assert not UnitCost.objects.exists()
