@@ -190,10 +190,10 @@ def test_bootstrap_on_a_fixed_index_matrix() -> None:
     de = [WORK[1], WORK[1] / 2 - WORK[5]]
     np.testing.assert_allclose(result.delta_cost, dc, rtol=REL)
     np.testing.assert_allclose(result.delta_effect, de, rtol=REL)
-    # Acceptability at 0: both replicates cost more, so 0 of 2; at 50,000 replicate 1 has
-    # 50000 x 7.92 - 117... > 0? 50000 x (6 + 2/r) = 396153.8 > dC1 = 123700 + 517.5/r - 240300
-    # - 42000/r < 0 already: replicate 1 saves money, so it is cost-effective at every wtp.
-    assert dc[0] < 0
+    # Replicate 1: dC = (123700 + 517.5/r) - (240300 + 42000/r) < 0 and dE > 0, so its NMB is
+    # positive at every willingness to pay. Replicate 2: dC > 0 and dE = (6 + 2/r)/2 - (10 + 2/r)
+    # < 0, so its NMB is negative at every one. Acceptability: 1 of 2 at both 0 and 50,000.
+    assert dc[0] < 0 < de[0] and de[1] < 0 < dc[1]
     np.testing.assert_allclose(result.ceac, [0.5, 0.5])
     # Percentile interval of two values, type 7: low = v1 + 0.025 (v2 - v1).
     low, high = sorted(dc)
