@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "randomisation",
     "fidelity",
     "pathways",
+    "economics",
     "reports",
     "demo",
     "accounts",
@@ -403,6 +404,8 @@ SPECTACULAR_SETTINGS = {
     # null, an empty list or a nested object, so the schema could not describe them truthfully.
     # The form parsers stay, so that a form request that works today keeps working.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # Several models have a "kind"; name the unit cost's so the schema needs no numbered name.
+    "ENUM_NAME_OVERRIDES": {"UnitCostKindEnum": "economics.models.UnitCost.Kind"},
 }
 
 # Celery. The embedded default keeps its queue in files under var/, so no broker server is needed.

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from economics.demo import seed_unit_costs
 from fidelity.adaptations.demo import seed_adaptations
 from fidelity.contacts.demo import ContactDemo
 from fidelity.reviews.demo import seed_fidelity_reviews
@@ -42,6 +43,7 @@ class FullDemo(DemoHooks):
         scheme_services.lock_scheme(scheme, actor=coordinator)
         load_illustrative_jem(trial, coordinator)
         pathways_demo.prepare(trial, coordinator)
+        seed_unit_costs(trial, coordinator)
         seed_fidelity_reviews(trial, actor=coordinator, as_of=self.as_of)
         self.contacts = ContactDemo(trial, coordinator, self.as_of)
         seed_adaptations(trial, actor=coordinator, as_of=self.as_of)

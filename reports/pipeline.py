@@ -688,6 +688,26 @@ register_kind(
 )
 
 
+def economic_kind_sections(inp: ReportInput) -> list[Section]:
+    from reports.economics_section import economic_sections
+
+    return economic_sections(inp, arm_names(inp.data, inp.blinded))
+
+
+register_kind(
+    ReportKind(
+        key="economic",
+        label=gettext_lazy("Economic evaluation"),
+        sections=economic_kind_sections,
+        description=gettext_lazy(
+            "Costs per participant from the contact log and the register months, incremental "
+            "cost and months in work, net monetary benefit, the cost-effectiveness plane and "
+            "acceptability curve, and one-way sensitivity analyses."
+        ),
+    )
+)
+
+
 def full_kind_sections(inp: ReportInput) -> list[Section]:
     """The effect, process and pathways reports in one, each a part of its own; the shared
     inputs (extracted data, CONSORT frames, fidelity reviews) are computed once."""
@@ -695,6 +715,7 @@ def full_kind_sections(inp: ReportInput) -> list[Section]:
         (_("Effect evaluation"), effect_kind_sections),
         (_("Process evaluation"), process_kind_sections),
         (_("Pathways"), pathways_kind_sections),
+        (_("Economic evaluation"), economic_kind_sections),
     ]
     out = []
     for title, build_part in parts:
@@ -1003,7 +1024,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         tables=tables,
         meta=meta,
         readme=_readme(meta),
-        files=zip_files(built),
+        files=zip_files(built) | inp.cache.get("zip_files", {}),
     )
     stage("done")
     timings["total"] = round(time.perf_counter() - started, 3)

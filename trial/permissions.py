@@ -71,6 +71,7 @@ class Perm(StrEnum):
     DOWNLOAD_REPORT = "download_report"
     LOCK_ANALYSIS_PLAN = "lock_analysis_plan"
     DEFINE_INSTRUMENTS = "define_instruments"
+    KEEP_UNIT_COSTS = "keep_unit_costs"
 
 
 Role = Membership.Role
@@ -97,6 +98,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.ORDER_REPORT,
             Perm.DOWNLOAD_REPORT,
             Perm.DEFINE_INSTRUMENTS,
+            Perm.KEEP_UNIT_COSTS,
         }
     ),
     # Caseworkers deliver the intervention, so they know the arm; they see only their sites.

@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.test import Client, override_settings
 
+from economics.models import UnitCost
 from fidelity.models import Adaptation, Component, Contact, Exposure, Review
 from fidelity.scales import services as scales
 from instruments import services as instrument_services
@@ -273,6 +274,15 @@ def _populate(
     put("trial_import", "inside", trial_import.pk)
     matrix = JobExposureMatrix.objects.create(trial=trial, name="JEM", version="1", file_hash="0")
     put("jem", "inside", matrix.pk)
+    unit_cost = UnitCost.objects.create(
+        trial=trial,
+        kind=UnitCost.Kind.STAFF_MINUTE,
+        key="caseworker",
+        amount=10,
+        price_year=2025,
+        valid_from=dt.date(2025, 1, 1),
+    )
+    put("unit_cost", "inside", unit_cost.pk)
     membership = Membership.objects.get(trial=trial, user=authors["inside"])
     put("membership", "inside", membership.pk)
     assignment = SiteAssignment.objects.create(

@@ -46,6 +46,7 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "trial_import": (False, True, 999_999_999),
     "flag": (False, True, 999_999_999),
     "state": (False, True, 999_999_999),
+    "unit_cost": (False, True, 999_999_999),
     "item": (False, False, 999),
     # Instruments are named by code, which differs between the two trials' instruments; their
     # items and scales by position (1, 2, …), the same numbers in every instrument.
@@ -502,6 +503,22 @@ ROUTES: list[Route] = [
         {"state_id": "state"},
     ),
     Route("pathways:settings", {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
+    Route(
+        "economics:unit_costs",
+        {G: read(P.ORDER_REPORT), PO: write(P.ORDER_REPORT, P.KEEP_UNIT_COSTS)},
+    ),
+    Route("economics:import", {G: post_only(P.KEEP_UNIT_COSTS), PO: write(P.KEEP_UNIT_COSTS)}),
+    Route("economics:settings", {G: post_only(P.KEEP_UNIT_COSTS), PO: write(P.KEEP_UNIT_COSTS)}),
+    Route(
+        "economics:edit",
+        {G: read(P.KEEP_UNIT_COSTS), PO: write(P.KEEP_UNIT_COSTS)},
+        {"cost_id": "unit_cost"},
+    ),
+    Route(
+        "economics:delete",
+        {G: post_only(P.KEEP_UNIT_COSTS), PO: write(P.KEEP_UNIT_COSTS)},
+        {"cost_id": "unit_cost"},
+    ),
     # The data dictionary: everyone in the trial reads it; importing one defines instruments.
     Route("instruments_dictionary:dictionary", {G: read(P.VIEW_TRIAL)}),
     Route("instruments_dictionary:download", {G: read(P.VIEW_TRIAL)}),
@@ -636,6 +653,7 @@ ROUTES: list[Route] = [
     Route("v1:state-list", {G: read(P.VIEW_TRIAL)}),
     Route("v1:spell-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route("v1:sequence-table", {G: read(P.VIEW_PARTICIPANTS)}),
+    Route("v1:unit-cost-list", {G: read(P.ORDER_REPORT), PO: write(P.KEEP_UNIT_COSTS)}),
     Route("v1:dictionary", {G: read(P.VIEW_TRIAL), PO: write(P.DEFINE_INSTRUMENTS)}),
     Route(
         "v1:instrument-list",

@@ -1,0 +1,80 @@
+"""The cost-effectiveness section on the demo trial: in the full report and as its own kind,
+with the plane, the acceptability curve, the per-participant costs in the ZIP, and arm codes
+only when blinded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.utils import translation
+
+from demo.seed import seed_demo
+from economics.models import UnitCost
+from reports import pipeline
+from trial.models import Trial
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+@pytest.fixture
+def demo(db: None) -> Trial:
+    return seed_demo(participants=60, seed=3, as_of=AS_OF).trial
+
+
+def spec(trial: Trial, kind: str, *, blinded: bool = False) -> pipeline.BuildSpec:
+    plan = pipeline.plan_in_force(trial)
+    return pipeline.BuildSpec(
+        trial=trial,
+        kind=kind,
+        cut_off=AS_OF,
+        seed=pipeline.default_seed(trial, kind, AS_OF, plan),
+        blinded=blinded,
+        plan=plan,
+        ordered_by="statistician",
+    )
+
+
+def test_the_demo_full_report_has_a_cost_effectiveness_section(demo: Trial, tmp_path: Path) -> None:
+    result = pipeline.build(spec(demo, "full"), tmp_path)
+    section = next(s for s in result.sections if s.key == "cost_effectiveness")
+    assert section.part == "Economic evaluation"
+    assert [f.key for f in section.figures] == ["ce_plane", "ceac"]
+    assert all(f.svg.startswith("<?xml") for f in section.figures)
+    incremental = next(t for t in section.tables if t.key == "economic_incremental")
+    row = incremental.frame.iloc[0]
+    assert row["comparison"].startswith("A: IPS")
+    assert row["delta_cost_low"] <= row["delta_cost"] <= row["delta_cost_high"]
+    assert 0 <= row["probability"] <= 1
+    assert result.pdf is not None and result.pdf.stat().st_size > 0
+    with zipfile.ZipFile(result.zip) as archive:
+        costs = pd.read_csv(io.BytesIO(archive.read("economic_costs.csv")))
+        dictionary = pd.read_csv(io.BytesIO(archive.read("economic_costs_dictionary.csv")))
+    assert set(costs.columns) == set(dictionary["column"])
+    assert (
+        len(costs)
+        == incremental.frame.iloc[0][["n_treated", "n_control"]].sum()
+        + (costs["complete"] == 0).sum()
+    )
+    assert "personal_number" not in costs.columns
+
+
+def test_a_missing_rate_is_listed_not_counted_as_zero(demo: Trial, tmp_path: Path) -> None:
+    UnitCost.objects.filter(trial=demo, kind="benefit", key="aap").delete()
+    result = pipeline.build(spec(demo, "economic"), tmp_path)
+    section = next(s for s in result.sections if s.key == "cost_effectiveness")
+    assert any("“aap”" in problem for problem in section.problems)
+
+
+def test_blinded_and_in_norwegian_the_section_shows_arm_codes(demo: Trial, tmp_path: Path) -> None:
+    with translation.override("nb"):
+        result = pipeline.build(spec(demo, "economic", blinded=True), tmp_path)
+    section = next(s for s in result.sections if s.key == "cost_effectiveness")
+    assert section.title == "Kostnadseffektivitet"
+    incremental = next(t for t in section.tables if t.key == "economic_incremental")
+    assert incremental.frame.iloc[0]["comparison"] == "A – B"
+    assert "IPS" not in section.figures[0].svg
