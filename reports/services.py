@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from reports import pipeline
+from reports import exports, pipeline
 from reports import variables as dictionary
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import audit, jobs, permissions
@@ -452,17 +452,24 @@ def request_report(
     kind: str,
     cut_off: dt.date,
     options: dict[str, Any] | None = None,
+    export: dict[str, Any] | None = None,
     actor: User,
 ) -> ReportRequest:
     """Record a report order and queue its build once the row is committed.
 
     The plan in force (locked, else the draft) and whether arms are coded are fixed now. The
-    seed is ``options["seed"]`` or derived from the trial, kind, cut-off and plan. Raises
-    ReportError for an unknown kind, a cut-off in the future or a missing plan. If the broker
-    cannot be reached the request is marked failed, with the reason, and the returned row says
-    so (``never_queued``); it is not sent later. Audited.
+    seed is ``options["seed"]`` or derived from the trial, kind, cut-off and plan. ``export``
+    holds the file formats and de-identification chosen for the data sets (the arguments of
+    ``exports.check_options``; CSV and Stata as they are when not given), kept in the options
+    where they differ from the defaults. Raises ReportError for an unknown kind, a cut-off in
+    the future or a missing plan, and ExportOptionsError (a TrialError) for export choices that
+    cannot be met, each with its field. If the broker cannot be reached the request is marked
+    failed, with the reason, and the returned row says so (``never_queued``); it is not sent
+    later. Audited, with the export choices.
     """
     options = dict(options or {})
+    chosen = exports.check_options(**(export or {}))
+    options.update(chosen.to_options())
     try:
         report_kind = pipeline.get_kind(kind)
     except pipeline.ReportBuildError as error:
@@ -503,6 +510,7 @@ def request_report(
                 "plan_version": plan.version if plan else None,
                 "blinded": report.blinded,
                 "options": options,
+                **chosen.audit_data(),
             },
         )
         transaction.on_commit(partial(enqueue, report.pk))
@@ -571,6 +579,7 @@ def _build(report: ReportRequest, rows: QuerySet[ReportRequest]) -> str:
         options=report.options,
         ordered_by=report.requested_by_name,
         request_id=report.pk,
+        export_salt=f"{report.pk}:{report.created_at.isoformat()}",
     )
     folder = report_folder(report.trial)
     pdf_path, zip_path = pipeline.output_paths(folder, spec)
@@ -619,16 +628,19 @@ def report_file(report: ReportRequest, which: str) -> Path:
     return path
 
 
+def export_options(report: ReportRequest) -> exports.ExportOptions:
+    """The formats and de-identification of the report's data sets."""
+    return exports.ExportOptions.from_options(report.options)
+
+
 def record_download(report: ReportRequest, *, which: str, actor: User) -> Path:
-    """The file to send, with the download recorded in the audit trail."""
+    """The file to send, with the download recorded in the audit trail; for the data sets
+    (the ZIP) with their formats and de-identification."""
     path = report_file(report, which)
-    audit.record(
-        "report.downloaded",
-        report,
-        actor=actor,
-        data={"file": which, "name": path.name, "snapshot_hash": report.snapshot_hash},
-        trial=report.trial,
-    )
+    data: dict[str, Any] = {"file": which, "name": path.name, "snapshot_hash": report.snapshot_hash}
+    if which == "zip":
+        data.update(export_options(report).audit_data())
+    audit.record("report.downloaded", report, actor=actor, data=data, trial=report.trial)
     return path
 
 

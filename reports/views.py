@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reports import pipeline, services
+from reports import exports, pipeline, services
 from reports import variables as dictionary
 from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, UnblindAnalysisForm
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
@@ -239,6 +239,7 @@ def report_list(request: HttpRequest, trial: Trial) -> HttpResponse:
                     kind=data["kind"],
                     cut_off=data["cut_off"],
                     options=options,
+                    export=form.export_choices(),
                     actor=_actor(request),
                 )
             except TrialError as error:
@@ -284,10 +285,13 @@ def report_detail(request: AuthenticatedHttpRequest, trial: Trial, report_id: in
         }
         for i, name in enumerate(names)
     ]
+    export = services.export_options(report)
     context = {
         "trial": trial,
         "row": _report_row(request, report),
         "report": report,
+        "formats": export.formats_text(),
+        "deidentification": export.deidentification_text(),
         "stages": stages,
         "stage_label": pipeline.STAGE_LABELS.get(report.stage, report.stage),
         "poll_url": reverse("reports:detail", args=[trial.code, report.pk]),
@@ -336,6 +340,9 @@ def download_log(request: HttpRequest, trial: Trial) -> HttpResponse:
     for event in page:
         report = reports.get(event.target_id)
         kind = pipeline.KINDS.get(report.kind) if report else None
+        # Downloads of data sets record their formats and de-identification (earlier ones
+        # did not: those were CSV and Stata, as they are).
+        export = exports.ExportOptions.from_options(event.data) if "formats" in event.data else None
         rows.append(
             {
                 "event": event,
@@ -343,6 +350,8 @@ def download_log(request: HttpRequest, trial: Trial) -> HttpResponse:
                 "kind": kind.label if kind else (report.kind if report else event.target_repr),
                 "file": event.data.get("file", ""),
                 "name": event.data.get("name", ""),
+                "formats": export.formats_text() if export else "",
+                "deidentification": export.deidentification_text() if export else "",
             }
         )
     return render(request, "reports/downloads.html", {"trial": trial, "page": page, "rows": rows})
