@@ -452,7 +452,7 @@ def sav_bytes(
     labels = labels or {}
     names = spss_names(frame.columns)
     data = pd.DataFrame(index=frame.index)
-    variable_labels: dict[str, str] = {}
+    variable_labels: dict[str, str | None] = {}
     value_labels: dict[str, dict[Any, str]] = {}
     user_missing: dict[str, list[Any]] = {}
     measure: dict[str, str] = {}
@@ -702,7 +702,7 @@ def r_script(
                 pairs = [(c.upper(), t) for c, t in pairs if c in ("True", "False")]
             elif kind == "number":
                 pairs = [(str(int(c)), t) for c, t in pairs if INTEGER.fullmatch(c)]
-            if not pairs:
+            if not pairs or column_info is None:
                 continue
             ordered = ", ordered = TRUE" if column_info.kind == "ordinal" else ""
             lines.append(

@@ -27,13 +27,18 @@ import pyarrow.parquet as pq
 import pyreadstat
 import pytest
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from instruments.models import Assessment
-from reports import exports, extract, pipeline
+from reports import exports, extract, pipeline, services
 from reports import variables as dictionary
+from reports.models import ReportRequest
 from reports.render import ColumnInfo
 from tests.conftest import IN_CI
+from tests.reports.conftest import CUT_OFF as RW_CUT_OFF
+from tests.reports.conftest import ReportWorld
 from tests.reports.test_instrument_outcomes import CUT_OFF, PhqWorld, phq
+from trial.models import AuditEvent
 
 TRIAL = phq
 """The PHQ-9 trial, a fixture of test_instrument_outcomes (imported, pytest offers it here)."""
@@ -473,3 +478,150 @@ def test_readme_and_manifest_record_the_choices_never_the_offsets(
     for text in (readme, members["report.json"].decode()):
         assert not [i for i in pseudonyms if i in text]
         assert "offset" not in text.replace("offsets are recorded nowhere", "")
+
+
+# --- ordering, on the page and through the API; the audit trail ------------------------------
+
+BASE = "/trials/ips/reports/"
+API = "/api/v1/trials/ips/reports/"
+
+
+@pytest.fixture
+def built_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds are not sent to a broker; the test runs them with execute_report."""
+    monkeypatch.setattr(services, "enqueue", lambda report_id: None)
+
+
+@pytest.mark.parametrize(
+    ("choice", "field"),
+    [
+        ({"formats": ["sav"]}, "formats"),
+        ({"formats": []}, "formats"),
+        ({"formats": "spss"}, "formats"),
+        ({"formats": [["spss"]]}, "formats"),
+        ({"formats": ["spss"] * 6}, "formats"),
+        ({"date_shift_days": -1}, "date_shift_days"),
+        ({"date_shift_days": exports.DATE_SHIFT_MAX + 1}, "date_shift_days"),
+        ({"date_shift_days": "a lot"}, "date_shift_days"),
+        ({"date_shift_days": 1.5}, "date_shift_days"),
+        ({"hash_study_ids": "md5"}, "hash_study_ids"),
+        ({"hash_study_ids": None}, "hash_study_ids"),
+        ({"drop_free_text": "perhaps"}, "drop_free_text"),
+    ],
+)
+def test_api_refuses_bad_export_choices_with_a_field_error(
+    rworld: ReportWorld, built_here: None, choice: dict[str, Any], field: str
+) -> None:
+    api = APIClient()
+    api.force_authenticate(rworld.world.users["statistician"])
+    answer = api.post(API, {"kind": "data", "cut_off": RW_CUT_OFF.isoformat(), **choice}, "json")
+    assert answer.status_code == 400, answer.content
+    assert field in answer.json()["errors"], answer.json()
+    assert not ReportRequest.objects.exists()
+
+
+def test_the_service_refuses_what_the_forms_would_never_send(rworld: ReportWorld) -> None:
+    statistician = rworld.world.users["statistician"]
+    for export, field in (
+        ({"formats": ["csv", "xlsx"]}, "formats"),
+        ({"formats": []}, "formats"),
+        ({"date_shift_days": 99999}, "date_shift_days"),
+        ({"hash_study_ids": "sha1"}, "hash_study_ids"),
+    ):
+        with pytest.raises(exports.ExportOptionsError) as refused:
+            services.request_report(
+                rworld.trial, kind="data", cut_off=RW_CUT_OFF, export=export, actor=statistician
+            )
+        assert refused.value.field == field
+    assert not ReportRequest.objects.exists()
+
+
+def test_api_order_records_the_export_choices_and_the_download_is_audited(
+    rworld: ReportWorld, built_here: None
+) -> None:
+    api = APIClient()
+    api.force_authenticate(rworld.world.users["statistician"])
+    choice = {
+        "formats": ["parquet", "spss", "spss"],
+        "drop_free_text": True,
+        "date_shift_days": 30,
+        "hash_study_ids": "export",
+    }
+    answer = api.post(API, {"kind": "data", "cut_off": RW_CUT_OFF.isoformat(), **choice}, "json")
+    assert answer.status_code == 201, answer.content
+    body = answer.json()
+    deidentify = {"drop_free_text": True, "date_shift_days": 30, "hash_study_ids": "export"}
+    assert body["formats"] == ["spss", "parquet"]  # one order, each once
+    assert body["deidentify"] == deidentify
+    assert body["options"]["deidentify"] == deidentify
+    ordered = AuditEvent.objects.get(action="report.requested")
+    assert ordered.data["formats"] == ["spss", "parquet"]
+    assert ordered.data["deidentify"] == deidentify
+
+    assert services.execute_report(body["id"]) == "done"
+    link = api.get(f"{API}{body['id']}/").json()["files"]["zip"]
+    response = rworld.world.client("statistician").get(link)
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        names = set(archive.namelist())
+    assert {"participants.sav", "participants.parquet"} <= names
+    assert not {"participants.csv", "participants.dta", exports.R_SCRIPT} & names
+    downloaded = AuditEvent.objects.get(action="report.downloaded")
+    assert downloaded.actor_name == "statistician"
+    assert downloaded.data["file"] == "zip"
+    assert downloaded.data["formats"] == ["spss", "parquet"]
+    assert downloaded.data["deidentify"] == deidentify
+    # The coordinator reads it on the downloads page.
+    page = rworld.world.client("coordinator").get("/trials/ips/report-downloads/")
+    text = page.content.decode()
+    assert "SPSS (.sav), Parquet" in text
+    assert "dates shifted by up to 30 days per participant" in text
+    assert "study ids hashed for this export only" in text
+
+
+def test_page_offers_formats_and_deidentification_and_shows_field_errors(
+    rworld: ReportWorld, built_here: None
+) -> None:
+    client = rworld.world.client("statistician")
+    page = client.get(BASE).content.decode()
+    for value in exports.FORMATS:
+        assert f'value="{value}"' in page
+    assert 'name="date_shift_days"' in page and 'name="hash_study_ids"' in page
+    form = {"kind": "data", "cut_off": RW_CUT_OFF.isoformat(), "hash_study_ids": "none"}
+    for bad, message in (
+        ({"formats": "xlsx"}, "Select a valid choice"),
+        ({}, "This field is required"),  # no format at all
+        ({"formats": "spss", "date_shift_days": "99999"}, "less than or equal to 3650"),
+        ({"formats": "spss", "date_shift_days": "-3"}, "greater than or equal to 0"),
+        ({"formats": "spss", "hash_study_ids": "md5"}, "Select a valid choice"),
+    ):
+        answer = client.post(BASE, {**form, **bad})
+        assert answer.status_code == 200, bad
+        assert message in answer.content.decode(), bad
+    assert not ReportRequest.objects.exists()
+    answer = client.post(
+        BASE,
+        {
+            **form,
+            "formats": ["csv", "r"],
+            "drop_free_text": "on",
+            "date_shift_days": "14",
+            "hash_study_ids": "trial",
+        },
+    )
+    assert answer.status_code == 302
+    report = ReportRequest.objects.get()
+    assert report.options["formats"] == ["csv", "r"]
+    assert report.options["deidentify"] == {
+        "drop_free_text": True,
+        "date_shift_days": 14,
+        "hash_study_ids": "trial",
+    }
+    detail = client.get(f"{BASE}{report.pk}/").content.decode()
+    assert "R (the CSV files and a script that applies the labels)" in detail
+    assert "study ids hashed, linked across the trial&#x27;s exports" in detail
+    # The defaults order what was always ordered.
+    client.post(BASE, {**form, "formats": ["csv", "stata"]})
+    assert ReportRequest.objects.latest("pk").options == {
+        "seed": ReportRequest.objects.latest("pk").seed
+    }
