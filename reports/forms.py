@@ -37,10 +37,11 @@ class OrderReportForm(forms.Form):
         label=_("Files of the data sets"),
         choices=list(exports.FORMATS.items()),
         initial=list(exports.DEFAULT_FORMATS),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_(
             "Every format holds the same data with the labels of the data dictionary: variable "
-            "labels, value labels and missing-data codes."
+            "labels, value labels and missing-data codes. None ticked: CSV and Stata."
         ),
     )
     drop_free_text = forms.BooleanField(
@@ -62,6 +63,7 @@ class OrderReportForm(forms.Form):
         label=_("Study ids"),
         choices=list(exports.HASH_CHOICES.items()),
         initial=exports.KEEP,
+        required=False,
         widget=forms.RadioSelect,
     )
 
@@ -74,10 +76,10 @@ class OrderReportForm(forms.Form):
         """The file formats and de-identification, as ``services.request_report`` takes them."""
         data = self.cleaned_data
         return {
-            "formats": data["formats"],
+            "formats": data["formats"] or None,  # none ticked (or an older form): the default
             "drop_free_text": data["drop_free_text"],
             "date_shift_days": data["date_shift_days"] or 0,
-            "hash_study_ids": data["hash_study_ids"],
+            "hash_study_ids": data["hash_study_ids"] or exports.KEEP,
         }
 
 

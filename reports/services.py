@@ -644,6 +644,26 @@ def record_download(report: ReportRequest, *, which: str, actor: User) -> Path:
     return path
 
 
+def record_command_build(spec: pipeline.BuildSpec, result: pipeline.BuildResult) -> None:
+    """Record in the trial's audit trail a report built by ``manage.py build_report`` (by an
+    operator on the server, outside the permission layer): what, on which data, in which
+    formats and with which de-identification, and the files' names."""
+    audit.record(
+        "report.built_by_command",
+        spec.trial,
+        actor=None,
+        data={
+            "kind": spec.kind,
+            "cut_off": spec.cut_off.isoformat(),
+            "blinded": spec.blinded,
+            "snapshot_hash": result.snapshot_hash,
+            "files": [path.name for path in (result.pdf, result.zip) if path is not None],
+            **exports.ExportOptions.from_options(spec.options).audit_data(),
+        },
+        trial=spec.trial,
+    )
+
+
 def consort_download(trial: Trial, *, cut_off: dt.date, actor: User) -> str:
     """The trial's current CONSORT flow diagram as an SVG document, with arms as codes for a
     blinded user (as in the reports they order). The caller has checked the right to order

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -590,7 +591,6 @@ def test_page_offers_formats_and_deidentification_and_shows_field_errors(
     form = {"kind": "data", "cut_off": RW_CUT_OFF.isoformat(), "hash_study_ids": "none"}
     for bad, message in (
         ({"formats": "xlsx"}, "Select a valid choice"),
-        ({}, "This field is required"),  # no format at all
         ({"formats": "spss", "date_shift_days": "99999"}, "less than or equal to 3650"),
         ({"formats": "spss", "date_shift_days": "-3"}, "greater than or equal to 0"),
         ({"formats": "spss", "hash_study_ids": "md5"}, "Select a valid choice"),
@@ -620,8 +620,53 @@ def test_page_offers_formats_and_deidentification_and_shows_field_errors(
     detail = client.get(f"{BASE}{report.pk}/").content.decode()
     assert "R (the CSV files and a script that applies the labels)" in detail
     assert "study ids hashed, linked across the trial&#x27;s exports" in detail
-    # The defaults order what was always ordered.
-    client.post(BASE, {**form, "formats": ["csv", "stata"]})
-    assert ReportRequest.objects.latest("pk").options == {
-        "seed": ReportRequest.objects.latest("pk").seed
-    }
+    # The defaults, or nothing ticked (as a form from before sends), order what was always
+    # ordered.
+    for defaults in ({**form, "formats": ["csv", "stata"]}, form):
+        assert client.post(BASE, defaults).status_code == 302
+        latest = ReportRequest.objects.latest("pk")
+        assert latest.options == {"seed": latest.seed}
+
+
+def test_the_command_writes_the_formats_asked_for_and_is_audited(
+    rworld: ReportWorld, tmp_path: Path
+) -> None:
+    call_command(
+        "build_report",
+        "ips",
+        "--kind",
+        "data",
+        "--out",
+        str(tmp_path),
+        "--cut-off",
+        RW_CUT_OFF.isoformat(),
+        "--format",
+        "spss",
+        "--format",
+        "parquet",
+        "--shift-dates",
+        "20",
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    with zipfile.ZipFile(next(tmp_path.glob("*.zip"))) as archive:
+        names = set(archive.namelist())
+    assert {"outcomes.sav", "outcomes.parquet"} <= names and "outcomes.dta" not in names
+    event = AuditEvent.objects.get(action="report.built_by_command")
+    assert event.actor_name == "system" and event.trial == rworld.trial
+    assert event.data["formats"] == ["spss", "parquet"]
+    assert event.data["deidentify"]["date_shift_days"] == 20
+    page = rworld.world.client("coordinator").get("/trials/ips/report-downloads/")
+    text = page.content.decode()
+    assert "built with manage.py build_report" in text and "SPSS (.sav), Parquet" in text
+    assert RW_CUT_OFF.isoformat() in text
+    with pytest.raises(CommandError, match="0 to 3650"):
+        call_command(
+            "build_report",
+            "ips",
+            "--out",
+            str(tmp_path),
+            "--shift-dates",
+            "-5",
+            stderr=io.StringIO(),
+        )
