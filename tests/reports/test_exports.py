@@ -670,3 +670,31 @@ def test_the_command_writes_the_formats_asked_for_and_is_audited(
             "-5",
             stderr=io.StringIO(),
         )
+
+
+def test_the_choices_read_in_norwegian(rworld: ReportWorld, built_here: None) -> None:
+    client = rworld.world.client("statistician")
+    page = client.get(BASE, HTTP_ACCEPT_LANGUAGE="nb").content.decode()
+    for text in ("Filer for datasettene", "Utelat fritekstspørsmål", "Behold studie-ID-ene"):
+        assert text in page
+    answer = client.post(
+        BASE,
+        {
+            "kind": "data",
+            "cut_off": RW_CUT_OFF.isoformat(),
+            "formats": "spss",
+            "date_shift_days": "9999",
+        },
+        HTTP_ACCEPT_LANGUAGE="nb",
+    )
+    assert "mindre enn eller lik 3650" in answer.content.decode()
+    report = services.request_report(
+        rworld.trial,
+        kind="data",
+        cut_off=RW_CUT_OFF,
+        export={"formats": ["spss"], "date_shift_days": 7, "drop_free_text": True},
+        actor=rworld.world.users["statistician"],
+    )
+    detail = client.get(f"{BASE}{report.pk}/", HTTP_ACCEPT_LANGUAGE="nb").content.decode()
+    assert "Avidentifisering" in detail
+    assert "fritekstspørsmål utelatt; datoer forskjøvet med inntil 7 dager per deltaker" in detail
