@@ -625,7 +625,7 @@ R_CLASSES = {"boolean": "logical", "number": "numeric", "date": "Date", "text": 
 R_FORMULA = "^'+[-=+@\\\\t\\\\r]"
 
 R_HEADER = """\
-# {title}
+# The analysis data sets of trial {trial}.
 # Reads the analysis data sets of this export and applies the labels of the data dictionary.
 # In R: setwd() to the folder the ZIP was unpacked into, then source("{script}").
 # Result: trial_data, a list of data frames ({names}).
@@ -664,19 +664,22 @@ trial_data <- list()
 
 
 def r_script(
-    title: str,
+    trial: str,
     data_sets: Mapping[str, pd.DataFrame],
     columns: Mapping[str, Mapping[str, ColumnInfo]] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> str:
-    """``load_data.R``: reads each data set's CSV with the right column classes (text stays
-    text, so codes such as ``0110`` keep their zeros), labels every column and adds a factor for
-    each column with value labels."""
+    """``load_data.R`` for the data sets of ``trial`` (its code): reads each data set's CSV with
+    the right column classes (text stays text, so codes such as ``0110`` keep their zeros),
+    labels every column and adds a factor for each column with value labels. Every text that
+    comes from the trial (labels, codes, names) is an ASCII string literal (:func:`r_string`),
+    so none can end a literal or a comment and run as R."""
     columns = columns or {}
     labels = labels or {}
     lines = [
         R_HEADER.format(
-            title=title.replace("\n", " "),
+            # Only the characters of a code: nothing typed may end the comment line and run.
+            trial=re.sub(r"[^A-Za-z0-9_-]", "_", trial),
             script=R_SCRIPT,
             names=", ".join(f"trial_data${name}" for name in data_sets),
             formula=R_FORMULA,

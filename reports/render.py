@@ -546,8 +546,7 @@ def write_zip(
                     add(f"{name}.parquet", exports.parquet_bytes(frame, name, info, labels))
                 dictionary.extend(dictionary_rows(name, frame, labels, info))
             if exports.R in formats:
-                title = f"{meta.get('trial_title', '')} ({meta.get('trial', '')})"
-                script = exports.r_script(title, data_sets, columns, labels)
+                script = exports.r_script(str(meta.get("trial", "")), data_sets, columns, labels)
                 add(exports.R_SCRIPT, script.encode())
             add(
                 "data_dictionary.csv",

@@ -698,3 +698,26 @@ def test_the_choices_read_in_norwegian(rworld: ReportWorld, built_here: None) ->
     detail = client.get(f"{BASE}{report.pk}/", HTTP_ACCEPT_LANGUAGE="nb").content.decode()
     assert "Avidentifisering" in detail
     assert "fritekstspørsmål utelatt; datoer forskjøvet med inntil 7 dager per deltaker" in detail
+
+
+def test_labels_cannot_break_out_of_the_r_script(tmp_path: Path, rscript: str) -> None:
+    nasty = 'x"); file.create("pwned") # \\" \r\nfile.create("pwned2")\n# æøå \U0001d6fc'
+    frame = pd.DataFrame({"study_id": ["a", "b"], "living": ["alone", "partner"]})
+    info = {"living": ColumnInfo(label=nasty, values={"alone": nasty, "partner": "Partner"})}
+    script = exports.r_script('ips\r\nfile.create("pwned3")', {"d": frame}, {"d": info})
+    assert script.isascii()
+    (tmp_path / "load_data.R").write_text(script)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "driver.R").write_text(
+        'source("load_data.R")\n'
+        "x <- trial_data$d$living\n"
+        'writeLines(c(attr(x, "label"), levels(trial_data$d$living.factor)), "out.txt",'
+        " useBytes = TRUE)\n"
+    )
+    done = subprocess.run(
+        [rscript, "--vanilla", "driver.R"], cwd=tmp_path, capture_output=True, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert not list(tmp_path.glob("pwned*"))
+    read = (tmp_path / "out.txt").read_bytes().decode()
+    assert read == f"{nasty}\n{nasty}\nPartner\n"
