@@ -721,3 +721,34 @@ def test_labels_cannot_break_out_of_the_r_script(tmp_path: Path, rscript: str) -
     assert not list(tmp_path.glob("pwned*"))
     read = (tmp_path / "out.txt").read_bytes().decode()
     assert read == f"{nasty}\n{nasty}\nPartner\n"
+
+
+def test_every_format_and_choice_works_for_a_trial_without_data(
+    world: Any, tmp_path: Path, rscript: str
+) -> None:
+    members = build(
+        world.trial,
+        tmp_path,
+        formats=ALL,
+        drop_free_text=True,
+        date_shift_days=5,
+        hash_study_ids="trial",
+    )
+    for name in DATA_SETS[:-1]:
+        assert read_sav(members[f"{name}.sav"])[0].empty
+        assert pd.read_parquet(io.BytesIO(members[f"{name}.parquet"])).empty
+    for name, content in members.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    done = subprocess.run(
+        [
+            rscript,
+            "--vanilla",
+            "-e",
+            'source("load_data.R"); stopifnot(nrow(trial_data[[1]]) == 0)',
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
