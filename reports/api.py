@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer, SchemaTypedInput
-from reports import pipeline, services
+from reports import exports, pipeline, services
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import permissions
 from trial.api import TrialScopedMixin, query_filters, service_errors
@@ -57,11 +57,19 @@ class AnalysisPlanSerializer(serializers.ModelSerializer[AnalysisPlan]):
         ]
 
 
+class DeidentificationSerializer(serializers.Serializer[Any]):
+    drop_free_text = serializers.BooleanField()
+    date_shift_days = serializers.IntegerField()
+    hash_study_ids = serializers.ChoiceField(choices=list(exports.HASH_CHOICES))
+
+
 class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
     plan_version = serializers.IntegerField(
         source="plan.version", default=None, allow_null=True, read_only=True
     )
     files = serializers.SerializerMethodField()
+    formats = serializers.SerializerMethodField()
+    deidentify = serializers.SerializerMethodField()
 
     class Meta:
         model = ReportRequest
@@ -84,7 +92,18 @@ class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
             "snapshot_hash",
             "versions",
             "files",
+            "formats",
+            "deidentify",
         ]
+
+    def get_formats(self, report: ReportRequest) -> list[str]:
+        """Files of each data set in the ZIP."""
+        return list(services.export_options(report).formats)
+
+    @extend_schema_field(DeidentificationSerializer)
+    def get_deidentify(self, report: ReportRequest) -> dict[str, Any]:
+        """What was taken out of the data sets before they were written."""
+        return services.export_options(report).deidentification()
 
     def get_files(self, report: ReportRequest) -> dict[str, str]:
         """Download URLs of the finished files the user may download."""
@@ -100,13 +119,41 @@ class ReportSerializer(serializers.ModelSerializer[ReportRequest]):
 
 
 class OrderReportSerializer(SchemaTypedInput, serializers.Serializer[Any]):
-    """An order for a report: its kind and data cut-off, and optionally its language (by
-    default the request's: Accept-Language, else the site's default)."""
+    """An order for a report: its kind and data cut-off, optionally its language (by default
+    the request's: Accept-Language, else the site's default), and the files and
+    de-identification of its data sets."""
 
     kind = serializers.ChoiceField(choices=[])
     cut_off = serializers.DateField()
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     language = serializers.ChoiceField(choices=[], required=False)
+    formats = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(exports.FORMATS)),
+        required=False,
+        allow_empty=False,
+        max_length=len(exports.FORMATS),
+        help_text="Files of each data set in the ZIP (default csv and stata): csv; stata (.dta); "
+        "spss (.sav, with value labels and user-missing codes); r (the CSV files and "
+        "load_data.R, which applies the labels); parquet (labels in the field metadata).",
+    )
+    drop_free_text = serializers.BooleanField(
+        required=False, default=False, help_text="Leave out the free-text items."
+    )
+    date_shift_days = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=exports.DATE_SHIFT_MAX,
+        help_text="Shift each participant's dates by the same random number of days, 1 to this "
+        "many, earlier or later; 0 leaves dates as recorded.",
+    )
+    hash_study_ids = serializers.ChoiceField(
+        choices=list(exports.HASH_CHOICES),
+        required=False,
+        default=exports.KEEP,
+        help_text="none: keep the study ids; export: replace them by a keyed hash for this "
+        "export only; trial: by a keyed hash shared by the trial's exports ordered with trial.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -175,12 +222,19 @@ class ReportList(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         options = {"seed": data["seed"]} if "seed" in data else {}
+        export = {
+            "formats": data.get("formats"),
+            "drop_free_text": data["drop_free_text"],
+            "date_shift_days": data["date_shift_days"],
+            "hash_study_ids": data["hash_study_ids"],
+        }
         try:
             report = services.request_report(
                 trial,
                 kind=data["kind"],
                 cut_off=data["cut_off"],
                 options=options,
+                export=export,
                 actor=request.user,
                 language=data.get("language"),
             )

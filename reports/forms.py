@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reports import pipeline, services
+from reports import exports, pipeline, services
 from reports import variables as dictionary
 from reports.models import AnalysisPlan
 from trial.models import Trial
@@ -33,10 +33,54 @@ class OrderReportForm(forms.Form):
         ),
     )
 
+    formats = forms.MultipleChoiceField(
+        label=_("Files of the data sets"),
+        choices=list(exports.FORMATS.items()),
+        initial=list(exports.DEFAULT_FORMATS),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Every format holds the same data with the labels of the data dictionary: variable "
+            "labels, value labels and missing-data codes. None ticked: CSV and Stata."
+        ),
+    )
+    drop_free_text = forms.BooleanField(
+        label=_("Leave out free-text items"),
+        required=False,
+        help_text=_("Items of the type free text, as the data dictionary lists them."),
+    )
+    date_shift_days = forms.IntegerField(
+        label=_("Shift dates by up to (days)"),
+        required=False,
+        min_value=0,
+        max_value=exports.DATE_SHIFT_MAX,
+        help_text=_(
+            "Each participant's dates move by the same random number of days, earlier or later, "
+            "so intervals stay as they were. Empty or 0: dates as recorded."
+        ),
+    )
+    hash_study_ids = forms.ChoiceField(
+        label=_("Study ids"),
+        choices=list(exports.HASH_CHOICES.items()),
+        initial=exports.KEEP,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = [(k.key, k.label) for k in pipeline.KINDS.values()]  # type: ignore[attr-defined]  # a ChoiceField
         self.fields["cut_off"].initial = timezone.localdate()
+
+    def export_choices(self) -> dict[str, Any]:
+        """The file formats and de-identification, as ``services.request_report`` takes them."""
+        data = self.cleaned_data
+        return {
+            "formats": data["formats"] or None,  # none ticked (or an older form): the default
+            "drop_free_text": data["drop_free_text"],
+            "date_shift_days": data["date_shift_days"] or 0,
+            "hash_study_ids": data["hash_study_ids"] or exports.KEEP,
+        }
 
 
 class AnalysisPlanForm(forms.ModelForm):

@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 from instruments import builtin
 from instruments.definition import Text
 from instruments.models import Instrument
-from reports import extract, render, sections
+from reports import exports, extract, render, sections
 from reports import variables as dictionary
 from reports.analysis import consort, results
 from reports.analysis.results import EffectData, Section, Table
@@ -184,6 +184,10 @@ class BuildSpec:
     options: dict[str, Any] = field(default_factory=dict)
     ordered_by: str = ""
     request_id: int | None = None
+    export_salt: str = ""
+    """Names the export for its pseudonyms and date offsets when study ids are hashed for it
+    alone (``exports.export_key``): the request and when it was ordered, so a rebuild gives
+    the same file. Empty: a fresh random one per build."""
 
 
 @dataclass
@@ -744,7 +748,8 @@ register_kind(
         sections=lambda inp: [],
         pdf=False,
         description=gettext_lazy(
-            "The pseudonymised data sets (CSV and Stata) with a data dictionary; no PDF."
+            "The pseudonymised data sets with a data dictionary, as CSV and Stata files or in "
+            "the formats you choose (SPSS, R, Parquet); no PDF."
         ),
     )
 )
@@ -846,6 +851,10 @@ def export_columns(
                     kind=kind,
                     unit=variable.unit,
                     missing_codes=_pairs(dictionary.missing_labels(variable)),
+                    missing={
+                        code: _english(text)
+                        for code, text in dictionary.missing_labels(variable).items()
+                    },
                 )
             elif answers and base != column and base in by_name:
                 variable = by_name[base]
@@ -1016,15 +1025,21 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
         render.write_pdf(html, pdf_path)
     stage("zip")
     exported = export_frames(data, spec.blinded)
+    columns = export_columns(spec.trial, dictionary.variables(spec.trial), exported)
+    export = exports.ExportOptions.from_options(spec.options)
+    if export.deidentified:
+        key = exports.export_key(spec.trial.pk, export, spec.export_salt)
+        exported, columns = exports.deidentify(exported, columns, export, key)
     render.write_zip(
         zip_path,
         data_sets=exported,
         labels=COLUMN_LABELS,
-        columns=export_columns(spec.trial, dictionary.variables(spec.trial), exported),
+        columns=columns,
         tables=tables,
         meta=meta,
-        readme=_readme(meta),
+        readme=_readme(meta, export),
         files=zip_files(built) | inp.cache.get("zip_files", {}),
+        formats=export.formats,
     )
     stage("done")
     timings["total"] = round(time.perf_counter() - started, 3)
@@ -1039,7 +1054,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
     )
 
 
-def _readme(meta: dict[str, Any]) -> str:
+def _readme(meta: dict[str, Any], export: exports.ExportOptions | None = None) -> str:
     lines = [
         f"{meta['trial_title']} ({meta['trial']}) - {meta['kind']} report",
         f"Data cut-off: {meta['cut_off']}",
@@ -1050,10 +1065,7 @@ def _readme(meta: dict[str, Any]) -> str:
         "(the data sets' column names are English in every language)",
         "",
         "Pseudonymised: participants appear by study id only.",
-        "<name>.csv and <name>.dta (Stata 14+, format 118) hold the same data;",
-        "data_dictionary.csv describes every column: label (English and bokmal), value",
-        "labels, the instrument and its versions, kind, unit and missing-data codes; an answer",
-        "given as a missing-data code is blank and its code is in <name>_missing;",
+        *(export or exports.ExportOptions()).readme_lines(),
         "tables/ holds every results table;",
         "report.json records the plan, options, seed and software versions.",
     ]

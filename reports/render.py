@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
+from reports import exports
 from reports.analysis.results import Figure, Section, Table
 from reports.analysis.text import number, p_value
 from trial.text import spreadsheet_cell
@@ -381,6 +382,10 @@ def stata_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+MULTIPLE_CHOICE = "multi"
+"""The dictionary's kind of a multiple-choice item: its cells join codes with ``|``."""
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     """What the data dictionary and the Stata file say about one column of a data set.
@@ -399,9 +404,15 @@ class ColumnInfo:
     kind: str = ""
     unit: str = ""
     missing_codes: str = ""
+    missing: dict[str, str] = field(default_factory=dict)
+    """The missing-data codes and their labels (``missing_codes`` says the same in words), for
+    the formats that declare them (SPSS user-missing values, Parquet metadata)."""
 
     def stata_codes(self) -> dict[str, int]:
-        """Text codes numbered for the .dta file (empty when every code is an integer)."""
+        """Text codes numbered for the .dta file (empty when every code is an integer, and for
+        a multiple choice, whose cells join several codes and stay text)."""
+        if self.kind == MULTIPLE_CHOICE:
+            return {}
         codes = [c for c in self.values if c not in {"True", "False"}]
         if all(re.fullmatch(r"-?\d+", c) for c in codes):
             return {}
@@ -509,7 +520,7 @@ def _dta(frame: pd.DataFrame, label: str, columns: dict[str, ColumnInfo] | None 
         if name is None:
             continue
         variable_labels[name] = info.label[:80]
-        if not info.values:
+        if not info.values or info.kind == MULTIPLE_CHOICE:
             continue
         numbered = info.stata_codes()
         if numbered:
@@ -542,12 +553,14 @@ def write_zip(
     readme: str,
     files: dict[str, bytes] | None = None,
     columns: dict[str, dict[str, ColumnInfo]] | None = None,
+    formats: tuple[str, ...] = exports.DEFAULT_FORMATS,
 ) -> int:
-    """The analysis ZIP: each data set as CSV and Stata .dta (v118), the data dictionary, every
-    results table as CSV, ``files`` as given (e.g. ``consort.svg``) and report.json with the
-    provenance. ``columns`` (by data set, then column) gives labels, value labels and the
-    instrument of the columns it names, in the dictionary and the .dta files. Written
-    atomically."""
+    """The analysis ZIP: each data set in the ``formats`` chosen (by default CSV and Stata .dta
+    v118; also SPSS .sav, Parquet, and for R the CSV with ``load_data.R``), the data
+    dictionary, every results table as CSV, ``files`` as given (e.g. ``consort.svg``) and
+    report.json with the provenance. ``columns`` (by data set, then column) gives labels, value
+    labels and the instrument of the columns it names, in the dictionary and every format.
+    Written atomically."""
 
     def write(handle: IO[bytes]) -> None:
         with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -561,9 +574,18 @@ def write_zip(
             dictionary: list[dict[str, str]] = []
             for name, frame in data_sets.items():
                 info = (columns or {}).get(name)
-                add(f"{name}.csv", _csv(frame))
-                add(f"{name}.dta", _dta(frame, name, info))
+                if exports.CSV in formats or exports.R in formats:
+                    add(f"{name}.csv", _csv(frame))
+                if exports.STATA in formats:
+                    add(f"{name}.dta", _dta(frame, name, info))
+                if exports.SPSS in formats:
+                    add(f"{name}.sav", exports.sav_bytes(frame, name, info, labels))
+                if exports.PARQUET in formats:
+                    add(f"{name}.parquet", exports.parquet_bytes(frame, name, info, labels))
                 dictionary.extend(dictionary_rows(name, frame, labels, info))
+            if exports.R in formats:
+                script = exports.r_script(str(meta.get("trial", "")), data_sets, columns, labels)
+                add(exports.R_SCRIPT, script.encode())
             add(
                 "data_dictionary.csv",
                 _csv(pd.DataFrame(dictionary, columns=DICTIONARY_COLUMNS)),

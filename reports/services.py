@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from reports import pipeline
+from reports import exports, pipeline
 from reports import variables as dictionary
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import audit, jobs, permissions
@@ -463,6 +463,7 @@ def request_report(
     kind: str,
     cut_off: dt.date,
     options: dict[str, Any] | None = None,
+    export: dict[str, Any] | None = None,
     actor: User,
     language: str | None = None,
 ) -> ReportRequest:
@@ -471,13 +472,19 @@ def request_report(
     The plan in force (locked, else the draft), whether arms are coded and the report's
     language (``language``, else the language the person ordering it uses now, see
     :func:`report_language`) are fixed now. The seed is ``options["seed"]`` or derived from
-    the trial, kind, cut-off and plan. Raises ReportError for an unknown kind, a cut-off in the
-    future or a missing plan. If the broker cannot be reached the request is marked failed,
-    with the reason, and the returned row says so (``never_queued``); it is not sent later.
-    Audited.
+    the trial, kind, cut-off and plan. ``export`` holds the file formats and de-identification
+    chosen for the data sets (the arguments of ``exports.check_options``; CSV and Stata as they
+    are when not given), kept in the options where they differ from the defaults. Raises
+    ReportError for an unknown kind, a cut-off in the future or a missing plan, and
+    ExportOptionsError (a TrialError) for export choices that cannot be met, each with its
+    field. If the broker cannot be reached the request is marked failed, with the reason, and
+    the returned row says so (``never_queued``); it is not sent later. Audited, with the
+    export choices.
     """
     options = dict(options or {})
     language = report_language(language)
+    chosen = exports.check_options(**(export or {}))
+    options.update(chosen.to_options())
     try:
         report_kind = pipeline.get_kind(kind)
     except pipeline.ReportBuildError as error:
@@ -520,6 +527,7 @@ def request_report(
                 "blinded": report.blinded,
                 "language": language,
                 "options": options,
+                **chosen.audit_data(),
             },
         )
         transaction.on_commit(partial(enqueue, report.pk))
@@ -590,6 +598,7 @@ def _build(report: ReportRequest, rows: QuerySet[ReportRequest]) -> str:
         options=report.options,
         ordered_by=report.requested_by_name,
         request_id=report.pk,
+        export_salt=f"{report.pk}:{report.created_at.isoformat()}",
     )
     folder = report_folder(report.trial)
     pdf_path, zip_path = pipeline.output_paths(folder, spec)
@@ -638,17 +647,40 @@ def report_file(report: ReportRequest, which: str) -> Path:
     return path
 
 
+def export_options(report: ReportRequest) -> exports.ExportOptions:
+    """The formats and de-identification of the report's data sets."""
+    return exports.ExportOptions.from_options(report.options)
+
+
 def record_download(report: ReportRequest, *, which: str, actor: User) -> Path:
-    """The file to send, with the download recorded in the audit trail."""
+    """The file to send, with the download recorded in the audit trail; for the data sets
+    (the ZIP) with their formats and de-identification."""
     path = report_file(report, which)
-    audit.record(
-        "report.downloaded",
-        report,
-        actor=actor,
-        data={"file": which, "name": path.name, "snapshot_hash": report.snapshot_hash},
-        trial=report.trial,
-    )
+    data: dict[str, Any] = {"file": which, "name": path.name, "snapshot_hash": report.snapshot_hash}
+    if which == "zip":
+        data.update(export_options(report).audit_data())
+    audit.record("report.downloaded", report, actor=actor, data=data, trial=report.trial)
     return path
+
+
+def record_command_build(spec: pipeline.BuildSpec, result: pipeline.BuildResult) -> None:
+    """Record in the trial's audit trail a report built by ``manage.py build_report`` (by an
+    operator on the server, outside the permission layer): what, on which data, in which
+    formats and with which de-identification, and the files' names."""
+    audit.record(
+        "report.built_by_command",
+        spec.trial,
+        actor=None,
+        data={
+            "kind": spec.kind,
+            "cut_off": spec.cut_off.isoformat(),
+            "blinded": spec.blinded,
+            "snapshot_hash": result.snapshot_hash,
+            "files": [path.name for path in (result.pdf, result.zip) if path is not None],
+            **exports.ExportOptions.from_options(spec.options).audit_data(),
+        },
+        trial=spec.trial,
+    )
 
 
 def consort_download(trial: Trial, *, cut_off: dt.date, actor: User) -> str:

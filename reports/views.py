@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reports import pipeline, services
+from reports import exports, pipeline, services
 from reports import variables as dictionary
 from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, UnblindAnalysisForm
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
@@ -32,6 +32,8 @@ from trial.services import TrialError
 from trial.views import trial_view
 
 FORM_METHODS = ["GET", "POST"]
+EXPORT_EVENTS = ("report.downloaded", "report.built_by_command")
+"""The audit events of report files leaving the system, listed on the downloads page."""
 
 
 def _actor(request: HttpRequest) -> User:
@@ -239,6 +241,7 @@ def report_list(request: HttpRequest, trial: Trial) -> HttpResponse:
                     kind=data["kind"],
                     cut_off=data["cut_off"],
                     options=options,
+                    export=form.export_choices(),
                     actor=_actor(request),
                 )
             except TrialError as error:
@@ -284,10 +287,13 @@ def report_detail(request: AuthenticatedHttpRequest, trial: Trial, report_id: in
         }
         for i, name in enumerate(names)
     ]
+    export = services.export_options(report)
     context = {
         "trial": trial,
         "row": _report_row(request, report),
         "report": report,
+        "formats": export.formats_text(),
+        "deidentification": export.deidentification_text(),
         "stages": stages,
         "stage_label": pipeline.STAGE_LABELS.get(report.stage, report.stage),
         "poll_url": reverse("reports:detail", args=[trial.code, report.pk]),
@@ -321,28 +327,44 @@ def download(request: HttpRequest, trial: Trial, report_id: int, which: str) -> 
 @trial_view(Perm.VIEW_AUDIT)
 @require_GET
 def download_log(request: HttpRequest, trial: Trial) -> HttpResponse:
-    """Who downloaded which report file, and when (from the audit trail)."""
-    events = AuditEvent.objects.filter(trial=trial, action="report.downloaded").order_by(
+    """Who downloaded which report file, and when, and the reports built on the server with
+    ``manage.py build_report`` (from the audit trail); for the data sets, in which formats and
+    with which de-identification."""
+    events = AuditEvent.objects.filter(trial=trial, action__in=EXPORT_EVENTS).order_by(
         "-created_at", "-id"
     )
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    downloads = [e for e in page if e.action == "report.downloaded"]
     reports = {
         str(r.pk): r
         for r in ReportRequest.objects.filter(
-            trial=trial, pk__in=[int(i) for i in events.values_list("target_id", flat=True)]
+            trial=trial, pk__in=[int(e.target_id) for e in downloads]
         )
     }
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
     rows = []
     for event in page:
-        report = reports.get(event.target_id)
-        kind = pipeline.KINDS.get(report.kind) if report else None
+        report = reports.get(event.target_id) if event.action == "report.downloaded" else None
+        key = report.kind if report else event.data.get("kind", "")
+        kind = pipeline.KINDS.get(key)
+        label = kind.label if kind else (key or event.target_repr)
+        if event.action == "report.built_by_command":
+            label = _("%(kind)s, built with manage.py build_report") % {"kind": label}
+        cut_off = report.cut_off if report else event.data.get("cut_off", "")
+        # Data sets record their formats and de-identification (downloads before these were
+        # recorded were of CSV and Stata files, as they are).
+        export = exports.ExportOptions.from_options(event.data) if "formats" in event.data else None
         rows.append(
             {
                 "event": event,
                 "report": report,
-                "kind": kind.label if kind else (report.kind if report else event.target_repr),
+                "kind": label,
+                "cut_off": dt.date.fromisoformat(cut_off)
+                if isinstance(cut_off, str) and cut_off
+                else cut_off,
                 "file": event.data.get("file", ""),
-                "name": event.data.get("name", ""),
+                "name": event.data.get("name", "") or ", ".join(event.data.get("files", [])),
+                "formats": export.formats_text() if export else "",
+                "deidentification": export.deidentification_text() if export else "",
             }
         )
     return render(request, "reports/downloads.html", {"trial": trial, "page": page, "rows": rows})

@@ -39,10 +39,15 @@ def printable(value: str) -> str:
 def spreadsheet_cell(value: Any) -> Any:
     """A text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``,
     ``-``, ``@``, a tab or a carriage return) prefixed with an apostrophe; anything else,
-    numbers, dates and plain numbers written as text included, unchanged."""
+    numbers, dates and plain numbers written as text included, unchanged.
+
+    Text that starts with apostrophes and then one of those characters gets one apostrophe
+    more, so that taking one apostrophe off every cell that starts with apostrophes and then
+    one of ``FORMULA_START`` gives back exactly what was written (the R script of the data-set
+    exports does so; a spreadsheet shows a cell's text after its first apostrophe)."""
     if (
         isinstance(value, str)
-        and value.startswith(FORMULA_START)
+        and value.lstrip("'").startswith(FORMULA_START)
         and not PLAIN_NUMBER.fullmatch(value)
     ):
         return "'" + value

@@ -1,22 +1,25 @@
 """The pseudonymised analysis data set (report kind "data") holds no direct identifiers: every
-file in its ZIP is read (CSV and text as text, Parquet and Stata through pandas) and searched
-for personal numbers, their hashes, names, e-mail addresses and the free-text notes."""
+file in its ZIP, in every export format, is read (CSV, the R script and text as text, Parquet and
+Stata through pandas, SPSS through pyreadstat) and searched for personal numbers, their hashes,
+names, e-mail addresses and the free-text notes."""
 
 from __future__ import annotations
 
 import io
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pandas as pd
+import pyreadstat
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from demo.seed import seed_demo
 from fidelity.models import Contact, Exposure
-from reports import pipeline
+from reports import exports, pipeline
 from trial import personal_numbers
 from trial.demo import DEMO_TRIAL_CODE
 from trial.models import LossToFollowUp, Participant, Trial, Withdrawal
@@ -32,7 +35,14 @@ NOTES = {
 
 def member_text(name: str, content: bytes) -> str:
     if name.endswith(".parquet"):
-        return pd.read_parquet(io.BytesIO(content)).to_csv()
+        frame = pd.read_parquet(io.BytesIO(content))
+        return "\n".join([frame.to_csv(), repr(frame.attrs)])
+    if name.endswith(".sav"):
+        with tempfile.NamedTemporaryFile(suffix=".sav") as handle:
+            handle.write(content)
+            handle.flush()
+            frame, meta = pyreadstat.read_sav(handle.name, user_missing=True)
+        return "\n".join([frame.to_csv(), repr(meta.column_names_to_labels)])
     if name.endswith(".dta"):
         frame = pd.read_stata(io.BytesIO(content))
         return frame.to_csv()
@@ -58,11 +68,13 @@ def test_the_data_set_holds_no_direct_identifiers(tmp_path: Path) -> None:
         blinded=False,
         plan=pipeline.plan_in_force(trial),
         ordered_by="statistician",
+        options=exports.check_options(formats=list(exports.FORMATS)).to_options(),
     )
     result = pipeline.build(spec, tmp_path)
     with zipfile.ZipFile(result.zip) as archive:
         texts = {name: member_text(name, archive.read(name)) for name in archive.namelist()}
-    assert any(name.endswith(".dta") for name in texts)
+    for extension in (".dta", ".sav", ".parquet", ".R"):
+        assert any(name.endswith(extension) for name in texts), extension
     assert any(name.endswith(".csv") for name in texts)
     # The study ids are there (the data set is about these people), so the scan reads values.
     everything = "\n".join(texts.values())

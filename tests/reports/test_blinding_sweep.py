@@ -3,8 +3,9 @@
 The authorisation matrix (tests/security/) scans every page and API answer for arm names, with a
 locked analysis plan, for users without ``VIEW_ARM_NAMES``. This module covers what the matrix
 cannot: real report files. The arms get distinctive names; the blinded statistician orders every
-report kind, downloads every file they may (the PDF's text, every member of the ZIP, Stata
-variable and value labels, SVG figures) and the CONSORT diagram, and none of it may name an arm,
+report kind, downloads every file they may (the PDF's text, every member of the ZIP in every
+export format: Stata and SPSS variable and value labels, Parquet metadata, the R script; SVG
+figures) and the CONSORT diagram, and none of it may name an arm,
 before and after the plan is locked. Reports ordered by someone who may see the names stay out
 of reach. After the coordinator's analysis-unblinding step the same requests show the names.
 New report kinds are covered automatically (``pipeline.KINDS``).
@@ -15,14 +16,17 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
+import pyreadstat
 import pytest
 from rest_framework.test import APIClient
 
-from reports import pipeline, services
+from reports import exports, pipeline, services
 from reports.models import ReportRequest
 from tests.conftest import IN_CI
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
@@ -52,6 +56,21 @@ def stata_text(content: bytes) -> str:
     return "\n".join([*parts, frame.to_csv()])
 
 
+def spss_text(content: bytes) -> str:
+    with tempfile.NamedTemporaryFile(suffix=".sav") as handle:
+        handle.write(content)
+        handle.flush()
+        frame, meta = pyreadstat.read_sav(handle.name, user_missing=True)
+    parts = [repr(meta.column_names_to_labels), repr(meta.variable_value_labels), meta.file_label]
+    return "\n".join([*parts, frame.to_csv()])
+
+
+def parquet_text(content: bytes) -> str:
+    schema = pq.read_schema(io.BytesIO(content))
+    frame = pd.read_parquet(io.BytesIO(content))
+    return "\n".join([str(schema), repr(schema.metadata), repr(frame.attrs), frame.to_csv()])
+
+
 def texts(name: str, content: bytes) -> dict[str, str]:
     """Every readable text in a downloaded file, by member name."""
     if name.endswith(".pdf"):
@@ -64,8 +83,10 @@ def texts(name: str, content: bytes) -> dict[str, str]:
         return found
     if name.endswith(".dta"):
         return {name: stata_text(content)}
+    if name.endswith(".sav"):
+        return {name: spss_text(content)}
     if name.endswith(".parquet"):
-        return {name: pd.read_parquet(io.BytesIO(content)).to_csv()}
+        return {name: parquet_text(content)}
     return {name: content.decode("utf-8", errors="replace")}
 
 
@@ -98,7 +119,9 @@ def downloads(client: Any, report: ReportRequest) -> dict[str, str]:
 def build(rw: ReportWorld, persona: str, kind: str) -> ReportRequest:
     user = rw.world.users[persona]
     user.__dict__.pop("_trial_memberships", None)  # as a new request would load them
-    report = services.request_report(rw.trial, kind=kind, cut_off=CUT_OFF, actor=user)
+    report = services.request_report(
+        rw.trial, kind=kind, cut_off=CUT_OFF, export={"formats": list(exports.FORMATS)}, actor=user
+    )
     assert services.execute_report(report.pk) == "done", ReportRequest.objects.get(pk=report.pk)
     return ReportRequest.objects.get(pk=report.pk)
 
@@ -146,6 +169,8 @@ def test_blinded_statistician_never_gets_an_arm_name_until_the_analysis_is_unbli
             url = f"/trials/ips/reports/{coordinators[kind].pk}/download/{which}/"
             assert statistician.get(url).status_code == 403, url
     assert len(found) > 20, sorted(found)  # PDFs, ZIP members, CSV, Stata, SVG, JSON
+    for extension in (".sav", ".parquet", ".R", ".dta"):
+        assert any(where.endswith(extension) for where in found), extension
     assert naming(found) == []
 
     # The one audited step that ends blinding for the analysis.
@@ -170,6 +195,8 @@ def test_blinded_statistician_never_gets_an_arm_name_until_the_analysis_is_unbli
     }
     assert any(".pdf" in hit for hit in naming(after))
     assert any(".dta" in hit for hit in naming(after))
+    assert any(".sav" in hit for hit in naming(after))
+    assert any(".parquet" in hit for hit in naming(after))
     assert (
         statistician.get(f"/trials/ips/reports/{coordinators['full'].pk}/download/pdf/").status_code
         == 200

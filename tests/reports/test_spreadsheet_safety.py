@@ -135,6 +135,12 @@ def test_text_cells_and_names_are_neutralised_and_numbers_stay_numbers(tmp_path:
         ("+3", "+3"),
         ("1e-3", "1e-3"),
         ("a=b", "a=b"),
+        # Apostrophes before a formula sign get one more, so one can always be taken off.
+        ("'=1+1", "''=1+1"),
+        ("''-x", "'''-x"),
+        ("'-12", "''-12"),
+        ("'quoted", "'quoted"),
+        ("'", "'"),
         ("", ""),
         (-4, -4),
         (None, None),

@@ -1,10 +1,13 @@
 """Build a report synchronously, with the same pipeline as the Celery task.
 
     python manage.py build_report TRIAL --kind effect --out DIR [--cut-off YYYY-MM-DD]
-        [--seed N] [--blinded] [--language nb]
+        [--seed N] [--blinded] [--language nb] [--format csv --format spss ...]
+        [--drop-free-text] [--shift-dates DAYS] [--hash-ids none|export|trial]
 
 The plan in force is used (locked, else the draft). Without --seed the seed is derived as for a
-report ordered in the browser, so the numbers match a report ordered for the same cut-off.
+report ordered in the browser, so the numbers match a report ordered for the same cut-off. The
+data sets are written in the formats and with the de-identification asked for (CSV and Stata,
+as they are, by default), and the export is recorded in the trial's audit trail.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone, translation
 
-from reports import pipeline
+from reports import exports, pipeline, services
 from trial.models import Trial
 
 
@@ -39,6 +42,29 @@ class Command(BaseCommand):
             choices=[code for code, _name in settings.LANGUAGES],
             help="the report's language (the data sets keep English variable names)",
         )
+        parser.add_argument(
+            "--format",
+            action="append",
+            dest="formats",
+            choices=list(exports.FORMATS),
+            help="a file format of the data sets; repeat for several (default: csv and stata)",
+        )
+        parser.add_argument(
+            "--drop-free-text", action="store_true", help="leave out the free-text items"
+        )
+        parser.add_argument(
+            "--shift-dates",
+            type=int,
+            default=0,
+            metavar="DAYS",
+            help="shift each participant's dates by 1 to DAYS days, earlier or later",
+        )
+        parser.add_argument(
+            "--hash-ids",
+            default=exports.KEEP,
+            choices=list(exports.HASH_CHOICES),
+            help="replace study ids by a keyed hash for this export or shared by the trial",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         trial = Trial.objects.filter(code=options["trial"]).first()
@@ -56,6 +82,15 @@ class Command(BaseCommand):
             )
         except ValueError:
             raise CommandError(f"--cut-off {options['cut_off']!r} is not a date") from None
+        try:
+            export = exports.check_options(
+                formats=options["formats"],
+                drop_free_text=options["drop_free_text"],
+                date_shift_days=options["shift_dates"],
+                hash_study_ids=options["hash_ids"],
+            )
+        except exports.ExportOptionsError as error:
+            raise CommandError(error.message) from None
         plan = pipeline.plan_in_force(trial)
         seed = options["seed"]
         if seed is None:
@@ -67,7 +102,7 @@ class Command(BaseCommand):
             seed=seed,
             blinded=options["blinded"],
             plan=plan,
-            options={"seed": seed},
+            options={"seed": seed, **export.to_options()},
             ordered_by="manage.py build_report",
         )
 
@@ -79,6 +114,7 @@ class Command(BaseCommand):
                 result = pipeline.build(spec, Path(options["out"]), progress=progress)
         except pipeline.ReportBuildError as error:
             raise CommandError(str(error)) from None
+        services.record_command_build(spec, result)
         if result.pdf:
             self.stdout.write(f"PDF: {result.pdf}")
         self.stdout.write(f"ZIP: {result.zip}")
