@@ -32,6 +32,7 @@ from instruments.models import Assessment, Instrument, InstrumentVersion, VisitI
 from instruments.setup import forms as setup_forms
 from instruments.setup import services
 from instruments.setup.services import InstrumentError
+from trial import permissions
 from trial.models import Trial
 from trial.permissions import Perm
 from trial.views import trial_view
@@ -239,7 +240,10 @@ def instrument_list(request: HttpRequest, trial: Trial) -> HttpResponse:
         "rows": rows,
         "builtin_absent": not any(i.builtin == builtin.EMPLOYMENT for i in instruments),
         "builtin_name": _builtin_name(),
-        "dictionary_url": dictionary_url(trial),
+        # The import needs CONFIGURE_TRIAL (a data manager defines instruments but may not).
+        "dictionary_url": dictionary_url(trial)
+        if permissions.has_perm(request.user, trial, Perm.CONFIGURE_TRIAL)
+        else "",
     }
     return render(request, "instruments/setup/list.html", context)
 
