@@ -4,9 +4,10 @@ The other browser tests check the pages of their flows (tests/browser/axe.py); t
 the pages no flow visits. Signed in as a demo user, it follows every link from the trial's
 landing page, breadth first: the menu's groups, each group's entries, and the links on those
 pages (a participant, a review, a report, a set-up form), one page per URL name, since two
-participants' pages are the same template. Files (CSV, PDF, SVG, JSON) are not pages and are
-left out, as are the Django admin and the API's own pages. Then it switches to Norsk and visits
-the same pages again. axe runs on each, and a serious or critical finding fails the test.
+participants' pages are the same template; a visit with answers and the instrument with scales
+are visited as well, since their links lead further. Files (CSV, PDF, SVG, JSON) are not pages
+and are left out, as are the Django admin and the API's own pages. Then it switches to Norsk
+and visits the same pages again. axe runs on each, and a serious or critical finding fails the test.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from playwright.sync_api import Error, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from demo.seed import seed_demo
+from instruments.models import Assessment
 from tests.browser.axe import Accessibility
 from tests.browser.test_login_language import log_in
 from trial.demo import DEMO_TRIAL_CODE, USERS
@@ -70,15 +72,17 @@ CHARTS_WITHOUT_NUMBERS = """() => {
 }"""
 
 
-def crawl(page: Page, origin: str, start: str) -> dict[str, str]:
-    """Visit every page reachable from ``start`` by links, one per URL name: {name: url}."""
+def crawl(page: Page, origin: str, start: str, also: list[str]) -> dict[str, str]:
+    """Visit every page reachable from ``start`` by links, one per URL name: {url: name}.
+    The pages in ``also`` are visited even if a page of their name was, and their links
+    followed; one the user may not open is passed over."""
     visited: dict[str, str] = {}
     refused: set[str] = set()
-    queue = deque([start])
+    queue = deque([(start, False), *((url, True) for url in also)])
     while queue:
-        url = queue.popleft()
+        url, forced = queue.popleft()
         name = url_name(urlsplit(url).path)
-        if name is None or name in visited or name in refused:
+        if name is None or name in refused or (name in visited.values() and not forced):
             continue
         try:
             response = page.goto(url)
@@ -87,14 +91,32 @@ def crawl(page: Page, origin: str, start: str) -> dict[str, str]:
                 raise
             refused.add(name)
             continue
-        assert response is not None and response.ok, f"{url}: {response and response.status}"
+        assert response is not None, url
+        if forced and response.status in (403, 404):
+            continue
+        assert response.ok, f"{url}: {response.status}"
         if not response.headers.get("content-type", "").startswith("text/html"):
             refused.add(name)  # a file shown in the browser (JSON, SVG): not a page
             continue
-        visited[name] = url
+        visited[url] = name
         assert page.evaluate(CHARTS_WITHOUT_NUMBERS) == [], f"{url}: charts without their numbers"
-        queue.extend(links(page, origin))
+        queue.extend((link, False) for link in links(page, origin))
     return visited
+
+
+def other_states(origin: str) -> list[str]:
+    """Pages whose links lead where the first page of their name does not: a visit with
+    answers (to the correction page) and the instrument with scales (to its scale pages)."""
+    assessment = (
+        Assessment.objects.filter(visit__participant__site__code="OSL1")
+        .order_by("visit__participant__study_id", "pk")
+        .first()
+    )
+    assert assessment is not None
+    return [
+        origin + reverse("instruments:assess", args=[DEMO_TRIAL_CODE, assessment.visit_id]),
+        origin + reverse("instruments_setup:edit", args=[DEMO_TRIAL_CODE, "who5"]),
+    ]
 
 
 def menu_entries(page: Page) -> set[str]:
@@ -129,13 +151,14 @@ def test_every_page_a_demo_user_reaches_passes_axe_in_both_languages(
     page.goto(landing)
     menu = menu_entries(page)
 
-    pages = crawl(page, origin, landing)
-    assert menu <= set(pages), sorted(menu - set(pages))
-    assert "accounts:two_factor" in pages  # the user's own account, linked from every page
+    pages = crawl(page, origin, landing, also=other_states(origin))
+    names = set(pages.values())
+    assert menu <= names, sorted(menu - names)
+    assert "accounts:two_factor" in names  # the user's own account, linked from every page
 
     page.get_by_role("button", name="Norsk").click()
     expect(page.locator("html")).to_have_attribute("lang", "nb")
-    for url in pages.values():
+    for url in pages:
         response = page.goto(url)
         assert response is not None and response.ok, url
         expect(page.locator("html")).to_have_attribute("lang", "nb")
