@@ -215,6 +215,8 @@ def contamination(request: HttpRequest, trial: Trial) -> HttpResponse:
         "start": start,
         "end": end,
         "weeks": contamination_figures.RECENT_WEEKS,
+        # The exposures page is a coordinator's (CONFIGURE_TRIAL); a monitor gets no link to it.
+        "can_manage": permissions.has_perm(request.user, trial, Perm.CONFIGURE_TRIAL),
     }
     template = "fidelity/dashboard_contamination.html"
     if form.is_bound and not form.is_valid():

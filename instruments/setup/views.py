@@ -89,6 +89,7 @@ def instrument_list(request: HttpRequest, trial: Trial) -> HttpResponse:
         "rows": rows,
         "builtin_absent": not any(i.builtin == builtin.EMPLOYMENT for i in instruments),
         "builtin_name": _builtin_name(),
+        # Importing a dictionary defines instruments: whoever sees this page may.
         "dictionary_url": dictionary_url(trial),
     }
     return render(request, "instruments/setup/list.html", context)

@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page, sync_playwright
 
+from tests.browser.axe import Accessibility
 from tests.conftest import IN_CI
 
 CHROMIUM_ARGS = [
@@ -53,10 +54,38 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
+def accessibility() -> Accessibility:
+    """axe-core's findings on the pages of this test (tests/browser/axe.py)."""
+    return Accessibility()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a browser test's own steps: the pages it left unchecked are checked, and serious or
+    critical accessibility findings on any page it visited fail it."""
+    result = yield
+    funcargs = getattr(item, "funcargs", {})
+    audit: Accessibility | None = funcargs.get("accessibility")
+    context: BrowserContext | None = funcargs.get("browser_context")
+    if audit is not None and context is not None:
+        audit.check_unchecked(context)
+        name = item.nodeid.split("::", 1)[-1].replace("/", "_")
+        audit.write_summary(Path(settings.VAR_DIR) / "test-artifacts" / "axe" / f"{name}.json")
+        if audit.blocking():
+            raise AssertionError(audit.failure_message())
+    return result
+
+
+@pytest.fixture
 def browser_context(
-    chromium_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any
+    chromium_path: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    accessibility: Accessibility,
 ) -> Iterator[BrowserContext]:
     """A fresh Chromium profile per test, so no cookie or language choice leaks between tests.
+    axe-core checks every page it opens (tests/browser/axe.py).
 
     Users sign in with their password alone here, as in the embedded demo: two-factor sign-in
     has its own browser test (test_two_factor_browser.py), which turns the requirement on.
@@ -77,6 +106,7 @@ def browser_context(
             locale="en-GB",
         )
         context.set_default_timeout(10_000)
+        accessibility.install_in(context)
         try:
             yield context
         finally:

@@ -68,7 +68,7 @@ def test_wrong_password_shows_an_error_with_the_form(
     page.goto(live_server.url + reverse("login"))
     log_in(page, "coordinator", password="not-the-password")
 
-    error = page.locator("main form .errorlist[role=alert]")
+    error = page.locator("main form [role=alert] .errorlist")
     expect(error).to_be_visible()
     expect(error).to_contain_text("Please enter a correct username and password")
     expect(page.locator("h1")).to_have_text("Log in")
