@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "fidelity",
     "pathways",
     "reports",
+    "trialimport",
     "demo",
     "accounts",
     "privacy",

@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("fidelity.dashboard_urls")),
     path("", include("occupations.urls")),
     path("", include("pathways.urls")),
+    path("", include("trialimport.urls")),
     path("", include("instruments.dictionary.urls")),
     path("", include("instruments.setup.urls")),
     path("", include("accounts.urls")),

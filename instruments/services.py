@@ -15,7 +15,8 @@ exposure through ``trial.extensions.assessment_recorded``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -24,8 +25,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from instruments import scoring
-from instruments.definition import AnswerError, clean_answers
-from instruments.models import Assessment, Instrument, VisitInstrument
+from instruments.definition import AnswerError, Answers, clean_answers
+from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
 from instruments.setup.services import InstrumentError, default_instrument
 from trial import audit, extensions
 from trial.models import Visit
@@ -89,6 +90,34 @@ def instruments_at(visit: Visit) -> list[Instrument]:
     return linked or [default_instrument(visit.participant.trial)]
 
 
+def check_entry(
+    visit: Visit,
+    instrument: Instrument,
+    assessed_on: dt.date,
+    *,
+    attached: set[int],
+    answered: Collection[int] = (),
+) -> None:
+    """The rules of one instrument's answers at a visit that need no lock: the participant has
+    not withdrawn, the date is neither in the future nor before randomisation, the instrument
+    is the trial's and asked at the visit (``attached``: the instruments attached to the
+    visit's definition), and, as far as the caller knows (``answered``: the instruments
+    answered there), not answered yet. Raises TrialError; reads nothing."""
+    participant = visit.participant
+    ensure_data_entry_allowed(participant)
+    _check_date(visit, assessed_on)
+    if instrument.trial_id != participant.trial_id:
+        raise TrialError(_("The instrument belongs to another trial."), field="instrument")
+    if attached and instrument.pk not in attached:
+        raise TrialError(_("This instrument is not asked at this visit."), field="instrument")
+    if visit.missed:
+        raise TrialError(_("This visit is closed already."))
+    if instrument.pk in answered or (visit.completed_on is not None and not attached):
+        raise TrialError(
+            _("This instrument is answered at this visit already: correct the answers.")
+        )
+
+
 def record_assessment(
     visit: Visit,
     *,
@@ -114,19 +143,16 @@ def record_assessment(
     assessed_on = _date(answers.pop("assessed_on", None) or timezone.localdate())
     contamination = _contamination(answers.pop("contamination_reported", None))
     participant = visit.participant
-    ensure_data_entry_allowed(participant)
-    _check_date(visit, assessed_on)
     if instrument is None:
+        ensure_data_entry_allowed(participant)
+        _check_date(visit, assessed_on)
         instrument = default_instrument(participant.trial, actor=actor)
-    if instrument.trial_id != participant.trial_id:
-        raise TrialError(_("The instrument belongs to another trial."), field="instrument")
     attached = set(
         VisitInstrument.objects.filter(visit_definition_id=visit.definition_id).values_list(
             "instrument_id", flat=True
         )
     )
-    if attached and instrument.pk not in attached:
-        raise TrialError(_("This instrument is not asked at this visit."), field="instrument")
+    check_entry(visit, instrument, assessed_on, attached=attached)
     version = instrument.current_version()
     definition = version.parsed
     try:
@@ -195,6 +221,125 @@ def record_assessment(
     visit.completed_on = locked.completed_on
     visit.contamination_reported = locked.contamination_reported
     return assessment
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One instrument's answers at a visit for :func:`record_assessments`: checked by
+    :func:`check_entry`, the answers cleaned by ``clean_answers`` against ``version`` (the
+    instrument's latest)."""
+
+    visit: Visit
+    instrument: Instrument
+    version: InstrumentVersion
+    assessed_on: dt.date
+    answers: Answers
+
+
+def record_assessments(
+    entries: list[Entry], *, actor: User | None, source: str = Assessment.Source.IMPORT
+) -> list[Assessment]:
+    """Record many instruments' answers at once, as :func:`record_assessment` records one
+    (scores derived, each audited, visits completed when every attached instrument is
+    answered, the apps told), in a fixed number of statements. Locks the visits inside the
+    caller's transaction; an entry whose visit was closed or answered since the caller looked
+    is refused: TrialError, nothing written. No contamination answer (imports
+    do not carry one). Not safe to repeat."""
+    if not entries:
+        return []
+    with transaction.atomic():
+        ids = {entry.visit.pk for entry in entries}
+        locked = {
+            visit.pk: visit
+            for visit in Visit.objects.select_for_update(of=("self",)).filter(pk__in=ids)
+        }
+        answered: dict[int, set[int]] = {}
+        for visit_id, instrument_id in Assessment.objects.filter(visit__in=ids).values_list(
+            "visit_id", "instrument_id"
+        ):
+            answered.setdefault(visit_id, set()).add(instrument_id)
+        attached: dict[int, set[int]] = {}
+        for definition_id, instrument_id in VisitInstrument.objects.filter(
+            visit_definition__in={entry.visit.definition_id for entry in entries}
+        ).values_list("visit_definition_id", "instrument_id"):
+            attached.setdefault(definition_id, set()).add(instrument_id)
+        assessments = []
+        completing: list[Visit | None] = []  # the visit each entry completes, if any
+        snapshots: list[audit.Snapshot] = []
+        for entry in entries:
+            visit = locked[entry.visit.pk]
+            visit.participant = entry.visit.participant
+            visit.definition = entry.visit.definition
+            links = attached.get(visit.definition_id, set())
+            check_entry(
+                visit,
+                entry.instrument,
+                entry.assessed_on,
+                attached=links,
+                answered=answered.get(visit.pk, set()),
+            )
+            done = answered.setdefault(visit.pk, set())
+            done.add(entry.instrument.pk)
+            if visit.completed_on is None and (not links or links <= done):
+                completing.append(visit)
+                snapshots.append(audit.snapshot(visit))
+                visit.completed_on = entry.assessed_on
+            else:
+                completing.append(None)
+                snapshots.append({})
+            definition = entry.version.parsed
+            assessments.append(
+                Assessment(
+                    visit=visit,
+                    instrument=entry.instrument,
+                    version=entry.version,
+                    assessed_on=entry.assessed_on,
+                    values=entry.answers.values,
+                    missing=entry.answers.missing,
+                    scores=scoring.derive_scores(definition, entry.answers.values),
+                    source=source,
+                    recorded_by=actor,
+                )
+            )
+        Assessment.objects.bulk_create(assessments, batch_size=1000)
+        _after_recording(assessments, completing, snapshots, actor=actor)
+    for entry, assessment in zip(entries, assessments, strict=True):
+        entry.visit.completed_on = assessment.visit.completed_on
+    return assessments
+
+
+def _after_recording(
+    assessments: list[Assessment],
+    completing: list[Visit | None],
+    snapshots: list[audit.Snapshot],
+    *,
+    actor: User | None,
+) -> None:
+    """The audit events, visit completions and listeners of assessments just written, in the
+    order :func:`record_assessment` writes them one by one."""
+    events = []
+    for assessment, visit, before in zip(assessments, completing, snapshots, strict=True):
+        events.append(
+            audit.build(
+                "assessment.created",
+                assessment,
+                actor=actor,
+                trial=assessment.visit.participant.trial,
+                data={
+                    "after": audit.snapshot(assessment),
+                    "in_window": _in_window(assessment.visit, assessment.assessed_on),
+                },
+            )
+        )
+        if visit is not None:
+            event = audit.changed_event(visit, before, actor=actor)
+            if event is not None:
+                events.append(event)
+    completed = [visit for visit in completing if visit is not None]
+    Visit.objects.bulk_update(completed, ["completed_on"], batch_size=1000)
+    audit.record_many(events)
+    for assessment in assessments:
+        extensions.assessment_recorded(assessment, actor=actor)
 
 
 def _in_window(visit: Visit, day: dt.date) -> bool:

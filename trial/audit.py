@@ -119,10 +119,23 @@ def record_changed(
     actor: AbstractBaseUser | AnonymousUser | None,
 ) -> AuditEvent | None:
     """Record an edit; returns None (and writes nothing) when nothing changed."""
+    event = changed_event(target, before, actor=actor)
+    if event is not None:
+        event.save()
+    return event
+
+
+def changed_event(
+    target: models.Model,
+    before: Snapshot,
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+) -> AuditEvent | None:
+    """The event :func:`record_changed` would append, unsaved (None when nothing changed)."""
     diff = changes(before, snapshot(target))
     if not diff:
         return None
-    return record(f"{target._meta.model_name}.changed", target, actor=actor, data={"changes": diff})
+    return build(f"{target._meta.model_name}.changed", target, actor=actor, data={"changes": diff})
 
 
 def record_deleted(
