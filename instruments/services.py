@@ -28,7 +28,7 @@ from instruments import scoring
 from instruments.definition import AnswerError, Answers, clean_answers
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
 from instruments.setup.services import InstrumentError, default_instrument
-from trial import audit, extensions
+from trial import audit, bulk, extensions
 from trial.models import Visit
 from trial.services import TrialError, ensure_data_entry_allowed
 
@@ -335,8 +335,9 @@ def _after_recording(
             event = audit.changed_event(visit, before, actor=actor)
             if event is not None:
                 events.append(event)
-    completed = [visit for visit in completing if visit is not None]
-    Visit.objects.bulk_update(completed, ["completed_on"], batch_size=1000)
+    bulk.set_column(
+        Visit, "completed_on", {v.pk: v.completed_on for v in completing if v is not None}
+    )
     audit.record_many(events)
     for assessment in assessments:
         extensions.assessment_recorded(assessment, actor=actor)

@@ -60,27 +60,15 @@ class Enrolment:
     """Baseline values outside the eligibility ranges, accepted with a warning."""
 
 
-def prepare_enrolment(
+def _check_consent(
     trial: Trial,
-    *,
     site: Site,
-    personal_number: str | None,
     enrolled_on: dt.date,
     consent_version: str,
     consent_date: dt.date,
-    baseline: dict[str, Any] | None = None,
-    screening: ScreeningRecord | None = None,
-    study_id: str | None = None,
-    accept_ineligible: bool = False,
-    enrolled: Mapping[str, str] | None = None,
-) -> Enrolment:
-    """Check one enrolment by every rule of :func:`enrol_participant` and return the
-    participant to write (unsaved; ``study_id`` None leaves its id to be drawn).
-
-    ``enrolled`` maps personal-number hashes to the study ids of the trial's participants, for
-    callers that check many people with one query (the import); without it the database is
-    asked. Raises TrialError as :func:`enrol_participant` does. Writes nothing.
-    """
+    screening: ScreeningRecord | None,
+) -> None:
+    """The site, dates, consent and screening record of an enrolment (TrialError)."""
     if site.trial_id != trial.pk:
         raise TrialError(_("The site does not belong to this trial."), field="site")
     today = timezone.localdate()
@@ -105,6 +93,30 @@ def prepare_enrolment(
             _("The screening record is not an unused eligible record at this site."),
             field="screening",
         )
+
+
+def prepare_enrolment(
+    trial: Trial,
+    *,
+    site: Site,
+    personal_number: str | None,
+    enrolled_on: dt.date,
+    consent_version: str,
+    consent_date: dt.date,
+    baseline: dict[str, Any] | None = None,
+    screening: ScreeningRecord | None = None,
+    study_id: str | None = None,
+    accept_ineligible: bool = False,
+    enrolled: Mapping[str, str] | None = None,
+) -> Enrolment:
+    """Check one enrolment by every rule of :func:`enrol_participant` and return the
+    participant to write (unsaved; ``study_id`` None leaves its id to be drawn).
+
+    ``enrolled`` maps personal-number hashes to the study ids of the trial's participants, for
+    callers that check many people with one query (the import); without it the database is
+    asked. Raises TrialError as :func:`enrol_participant` does. Writes nothing.
+    """
+    _check_consent(trial, site, enrolled_on, consent_version, consent_date, screening)
     if study_id is not None and not GIVEN_STUDY_ID.fullmatch(study_id):
         raise TrialError(
             _("A study id has 1 to 30 letters, digits, dots, hyphens or underscores."),

@@ -62,6 +62,7 @@ def apply_assessments(state: State, trial: Trial) -> None:
     ).values_list("visit_definition_id", "instrument_id"):
         attached.setdefault(definition_id, set()).add(instrument_id)
     entries: list[Entry] = []
+    created_rows = 0
     for row in table.rows:
         visit = _visit(state, row, defined, visits)
         if visit is None:
@@ -89,9 +90,15 @@ def apply_assessments(state: State, trial: Trial) -> None:
                 Entry(visit, instrument, version, row.values["assessed_on"], answered.answers)
             )
             created = True
-        if not refused:
-            state.report.count(ASSESSMENTS, created=created)
+        if refused:
+            continue
+        if created:
+            created_rows += 1
+        else:
+            state.report.count(ASSESSMENTS, created=False)
     _write(state, entries)
+    # Counted once written, so that progress (and the benchmark's phases) follow the writes.
+    state.report.count(ASSESSMENTS, created=True, rows=created_rows)
 
 
 def _write(state: State, entries: list[Entry]) -> None:

@@ -88,8 +88,9 @@ def apply_participants(state: State, trial: Trial) -> None:
             state.report.warn(PARTICIPANTS, row.line, key, message)
         enrolments.append(enrolment)
         state.participants[study_id] = enrolment.participant
-        state.report.count(PARTICIPANTS, created=True)
     _write_participants(state, enrolments)
+    # Counted once written, so that progress (and the benchmark's phases) follow the writes.
+    state.report.count(PARTICIPANTS, created=True, rows=len(enrolments))
 
 
 def _enrolled(trial: Trial, table: Table) -> dict[str, str]:
@@ -211,7 +212,6 @@ def apply_allocations(state: State, trial: Trial) -> None:
                 reason=f"imported: {ALLOCATIONS} line {row.line} (sha256 {digest})",
             )
         )
-        state.report.count(ALLOCATIONS, created=True)
     if entries:
         try:
             record_imported(trial, entries, actor=state.actor)
@@ -219,6 +219,7 @@ def apply_allocations(state: State, trial: Trial) -> None:
             state.report.error(ALLOCATIONS, 0, None, error.message)
         except IntegrityError:
             state.report.error(ALLOCATIONS, 0, None, concurrent())
+    state.report.count(ALLOCATIONS, created=True, rows=len(entries))
 
 
 def _compare_allocation(state: State, table: Table, row: Row, allocation: Allocation) -> None:

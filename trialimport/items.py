@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -49,6 +50,30 @@ class Form:
     made when the first answers are recorded (``default_instrument``)."""
     version: InstrumentVersion | None = None
     builtin: str = ""
+
+    @cached_property
+    def choice_words(self) -> dict[str, frozenset[str]]:
+        """Each choice item's codes and labels (both languages), case-folded."""
+        return {
+            item.name: frozenset(
+                word.casefold()
+                for choice in item.choices
+                for word in (choice.code, choice.label.en, choice.label.nb)
+                if word
+            )
+            for item in self.definition.items
+            if item.type in {ItemType.CHOICE, ItemType.MULTI}
+        }
+
+    @cached_property
+    def missing_words(self) -> dict[str, str]:
+        """The missing-data codes by their code and labels (both languages), case-folded."""
+        words: dict[str, str] = {}
+        for missing in self.definition.missing_codes:
+            for word in (missing.label.nb, missing.label.en, missing.code):
+                if word:
+                    words[word.casefold()] = missing.code
+        return words
 
 
 @dataclass
@@ -135,28 +160,14 @@ def catalogue(trial: Trial | None, *, new_visits: bool) -> Catalogue:
     return found
 
 
-def _split(item: Item, text: str, definition: Definition) -> tuple[Any, str | None]:
+def _split(form: Form, item: Item, text: str) -> tuple[Any, str | None]:
     """A cell as an answer or a missing-data code: (raw answer, None) or (None, code). A code or
     label that is one of the item's choices is the answer, never a missing-data code."""
-    if item.type in {ItemType.CHOICE, ItemType.MULTI} and _is_choice(item, text):
+    folded = text.casefold()
+    if folded in form.choice_words.get(item.name, ()):
         return text, None
-    folded = text.casefold()
-    for missing in definition.missing_codes:
-        if folded in {
-            missing.code.casefold(),
-            missing.label.en.casefold(),
-            missing.label.nb.casefold(),
-        }:
-            return None, missing.code
-    return text, None
-
-
-def _is_choice(item: Item, text: str) -> bool:
-    folded = text.casefold()
-    return any(
-        folded in {choice.code.casefold(), choice.label.en.casefold(), choice.label.nb.casefold()}
-        for choice in item.choices
-    )
+    code = form.missing_words.get(folded)
+    return (text, None) if code is None else (None, code)
 
 
 def _zero_out_of_work(values: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +230,7 @@ def read_answers(
             item = form.definition.item(name)
             if item is None:
                 continue  # not reached: the names come from the definition
-            value, code = _split(item, text, form.definition)
+            value, code = _split(form, item, text)
             if code is None:
                 values[name] = value
             else:

@@ -68,13 +68,14 @@ class ImportReport:
     def warn(self, file: str, line: int, column: str | None, message: str) -> None:
         self.warnings.append(RowError(file, line, column or "", message))
 
-    def count(self, file: str, *, created: bool) -> None:
+    def count(self, file: str, *, created: bool, rows: int = 1) -> None:
         counts = self.files.setdefault(file, FileCounts())
-        if created:
-            counts.created += 1
-        else:
-            counts.unchanged += 1
-        self._tick()
+        for _row in range(rows):
+            if created:
+                counts.created += 1
+            else:
+                counts.unchanged += 1
+            self._tick()
 
     def _tick(self) -> None:
         self._rows += 1

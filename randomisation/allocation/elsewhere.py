@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from randomisation.allocation.log import append_many
 from randomisation.allocation.models import Allocation
 from randomisation.schemes.services import lock_trial
-from trial import audit
+from trial import audit, bulk
 from trial.models import Arm, AuditEvent, Participant, Trial
 from trial.services import TrialError, schedule_visits
 
@@ -126,6 +126,6 @@ def _after_import(
         participant.randomised_on = allocation.allocated_on
         people.append(participant)
         events.append(randomised_event(participant, allocation, before, actor))
-    Participant.objects.bulk_update(people, ["randomised_on"], batch_size=1000)
+    bulk.set_column(Participant, "randomised_on", {p.pk: p.randomised_on for p in people})
     schedule_visits(trial, [(p, p.randomised_on) for p in people if p.randomised_on])
     audit.record_many(events)
