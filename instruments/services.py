@@ -301,7 +301,7 @@ def record_assessments(
                     recorded_by=actor,
                 )
             )
-        Assessment.objects.bulk_create(assessments, batch_size=1000)
+        bulk.insert(assessments)
         _after_recording(assessments, completing, snapshots, actor=actor)
     for entry, assessment in zip(entries, assessments, strict=True):
         entry.visit.completed_on = assessment.visit.completed_on

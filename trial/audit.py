@@ -17,6 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
+from trial import bulk
 from trial.models import AuditEvent, Trial
 
 Snapshot = dict[str, Any]
@@ -100,8 +101,8 @@ def build(
 
 
 def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
-    """Append events built with :func:`build`, in one statement."""
-    return AuditEvent.objects.bulk_create(events)
+    """Append events built with :func:`build`, in one statement (``trial.bulk.insert``)."""
+    return bulk.insert(events)
 
 
 def record_created(

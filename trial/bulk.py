@@ -1,30 +1,85 @@
-"""One statement for a column set to a different value on many rows.
+"""Writing thousands of rows in a few statements, for the services that do (the trial import).
 
-Django's ``bulk_update`` writes ``CASE WHEN id = … THEN …`` for every row, which costs more to
-build in Python than the rows take to write; services that set one column on thousands of rows
-(the import's visit completions and randomisation dates) use this instead. Plain SQL that
-PostgreSQL and SQLite (3.33 and later) both run: ``UPDATE … FROM (VALUES …)``.
+* :func:`insert`: on PostgreSQL, ``COPY`` with primary keys drawn from the table's sequence in
+  one query; elsewhere, and for a few rows, ``bulk_create``. Django's ``bulk_create`` on PostgreSQL sends the rows as
+  arrays whose text psycopg quotes element by element in Python (JSON columns above all): the
+  import's answers and audit events spent most of their time there.
+* :func:`set_column`: one column set to a different value on many rows. Django's
+  ``bulk_update`` writes ``CASE WHEN id = … THEN …`` for every row, which costs more to build
+  than the rows take to write; this is ``UPDATE … FROM`` a list of (key, value) pairs.
+
+Neither sends signals nor audits: the caller audits, in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from django.db import connection, models
 
 BATCH = 500
+COPY_FROM = 50
+"""Fewer objects go in one INSERT, as ``bulk_create`` writes them (one allocation, a contact's
+events): a sequence query and a COPY would be two statements for a few rows."""
+M = TypeVar("M", bound=models.Model)
+
+
+def _column(field: Any) -> str:
+    return connection.ops.quote_name(str(field.column))
+
+
+def insert(objects: Sequence[M]) -> list[M]:
+    """Insert new objects of one model, setting their primary keys (and ``auto_now_add``
+    fields), as ``bulk_create`` does. Raises IntegrityError as ``bulk_create`` does."""
+    objects = list(objects)
+    if not objects:
+        return objects
+    model = type(objects[0])
+    if connection.vendor != "postgresql" or len(objects) < COPY_FROM:
+        return model._default_manager.bulk_create(objects, batch_size=BATCH)
+    meta = model._meta
+    pk: Any = meta.pk
+    fields = [field for field in meta.concrete_fields if field is not pk]
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, pk.column, len(objects)],
+        )
+        for obj, (key,) in zip(objects, cursor.fetchall(), strict=True):
+            setattr(obj, pk.attname, key)
+        names = ", ".join(_column(field) for field in [pk, *fields])
+        table = connection.ops.quote_name(meta.db_table)
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row(
+                    [getattr(obj, pk.attname)]
+                    + [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+                )
+    for obj in objects:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return objects
 
 
 def set_column(model: type[models.Model], name: str, values: Mapping[Any, Any]) -> int:
     """Set field ``name`` of the rows of ``model`` whose primary keys are the keys of
-    ``values`` to the values given; returns the rows changed. No signals, no audit: the caller
-    audits."""
-    field = model._meta.get_field(name)
+    ``values`` to the values given; returns the rows changed."""
+    field: Any = model._meta.get_field(name)
     table = connection.ops.quote_name(model._meta.db_table)
-    column = connection.ops.quote_name(field.column)  # type: ignore[union-attr]  # a concrete field
-    pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]  # every model has one
+    column, pk = _column(field), _column(model._meta.pk)
     items = list(values.items())
+    if not items:
+        return 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = v.value"  # noqa: S608 - names quoted, values bound
+                f" FROM unnest(%s::bigint[], %s::{field.db_type(connection)}[]) AS v(key, value)"
+                f" WHERE {table}.{pk} = v.key",
+                [[key for key, _value in items], [value for _key, value in items]],
+            )
+            return int(cursor.rowcount)
     changed = 0
     with connection.cursor() as cursor:
         for start in range(0, len(items), BATCH):
@@ -32,7 +87,7 @@ def set_column(model: type[models.Model], name: str, values: Mapping[Any, Any]) 
             rows = ", ".join(["(%s, %s)"] * len(batch))
             params: list[Any] = []
             for key, value in batch:
-                params += [key, field.get_db_prep_value(value, connection)]  # type: ignore[union-attr]  # a concrete field
+                params += [key, field.get_db_prep_value(value, connection)]
             cursor.execute(
                 f"UPDATE {table} SET {column} = v.column2 FROM (VALUES {rows}) AS v "  # noqa: S608 - names quoted, values bound
                 f"WHERE {table}.{pk} = v.column1",

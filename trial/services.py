@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from trial import audit, personal_numbers
+from trial import audit, bulk, personal_numbers
 from trial.models import (
     AuditEvent,
     CovariateDefinition,
@@ -582,7 +582,7 @@ def schedule_visits(trial: Trial, randomised: list[tuple[Participant, dt.date]])
                     window_end=due + dt.timedelta(days=definition.window_after_days),
                 )
             )
-    Visit.objects.bulk_create(new, batch_size=1000)
+    bulk.insert(new)
     return new
 
 

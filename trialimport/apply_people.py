@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from randomisation.allocation.elsewhere import Imported, check_made_elsewhere, record_imported
 from randomisation.models import Allocation
 from randomisation.schemes.services import lock_trial
-from trial import audit, personal_numbers
+from trial import audit, bulk, personal_numbers
 from trial.models import Participant, Trial
 from trial.services import (
     BaselineError,
@@ -118,7 +118,7 @@ def _write_participants(state: State, enrolments: list[Enrolment]) -> None:
     people = [enrolment.participant for enrolment in enrolments]
     try:
         with transaction.atomic():
-            Participant.objects.bulk_create(people, batch_size=500)
+            bulk.insert(people)
     except IntegrityError:
         state.report.error(PARTICIPANTS, 0, None, concurrent())
         return

@@ -20,7 +20,7 @@ from randomisation import engine
 from randomisation.allocation import chain
 from randomisation.allocation.chain import ChainUnavailable, Head
 from randomisation.allocation.models import Allocation, ChainAnchor
-from trial import audit
+from trial import audit, bulk
 from trial.models import Trial
 
 GENESIS = "0" * 64
@@ -113,7 +113,7 @@ def append_many(
         allocations.append(allocation)
     if not allocations:
         return []
-    Allocation.objects.bulk_create(allocations, batch_size=1000)
+    bulk.insert(allocations)
     last = allocations[-1]
     # Before the commit, so that an unwritable witness refuses the allocations; binding only
     # once the commit line follows (rolled-back allocations never get one).
