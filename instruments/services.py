@@ -249,10 +249,14 @@ def record_assessments(
         return []
     with transaction.atomic():
         ids = {entry.visit.pk for entry in entries}
-        locked = {
-            visit.pk: visit
-            for visit in Visit.objects.select_for_update(of=("self",)).filter(pk__in=ids)
-        }
+        # The caller's visits, with their state as it stands under the lock.
+        locked = {entry.visit.pk: entry.visit for entry in entries}
+        for pk, missed, completed_on in (
+            Visit.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .values_list("pk", "missed", "completed_on")
+        ):
+            locked[pk].missed, locked[pk].completed_on = missed, completed_on
         answered: dict[int, set[int]] = {}
         for visit_id, instrument_id in Assessment.objects.filter(visit__in=ids).values_list(
             "visit_id", "instrument_id"
@@ -268,8 +272,6 @@ def record_assessments(
         snapshots: list[audit.Snapshot] = []
         for entry in entries:
             visit = locked[entry.visit.pk]
-            visit.participant = entry.visit.participant
-            visit.definition = entry.visit.definition
             links = attached.get(visit.definition_id, set())
             check_entry(
                 visit,
@@ -303,8 +305,6 @@ def record_assessments(
             )
         bulk.insert(assessments)
         _after_recording(assessments, completing, snapshots, actor=actor)
-    for entry, assessment in zip(entries, assessments, strict=True):
-        entry.visit.completed_on = assessment.visit.completed_on
     return assessments
 
 

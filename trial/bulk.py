@@ -1,9 +1,10 @@
 """Writing thousands of rows in a few statements, for the services that do (the trial import).
 
 * :func:`insert`: on PostgreSQL, ``COPY`` with primary keys drawn from the table's sequence in
-  one query; elsewhere, and for a few rows, ``bulk_create``. Django's ``bulk_create`` on PostgreSQL sends the rows as
-  arrays whose text psycopg quotes element by element in Python (JSON columns above all): the
-  import's answers and audit events spent most of their time there.
+  one query; elsewhere, and for a few rows, ``bulk_create``. Django's ``bulk_create`` on
+  PostgreSQL sends the rows as arrays whose text psycopg quotes element by element in Python
+  (JSON columns above all): the import's answers and audit events spent most of their time
+  there.
 * :func:`set_column`: one column set to a different value on many rows. Django's
   ``bulk_update`` writes ``CASE WHEN id = … THEN …`` for every row, which costs more to build
   than the rows take to write; this is ``UPDATE … FROM`` a list of (key, value) pairs.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import connection, connections, models
 
 BATCH = 500
 COPY_FROM = 50
@@ -41,7 +42,10 @@ def insert(objects: Sequence[M]) -> list[M]:
     meta = model._meta
     pk: Any = meta.pk
     fields = [field for field in meta.concrete_fields if field is not pk]
-    with connection.wrap_database_errors, connection.cursor() as cursor:
+    # The connection itself, not the proxy: the proxy's per-context lookup, once per value,
+    # cost more than the values' conversion.
+    real = connections[connection.alias]
+    with real.wrap_database_errors, real.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [meta.db_table, pk.column, len(objects)],
@@ -54,11 +58,11 @@ def insert(objects: Sequence[M]) -> list[M]:
             for obj in objects:
                 copy.write_row(
                     [getattr(obj, pk.attname)]
-                    + [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+                    + [f.get_db_prep_save(f.pre_save(obj, True), real) for f in fields]
                 )
     for obj in objects:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = real.alias
     return objects
 
 

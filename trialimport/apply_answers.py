@@ -46,11 +46,12 @@ def apply_assessments(state: State, trial: Trial) -> None:
     table = state.tables.get(ASSESSMENTS)
     if table is None:
         return
-    defined = set(trial.visit_definitions.values_list("code", flat=True))
-    visits = {
-        (visit.participant_id, visit.definition.code): visit
-        for visit in Visit.objects.filter(participant__trial=trial).select_related("definition")
-    }
+    definitions = {definition.pk: definition for definition in trial.visit_definitions.all()}
+    visits = {}
+    for visit in Visit.objects.filter(participant__trial=trial):
+        visit.definition = definitions[visit.definition_id]
+        visits[(visit.participant_id, visit.definition.code)] = visit
+    defined = {definition.code for definition in definitions.values()}
     instruments = _instruments(state, trial)
     recorded = {
         (assessment.visit_id, assessment.instrument_id): assessment

@@ -47,8 +47,6 @@ from trialimport.models import TrialImport
 from trialimport.report import ImportReport
 from trialimport.tasks import run_import
 
-pytestmark = pytest.mark.usefixtures("require_postgres")
-
 TABLES = (
     Trial,
     Arm,
@@ -783,6 +781,7 @@ def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(
     assert sent == [resumed.pk]
 
 
+@pytest.mark.usefixtures("require_postgres")  # a second connection takes row locks
 @pytest.mark.django_db(transaction=True)
 def test_a_check_does_not_hold_the_trial_against_randomisation(
     schedule: World, numbers: list[str]
