@@ -338,7 +338,7 @@ def _after_recording(
     bulk.set_column(
         Visit, "completed_on", {v.pk: v.completed_on for v in completing if v is not None}
     )
-    audit.record_many(events)
+    audit.record_bulk(events)
     for assessment in assessments:
         extensions.assessment_recorded(assessment, actor=actor)
 

@@ -101,7 +101,13 @@ def build(
 
 
 def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
-    """Append events built with :func:`build`, in one statement (``trial.bulk.insert``)."""
+    """Append events built with :func:`build`, in one statement."""
+    return AuditEvent.objects.bulk_create(events)
+
+
+def record_bulk(events: list[AuditEvent]) -> list[AuditEvent]:
+    """:func:`record_many` for thousands of events (an import's): ``COPY`` on PostgreSQL
+    (``trial.bulk.insert``), two statements whatever their number."""
     return bulk.insert(events)
 
 

@@ -122,7 +122,7 @@ def _write_participants(state: State, enrolments: list[Enrolment]) -> None:
     except IntegrityError:
         state.report.error(PARTICIPANTS, 0, None, concurrent())
         return
-    audit.record_many(enrolment_events(enrolments, actor=state.actor))
+    audit.record_bulk(enrolment_events(enrolments, actor=state.actor))
 
 
 def _same_participant(

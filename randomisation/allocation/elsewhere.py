@@ -128,4 +128,4 @@ def _after_import(
         events.append(randomised_event(participant, allocation, before, actor))
     bulk.set_column(Participant, "randomised_on", {p.pk: p.randomised_on for p in people})
     schedule_visits(trial, [(p, p.randomised_on) for p in people if p.randomised_on])
-    audit.record_many(events)
+    audit.record_bulk(events)
