@@ -269,7 +269,6 @@ def record_assessments(
             attached.setdefault(definition_id, set()).add(instrument_id)
         assessments = []
         completing: list[Visit | None] = []  # the visit each entry completes, if any
-        snapshots: list[audit.Snapshot] = []
         for entry in entries:
             visit = locked[entry.visit.pk]
             links = attached.get(visit.definition_id, set())
@@ -283,12 +282,10 @@ def record_assessments(
             done = answered.setdefault(visit.pk, set())
             done.add(entry.instrument.pk)
             if visit.completed_on is None and (not links or links <= done):
-                completing.append(visit)
-                snapshots.append(audit.snapshot(visit))
                 visit.completed_on = entry.assessed_on
+                completing.append(visit)
             else:
                 completing.append(None)
-                snapshots.append({})
             definition = entry.version.parsed
             assessments.append(
                 Assessment(
@@ -304,21 +301,22 @@ def record_assessments(
                 )
             )
         bulk.insert(assessments)
-        _after_recording(assessments, completing, snapshots, actor=actor)
+        _after_recording(assessments, completing, actor=actor)
     return assessments
 
 
 def _after_recording(
     assessments: list[Assessment],
     completing: list[Visit | None],
-    snapshots: list[audit.Snapshot],
     *,
     actor: User | None,
 ) -> None:
     """The audit events, visit completions and listeners of assessments just written, in the
-    order :func:`record_assessment` writes them one by one."""
+    order :func:`record_assessment` writes them one by one. A completion changes the visit's
+    ``completed_on`` alone (it was empty), so its event is written out as ``record_changed``
+    would write it, without comparing two snapshots of every visit."""
     events = []
-    for assessment, visit, before in zip(assessments, completing, snapshots, strict=True):
+    for assessment, visit in zip(assessments, completing, strict=True):
         events.append(
             audit.build(
                 "assessment.created",
@@ -331,10 +329,11 @@ def _after_recording(
                 },
             )
         )
-        if visit is not None:
-            event = audit.changed_event(visit, before, actor=actor)
-            if event is not None:
-                events.append(event)
+        if visit is not None and visit.completed_on is not None:
+            change = {"completed_on": [None, visit.completed_on.isoformat()]}
+            events.append(
+                audit.build("visit.changed", visit, actor=actor, data={"changes": change})
+            )
     bulk.set_column(
         Visit, "completed_on", {v.pk: v.completed_on for v in completing if v is not None}
     )

@@ -159,6 +159,9 @@ def test_codes_labels_in_both_languages_and_missing_codes(trial_with_items: Worl
     assert third.missing == {"sleep_hours": "dont_know"}
     visit = Visit.objects.get(participant__study_id="P-1", definition__code="m6")
     assert visit.completed_on is not None
+    # The completion audited as data entry audits it (record_changed: the one field changed).
+    completed = AuditEvent.objects.get(action="visit.changed", target_id=str(visit.pk))
+    assert completed.data == {"changes": {"completed_on": [None, "2024-07-10"]}}
     created = AuditEvent.objects.filter(action="assessment.created", target_id=str(first.pk))
     assert created.get().data["after"]["values"]["mood"] == 3
 
