@@ -351,6 +351,8 @@ class Run:
     started: float
     ticks: list[float]
     queries_at: list[int]
+    cpu: float = 0.0
+    """CPU seconds of this process (the database server's are not in it)."""
 
 
 def run_import(
@@ -371,12 +373,12 @@ def run_import(
         if queries is not None:
             queries_at.append(len(queries.captured_queries))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = importing.import_trial(
         files, actor=actor, trial=trial, dry_run=dry_run, progress=progress
     )
     seconds = time.perf_counter() - started
-    return Run(report, seconds, started, ticks, queries_at)
+    return Run(report, seconds, started, ticks, queries_at, time.process_time() - cpu)
 
 
 def phases(run: Run, legacy: Legacy) -> list[tuple[str, int, float, int]]:
@@ -528,6 +530,14 @@ def measure_full(legacy: Legacy, problems: list[str]) -> None:
     audit_events = AuditEvent.objects.count() - audit_before
     emit(BENCH, "import", done.seconds, "s", f"{slowest(done, legacy)}; {load()}")
     emit(BENCH, "import rate", rows / done.seconds, "rows/s", f"{audit_events} audit events")
+    emit(
+        BENCH,
+        "import CPU rate",
+        rows / done.cpu,
+        "rows/s",
+        f"rows per CPU second of this process ({done.cpu:.1f} s), whatever else runs beside it; "
+        "the database server's CPU is not counted",
+    )
     emit(BENCH, "import peak RSS", peak_mb(), "MB", "VmHWM of the step")
     for name, phase_rows, seconds, _queries in phases(done, legacy):
         note = f"{phase_rows / seconds:.0f} rows/s" if phase_rows else ""

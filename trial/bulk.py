@@ -14,7 +14,7 @@ Neither sends signals nor audits: the caller audits, in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, connections, models
@@ -54,16 +54,41 @@ def insert(objects: Sequence[M]) -> list[M]:
             setattr(obj, pk.attname, key)
         names = ", ".join(_column(field) for field in [pk, *fields])
         table = connection.ops.quote_name(meta.db_table)
+        convert = [_converter(field, real) for field in fields]
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for obj in objects:
-                copy.write_row(
-                    [getattr(obj, pk.attname)]
-                    + [f.get_db_prep_save(f.pre_save(obj, True), real) for f in fields]
-                )
+                copy.write_row([getattr(obj, pk.attname)] + [value(obj) for value in convert])
     for obj in objects:
         obj._state.adding = False
         obj._state.db = real.alias
     return objects
+
+
+def _converter(field: Any, real: Any) -> Callable[[models.Model], Any]:
+    """How one field's value is written: as ``bulk_create`` writes it (``pre_save``, then
+    ``get_db_prep_save``), with the plain cases (a foreign key's id, text, numbers, dates)
+    read straight from the object."""
+    attname = field.attname
+    plain = (
+        models.ForeignKey,
+        models.CharField,
+        models.TextField,
+        models.IntegerField,
+        models.BooleanField,
+        models.DateField,
+    )
+    automatic = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    if isinstance(field, plain) and not isinstance(field, models.DateTimeField) and not automatic:
+        return lambda obj: getattr(obj, attname)
+    if isinstance(field, models.JSONField):
+        adapt, encoder = real.ops.adapt_json_value, field.encoder
+
+        def json_value(obj: models.Model) -> Any:
+            value = getattr(obj, attname)
+            return None if value is None else adapt(value, encoder)
+
+        return json_value
+    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), real)
 
 
 def set_column(model: type[models.Model], name: str, values: Mapping[Any, Any]) -> int:

@@ -220,21 +220,18 @@ def read_answers(
     # An instrument with every cell blank was not answered at this visit; a row with no
     # answer at all is checked against every instrument, so required items say what is missing.
     for form in answered or given:
-        names = [item.name for item in form.definition.items if item.name in columns]
+        items = [item for item in form.definition.items if item.name in columns]
         values: dict[str, Any] = {}
         missing: dict[str, str] = {}
-        for name in names:
-            text = cells.get(name, "")
+        for item in items:
+            text = cells.get(item.name, "")
             if not text:
                 continue
-            item = form.definition.item(name)
-            if item is None:
-                continue  # not reached: the names come from the definition
             value, code = _split(form, item, text)
             if code is None:
-                values[name] = value
+                values[item.name] = value
             else:
-                missing[name] = code
+                missing[item.name] = code
         if form.builtin == builtin.EMPLOYMENT:
             values = _zero_out_of_work(values)
         try:
@@ -242,7 +239,7 @@ def read_answers(
         except AnswerError as exc:
             errors.update(exc.errors)
             continue
-        result.append(Answered(form, clean, frozenset(names)))
+        result.append(Answered(form, clean, frozenset(item.name for item in items)))
     if not given:
         errors.setdefault(
             "visit",
