@@ -1,21 +1,25 @@
-"""The CSV import of an existing trial (randomisation/importing.py) at 2,000 participants.
+"""The CSV import of an existing trial (trialimport/) at 2,000 participants.
 
 A legacy trial is generated with a fixed seed in the documented format
 (docs/import-formats.md): trial.csv, 2 arms, 6 sites of different sizes, 3 baseline
-covariates, 2 follow-up visits (m6, m12), 2,000 participants (about 10 % with a valid
-synthetic personal number, the rest pseudonymised), an allocation for each, an assessment for
-each visit of each participant (4,000 rows) and about 2 % withdrawals, dated after the last
-assessment. Then, on PostgreSQL:
+covariates, 4 follow-up visits (m3, m6, m12, m24), 2,000 participants (about 10 % with a valid
+synthetic personal number, the rest pseudonymised), an allocation for each, an assessments.csv
+row for each visit of each participant (8,000 rows, each answering two instruments: the
+built-in "Employment and benefits", 7 items, and a trial-defined "Wellbeing", 10 items of five
+types with a scale, some answers given by label and some as missing-data codes) and about 2 %
+withdrawals, dated after the last assessment. The set-up files (trial, arms, sites, covariates,
+visits) are imported first and the two instruments attached to the four visits, as a trial
+moving from another system would; the data files are then measured, on PostgreSQL:
 
-1. ``check``: ``import_trial(..., dry_run=True)`` into a new trial (everything is applied,
+1. ``check``: ``import_trial(..., dry_run=True)`` into that trial (everything is applied,
    then rolled back): seconds, data rows per second and the peak resident memory of the step;
 2. ``import``: the same files for real, with the time of each phase (the first pass that reads
    and checks every file, then applying each file) taken from the progress callback;
 3. ``re-import``: the same files again, which must change nothing;
 4. queries per row: a 200-participant trial imported (and re-imported) under
    ``CaptureQueriesContext``, split by file with the same callback;
-5. ``browser job``: into an emptied database, the set-up files first (trial, arms, sites,
-   covariates, visits: a trial must exist for the browser page), then the data files through
+5. ``browser job``: into an emptied database, the set-up files and instruments first (a trial
+   must exist for the browser page), then the data files through
    ``import_jobs.start_check`` and ``import_jobs.confirm`` in this process, with
    ``INLINE_BYTES`` raised above the files' size so that both steps run ``execute`` as a Celery
    worker would. ``wrapper overhead`` is each step's time outside ``import_trial``.
@@ -60,10 +64,124 @@ SITES = [
     ("KRS1", "NAV Kristiansand", "4204", "Agder", 0.7),
     ("TOS1", "NAV Tromsø", "5501", "Troms", 0.6),
 ]
-VISITS = [("m6", "6 months", 6), ("m12", "12 months", 12)]
+VISITS = [
+    ("m3", "3 months", 3),
+    ("m6", "6 months", 6),
+    ("m12", "12 months", 12),
+    ("m24", "24 months", 24),
+]
 OCCUPATIONS = ["2512", "4110", "5120", "5223", "5321", "7411", "8322", "9112"]
 BENEFITS = ["work_assessment_allowance", "social_assistance", "unemployment_benefit"]
 SETUP_FILES = ("trial.csv", "arms.csv", "sites.csv", "covariates.csv", "visits.csv")
+DATA_FILES = ("participants.csv", "allocations.csv", "assessments.csv", "withdrawals.csv")
+EMPLOYMENT = [
+    "in_paid_work",
+    "hours_per_week",
+    "monthly_earnings",
+    "occupation_code",
+    "on_benefits",
+    "benefit_type",
+    "self_rated_health",
+]
+MOOD = [
+    ("0", "Not at all", "Ikke i det hele tatt"),
+    ("1", "Several days", "Flere dager"),
+    ("2", "More than half the days", "Mer enn halvparten av dagene"),
+    ("3", "Nearly every day", "Nesten hver dag"),
+]
+SUPPORT = [
+    ("nav", "NAV office", "NAV-kontor"),
+    ("gp", "Doctor", "Lege"),
+    ("school", "School", "Skole"),
+    ("employer", "Employer", "Arbeidsgiver"),
+]
+
+
+def _text(en: str, nb: str) -> dict[str, str]:
+    return {"en": en, "nb": nb}
+
+
+def _choices(rows: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    return [{"code": code, "label": _text(en, nb)} for code, en, nb in rows]
+
+
+# A trial-defined instrument of 10 items: yes/no, whole numbers (one behind a condition), five
+# 0-3 choices scored as a sum, a decimal and a multiple choice; two missing-data codes.
+WELLBEING = {
+    "items": [
+        {
+            "name": "wb_employed",
+            "type": "yesno",
+            "label": _text("Employed", "I arbeid"),
+            "required": True,
+        },
+        {
+            "name": "wb_days",
+            "type": "integer",
+            "label": _text("Days worked", "Dager i arbeid"),
+            "min": "0",
+            "max": "31",
+            "show_if": "[wb_employed] = '1'",
+        },
+        *[
+            {
+                "name": f"wb_mood{i}",
+                "type": "choice",
+                "label": _text(f"Mood {i}", f"Humør {i}"),
+                "choices": _choices(MOOD),
+            }
+            for i in range(1, 6)
+        ],
+        {
+            "name": "wb_sleep",
+            "type": "decimal",
+            "label": _text("Hours of sleep", "Timer søvn"),
+            "min": "0",
+            "max": "24",
+            "decimals": 1,
+        },
+        {
+            "name": "wb_support",
+            "type": "multi",
+            "label": _text("Support", "Støtte"),
+            "choices": _choices(SUPPORT),
+        },
+        {
+            "name": "wb_pain",
+            "type": "integer",
+            "label": _text("Pain (0-10)", "Smerte (0-10)"),
+            "min": "0",
+            "max": "10",
+        },
+    ],
+    "scales": [
+        {
+            "name": "wb_mood",
+            "label": _text("Mood score", "Humørskår"),
+            "items": [f"wb_mood{i}" for i in range(1, 6)],
+            "max_missing": 1,
+        },
+    ],
+    "missing_codes": [
+        {"code": "refused", "label": _text("Refused to answer", "Vil ikke svare")},
+        {"code": "dont_know", "label": _text("Don't know", "Vet ikke")},
+    ],
+}
+WELLBEING_COLUMNS = [item["name"] for item in WELLBEING["items"]]
+
+
+def wellbeing_answers(rng: random.Random) -> list[Any]:
+    """One row's answers to the wellbeing items: codes, labels now and then (English or
+    bokmål), a missing-data code in about 3 % of cells, blanks where an item is not asked."""
+    employed = rng.random() < 0.4
+    row: list[Any] = ["yes" if employed else "no", rng.randint(1, 22) if employed else ""]
+    for _ in range(5):
+        code, en, nb = rng.choice(MOOD)
+        row.append(rng.choices([code, en, nb, "dont_know"], [80, 8, 8, 4])[0])
+    row.append(rng.choice([6, 6.5, 7, 7.5, 8, "refused"]))
+    row.append("|".join(code for code, _en, _nb in rng.sample(SUPPORT, rng.randint(0, 2))))
+    row.append(rng.randint(0, 10))
+    return row
 
 
 @dataclass
@@ -71,6 +189,7 @@ class Legacy:
     """The generated files and what they hold."""
 
     files: dict[str, bytes]
+    code: str = CODE
     participants: int = 0
     numbers: int = 0
     allocations: int = 0
@@ -142,6 +261,7 @@ def generate(n: int, code: str, seed: int) -> Legacy:
                     "yes" if on_benefits else "no",
                     rng.choice(BENEFITS) if on_benefits else "",
                     rng.randint(1, 5),
+                    *wellbeing_answers(rng),
                 ]
             )
         if rng.random() < 0.02:
@@ -186,28 +306,17 @@ def generate(n: int, code: str, seed: int) -> Legacy:
         ),
         "allocations.csv": to_csv(["study_id", "arm", "randomised_on", "reference"], allocations),
         "assessments.csv": to_csv(
-            [
-                "study_id",
-                "visit",
-                "assessed_on",
-                "in_paid_work",
-                "hours_per_week",
-                "monthly_earnings",
-                "occupation_code",
-                "on_benefits",
-                "benefit_type",
-                "self_rated_health",
-            ],
-            assessments,
+            ["study_id", "visit", "assessed_on", *EMPLOYMENT, *WELLBEING_COLUMNS], assessments
         ),
         "withdrawals.csv": to_csv(["study_id", "withdrawn_on", "scope", "reason"], withdrawals),
     }
     return Legacy(
         files=files,
+        code=code,
         participants=n,
         numbers=numbers,
         allocations=len(allocations),
-        assessments=len(assessments),
+        assessments=len(assessments) * 2,  # two instruments a row
         withdrawals=len(withdrawals),
         rows={name: data.count(b"\n") - 1 for name, data in files.items()},
     )
@@ -242,10 +351,19 @@ class Run:
     started: float
     ticks: list[float]
     queries_at: list[int]
+    cpu: float = 0.0
+    """CPU seconds of this process (the database server's are not in it)."""
 
 
-def run_import(files: dict[str, bytes], actor: Any, *, dry_run: bool, queries: Any = None) -> Run:
-    from randomisation import importing
+def run_import(
+    files: dict[str, bytes],
+    actor: Any,
+    *,
+    dry_run: bool,
+    queries: Any = None,
+    trial: Any = None,
+) -> Run:
+    from trialimport import services as importing
 
     ticks: list[float] = []
     queries_at: list[int] = []
@@ -255,28 +373,28 @@ def run_import(files: dict[str, bytes], actor: Any, *, dry_run: bool, queries: A
         if queries is not None:
             queries_at.append(len(queries.captured_queries))
 
-    started = time.perf_counter()
-    report = importing.import_trial(files, actor=actor, dry_run=dry_run, progress=progress)
+    started, cpu = time.perf_counter(), time.process_time()
+    report = importing.import_trial(
+        files, actor=actor, trial=trial, dry_run=dry_run, progress=progress
+    )
     seconds = time.perf_counter() - started
-    return Run(report, seconds, started, ticks, queries_at)
+    return Run(report, seconds, started, ticks, queries_at, time.process_time() - cpu)
 
 
 def phases(run: Run, legacy: Legacy) -> list[tuple[str, int, float, int]]:
     """(phase, rows, seconds, queries) for the first pass and each file applied, in order.
 
-    Rows are applied file by file in the order of importing.FILES, each counted once, so the
+    Rows are applied file by file in the order of the data files, each counted once, so the
     progress ticks mark where one file ends and the next begins. The first pass (reading and
-    checking every file) ends at the first tick, the trial's own row; what follows the last
-    tick (the trial's status, the import's audit event, the commit) is "finish".
+    checking every file) ends at the first tick, the first participant; what follows the last
+    tick (the import's audit event, the commit) is "finish".
     """
-    from randomisation import importing
-
-    if len(run.ticks) != legacy.data_rows():
-        raise SystemExit(f"{len(run.ticks)} progress ticks for {legacy.data_rows()} rows")
+    if len(run.ticks) != legacy.data_rows(DATA_FILES):
+        raise SystemExit(f"{len(run.ticks)} progress ticks for {legacy.data_rows(DATA_FILES)} rows")
     queries = run.queries_at or [0] * len(run.ticks)
     result = [("read and check", 0, run.ticks[0] - run.started, queries[0])]
     end = 0
-    for name in importing.FILES:
+    for name in DATA_FILES:
         rows = legacy.rows.get(name, 0)
         if not rows:
             continue
@@ -305,6 +423,29 @@ def make_actor() -> Any:
     user = get_user_model().objects.create_user(username="bench-importer")
     user.user_permissions.add(Permission.objects.get(codename="add_trial"))
     return user
+
+
+def prepare(legacy: Legacy, actor: Any, problems: list[str]) -> Any:
+    """The trial's set-up imported and its two instruments attached to every visit: the trial
+    the data files go into."""
+    from instruments.setup.services import attach_instrument, create_instrument, default_instrument
+    from trial.models import Trial
+
+    setup = run_import(legacy.subset(SETUP_FILES), actor, dry_run=False)
+    check_report(setup.report, "set-up", problems, created=legacy.data_rows(SETUP_FILES))
+    trial = Trial.objects.get(code=legacy.code)
+    visits = list(trial.visit_definitions.all())
+    attach_instrument(default_instrument(trial, actor=actor), visits, actor=actor)
+    wellbeing = create_instrument(
+        trial,
+        code="wellbeing",
+        name_en="Wellbeing",
+        name_nb="Velvære",
+        definition=WELLBEING,
+        actor=actor,
+    )
+    attach_instrument(wellbeing, visits, actor=actor)
+    return trial
 
 
 # --- checking ---------------------------------------------------------------------------------
@@ -358,51 +499,58 @@ def check_report(report: Any, label: str, problems: list[str], *, created: int) 
 
 
 def measure_full(legacy: Legacy, problems: list[str]) -> None:
-    """check, import and re-import of the whole trial into a new one."""
-    from trial.models import AuditEvent, Participant, Trial
+    """check, import and re-import of the data files into the prepared trial."""
+    from trial.models import AuditEvent, Participant
 
     reset_database()
     actor = make_actor()
-    rows = legacy.data_rows()
+    trial = prepare(legacy, actor, problems)
+    data = legacy.subset(DATA_FILES)
+    rows = legacy.data_rows(DATA_FILES)
     counts = (
         f"{legacy.participants} participants ({legacy.numbers} with a personal number), "
-        f"{legacy.assessments} assessments, {legacy.withdrawals} withdrawals; {load()}"
+        f"{legacy.rows['assessments.csv']} assessment rows ({legacy.assessments} assessments: "
+        f"7 + 10 items at 4 visits), {legacy.withdrawals} withdrawals; {load()}"
     )
     emit(BENCH, "data rows", rows, "rows", counts)
 
     before = peak_mb()
     reset_peak()
-    check = run_import(legacy.files, actor, dry_run=True)
-    emit(BENCH, "check", check.seconds, "s", f"dry run into a new trial; {slowest(check, legacy)}")
-    emit(BENCH, "check rate", rows / check.seconds, "rows/s", f"{rows} data rows, all files")
+    check = run_import(data, actor, dry_run=True, trial=trial)
+    emit(BENCH, "check", check.seconds, "s", f"dry run; {slowest(check, legacy)}; {load()}")
+    emit(BENCH, "check rate", rows / check.seconds, "rows/s", f"{rows} data rows, 4 files")
     emit(BENCH, "check peak RSS", peak_mb(), "MB", f"VmHWM of the step; {before:.0f} MB before")
     check_report(check.report, "check", problems, created=rows)
-    if check.report.written or Trial.objects.filter(code=CODE).exists():
-        problems.append("check: the dry run wrote the trial")
-    if Participant.objects.exists():
+    if check.report.written or Participant.objects.exists():
         problems.append("check: the dry run wrote participants")
 
     reset_peak()
     audit_before = AuditEvent.objects.count()
-    done = run_import(legacy.files, actor, dry_run=False)
+    done = run_import(data, actor, dry_run=False, trial=trial)
     audit_events = AuditEvent.objects.count() - audit_before
     emit(BENCH, "import", done.seconds, "s", f"{slowest(done, legacy)}; {load()}")
     emit(BENCH, "import rate", rows / done.seconds, "rows/s", f"{audit_events} audit events")
+    emit(
+        BENCH,
+        "import CPU rate",
+        rows / done.cpu,
+        "rows/s",
+        f"rows per CPU second of this process ({done.cpu:.1f} s), whatever else runs beside it; "
+        "the database server's CPU is not counted",
+    )
     emit(BENCH, "import peak RSS", peak_mb(), "MB", "VmHWM of the step")
     for name, phase_rows, seconds, _queries in phases(done, legacy):
-        if name in SETUP_FILES:
-            continue  # a few rows each, milliseconds
         note = f"{phase_rows / seconds:.0f} rows/s" if phase_rows else ""
         if name == "read and check":
-            note = "first pass over every file, until the trial row is applied"
+            note = "first pass over every file, until the first participant is applied"
         elif name == "finish":
-            note = "trial status, the import's audit event, commit"
+            note = "the import's audit event, commit"
         emit(BENCH, f"import: {name}", seconds, "s", note)
     check_report(done.report, "import", problems, created=rows)
     if not done.report.written:
         problems.append("import: not written")
 
-    again = run_import(legacy.files, actor, dry_run=False)
+    again = run_import(data, actor, dry_run=False, trial=trial)
     emit(BENCH, "re-import", again.seconds, "s", f"same files; {slowest(again, legacy)}")
     emit(BENCH, "re-import rate", rows / again.seconds, "rows/s", "every row unchanged")
     check_report(again.report, "re-import", problems, created=0)
@@ -422,16 +570,18 @@ def measure_queries(problems: list[str]) -> None:
     actor = make_actor()
     code = f"{CODE}-small"
     small = generate(SMALL, code, SEED + 1)
-    rows = small.data_rows()
+    trial = prepare(small, actor, problems)
+    data = small.subset(DATA_FILES)
+    rows = small.data_rows(DATA_FILES)
     for label, created in (("import", rows), ("re-import", 0)):
         with CaptureQueriesContext(connection) as queries:
-            run = run_import(small.files, actor, dry_run=False, queries=queries)
+            run = run_import(data, actor, dry_run=False, queries=queries, trial=trial)
         check_report(run.report, f"{label} of {SMALL}", problems, created=created)
         total = len(queries.captured_queries)
         by_file = [
             f"{name.removesuffix('.csv')} {spent / phase_rows:.1f}"
             for name, phase_rows, _seconds, spent in phases(run, small)
-            if phase_rows and name not in SETUP_FILES
+            if phase_rows
         ]
         emit(
             BENCH,
@@ -446,16 +596,14 @@ def measure_queries(problems: list[str]) -> None:
 
 def measure_browser_job(legacy: Legacy, problems: list[str]) -> None:
     """The data files through the browser's job wrapper, run in this process."""
-    from randomisation import import_jobs, importing
-    from trial.models import Trial
+    from trialimport import jobs as import_jobs
+    from trialimport import services as importing
 
     reset_database()
     actor = make_actor()
-    setup = run_import(legacy.subset(SETUP_FILES), actor, dry_run=False)
-    check_report(setup.report, "browser set-up", problems, created=legacy.data_rows(SETUP_FILES))
-    trial = Trial.objects.get(code=CODE)
-    data = legacy.subset(importing.DATA_FILES)
-    rows = legacy.data_rows(importing.DATA_FILES)
+    trial = prepare(legacy, actor, problems)
+    data = legacy.subset(DATA_FILES)
+    rows = legacy.data_rows(DATA_FILES)
     size = sum(len(content) for content in data.values())
     import_jobs.INLINE_BYTES = max(import_jobs.INLINE_BYTES, size)
 

@@ -31,6 +31,7 @@ PROJECT_APPS = (
     "fidelity",
     "pathways",
     "reports",
+    "trialimport",
     "accounts",
     "axes",
 )

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "pathways",
     "economics",
     "reports",
+    "trialimport",
     "demo",
     "accounts",
     "privacy",

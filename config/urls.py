@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("occupations.urls")),
     path("", include("pathways.urls")),
     path("", include("economics.urls")),
+    path("", include("trialimport.urls")),
     path("", include("instruments.dictionary.urls")),
     path("", include("instruments.setup.urls")),
     path("", include("accounts.urls")),

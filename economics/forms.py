@@ -14,10 +14,18 @@ from trial.models import Trial
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
+class ArmCodeField(forms.ModelChoiceField):
+    """Arms by code only: a blinded statistician may read the unit-cost page."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.code)
+
+
 class UnitCostForm(forms.ModelForm):
     class Meta:
         model = UnitCost
         fields = ["kind", "key", "arm", "amount", "price_year", "valid_from", "valid_to", "note"]
+        field_classes = {"arm": ArmCodeField}
         widgets = {
             "valid_from": forms.DateInput(attrs={"type": "date"}),
             "valid_to": forms.DateInput(attrs={"type": "date"}),
@@ -29,8 +37,6 @@ class UnitCostForm(forms.ModelForm):
         if not isinstance(arm_field, forms.ModelChoiceField):  # pragma: no cover
             raise TypeError("arm must be a model choice field")
         arm_field.queryset = trial.arms.order_by("code")
-        # Arm codes only: a blinded statistician may read this page.
-        arm_field.label_from_instance = lambda arm: arm.code
 
     def _post_clean(self) -> None:
         """Model validation is the service's (with the trial set); skip the form's copy."""

@@ -12,6 +12,7 @@ as text; a yes/no answer reads as ``1``/``0``; an unanswered item reads as ``''`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -162,10 +163,12 @@ class _Parser:
         return Compare(left, op, right)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Node | None:
     """The condition's tree, or ``None`` for an empty condition (always shown).
 
-    Raises ConditionError with the position of the fault."""
+    Raises ConditionError with the position of the fault. Kept per text: a tree is immutable,
+    and every answer checked reads its items' conditions (an import checks thousands)."""
     if not text or not text.strip():
         return None
     return _Parser(text).parse()

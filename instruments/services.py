@@ -15,7 +15,8 @@ exposure through ``trial.extensions.assessment_recorded``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -24,10 +25,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from instruments import scoring
-from instruments.definition import AnswerError, clean_answers
+from instruments.definition import AnswerError, Answers, clean_answers
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
 from instruments.setup.services import InstrumentError, default_instrument
-from trial import audit, extensions
+from trial import audit, bulk, extensions
 from trial.models import Visit
 from trial.services import TrialError, ensure_data_entry_allowed
 
@@ -89,6 +90,34 @@ def instruments_at(visit: Visit) -> list[Instrument]:
     return linked or [default_instrument(visit.participant.trial)]
 
 
+def check_entry(
+    visit: Visit,
+    instrument: Instrument,
+    assessed_on: dt.date,
+    *,
+    attached: set[int],
+    answered: Collection[int] = (),
+) -> None:
+    """The rules of one instrument's answers at a visit that need no lock: the participant has
+    not withdrawn, the date is neither in the future nor before randomisation, the instrument
+    is the trial's and asked at the visit (``attached``: the instruments attached to the
+    visit's definition), and, as far as the caller knows (``answered``: the instruments
+    answered there), not answered yet. Raises TrialError; reads nothing."""
+    participant = visit.participant
+    ensure_data_entry_allowed(participant)
+    _check_date(visit, assessed_on)
+    if instrument.trial_id != participant.trial_id:
+        raise TrialError(_("The instrument belongs to another trial."), field="instrument")
+    if attached and instrument.pk not in attached:
+        raise TrialError(_("This instrument is not asked at this visit."), field="instrument")
+    if visit.missed:
+        raise TrialError(_("This visit is closed already."))
+    if instrument.pk in answered or (visit.completed_on is not None and not attached):
+        raise TrialError(
+            _("This instrument is answered at this visit already: correct the answers.")
+        )
+
+
 def record_assessment(
     visit: Visit,
     *,
@@ -118,19 +147,16 @@ def record_assessment(
     assessed_on = _date(answers.pop("assessed_on", None) or timezone.localdate())
     contamination = _contamination(answers.pop("contamination_reported", None))
     participant = visit.participant
-    ensure_data_entry_allowed(participant)
-    _check_date(visit, assessed_on)
     if instrument is None:
+        ensure_data_entry_allowed(participant)
+        _check_date(visit, assessed_on)
         instrument = default_instrument(participant.trial, actor=actor)
-    if instrument.trial_id != participant.trial_id:
-        raise TrialError(_("The instrument belongs to another trial."), field="instrument")
     attached = set(
         VisitInstrument.objects.filter(visit_definition_id=visit.definition_id).values_list(
             "instrument_id", flat=True
         )
     )
-    if attached and instrument.pk not in attached:
-        raise TrialError(_("This instrument is not asked at this visit."), field="instrument")
+    check_entry(visit, instrument, assessed_on, attached=attached)
     if version is None:
         version = instrument.current_version()
     elif version.instrument_id != instrument.pk:
@@ -202,6 +228,125 @@ def record_assessment(
     visit.completed_on = locked.completed_on
     visit.contamination_reported = locked.contamination_reported
     return assessment
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One instrument's answers at a visit for :func:`record_assessments`: checked by
+    :func:`check_entry`, the answers cleaned by ``clean_answers`` against ``version`` (the
+    instrument's latest)."""
+
+    visit: Visit
+    instrument: Instrument
+    version: InstrumentVersion
+    assessed_on: dt.date
+    answers: Answers
+
+
+def record_assessments(
+    entries: list[Entry], *, actor: User | None, source: str = Assessment.Source.IMPORT
+) -> list[Assessment]:
+    """Record many instruments' answers at once, as :func:`record_assessment` records one
+    (scores derived, each audited, visits completed when every attached instrument is
+    answered, the apps told), in a fixed number of statements. Locks the visits inside the
+    caller's transaction; an entry whose visit was closed or answered since the caller looked
+    is refused: TrialError, nothing written. No contamination answer (imports
+    do not carry one). Not safe to repeat."""
+    if not entries:
+        return []
+    with transaction.atomic():
+        ids = {entry.visit.pk for entry in entries}
+        # The caller's visits, with their state as it stands under the lock.
+        locked = {entry.visit.pk: entry.visit for entry in entries}
+        for pk, missed, completed_on in (
+            Visit.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .values_list("pk", "missed", "completed_on")
+        ):
+            locked[pk].missed, locked[pk].completed_on = missed, completed_on
+        answered: dict[int, set[int]] = {}
+        for visit_id, instrument_id in Assessment.objects.filter(visit__in=ids).values_list(
+            "visit_id", "instrument_id"
+        ):
+            answered.setdefault(visit_id, set()).add(instrument_id)
+        attached: dict[int, set[int]] = {}
+        for definition_id, instrument_id in VisitInstrument.objects.filter(
+            visit_definition__in={entry.visit.definition_id for entry in entries}
+        ).values_list("visit_definition_id", "instrument_id"):
+            attached.setdefault(definition_id, set()).add(instrument_id)
+        assessments = []
+        completing: list[Visit | None] = []  # the visit each entry completes, if any
+        for entry in entries:
+            visit = locked[entry.visit.pk]
+            links = attached.get(visit.definition_id, set())
+            check_entry(
+                visit,
+                entry.instrument,
+                entry.assessed_on,
+                attached=links,
+                answered=answered.get(visit.pk, set()),
+            )
+            done = answered.setdefault(visit.pk, set())
+            done.add(entry.instrument.pk)
+            if visit.completed_on is None and (not links or links <= done):
+                visit.completed_on = entry.assessed_on
+                completing.append(visit)
+            else:
+                completing.append(None)
+            definition = entry.version.parsed
+            assessments.append(
+                Assessment(
+                    visit=visit,
+                    instrument=entry.instrument,
+                    version=entry.version,
+                    assessed_on=entry.assessed_on,
+                    values=entry.answers.values,
+                    missing=entry.answers.missing,
+                    scores=scoring.derive_scores(definition, entry.answers.values),
+                    source=source,
+                    recorded_by=actor,
+                )
+            )
+        bulk.insert(assessments)
+        _after_recording(assessments, completing, actor=actor)
+    return assessments
+
+
+def _after_recording(
+    assessments: list[Assessment],
+    completing: list[Visit | None],
+    *,
+    actor: User | None,
+) -> None:
+    """The audit events, visit completions and listeners of assessments just written, in the
+    order :func:`record_assessment` writes them one by one. A completion changes the visit's
+    ``completed_on`` alone (it was empty), so its event is written out as ``record_changed``
+    would write it, without comparing two snapshots of every visit."""
+    events = []
+    for assessment, visit in zip(assessments, completing, strict=True):
+        events.append(
+            audit.build(
+                "assessment.created",
+                assessment,
+                actor=actor,
+                trial=assessment.visit.participant.trial,
+                data={
+                    "after": audit.snapshot(assessment),
+                    "in_window": _in_window(assessment.visit, assessment.assessed_on),
+                },
+            )
+        )
+        if visit is not None and visit.completed_on is not None:
+            change = {"completed_on": [None, visit.completed_on.isoformat()]}
+            events.append(
+                audit.build("visit.changed", visit, actor=actor, data={"changes": change})
+            )
+    bulk.set_column(
+        Visit, "completed_on", {v.pk: v.completed_on for v in completing if v is not None}
+    )
+    audit.record_bulk(events)
+    for assessment in assessments:
+        extensions.assessment_recorded(assessment, actor=actor)
 
 
 def _in_window(visit: Visit, day: dt.date) -> bool:

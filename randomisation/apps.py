@@ -19,6 +19,3 @@ class RandomisationConfig(AppConfig):
                 group="randomisation",
             )
         )
-        register_nav_item(
-            NavItem(_("Import"), "randomisation:import", perm="import_data", order=85, group="data")
-        )

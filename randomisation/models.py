@@ -1,18 +1,10 @@
 """The models of randomisation. Each sub-domain keeps its own in its subpackage
 (``schemes/models.py``, ``allocation/models.py``, ``simulation/models.py``); they are imported
-here because Django registers an app's models from its ``models`` module. The browser import of
-a whole trial (``TrialImport``) is defined here until it moves to an app of its own.
+here because Django registers an app's models from its ``models`` module. The import of a whole
+trial from CSV files, with its job model, is an app of its own (``trialimport``).
 """
 
 from __future__ import annotations
-
-import datetime as dt
-from typing import Any
-
-from django.conf import settings
-from django.db import models
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 
 from randomisation.allocation.models import (
     Allocation,
@@ -23,8 +15,6 @@ from randomisation.allocation.models import (
 )
 from randomisation.schemes.models import BlockSlot, Scheme
 from randomisation.simulation.models import SimulationRun
-from trial import jobs
-from trial.models import Trial
 
 __all__ = [
     "Allocation",
@@ -34,96 +24,5 @@ __all__ = [
     "FactorCount",
     "Scheme",
     "SimulationRun",
-    "TrialImport",
     "Unblinding",
 ]
-
-
-class TrialImport(jobs.Job):
-    """One import of CSV files into a trial from the browser: checked, then imported on the
-    user's word, each step a job (``trial.jobs``) on a worker unless the files are small.
-
-    The files are kept encrypted on disk (``import_jobs.files_path``) only while they wait:
-    they are removed once imported, failed, or left unimported for ``IMPORT_KEEP_HOURS``.
-    """
-
-    class Status(models.TextChoices):
-        CHECK_QUEUED = "check_queued", _("Waiting to be checked")
-        CHECKING = "checking", _("Being checked")
-        CHECKED = "checked", _("Checked")
-        IMPORT_QUEUED = "import_queued", _("Waiting to be imported")
-        IMPORTING = "importing", _("Being imported")
-        DONE = "done", _("Imported")
-        EXPIRED = "expired", _("Not imported; the files were removed")
-        FAILED = "failed", _("Failed")
-
-    STEPS = {
-        Status.CHECK_QUEUED: jobs.Step(Status.CHECKING, "randomisation.tasks.run_import"),
-        Status.IMPORT_QUEUED: jobs.Step(Status.IMPORTING, "randomisation.tasks.run_import"),
-    }
-    QUEUE_DOWN = gettext_noop(
-        "The task queue could not be reached, so the files were not processed. Try again "
-        "later, or ask the administrator to check the Celery broker."
-    )
-    WORKER_LOST = gettext_noop(
-        "The worker processing these files stopped (it was killed or ran out of memory); "
-        "nothing was written. Check the files again."
-    )
-    NOT_TAKEN = gettext_noop(
-        "No worker took up these files in time (the task queue may have lost them); nothing "
-        "was written. Check the files again."
-    )
-
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="imports")
-    file_names: models.JSONField[list[str]] = models.JSONField(_("files"), default=list)
-    file_bytes = models.PositiveBigIntegerField(_("bytes"), default=0)
-    status = models.CharField(
-        _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
-    )
-    # ImportReport.as_json() of the check, then of the import; its messages (and the error)
-    # in the language of the user who checked the files, which the worker switches to.
-    report: models.JSONField[dict[str, Any]] = models.JSONField(default=dict, blank=True)
-    language = models.CharField(max_length=10, default=settings.LANGUAGE_CODE)
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    uploaded_by_name = models.CharField(_("checked by"), max_length=150)
-    uploaded_at = models.DateTimeField(_("checked"), auto_now_add=True)
-    imported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    imported_at = models.DateTimeField(_("imported"), null=True, blank=True)
-
-    class Meta:
-        ordering = ["-uploaded_at", "-id"]
-        verbose_name = _("data import")
-        verbose_name_plural = _("data imports")
-
-    def __str__(self) -> str:
-        return f"{self.trial} import {self.pk}"
-
-    @classmethod
-    def queued_limit(cls) -> dt.timedelta:
-        return dt.timedelta(minutes=settings.IMPORT_QUEUED_MINUTES)
-
-    @classmethod
-    def housekeeping(cls, now: dt.datetime) -> int:
-        from randomisation import import_jobs
-
-        return import_jobs.expire_waiting(now)
-
-    def discard(self) -> None:
-        from randomisation import import_jobs
-
-        import_jobs.drop_files(self.pk)
-
-    @property
-    def importable(self) -> bool:
-        """Checked, valid and with rows to create (the files are kept until imported or
-        expired)."""
-        report = self.report
-        return (
-            self.status == self.Status.CHECKED
-            and bool(report.get("ok"))
-            and bool(report.get("created"))
-        )

@@ -6,7 +6,6 @@ from typing import Any
 
 from celery import shared_task
 
-from randomisation import import_jobs
 from randomisation.allocation import verification
 from randomisation.simulation import services as simulation
 from trial import jobs
@@ -25,15 +24,6 @@ def run_simulation(self: Any, run_id: int) -> str:
     failed. Returns the final status.
     """
     return jobs.retry_if_busy(self, simulation.execute(run_id))
-
-
-@shared_task(**jobs.task_options(50, 55))
-def run_import(self: Any, import_id: int) -> str:
-    """Check, or import, the files of ``TrialImport`` ``import_id`` (see
-    ``import_jobs.execute``). Safe to repeat: an import not waiting for a step is left alone,
-    and a worker killed mid-step leaves nothing written (one transaction), so the job sweep
-    (``trial.jobs``) runs the step again. Returns the final status."""
-    return jobs.retry_if_busy(self, import_jobs.execute(import_id))
 
 
 @shared_task

@@ -6,7 +6,8 @@ import calendar
 import datetime as dt
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,8 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from trial import audit, personal_numbers
+from trial import audit, bulk, personal_numbers
 from trial.models import (
+    AuditEvent,
     CovariateDefinition,
     ExclusionReason,
     LossToFollowUp,
@@ -49,39 +51,24 @@ def random_study_suffix() -> str:
     return "".join(secrets.choice(STUDY_ID_ALPHABET) for _ in range(STUDY_ID_LENGTH))
 
 
-def enrol_participant(
+@dataclass
+class Enrolment:
+    """A checked enrolment, not yet written (:func:`prepare_enrolment`)."""
+
+    participant: Participant
+    outside: dict[str, str]
+    """Baseline values outside the eligibility ranges, accepted with a warning."""
+
+
+def _check_consent(
     trial: Trial,
-    *,
     site: Site,
-    personal_number: str | None,
     enrolled_on: dt.date,
     consent_version: str,
     consent_date: dt.date,
-    baseline: dict[str, Any] | None = None,
-    screening: ScreeningRecord | None = None,
-    actor: User | None,
-    suffix: Callable[[], str] = random_study_suffix,
-    study_id: str | None = None,
-    accept_ineligible: bool = False,
-) -> Participant:
-    """Enrol one consenting person, giving them a site-prefixed, non-guessable study id.
-
-    ``study_id`` keeps the id an earlier system gave (an import) instead of drawing one, and
-    ``personal_number=None`` enrols without a number: only for a pseudonymised data set loaded
-    by randomisation.importing; the enrolment form and the API always require a number.
-
-    A baseline value outside its covariate's eligibility range is refused (EligibilityError)
-    when the trial refuses such values; when it warns, it is refused unless
-    ``accept_ineligible`` (the user confirmed the warning), and then enrolled with a
-    ``participant.enrolled_outside_eligibility`` audit event naming the values.
-
-    Raises TrialError for an invalid personal number, a site of another trial, dates in the
-    future, missing consent, invalid baseline covariates (BaselineError, one message per
-    covariate), values outside the eligibility ranges (EligibilityError, see above), a
-    screening record that is not an eligible, unused one of this site, a person already
-    enrolled in the trial, or a given study id that is malformed or taken. Not safe to repeat:
-    a second call for the same person is refused as a duplicate.
-    """
+    screening: ScreeningRecord | None,
+) -> None:
+    """The site, dates, consent and screening record of an enrolment (TrialError)."""
     if site.trial_id != trial.pk:
         raise TrialError(_("The site does not belong to this trial."), field="site")
     today = timezone.localdate()
@@ -106,13 +93,36 @@ def enrol_participant(
             _("The screening record is not an unused eligible record at this site."),
             field="screening",
         )
+
+
+def prepare_enrolment(
+    trial: Trial,
+    *,
+    site: Site,
+    personal_number: str | None,
+    enrolled_on: dt.date,
+    consent_version: str,
+    consent_date: dt.date,
+    baseline: dict[str, Any] | None = None,
+    screening: ScreeningRecord | None = None,
+    study_id: str | None = None,
+    accept_ineligible: bool = False,
+    enrolled: Mapping[str, str] | None = None,
+) -> Enrolment:
+    """Check one enrolment by every rule of :func:`enrol_participant` and return the
+    participant to write (unsaved; ``study_id`` None leaves its id to be drawn).
+
+    ``enrolled`` maps personal-number hashes to the study ids of the trial's participants, for
+    callers that check many people with one query (the import); without it the database is
+    asked. Raises TrialError as :func:`enrol_participant` does. Writes nothing.
+    """
+    _check_consent(trial, site, enrolled_on, consent_version, consent_date, screening)
     if study_id is not None and not GIVEN_STUDY_ID.fullmatch(study_id):
         raise TrialError(
             _("A study id has 1 to 30 letters, digits, dots, hyphens or underscores."),
             field="study_id",
         )
     number: str | None = None
-    digest: str | None = None
     if personal_number is not None:
         try:
             number = personal_numbers.validate_personal_number(personal_number)
@@ -130,41 +140,92 @@ def enrol_participant(
         raise EligibilityError(
             outside, refused=trial.eligibility_check == Trial.EligibilityCheck.REFUSE
         )
-    if number is not None:
-        digest = personal_numbers.lookup_hash(number)
-        existing = Participant.objects.filter(trial=trial, personal_number_hash=digest).first()
+    digest = personal_numbers.lookup_hash(number) if number is not None else None
+    if digest is not None:
+        existing = (
+            enrolled.get(digest)
+            if enrolled is not None
+            else Participant.objects.filter(trial=trial, personal_number_hash=digest)
+            .values_list("study_id", flat=True)
+            .first()
+        )
         if existing is not None:
             raise TrialError(
                 _("This person is already enrolled in the trial as %(study_id)s.")
-                % {"study_id": existing.study_id},
+                % {"study_id": existing},
                 field="personal_number",
             )
+    participant = Participant(
+        trial=trial,
+        site=site,
+        study_id=study_id or "",
+        personal_number_encrypted=personal_numbers.encrypt(number) if number else "",
+        personal_number_hash=digest,
+        enrolled_on=enrolled_on,
+        consent_version=consent_version.strip(),
+        consent_date=consent_date,
+        baseline=clean_baseline,
+    )
+    return Enrolment(participant, outside)
+
+
+def enrol_participant(
+    trial: Trial,
+    *,
+    site: Site,
+    personal_number: str | None,
+    enrolled_on: dt.date,
+    consent_version: str,
+    consent_date: dt.date,
+    baseline: dict[str, Any] | None = None,
+    screening: ScreeningRecord | None = None,
+    actor: User | None,
+    suffix: Callable[[], str] = random_study_suffix,
+    study_id: str | None = None,
+    accept_ineligible: bool = False,
+) -> Participant:
+    """Enrol one consenting person, giving them a site-prefixed, non-guessable study id.
+
+    ``study_id`` keeps the id an earlier system gave (an import) instead of drawing one, and
+    ``personal_number=None`` enrols without a number: only for a pseudonymised data set loaded
+    by the trial import; the enrolment form and the API always require a number.
+
+    A baseline value outside its covariate's eligibility range is refused (EligibilityError)
+    when the trial refuses such values; when it warns, it is refused unless
+    ``accept_ineligible`` (the user confirmed the warning), and then enrolled with a
+    ``participant.enrolled_outside_eligibility`` audit event naming the values.
+
+    Raises TrialError for an invalid personal number, a site of another trial, dates in the
+    future, missing consent, invalid baseline covariates (BaselineError, one message per
+    covariate), values outside the eligibility ranges (EligibilityError, see above), a
+    screening record that is not an eligible, unused one of this site, a person already
+    enrolled in the trial, or a given study id that is malformed or taken. Not safe to repeat:
+    a second call for the same person is refused as a duplicate.
+    """
+    enrolment = prepare_enrolment(
+        trial,
+        site=site,
+        personal_number=personal_number,
+        enrolled_on=enrolled_on,
+        consent_version=consent_version,
+        consent_date=consent_date,
+        baseline=baseline,
+        screening=screening,
+        study_id=study_id,
+        accept_ineligible=accept_ineligible,
+    )
+    participant = enrolment.participant
+    digest = participant.personal_number_hash
     for _attempt in range(10):
         try:
             with transaction.atomic():
-                participant = Participant.objects.create(
-                    trial=trial,
-                    site=site,
-                    study_id=study_id or f"{site.code}-{suffix()}",
-                    personal_number_encrypted=personal_numbers.encrypt(number) if number else "",
-                    personal_number_hash=digest,
-                    enrolled_on=enrolled_on,
-                    consent_version=consent_version.strip(),
-                    consent_date=consent_date,
-                    baseline=clean_baseline,
-                )
+                participant.pk = None
+                participant.study_id = study_id or f"{site.code}-{suffix()}"
+                participant.save(force_insert=True)
                 if screening is not None:
                     screening.participant = participant
                     screening.save(update_fields=["participant"])
-                audit.record_created(participant, actor=actor)
-                if outside:
-                    audit.record(
-                        "participant.enrolled_outside_eligibility",
-                        participant,
-                        actor=actor,
-                        trial=trial,
-                        data={"covariates": {key: clean_baseline[key] for key in outside}},
-                    )
+                audit.record_many(enrolment_events([enrolment], actor=actor))
                 return participant
         except IntegrityError:
             if (
@@ -181,6 +242,37 @@ def enrol_participant(
                 ) from None
             continue  # study id collision: draw another
     raise TrialError(_("Could not draw a free study id; try again."))
+
+
+def enrolment_events(enrolments: list[Enrolment], *, actor: User | None) -> list[AuditEvent]:
+    """The audit events of written enrolments (unsaved, for ``audit.record_many``): each
+    participant's ``participant.created`` and, for values outside the eligibility ranges
+    accepted with a warning, ``participant.enrolled_outside_eligibility``."""
+    events = []
+    for enrolment in enrolments:
+        participant = enrolment.participant
+        events.append(
+            audit.build(
+                "participant.created",
+                participant,
+                actor=actor,
+                trial=participant.trial,
+                data={"after": audit.snapshot(participant)},
+            )
+        )
+        if enrolment.outside:
+            events.append(
+                audit.build(
+                    "participant.enrolled_outside_eligibility",
+                    participant,
+                    actor=actor,
+                    trial=participant.trial,
+                    data={
+                        "covariates": {key: participant.baseline[key] for key in enrolment.outside}
+                    },
+                )
+            )
+    return events
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -461,27 +553,36 @@ def generate_visits(participant: Participant, *, randomised_on: dt.date) -> list
     Safe to repeat: visits that exist already are kept as they are. Called by the
     randomisation service inside its transaction.
     """
-    definitions = list(participant.trial.visit_definitions.all())
-    if not definitions:
+    return schedule_visits(participant.trial, [(participant, randomised_on)])
+
+
+def schedule_visits(trial: Trial, randomised: list[tuple[Participant, dt.date]]) -> list[Visit]:
+    """:func:`generate_visits` for many participants of ``trial`` at once (each with its
+    randomisation date), in three statements whatever their number. Safe to repeat."""
+    definitions = list(trial.visit_definitions.all())
+    if not definitions or not randomised:
         return []
     existing = set(
-        Visit.objects.filter(participant=participant).values_list("definition_id", flat=True)
+        Visit.objects.filter(
+            participant__in=[participant.pk for participant, _day in randomised]
+        ).values_list("participant_id", "definition_id")
     )
     new = []
-    for definition in definitions:
-        if definition.pk in existing:
-            continue
-        due = add_months(randomised_on, definition.offset_months)
-        new.append(
-            Visit(
-                participant=participant,
-                definition=definition,
-                due_on=due,
-                window_start=due - dt.timedelta(days=definition.window_before_days),
-                window_end=due + dt.timedelta(days=definition.window_after_days),
+    for participant, randomised_on in randomised:
+        for definition in definitions:
+            if (participant.pk, definition.pk) in existing:
+                continue
+            due = add_months(randomised_on, definition.offset_months)
+            new.append(
+                Visit(
+                    participant=participant,
+                    definition=definition,
+                    due_on=due,
+                    window_start=due - dt.timedelta(days=definition.window_before_days),
+                    window_end=due + dt.timedelta(days=definition.window_after_days),
+                )
             )
-        )
-    Visit.objects.bulk_create(new)
+    bulk.insert(new)
     return new
 
 

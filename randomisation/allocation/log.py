@@ -20,7 +20,7 @@ from randomisation import engine
 from randomisation.allocation import chain
 from randomisation.allocation.chain import ChainUnavailable, Head
 from randomisation.allocation.models import Allocation, ChainAnchor
-from trial import audit
+from trial import audit, bulk
 from trial.models import Trial
 
 GENESIS = "0" * 64
@@ -75,32 +75,54 @@ def append(
     head was signed with a key that is not configured, or when the witness file cannot be
     written. A head from before the chain key existed is anchored first (once per trial).
     """
+    return append_many(trial, [fields], actor=actor, head=head)[0]
+
+
+def append_many(
+    trial: Trial,
+    links: list[dict[str, Any]],
+    *,
+    actor: User | None,
+    head: Head | None = None,
+) -> list[Allocation]:
+    """:func:`append` for several links in order (each a dict of the allocation's fields), in
+    one insert, witnessed at the last one: the hashes bind every link to the ones before, so
+    the witness of the head vouches for them all. Same rules and errors as :func:`append`."""
     head = head or chain_head(trial)
     key = chain.signing_key()
     chain.check_head(head, key)
     if head.sequence and not head.key and not _anchored(trial, head):
         _anchor_unsigned_head(trial, head, key, actor)
-    allocation = Allocation(
-        trial=trial,
-        sequence=head.sequence + 1,
-        previous_hash=head.hash,
-        created_at=timezone.now(),
-        allocated_by=actor,
-        allocated_by_name=actor.get_username() if actor else "system",
-        **fields,
-    )
-    allocation.hash = engine.commitment(allocation_payload(allocation))
-    allocation.mac = chain.mac(key, allocation.hash)
-    allocation.mac_key = key.fingerprint
-    allocation.save(force_insert=True)
-    # Before the commit, so that an unwritable witness refuses the allocation; binding only
-    # once the commit line follows (a rolled-back allocation never gets one).
-    chain.write_witness(trial.code, "intent", allocation.sequence, allocation.hash)
+    allocations = []
+    sequence, previous = head.sequence, head.hash
+    for fields in links:
+        sequence += 1
+        allocation = Allocation(
+            trial=trial,
+            sequence=sequence,
+            previous_hash=previous,
+            created_at=timezone.now(),
+            allocated_by=actor,
+            allocated_by_name=actor.get_username() if actor else "system",
+            **fields,
+        )
+        allocation.hash = engine.commitment(allocation_payload(allocation))
+        allocation.mac = chain.mac(key, allocation.hash)
+        allocation.mac_key = key.fingerprint
+        previous = allocation.hash
+        allocations.append(allocation)
+    if not allocations:
+        return []
+    bulk.insert(allocations)
+    last = allocations[-1]
+    # Before the commit, so that an unwritable witness refuses the allocations; binding only
+    # once the commit line follows (rolled-back allocations never get one).
+    chain.write_witness(trial.code, "intent", last.sequence, last.hash)
     transaction.on_commit(
-        partial(chain.write_committed, trial.code, allocation.sequence, allocation.hash),
+        partial(chain.write_committed, trial.code, last.sequence, last.hash),
         robust=True,
     )
-    return allocation
+    return allocations
 
 
 def sign_allocation(allocation: Allocation) -> None:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from randomisation import engine
 from randomisation.allocation.chain import Head
+from randomisation.allocation.elsewhere import check_made_elsewhere, randomised_event
 from randomisation.allocation.log import EMPTY_HEAD, append, checkpoint_text
 from randomisation.allocation.models import Allocation, AllocationFlag, FactorCount, Unblinding
 from randomisation.schemes.models import BlockSlot, Scheme
@@ -457,17 +458,7 @@ def _record_randomised(
     before: dict[str, Any],
     actor: User | None,
 ) -> None:
-    audit.record(
-        "participant.randomised",
-        participant,
-        actor=actor,
-        data={
-            "sequence": allocation.sequence,
-            "arm": allocation.arm.code,
-            "source": allocation.source,
-            "changes": audit.changes(before, audit.snapshot(participant)),
-        },
-    )
+    randomised_event(participant, allocation, before, actor).save()
 
 
 def _after_allocation(participant: Participant, allocation: Allocation, actor: User | None) -> None:
@@ -489,16 +480,11 @@ def record_manual(
     source: str = Allocation.Source.MANUAL,
 ) -> Allocation:
     """Enter an allocation made outside the system (sealed envelope, or an earlier system)."""
-    if arm.trial_id != participant.trial_id:
-        raise TrialError(_("That arm belongs to another trial."), field="arm")
     if source == Allocation.Source.MANUAL and not reference.strip():
         raise TrialError(_("Give the envelope or list reference."), field="reference")
     if source == Allocation.Source.MANUAL and not reason.strip():
         raise TrialError(_("Say why the system was not used."), field="reason")
-    if on > timezone.localdate():
-        raise TrialError(_("The date cannot be in the future."), field="on")
-    if on < participant.enrolled_on:
-        raise TrialError(_("The date cannot be before enrolment."), field="on")
+    check_made_elsewhere(participant, arm=arm, on=on)
     with transaction.atomic():
         # Participant first, then the trial: the same order as randomise(), so no deadlock.
         locked = _participant_for_update(participant)

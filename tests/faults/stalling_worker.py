@@ -56,7 +56,7 @@ def stall_jobs(**kwargs: Any) -> None:
 
         simulation.simulate = stalling_simulate
     elif stall == "trial_import":
-        from randomisation import importing
+        from trialimport import services as importing
 
         import_trial = importing.import_trial
 

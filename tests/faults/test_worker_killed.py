@@ -31,10 +31,9 @@ from config.celery import app as celery_app
 from pathways import importing as spells
 from pathways.models import PendingSpell, Spell, SpellImport
 from pathways.tasks import check_spell_import
-from randomisation import import_jobs
-from randomisation.models import Scheme, SimulationRun, TrialImport
+from randomisation.models import Scheme, SimulationRun
 from randomisation.simulation import services as simulation_services
-from randomisation.tasks import run_import, run_simulation
+from randomisation.tasks import run_simulation
 from reports import services
 from reports.models import ReportRequest
 from reports.tasks import build_report
@@ -44,6 +43,10 @@ from tests.faults.conftest import Ready, RedisServer, Worker, app_environment, w
 from tests.pathways.helpers import csv_bytes, make_scene
 from trial.models import Participant, VisitDefinition
 from trial.tasks import sweep_jobs
+from trialimport import jobs as import_jobs
+from trialimport import storage
+from trialimport.models import TrialImport
+from trialimport.tasks import run_import
 
 ACTIVE = ["queued", "running", "check_queued", "checking", "import_queued", "importing"]
 SWEEP = """
@@ -260,7 +263,7 @@ def test_a_trial_import_whose_worker_is_killed_writes_nothing_and_is_resumed(
     done = kill_then_resume(workers, first, rows, dead=nothing_written)
     assert done.status == "done", done.error
     assert done.attempts == 2 and people.count() == 2
-    assert not import_jobs.files_path(done.pk).exists()
+    assert not storage.files_path(done.pk).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,10 +10,10 @@ import time_machine
 
 from instruments import services
 from instruments.models import Assessment
-from randomisation import importing
 from tests.conftest import World
 from tests.occupations.helpers import allocate, schedule
 from trial.models import Visit
+from trialimport import services as importing
 
 TODAY = dt.datetime(2025, 9, 15, 10, tzinfo=dt.UTC)
 

@@ -29,7 +29,7 @@ from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
 from randomisation.allocation import services as randomisation
-from randomisation.models import Allocation, Scheme, SimulationRun, TrialImport
+from randomisation.models import Allocation, Scheme, SimulationRun
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
 from tests import factories
@@ -47,6 +47,7 @@ from trial.models import (
     VisitDefinition,
 )
 from trial.permissions import SITE_SCOPED_ROLES
+from trialimport.models import TrialImport
 
 # Distinctive arm names, so that a blinded user's pages can be scanned for them.
 ARM_NAMES = {"A": "Zephyrine Placement", "B": "Quokka Usual Care"}

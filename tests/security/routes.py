@@ -319,14 +319,14 @@ ROUTES: list[Route] = [
         {G: read(P.UNBLIND_EMERGENCY), PO: write(P.UNBLIND_EMERGENCY)},
         {"study_id": "participant"},
     ),
-    Route("randomisation:import", {G: read(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
+    Route("trialimport:import", {G: read(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)}),
     Route(
-        "randomisation:import_detail",
+        "trialimport:import_detail",
         {G: read(P.IMPORT_DATA)},
         {"import_id": "trial_import"},
     ),
     Route(
-        "randomisation:import_confirm",
+        "trialimport:import_confirm",
         {G: post_only(P.IMPORT_DATA), PO: write(P.IMPORT_DATA)},
         {"import_id": "trial_import"},
     ),

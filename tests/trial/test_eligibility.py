@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from randomisation import importing
 from tests import factories
 from tests.conftest import World
 from trial import services
 from trial.models import AuditEvent, CovariateDefinition, Participant, Trial
 from trial.services import TrialError
 from trial.setup import services as setup
+from trialimport import services as importing
 
 DAY = dt.date(2025, 1, 31)
 
@@ -307,7 +307,7 @@ def test_set_up_shows_and_edits_the_ranges_and_the_setting(
 
 
 def test_the_import_page_lists_the_warnings(world: World, age: CovariateDefinition) -> None:
-    from randomisation.models import TrialImport
+    from trialimport.models import TrialImport
 
     warn(world)
     files = participants_csv(world, [("IMP-1", 45)])

@@ -23,8 +23,8 @@ def test_every_kind_of_job_is_swept() -> None:
     assert [model._meta.label for model in jobs.job_models()] == [
         "pathways.SpellImport",
         "randomisation.SimulationRun",
-        "randomisation.TrialImport",
         "reports.ReportRequest",
+        "trialimport.TrialImport",
     ]
 
 

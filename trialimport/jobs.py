@@ -1,7 +1,7 @@
 """Browser imports of a trial's CSV files as background jobs: check, then import on the user's
 word, each step on a Celery worker unless the files are small.
 
-A check runs the whole import and rolls it back (``importing.import_trial(dry_run=True)``),
+A check runs the whole import and rolls it back (``services.import_trial(dry_run=True)``),
 so its report is exactly what the import would do; the import runs it again for real, in one
 transaction. Between the two the files wait on disk, encrypted with the field-encryption keys
 (they may hold personal numbers), and they are removed as soon as they are imported, found
@@ -13,17 +13,11 @@ transaction, which the page's polls could not see into.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import hashlib
-import json
 import logging
-import os
 import re
 import time
-from pathlib import Path
 
-from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -33,11 +27,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from randomisation import importing
-from randomisation.models import TrialImport
 from trial import audit, jobs
 from trial.models import Trial
 from trial.services import TrialError
+from trialimport import services as importing
+from trialimport.models import TrialImport
+from trialimport.report import ImportReport
+from trialimport.storage import drop_files, files_path, keep, progress_key, read
 
 logger = logging.getLogger(__name__)
 
@@ -53,36 +49,6 @@ UNEXPECTED = gettext_noop(
     "an unexpected error, which has been logged; tell the administrator if it happens again"
 )
 PERSONAL_NUMBER = re.compile(r"(?<!\d)\d{11}(?!\d)")
-
-
-def files_path(pk: int) -> Path:
-    return Path(settings.FILES_ROOT) / "imports" / f"import-{pk}.bin"
-
-
-def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(key.encode()) for key in settings.FIELD_ENCRYPTION_KEYS])
-
-
-def _keep(pk: int, files: dict[str, bytes]) -> None:
-    payload = {name: base64.b64encode(data).decode() for name, data in files.items()}
-    path = files_path(pk)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(_fernet().encrypt(json.dumps(payload).encode()))
-    os.replace(temporary, path)
-
-
-def _read(pk: int) -> dict[str, bytes]:
-    payload = json.loads(_fernet().decrypt(files_path(pk).read_bytes()))
-    return {name: base64.b64decode(data) for name, data in payload.items()}
-
-
-def _drop(pk: int) -> None:
-    files_path(pk).unlink(missing_ok=True)
-
-
-def progress_key(pk: int) -> str:
-    return f"randomisation:import-progress:{pk}"
 
 
 def progress_of(trial_import: TrialImport) -> tuple[int, int] | None:
@@ -118,7 +84,7 @@ def start_check(trial: Trial, files: dict[str, bytes], *, actor: User) -> TrialI
         )
     # Written once the row is committed, so no file outlives a rolled-back upload.
     try:
-        _keep(trial_import.pk, files)
+        keep(trial_import.pk, files)
     except OSError:
         logger.exception("import %s: the files could not be kept", trial_import.pk)
         jobs.fail(trial_import, _(_FAILED) % {"reason": _(UNEXPECTED)})
@@ -155,12 +121,6 @@ def _start(trial_import: TrialImport) -> None:
         execute(trial_import.pk)
     else:
         jobs.enqueue_on_commit(trial_import)
-
-
-def drop_files(pk: int) -> None:
-    """Remove an import's kept files and its progress (it failed, expired or is done)."""
-    _drop(pk)
-    cache.delete(progress_key(pk))
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -206,7 +166,7 @@ def _run_step(trial_import: TrialImport, mine: QuerySet[TrialImport]) -> str:
             cache.set(progress_key(pk), (done, total), timeout=3600)
 
     try:
-        files = _read(pk)
+        files = read(pk)
         actor = trial_import.uploaded_by if checking else trial_import.imported_by
         if actor is None:
             raise ValueError("nobody to record the import as")
@@ -228,13 +188,11 @@ def _run_step(trial_import: TrialImport, mine: QuerySet[TrialImport]) -> str:
     if final is None:
         return jobs.Claim.SKIPPED
     if not (final == Step.CHECKED and report.ok and report.created):
-        _drop(pk)  # imported, failed, or nothing to import: the files are not kept
+        drop_files(pk)  # imported, failed, or nothing to import: the files are not kept
     return final
 
 
-def _finish(
-    mine: QuerySet[TrialImport], report: importing.ImportReport, checking: bool
-) -> str | None:
+def _finish(mine: QuerySet[TrialImport], report: ImportReport, checking: bool) -> str | None:
     """Store the step's outcome on the import, if it is still held here; the status, or
     None when it is not (the sweep gave it to another worker)."""
     stored = report.as_json(MAX_STORED_ERRORS, mask=mask_personal_numbers)
@@ -258,21 +216,3 @@ def mask_personal_numbers(text: str) -> str:
     """Error messages are kept with the import: an 11-digit run (a personal number given
     where a study id was expected) is masked."""
     return PERSONAL_NUMBER.sub("•" * 11, text)
-
-
-def expire_waiting(now: dt.datetime) -> int:
-    """The job sweep's chore for imports: checked files not imported for
-    ``IMPORT_KEEP_HOURS`` are removed and the import marked expired. Safe to repeat; returns
-    how many imports it changed."""
-    changed = 0
-    kept = now - dt.timedelta(hours=settings.IMPORT_KEEP_HOURS)
-    waiting = TrialImport.objects.filter(status=Step.CHECKED, uploaded_at__lt=kept)
-    for pk in waiting.values_list("pk", flat=True):
-        # A confirmation that got in first keeps its files.
-        expired = TrialImport.objects.filter(pk=pk, status=Step.CHECKED).update(
-            status=Step.EXPIRED, finished_at=timezone.now()
-        )
-        if expired:
-            _drop(pk)
-            changed += 1
-    return changed

@@ -21,10 +21,8 @@ from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
 from instruments.models import Assessment, Instrument, InstrumentVersion
-from randomisation import import_jobs, importing
 from randomisation.allocation import verification
-from randomisation.models import Allocation, TrialImport
-from randomisation.tasks import run_import
+from randomisation.models import Allocation
 from tests import factories
 from tests.conftest import World
 from tests.workers import worker_for
@@ -42,8 +40,12 @@ from trial.models import (
     VisitDefinition,
     Withdrawal,
 )
-
-pytestmark = pytest.mark.usefixtures("require_postgres")
+from trialimport import jobs as import_jobs
+from trialimport import services as importing
+from trialimport import storage
+from trialimport.models import TrialImport
+from trialimport.report import ImportReport
+from trialimport.tasks import run_import
 
 TABLES = (
     Trial,
@@ -135,7 +137,7 @@ def numbers() -> list[str]:
     return [factories.personal_number() for _ in range(4)]
 
 
-def where(report: importing.ImportReport) -> set[tuple[str, int, str]]:
+def where(report: ImportReport) -> set[tuple[str, int, str]]:
     return {(e.file, e.line, e.column) for e in report.errors}
 
 
@@ -501,7 +503,7 @@ def browser_files(number: str) -> dict[str, str]:
 def test_data_manager_checks_then_imports_in_the_browser(
     schedule: World, numbers: list[str]
 ) -> None:
-    url = reverse("randomisation:import", args=["ips"])
+    url = reverse("trialimport:import", args=["ips"])
     client = schedule.client("datamanager")
     assert client.get(url).status_code == 200
     before = counts()
@@ -509,7 +511,7 @@ def test_data_manager_checks_then_imports_in_the_browser(
     checked = client.post(url, upload(browser_files(numbers[0])))
 
     trial_import = TrialImport.objects.get()
-    detail = reverse("randomisation:import_detail", args=["ips", trial_import.pk])
+    detail = reverse("trialimport:import_detail", args=["ips", trial_import.pk])
     assert checked.status_code == 302 and checked.url == detail
     assert trial_import.status == "checked" and trial_import.importable
     assert trial_import.report["created"] == 3 and trial_import.report["ok"]
@@ -519,20 +521,20 @@ def test_data_manager_checks_then_imports_in_the_browser(
     uploaded = AuditEvent.objects.get(action="trialimport.uploaded")
     assert set(uploaded.data["files"]) == set(trial_import.file_names)
     # The files wait on disk, encrypted: no personal number in clear.
-    kept = import_jobs.files_path(trial_import.pk).read_bytes()
+    kept = storage.files_path(trial_import.pk).read_bytes()
     assert numbers[0].encode() not in kept and b"OSLA-OLD1" not in kept
     page = client.get(detail)
     body = page.content.decode()
     assert "3 rows will be created when you import" in body and numbers[0] not in body
     assert "hx-trigger" not in body  # nothing running: no polling
 
-    done = client.post(reverse("randomisation:import_confirm", args=["ips", trial_import.pk]))
+    done = client.post(reverse("trialimport:import_confirm", args=["ips", trial_import.pk]))
 
     assert done.status_code == 302 and done.url == detail
     trial_import.refresh_from_db()
     assert trial_import.status == "done" and trial_import.imported_at
     assert trial_import.imported_by == schedule.users["datamanager"]
-    assert not import_jobs.files_path(trial_import.pk).exists()
+    assert not storage.files_path(trial_import.pk).exists()
     participant = Participant.objects.get(trial=schedule.trial, study_id="OSLA-OLD1")
     assert participant.allocation.source == Allocation.Source.IMPORTED
     assert Visit.objects.get(participant=participant).completed_on == dt.date(2025, 7, 7)
@@ -540,7 +542,7 @@ def test_data_manager_checks_then_imports_in_the_browser(
     assert "Imported: 3 rows created, 0 unchanged." in client.get(detail).content.decode()
     # A second confirmation imports nothing.
     again = client.post(
-        reverse("randomisation:import_confirm", args=["ips", trial_import.pk]), follow=True
+        reverse("trialimport:import_confirm", args=["ips", trial_import.pk]), follow=True
     )
     assert "not waiting to be imported" in again.content.decode()
     assert Participant.objects.filter(study_id="OSLA-OLD1").count() == 1
@@ -554,19 +556,19 @@ def test_browser_check_shows_row_errors(schedule: World, numbers: list[str]) -> 
     client = schedule.client("datamanager")
     before = counts()
 
-    checked = client.post(reverse("randomisation:import", args=["ips"]), upload(files), follow=True)
+    checked = client.post(reverse("trialimport:import", args=["ips"]), upload(files), follow=True)
 
     trial_import = TrialImport.objects.get()
     assert trial_import.report["errors"] == [
         {"file": "participants.csv", "line": 3, "column": "site", "message": "Unknown site NOPE."}
     ]
     assert not trial_import.importable
-    assert not import_jobs.files_path(trial_import.pk).exists()  # nothing to import: dropped
+    assert not storage.files_path(trial_import.pk).exists()  # nothing to import: dropped
     page = checked.content.decode()
     assert "Unknown site NOPE." in page and "1 error: nothing has been written" in page
     assert 'action="/trials/ips/import/' not in page.split("Unknown site NOPE.")[1]
     assert counts() == {**before, "AuditEvent": before["AuditEvent"] + 1}
-    confirm = reverse("randomisation:import_confirm", args=["ips", trial_import.pk])
+    confirm = reverse("trialimport:import_confirm", args=["ips", trial_import.pk])
     refused = client.post(confirm, follow=True)
     assert "not waiting to be imported" in refused.content.decode()
     assert counts()["Participant"] == before["Participant"]
@@ -590,7 +592,7 @@ def test_a_personal_number_in_an_error_is_not_kept(schedule: World, numbers: lis
 
 
 def test_browser_import_needs_a_file(schedule: World) -> None:
-    response = schedule.client("datamanager").post(reverse("randomisation:import", args=["ips"]))
+    response = schedule.client("datamanager").post(reverse("trialimport:import", args=["ips"]))
     assert response.status_code == 200 and response.context["form"].errors
     assert not TrialImport.objects.exists()
 
@@ -624,20 +626,20 @@ def test_large_files_wait_for_a_worker_and_the_page_polls(
     client = schedule.client("datamanager")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
+            reverse("trialimport:import", args=["ips"]), upload(browser_files(numbers[0]))
         )
     trial_import = TrialImport.objects.get()
     assert queued == [trial_import.pk] and trial_import.status == "check_queued"
     fragment = client.get(response.url, headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 1s"' in fragment and "Waiting to be checked" in fragment
     assert "<html" not in fragment
-    cache.set(import_jobs.progress_key(trial_import.pk), (2, 3))
+    cache.set(storage.progress_key(trial_import.pk), (2, 3))
     assert "2 of about 3 rows" in client.get(response.url).content.decode()
 
     assert run_import(trial_import.pk) == "checked"
     assert run_import(trial_import.pk) == "skipped"  # a second delivery does nothing
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reverse("randomisation:import_confirm", args=["ips", trial_import.pk]))
+        client.post(reverse("trialimport:import_confirm", args=["ips", trial_import.pk]))
     assert queued == [trial_import.pk, trial_import.pk]
     assert TrialImport.objects.get().status == "import_queued"
     assert not Participant.objects.filter(study_id="OSLA-OLD1").exists()
@@ -693,11 +695,11 @@ def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
     monkeypatch.setattr(run_import, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = schedule.client("datamanager").post(
-            reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
+            reverse("trialimport:import", args=["ips"]), upload(browser_files(numbers[0]))
         )
     trial_import = TrialImport.objects.get()
     assert trial_import.status == "failed" and "task queue" in trial_import.error
-    assert not import_jobs.files_path(trial_import.pk).exists()
+    assert not storage.files_path(trial_import.pk).exists()
     page = schedule.client("datamanager").get(response.url).content.decode()
     assert "task queue could not be reached" in page and "hx-trigger" not in page
 
@@ -708,7 +710,7 @@ def test_a_nul_in_an_uploaded_file_is_a_row_error_on_the_page(
     files = browser_files(numbers[0])
     files["participants.csv"] = files["participants.csv"].replace("OSLA-OLD1,", "OSLA\x00OLD1,")
     response = schedule.client("datamanager").post(
-        reverse("randomisation:import", args=["ips"]), upload(files)
+        reverse("trialimport:import", args=["ips"]), upload(files)
     )
     trial_import = TrialImport.objects.get()
     assert trial_import.status == "checked", trial_import.error
@@ -724,7 +726,7 @@ def test_an_unexpected_failure_is_told_in_words_not_by_an_exception_name(
     trial_import = import_jobs.start_check(
         schedule.trial, as_bytes(browser_files(numbers[0])), actor=actor
     )
-    import_jobs.files_path(trial_import.pk).write_bytes(b"not encrypted")  # unreadable
+    storage.files_path(trial_import.pk).write_bytes(b"not encrypted")  # unreadable
     assert import_jobs.execute(trial_import.pk) == "failed"
     trial_import.refresh_from_db()
     assert trial_import.error == (
@@ -746,7 +748,7 @@ def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(
     waiting = import_jobs.start_check(
         schedule.trial, as_bytes(browser_files(numbers[0])), actor=actor
     )
-    assert waiting.status == "checked" and import_jobs.files_path(waiting.pk).exists()
+    assert waiting.status == "checked" and storage.files_path(waiting.pk).exists()
     lost, forgotten, resumed = (
         TrialImport.objects.create(
             trial=schedule.trial,
@@ -769,7 +771,7 @@ def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(
         assert jobs.sweep(later) == 4
     for trial_import in (waiting, lost, forgotten, resumed):
         trial_import.refresh_from_db()
-    assert waiting.status == "expired" and not import_jobs.files_path(waiting.pk).exists()
+    assert waiting.status == "expired" and not storage.files_path(waiting.pk).exists()
     # In the language of the user who checked the files.
     assert lost.status == "failed" and "stoppet" in lost.error
     assert forgotten.status == "failed" and "tok fatt i filene" in forgotten.error
@@ -779,6 +781,7 @@ def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(
     assert sent == [resumed.pk]
 
 
+@pytest.mark.usefixtures("require_postgres")  # a second connection takes row locks
 @pytest.mark.django_db(transaction=True)
 def test_a_check_does_not_hold_the_trial_against_randomisation(
     schedule: World, numbers: list[str]
@@ -846,12 +849,10 @@ def test_a_large_import_runs_on_a_real_worker_on_redis(
 
     client = schedule.client("datamanager")
     with worker_for(monkeypatch, run_import):
-        client.post(
-            reverse("randomisation:import", args=["ips"]), upload(browser_files(numbers[0]))
-        )
+        client.post(reverse("trialimport:import", args=["ips"]), upload(browser_files(numbers[0])))
         checked = wait_while("check_queued", "checking")
         assert checked.status == "checked" and checked.importable, checked.error
-        client.post(reverse("randomisation:import_confirm", args=["ips", checked.pk]))
+        client.post(reverse("trialimport:import_confirm", args=["ips", checked.pk]))
         done = wait_while("import_queued", "importing")
     assert done.status == "done", done.error
     assert Participant.objects.filter(trial=schedule.trial, study_id="OSLA-OLD1").exists()
@@ -862,12 +863,12 @@ def test_a_large_import_runs_on_a_real_worker_on_redis(
 )
 def test_import_page_access(world: World, persona: str, status: int) -> None:
     client = world.client(persona)
-    url = reverse("randomisation:import", args=["ips"])
+    url = reverse("trialimport:import", args=["ips"])
     assert client.get(url).status_code == status
     trial_import = TrialImport.objects.create(
         trial=world.trial, status=TrialImport.Status.CHECKED, uploaded_by_name="someone"
     )
-    detail = reverse("randomisation:import_detail", args=["ips", trial_import.pk])
+    detail = reverse("trialimport:import_detail", args=["ips", trial_import.pk])
     assert client.get(detail).status_code == status
-    confirm = reverse("randomisation:import_confirm", args=["ips", trial_import.pk])
+    confirm = reverse("trialimport:import_confirm", args=["ips", trial_import.pk])
     assert client.post(confirm).status_code == status

@@ -1,9 +1,9 @@
 """Importing a trial's data from CSV files in the browser: check first, then import.
 
-Each step is a job (``randomisation.import_jobs``): small files are processed in the request,
-larger ones on a worker while the page shows progress. The check runs the whole import and
-rolls it back, so its report is exactly what the import would do. The rules live in
-``randomisation.importing`` and the services it calls.
+Each step is a job (``trialimport.jobs``): small files are processed in the request, larger
+ones on a worker while the page shows progress. The check runs the whole import and rolls it
+back, so its report is exactly what the import would do. The rules live in
+``trialimport.services`` and the services it calls.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from randomisation import import_jobs, importing
-from randomisation.models import TrialImport
 from trial.models import Trial
 from trial.permissions import AuthenticatedHttpRequest, Perm
 from trial.services import TrialError
 from trial.views import trial_view
+from trialimport import jobs as import_jobs
+from trialimport.columns import FILES
+from trialimport.models import TrialImport
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 RECENT_IMPORTS = 10
@@ -86,10 +87,10 @@ def upload(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
             form.files_by_name(),
             actor=request.user,
         )
-        return redirect("randomisation:import_detail", trial.code, trial_import.pk)
+        return redirect("trialimport:import_detail", trial.code, trial_import.pk)
     recent = TrialImport.objects.filter(trial=trial)[:RECENT_IMPORTS]
     context = {"trial": trial, "form": form, "imports": recent}
-    return render(request, "randomisation/import_upload.html", context)
+    return render(request, "trialimport/import_upload.html", context)
 
 
 @trial_view(Perm.IMPORT_DATA)
@@ -97,9 +98,7 @@ def detail(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> H
     """One import: progress while a step runs (the fragment polls), then its report."""
     trial_import = get_object_or_404(TrialImport, pk=import_id, trial=trial)
     report = trial_import.report
-    rows = [
-        (name, report["files"][name]) for name in importing.FILES if name in report.get("files", {})
-    ]
+    rows = [(name, report["files"][name]) for name in FILES if name in report.get("files", {})]
     errors = report.get("errors", [])
     context = {
         "trial": trial,
@@ -111,10 +110,10 @@ def detail(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> H
         "warnings": report.get("warnings", []),
         "hidden_warnings": max(0, report.get("warning_count", 0) - len(report.get("warnings", []))),
         "progress": import_jobs.progress_of(trial_import) if trial_import.active else None,
-        "poll_url": reverse("randomisation:import_detail", args=[trial.code, trial_import.pk]),
+        "poll_url": reverse("trialimport:import_detail", args=[trial.code, trial_import.pk]),
     }
     template = (
-        "randomisation/_import_status.html" if request.htmx else "randomisation/import_detail.html"
+        "trialimport/_import_status.html" if request.htmx else "trialimport/import_detail.html"
     )
     return render(request, template, context)
 
@@ -135,4 +134,4 @@ def confirm(request: AuthenticatedHttpRequest, trial: Trial, import_id: int) -> 
                 _("Imported: %(created)s rows created, %(unchanged)s unchanged.")
                 % {"created": report["created"], "unchanged": report["unchanged"]},
             )
-    return redirect("randomisation:import_detail", trial.code, trial_import.pk)
+    return redirect("trialimport:import_detail", trial.code, trial_import.pk)

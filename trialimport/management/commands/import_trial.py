@@ -12,10 +12,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from randomisation import importing
 from trial import permissions
 from trial.models import Trial
 from trial.permissions import Perm
+from trialimport import services as importing
+from trialimport.columns import FILES
+from trialimport.reading import declared_trial_code, read_directory
+from trialimport.report import ImportReport
 
 
 class Command(BaseCommand):
@@ -49,10 +52,10 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
         if user is None:
             raise CommandError(f"no active user {options['user']!r}")
-        files = importing.read_directory(directory)
+        files = read_directory(directory)
         if not files:
             raise CommandError(f"{directory} holds no CSV files")
-        code = options["trial"] or importing.declared_trial_code(files)
+        code = options["trial"] or declared_trial_code(files)
         trial = Trial.objects.filter(code=code).first() if code else None
         if options["trial"] and trial is None:
             raise CommandError(f"no trial with code {options['trial']!r}")
@@ -72,10 +75,10 @@ class Command(BaseCommand):
             message = f"nothing to import: all {report.unchanged} rows are unchanged"
         self.stdout.write(self.style.SUCCESS(f"{report.trial_code}: {message}"))
 
-    def _print(self, report: importing.ImportReport) -> None:
+    def _print(self, report: ImportReport) -> None:
         width = max((len(name) for name in report.files), default=10)
         self.stdout.write(f"{'file':<{width}}  {'new':>7}  {'unchanged':>9}  {'errors':>6}")
-        for name in importing.FILES:
+        for name in FILES:
             counts = report.files.get(name)
             if counts is not None:
                 self.stdout.write(
