@@ -78,7 +78,7 @@ def define_instrument(page: Page, live_server: LiveServer, screenshots: Path) ->
     expect(page.locator("#scales")).to_contain_text("coping_score")
 
     page.get_by_role("link", name="Choose the visits").click()
-    page.get_by_label("12 months (month 12)").check()
+    page.locator("#id_visits").get_by_label("12 months (month 12)").check()
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".messages")).to_contain_text("Coping at work is asked at: 12 months")
     page.screenshot(path=str(screenshots / "instrument-lifecycle-defined.png"), full_page=True)

@@ -22,7 +22,7 @@ def test_the_contamination_dashboard_links_to_the_exposures_only_for_who_may_ope
     assert client.get("/trials/ips/contamination/").status_code == (200 if offered else 403)
 
 
-@pytest.mark.parametrize(("persona", "offered"), [("coordinator", True), ("datamanager", False)])
+@pytest.mark.parametrize(("persona", "offered"), [("coordinator", True), ("datamanager", True)])
 def test_the_instrument_list_links_to_the_dictionary_import_only_for_who_may_import(
     world: World, persona: str, offered: bool
 ) -> None:
