@@ -24,6 +24,8 @@ from instruments import services as instruments
 from instruments.models import Assessment, Instrument, VisitInstrument
 from privacy.services import collect_participant_data
 from tests import factories
+from tests.conftest import as_owner
+from trial import dbroles
 from trial.models import AuditEvent, Participant, Visit, VisitDefinition
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,9 +59,17 @@ def migrate(targets: list[tuple[str, str]] | None = None) -> Apps:
 
 @pytest.fixture
 def at_latest() -> Iterator[None]:
-    """Whatever happens in the test, the database ends at the latest state."""
-    yield
-    migrate()
+    """The test runs as the tables' owner: migrating is a DBA's work, and the restricted role
+    the other tests use may not alter tables. Whatever happens in the test, the database ends
+    at the latest state, with the application role's privileges on the tables made again."""
+    app = connection.settings_dict.get("APP_CREDENTIALS")
+    with as_owner():
+        try:
+            yield
+        finally:
+            migrate()
+            if app:
+                dbroles.grant_app_role(app["USER"])
 
 
 def visit_of(participant: Participant, code: str) -> Visit:
