@@ -1,11 +1,13 @@
 """Trial-defined instruments at scale: the data-entry page and the effect report on a score.
 
 The report benchmark's trial (``bench_reports.build``: 10,000 participants, 4 visits each) gets
-three instruments of its own, 40 items each (20 five-level choices summed into a scale score,
-10 yes/no, 6 integers, 4 decimals), all three asked at every visit, and their answers for about
-92 % of the visits (120,000 answer rows of 40 values each, written with bulk_create; checked
-and scored by the functions data entry uses). Twenty participants are kept unanswered for the
-data-entry writes.
+three instruments of its own with 40 items in all, as the issue sets the scale (each: 7
+five-level choices summed into a scale score, 3 yes/no, 2 integers, 1 or 2 decimals), all three
+asked at every visit, and their answers for about 92 % of the visits (about 110,000 answer rows,
+written with bulk_create; checked and scored by the functions data entry uses). Twenty
+participants are kept unanswered for the data-entry writes. ``BENCH_ITEMS=120`` makes each
+instrument 40 items (20 choices, 10 yes/no, 6 integers, 4 decimals), three times the issue's
+scale.
 
 Figures:
 - the data-entry page (GET, three instruments of 40 items on one page) and saving one
@@ -19,6 +21,7 @@ Figures:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import sys
 import time
@@ -32,7 +35,16 @@ from common import emit, percentiles, reset_database, setup_django
 
 BENCH = "instruments"
 INSTRUMENTS = ("wellbeing", "coping", "worklife")
-CHOICES, YESNO, INTEGERS, DECIMALS = 20, 10, 6, 4
+HEAVY = os.environ.get("BENCH_ITEMS") == "120"
+CHOICES, YESNO, INTEGERS = (20, 10, 6) if HEAVY else (7, 3, 2)
+
+
+def decimals_of(code: str) -> int:
+    """Decimal items: 4 each when heavy, else 2 in the first instrument and 1 in the others
+    (40 items in all)."""
+    return 4 if HEAVY else (2 if code == INSTRUMENTS[0] else 1)
+
+
 KEEP_OPEN = 20  # participants whose visits stay unanswered, for the timed writes
 REQUESTS = 30
 WARMUP = 3
@@ -40,7 +52,7 @@ SEED = 23
 
 
 def definition(code: str) -> dict[str, Any]:
-    """Forty items and one scale over the twenty choices."""
+    """The items and one scale over the choices."""
     levels = [{"code": str(v), "label": {"en": f"Level {v}", "nb": f"Nivå {v}"}} for v in range(5)]
 
     def label(i: int, kind: str) -> dict[str, str]:
@@ -69,7 +81,7 @@ def definition(code: str) -> dict[str, Any]:
                 "max": "100",
             }
         )
-    for i in range(1, DECIMALS + 1):
+    for i in range(1, decimals_of(code) + 1):
         items.append(
             {
                 "name": f"{code}_d{i}",
@@ -98,7 +110,7 @@ def answers(code: str, rng: random.Random, lift: int) -> dict[str, Any]:
         values[f"{code}_y{i}"] = rng.random() < 0.4
     for i in range(1, INTEGERS + 1):
         values[f"{code}_n{i}"] = rng.randint(0, 100)
-    for i in range(1, DECIMALS + 1):
+    for i in range(1, decimals_of(code) + 1):
         values[f"{code}_d{i}"] = f"{rng.randint(0, 799) / 10:.1f}"
     return values
 
@@ -199,13 +211,14 @@ def main() -> None:
         password="not-used-123456",  # noqa: S106
     )
     Membership.objects.create(trial=trial, user=coordinator, role=Membership.Role.COORDINATOR)
-    _instruments, written, kept = add_instruments(trial, coordinator)
+    instruments, written, kept = add_instruments(trial, coordinator)
+    items = sum(len(i.current_version().parsed.items) for i in instruments)
     emit(
         BENCH,
         "data load",
         time.perf_counter() - started,
         "s",
-        f"10,000 participants; {written} answer rows of 40 values (3 instruments x 4 visits)",
+        f"10,000 participants; {written} answer rows; {items} items in 3 instruments at 4 visits",
     )
 
     client = Client()
@@ -226,7 +239,7 @@ def main() -> None:
 
     for _ in range(WARMUP):
         get_page()
-    timed(get_page, "data-entry page", "GET, 3 instruments x 40 items, answered visit")
+    timed(get_page, "data-entry page", f"GET, 3 instruments, {items} items, answered visit")
 
     targets = [(pk, code) for pk in sorted(kept) for code in INSTRUMENTS]
     if len(targets) < REQUESTS + WARMUP:
@@ -243,7 +256,7 @@ def main() -> None:
 
     for _ in range(WARMUP):
         post_one()
-    timed(post_one, "save one instrument", "POST of 40 answers: checked, scored, audited")
+    timed(post_one, "save one instrument", "POST of one instrument: checked, scored, audited")
 
     plan = services.save_plan_draft(
         trial,
@@ -272,7 +285,7 @@ def main() -> None:
         "effect report on a score",
         elapsed,
         "s",
-        f"primary: a 20-item scale score; slowest stage: {slowest}",
+        f"primary: a {CHOICES}-item scale score; slowest stage: {slowest}",
     )
     for name, seconds in stages.items():
         emit(BENCH, f"stage {name}", seconds, "s", "as recorded by the worker")
