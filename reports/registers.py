@@ -190,7 +190,6 @@ def observed_until(trial: Trial, cut_off: dt.date) -> dt.date:
 def endpoint_data(trial: Trial, cut_off: dt.date, names: list[str]) -> RegisterData | None:
     """The values of the register endpoints among ``names`` as of ``cut_off`` (spells starting
     after it are left out), for every randomised participant; None when the plan names none."""
-    from pathways import sequences
     from pathways import services as pathways
 
     wanted = [e for e in (parse(name) for name in dict.fromkeys(names)) if e is not None]
@@ -199,24 +198,51 @@ def endpoint_data(trial: Trial, cut_off: dt.date, names: list[str]) -> RegisterD
     current = pathways.settings_for(trial)
     alphabet = pathways.alphabet(trial)
     ranks = {state.pk: rank for rank, state in enumerate(alphabet)}
-    codes = [state.code for state in alphabet]
     people = pathways.anchors(trial, current=current)
     people = people.loc[people["anchor"].notna()].reset_index(drop=True)
     spells = pathways._load_spells(trial, ranks)
-    until = observed_until(trial, cut_off)
+    if len(spells):
+        spells["state"] = spells["state_id"].map({s.pk: s.code for s in alphabet})
+    values, times = compute(
+        people,
+        spells,
+        [state.code for state in alphabet],
+        wanted,
+        months=current.follow_up_months,
+        rule=current.month_rule,
+        until=observed_until(trial, cut_off),
+    )
+    return RegisterData(values, times, labels(trial, [e.name for e in wanted]))
+
+
+def compute(
+    people: pd.DataFrame,
+    spells: pd.DataFrame,
+    codes: list[str],
+    wanted: list[Endpoint],
+    *,
+    months: int,
+    rule: str,
+    until: dt.date,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The endpoints ``wanted`` for ``people`` (participant_id, study_id, anchor) from
+    ``spells`` (participant_id, rank, state, starts_on, ends_on), ``codes`` the alphabet in
+    precedence order: the values frame and the time-to-first frames (see
+    :func:`endpoint_data`). Spells starting after ``until`` are left out."""
+    from pathways import sequences
+
     if len(spells):
         spells = spells.loc[pd.to_datetime(spells["starts_on"]) <= pd.Timestamp(until)]
     values = sequences.build(
         spells,
         people,
         n_states=len(codes),
-        months=current.follow_up_months,
-        rule=current.month_rule,  # type: ignore[arg-type]  # a MonthRule value
+        months=months,
+        rule=rule,  # type: ignore[arg-type]  # a MonthRule value
         observed_until=until,
     )
     out = pd.DataFrame({"study_id": people["study_id"].astype(str)})
     times: dict[str, pd.DataFrame] = {}
-    state_of = {state.pk: state.code for state in alphabet}
     for endpoint in wanted:
         if endpoint.state not in codes:
             continue
@@ -238,15 +264,14 @@ def endpoint_data(trial: Trial, cut_off: dt.date, names: list[str]) -> RegisterD
             )
         else:
             times[endpoint.name] = first_spell_times(
-                people, spells, state_of, endpoint.state, current.follow_up_months, until
+                people, spells, endpoint.state, months, until
             )
-    return RegisterData(out, times, labels(trial, [e.name for e in wanted]))
+    return out, times
 
 
 def first_spell_times(
     people: pd.DataFrame,
     spells: pd.DataFrame,
-    state_of: dict[int, str],
     state: str,
     follow_up_months: int,
     until: dt.date,
@@ -262,7 +287,7 @@ def first_spell_times(
     frame = pd.DataFrame(
         {"participant_id": people["participant_id"], "anchor": anchors, "end": ends}
     )
-    mine = spells.loc[spells["state_id"].map(state_of) == state] if len(spells) else spells
+    mine = spells.loc[spells["state"] == state] if len(spells) else spells
     if len(mine):
         mine = mine.merge(frame, on="participant_id")
         starts = pd.to_datetime(mine["starts_on"])
