@@ -263,9 +263,7 @@ def compute(
                 month != sequences.UNOBSERVED
             )
         else:
-            times[endpoint.name] = first_spell_times(
-                people, spells, endpoint.state, months, until
-            )
+            times[endpoint.name] = first_spell_times(people, spells, endpoint.state, months, until)
     return out, times
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+
 import pytest
 
 from demo.seed import seed_demo
