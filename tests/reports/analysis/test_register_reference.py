@@ -25,7 +25,9 @@ import pytest
 from reports import registers
 from reports.analysis import survival
 from reports.analysis.clustered import cluster_difference
+from reports.analysis.effect import effect_sections
 from reports.analysis.estimates import Estimate, ancova_hc3, binary_itt, welch_difference
+from reports.analysis.results import AnalysisPlan, EffectData
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 CUT_OFF = dt.date(2025, 3, 31)
@@ -129,3 +131,76 @@ def test_time_to_first_work(data: pd.DataFrame, expected: pd.DataFrame) -> None:
         arm = frame.loc[frame["treat"] == treat]
         curve = survival.kaplan_meier(arm["months"], arm["event"])
         assert curve.median == pytest.approx(expected.loc[model, "estimate"], rel=1e-9)
+
+
+def effect_data(data: pd.DataFrame, design: str) -> EffectData:
+    participants = pd.DataFrame(
+        {
+            "study_id": data["study_id"],
+            "arm": np.where(data["treat"] == 1, "A", "B"),
+            "arm_label": np.where(data["treat"] == 1, "Intervention", "Usual services"),
+            "is_control": data["treat"] == 0,
+            "site": data["site"],
+            "randomised_on": pd.to_datetime(data["randomised_on"]).dt.date,
+            "stratum": None,
+            "withdrawn": False,
+            "age": data["age"],
+            "female": data["female"],
+        }
+    )
+    empty = pd.DataFrame(columns=["study_id", "visit", "offset_months", "assessed_on"])
+    return EffectData(
+        participants=participants,
+        outcomes=empty,
+        missed=pd.DataFrame(columns=["study_id", "visit", "reason"]),
+        exposure=pd.DataFrame(columns=["study_id", "exposed", "first_exposed_on", "contacted"]),
+        time_to_work=pd.DataFrame(columns=["study_id", "months", "event"]),
+        design=design,
+        kinds={"months_in_work_0_12": "register_months", "time_to_first_work": "time_to_event"},
+        registers=data[["study_id", "months_in_work_0_12"]],
+        register_times={"time_to_first_work": data[["study_id", "months", "event"]]},
+    )
+
+
+PLAN = AnalysisPlan(
+    primary_outcome="months_in_work_0_12",
+    time_point="m12",
+    secondary_outcomes=["time_to_first_work"],
+    covariates=["age", "female"],
+    missing="complete_case",
+    subgroups=[],
+)
+
+
+@pytest.mark.parametrize("design", ["individual", "cluster"])
+def test_effect_report_sections_use_these_models(
+    data: pd.DataFrame, expected: pd.DataFrame, design: str
+) -> None:
+    """The effect report's register sections print the numbers checked above: HC3 ANCOVA or CR2
+    for months in work, Cox (cluster-robust in a cluster trial) and the KM from register
+    dates."""
+    sections = {s.key: s for s in effect_sections(effect_data(data, design), PLAN, 1, False)}
+    primary = sections["primary"].tables[1].frame.set_index("Measure")
+    models = (
+        {
+            "difference in mean months": "cr2_months",
+            "adjusted difference in mean months": "cr2_months_adjusted",
+        }
+        if design == "cluster"
+        else {"difference in means": "welch", "adjusted difference in means": "ancova_hc3"}
+    )
+    for measure, model in models.items():
+        row = primary.loc[measure]
+        assert row["Estimate"] == pytest.approx(expected.loc[model, "estimate"], rel=1e-9)
+        assert row["95% CI lower"] == pytest.approx(expected.loc[model, "ci_low"], rel=1e-9)
+    cox = sections["time_to_work"].tables[-1].frame.set_index("Measure").loc["hazard ratio"]
+    model = "cox_cluster" if design == "cluster" else "cox"
+    assert cox["Estimate"] == pytest.approx(expected.loc[model, "estimate"], rel=COX)
+    assert cox["95% CI upper"] == pytest.approx(expected.loc[model, "ci_high"], rel=COX)
+    km = sections["time_to_work"].tables[0].frame
+    assert list(km["Median months"]) == pytest.approx(
+        [
+            expected.loc["km_median_treated", "estimate"],
+            expected.loc["km_median_control", "estimate"],
+        ]
+    )
