@@ -38,6 +38,7 @@ from reports.analysis import (
     figures,
     missing,
     ordinal_count,
+    repeated,
     subgroups,
     survival,
 )
@@ -456,6 +457,7 @@ def _effect_sections(
         ("primary", lambda: _("Primary outcome"), primary_section),
         ("secondary", lambda: _("Secondary outcomes"), secondary_section),
         ("over_visits", lambda: _("Outcomes over follow-up visits"), over_visits_section),
+        ("repeated", lambda: _("Repeated measures"), repeated_section),
         ("time_to_work", lambda: _("Time to first paid work"), time_to_work_section),
         ("compliance", lambda: _("Contamination and non-compliance"), compliance_section),
         ("missing", lambda: _("Missing outcomes"), missing_section),
@@ -982,6 +984,108 @@ def over_visits_section(context: Context) -> Section:
     section.tables.append(table)
     section.figures.append(Figure("over_visits_figure", title, svg, table))
     section.text.append(_("Observed values at each visit (participants assessed at that visit)."))
+    return section
+
+
+def repeated_section(context: Context) -> Section:
+    """The primary outcome at every follow-up visit in one GEE model: the arm effect at each
+    visit and overall (their average), with an exchangeable and (individual randomisation) an
+    AR(1) working correlation, stated in the table (see :mod:`reports.analysis.repeated`)."""
+    outcome = context.plan.primary_outcome
+    section = Section("repeated", _("Repeated measures"))
+    outcomes = context.data.outcomes
+    if context.is_register(outcome) or outcome not in outcomes.columns:
+        section.text.append(
+            _(
+                "The primary outcome is not measured at the follow-up visits, so there is no "
+                "repeated-measures model."
+            )
+        )
+        return section
+    follow_up = outcomes.loc[(outcomes["offset_months"] > 0) & outcomes[outcome].notna()]
+    visits = list(
+        follow_up.drop_duplicates("visit").sort_values("offset_months")["visit"].astype(str)
+    )
+    if len(visits) < 2:
+        section.problems.append(
+            _("Not estimated: %(outcome)s has values at fewer than two follow-up visits.")
+            % {"outcome": context.names.outcome(outcome)}
+        )
+        return section
+    long = follow_up[["study_id", "visit", outcome]].merge(context.participants, on="study_id")
+    covariates = [c for c in context.model_covariates() if c in long.columns and c != "site"]
+    if context.data.design == "individual" and "site" in context.plan.covariates:
+        covariates.append("site")
+    binary = context.binary(outcome)
+    cluster = "site" if context.clustered else None
+    structures = [repeated.EXCHANGEABLE] if cluster else [repeated.EXCHANGEABLE, repeated.AR1]
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    stated = []
+    for arm, name in context.comparisons():
+        pair = context.pair(long, arm)
+        for structure in structures:
+            fit = repeated.fit_repeated(
+                pair,
+                outcome,
+                visits,
+                binary,
+                structure,
+                cluster=cluster,
+                covariates=covariates,
+                label=context.names.covariate,
+            )
+            if fit.problem:
+                section.problems.append(
+                    _(
+                        "Repeated-measures model (%(comparison)s, %(correlation)s) not "
+                        "estimated: %(why)s"
+                    )
+                    % {
+                        "comparison": name,
+                        "correlation": repeated.correlation_name(structure),
+                        "why": fit.problem,
+                    }
+                )
+                continue
+            stated.append(repeated.alpha_text(fit))
+            for visit, estimate in fit.rows:
+                where = context.names.visit(visit) if visit else _("overall (average over visits)")
+                estimate.measure = f"{estimate.measure}, {where}"
+                estimate.method = repeated.alpha_text(fit)
+                rows.append(({"comparison": name, "outcome": outcome}, estimate))
+    if not rows:
+        return section
+    notes = [
+        _(
+            "One GEE model for %(outcome)s at every follow-up visit: arm × visit, so each "
+            "visit has its own arm effect; the overall effect is their average. Method column: "
+            "the working correlation and its estimate."
+        )
+        % {"outcome": context.names.outcome(outcome)},
+        _(
+            "Cluster trial: sites are the model's clusters (exchangeable working correlation "
+            "within sites, which takes in the correlation within participants), Mancl–DeRouen "
+            "bias-reduced sandwich, t reference with K − 2 degrees of freedom; no AR(1) model."
+        )
+        if cluster
+        else _(
+            "Working correlations within participants over the visits: exchangeable and "
+            "first-order autoregressive (AR(1)), robust (sandwich) standard errors."
+        ),
+    ]
+    section.tables.append(
+        estimates_table(
+            "repeated_measures",
+            capital(
+                _("%(outcome)s over follow-up visits in one model")
+                % {"outcome": context.names.outcome(outcome)}
+            ),
+            rows,
+            notes,
+            context.names,
+        )
+    )
+    section.problems.extend(estimate_problems(rows))
     return section
 
 
