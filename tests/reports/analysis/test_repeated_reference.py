@@ -105,3 +105,55 @@ def test_gee_is_close_to_geepack(
 def test_too_few_visits_is_said(data: pd.DataFrame) -> None:
     fit = fit_repeated(data.loc[data["visit"] == "m6"], "y", VISITS, False, EXCHANGEABLE)
     assert fit.problem == "Fewer than two visits have values." and not fit.rows
+
+
+@pytest.mark.parametrize("design", ["individual", "cluster"])
+def test_effect_report_has_a_repeated_measures_table(
+    data: pd.DataFrame, expected: pd.DataFrame, design: str
+) -> None:
+    """The effect report's section states the working correlation in the table and prints
+    the R-checked effects."""
+    from reports.analysis.effect import effect_sections
+    from reports.analysis.results import AnalysisPlan, EffectData
+
+    people = data.drop_duplicates("study_id")
+    participants = pd.DataFrame(
+        {
+            "study_id": people["study_id"],
+            "arm": ["A" if t else "B" for t in people["treat"]],
+            "arm_label": ["Intervention" if t else "Usual services" for t in people["treat"]],
+            "is_control": people["treat"] == 0,
+            "site": people["site"],
+            "randomised_on": pd.Timestamp("2024-01-10").date(),
+            "stratum": None,
+            "withdrawn": False,
+        }
+    )
+    outcomes = data.assign(
+        offset_months=data["wave"] * 6, assessed_on=pd.Timestamp("2024-07-01").date()
+    )[["study_id", "visit", "offset_months", "assessed_on", "y"]]
+    effect_data = EffectData(
+        participants=participants,
+        outcomes=outcomes,
+        missed=pd.DataFrame(columns=["study_id", "visit", "reason"]),
+        exposure=pd.DataFrame(columns=["study_id", "exposed", "first_exposed_on", "contacted"]),
+        time_to_work=pd.DataFrame(columns=["study_id", "months", "event"]),
+        design=design,
+        kinds={"y": "continuous"},
+    )
+    plan = AnalysisPlan("y", "m18", [], [], "complete_case", [])
+    section = next(s for s in effect_sections(effect_data, plan, 1, False) if s.key == "repeated")
+    assert not section.problems, section.problems
+    table = section.tables[0]
+    frame = table.frame
+    models = ["gee_cluster_md"] if design == "cluster" else ["gee_exchangeable", "gee_ar1"]
+    assert len(frame) == 4 * len(models)
+    for index, model in enumerate(models):
+        want = rows(expected, model)
+        block = frame.iloc[4 * index : 4 * index + 4]
+        assert block["Estimate"].tolist() == pytest.approx(want["estimate"].tolist(), rel=EXACT)
+        method = block["Method"].iloc[0]
+        assert method.startswith("exchangeable" if "ar1" not in model else "AR(1)")
+        assert "estimated correlation" in method
+    assert block["Measure"].iloc[-1].endswith("overall (average over visits)")
+    assert any("working correlation" in note for note in table.notes)
