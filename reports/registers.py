@@ -27,12 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from django.utils.translation import gettext as _
 
-from trial.models import Trial
+if TYPE_CHECKING:
+    from trial.models import Trial
 
 MONTHS_IN, IN_STATE_AT, TIME_TO_FIRST = "months_in", "in_state_at", "time_to_first"
 DAYS_PER_MONTH = 365.25 / 12
