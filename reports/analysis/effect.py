@@ -1018,6 +1018,7 @@ def repeated_section(context: Context) -> Section:
         covariates.append("site")
     binary = context.binary(outcome)
     cluster = "site" if context.clustered else None
+    long, period = context.period_column(long)
     structures = [repeated.EXCHANGEABLE] if cluster else [repeated.EXCHANGEABLE, repeated.AR1]
     rows: list[tuple[dict[str, object], Estimate]] = []
     stated = []
@@ -1032,6 +1033,7 @@ def repeated_section(context: Context) -> Section:
                 structure,
                 cluster=cluster,
                 covariates=covariates,
+                period=period,
                 label=context.names.covariate,
             )
             if fit.problem:
@@ -1071,6 +1073,11 @@ def repeated_section(context: Context) -> Section:
         else _(
             "Working correlations within participants over the visits: exchangeable and "
             "first-order autoregressive (AR(1)), robust (sandwich) standard errors."
+        ),
+        *(
+            [_("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")]
+            if period
+            else []
         ),
     ]
     section.tables.append(

@@ -32,6 +32,7 @@ from reports.analysis.estimates import (
     covariate_terms,
     normal_reference,
     t_reference,
+    term,
     unavailable,
     usable_covariates,
 )
@@ -99,19 +100,24 @@ def fit_repeated(
     *,
     cluster: str | None = None,
     covariates: list[str] | None = None,
+    period: str | None = None,
     label: object = str,
 ) -> RepeatedFit:
     """GEE of ``outcome`` in ``long`` (one row per participant and visit: study_id, visit,
     treat, and ``cluster``/covariates when given) over ``visits`` in their order.
 
     Without ``cluster`` the groups are participants; with it the groups are the clusters and
-    the covariance is bias-reduced with a t(K − 2) reference. Never raises for bad data.
+    the covariance is bias-reduced with a t(K − 2) reference. ``period`` adds period fixed
+    effects (a stepped wedge, where the arm changes with calendar time). Never raises for bad
+    data.
     """
     labeller = label if callable(label) else str
     covariates, notes = usable_covariates(long, list(covariates or []), labeller)
     columns = ["study_id", "visit", "treat", outcome, *covariates]
     if cluster:
         columns.append(cluster)
+    if period:
+        columns.append(period)
     data = long[list(dict.fromkeys(columns))].dropna().copy()
     data = data.loc[data["visit"].isin(visits)]
     data[outcome] = data[outcome].astype(float)
@@ -128,7 +134,7 @@ def fit_repeated(
         result.problem = _("An arm has no complete observations.")
         return result
     if cluster:
-        problem = cluster_problem(data, "treat", cluster)
+        problem = cluster_problem(data, "treat", cluster, period is not None)
         if problem:
             result.problem = problem
             return result
@@ -139,6 +145,8 @@ def fit_repeated(
     data = data.sort_values([group, "study_id", "wave"]).reset_index(drop=True)
     data["wave_code"] = pd.Categorical(data["visit"], categories=present)
     terms = ["0 + wave_code + wave_code:treat", *covariate_terms(data, covariates)]
+    if period:
+        terms.append(term(period, categorical=True))
     structure = VisitAR1() if correlation == AR1 else sm.cov_struct.Exchangeable()
     family = sm.families.Binomial() if binary else sm.families.Gaussian()
     cov_type = "bias_reduced" if cluster else "robust"
