@@ -987,21 +987,42 @@ def over_visits_section(context: Context) -> Section:
     return section
 
 
+def repeated_outcome(context: Context) -> str | None:
+    """The outcome the repeated-measures model analyses: the primary outcome when it is measured
+    at the follow-up visits, else the first secondary outcome that is (a register primary
+    outcome has one value per participant); None when the plan names none."""
+    outcomes = context.data.outcomes
+    for outcome in [context.plan.primary_outcome, *context.plan.secondary_outcomes]:
+        if not context.is_register(outcome) and outcome in outcomes.columns:
+            return outcome
+    return None
+
+
 def repeated_section(context: Context) -> Section:
-    """The primary outcome at every follow-up visit in one GEE model: the arm effect at each
-    visit and overall (their average), with an exchangeable and (individual randomisation) an
-    AR(1) working correlation, stated in the table (see :mod:`reports.analysis.repeated`)."""
-    outcome = context.plan.primary_outcome
+    """An outcome at every follow-up visit in one GEE model (see :func:`repeated_outcome`):
+    the arm effect at each visit and overall (their average), with an exchangeable and
+    (individual randomisation) an AR(1) working correlation, stated in the table (see
+    :mod:`reports.analysis.repeated`)."""
     section = Section("repeated", _("Repeated measures"))
     outcomes = context.data.outcomes
-    if context.is_register(outcome) or outcome not in outcomes.columns:
+    outcome = repeated_outcome(context)
+    if outcome is None:
         section.text.append(
             _(
-                "The primary outcome is not measured at the follow-up visits, so there is no "
+                "The plan names no outcome measured at the follow-up visits, so there is no "
                 "repeated-measures model."
             )
         )
         return section
+    if outcome != context.plan.primary_outcome:
+        section.text.append(
+            _(
+                "The primary outcome comes from the registers; the repeated-measures model "
+                "analyses the plan's first secondary outcome measured at the visits, "
+                "%(outcome)s."
+            )
+            % {"outcome": context.names.outcome(outcome)}
+        )
     follow_up = outcomes.loc[(outcomes["offset_months"] > 0) & outcomes[outcome].notna()]
     visits = list(
         follow_up.drop_duplicates("visit").sort_values("offset_months")["visit"].astype(str)

@@ -49,3 +49,9 @@ def test_demo_report_has_a_register_primary_outcome(tmp_path: Path) -> None:
     assert not set(curve.times.round(3)) <= {6.0, 12.0, 18.0, 24.0}
     secondary = sections["secondary"].tables[0].frame
     assert "hazard ratio" in set(secondary["Measure"])
+    # The repeated-measures model takes the first secondary outcome asked at the visits.
+    repeated = sections["repeated"]
+    assert "in paid work" in repeated.text[0]
+    table = repeated.tables[0].frame
+    assert table["Method"].str.contains("estimated correlation").all()
+    assert table["Measure"].str.endswith("overall (average over visits)").sum() == 2

@@ -200,6 +200,7 @@ def test_effect_report_with_a_register_primary_outcome(rworld: ReportWorld, tmp_
     assert list(km["Events"]) == [4, 2]  # R00–R03 in arm A; R06, R07 in arm B
     assert "not imputed" in sections["missing"].text[0]
     assert "registers" in sections["over_visits"].text[0]
+    assert "no outcome measured at the follow-up visits" in sections["repeated"].text[0]
     import zipfile
 
     with zipfile.ZipFile(result.zip) as archive:
@@ -219,3 +220,20 @@ def test_register_time_to_event_as_the_primary_outcome(rworld: ReportWorld, tmp_
     assert any("fewer than the 10" in p for p in primary.problems)
     assert any("time to event" in p for p in sections["compliance"].problems)
     assert any("time to event" in p for p in sections["subgroups"].problems)
+
+
+def test_endpoint_labels_in_bokmal(rworld: ReportWorld) -> None:
+    from django.utils import translation
+
+    add_spells(rworld)
+    with translation.override("nb"):
+        shown = registers.labels(
+            rworld.trial, ["months_in_work_0_12", "in_aap_at_6", "time_to_first_work"]
+        )
+        assert shown == {
+            "months_in_work_0_12": "Måneder i arbeid, måned 1–12 (registre)",
+            "in_aap_at_6": "I arbeidsavklaringspenger i måned 6 (registre)",
+            "time_to_first_work": "Tid til første arbeid (registre)",
+        }
+        fault = registers.fault(rworld.trial, "months_in_work_0_30")
+    assert fault is not None and "etter de 24 månedene med registeroppfølging" in fault
