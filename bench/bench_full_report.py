@@ -192,7 +192,16 @@ def prepare() -> None:
         values={
             "primary_outcome": "in_paid_work",
             "time_point": "m12",
-            "secondary_outcomes": ["self_rated_health", "monthly_earnings"],
+            # Register endpoints beside the assessments (issue 20): months in work in the
+            # first two years and time to first work from the spells; the repeated-measures
+            # model takes the primary outcome over the four visits.
+            "secondary_outcomes": [
+                "self_rated_health",
+                "monthly_earnings",
+                "months_in_work_0_12",
+                "months_in_work_12_24",
+                "time_to_first_work",
+            ],
             "analysis_model": "Logistic regression adjusted for sex and age.",
             "covariates": ["sex", "age"],
             "missing": "complete_case",

@@ -146,12 +146,22 @@ def seed_analysis_plan(trial: Trial) -> None:
     plan = reports.save_plan_draft(
         trial,
         values={
-            "primary_outcome": "in_paid_work",
+            # The primary outcome comes from the registers (as in most Norwegian trials of
+            # work inclusion): months in work in the first year after randomisation.
+            "primary_outcome": "months_in_work_0_12",
             "time_point": "m12",
-            "secondary_outcomes": ["hours_per_week", "monthly_earnings", "self_rated_health"],
+            "secondary_outcomes": [
+                "time_to_first_work",
+                "in_work_at_12",
+                "in_paid_work",
+                "hours_per_week",
+                "monthly_earnings",
+                "self_rated_health",
+            ],
             "analysis_model": (
-                "Logistic regression of paid work at 12 months on arm, adjusted for site, sex "
-                "and age; risk difference and odds ratio with 95% confidence intervals. "
+                "Months in work in months 1-12 from the register spells: difference in means "
+                "by ANCOVA with HC3 robust standard errors, adjusted for site, sex and age. "
+                "Time to first work from register dates by Kaplan-Meier and Cox regression. "
                 "Complier-average causal effect by instrumental variables beside the ITT."
             ),
             "covariates": ["site", "sex", "age"],

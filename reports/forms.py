@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reports import exports, pipeline, services
+from reports import exports, pipeline, registers, services
 from reports import variables as dictionary
 from reports.models import AnalysisPlan
 from trial.models import Trial
@@ -83,21 +83,38 @@ class OrderReportForm(forms.Form):
         }
 
 
+class OutcomeField(forms.ChoiceField):
+    """The offered outcomes, or any register endpoint's name (``months_in_work_0_6``): the
+    plan's rules (reports.services.check_plan) then say what is wrong with it, if anything."""
+
+    def valid_value(self, value: Any) -> bool:
+        return registers.parse(value) is not None or super().valid_value(value)
+
+
+class OutcomesField(forms.MultipleChoiceField):
+    """As :class:`OutcomeField`, for several outcomes."""
+
+    def valid_value(self, value: Any) -> bool:
+        return registers.parse(value) is not None or super().valid_value(value)
+
+
 class AnalysisPlanForm(forms.ModelForm):
-    primary_outcome = forms.ChoiceField(
+    primary_outcome = OutcomeField(
         label=_("Primary outcome"),
         help_text=_(
             "Any yes/no, numeric or ordinal item or scale score of the trial's instruments. "
             "Its type decides the model: yes/no items get risk differences and odds ratios; "
             "numbers and scores differences in means (ANCOVA); counts also a rate ratio "
             "(Poisson regression, robust standard errors); ordinal items also a "
-            "proportional-odds odds ratio."
+            "proportional-odds odds ratio. Or a register endpoint: months in a state within "
+            "a window of follow-up (months_in_work_0_12), being in a state in month m "
+            "(in_work_at_12), or the time to the first spell of a state (time_to_first_work)."
         ),
     )
     time_point = forms.ChoiceField(
         label=_("Time point"), help_text=_("The follow-up visit the primary analysis uses.")
     )
-    secondary_outcomes = forms.MultipleChoiceField(
+    secondary_outcomes = OutcomesField(
         label=_("Secondary outcomes"), required=False, widget=forms.CheckboxSelectMultiple
     )
     covariates = forms.MultipleChoiceField(

@@ -249,6 +249,32 @@ def data_snapshot(trial: Trial, cut_off: dt.date) -> str:
     return effect_data_hash(extract.effect_data(trial, cut_off))
 
 
+def add_register_endpoints(
+    data: EffectData, trial: Trial, cut_off: dt.date, plan: AnalysisPlan
+) -> None:
+    """Put the register endpoints the plan names (primary and secondary) into ``data``, with
+    their kinds and labels (see :mod:`reports.registers`)."""
+    from reports import registers
+
+    names = [plan.primary_outcome, *plan.secondary_outcomes]
+    found = registers.endpoint_data(trial, cut_off, names)
+    if found is None:
+        return
+    randomised = set(data.participants["study_id"]) if not data.participants.empty else set()
+    data.registers = found.values.loc[found.values["study_id"].isin(randomised)].reset_index(
+        drop=True
+    )
+    data.register_times = {
+        name: times.loc[times["study_id"].isin(randomised)].reset_index(drop=True)
+        for name, times in found.times.items()
+    }
+    data.labels.update(found.labels)
+    for name in names:
+        endpoint = registers.parse(name)
+        if endpoint is not None:
+            data.kinds[name] = endpoint.kind
+
+
 def default_seed(trial: Trial, kind: str, cut_off: dt.date, plan: AnalysisPlan | None) -> int:
     """A seed that depends only on what the report is about, so a repeat gives the same."""
     plan_part = "no-plan" if plan is None else (plan.content_hash or f"draft-{plan.version}")
@@ -796,6 +822,10 @@ def export_frames(data: EffectData, blinded: bool) -> dict[str, pd.DataFrame]:
     }
     if not blinded:
         frames["exposure"] = data.exposure
+    if data.registers is not None and len(data.registers.columns) > 1:
+        frames["register_endpoints"] = data.registers
+    for name, times in data.register_times.items():
+        frames[name] = times
     return frames
 
 
@@ -948,6 +978,8 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
     stage("extract")
     data = extract.effect_data(spec.trial, spec.cut_off)
     hashed = effect_data_hash(data)
+    if spec.plan is not None:
+        add_register_endpoints(data, spec.trial, spec.cut_off, spec.plan)
     if spec.blinded and not data.participants.empty:
         data.participants["arm_label"] = data.participants["arm"]
     versions = software_versions()

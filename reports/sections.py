@@ -10,6 +10,7 @@ import pandas as pd
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from reports import registers
 from reports.analysis import process
 from reports.analysis.results import Figure, Section, Table
 from reports.analysis.text import number
@@ -173,16 +174,28 @@ def site_fidelity_section(inp: ReportInput) -> Section:
         )
         return section
     outcome, visit = inp.plan.primary_outcome, inp.plan.time_point
+    outcomes = inp.data.outcomes
+    if registers.is_time_to_event(outcome):
+        section.problems.append(
+            _(
+                "The primary outcome is a time to event, which has no value per site to relate "
+                "fidelity to."
+            )
+        )
+        return section
+    if registers.parse(outcome) is not None and inp.data.registers is not None:
+        # A register endpoint has one value per participant, whatever the visit.
+        outcomes = inp.data.registers.assign(visit=visit)
     frame = process.site_fidelity_outcomes(
         inp.data.participants,
-        inp.data.outcomes,
+        outcomes,
         fidelity_rows(inp.trial, inp),
         outcome=outcome,
         visit=visit,
     )
     binary = inp.data.kinds.get(outcome) == "binary"
     names = inp.shared("names", lambda: report_names(inp.trial))
-    name = names.outcome_label(outcome)
+    name = inp.data.labels.get(outcome) or names.outcome_label(outcome)
     shown = visit_label(inp, visit)
     outcome_label = (
         _("%(outcome)s at %(visit)s (share)") if binary else _("%(outcome)s at %(visit)s (mean)")

@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from reports import exports, pipeline
+from reports import exports, pipeline, registers
 from reports import variables as dictionary
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
 from trial import audit, jobs, permissions
@@ -95,6 +95,31 @@ def model_text(kind: str, design: str = "individual") -> str:
     return texts.get(kind, "")
 
 
+def register_model_text(name: str, design: str = "individual") -> str:
+    """The models the effect report fits for a register endpoint (see reports.registers)."""
+    endpoint = registers.parse(name)
+    if endpoint is None:
+        return ""
+    if endpoint.family == registers.TIME_TO_FIRST:
+        if design != "individual":
+            return _(
+                "Kaplan–Meier curves from register dates, a cluster-adjusted log-rank test and "
+                "a hazard ratio from Cox regression with the cluster-robust covariance"
+            )
+        return _(
+            "Kaplan–Meier curves from register dates, the log-rank test and a hazard ratio "
+            "from Cox regression"
+        )
+    if endpoint.family == registers.IN_STATE_AT:
+        return model_text("binary", design)
+    if design != "individual":
+        return _(
+            "difference in mean months by least squares with the CR2 cluster-robust "
+            "covariance and a t reference with K − 2 degrees of freedom, unadjusted and adjusted"
+        )
+    return model_text("continuous", design)
+
+
 def _choice_label(variable: dictionary.Variable) -> str:
     return f"{dictionary.label_of(variable)} ({variable.name})"
 
@@ -104,13 +129,14 @@ Found = list[dictionary.Variable] | None
 
 
 def outcome_choices(trial: Trial, found: Found = None) -> list[tuple[str, str]]:
-    """Variables a plan may name as an outcome: yes/no, numbers, ordinal choices and scores."""
+    """Variables a plan may name as an outcome: yes/no, numbers, ordinal choices and scores;
+    then the register endpoints of the trial's state alphabet (reports.registers)."""
     found = dictionary.variables(trial) if found is None else found
     return [
         (v.name, _choice_label(v))
         for v in found
         if dictionary.kind_of(v) in dictionary.OUTCOME_KINDS
-    ]
+    ] + registers.choices(trial)
 
 
 def baseline_choices(
@@ -183,13 +209,18 @@ def check_plan(trial: Trial, values: dict[str, Any]) -> None:
     found = dictionary.variables(trial)
     by_name = {v.name: v for v in found}
     time_point = values.get("time_point")
+    named: set[str] = set()
     for name in ("primary_outcome", "secondary_outcomes"):
         value = values.get(name)
         for item in value if isinstance(value, list) else [value]:
             fault = _outcome_fault(by_name.get(str(item)), str(item), time_point)
+            if str(item) not in by_name:
+                fault = registers.fault(trial, str(item))
+                if registers.parse(item) is not None and fault is None:
+                    named.add(str(item))  # any window within register follow-up
             if fault:
                 raise ReportError(fault, field=name)
-    outcomes = {k for k, _label in outcome_choices(trial, found)}
+    outcomes = {k for k, _label in outcome_choices(trial, found)} | named
     allowed = {
         "primary_outcome": outcomes,
         "time_point": {k for k, _label in time_point_choices(trial)},

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reports import exports, pipeline, services
+from reports import exports, pipeline, registers, services
 from reports import variables as dictionary
 from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, UnblindAnalysisForm
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
@@ -48,6 +48,11 @@ def _labels(trial: Trial, found: list[dictionary.Variable]) -> dict[str, str]:
     return labels
 
 
+def labels_of_registers(trial: Trial, name: str) -> str:
+    """A register endpoint as the plan page names it."""
+    return registers.labels(trial, [name]).get(name, name)
+
+
 def plan_models(plan: AnalysisPlan, found: list[dictionary.Variable]) -> str:
     """Which model each of the plan's outcomes gets, one line per outcome."""
     by_name = {v.name: v for v in found}
@@ -55,6 +60,12 @@ def plan_models(plan: AnalysisPlan, found: list[dictionary.Variable]) -> str:
     for name in [plan.primary_outcome, *plan.secondary_outcomes]:
         variable = by_name.get(name)
         if variable is None:
+            models = services.register_model_text(name, plan.trial.design)
+            if models:
+                lines.append(
+                    _("%(outcome)s (registers): %(models)s.")
+                    % {"outcome": labels_of_registers(plan.trial, name), "models": models}
+                )
             continue
         kind = dictionary.kind_of(variable)
         lines.append(
@@ -71,6 +82,8 @@ def plan_models(plan: AnalysisPlan, found: list[dictionary.Variable]) -> str:
 def plan_facts(plan: AnalysisPlan) -> list[tuple[str, str]]:
     found = dictionary.variables(plan.trial)
     labels = _labels(plan.trial, found)
+    named = [plan.primary_outcome, *plan.secondary_outcomes]
+    labels = registers.labels(plan.trial, named) | labels
 
     def names(keys: list[str]) -> str:
         return ", ".join(labels.get(k, k) for k in keys) or "–"

@@ -22,6 +22,7 @@ distribution, and that p-values are two-sided.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from reports.analysis import (
     figures,
     missing,
     ordinal_count,
+    repeated,
     subgroups,
     survival,
 )
@@ -53,6 +55,10 @@ from reports.analysis.estimates import (
 )
 from reports.analysis.results import AnalysisPlan, EffectData, Figure, Section, Table
 from reports.analysis.text import _, number
+from reports.registers import is_time_to_event, parse
+
+REGISTER_MONTHS = "register_months"
+"""The kind of a months-in-a-state register endpoint (see :mod:`reports.registers`)."""
 
 OUTCOME_COLUMNS = [
     "in_paid_work",
@@ -308,7 +314,7 @@ class Context:
         outcomes = self.data.outcomes
         frame = self.participants
         if outcomes is None or outcomes.empty or "visit" not in outcomes.columns:
-            return frame.assign(**dict.fromkeys(OUTCOME_COLUMNS, np.nan))
+            return self.with_registers(frame.assign(**dict.fromkeys(OUTCOME_COLUMNS, np.nan)))
         present = [
             c for c in outcomes.columns if c not in {"visit", "assessed_on", "offset_months"}
         ]
@@ -317,7 +323,20 @@ class Context:
         frame = frame.merge(rows, on="study_id", how="left", suffixes=("", "_outcome"))
         if baseline is not None:
             frame = frame.merge(baseline, on="study_id", how="left")
-        return frame
+        return self.with_registers(frame)
+
+    def with_registers(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the plan's register endpoints (one value per participant, whatever
+        the visit) joined by study id."""
+        registers = self.data.registers
+        if registers is None or len(registers.columns) < 2:
+            return frame
+        extra = [c for c in registers.columns if c == "study_id" or c not in frame.columns]
+        return frame.merge(registers[extra], on="study_id", how="left")
+
+    def is_register(self, outcome: str) -> bool:
+        """Whether ``outcome`` is a register endpoint (see :mod:`reports.registers`)."""
+        return parse(outcome) is not None
 
     def baseline(self) -> pd.DataFrame | None:
         """Every variable's value at the visit with offset 0 months (if the schedule has one),
@@ -438,6 +457,7 @@ def _effect_sections(
         ("primary", lambda: _("Primary outcome"), primary_section),
         ("secondary", lambda: _("Secondary outcomes"), secondary_section),
         ("over_visits", lambda: _("Outcomes over follow-up visits"), over_visits_section),
+        ("repeated", lambda: _("Repeated measures"), repeated_section),
         ("time_to_work", lambda: _("Time to first paid work"), time_to_work_section),
         ("compliance", lambda: _("Contamination and non-compliance"), compliance_section),
         ("missing", lambda: _("Missing outcomes"), missing_section),
@@ -445,7 +465,7 @@ def _effect_sections(
     ]
     try:
         context = prepare(data, plan, seed, blinded)
-        context.names = names
+        context.names = dataclasses.replace(names, outcomes={**data.labels, **names.outcomes})
     except Exception as error:
         return [
             Section(
@@ -477,6 +497,23 @@ def _effect_sections(
 
 def outcome_problem(context: Context, outcome: str, frame: pd.DataFrame) -> str | None:
     """Why ``outcome`` cannot be analysed at the plan's time point, or None."""
+    if is_time_to_event(outcome):
+        return _(
+            "%(outcome)s is a time to event; this section analyses outcomes with one value per "
+            "participant, so it leaves it out (the hazard ratio is in the section on the "
+            "outcome itself)."
+        ) % {"outcome": capital(context.names.outcome(outcome))}
+    if context.is_register(outcome):
+        if outcome not in frame.columns:
+            return _(
+                "The plan names the register endpoint %(outcome)s, but it could not be "
+                "computed: the trial has no such register state."
+            ) % {"outcome": context.names.outcome(outcome)}
+        if frame[outcome].notna().sum() == 0:
+            return _(
+                "No participant's register follow-up covers %(outcome)s by the data cut-off."
+            ) % {"outcome": context.names.outcome(outcome)}
+        return None
     if outcome not in context.data.outcomes.columns or outcome not in frame.columns:
         return _("The plan names outcome %(outcome)s, but the data have no such outcome.") % {
             "outcome": context.names.outcome(outcome)
@@ -510,6 +547,9 @@ def effect_rows(
         pair = context.pair(frame, arm)
         extra: dict[str, object] = {"comparison": name, "outcome": outcome}
         pair = pair.loc[pair[outcome].notna()]
+        if design in {"cluster", "stepped_wedge"} and kind == REGISTER_MONTHS:
+            rows.extend((extra, e) for e in register_months_cluster(context, pair, outcome))
+            continue
         if design in {"cluster", "stepped_wedge"}:
             period = None
             if design == "stepped_wedge":
@@ -551,6 +591,70 @@ def effect_rows(
                     (extra, ordinal_count.proportional_odds(pair, outcome, covariates, label=label))
                 )
     return rows
+
+
+def register_months_cluster(context: Context, pair: pd.DataFrame, outcome: str) -> list[Estimate]:
+    """Months in a state in a cluster or stepped-wedge trial: difference in means by least
+    squares with the CR2 covariance and a t(K − 2) reference, unadjusted and adjusted (period
+    fixed effects in a stepped wedge)."""
+    pair, period = context.period_column(pair)
+    method = _("least squares, CR2 cluster-robust SE")
+    out = [
+        clustered.cluster_difference(
+            pair, outcome, "site", _("difference in mean months"), method, period=period
+        )
+    ]
+    covariates = [c for c in context.covariates_for(outcome, pair) if c != "site"]
+    if covariates:
+        out.append(
+            clustered.cluster_difference(
+                pair,
+                outcome,
+                "site",
+                _("adjusted difference in mean months"),
+                method,
+                covariates=covariates,
+                period=period,
+                label=context.names.covariate,
+            )
+        )
+    return out
+
+
+def register_notes(context: Context, outcomes: list[str]) -> list[str]:
+    """How the register endpoints among ``outcomes`` are defined and modelled."""
+    kinds = {context.kind(o) for o in outcomes if context.is_register(o)}
+    notes = []
+    if REGISTER_MONTHS in kinds:
+        notes.append(
+            _(
+                "Months in a state: months of the window whose monthly register state (the "
+                "trial's month rule) is that state; missing where the window was not wholly "
+                "observed by the cut-off."
+            )
+        )
+        if context.clustered:
+            notes.append(
+                _(
+                    "Months in a state: least squares with the CR2 cluster-robust covariance "
+                    "(Bell & McCaffrey) and a t reference with K − 2 degrees of freedom."
+                )
+            )
+        else:
+            notes.append(
+                _(
+                    "Months in a state: Welch difference in means and, with covariates, ANCOVA "
+                    "with HC3 robust standard errors."
+                )
+            )
+    if BINARY in kinds:
+        notes.append(
+            _(
+                "In a state in month m: the monthly register state of follow-up month m (1 is "
+                "the month of randomisation)."
+            )
+        )
+    return notes
 
 
 def kind_notes(context: Context, outcomes: list[str]) -> list[str]:
@@ -616,6 +720,8 @@ def descriptive_table(context: Context, frame: pd.DataFrame, outcome: str, key: 
         "outcome": context.names.outcome(outcome),
         "visit": context.names.visit(context.plan.time_point),
     }
+    if context.is_register(outcome):
+        title = _("%(outcome)s by arm") % {"outcome": context.names.outcome(outcome)}
     title = title[:1].upper() + title[1:]
     return Table(key, title, clean(table.rename(columns=names)), note)
 
@@ -645,6 +751,12 @@ def primary_section(context: Context) -> Section:
     """Primary outcome at the primary time point: descriptives, effect estimates, ICC."""
     plan = context.plan
     section = Section("primary", _("Primary outcome"))
+    if is_time_to_event(plan.primary_outcome):
+        section.text.append(
+            _("Intention-to-treat analysis of %(outcome)s from the register spells.")
+            % {"outcome": context.names.outcome(plan.primary_outcome)}
+        )
+        return register_time_section(context, section, plan.primary_outcome, "primary")
     frame = context.at_visit(plan.time_point)
     problem = outcome_problem(context, plan.primary_outcome, frame)
     if problem:
@@ -658,6 +770,12 @@ def primary_section(context: Context) -> Section:
             "missing outcomes)."
         )
         % {"outcome": context.names.outcome(outcome), "visit": context.names.visit(plan.time_point)}
+        if not context.is_register(outcome)
+        else _(
+            "Intention-to-treat analysis of %(outcome)s from the register spells: participants "
+            "analysed in the arm they were randomised to."
+        )
+        % {"outcome": context.names.outcome(outcome)}
     )
     section.tables.append(descriptive_table(context, frame, outcome, "primary_by_arm"))
     rows = effect_rows(context, frame, outcome, full=True)
@@ -667,7 +785,13 @@ def primary_section(context: Context) -> Section:
         ]
     else:
         notes = kind_notes(context, [outcome])
-    if context.data.design != "individual":
+    if context.data.design != "individual" and context.kind(outcome) == REGISTER_MONTHS:
+        notes = []
+        if context.data.design == "stepped_wedge":
+            notes.append(
+                _("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")
+            )
+    elif context.data.design != "individual":
         notes = [
             _(
                 "GEE with exchangeable working correlation within sites and the Mancl–DeRouen "
@@ -678,6 +802,7 @@ def primary_section(context: Context) -> Section:
             notes.append(
                 _("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")
             )
+    notes = [*register_notes(context, [outcome]), *notes]
     section.tables.append(
         estimates_table(
             "primary_effect", _("Effect on the primary outcome"), rows, notes, context.names
@@ -734,6 +859,9 @@ def secondary_section(context: Context) -> Section:
     frame = context.at_visit(plan.time_point)
     rows: list[tuple[dict[str, object], Estimate]] = []
     for outcome in plan.secondary_outcomes:
+        if is_time_to_event(outcome):
+            rows.extend(register_hazard_rows(context, outcome, section))
+            continue
         problem = outcome_problem(context, outcome, frame)
         if problem:
             section.problems.append(problem)
@@ -752,6 +880,18 @@ def secondary_section(context: Context) -> Section:
                         "read them as supportive."
                     ),
                     *kind_notes(context, plan.secondary_outcomes),
+                    *register_notes(context, plan.secondary_outcomes),
+                    *(
+                        [
+                            _(
+                                "Time to the first spell of a register state: Cox regression "
+                                "on register dates (the Kaplan–Meier curves of time to first "
+                                "paid work are in their own section)."
+                            )
+                        ]
+                        if any(is_time_to_event(o) for o in plan.secondary_outcomes)
+                        else []
+                    ),
                 ],
                 context.names,
             )
@@ -760,10 +900,48 @@ def secondary_section(context: Context) -> Section:
     return section
 
 
+def register_hazard_rows(
+    context: Context, outcome: str, section: Section
+) -> list[tuple[dict[str, object], Estimate]]:
+    """Cox hazard ratios (unadjusted and adjusted; cluster-robust in cluster designs) of a
+    time-to-first register endpoint, for the secondary outcomes' table."""
+    times = context.data.register_times.get(outcome)
+    if times is None or times.empty:
+        section.problems.append(
+            _("No register times for %(outcome)s.") % {"outcome": context.names.outcome(outcome)}
+        )
+        return []
+    frame = context.participants.merge(times[["study_id", "months", "event"]], on="study_id")
+    frame["event"] = frame["event"].fillna(False).astype(bool)
+    frame, period = context.period_column(frame)
+    cluster = "site" if context.clustered else None
+    covariates = [c for c in context.model_covariates() if c in frame.columns]
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    for arm, name in context.comparisons():
+        pair = context.pair(frame, arm)
+        extra: dict[str, object] = {"comparison": name, "outcome": outcome}
+        rows.append((extra, survival.cox_hazard_ratio(pair, [], cluster=cluster, strata=period)))
+        if covariates:
+            adjusted = survival.cox_hazard_ratio(
+                pair, covariates, cluster=cluster, strata=period, label=context.names.covariate
+            )
+            adjusted.measure = _("adjusted %(measure)s") % {"measure": adjusted.measure}
+            rows.append((extra, adjusted))
+    return rows
+
+
 def over_visits_section(context: Context) -> Section:
     """The primary outcome at every visit, by arm, as a table and a line figure."""
     outcome = context.plan.primary_outcome
     section = Section("over_visits", _("Outcomes over follow-up visits"))
+    if context.is_register(outcome):
+        section.text.append(
+            _(
+                "The primary outcome comes from the registers, not from the follow-up visits; "
+                "the pathways report shows the monthly register states by arm."
+            )
+        )
+        return section
     outcomes = context.data.outcomes
     if outcomes.empty or outcome not in outcomes.columns or outcomes[outcome].notna().sum() == 0:
         section.problems.append(
@@ -809,6 +987,136 @@ def over_visits_section(context: Context) -> Section:
     return section
 
 
+def repeated_outcome(context: Context) -> str | None:
+    """The outcome the repeated-measures model analyses: the primary outcome when it is measured
+    at the follow-up visits, else the first secondary outcome that is (a register primary
+    outcome has one value per participant); None when the plan names none."""
+    outcomes = context.data.outcomes
+    for outcome in [context.plan.primary_outcome, *context.plan.secondary_outcomes]:
+        if not context.is_register(outcome) and outcome in outcomes.columns:
+            return outcome
+    return None
+
+
+def repeated_section(context: Context) -> Section:
+    """An outcome at every follow-up visit in one GEE model (see :func:`repeated_outcome`):
+    the arm effect at each visit and overall (their average), with an exchangeable and
+    (individual randomisation) an AR(1) working correlation, stated in the table (see
+    :mod:`reports.analysis.repeated`)."""
+    section = Section("repeated", _("Repeated measures"))
+    outcomes = context.data.outcomes
+    outcome = repeated_outcome(context)
+    if outcome is None:
+        section.text.append(
+            _(
+                "The plan names no outcome measured at the follow-up visits, so there is no "
+                "repeated-measures model."
+            )
+        )
+        return section
+    if outcome != context.plan.primary_outcome:
+        section.text.append(
+            _(
+                "The primary outcome comes from the registers; the repeated-measures model "
+                "analyses the plan's first secondary outcome measured at the visits, "
+                "%(outcome)s."
+            )
+            % {"outcome": context.names.outcome(outcome)}
+        )
+    follow_up = outcomes.loc[(outcomes["offset_months"] > 0) & outcomes[outcome].notna()]
+    visits = list(
+        follow_up.drop_duplicates("visit").sort_values("offset_months")["visit"].astype(str)
+    )
+    if len(visits) < 2:
+        section.problems.append(
+            _("Not estimated: %(outcome)s has values at fewer than two follow-up visits.")
+            % {"outcome": context.names.outcome(outcome)}
+        )
+        return section
+    long = follow_up[["study_id", "visit", outcome]].merge(context.participants, on="study_id")
+    covariates = [c for c in context.model_covariates() if c in long.columns and c != "site"]
+    if context.data.design == "individual" and "site" in context.plan.covariates:
+        covariates.append("site")
+    binary = context.binary(outcome)
+    cluster = "site" if context.clustered else None
+    long, period = context.period_column(long)
+    structures = [repeated.EXCHANGEABLE] if cluster else [repeated.EXCHANGEABLE, repeated.AR1]
+    rows: list[tuple[dict[str, object], Estimate]] = []
+    stated = []
+    for arm, name in context.comparisons():
+        pair = context.pair(long, arm)
+        for structure in structures:
+            fit = repeated.fit_repeated(
+                pair,
+                outcome,
+                visits,
+                binary,
+                structure,
+                cluster=cluster,
+                covariates=covariates,
+                period=period,
+                label=context.names.covariate,
+            )
+            if fit.problem:
+                section.problems.append(
+                    _(
+                        "Repeated-measures model (%(comparison)s, %(correlation)s) not "
+                        "estimated: %(why)s"
+                    )
+                    % {
+                        "comparison": name,
+                        "correlation": repeated.correlation_name(structure),
+                        "why": fit.problem,
+                    }
+                )
+                continue
+            stated.append(repeated.alpha_text(fit))
+            for visit, estimate in fit.rows:
+                where = context.names.visit(visit) if visit else _("overall (average over visits)")
+                estimate.measure = f"{estimate.measure}, {where}"
+                estimate.method = repeated.alpha_text(fit)
+                rows.append(({"comparison": name, "outcome": outcome}, estimate))
+    if not rows:
+        return section
+    notes = [
+        _(
+            "One GEE model for %(outcome)s at every follow-up visit: arm × visit, so each "
+            "visit has its own arm effect; the overall effect is their average. Method column: "
+            "the working correlation and its estimate."
+        )
+        % {"outcome": context.names.outcome(outcome)},
+        _(
+            "Cluster trial: sites are the model's clusters (exchangeable working correlation "
+            "within sites, which takes in the correlation within participants), Mancl–DeRouen "
+            "bias-reduced sandwich, t reference with K − 2 degrees of freedom; no AR(1) model."
+        )
+        if cluster
+        else _(
+            "Working correlations within participants over the visits: exchangeable and "
+            "first-order autoregressive (AR(1)), robust (sandwich) standard errors."
+        ),
+        *(
+            [_("Stepped wedge: period (calendar quarter of randomisation) as fixed effects.")]
+            if period
+            else []
+        ),
+    ]
+    section.tables.append(
+        estimates_table(
+            "repeated_measures",
+            capital(
+                _("%(outcome)s over follow-up visits in one model")
+                % {"outcome": context.names.outcome(outcome)}
+            ),
+            rows,
+            notes,
+            context.names,
+        )
+    )
+    section.problems.extend(estimate_problems(rows))
+    return section
+
+
 # --- time to first paid work -------------------------------------------------------------------
 
 
@@ -828,6 +1136,46 @@ def follow_up_visits(context: Context) -> int:
     return int(answered["visit"].nunique())
 
 
+REGISTER_WORK = "time_to_first_work"
+"""The register endpoint that, when the plan names it, gives the section on time to first
+paid work its times (register dates in place of assessment dates)."""
+
+
+def register_time_section(context: Context, section: Section, outcome: str, key: str) -> Section:
+    """Time to the first spell of a register state (``time_to_first_<state>``): Kaplan–Meier
+    by arm from register dates, the log-rank test and the Cox hazard ratio (cluster-adjusted in
+    cluster designs), as :func:`survival_tables`."""
+    times = context.data.register_times.get(outcome)
+    if times is None or times.empty:
+        section.problems.append(
+            _("No register times for %(outcome)s.") % {"outcome": context.names.outcome(outcome)}
+        )
+        return section
+    frame = context.participants.merge(times[["study_id", "months", "event"]], on="study_id")
+    frame = frame.loc[frame["months"].notna() & (frame["months"] >= 0)]
+    frame["event"] = frame["event"].fillna(False).astype(bool)
+    name = context.names.outcome(outcome)
+    section.text.append(
+        _(
+            "Times come from register dates: months (days / 30.44) from randomisation to the "
+            "start of the first spell (0 for a spell going on at randomisation), so the curves "
+            "step on the days spells start. Participants without such a spell are censored at "
+            "the end of register follow-up: the end of the follow-up window, the data cut-off "
+            "or the day the register data are complete until, whichever is first."
+        )
+    )
+    words = {
+        "median": _("Median %(outcome)s") % {"outcome": name},
+        "figure": capital(_("Cumulative proportion reaching the state: %(outcome)s"))
+        % {"outcome": name},
+        "axis": _("Proportion reached"),
+        "hazard": _(
+            "Hazard ratio above 1: the state reached sooner in the arm than in the reference."
+        ),
+    }
+    return survival_tables(context, section, frame, key, words)
+
+
 def time_to_work_section(context: Context) -> Section:
     """Kaplan–Meier by arm with median and numbers at risk, log-rank test and Cox HR.
 
@@ -839,6 +1187,9 @@ def time_to_work_section(context: Context) -> Section:
     the cluster-robust Cox model, stratified by period in a stepped wedge.
     """
     section = Section("time_to_work", _("Time to first paid work"))
+    registered = context.data.register_times.get(REGISTER_WORK)
+    if registered is not None:
+        return register_time_section(context, section, REGISTER_WORK, "time_to_work")
     ttw = context.data.time_to_work
     if ttw is None or ttw.empty or ttw["months"].notna().sum() == 0:
         section.problems.append(_("No time-to-work data."))
@@ -869,6 +1220,25 @@ def time_to_work_section(context: Context) -> Section:
             "assessment."
         )
     )
+    words = {
+        "median": _("Median time to first paid work"),
+        "figure": _("Cumulative proportion in first paid work"),
+        "axis": _("Proportion in paid work"),
+        "hazard": _(
+            "Hazard ratio above 1: paid work reached sooner in the arm than in the reference."
+        ),
+    }
+    return survival_tables(context, section, frame, "time_to_work", words)
+
+
+def survival_tables(
+    context: Context, section: Section, frame: pd.DataFrame, key: str, words: dict[str, str]
+) -> Section:
+    """Kaplan–Meier curves by arm (median, numbers at risk, figure), the log-rank test
+    (cluster-adjusted in cluster designs) and the Cox hazard ratio of ``frame`` (participants
+    with ``months`` and ``event``) into ``section``; tables keyed ``<key>_km`` etc. ``words``
+    gives the median table's and figure's titles, the figure's axis and the hazard ratio's
+    note."""
     arms = context.arms
     curves = {
         context.labels[a]: survival.kaplan_meier(*_te(frame.loc[frame["arm"] == a])) for a in arms
@@ -906,8 +1276,8 @@ def time_to_work_section(context: Context) -> Section:
             )
         ]
     km_table = Table(
-        "time_to_work_km",
-        _("Median time to first paid work"),
+        f"{key}_km",
+        words["median"],
         clean(pd.DataFrame(km_rows)),
         km_notes,
     )
@@ -918,18 +1288,18 @@ def time_to_work_section(context: Context) -> Section:
             for i, t in enumerate(grid)
         }
     )
-    risk_table = Table("time_to_work_at_risk", _("Numbers at risk by month"), risk_frame)
+    risk_table = Table(f"{key}_at_risk", _("Numbers at risk by month"), risk_frame)
     section.tables.extend([km_table, risk_table])
     section.figures.append(
         Figure(
-            "time_to_work_figure",
-            _("Cumulative proportion in first paid work"),
+            f"{key}_figure",
+            words["figure"],
             figures.km_svg(
                 curves,
                 at_risk,
                 grid,
                 _("Months from randomisation"),
-                _("Proportion in paid work"),
+                words["axis"],
                 _("Numbers at risk"),
             ),
             risk_table,
@@ -986,7 +1356,7 @@ def time_to_work_section(context: Context) -> Section:
             rows.append(({"comparison": name}, adjusted))
     if cluster:
         test_table = Table(
-            "time_to_work_logrank",
+            f"{key}_logrank",
             _("Cluster-adjusted log-rank test"),
             clean(pd.DataFrame(test_rows)),
             [
@@ -1006,21 +1376,19 @@ def time_to_work_section(context: Context) -> Section:
         )
     else:
         test_table = Table(
-            "time_to_work_logrank",
+            f"{key}_logrank",
             _("Log-rank test"),
             clean(pd.DataFrame(test_rows)),
             [_("Chi-square with 1 degree of freedom; two-sided.")],
             group=_("Comparison"),
         )
     section.tables.append(test_table)
-    hr_notes = [
-        _("Hazard ratio above 1: paid work reached sooner in the arm than in the reference.")
-    ]
+    hr_notes = [words["hazard"]]
     if period:
         hr_notes.append(
             _("Stepped wedge: stratified by period (calendar quarter of randomisation).")
         )
-    section.tables.append(estimates_table("time_to_work_cox", _("Cox regression"), rows, hr_notes))
+    section.tables.append(estimates_table(f"{key}_cox", _("Cox regression"), rows, hr_notes))
     section.problems.extend(estimate_problems(rows))
     return section
 
@@ -1266,6 +1634,52 @@ def clustered_compliance_rows(
 # --- missing outcomes --------------------------------------------------------------------------
 
 
+def register_missing(context: Context, section: Section, outcome: str) -> Section:
+    """A register primary endpoint is missing only where the register follow-up it needs was
+    not over by the cut-off: counted by arm, not imputed (nothing was lost)."""
+    if is_time_to_event(outcome):
+        section.text.append(
+            _(
+                "The primary outcome comes from the registers and is censored at the end of "
+                "register follow-up; no participant's outcome is missing."
+            )
+        )
+        return section
+    frame = context.at_visit(context.plan.time_point)
+    if outcome not in frame.columns:
+        section.problems.append(
+            outcome_problem(context, outcome, frame) or _("No register endpoint values.")
+        )
+        return section
+    rows = [
+        {
+            _("Arm"): context.labels[arm],
+            _("Randomised"): int((frame["arm"] == arm).sum()),
+            _("Outcome observed"): int(frame.loc[frame["arm"] == arm, outcome].notna().sum()),
+            _("Not yet observed"): int(frame.loc[frame["arm"] == arm, outcome].isna().sum()),
+        }
+        for arm in context.arms
+    ]
+    section.tables.append(
+        Table(
+            "missing_by_arm",
+            capital(
+                _("Register follow-up of %(outcome)s by arm")
+                % {"outcome": context.names.outcome(outcome)}
+            ),
+            clean(pd.DataFrame(rows)),
+        )
+    )
+    section.text.append(
+        _(
+            "The primary outcome comes from the registers: it is missing only for participants "
+            "whose register follow-up had not covered the window by the cut-off. They are left "
+            "out, not imputed: their outcome is not lost but not yet due."
+        )
+    )
+    return section
+
+
 def missing_section(context: Context) -> Section:
     """Missing primary outcomes by arm and reason; complete case beside multiple imputation.
 
@@ -1279,6 +1693,8 @@ def missing_section(context: Context) -> Section:
     plan = context.plan
     outcome = plan.primary_outcome
     section = Section("missing", _("Missing outcomes"))
+    if context.is_register(outcome):
+        return register_missing(context, section, outcome)
     counts = missing.missing_outcomes_table(
         context.participants, context.data.outcomes, context.data.missed, outcome, plan.time_point
     )

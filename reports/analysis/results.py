@@ -82,6 +82,11 @@ class EffectData:
     kinds: the kind of each variable in ``outcomes`` from the trial's data dictionary
         (binary, continuous, count, ordinal, score, categorical, …), which decides the model;
         a variable not listed is binary when its values are, else continuous.
+    registers: study_id and one column per register endpoint the plan names that is a value
+        (``months_in_…``, ``in_…_at_…``; see :mod:`reports.registers`), None without one.
+    register_times: a time-to-first register endpoint's name → study_id, months, event (from
+        register dates, censored at the end of register follow-up).
+    labels: the report's labels of the register endpoints.
     """
 
     participants: pd.DataFrame
@@ -91,6 +96,9 @@ class EffectData:
     time_to_work: pd.DataFrame
     design: str
     kinds: dict[str, str] = field(default_factory=dict)
+    registers: pd.DataFrame | None = None
+    register_times: dict[str, pd.DataFrame] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -11,7 +11,16 @@ from reports.analysis.effect import effect_sections
 from reports.analysis.results import AnalysisPlan, EffectData, Section
 from reports.analysis.synthetic import synthetic_effect_data
 
-KEYS = ["primary", "secondary", "over_visits", "time_to_work", "compliance", "missing", "subgroups"]
+KEYS = [
+    "primary",
+    "secondary",
+    "over_visits",
+    "repeated",
+    "time_to_work",
+    "compliance",
+    "missing",
+    "subgroups",
+]
 
 
 def plan(**changes: object) -> AnalysisPlan:
