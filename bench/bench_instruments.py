@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_reports import build, order_through_worker
+from bench_reports import build, emit_report, order_through_worker
 from common import emit, percentiles, reset_database, setup_django
 
 BENCH = "instruments"
@@ -276,20 +276,14 @@ def main() -> None:
     row, elapsed, peak = order_through_worker(
         trial, statistician, kind="effect", cut_off=dt.date(2025, 12, 31)
     )
-    if row.status != "done":
-        raise SystemExit(f"the report failed: {row.error}")
-    stages = {k: v for k, v in row.timings.items() if k != "total"}
-    slowest = max(stages, key=stages.get)
-    emit(
+    emit_report(
         BENCH,
         "effect report on a score",
+        row,
         elapsed,
-        "s",
-        f"primary: a {CHOICES}-item scale score; slowest stage: {slowest}",
+        peak,
+        f"primary: a {CHOICES}-item scale score",
     )
-    for name, seconds in stages.items():
-        emit(BENCH, f"stage {name}", seconds, "s", "as recorded by the worker")
-    emit(BENCH, "worker peak RSS", peak, "MB", "VmHWM of the celery worker and its pool process")
 
 
 if __name__ == "__main__":

@@ -250,6 +250,19 @@ def order_through_worker(
     return row, elapsed, peak
 
 
+def emit_report(bench: str, metric: str, row: Any, elapsed: float, peak: float, note: str) -> None:
+    """The figures of a report built by :func:`order_through_worker`: the whole time, each
+    stage as the worker recorded it, and the worker's peak memory."""
+    if row.status != "done":
+        raise SystemExit(f"the report failed: {row.error}")
+    stages = {k: v for k, v in row.timings.items() if k != "total"}
+    slowest = max(stages, key=stages.get)
+    emit(bench, metric, elapsed, "s", f"{note}; slowest stage: {slowest}")
+    for name, seconds in stages.items():
+        emit(bench, f"stage {name}", seconds, "s", "as recorded by the worker")
+    emit(bench, "worker peak RSS", peak, "MB", "VmHWM of the celery worker and its pool process")
+
+
 def main() -> None:
     setup_django()
     from reports import services
@@ -282,20 +295,14 @@ def main() -> None:
     row, elapsed, peak = order_through_worker(
         trial, user, kind="effect", cut_off=dt.date(2025, 12, 31)
     )
-    if row.status != "done":
-        raise SystemExit(f"the report failed: {row.error}")
-    stages = {k: v for k, v in row.timings.items() if k != "total"}
-    slowest = max(stages, key=stages.get)
-    emit(
+    emit_report(
         BENCH,
         "effect report end to end",
+        row,
         elapsed,
-        "s",
-        f"order to finished PDF+ZIP through a real worker; slowest stage: {slowest}",
+        peak,
+        "order to finished PDF+ZIP through a real worker",
     )
-    for name, seconds in stages.items():
-        emit(BENCH, f"stage {name}", seconds, "s", "as recorded by the worker")
-    emit(BENCH, "worker peak RSS", peak, "MB", "VmHWM of the celery worker and its pool process")
 
 
 if __name__ == "__main__":

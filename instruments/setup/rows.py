@@ -212,27 +212,32 @@ def _remove_page(
     return render(request, "instruments/setup/confirm_remove.html", context, status=200)
 
 
+def _remove_row(
+    request: HttpRequest, trial: Trial, instrument: str, number: int, part: str
+) -> HttpResponse:
+    """Confirm and remove row ``number`` (1-based) of ``part`` (items or scales)."""
+    found = get_instrument(trial, instrument)
+    rows = found.current_version().definition.get(part, [])
+    if not 1 <= number <= len(rows):
+        raise Http404
+    name = rows[number - 1]["name"]
+
+    def change(definition: dict[str, Any]) -> None:
+        del definition[part][number - 1]
+
+    if part == "items":
+        title = _("Remove item %(n)s (%(name)s)?") % {"n": number, "name": name}
+    else:
+        title = _("Remove the scale %(name)s?") % {"name": name}
+    return _remove_page(
+        request, trial, found, title=title, what=name, change=change, back=edit_url(found, part)
+    )
+
+
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_http_methods(FORM_METHODS)
 def remove_item(request: HttpRequest, trial: Trial, instrument: str, number: int) -> HttpResponse:
-    found = get_instrument(trial, instrument)
-    items = found.current_version().definition.get("items", [])
-    if not 1 <= number <= len(items):
-        raise Http404
-    name = items[number - 1]["name"]
-
-    def change(definition: dict[str, Any]) -> None:
-        del definition["items"][number - 1]
-
-    return _remove_page(
-        request,
-        trial,
-        found,
-        title=_("Remove item %(n)s (%(name)s)?") % {"n": number, "name": name},
-        what=name,
-        change=change,
-        back=edit_url(found, "items"),
-    )
+    return _remove_row(request, trial, instrument, number, "items")
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)
@@ -250,24 +255,7 @@ def edit_scale(request: HttpRequest, trial: Trial, instrument: str, number: int)
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_http_methods(FORM_METHODS)
 def remove_scale(request: HttpRequest, trial: Trial, instrument: str, number: int) -> HttpResponse:
-    found = get_instrument(trial, instrument)
-    scales = found.current_version().definition.get("scales", [])
-    if not 1 <= number <= len(scales):
-        raise Http404
-    name = scales[number - 1]["name"]
-
-    def change(definition: dict[str, Any]) -> None:
-        del definition["scales"][number - 1]
-
-    return _remove_page(
-        request,
-        trial,
-        found,
-        title=_("Remove the scale %(name)s?") % {"name": name},
-        what=name,
-        change=change,
-        back=edit_url(found, "scales"),
-    )
+    return _remove_row(request, trial, instrument, number, "scales")
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)
