@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from reports.models import ReportRequest
 from tests import factories
-from tests.config.test_settings import PRODUCTION, ROOT
+from tests.config.production import PRODUCTION, ROOT
 from tests.conftest import World, verified_login
 
 # Run under the production settings. Only the static files storage is swapped, because its

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fidelity.models import Component, Contact, Exposure
 from tests.conftest import World
-from tests.fidelity.test_contacts import allocate
+from tests.factories import allocate
 from trial.models import AuditEvent, Participant
 
 URL = "/api/v1/trials/ips/contacts/batch/"

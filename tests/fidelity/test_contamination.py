@@ -25,7 +25,8 @@ from randomisation.models import Scheme
 from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.conftest import World
-from tests.fidelity.test_contact_pages import allocate, make_components
+from tests.factories import allocate
+from tests.fidelity.builders import make_components
 from trial.models import (
     AuditEvent,
     Membership,

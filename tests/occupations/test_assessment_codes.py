@@ -12,7 +12,8 @@ from instruments import services
 from instruments.models import Assessment
 from randomisation import importing
 from tests.conftest import World
-from tests.occupations.helpers import allocate, schedule
+from tests.factories import allocate
+from tests.occupations.helpers import schedule
 from trial.models import Visit
 
 TODAY = dt.datetime(2025, 9, 15, 10, tzinfo=dt.UTC)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from pathways import importing, services
 from pathways.models import SpellImport
-from randomisation.allocation import services as randomisation
 from tests.conftest import World
-from trial.models import Arm, Participant, Trial
+from tests.factories import allocate
+from trial.models import Participant
 
 RANDOMISED_ON = dt.date(2025, 3, 3)  # month 1 = 3–31 March 2025; month 24 ends 2027-02-28
 HEADER = ["study_id", "state", "start_date", "end_date", "source", "detail"]
@@ -25,23 +25,6 @@ class Scene:
     c: Participant  # OSLB, arm A
     d: Participant  # BGO, arm B
     unrandomised: Participant  # BGO, enrolled 2025-03-01, not randomised
-
-
-def allocate(world: World, participant: Participant, arm_code: str) -> None:
-    Trial.objects.filter(pk=world.trial.pk).update(status=Trial.Status.RECRUITING)
-    Participant.objects.filter(pk=participant.pk).update(
-        consent_version="v1", consent_date=dt.date(2025, 3, 1)
-    )
-    participant.refresh_from_db()
-    randomisation.record_manual(
-        participant,
-        arm=Arm.objects.get(trial=world.trial, code=arm_code),
-        on=RANDOMISED_ON,
-        reference="envelope",
-        reason="system down",
-        actor=world.users["coordinator"],
-    )
-    participant.refresh_from_db()
 
 
 def make_scene(world: World) -> Scene:

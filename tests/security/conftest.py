@@ -16,7 +16,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, User
 from django.db import transaction
 from django.test import Client, override_settings
 
@@ -27,7 +27,6 @@ from instruments.setup import services as instrument_setup
 from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
-from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation, Scheme, SimulationRun, TrialImport
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
@@ -98,19 +97,8 @@ class MatrixWorld:
         return sorted(every - seen)
 
 
-def _allocate(participant: Participant, arm: Arm, actor: AbstractUser) -> Allocation:
-    Participant.objects.filter(pk=participant.pk).update(
-        consent_version="v1", consent_date=dt.date(2025, 3, 1)
-    )
-    participant.refresh_from_db()
-    return randomisation.record_manual(
-        participant,
-        arm=arm,
-        on=dt.date(2025, 3, 3),
-        reference="envelope",
-        reason="system down",
-        actor=actor,
-    )
+def _allocate(participant: Participant, arm: Arm, actor: User) -> Allocation:
+    return factories.randomise(participant, arm, actor=actor)
 
 
 def _populate(
