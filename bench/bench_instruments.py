@@ -266,7 +266,7 @@ def main() -> None:
     if row.status != "done":
         raise SystemExit(f"the report failed: {row.error}")
     stages = {k: v for k, v in row.timings.items() if k != "total"}
-    slowest = max(stages, key=stages.get)
+    slowest = max(stages, key=stages.__getitem__)
     emit(
         BENCH,
         "effect report on a score",

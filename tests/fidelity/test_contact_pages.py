@@ -28,7 +28,7 @@ ALL = "/trials/ips/contacts/all/"
 
 
 @pytest.fixture(autouse=True)
-def today() -> Iterator[time_machine.Coordinates]:
+def today() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(TODAY, tick=False) as traveller:
         yield traveller
 
@@ -298,7 +298,7 @@ def test_a_correction_with_bad_input_is_refused_at_the_field(world: World) -> No
 
 
 def test_a_contact_locks_when_the_edit_window_closes(
-    world: World, today: time_machine.Coordinates, settings: Any
+    world: World, today: time_machine.Traveller, settings: Any
 ) -> None:
     settings.CONTACT_EDIT_HOURS = 72
     contact = log_one(world)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from instruments import services
 from occupations import services as occupation_services
@@ -34,7 +35,7 @@ def assess(participant: Participant, visit_code: str, code: str, **overrides: ob
 
 
 def import_matrix(world: World, text: str, **options: object) -> JobExposureMatrix:
-    values: dict[str, object] = {"name": "Test JEM", "version": "1", "activate": True}
+    values: dict[str, Any] = {"name": "Test JEM", "version": "1", "activate": True}
     values.update(options)
     return occupation_services.import_jem(
         world.trial, content=text.encode(), actor=world.users["coordinator"], **values

@@ -33,7 +33,8 @@ def make_scene(world: World) -> Scene:
     pairs = [(p["OSLA"][0], "A"), (p["OSLA"][1], "B"), (p["OSLB"][0], "A"), (p["BGO"][0], "B")]
     for participant, arm in pairs:
         allocate(world, participant, arm)
-    return Scene(world, *(participant for participant, _ in pairs), p["BGO"][1])
+    a, b, c, d = (participant for participant, _ in pairs)
+    return Scene(world, a, b, c, d, p["BGO"][1])
 
 
 def csv_bytes(rows: list[list[str]], header: list[str] | None = None) -> bytes:

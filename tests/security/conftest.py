@@ -16,7 +16,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AbstractUser, User
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import Client, override_settings
 
@@ -55,7 +55,7 @@ class MatrixWorld:
     """Objects by trial code, then kind, then place ("inside", "other_site")."""
 
     trials: dict[str, Trial]
-    users: dict[str, AbstractUser]
+    users: dict[str, User]
     memberships: dict[tuple[str, str], Membership]
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)
@@ -105,9 +105,9 @@ def _populate(
     trial: Trial,
     places: dict[str, Site],
     *,
-    coordinator: AbstractUser,
-    authors: dict[str, AbstractUser],
-    reviewer: AbstractUser,
+    coordinator: User,
+    authors: dict[str, User],
+    reviewer: User,
 ) -> dict[str, dict[str, Any]]:
     """One object of every kind; site-bound kinds once per place."""
     objects: dict[str, dict[str, Any]] = {}
@@ -217,6 +217,7 @@ def _populate(
     states = list(SpellState.objects.filter(trial=trial).order_by("priority")[:2])
     put("state", "inside", states[0].pk)
     first = Participant.objects.filter(trial=trial).order_by("pk").first()
+    assert first is not None
     spells = [
         Spell.objects.create(
             trial=trial,
@@ -301,7 +302,7 @@ def build_matrix_world() -> MatrixWorld:
     other = factories.make_trial(code="other", title="Another trial")
     sites = {code: factories.make_site(ips, code) for code in ("OSLA", "OSLB", "BGO")}
     trd = factories.make_site(other, "TRD")
-    users: dict[str, AbstractUser] = {}
+    users: dict[str, User] = {}
     memberships: dict[tuple[str, str], Membership] = {}
     for persona, (role, site_idx, unblinded) in PERSONAS.items():
         user = factories.make_user(f"mx-{persona}")
