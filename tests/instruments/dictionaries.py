@@ -73,8 +73,6 @@ def answer(instrument: Any, definition: VisitDefinition) -> Assessment:
 
 
 PHQ9 = "0, Not at all | 1, Several days | 2, More than half the days | 3, Nearly every day"
-
-
 PHQ9_ITEMS = [
     "Little interest or pleasure in doing things",
     "Feeling down, depressed, or hopeless",
@@ -156,8 +154,6 @@ DEMOGRAPHICS = [
     field("bmi", "demographics", "calc", "BMI", choices="round([weight]/([height]^2),1)"),  # 11
     field("comments", "demographics", "notes", "Comments"),  # 12
 ]
-
-
 PHQ9_FORM = [
     field(  # 13 .. 21
         f"phq9_{n}",
@@ -181,8 +177,6 @@ PHQ9_FORM = [
         branching="[baseline_arm_1][employed] = '1'",
     ),
 ]
-
-
 ERROR_ROWS = {3, 11, 22}
 
 
