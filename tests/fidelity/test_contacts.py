@@ -18,6 +18,7 @@ from fidelity.models import Component, Contact, Exposure
 from tests import factories
 from tests.conftest import World
 from tests.factories import allocate
+from tests.fidelity.builders import make_components
 from trial import services as trial_services
 from trial.models import AuditEvent, Membership, Participant, Withdrawal
 from trial.services import TrialError
@@ -34,17 +35,7 @@ def today() -> Iterator[None]:
 
 @pytest.fixture
 def components(world: World) -> dict[str, Component]:
-    values = [
-        ("rapid", "Rapid job search", True),
-        ("jobdev", "Job development with employers", True),
-        ("benefits", "Benefits counselling", False),
-    ]
-    made = {
-        code: Component.objects.create(
-            trial=world.trial, code=code, name=name, intervention_specific=specific, order=i
-        )
-        for i, (code, name, specific) in enumerate(values)
-    }
+    made = make_components(world.trial)
     Component.objects.create(trial=world.other_trial, code="foreign", name="Other trial's")
     return made
 
