@@ -1,4 +1,7 @@
-"""Keyword-override helpers for test data. Each returns a saved object."""
+"""Builders for test data that every suite shares: keyword-override makers, each returning a
+saved object, and ``randomise``/``allocate``, the one offline randomisation the suites use.
+Builders only one app's tests need live beside them (``tests/<app>/builders.py`` and the like);
+no test module imports from another (tests/test_layout.py)."""
 
 from __future__ import annotations
 
