@@ -33,6 +33,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -110,7 +111,7 @@ def make_randomised(trial, n: int, rng: random.Random, first: dt.date, days: int
             sequence=sequence,
             participant=person,
             arm=arms[sequence % 2],
-            allocated_on=person.randomised_on,
+            allocated_on=cast(dt.date, person.randomised_on),  # set when made above
             created_at=now,
             allocated_by_name="bench",
             source=Allocation.Source.IMPORTED,

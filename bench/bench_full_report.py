@@ -248,7 +248,7 @@ def build_one(kind: str) -> None:
         distinct.append(result.n_distinct)
         return result
 
-    sq.typology = timed_typology  # type: ignore[assignment]
+    sq.typology = timed_typology
     trial = Trial.objects.get(code=CODE)
     plan = pipeline.plan_in_force(trial)
     spec = pipeline.BuildSpec(

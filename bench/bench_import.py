@@ -107,7 +107,7 @@ def _choices(rows: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
 
 # A trial-defined instrument of 10 items: yes/no, whole numbers (one behind a condition), five
 # 0-3 choices scored as a sum, a decimal and a multiple choice; two missing-data codes.
-WELLBEING = {
+WELLBEING: dict[str, Any] = {
     "items": [
         {
             "name": "wb_employed",

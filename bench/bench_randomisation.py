@@ -150,7 +150,7 @@ def run_level(
     def client(seed: int) -> None:
         waits = random.Random(seed)  # noqa: S311 - load pattern, not security
         # One kept-alive connection per client, as an API client would hold.
-        connection = http.client.HTTPConnection(host, port, timeout=60)
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
         while True:
             if pause:
                 time.sleep(waits.expovariate(1 / pause))
@@ -281,9 +281,8 @@ def http_bench(rng: random.Random) -> None:
     duplicate_people = total - allocations.values("participant").distinct().count()
     gaps = 0
     for stratum in allocations.values_list("stratum", flat=True).distinct():
-        positions = sorted(
-            allocations.filter(stratum=stratum).values_list("slot_position", flat=True)
-        )
+        slots = allocations.filter(stratum=stratum).values_list("slot_position", flat=True)
+        positions = sorted(position or 0 for position in slots)  # a missing one counts as a gap
         gaps += int(positions != list(range(1, len(positions) + 1)))
     emit(BENCH, "allocations", total, "", "all levels and the warm-up")
     emit(

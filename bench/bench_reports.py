@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -108,7 +108,7 @@ def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
                 sequence=sequence,
                 participant=person,
                 arm=arm,
-                allocated_on=person.randomised_on,
+                allocated_on=cast(dt.date, person.randomised_on),  # set when made above
                 created_at=now,
                 allocated_by_name="bench",
                 source=Allocation.Source.IMPORTED,
@@ -121,7 +121,9 @@ def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
     visits = []
     for person in people:
         for definition in definitions:
-            due = person.randomised_on + dt.timedelta(days=round(30.44 * definition.offset_months))
+            due = cast(dt.date, person.randomised_on) + dt.timedelta(
+                days=round(30.44 * definition.offset_months)
+            )
             visits.append(
                 Visit(
                     participant=person,
@@ -163,7 +165,7 @@ def build(start: dt.date = dt.date(2022, 1, 3)) -> Any:
             trial=trial,
             participant=p,
             source=Exposure.Source.STAFF,
-            exposed_on=p.randomised_on + dt.timedelta(days=90),
+            exposed_on=cast(dt.date, p.randomised_on) + dt.timedelta(days=90),
         )
         for p in people
         if arms[p.pk] == arm_b and rng.random() < 0.1
@@ -256,7 +258,7 @@ def emit_report(bench: str, metric: str, row: Any, elapsed: float, peak: float, 
     if row.status != "done":
         raise SystemExit(f"the report failed: {row.error}")
     stages = {k: v for k, v in row.timings.items() if k != "total"}
-    slowest = max(stages, key=stages.get)
+    slowest = max(stages, key=stages.__getitem__)
     emit(bench, metric, elapsed, "s", f"{note}; slowest stage: {slowest}")
     for name, seconds in stages.items():
         emit(bench, f"stage {name}", seconds, "s", "as recorded by the worker")

@@ -31,7 +31,7 @@ MONTHS = 72
 CODE = "bench-spells"
 
 
-def make_trial() -> tuple[object, list[tuple[int, str, dt.date]]]:
+def make_trial() -> tuple[object, list[tuple[int, str, dt.date | None]]]:
     from pathways import services
     from trial.models import Arm, Participant, Site, Trial
 
@@ -63,7 +63,7 @@ def make_trial() -> tuple[object, list[tuple[int, str, dt.date]]]:
     return trial, people
 
 
-def register_file(people: list[tuple[int, str, dt.date]]) -> bytes:
+def register_file(people: list[tuple[int, str, dt.date | None]]) -> bytes:
     import numpy as np
     import pandas as pd
 
@@ -81,8 +81,9 @@ def register_file(people: list[tuple[int, str, dt.date]]) -> bytes:
         {
             "study_id": study,
             "state": states,
-            "start_date": np.datetime_as_string(starts, unit="D"),
-            "end_date": np.datetime_as_string(ends, unit="D"),
+            # astype: numpy's stubs lose the datetime64 dtype through the additions above.
+            "start_date": np.datetime_as_string(starts.astype("datetime64[D]"), unit="D"),
+            "end_date": np.datetime_as_string(ends.astype("datetime64[D]"), unit="D"),
             "source": "FD-Trygd",
             "detail": "",
         }
@@ -169,7 +170,7 @@ def main() -> None:
             people_frame,
             n_states=len(states),
             months=MONTHS,
-            rule=rule,  # type: ignore[arg-type]
+            rule=rule,
         )
         emit(BENCH, f"build {rule}", time.perf_counter() - started, "s", f"{len(spells):,} spells")
 

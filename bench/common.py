@@ -122,7 +122,7 @@ def reset_demo(participants: int, seed: int) -> tuple[DemoResult, float]:
     return result, time.perf_counter() - started
 
 
-def emit(bench: str, metric: str, value: float | int, unit: str, note: str = "") -> None:
+def emit(bench: str, metric: str, value: float | int | str, unit: str, note: str = "") -> None:
     """Report one figure as a JSON line on stdout (collected by bench/run.py)."""
     if isinstance(value, float):
         value = round(value, 3)

@@ -24,7 +24,7 @@ import dj_database_url
 import hypothesis
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client, TransactionTestCase
 from django.utils import translation
@@ -109,13 +109,14 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 if OWNER_URL:
     # Transactional tests empty every table afterwards with TRUNCATE, which the application's
     # role may not do (append-only tables): the owner does it.
-    _flush = TransactionTestCase._fixture_teardown
+    # A private method of Django's, which django-stubs does not declare.
+    _flush = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
 
     def _fixture_teardown_as_owner(self: TransactionTestCase) -> None:
         with as_owner():
             _flush(self)
 
-    TransactionTestCase._fixture_teardown = _fixture_teardown_as_owner  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = _fixture_teardown_as_owner  # type: ignore[attr-defined]
 
 
 def _missing(service: str, *, embedded_lacks: bool = False) -> None:
@@ -238,7 +239,7 @@ def gunicorn_server(transactional_db: None, require_postgres: None) -> Iterator[
         server.wait(timeout=30)
 
 
-def totp_device(user: AbstractUser) -> Any:
+def totp_device(user: User) -> Any:
     """A confirmed authenticator (django-otp TOTPDevice) for the user."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -257,7 +258,7 @@ def totp_code(key_hex: str, *, steps_ahead: int = 0) -> str:
     return f"{totp.token():06d}"
 
 
-def verified_login(client: Client, user: AbstractUser) -> Client:
+def verified_login(client: Client, user: User) -> Client:
     """Log the client in as after password and second factor: the user gets a confirmed TOTP
     device (once) and the session is marked verified by it, as ``django_otp.login`` does.
     Users who must use two-factor sign-in (roles that can unblind or download) need this."""
@@ -274,7 +275,7 @@ def verified_login(client: Client, user: AbstractUser) -> Client:
     return client
 
 
-def api_token(user: AbstractUser, *, two_factor: bool = True) -> str:
+def api_token(user: User, *, two_factor: bool = True) -> str:
     """The key of a new API token for the user, as the token endpoint issues it; by default as
     after a code from a second factor, which roles that download or unblind need."""
     from accounts.services import issue_token
@@ -290,7 +291,7 @@ class World:
     trial: Trial
     other_trial: Trial
     sites: list[Site]
-    users: dict[str, AbstractUser] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)
 
     def client(self, persona: str) -> Client:

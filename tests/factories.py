@@ -1,29 +1,37 @@
-"""Keyword-override helpers for test data. Each returns a saved object."""
+"""Builders for test data that every suite shares: keyword-override makers, each returning a
+saved object, and ``randomise``/``allocate``, the one offline randomisation the suites use.
+Builders only one app's tests need live beside them (``tests/<app>/builders.py`` and the like);
+no test module imports from another (tests/test_layout.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from instruments.models import Assessment
 from instruments.setup.services import default_instrument
+from randomisation.allocation import services as randomisation
+from randomisation.models import Allocation
 from trial.models import Arm, Membership, Participant, Site, Trial, Visit
 from trial.personal_numbers import check_digits, encrypt, lookup_hash
+
+if TYPE_CHECKING:
+    from tests.conftest import World
 
 _counter = itertools.count(1)
 
 
-def make_user(username: str | None = None, **fields: Any) -> AbstractUser:
+def make_user(username: str | None = None, **fields: Any) -> User:
+    """A saved user. The project uses Django's own ``User`` (no AUTH_USER_MODEL), so the
+    builders say ``User``, which is what the services take."""
     n = next(_counter)
-    user = get_user_model().objects.create_user(
+    return User.objects.create_user(
         username=username or f"user{n}", password="correct horse battery", **fields
     )
-    return user  # type: ignore[no-any-return]
 
 
 def make_trial(**fields: Any) -> Trial:
@@ -43,7 +51,7 @@ def make_site(trial: Trial, code: str | None = None, **fields: Any) -> Site:
 
 
 def make_membership(
-    user: AbstractUser, trial: Trial, role: str, sites: list[Site] | None = None, **fields: Any
+    user: User, trial: Trial, role: str, sites: list[Site] | None = None, **fields: Any
 ) -> Membership:
     membership = Membership.objects.create(user=user, trial=trial, role=role, **fields)
     membership.sites.set(sites or [])
@@ -98,3 +106,37 @@ def change_answers(assessments: QuerySet[Assessment], **changes: Any) -> int:
         assessment.values = {k: v for k, v in values.items() if v is not None}
     Assessment.objects.bulk_update(rows, ["values"])
     return len(rows)
+
+
+RANDOMISED_ON = dt.date(2025, 3, 3)
+
+
+def randomise(
+    participant: Participant,
+    arm: Arm,
+    *,
+    actor: User,
+    on: dt.date = RANDOMISED_ON,
+    reference: str = "envelope",
+) -> Allocation:
+    """An offline (manual) randomisation through the randomisation service, after recording
+    consent (v1 on 2025-03-01) as it requires. The participant is refreshed afterwards."""
+    Participant.objects.filter(pk=participant.pk).update(
+        consent_version="v1", consent_date=dt.date(2025, 3, 1)
+    )
+    participant.refresh_from_db()
+    allocation = randomisation.record_manual(
+        participant, arm=arm, on=on, reference=reference, reason="system down", actor=actor
+    )
+    participant.refresh_from_db()
+    return allocation
+
+
+def allocate(
+    world: World, participant: Participant, arm_code: str, on: dt.date = RANDOMISED_ON
+) -> None:
+    """Allocate a participant of the world's trial to the arm with this code, as its
+    coordinator recording an offline (manual) randomisation; the trial is set recruiting."""
+    Trial.objects.filter(pk=world.trial.pk).update(status=Trial.Status.RECRUITING)
+    arm = Arm.objects.get(trial=world.trial, code=arm_code)
+    randomise(participant, arm, actor=world.users["coordinator"], on=on)

@@ -130,7 +130,7 @@ def test_a_trial_defined_score_goes_from_definition_to_the_effect_report(
     page.screenshot(path=str(screenshots / "instrument-lifecycle-entered.png"), full_page=True)
     recorded = Assessment.objects.get(visit=visit, instrument=coping)
     assert recorded.scores == {"coping_score": 5.0}
-    assert recorded.recorded_by.username == "caseworker"
+    assert recorded.recorded_by is not None and recorded.recorded_by.username == "caseworker"
 
     # The others' answers arrive as staff enter them (through the same service); the
     # intervention arm copes a little better.

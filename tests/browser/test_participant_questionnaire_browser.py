@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 from pytest_django.live_server_helper import LiveServer
 
 from instruments.models import Assessment
@@ -24,7 +24,7 @@ from tests.surveys.scene import make_scene
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def tab_to(page: Page, selector: str, *, limit: int = 40) -> None:
@@ -46,7 +46,7 @@ def test_participant_answers_on_a_phone_by_keyboard_only(
     settings.SMS_BACKEND = "surveys.sms.MemoryBackend"
     scene = make_scene("ips-phone")
     services.send_due(timezone.localdate())
-    body = mail.outbox[0].body
+    body = str(mail.outbox[0].body)
     link = re.search(r"http://\S+/q/[0-9a-f]{64}/", body)
     assert link is not None
     page.set_viewport_size(PHONE)

@@ -34,7 +34,7 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "--file",
         str(path),
     )
-    return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
+    return json.loads(Path(path).read_text())
 
 
 def operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -26,7 +26,7 @@ NOT_THE_RUNS = {".git", ".venv", "var", "__pycache__"}
 
 
 def files_outside_var() -> set[str]:
-    found = set()
+    found: set[str] = set()
     for folder, subfolders, files in os.walk(ROOT):
         subfolders[:] = [name for name in subfolders if name not in NOT_THE_RUNS]
         found.update(os.path.relpath(os.path.join(folder, name), ROOT) for name in files)

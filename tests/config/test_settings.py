@@ -8,18 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = {
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/worktrials",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-    "SECRET_KEY": "x" * 50,
-    "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-    "PERSONAL_NUMBER_HASH_KEY": "y" * 40,
-    "ALLOWED_HOSTS": "trials.example.org",
-    "SITE_URL": "https://trials.example.org",
-}
+from tests.config.production import PRODUCTION, ROOT
 
 
 def run_check(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

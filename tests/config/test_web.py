@@ -81,7 +81,7 @@ def test_login_and_logout(world: World) -> None:
     )
     assert response.status_code == 302
     # The coordinator has an authenticator: the code comes next, then the trial.
-    assert client.get("/").url == "/accounts/two-factor/verify/?next=%2F"
+    assert client.get("/")["Location"] == "/accounts/two-factor/verify/?next=%2F"
     verified = client.post("/accounts/two-factor/verify/", {"code": totp_code(device.key)})
     assert verified.status_code == 302
     assert client.get("/").status_code == 302  # one trial: straight to its dashboard

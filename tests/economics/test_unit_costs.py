@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -21,8 +22,8 @@ from trial.models import AuditEvent
 D = dt.date
 
 
-def add(world: World, **values: object) -> UnitCost:
-    base: dict[str, object] = {
+def add(world: World, **values: Any) -> UnitCost:
+    base: dict[str, Any] = {
         "kind": UnitCost.Kind.STAFF_MINUTE,
         "key": "caseworker",
         "arm": None,
@@ -177,7 +178,7 @@ def test_the_browser_import_reports_rows_and_saves_nothing(world: World) -> None
 def test_settings_with_a_bad_price_index_are_refused(world: World) -> None:
     client = world.client("coordinator")
     url = reverse("economics:settings", args=[world.trial.code])
-    base = {
+    base: dict[str, Any] = {
         "currency": "NOK",
         "price_year": "2025",
         "horizon_months": "24",

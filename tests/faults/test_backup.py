@@ -119,6 +119,7 @@ def test_a_dump_restored_into_an_empty_database_verifies_and_holds_everything(
     settings.FILES_ROOT = tmp_path / "files"
     for person in ready.waiting[:3]:
         randomisation.randomise(person, actor=ready.world.users["coordinator"])
+    assert ready.randomised[0].randomised_on is not None
     with mock.patch.object(reports, "enqueue"):
         report = reports.request_report(
             ready.trial,

@@ -146,6 +146,7 @@ def test_a_report_build_whose_worker_is_killed_is_resumed_by_the_sweep(
     assert settings.JOB_LEASE_SECONDS == 90 and settings.JOB_HEARTBEAT_SECONDS == 15
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] == 3600
     monkeypatch.setattr(services, "enqueue", lambda report_id: None)  # sent below instead
+    assert ready.randomised[0].randomised_on is not None
     report = services.request_report(
         ready.trial,
         kind="data",

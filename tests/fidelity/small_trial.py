@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from fidelity.contacts import services
 from fidelity.models import Component, Contact, Exposure
@@ -49,8 +49,8 @@ class SmallTrial:
     sites: dict[str, Site]
     people: dict[str, Participant]
     components: dict[str, Component]
-    coordinator: AbstractUser
-    users: dict[str, AbstractUser] = field(default_factory=dict)
+    coordinator: User
+    users: dict[str, User] = field(default_factory=dict)
 
 
 def build() -> SmallTrial:
@@ -88,6 +88,7 @@ def build() -> SmallTrial:
             trial, sites[site], study_id=name, enrolled_on=D(2025, 1, 1)
         )
         if arm is not None:
+            assert on is not None
             rs.record_manual(
                 person,
                 arm=arms[arm],

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fidelity.models import Component, Contact, Exposure
 from tests.conftest import World
-from tests.fidelity.test_contacts import allocate
+from tests.factories import allocate
 from trial.models import AuditEvent, Participant
 
 URL = "/api/v1/trials/ips/contacts/batch/"
@@ -89,6 +89,7 @@ def test_a_batch_is_saved_with_exposures_and_audit_and_a_resend_saves_nothing(
     assert sorted(second.components.values_list("code", flat=True)) == ["benefits", "rapid"]
     # Only the control participant's intervention-specific component is an exposure.
     exposure = Exposure.objects.get(trial=world.trial)
+    assert exposure.component is not None
     assert (exposure.participant, exposure.component.code, exposure.contact) == (
         control,
         "rapid",

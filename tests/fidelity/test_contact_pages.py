@@ -13,11 +13,12 @@ import time_machine
 from django.test import Client
 
 from fidelity.models import Component, Contact, Exposure
-from randomisation.allocation import services as rs
 from tests import factories
 from tests.conftest import World
+from tests.factories import allocate
+from tests.fidelity.builders import make_components
 from trial import services as trial_services
-from trial.models import Arm, AuditEvent, Membership, Participant, Trial
+from trial.models import AuditEvent, Membership, Participant
 
 TODAY = dt.datetime(2025, 6, 2, 9, tzinfo=dt.UTC)
 LOG = "/trials/ips/contacts/"
@@ -27,7 +28,7 @@ ALL = "/trials/ips/contacts/all/"
 
 
 @pytest.fixture(autouse=True)
-def today() -> Iterator[time_machine.Coordinates]:
+def today() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(TODAY, tick=False) as traveller:
         yield traveller
 
@@ -35,39 +36,6 @@ def today() -> Iterator[time_machine.Coordinates]:
 @pytest.fixture
 def components(world: World) -> dict[str, Component]:
     return make_components(world.trial)
-
-
-def make_components(trial: Trial) -> dict[str, Component]:
-    values = [
-        ("rapid", "Rapid job search", True),
-        ("jobdev", "Job development with employers", True),
-        ("benefits", "Benefits counselling", False),
-    ]
-    return {
-        code: Component.objects.create(
-            trial=trial, code=code, name=name, intervention_specific=specific, order=i
-        )
-        for i, (code, name, specific) in enumerate(values)
-    }
-
-
-def allocate(
-    world: World, participant: Participant, arm_code: str, on: dt.date = dt.date(2025, 3, 3)
-) -> None:
-    """Allocate through the randomisation service, as an offline (manual) randomisation."""
-    Trial.objects.filter(pk=world.trial.pk).update(status=Trial.Status.RECRUITING)
-    Participant.objects.filter(pk=participant.pk).update(
-        consent_version="v1", consent_date=dt.date(2025, 3, 1)
-    )
-    participant.refresh_from_db()
-    rs.record_manual(
-        participant,
-        arm=Arm.objects.get(trial=world.trial, code=arm_code),
-        on=on,
-        reference="envelope",
-        reason="system down",
-        actor=world.users["coordinator"],
-    )
 
 
 def form(participant: Participant | None, **overrides: Any) -> dict[str, Any]:
@@ -330,7 +298,7 @@ def test_a_correction_with_bad_input_is_refused_at_the_field(world: World) -> No
 
 
 def test_a_contact_locks_when_the_edit_window_closes(
-    world: World, today: time_machine.Coordinates, settings: Any
+    world: World, today: time_machine.Traveller, settings: Any
 ) -> None:
     settings.CONTACT_EDIT_HOURS = 72
     contact = log_one(world)

@@ -15,11 +15,12 @@ from django.test import Client
 
 from fidelity.contacts import services
 from fidelity.models import Component, Contact, Exposure
-from randomisation.allocation import services as rs
 from tests import factories
 from tests.conftest import World
+from tests.factories import allocate
+from tests.fidelity.builders import make_components
 from trial import services as trial_services
-from trial.models import Arm, AuditEvent, Membership, Participant, Trial, Withdrawal
+from trial.models import AuditEvent, Membership, Participant, Withdrawal
 from trial.services import TrialError
 
 TODAY = dt.datetime(2025, 6, 2, 9, tzinfo=dt.UTC)
@@ -34,36 +35,9 @@ def today() -> Iterator[None]:
 
 @pytest.fixture
 def components(world: World) -> dict[str, Component]:
-    values = [
-        ("rapid", "Rapid job search", True),
-        ("jobdev", "Job development with employers", True),
-        ("benefits", "Benefits counselling", False),
-    ]
-    made = {
-        code: Component.objects.create(
-            trial=world.trial, code=code, name=name, intervention_specific=specific, order=i
-        )
-        for i, (code, name, specific) in enumerate(values)
-    }
+    made = make_components(world.trial)
     Component.objects.create(trial=world.other_trial, code="foreign", name="Other trial's")
     return made
-
-
-def allocate(world: World, participant: Participant, arm_code: str) -> None:
-    """Allocate through the randomisation service, as an offline (manual) randomisation."""
-    Trial.objects.filter(pk=world.trial.pk).update(status=Trial.Status.RECRUITING)
-    Participant.objects.filter(pk=participant.pk).update(
-        consent_version="v1", consent_date=dt.date(2025, 3, 1)
-    )
-    participant.refresh_from_db()
-    rs.record_manual(
-        participant,
-        arm=Arm.objects.get(trial=world.trial, code=arm_code),
-        on=dt.date(2025, 3, 3),
-        reference="envelope 7",
-        reason="system down",
-        actor=world.users["coordinator"],
-    )
 
 
 def body(participant: Participant | None = None, **overrides: Any) -> dict[str, Any]:

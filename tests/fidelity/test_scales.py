@@ -592,9 +592,8 @@ def test_review_is_scored_only_while_every_reviewer_has_scored_every_item(
     )
     review.refresh_from_db()
     assert review.status == Review.Status.DRAFT
-    assert AuditEvent.objects.filter(action="review.rescored").last().data["scores"] == {
-        "25": [4, None]
-    }
+    rescored = AuditEvent.objects.filter(action="review.rescored").last()
+    assert rescored is not None and rescored.data["scores"] == {"25": [4, None]}
 
 
 def test_a_partial_consensus_is_saved_but_cannot_be_finalised(
@@ -608,7 +607,8 @@ def test_a_partial_consensus_is_saved_but_cannot_be_finalised(
     review.refresh_from_db()
     assert review.status == Review.Status.SCORED
     assert ConsensusScore.objects.filter(review=review).count() == 20
-    assert review_view(review).summary.total is None
+    summary = review_view(review).summary
+    assert summary is not None and summary.total is None
     with pytest.raises(scales.ScaleError, match="consensus score for every item"):
         review_services.finalise_review(review, actor=reviewer)
     # Once any consensus score is recorded, the independent scores are locked.

@@ -20,7 +20,7 @@ from instruments.dictionary.services import (
 from instruments.models import Instrument
 from instruments.setup.services import attach_instrument, create_instrument, default_instrument
 from tests import factories
-from tests.instruments.test_dictionary_variables import MOOD, answer, visits
+from tests.instruments.dictionaries import MOOD, answer, visits
 from trial.models import AuditEvent, CovariateDefinition, Trial
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from instruments.dictionary import csvio
 from instruments.models import Instrument
 from instruments.setup.services import default_instrument
 from tests.conftest import World, api_token
-from tests.instruments.test_dictionary_redcap import DEMOGRAPHICS, PHQ9_FORM, fixed, redcap_file
+from tests.instruments.dictionaries import DEMOGRAPHICS, PHQ9_FORM, fixed, redcap_file
 
 PAGE = "/trials/ips/dictionary/"
 IMPORT = "/trials/ips/dictionary/import/"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 from instruments.definition import Item, ItemType, Text
 from instruments.dictionary.variables import COVARIATES, Kind, item_kind, variables
-from instruments.models import Assessment
 from instruments.setup.services import (
     attach_instrument,
     create_instrument,
@@ -18,7 +16,8 @@ from instruments.setup.services import (
     revise_instrument,
 )
 from tests import factories
-from trial.models import CovariateDefinition, Trial, Visit, VisitDefinition
+from tests.instruments.dictionaries import MOOD, answer, visits
+from trial.models import CovariateDefinition, Trial
 
 pytestmark = pytest.mark.django_db
 
@@ -68,64 +67,6 @@ def choice(*codes: str) -> Item:
 )
 def test_each_item_gets_the_documented_kind(item: Item, kind: Kind) -> None:
     assert item_kind(item) == kind
-
-
-MOOD: dict[str, Any] = {
-    "items": [
-        {
-            "name": "mood_1",
-            "type": "choice",
-            "label": {"en": "Little interest", "nb": "Lite interesse"},
-            "choices": [
-                {"code": "0", "label": {"en": "Not at all", "nb": "Ikke i det hele tatt"}},
-                {"code": "1", "label": {"en": "Several days", "nb": "Flere dager"}},
-                {"code": "2", "label": {"en": "Most days", "nb": "De fleste dager"}},
-            ],
-        },
-        {
-            "name": "mood_2",
-            "type": "choice",
-            "label": {"en": "Feeling down", "nb": "Nedfor"},
-            "choices": [
-                {"code": "0", "label": {"en": "Not at all", "nb": "Ikke i det hele tatt"}},
-                {"code": "1", "label": {"en": "Several days", "nb": "Flere dager"}},
-                {"code": "2", "label": {"en": "Most days", "nb": "De fleste dager"}},
-            ],
-        },
-    ],
-    "scales": [
-        {
-            "name": "mood_total",
-            "label": {"en": "Mood", "nb": "Humør"},
-            "items": ["mood_1", "mood_2"],
-        }
-    ],
-    "missing_codes": [{"code": "refused", "label": {"en": "Refused", "nb": "Nektet"}}],
-}
-
-
-def visits(trial: Trial) -> list[VisitDefinition]:
-    return [
-        VisitDefinition.objects.create(trial=trial, code=code, label=code, offset_months=months)
-        for code, months in (("m0", 0), ("m6", 6), ("m12", 12))
-    ]
-
-
-def answer(instrument: Any, definition: VisitDefinition) -> Assessment:
-    trial = instrument.trial
-    site = trial.sites.first() or factories.make_site(trial)
-    participant = factories.make_participant(trial, site)
-    day = dt.date(2025, 6, 1)
-    visit = Visit.objects.create(
-        participant=participant, definition=definition, due_on=day, window_start=day, window_end=day
-    )
-    return Assessment.objects.create(
-        visit=visit,
-        instrument=instrument,
-        version=instrument.current_version(),
-        assessed_on=day,
-        values={"mood_1": 1},
-    )
 
 
 def test_variables_describe_items_scores_and_covariates() -> None:

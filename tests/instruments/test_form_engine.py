@@ -48,7 +48,7 @@ def test_each_item_type_gets_its_widget() -> None:
     )
     assert isinstance(fields["mood_1"].widget, forms.RadioSelect)  # four choices: radios
     assert isinstance(fields["contract"].widget, forms.Select)  # six: a select
-    assert fields["contract"].widget.choices[0] == ("", "—")
+    assert next(iter(fields["contract"].widget.choices)) == ("", "—")
     assert isinstance(fields["supports"].widget, forms.CheckboxSelectMultiple)
     assert fields["checked_on"].widget.input_type == "date"
     assert fields["job_code"].widget.attrs["inputmode"] == "numeric"

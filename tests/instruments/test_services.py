@@ -14,7 +14,7 @@ from tests import factories
 from trial.models import AuditEvent, Visit, VisitDefinition
 from trial.services import TrialError, generate_visits
 
-MOOD = {
+MOOD: dict[str, Any] = {
     "items": [
         {
             "name": f"mood_{i}",

@@ -12,7 +12,7 @@ from django.test import Client
 
 from instruments.models import Instrument, VisitInstrument
 from tests.conftest import World
-from tests.instruments.test_setup_pages import answer, item, scored, visit_definition
+from tests.instruments.builders import answer, item, scored, visit_definition
 from trial.models import AuditEvent
 
 LIST = "/api/v1/trials/ips/instruments/"

@@ -4,7 +4,6 @@ item) they name with nothing saved; a change after answers exist saved as a new 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
@@ -12,20 +11,13 @@ import pytest
 from django.test import Client
 
 from instruments import builtin
-from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
+from instruments.models import Instrument, InstrumentVersion, VisitInstrument
 from instruments.setup import services
 from tests.conftest import World
-from trial.models import AuditEvent, Visit, VisitDefinition
+from tests.instruments.builders import answer, item, scored, visit_definition
+from trial.models import AuditEvent
 
 BASE = "/trials/ips/instruments/"
-
-
-def item(name: str, kind: str = "integer", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "type": kind, "label": {"en": name.title(), "nb": ""}, **extra}
-
-
-def scored(name: str) -> dict[str, Any]:
-    return item(name, "integer", min="0", max="3")
 
 
 @pytest.fixture
@@ -60,32 +52,6 @@ def item_data(**values: Any) -> dict[str, Any]:
     data = {"name": "new_item", "label_en": "A new item", "label_nb": "", "type": "integer"}
     data.update(values)
     return data
-
-
-def visit_definition(world: World, code: str = "m0", offset: int = 0) -> VisitDefinition:
-    return VisitDefinition.objects.create(
-        trial=world.trial, code=code, label=f"Month {offset}", offset_months=offset
-    )
-
-
-def answer(world: World, instrument: Instrument, definition: VisitDefinition) -> Assessment:
-    """An assessment of the instrument's current version, made directly (the entry pages are
-    not this module's)."""
-    participant = world.participants["OSLA"][0]
-    visit = Visit.objects.create(
-        participant=participant,
-        definition=definition,
-        due_on=dt.date(2025, 3, 1),
-        window_start=dt.date(2025, 2, 15),
-        window_end=dt.date(2025, 3, 31),
-    )
-    return Assessment.objects.create(
-        visit=visit,
-        instrument=instrument,
-        version=instrument.current_version(),
-        assessed_on=dt.date(2025, 3, 1),
-        values={"in_school": False, "mood": 2},
-    )
 
 
 PAGES = [

@@ -11,7 +11,8 @@ import time_machine
 from instruments import services
 from instruments.models import Assessment
 from tests.conftest import World
-from tests.occupations.helpers import allocate, schedule
+from tests.factories import allocate
+from tests.occupations.helpers import schedule
 from trial.models import Visit
 from trialimport import services as importing
 

@@ -10,43 +10,7 @@ import time_machine
 
 from occupations import jobs
 from tests.conftest import World
-from tests.occupations.helpers import allocate, assess, import_matrix, schedule
-from trial.models import Participant
-
-TODAY = dt.datetime(2026, 1, 15, 10, tzinfo=dt.UTC)
-
-# Hand-built matrix: mechanical at levels 4, 2, 1; psychosocial at levels 3, 2, 1.
-MATRIX = """code,level,measure,score,measure_label
-5223,4,mechanical,4,Mechanical strain
-52,2,mechanical,3,Mechanical strain
-7,1,mechanical,5,Mechanical strain
-5,1,psychosocial,3,Psychosocial strain
-911,3,psychosocial,5,Psychosocial strain
-91,2,psychosocial,2,Psychosocial strain
-"""
-
-# participant → (arm, occupation at m3, occupation at m6)
-JOBS = {
-    ("OSLA", 0): ("A", "5223", "5223"),  # mech 4 (level 4), psy 3 (level 1); same job twice
-    ("OSLA", 1): ("A", "9112", ""),  # mech none, psy 5 (level 3); not in work at m6
-    ("OSLB", 0): ("A", "7411", None),  # mech 5 (level 1), psy none; m6 not assessed
-    ("OSLB", 1): ("B", "5221", None),  # mech 3 (level 2), psy 3 (level 1)
-    ("BGO", 0): ("B", "9122", None),  # mech none, psy 2 (level 2)
-    ("BGO", 1): ("B", "4110", None),  # nothing scored at any level
-}
-
-
-def build(world: World) -> dict[tuple[str, int], Participant]:
-    schedule(world)
-    made = {}
-    for (site, i), (arm, m3, m6) in JOBS.items():
-        participant = world.participants[site][i]
-        allocate(world, participant, arm)
-        assess(participant, "m3", m3)
-        if m6 is not None:
-            assess(participant, "m6", m6)
-        made[(site, i)] = participant
-    return made
+from tests.occupations.helpers import MATRIX, TODAY, build, import_matrix
 
 
 @time_machine.travel(TODAY, tick=False)

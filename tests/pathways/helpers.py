@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from pathways import importing, services
 from pathways.models import SpellImport
-from randomisation.allocation import services as randomisation
 from tests.conftest import World
-from trial.models import Arm, Participant, Trial
+from tests.factories import allocate
+from trial.models import Participant
 
 RANDOMISED_ON = dt.date(2025, 3, 3)  # month 1 = 3–31 March 2025; month 24 ends 2027-02-28
 HEADER = ["study_id", "state", "start_date", "end_date", "source", "detail"]
@@ -27,30 +27,14 @@ class Scene:
     unrandomised: Participant  # BGO, enrolled 2025-03-01, not randomised
 
 
-def allocate(world: World, participant: Participant, arm_code: str) -> None:
-    Trial.objects.filter(pk=world.trial.pk).update(status=Trial.Status.RECRUITING)
-    Participant.objects.filter(pk=participant.pk).update(
-        consent_version="v1", consent_date=dt.date(2025, 3, 1)
-    )
-    participant.refresh_from_db()
-    randomisation.record_manual(
-        participant,
-        arm=Arm.objects.get(trial=world.trial, code=arm_code),
-        on=RANDOMISED_ON,
-        reference="envelope",
-        reason="system down",
-        actor=world.users["coordinator"],
-    )
-    participant.refresh_from_db()
-
-
 def make_scene(world: World) -> Scene:
     services.add_standard_alphabet(world.trial, actor=world.users["coordinator"])
     p = world.participants
     pairs = [(p["OSLA"][0], "A"), (p["OSLA"][1], "B"), (p["OSLB"][0], "A"), (p["BGO"][0], "B")]
     for participant, arm in pairs:
         allocate(world, participant, arm)
-    return Scene(world, *(participant for participant, _ in pairs), p["BGO"][1])
+    a, b, c, d = (participant for participant, _ in pairs)
+    return Scene(world, a, b, c, d, p["BGO"][1])
 
 
 def csv_bytes(rows: list[list[str]], header: list[str] | None = None) -> bytes:

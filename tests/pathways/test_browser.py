@@ -28,6 +28,7 @@ def test_data_manager_imports_a_broken_then_a_valid_register_file(
     seed_demo(participants=30, seed=4)
     people = list(Participant.objects.filter(randomised_on__isnull=False).order_by("study_id")[:2])
     first, second = people
+    assert first.randomised_on is not None and second.randomised_on is not None
     start = (first.randomised_on + dt.timedelta(days=40)).isoformat()
     later = (second.randomised_on + dt.timedelta(days=10)).isoformat()
     broken = csv_bytes(

@@ -109,7 +109,7 @@ def test_upload_with_errors_then_skip_the_bad_rows(scene: Scene) -> None:
         {"file": _upload(data), "source": "A-ordningen"},
     )
     assert response.status_code == 302
-    page = text(client.get(response.url))
+    page = text(client.get(response["Location"]))
     assert "1 row has errors" in page
     assert "Occupation code 9999 does not exist in STYRK-08." in page
     assert '<td class="num">3</td>' in page  # the line
@@ -118,7 +118,7 @@ def test_upload_with_errors_then_skip_the_bad_rows(scene: Scene) -> None:
     assert refused.status_code == 400 and "accept that the rows with errors" in text(refused)
     done = client.post(BASE + f"imports/{spell_import.pk}/confirm/", {"skip_invalid": "on"})
     assert done.status_code == 302
-    page = text(client.get(done.url))
+    page = text(client.get(done["Location"]))
     assert "Imported: 1 rows accepted, 1 rejected; 1 spells new or changed." in page
     history = text(client.get(BASE + "imports/"))
     assert "spells.csv" in history and spell_import.file_sha256[:12] in history

@@ -8,6 +8,7 @@ state"; U is "not observed".
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,8 @@ U = sequences.UNOBSERVED
 
 
 def build(
-    spells: list[tuple[int, int, dt.date, dt.date | None]],
-    people: list[tuple[int, dt.date]],
+    spells: Sequence[tuple[int, int, dt.date, dt.date | None]],
+    people: Sequence[tuple[int, dt.date]],
     *,
     months: int = 4,
     rule: sequences.Rule = "priority",

@@ -30,14 +30,15 @@ def test_demo_is_randomised_by_stratified_blocks_with_an_intact_log() -> None:
     }
     # Allocations follow each site's sealed list in order: positions 1..n, no gaps.
     for stratum in set(allocations.values_list("stratum", flat=True)):
-        positions = sorted(
-            allocations.filter(stratum=stratum).values_list("slot_position", flat=True)
-        )
+        slots = allocations.filter(stratum=stratum).values_list("slot_position", flat=True)
+        positions = sorted(position for position in slots if position is not None)
+        assert len(positions) == len(slots)
         assert positions == list(range(1, len(positions) + 1))
         used = BlockSlot.objects.filter(scheme=scheme, stratum=stratum, used=True)
         assert used.count() == len(positions)
     # Every participant's visits are scheduled from their allocation date.
     for allocation in allocations.select_related("participant")[:10]:
+        assert allocation.participant is not None
         assert allocation.participant.randomised_on == allocation.allocated_on
         assert allocation.participant.visits.exists()
     arms = Counter(allocations.values_list("arm__code", flat=True))

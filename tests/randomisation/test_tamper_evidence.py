@@ -202,6 +202,7 @@ def test_swapping_participants_within_a_stratum_is_caught(randomised: Trial) -> 
     rows = list(Allocation.objects.filter(trial=randomised).order_by("sequence"))
     a = next(row for row in rows if row.arm.code == "A")
     b = next(row for row in rows if row.arm.code == "B" and row.stratum == a.stratum)
+    assert a.participant is not None
     spare = consented(randomised, a.participant.site)
     with attacker() as conn:
         conn.execute("SET session_replication_role = replica")

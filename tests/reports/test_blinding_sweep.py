@@ -61,7 +61,11 @@ def spss_text(content: bytes) -> str:
         handle.write(content)
         handle.flush()
         frame, meta = pyreadstat.read_sav(handle.name, user_missing=True)
-    parts = [repr(meta.column_names_to_labels), repr(meta.variable_value_labels), meta.file_label]
+    parts = [
+        repr(meta.column_names_to_labels),
+        repr(meta.variable_value_labels),
+        str(meta.file_label),
+    ]
     return "\n".join([*parts, frame.to_csv()])
 
 

@@ -43,7 +43,8 @@ def test_those_who_order_reports_download_the_diagram_with_arm_names(
         assert "Randomised (n = 12)" in svg
         assert "Allocated to A: Intervention (n = 6)" in svg
     events = AuditEvent.objects.filter(action="report.consort_downloaded")
-    assert events.count() == 2 and events.first().data["blinded"] is False
+    first = events.first()
+    assert events.count() == 2 and first is not None and first.data["blinded"] is False
 
 
 def test_blinded_statistician_gets_arm_codes_until_the_analysis_is_unblinded(
@@ -57,7 +58,8 @@ def test_blinded_statistician_gets_arm_codes_until_the_analysis_is_unblinded(
         assert response.status_code == 200
         assert "Allocated to A (n = 6)" in svg and "Allocated to B (n = 6)" in svg
         assert "Intervention (n" not in svg and "Usual services" not in svg
-    assert AuditEvent.objects.filter(action="report.consort_downloaded").first().data["blinded"]
+    event = AuditEvent.objects.filter(action="report.consort_downloaded").first()
+    assert event is not None and event.data["blinded"]
     lock_plan(rworld)
     svg = text_of(api_for(rworld, "statistician").get(API))
     assert "Allocated to B (n = 6)" in svg and "Usual services" not in svg

@@ -13,12 +13,18 @@ from instruments.models import Assessment
 from reports import extract, pipeline
 from reports.analysis.consort import consort_counts
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
-from tests.reports.test_pipeline import pdf_text, spec_for
+from tests.reports.outputs import pdf_text, spec_for
 from trial import services as trial_services
-from trial.models import ExclusionReason, LossToFollowUp, ScreeningRecord, Withdrawal
+from trial.models import (
+    ExclusionReason,
+    LossToFollowUp,
+    Participant,
+    ScreeningRecord,
+    Withdrawal,
+)
 
 
-def by_id(rw: ReportWorld) -> dict[str, object]:
+def by_id(rw: ReportWorld) -> dict[str, Participant]:
     return {p.study_id: p for p in rw.people}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, cast
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,9 +17,6 @@ from reports import extract
 from reports.analysis.consort import consort_counts
 from tests.conftest import verified_login
 from trial.models import LossToFollowUp
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractUser
 
 
 @pytest.mark.django_db
@@ -47,7 +43,7 @@ def test_demo_losses_are_counted_by_arm_in_the_consort_flow() -> None:
     for arm in counts.arms:
         assert sum(arm.lost_reasons.values()) == arm.lost
 
-    coordinator = cast("AbstractUser", get_user_model().objects.get(username="coordinator"))
+    coordinator = get_user_model().objects.get(username="coordinator")
     client = verified_login(Client(), coordinator)
     response = client.get(f"/trials/{trial.code}/reports/consort.svg?cut_off={as_of}")
     assert response.status_code == 200

@@ -16,7 +16,7 @@ from reports.analysis.effect import Names, effect_sections
 from reports.analysis.results import AnalysisPlan, Table
 from reports.analysis.synthetic import synthetic_effect_data
 from tests.reports.conftest import ReportWorld, lock_plan
-from tests.reports.test_pipeline import pdf_text, spec_for, table, zip_members
+from tests.reports.outputs import pdf_text, spec_for, table, zip_members
 from trial.models import CovariateDefinition
 
 COMPARISON = "Intervention vs Usual services"

@@ -176,7 +176,8 @@ def test_full_report_can_be_ordered_in_the_browser_and_the_api(
     report = ReportRequest.objects.get(pk=created.json()["id"])
     assert services.execute_report(report.pk) == "done"
     pdf = client.get(f"/trials/ips/reports/{report.pk}/download/pdf/")
-    assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")
+    streamed = pdf.streaming_content  # type: ignore[attr-defined]  # the test client's type omits it
+    assert pdf.status_code == 200 and b"".join(streamed).startswith(b"%PDF")
 
 
 # --- headers ----------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -14,46 +12,13 @@ from django.core.management import call_command
 
 from instruments.models import Assessment
 from reports import extract, pipeline, services
-from reports.models import AnalysisPlan
 from tests import factories
-from tests.conftest import poppler
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
+from tests.reports.outputs import pdf_text, spec_for, table, zip_members
 
 # Eleven digits standing alone: not a run of digits inside a hexadecimal hash, which a
 # SHA-256 in report.json holds about one time in four.
 PERSONAL_NUMBER = re.compile(rb"(?<![0-9A-Za-z])\d{11}(?![0-9A-Za-z])")
-
-
-def spec_for(
-    rw: ReportWorld, plan: AnalysisPlan | None, *, blinded: bool = False, kind: str = "effect"
-) -> pipeline.BuildSpec:
-    return pipeline.BuildSpec(
-        trial=rw.trial,
-        kind=kind,
-        cut_off=CUT_OFF,
-        seed=pipeline.default_seed(rw.trial, kind, CUT_OFF, plan),
-        blinded=blinded,
-        plan=plan,
-        ordered_by="statistician",
-    )
-
-
-def pdf_text(path: Path | None) -> str:
-    """The PDF's text, by poppler's pdftotext."""
-    assert path is not None
-    done = subprocess.run(
-        [poppler("pdftotext"), "-layout", str(path), "-"], capture_output=True, check=True
-    )
-    return done.stdout.decode()
-
-
-def zip_members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def table(members: dict[str, bytes], key: str) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(members[f"tables/{key}.csv"]))
 
 
 def test_extraction_reads_each_table_in_one_query(

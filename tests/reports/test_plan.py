@@ -32,6 +32,7 @@ def test_statistician_writes_and_locks_the_plan_in_the_browser(rworld: ReportWor
     plan.refresh_from_db()
     assert plan.status == "locked" and plan.locked_by_name == "statistician"
     assert plan.content_hash == services.plan_hash(plan)
+    assert plan.locked_at is not None
     payload = {
         "trial": "ips",
         "version": 1,
@@ -102,6 +103,7 @@ def test_a_locked_plan_cannot_change_only_be_superseded(rworld: ReportWorld) -> 
         == 302
     )
     draft = services.draft_plan(rworld.trial)
+    assert draft is not None
     assert draft.version == 2 and draft.supersedes == plan and draft.reason.startswith("m12")
     plan.refresh_from_db()
     assert plan.status == "locked"  # still in force until v2 is locked

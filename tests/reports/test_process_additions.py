@@ -19,9 +19,8 @@ from reports import extract, pipeline, sections
 from reports.analysis import process
 from reports.analysis.sequences_report import indicator_table
 from tests.conftest import World
-from tests.occupations.helpers import import_matrix
-from tests.occupations.test_job_strain import MATRIX, TODAY
-from tests.occupations.test_job_strain import build as build_jobs
+from tests.occupations.helpers import MATRIX, TODAY, import_matrix
+from tests.occupations.helpers import build as build_jobs
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
 from trial.models import Trial
 

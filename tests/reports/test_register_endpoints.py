@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ URL = "/trials/ips/analysis-plan/"
 # Work spells by participant index (R00–R11, randomised 2024-01-10; month 1 = January 2024).
 # (start, end or None); months in work 0–12 counted by the priority rule (a month with a day
 # of work is a work month).
-WORK = {
+WORK: dict[int, list[tuple[Any, Any]]] = {
     0: [(dt.date(2024, 3, 4), None)],  # months 3–18: 10 months in 0–12, event at 1.8 months
     1: [(dt.date(2023, 11, 1), dt.date(2024, 6, 30))],  # going on at randomisation: 6, t = 0
     2: [(dt.date(2024, 7, 1), dt.date(2024, 7, 31)), (dt.date(2024, 10, 1), None)],  # 1 + 3

@@ -16,7 +16,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import Client, override_settings
 
@@ -28,7 +28,6 @@ from instruments.setup import services as instrument_setup
 from occupations.models import JobExposureMatrix
 from pathways import services as pathway_services
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
-from randomisation.allocation import services as randomisation
 from randomisation.models import Allocation, Scheme, SimulationRun
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
@@ -58,7 +57,7 @@ class MatrixWorld:
     """Objects by trial code, then kind, then place ("inside", "other_site")."""
 
     trials: dict[str, Trial]
-    users: dict[str, AbstractUser]
+    users: dict[str, User]
     memberships: dict[tuple[str, str], Membership]
     objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     participants: dict[str, list[Participant]] = field(default_factory=dict)
@@ -100,28 +99,17 @@ class MatrixWorld:
         return sorted(every - seen)
 
 
-def _allocate(participant: Participant, arm: Arm, actor: AbstractUser) -> Allocation:
-    Participant.objects.filter(pk=participant.pk).update(
-        consent_version="v1", consent_date=dt.date(2025, 3, 1)
-    )
-    participant.refresh_from_db()
-    return randomisation.record_manual(
-        participant,
-        arm=arm,
-        on=dt.date(2025, 3, 3),
-        reference="envelope",
-        reason="system down",
-        actor=actor,
-    )
+def _allocate(participant: Participant, arm: Arm, actor: User) -> Allocation:
+    return factories.randomise(participant, arm, actor=actor)
 
 
 def _populate(
     trial: Trial,
     places: dict[str, Site],
     *,
-    coordinator: AbstractUser,
-    authors: dict[str, AbstractUser],
-    reviewer: AbstractUser,
+    coordinator: User,
+    authors: dict[str, User],
+    reviewer: User,
 ) -> dict[str, dict[str, Any]]:
     """One object of every kind; site-bound kinds once per place."""
     objects: dict[str, dict[str, Any]] = {}
@@ -234,6 +222,7 @@ def _populate(
     states = list(SpellState.objects.filter(trial=trial).order_by("priority")[:2])
     put("state", "inside", states[0].pk)
     first = Participant.objects.filter(trial=trial).order_by("pk").first()
+    assert first is not None
     spells = [
         Spell.objects.create(
             trial=trial,
@@ -327,7 +316,7 @@ def build_matrix_world() -> MatrixWorld:
     other = factories.make_trial(code="other", title="Another trial")
     sites = {code: factories.make_site(ips, code) for code in ("OSLA", "OSLB", "BGO")}
     trd = factories.make_site(other, "TRD")
-    users: dict[str, AbstractUser] = {}
+    users: dict[str, User] = {}
     memberships: dict[tuple[str, str], Membership] = {}
     for persona, (role, site_idx, unblinded) in PERSONAS.items():
         user = factories.make_user(f"mx-{persona}")

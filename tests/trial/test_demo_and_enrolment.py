@@ -74,10 +74,11 @@ def test_seed_demo_loses_a_few_participants_to_follow_up_and_stops_their_follow_
     for loss in losses:
         participant = loss.participant
         assert participant.status == Participant.Status.LOST
+        assert participant.randomised_on is not None
         assert participant.randomised_on < loss.lost_on <= as_of
         assert loss.detail
         # Recorded through the service: audited, by the demo coordinator.
-        assert loss.recorded_by.username == "coordinator"
+        assert loss.recorded_by is not None and loss.recorded_by.username == "coordinator"
         assert AuditEvent.objects.filter(
             action="losstofollowup.created", target_id=str(loss.pk)
         ).exists()

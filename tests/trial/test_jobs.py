@@ -49,7 +49,8 @@ def test_the_heartbeat_keeps_the_lease_through_a_long_step_and_stops_with_a_take
     rows = SimulationRun.objects.filter(pk=run.pk)
     with jobs.held(claimed) as mine:
         time.sleep(1.0)  # a step that reports no progress
-        assert rows.get().heartbeat_at > claimed.heartbeat_at
+        beat, before = rows.get().heartbeat_at, claimed.heartbeat_at
+        assert beat is not None and before is not None and beat > before
         # The lease ran out (the worker seemed dead) and the sweep queued the run again;
         # another worker took it.
         rows.update(status="queued")

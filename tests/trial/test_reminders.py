@@ -16,7 +16,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.schedules import crontab
 from celery.signals import task_postrun
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.core.mail.message import EmailMessage
@@ -43,8 +43,8 @@ class Scene:
     """The world's trial with a follow-up schedule and visits in every state on ``DAY``."""
 
     world: World
-    caseworker: AbstractUser  # site OSLA
-    colleague: AbstractUser  # site OSLB
+    caseworker: User  # site OSLA
+    colleague: User  # site OSLB
     overdue: Participant  # OSLA, m3 window closed 2025-06-14
     due: Participant  # OSLA, m3 window open until 2025-07-15
     opening: Participant  # OSLA, m3 window opens 2025-07-06, within the week
@@ -113,7 +113,7 @@ def outcome(assessed_on: dt.date) -> dict[str, Any]:
     }
 
 
-def digest_to(user: AbstractUser) -> EmailMessage:
+def digest_to(user: User) -> EmailMessage:
     messages = [m for m in mail.outbox if m.to == [user.email]]
     assert len(messages) == 1, f"{len(messages)} digests to {user.get_username()}"
     return messages[0]

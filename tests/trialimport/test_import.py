@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from django.contrib.auth.models import AbstractUser, Permission
+from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
@@ -126,7 +126,7 @@ def write(directory: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.fixture
-def importer(db: None) -> AbstractUser:
+def importer(db: None) -> User:
     user = factories.make_user("importer")
     user.user_permissions.add(Permission.objects.get(codename="add_trial"))
     return user
@@ -144,7 +144,7 @@ def where(report: ImportReport) -> set[tuple[str, int, str]]:
 # --- the service ---------------------------------------------------------------------------
 
 
-def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers: list[str]) -> None:
+def test_complete_directory_imports_a_new_trial(importer: User, numbers: list[str]) -> None:
     files = as_bytes(legacy_files(numbers))
     report = importing.import_trial(files, actor=importer)
 
@@ -171,7 +171,7 @@ def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers:
     assert pseudonymised.personal_number_encrypted == ""
     # Allocations made elsewhere join the hash chain, marked as imported.
     allocations = Allocation.objects.filter(trial=trial).order_by("sequence")
-    assert [(a.participant.study_id, a.arm.code, a.source) for a in allocations] == [
+    assert [(a.participant.study_id, a.arm.code, a.source) for a in allocations] == [  # type: ignore[union-attr]  # each has one
         ("L-001", "A", "imported"),
         ("L-002", "B", "imported"),
         ("L-003", "A", "imported"),
@@ -202,9 +202,7 @@ def test_complete_directory_imports_a_new_trial(importer: AbstractUser, numbers:
     assert not any(number in str(e.data) for e in AuditEvent.objects.all() for number in numbers)
 
 
-def test_reimporting_the_same_files_changes_nothing(
-    importer: AbstractUser, numbers: list[str]
-) -> None:
+def test_reimporting_the_same_files_changes_nothing(importer: User, numbers: list[str]) -> None:
     files = as_bytes(legacy_files(numbers))
     assert importing.import_trial(files, actor=importer).written
     before = counts()
@@ -217,7 +215,7 @@ def test_reimporting_the_same_files_changes_nothing(
 
 
 def test_a_zero_in_hours_or_earnings_when_not_in_paid_work_reads_as_empty(
-    importer: AbstractUser, numbers: list[str]
+    importer: User, numbers: list[str]
 ) -> None:
     """The documented format allows it; the instrument does not ask either item then."""
     files = legacy_files(numbers)
@@ -237,9 +235,7 @@ def test_a_zero_in_hours_or_earnings_when_not_in_paid_work_reads_as_empty(
     assert again.ok and again.created == 0 and again.files["assessments.csv"].unchanged == 3
 
 
-def test_a_file_with_a_bom_and_crlf_line_ends_is_read(
-    importer: AbstractUser, numbers: list[str]
-) -> None:
+def test_a_file_with_a_bom_and_crlf_line_ends_is_read(importer: User, numbers: list[str]) -> None:
     files = legacy_files(numbers)
     data = {name: ("\ufeff" + text).replace("\n", "\r\n").encode() for name, text in files.items()}
     report = importing.import_trial(data, actor=importer)
@@ -247,7 +243,7 @@ def test_a_file_with_a_bom_and_crlf_line_ends_is_read(
 
 
 def test_a_broken_file_reports_every_error_and_writes_nothing(
-    importer: AbstractUser, numbers: list[str]
+    importer: User, numbers: list[str]
 ) -> None:
     files = legacy_files(numbers)
     future = (timezone.localdate() + dt.timedelta(days=10)).isoformat()
@@ -289,7 +285,7 @@ def test_a_broken_file_reports_every_error_and_writes_nothing(
 
 
 def test_a_nul_in_any_file_is_an_error_on_its_line_and_nothing_is_written(
-    importer: AbstractUser, numbers: list[str]
+    importer: User, numbers: list[str]
 ) -> None:
     files = legacy_files(numbers)
     files["arms.csv"] = files["arms.csv"].replace("Usual services", "Usual\x00services")
@@ -312,7 +308,7 @@ def test_a_nul_in_any_file_is_an_error_on_its_line_and_nothing_is_written(
     assert counts() == before
 
 
-def test_a_nul_in_the_trial_code_is_a_row_error(importer: AbstractUser, numbers: list[str]) -> None:
+def test_a_nul_in_the_trial_code_is_a_row_error(importer: User, numbers: list[str]) -> None:
     files = legacy_files(numbers)
     files["trial.csv"] = files["trial.csv"].replace("legacy,", "leg\x00acy,")
     report = importing.import_trial(as_bytes(files), actor=importer)
@@ -320,7 +316,7 @@ def test_a_nul_in_the_trial_code_is_a_row_error(importer: AbstractUser, numbers:
     assert ("trial.csv", 2, "code") in where(report)
 
 
-def test_service_rules_become_row_errors(importer: AbstractUser, numbers: list[str]) -> None:
+def test_service_rules_become_row_errors(importer: User, numbers: list[str]) -> None:
     """Allocation before enrolment, an assessment after withdrawal, out-of-range answers."""
     files = legacy_files(numbers)
     files["allocations.csv"] = files["allocations.csv"].replace(
@@ -348,7 +344,7 @@ def test_service_rules_become_row_errors(importer: AbstractUser, numbers: list[s
 
 
 def test_existing_participant_with_different_data_is_an_error_naming_the_columns(
-    importer: AbstractUser, numbers: list[str]
+    importer: User, numbers: list[str]
 ) -> None:
     files = legacy_files(numbers)
     importing.import_trial(as_bytes(files), actor=importer)
@@ -369,7 +365,7 @@ def test_existing_participant_with_different_data_is_an_error_naming_the_columns
 
 
 def test_a_person_enrolled_under_another_study_id_is_refused(
-    importer: AbstractUser, numbers: list[str]
+    importer: User, numbers: list[str]
 ) -> None:
     files = legacy_files(numbers)
     importing.import_trial(as_bytes(files), actor=importer)
@@ -384,7 +380,7 @@ def test_a_person_enrolled_under_another_study_id_is_refused(
     ]
 
 
-def test_a_directory_without_trial_csv_needs_an_existing_trial(importer: AbstractUser) -> None:
+def test_a_directory_without_trial_csv_needs_an_existing_trial(importer: User) -> None:
     report = importing.import_trial(
         {
             "participants.csv": b"study_id,site,enrolled_on,consent_version,consent_date\n",
@@ -412,9 +408,7 @@ def test_enrolment_form_still_requires_a_personal_number(world: World) -> None:
 # --- the command ---------------------------------------------------------------------------
 
 
-def test_command_imports_and_exits_zero(
-    importer: AbstractUser, numbers: list[str], tmp_path: Path
-) -> None:
+def test_command_imports_and_exits_zero(importer: User, numbers: list[str], tmp_path: Path) -> None:
     directory = write(tmp_path / "legacy", legacy_files(numbers))
     out = io.StringIO()
     call_command("import_trial", str(directory), "--user", "importer", "--dry-run", stdout=out)
@@ -432,7 +426,7 @@ def test_command_imports_and_exits_zero(
 
 
 def test_command_lists_errors_and_exits_one(
-    importer: AbstractUser, numbers: list[str], tmp_path: Path
+    importer: User, numbers: list[str], tmp_path: Path
 ) -> None:
     files = legacy_files(numbers)
     files["participants.csv"] = files["participants.csv"].replace(numbers[1], "01019012345")
@@ -449,7 +443,7 @@ def test_command_lists_errors_and_exits_one(
 
 
 def test_command_exit_status_from_the_shell(
-    importer: AbstractUser, numbers: list[str], tmp_path: Path
+    importer: User, numbers: list[str], tmp_path: Path
 ) -> None:
     from django.core.management import execute_from_command_line
 
@@ -512,7 +506,7 @@ def test_data_manager_checks_then_imports_in_the_browser(
 
     trial_import = TrialImport.objects.get()
     detail = reverse("trialimport:import_detail", args=["ips", trial_import.pk])
-    assert checked.status_code == 302 and checked.url == detail
+    assert checked.status_code == 302 and checked["Location"] == detail
     assert trial_import.status == "checked" and trial_import.importable
     assert trial_import.report["created"] == 3 and trial_import.report["ok"]
     assert trial_import.file_names == ["allocations.csv", "assessments.csv", "participants.csv"]
@@ -530,7 +524,7 @@ def test_data_manager_checks_then_imports_in_the_browser(
 
     done = client.post(reverse("trialimport:import_confirm", args=["ips", trial_import.pk]))
 
-    assert done.status_code == 302 and done.url == detail
+    assert done.status_code == 302 and done["Location"] == detail
     trial_import.refresh_from_db()
     assert trial_import.status == "done" and trial_import.imported_at
     assert trial_import.imported_by == schedule.users["datamanager"]
@@ -630,11 +624,11 @@ def test_large_files_wait_for_a_worker_and_the_page_polls(
         )
     trial_import = TrialImport.objects.get()
     assert queued == [trial_import.pk] and trial_import.status == "check_queued"
-    fragment = client.get(response.url, headers={"HX-Request": "true"}).content.decode()
+    fragment = client.get(response["Location"], headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 1s"' in fragment and "Waiting to be checked" in fragment
     assert "<html" not in fragment
     cache.set(storage.progress_key(trial_import.pk), (2, 3))
-    assert "2 of about 3 rows" in client.get(response.url).content.decode()
+    assert "2 of about 3 rows" in client.get(response["Location"]).content.decode()
 
     assert run_import(trial_import.pk) == "checked"
     assert run_import(trial_import.pk) == "skipped"  # a second delivery does nothing
@@ -645,7 +639,7 @@ def test_large_files_wait_for_a_worker_and_the_page_polls(
     assert not Participant.objects.filter(study_id="OSLA-OLD1").exists()
     assert run_import(trial_import.pk) == "done"
     assert Participant.objects.filter(study_id="OSLA-OLD1").exists()
-    assert "hx-trigger" not in client.get(response.url).content.decode()
+    assert "hx-trigger" not in client.get(response["Location"]).content.decode()
     assert run_import(trial_import.pk + 1000) == "missing"
 
 
@@ -700,7 +694,7 @@ def test_an_unreachable_broker_fails_the_import_instead_of_the_page(
     trial_import = TrialImport.objects.get()
     assert trial_import.status == "failed" and "task queue" in trial_import.error
     assert not storage.files_path(trial_import.pk).exists()
-    page = schedule.client("datamanager").get(response.url).content.decode()
+    page = schedule.client("datamanager").get(response["Location"]).content.decode()
     assert "task queue could not be reached" in page and "hx-trigger" not in page
 
 
@@ -714,7 +708,7 @@ def test_a_nul_in_an_uploaded_file_is_a_row_error_on_the_page(
     )
     trial_import = TrialImport.objects.get()
     assert trial_import.status == "checked", trial_import.error
-    page = schedule.client("datamanager").get(response.url).content.decode()
+    page = schedule.client("datamanager").get(response["Location"]).content.decode()
     assert "Contains a character that is not allowed: NUL (U+0000)." in page
 
 

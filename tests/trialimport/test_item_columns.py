@@ -91,9 +91,9 @@ def trial_with_items(world: World) -> World:
         name_en="Work and wellbeing",
         name_nb="Arbeid og velvære",
         definition=ITEMS,
-        actor=coordinator,  # type: ignore[arg-type]
+        actor=coordinator,
     )
-    attach_instrument(instrument, [m6], actor=coordinator)  # type: ignore[arg-type]
+    attach_instrument(instrument, [m6], actor=coordinator)
     report = run(
         world,
         {
@@ -115,7 +115,7 @@ def trial_with_items(world: World) -> World:
 def run(world: World, files: dict[str, str], **options: Any) -> ImportReport:
     return importing.import_trial(
         {name: text.encode() for name, text in files.items()},
-        actor=world.users["datamanager"],  # type: ignore[arg-type]
+        actor=world.users["datamanager"],
         trial=world.trial,
         **options,
     )

@@ -25,7 +25,7 @@ def migrate(targets: list[tuple[str, str | None]] | None = None) -> Apps:
     """Migrate to ``targets`` (the latest state when None); the models as they were there."""
     executor = MigrationExecutor(connection)
     nodes = targets or executor.loader.graph.leaf_nodes()
-    executor.migrate(nodes)  # type: ignore[arg-type]  # None unapplies an app
+    executor.migrate(nodes)
     # The state of the migrations applied now (an unapplied app has no node to name).
     applied = [node for node in nodes if node[1] is not None]
     return MigrationExecutor(connection).loader.project_state(applied).apps  # type: ignore[arg-type]
@@ -46,7 +46,7 @@ def test_the_import_model_moves_apps_with_its_rows_and_content_type() -> None:
     ContentType.objects.get_or_create(app_label="randomisation", model="trialimport")
 
     old_apps = migrate(BEFORE)
-    OldImport = old_apps.get_model("randomisation", "TrialImport")
+    OldImport = old_apps.get_model("randomisation", "TrialImport")  # type: ignore[misc]  # gone since
     assert OldImport._meta.db_table == "randomisation_trialimport"
     old = OldImport.objects.create(
         trial_id=trial.pk,

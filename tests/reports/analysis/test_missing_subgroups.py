@@ -54,6 +54,7 @@ def test_multiple_imputation_is_reproducible_and_recovers_the_effect_under_mar()
     second = multiple_imputation(observed, "y", ["x"], seed=11, imputations=20)
     assert first.estimate == second.estimate
     assert first.estimate == pytest.approx(full_estimate, abs=0.15)
+    assert first.ci_low is not None and first.ci_high is not None and full_estimate is not None
     assert first.ci_low < full_estimate < first.ci_high
     assert (first.n_treated + first.n_control) == len(full)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def test_transition_rates_and_trate_costs_by_hand() -> None:
     seqs = np.array([[A, A, B], [A, B, B]])
     rates = sq.transition_rates(seqs, 3)
     # From A (3 months followed by another): A→A once, A→B twice; B→B once; C never seen.
-    np.testing.assert_allclose(rates, [[1 / 3, 2 / 3, 0], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_allclose(rates, np.array([[1 / 3, 2 / 3, 0], [0, 1, 0], [0, 0, 0]]))
     sm, indel = sq.substitution_costs(seqs, 3, "TRATE")
     assert sm[A, B] == pytest.approx(2 - 2 / 3)
     assert sm[A, C] == 2.0
@@ -392,7 +393,7 @@ def test_clara_shortcuts_give_the_straightforward_labels_medoids_and_asw(ref: di
     seqs = ref["mvad_sequences"].astype(np.int64).copy()
     seqs[::7, 60:] = -1
     sm, indel = sq.substitution_costs(seqs, 6, "TRATE")
-    clara = {"clara_samples": 3, "clara_sample_size": 120, "seed": 7}
+    clara: dict[str, Any] = {"clara_samples": 3, "clara_sample_size": 120, "seed": 7}
     k_values = [2, 3, 4, 5, 6]
     result = sq.typology(seqs, 6, k_values, sm=sm, indel=indel, clara_threshold=100, **clara)
     expected = straightforward_clara(seqs, sm, indel, k_values, **clara)
