@@ -24,7 +24,7 @@ from pytest_django.live_server_helper import LiveServer
 from demo.seed import seed_demo
 from instruments.models import Assessment
 from tests.browser.axe import Accessibility
-from tests.browser.test_login_language import log_in
+from tests.browser.pages import log_in
 from trial.demo import DEMO_TRIAL_CODE, USERS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -25,7 +25,7 @@ from randomisation.models import Allocation, Scheme
 from randomisation.schemes import services as scheme_services
 from tests import factories
 from tests.browser.conftest import Console
-from tests.browser.test_login_language import assert_no_csp_violations
+from tests.browser.pages import assert_no_csp_violations
 from trial.models import Membership, Site, Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

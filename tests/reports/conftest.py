@@ -21,6 +21,7 @@ from reports import services
 from reports.models import AnalysisPlan
 from tests import factories
 from tests.conftest import World
+from tests.reports.phq import phq  # noqa: F401 - a fixture of the reports tests
 from trial import services as trial_services
 from trial.models import CovariateDefinition, Participant, VisitDefinition
 
@@ -140,3 +141,11 @@ def report_files(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Any
     """Report files go to a folder of the test's own."""
     settings.FILES_ROOT = tmp_path_factory.mktemp("files")
     return settings.FILES_ROOT
+
+
+@pytest.fixture
+def no_queue(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Builds are not sent to a broker; the test runs them with execute_report."""
+    sent: list[int] = []
+    monkeypatch.setattr(services, "enqueue", sent.append)
+    return sent

@@ -38,11 +38,8 @@ from reports.render import ColumnInfo
 from tests.conftest import IN_CI
 from tests.reports.conftest import CUT_OFF as RW_CUT_OFF
 from tests.reports.conftest import ReportWorld
-from tests.reports.test_instrument_outcomes import CUT_OFF, PhqWorld, phq
+from tests.reports.phq import CUT_OFF, PhqWorld
 from trial.models import AuditEvent
-
-TRIAL = phq
-"""The PHQ-9 trial, a fixture of test_instrument_outcomes (imported, pytest offers it here)."""
 
 ALL = list(exports.FORMATS)
 PLANTED = {

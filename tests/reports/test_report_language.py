@@ -13,8 +13,7 @@ from rest_framework.test import APIClient
 from reports import services
 from reports.models import ReportRequest
 from tests.reports.conftest import CUT_OFF, ReportWorld, lock_plan
-from tests.reports.test_pipeline import pdf_text, zip_members
-from tests.reports.test_reports import no_queue  # noqa: F401 - a fixture
+from tests.reports.outputs import pdf_text, zip_members
 from trial.models import AuditEvent, Trial
 
 
@@ -37,7 +36,7 @@ def built(report: ReportRequest) -> ReportRequest:
 
 def test_the_language_of_the_order_is_kept_on_the_request(
     rworld: ReportWorld,
-    no_queue: list[int],  # noqa: F811 - the fixture
+    no_queue: list[int],
 ) -> None:
     lock_plan(rworld)
     assert order(rworld).language == "en"
@@ -53,7 +52,7 @@ def test_the_language_of_the_order_is_kept_on_the_request(
 
 def test_the_api_orders_in_the_language_asked_or_of_the_request(
     rworld: ReportWorld,
-    no_queue: list[int],  # noqa: F811 - the fixture
+    no_queue: list[int],
 ) -> None:
     lock_plan(rworld)
     api = APIClient()
@@ -70,7 +69,7 @@ def test_the_api_orders_in_the_language_asked_or_of_the_request(
 
 def test_a_report_ordered_in_norwegian_is_in_norwegian(
     rworld: ReportWorld,
-    no_queue: list[int],  # noqa: F811 - the fixture
+    no_queue: list[int],
 ) -> None:
     lock_plan(rworld)
     with translation.override("nb"):
@@ -95,7 +94,7 @@ def test_a_report_ordered_in_norwegian_is_in_norwegian(
 
 def test_a_cluster_trials_norwegian_report_prints_no_cluster_naive_interval(
     rworld: ReportWorld,
-    no_queue: list[int],  # noqa: F811 - the fixture
+    no_queue: list[int],
 ) -> None:
     Trial.objects.filter(pk=rworld.trial.pk).update(design=Trial.Design.CLUSTER)
     lock_plan(rworld)

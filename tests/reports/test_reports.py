@@ -41,14 +41,6 @@ def body(response: Any) -> bytes:
     return b"".join(response.streaming_content)
 
 
-@pytest.fixture
-def no_queue(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Builds are not sent to a broker; the test runs them with execute_report."""
-    sent: list[int] = []
-    monkeypatch.setattr(services, "enqueue", sent.append)
-    return sent
-
-
 # --- end to end with a real worker ---------------------------------------------------------
 
 

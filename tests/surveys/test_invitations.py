@@ -17,6 +17,7 @@ from django.utils import timezone
 from surveys import services, sms
 from surveys.models import Invitation
 from surveys.tasks import send_participant_invitations
+from tests.surveys.links import answer_all, url
 from tests.surveys.scene import Scene, make_scene
 from trial.models import LossToFollowUp
 from trial.services import withdraw_participant
@@ -101,8 +102,6 @@ def test_reminders_on_the_configured_days_until_answered(scene: Scene) -> None:
     )
     # Answered before the second reminder: it never goes out.
     from django.test import Client
-
-    from tests.surveys.test_links import answer_all, url
 
     client = Client()
     answer_all(client, invitation)

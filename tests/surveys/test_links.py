@@ -16,6 +16,7 @@ from instruments.models import Assessment
 from instruments.setup import services as setup
 from surveys import services
 from surveys.models import Draft, Invitation
+from tests.surveys.links import answer_all, url
 from tests.surveys.scene import Scene, definition, invitation_of, make_scene
 from trial.models import AuditEvent
 from trial.services import withdraw_participant
@@ -31,10 +32,6 @@ def fresh_rate_limit() -> None:
 @pytest.fixture
 def scene() -> Scene:
     return make_scene()
-
-
-def url(invitation: Invitation) -> str:
-    return f"/q/{services.token_for(invitation)}/"
 
 
 def test_token_is_stored_only_as_its_hash(scene: Scene) -> None:
@@ -92,18 +89,6 @@ def test_links_switched_off_for_the_trial_stop_working(client: Client, scene: Sc
         scene.trial, links_enabled=False, reminder_days="3", actor=scene.coordinator
     )
     assert client.get(url(invitation)).status_code == 404
-
-
-def answer_all(client: Client, invitation: Invitation) -> None:
-    link = url(invitation)
-    for data in (
-        {"item": "mood", "mood": "1"},
-        {"item": "worked", "worked": "1"},
-        {"item": "hours", "hours": "20"},
-        {"item": "comment", "comment": "Fine"},
-    ):
-        response = client.post(link, {**data, "action": "next"})
-        assert response.status_code == 302, response.content.decode()[:2000]
 
 
 def test_participant_answers_one_question_per_screen_and_submits(
