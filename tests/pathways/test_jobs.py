@@ -49,7 +49,11 @@ def test_a_large_file_is_checked_and_imported_by_a_real_worker(
         checked = wait_for(pk, {"checked", "failed"})
         assert checked.status == "checked", checked.error
         assert (checked.rows_valid, checked.rows_invalid, checked.done) == (10, 1, 100)
-        assert not importing.upload_path(pk).exists()
+        # The worker deletes the encrypted upload just after it marks the check done.
+        deadline = time.monotonic() + 30
+        while importing.upload_path(pk).exists():
+            assert time.monotonic() < deadline, "the checked upload was not deleted"
+            time.sleep(0.1)
         client.post(BASE + f"imports/{pk}/confirm/", {"skip_invalid": "on"})
         done = wait_for(pk, {"done", "failed"})
     assert done.status == "done", done.error
