@@ -9,7 +9,6 @@ exposures dated by then. Personal numbers are never selected.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from typing import Any
 
@@ -28,8 +27,6 @@ from trial.models import (
     Visit,
     Withdrawal,
 )
-
-logger = logging.getLogger(__name__)
 
 DAYS_PER_MONTH = 365.25 / 12
 
