@@ -1,6 +1,6 @@
 """Import register spells from a CSV file into a trial; exit 1 on errors.
 
-The same checks as the browser (pathways.importing). Without --skip-invalid nothing is written
+The same checks as the browser (pathways.checking). Without --skip-invalid nothing is written
 unless every row is valid; importing the same file again changes nothing.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pathways import importing
+from pathways import checking, importing
 from pathways.models import SpellImport
 from trial import permissions
 from trial.models import Trial
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         for error in result.error_list():
             where = f"line {error['line']}" if error["line"] else "file"
             column = f" {error['column']}" if error["column"] else ""
-            message = importing.message(error["kind"], error["params"])
+            message = checking.message(error["kind"], error["params"])
             self.stderr.write(f"{path.name}: {where}{column}: {message}")
         spell_import.refresh_from_db()
         summary = (
