@@ -143,6 +143,14 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": statistics.median(ordered), "p95": rank(95), "max": ordered[-1]}
 
 
+def with_errors(note: str, result: dict[str, Any]) -> str:
+    """A figure's note, with the number of failed requests and the first failure if any
+    (``result["errors"]``, a list of messages)."""
+    if result["errors"]:
+        note += f", {len(result['errors'])} errors: {result['errors'][0]}"
+    return note
+
+
 def api_token(user: Any) -> str:
     """The key of a new API token for ``user`` (accounts.ApiToken), as the token endpoint gives."""
     from accounts.services import issue_token
