@@ -26,7 +26,6 @@ import queue
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,12 +38,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    REPO_ROOT,
     api_token,
     emit,
     percentiles,
     reset_database,
     setup_django,
+    start_gunicorn,
     with_errors,
 )
 
@@ -117,21 +116,7 @@ def make_participants(trial, n: int, rng: random.Random):
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--backlog", "512", "--log-level", "error", *SERVER.split()]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ, CONN_MAX_AGE="60"))
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/health/", timeout=2).close()
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(["--backlog", "512", "--log-level", "error", *SERVER.split()])
 
 
 def run_level(
