@@ -25,19 +25,27 @@ import queue
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, api_token, emit, percentiles, reset_database, setup_django
+from common import (
+    api_token,
+    emit,
+    percentiles,
+    reset_database,
+    setup_django,
+    start_gunicorn,
+    with_errors,
+)
 
 BENCH = "contacts"
 HTTP_PARTICIPANTS = 2000
@@ -128,21 +136,8 @@ def make_randomised(trial, n: int, rng: random.Random, first: dt.date, days: int
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "2", "--threads", "16", "--backlog", "512", "--log-level", "error"]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ, CONN_MAX_AGE="60"))
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/health/", timeout=2).close()
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    options = ["--workers", "2", "--threads", "16", "--backlog", "512", "--log-level", "error"]
+    return start_gunicorn(options)
 
 
 def run_level(
@@ -203,10 +198,8 @@ def run_level(
 
 def http_bench(rng: random.Random) -> None:
     from django.contrib.auth import get_user_model
-    from django.db.models import Count
     from django.utils import timezone
 
-    from fidelity.models import Contact, Exposure
     from trial.models import Membership
 
     trial = make_trial("bench-contacts", sites=12)
@@ -215,9 +208,43 @@ def http_bench(rng: random.Random) -> None:
     token = api_token(user)
     today = timezone.localdate()
     people = make_randomised(trial, HTTP_PARTICIPANTS, rng, today - dt.timedelta(days=400), 300)
+    body = body_maker(rng, today)
+    sent: list[dict] = []
+    server, url_base = start_server()
+    url = f"{url_base}/api/v1/trials/{trial.code}/contacts/"
+    try:
+        for clients, requests in LEVELS:
+            bodies = [body(rng.choice(people)) for _ in range(requests)]
+            sent.extend(bodies)
+            single_level(url, token, bodies, clients)
+        for clients, requests in BATCH_LEVELS:
+            batches = [
+                {"contacts": [body(rng.choice(people)) for _ in range(BATCH_SIZE)]}
+                for _ in range(requests)
+            ]
+            sent.extend(item for batch in batches for item in batch["contacts"])
+            batch_level(f"{url}batch/", token, trial, batches, clients)
+        retries = rng.sample(sent, RETRIES)
+        result = run_level(url, token, retries, 8)
+        emit(
+            BENCH,
+            "retries answered 200",
+            result["statuses"].get(200, 0),
+            "",
+            f"of {RETRIES} resubmissions with a client_id already used, 8 clients",
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    count_duplicates(trial, sent)
+
+
+def body_maker(rng: random.Random, today: dt.date) -> Callable[[Any], dict]:
+    """A function that writes one contact's request body for a participant: a day since the
+    allocation, 1 to 3 components, a fresh client_id."""
     codes = [code for code, _name, _specific in COMPONENTS]
 
-    def body(person) -> dict:
+    def body(person: Any) -> dict:
         span = (today - person.randomised_on).days
         return {
             "study_id": person.study_id,
@@ -232,53 +259,44 @@ def http_bench(rng: random.Random) -> None:
             "note": "",
         }
 
-    url_base, sent = None, []
-    server, url_base = start_server()
-    url = f"{url_base}/api/v1/trials/{trial.code}/contacts/"
-    try:
-        for clients, requests in LEVELS:
-            bodies = [body(rng.choice(people)) for _ in range(requests)]
-            sent.extend(bodies)
-            result = run_level(url, token, bodies, clients)
-            accepted = result["statuses"].get(201, 0)
-            stats = percentiles(result["latencies"] or [0.0])
-            note = f"{clients} concurrent clients, {requests} requests"
-            if result["errors"]:
-                note += f", {len(result['errors'])} errors: {result['errors'][0]}"
-            emit(BENCH, f"accepted/s @{clients}", accepted / result["wall"], "contacts/s", note)
-            emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
-            emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
-        batch_url = f"{url}batch/"
-        for clients, requests in BATCH_LEVELS:
-            batches = [
-                {"contacts": [body(rng.choice(people)) for _ in range(BATCH_SIZE)]}
-                for _ in range(requests)
-            ]
-            sent.extend(item for batch in batches for item in batch["contacts"])
-            before = Contact.objects.filter(trial=trial).count()
-            result = run_level(batch_url, token, batches, clients, accepted=(200,))
-            accepted = Contact.objects.filter(trial=trial).count() - before
-            stats = percentiles(result["latencies"] or [0.0])
-            note = f"{clients} concurrent clients, {requests} requests of {BATCH_SIZE} contacts"
-            if result["errors"]:
-                note += f", {len(result['errors'])} errors: {result['errors'][0]}"
-            emit(
-                BENCH, f"batch accepted/s @{clients}", accepted / result["wall"], "contacts/s", note
-            )
-            emit(BENCH, f"batch latency p50 @{clients}", stats["p50"], "ms", note)
-            emit(BENCH, f"batch latency p95 @{clients}", stats["p95"], "ms", note)
-        retries = rng.sample(sent, RETRIES)
-        result = run_level(url, token, retries, 8)
-        emit(
-            BENCH,
-            "retries answered 200",
-            result["statuses"].get(200, 0),
-            "",
-            f"of {RETRIES} resubmissions with a client_id already used, 8 clients",
-        )
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+    return body
+
+
+def single_level(url: str, token: str, bodies: list[dict], clients: int) -> None:
+    """One contact a request: accepted contacts per second and latency."""
+    result = run_level(url, token, bodies, clients)
+    accepted = result["statuses"].get(201, 0)
+    stats = percentiles(result["latencies"] or [0.0])
+    note = with_errors(f"{clients} concurrent clients, {len(bodies)} requests", result)
+    emit(BENCH, f"accepted/s @{clients}", accepted / result["wall"], "contacts/s", note)
+    emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
+    emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
+
+
+def batch_level(url: str, token: str, trial: Any, batches: list[dict], clients: int) -> None:
+    """BATCH_SIZE contacts a request: accepted contacts (counted in the database) per second
+    and latency."""
+    from fidelity.models import Contact
+
+    before = Contact.objects.filter(trial=trial).count()
+    result = run_level(url, token, batches, clients, accepted=(200,))
+    accepted = Contact.objects.filter(trial=trial).count() - before
+    stats = percentiles(result["latencies"] or [0.0])
+    note = with_errors(
+        f"{clients} concurrent clients, {len(batches)} requests of {BATCH_SIZE} contacts", result
+    )
+    emit(BENCH, f"batch accepted/s @{clients}", accepted / result["wall"], "contacts/s", note)
+    emit(BENCH, f"batch latency p50 @{clients}", stats["p50"], "ms", note)
+    emit(BENCH, f"batch latency p95 @{clients}", stats["p95"], "ms", note)
+
+
+def count_duplicates(trial: Any, sent: list[dict]) -> None:
+    """Contacts stored more than once (by client_id, or more contacts than posts), and the
+    exposures derived."""
+    from django.db.models import Count
+
+    from fidelity.models import Contact, Exposure
+
     contacts = Contact.objects.filter(trial=trial)
     duplicates = (
         contacts.values("client_id").annotate(n=Count("id")).filter(n__gt=1).count()
@@ -376,12 +394,8 @@ def copy_contacts(trial, people, rng: random.Random, today: dt.date, user) -> fl
 
 def scale_bench(rng: random.Random) -> None:
     from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from fidelity.dashboards import contamination, dose
     from fidelity.models import Contact, Exposure
     from trial.models import Membership
 
@@ -407,6 +421,13 @@ def scale_bench(rng: random.Random) -> None:
         f"{Contact.objects.filter(trial=trial).count()} contacts by COPY, components and "
         f"{Exposure.objects.filter(trial=trial).count()} exposures by INSERT ... SELECT",
     )
+    time_summaries(trial)
+    time_pages(trial, user)
+
+
+def time_summaries(trial: Any) -> None:
+    """Each function of ``fidelity.dashboards`` on its own: best of 3 after a warm call."""
+    from fidelity.dashboards import contamination, dose
 
     calls = [
         ("dose_by_participant", lambda: dose.dose_by_participant(trial)),
@@ -435,6 +456,13 @@ def scale_bench(rng: random.Random) -> None:
             "s",
             f"best of 3; {SCALE_PARTICIPANTS} participants, {SCALE_CONTACTS} contacts",
         )
+
+
+def time_pages(trial: Any, user: Any) -> None:
+    """p50 of both dashboard pages through the test Client."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     client = Client()
     client.force_login(user)

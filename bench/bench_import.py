@@ -1,15 +1,16 @@
 """The CSV import of an existing trial (trialimport/) at 2,000 participants.
 
 A legacy trial is generated with a fixed seed in the documented format
-(docs/import-formats.md): trial.csv, 2 arms, 6 sites of different sizes, 3 baseline
-covariates, 4 follow-up visits (m3, m6, m12, m24), 2,000 participants (about 10 % with a valid
-synthetic personal number, the rest pseudonymised), an allocation for each, an assessments.csv
-row for each visit of each participant (8,000 rows, each answering two instruments: the
-built-in "Employment and benefits", 7 items, and a trial-defined "Wellbeing", 10 items of five
-types with a scale, some answers given by label and some as missing-data codes) and about 2 %
-withdrawals, dated after the last assessment. The set-up files (trial, arms, sites, covariates,
-visits) are imported first and the two instruments attached to the four visits, as a trial
-moving from another system would; the data files are then measured, on PostgreSQL:
+(docs/import-formats.md; the generator is bench/legacy_files.py): trial.csv, 2 arms, 6 sites of
+different sizes, 3 baseline covariates, 4 follow-up visits (m3, m6, m12, m24), 2,000
+participants (about 10 % with a valid synthetic personal number, the rest pseudonymised), an
+allocation for each, an assessments.csv row for each visit of each participant (8,000 rows, each
+answering two instruments: the built-in "Employment and benefits", 7 items, and a
+trial-defined "Wellbeing", 10 items of five types with a scale, some answers given by label and
+some as missing-data codes) and about 2 % withdrawals, dated after the last assessment. The
+set-up files (trial, arms, sites, covariates, visits) are imported first and the two
+instruments attached to the four visits, as a trial moving from another system would; the data
+files are then measured, on PostgreSQL:
 
 1. ``check``: ``import_trial(..., dry_run=True)`` into that trial (everything is applied,
    then rolled back): seconds, data rows per second and the peak resident memory of the step;
@@ -32,296 +33,25 @@ PostgreSQL/Redis environment. ``BENCH_IMPORT_PARTICIPANTS`` changes the size.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
-import csv
-import datetime as dt
-import io
 import os
-import random
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import emit, reset_database, setup_django
+from legacy_files import DATA_FILES, SETUP_FILES, WELLBEING, Legacy, generate
 
 BENCH = "import"
 PARTICIPANTS = int(os.environ.get("BENCH_IMPORT_PARTICIPANTS", "2000"))
 SMALL = 200  # participants of the run whose queries are counted
 SEED = 2019
 CODE = "bench-import"
-# (code, name, municipality number, region, relative size)
-SITES = [
-    ("OSL1", "NAV Grünerløkka", "0301", "Oslo", 1.6),
-    ("BGO1", "NAV Bergenhus", "4601", "Vestland", 1.2),
-    ("TRD1", "NAV Trondheim", "5001", "Trøndelag", 1.0),
-    ("SVG1", "NAV Stavanger", "1103", "Rogaland", 0.9),
-    ("KRS1", "NAV Kristiansand", "4204", "Agder", 0.7),
-    ("TOS1", "NAV Tromsø", "5501", "Troms", 0.6),
-]
-VISITS = [
-    ("m3", "3 months", 3),
-    ("m6", "6 months", 6),
-    ("m12", "12 months", 12),
-    ("m24", "24 months", 24),
-]
-OCCUPATIONS = ["2512", "4110", "5120", "5223", "5321", "7411", "8322", "9112"]
-BENEFITS = ["work_assessment_allowance", "social_assistance", "unemployment_benefit"]
-SETUP_FILES = ("trial.csv", "arms.csv", "sites.csv", "covariates.csv", "visits.csv")
-DATA_FILES = ("participants.csv", "allocations.csv", "assessments.csv", "withdrawals.csv")
-EMPLOYMENT = [
-    "in_paid_work",
-    "hours_per_week",
-    "monthly_earnings",
-    "occupation_code",
-    "on_benefits",
-    "benefit_type",
-    "self_rated_health",
-]
-MOOD = [
-    ("0", "Not at all", "Ikke i det hele tatt"),
-    ("1", "Several days", "Flere dager"),
-    ("2", "More than half the days", "Mer enn halvparten av dagene"),
-    ("3", "Nearly every day", "Nesten hver dag"),
-]
-SUPPORT = [
-    ("nav", "NAV office", "NAV-kontor"),
-    ("gp", "Doctor", "Lege"),
-    ("school", "School", "Skole"),
-    ("employer", "Employer", "Arbeidsgiver"),
-]
-
-
-def _text(en: str, nb: str) -> dict[str, str]:
-    return {"en": en, "nb": nb}
-
-
-def _choices(rows: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    return [{"code": code, "label": _text(en, nb)} for code, en, nb in rows]
-
-
-# A trial-defined instrument of 10 items: yes/no, whole numbers (one behind a condition), five
-# 0-3 choices scored as a sum, a decimal and a multiple choice; two missing-data codes.
-WELLBEING: dict[str, Any] = {
-    "items": [
-        {
-            "name": "wb_employed",
-            "type": "yesno",
-            "label": _text("Employed", "I arbeid"),
-            "required": True,
-        },
-        {
-            "name": "wb_days",
-            "type": "integer",
-            "label": _text("Days worked", "Dager i arbeid"),
-            "min": "0",
-            "max": "31",
-            "show_if": "[wb_employed] = '1'",
-        },
-        *[
-            {
-                "name": f"wb_mood{i}",
-                "type": "choice",
-                "label": _text(f"Mood {i}", f"Humør {i}"),
-                "choices": _choices(MOOD),
-            }
-            for i in range(1, 6)
-        ],
-        {
-            "name": "wb_sleep",
-            "type": "decimal",
-            "label": _text("Hours of sleep", "Timer søvn"),
-            "min": "0",
-            "max": "24",
-            "decimals": 1,
-        },
-        {
-            "name": "wb_support",
-            "type": "multi",
-            "label": _text("Support", "Støtte"),
-            "choices": _choices(SUPPORT),
-        },
-        {
-            "name": "wb_pain",
-            "type": "integer",
-            "label": _text("Pain (0-10)", "Smerte (0-10)"),
-            "min": "0",
-            "max": "10",
-        },
-    ],
-    "scales": [
-        {
-            "name": "wb_mood",
-            "label": _text("Mood score", "Humørskår"),
-            "items": [f"wb_mood{i}" for i in range(1, 6)],
-            "max_missing": 1,
-        },
-    ],
-    "missing_codes": [
-        {"code": "refused", "label": _text("Refused to answer", "Vil ikke svare")},
-        {"code": "dont_know", "label": _text("Don't know", "Vet ikke")},
-    ],
-}
-WELLBEING_COLUMNS = [item["name"] for item in WELLBEING["items"]]
-
-
-def wellbeing_answers(rng: random.Random) -> list[Any]:
-    """One row's answers to the wellbeing items: codes, labels now and then (English or
-    bokmål), a missing-data code in about 3 % of cells, blanks where an item is not asked."""
-    employed = rng.random() < 0.4
-    row: list[Any] = ["yes" if employed else "no", rng.randint(1, 22) if employed else ""]
-    for _ in range(5):
-        code, en, nb = rng.choice(MOOD)
-        row.append(rng.choices([code, en, nb, "dont_know"], [80, 8, 8, 4])[0])
-    row.append(rng.choice([6, 6.5, 7, 7.5, 8, "refused"]))
-    row.append("|".join(code for code, _en, _nb in rng.sample(SUPPORT, rng.randint(0, 2))))
-    row.append(rng.randint(0, 10))
-    return row
-
-
-@dataclass
-class Legacy:
-    """The generated files and what they hold."""
-
-    files: dict[str, bytes]
-    code: str = CODE
-    participants: int = 0
-    numbers: int = 0
-    allocations: int = 0
-    assessments: int = 0
-    withdrawals: int = 0
-    rows: dict[str, int] = field(default_factory=dict)  # data rows per file
-
-    def data_rows(self, names: tuple[str, ...] | None = None) -> int:
-        return sum(n for name, n in self.rows.items() if names is None or name in names)
-
-    def subset(self, names: tuple[str, ...]) -> dict[str, bytes]:
-        return {name: data for name, data in self.files.items() if name in names}
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
-def generate(n: int, code: str, seed: int) -> Legacy:
-    """A completed legacy trial of ``n`` participants, as its CSV files."""
-    from tests.factories import personal_number
-
-    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data
-    start = dt.date(2021, 1, 4)
-    sites = [site[0] for site in SITES]
-    weights = [site[4] for site in SITES]
-    people, allocations, assessments, withdrawals = [], [], [], []
-    numbers = 0
-    for i in range(n):
-        site = rng.choices(sites, weights)[0]
-        study_id = f"{site}-{i + 1:05d}"
-        enrolled = start + dt.timedelta(days=rng.randint(0, 729))
-        consented = enrolled - dt.timedelta(days=rng.randint(0, 3))
-        number = personal_number() if rng.random() < 0.10 else ""
-        numbers += bool(number)
-        prior_work = rng.choice(["yes", "no", ""])
-        age, sex = rng.randint(18, 67), rng.choice("fm")
-        people.append([study_id, site, number, enrolled, "v2", consented, age, sex, prior_work])
-        randomised = enrolled + dt.timedelta(days=rng.randint(0, 7))
-        reference = f"ENV-{i + 1}" if rng.random() < 0.8 else ""
-        allocations.append([study_id, rng.choice("AB"), randomised, reference])
-        last = randomised
-        for visit, _label, months in VISITS:
-            due = add_months(randomised, months)
-            # 95 % in the window (14 days before to 30 after), the rest up to 60 days late.
-            late = rng.random() < 0.05
-            last = due + dt.timedelta(days=rng.randint(31, 60) if late else rng.randint(-14, 30))
-            in_work = rng.random() < 0.2 + 0.02 * months
-            on_benefits = not in_work or rng.random() < 0.3
-            assessments.append(
-                [
-                    study_id,
-                    visit,
-                    last,
-                    "yes" if in_work else "no",
-                    rng.choice([8, 15, 20, 30, 37.5]) if in_work else "",
-                    rng.randint(8, 45) * 1000 if in_work else "",
-                    rng.choice(OCCUPATIONS) if in_work else "",
-                    "yes" if on_benefits else "no",
-                    rng.choice(BENEFITS) if on_benefits else "",
-                    rng.randint(1, 5),
-                    *wellbeing_answers(rng),
-                ]
-            )
-        if rng.random() < 0.02:
-            withdrawn = last + dt.timedelta(days=rng.randint(1, 90))
-            scope = rng.choice(["no_contact", "no_data"])
-            withdrawals.append([study_id, withdrawn, scope, "No longer wishes to take part"])
-
-    files = {
-        "trial.csv": to_csv(
-            ["code", "title", "design", "status", "target_size", "registry_id"],
-            [[code, "Legacy IPS trial 2021–2024", "individual", "closed", n, "NCT09999999"]],
-        ),
-        "arms.csv": to_csv(
-            ["code", "name", "allocation_weight", "is_control"],
-            [["A", "IPS", 1, "no"], ["B", "Usual services", 1, "yes"]],
-        ),
-        "sites.csv": to_csv(
-            ["code", "name", "municipality_number", "region"], [list(s[:4]) for s in SITES]
-        ),
-        "covariates.csv": to_csv(
-            ["key", "label", "kind", "choices", "min_value", "max_value", "required"],
-            [
-                ["age", "Age", "integer", "", 18, 67, "yes"],
-                ["sex", "Sex", "choice", "f=Female|m=Male", "", "", "yes"],
-                ["prior_work", "Worked before", "boolean", "", "", "", "no"],
-            ],
-        ),
-        "visits.csv": to_csv(["code", "label", "offset_months"], [list(visit) for visit in VISITS]),
-        "participants.csv": to_csv(
-            [
-                "study_id",
-                "site",
-                "personal_number",
-                "enrolled_on",
-                "consent_version",
-                "consent_date",
-                "age",
-                "sex",
-                "prior_work",
-            ],
-            people,
-        ),
-        "allocations.csv": to_csv(["study_id", "arm", "randomised_on", "reference"], allocations),
-        "assessments.csv": to_csv(
-            ["study_id", "visit", "assessed_on", *EMPLOYMENT, *WELLBEING_COLUMNS], assessments
-        ),
-        "withdrawals.csv": to_csv(["study_id", "withdrawn_on", "scope", "reason"], withdrawals),
-    }
-    return Legacy(
-        files=files,
-        code=code,
-        participants=n,
-        numbers=numbers,
-        allocations=len(allocations),
-        assessments=len(assessments) * 2,  # two instruments a row
-        withdrawals=len(withdrawals),
-        rows={name: data.count(b"\n") - 1 for name, data in files.items()},
-    )
-
-
 # --- measuring --------------------------------------------------------------------------------
 
 

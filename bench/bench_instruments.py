@@ -20,7 +20,6 @@ Figures:
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_reports import build, emit_report, order_through_worker
+from bench_reports import build, report_on_plan
 from common import emit, percentiles, reset_database, setup_django
 
 BENCH = "instruments"
@@ -197,13 +196,27 @@ def timed(run: Any, label: str, note: str) -> None:
 
 def main() -> None:
     setup_django()
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from reports import services
-    from trial.models import Membership, Visit
-
     reset_database()
+    trial, statistician, coordinator, kept, items = load()
+    measure_entry(trial, coordinator, kept, items)
+    report_on_plan(
+        BENCH,
+        "effect report on a score",
+        trial,
+        statistician,
+        outcomes=("wellbeing_score", ["coping_y1", "worklife_n1", "worklife_score"]),
+        model="ANCOVA adjusted for sex and age.",
+        note=f"primary: a {CHOICES}-item scale score",
+    )
+
+
+def load() -> tuple[Any, Any, Any, set[int], int]:
+    """The report benchmark's trial, a coordinator and the three instruments with their
+    answers: the trial, its statistician and coordinator, the visits kept open, the items."""
+    from django.contrib.auth import get_user_model
+
+    from trial.models import Membership
+
     started = time.perf_counter()
     trial, statistician, _n = build()
     coordinator = get_user_model().objects.create_user(
@@ -220,6 +233,14 @@ def main() -> None:
         "s",
         f"10,000 participants; {written} answer rows; {items} items in 3 instruments at 4 visits",
     )
+    return trial, statistician, coordinator, kept, items
+
+
+def measure_entry(trial: Any, coordinator: Any, kept: set[int], items: int) -> None:
+    """The data-entry page of an answered visit, and saving one instrument of an open one."""
+    from django.test import Client
+
+    from trial.models import Visit
 
     client = Client()
     client.force_login(coordinator)
@@ -257,33 +278,6 @@ def main() -> None:
     for _ in range(WARMUP):
         post_one()
     timed(post_one, "save one instrument", "POST of one instrument: checked, scored, audited")
-
-    plan = services.save_plan_draft(
-        trial,
-        values={
-            "primary_outcome": "wellbeing_score",
-            "time_point": "m12",
-            "secondary_outcomes": ["coping_y1", "worklife_n1", "worklife_score"],
-            "analysis_model": "ANCOVA adjusted for sex and age.",
-            "covariates": ["sex", "age"],
-            "missing": "complete_case",
-            "subgroups": ["sex"],
-            "notes": "",
-        },
-        actor=statistician,
-    )
-    services.lock_plan(plan, actor=statistician)
-    row, elapsed, peak = order_through_worker(
-        trial, statistician, kind="effect", cut_off=dt.date(2025, 12, 31)
-    )
-    emit_report(
-        BENCH,
-        "effect report on a score",
-        row,
-        elapsed,
-        peak,
-        f"primary: a {CHOICES}-item scale score",
-    )
 
 
 if __name__ == "__main__":

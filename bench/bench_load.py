@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadtest
-from common import REPO_ROOT, emit, reset_database, setup_django
+from common import emit, reset_database, setup_django, start_gunicorn
 
 BENCH = "load"
 SECONDS = int(os.environ.get("LOAD_SECONDS", "120"))
@@ -34,24 +32,9 @@ USERS = int(os.environ.get("LOAD_USERS", "40"))
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    port = int(os.environ.get("LOAD_PORT", "0"))
-    if not port:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "2", "--threads", "16", "--backlog", "512", "--log-level", "error"]
+    options = ["--workers", "2", "--threads", "16", "--backlog", "512", "--log-level", "error"]
     env = dict(os.environ, CONN_MAX_AGE="60", TWO_FACTOR_REQUIRED="false", SECURE_COOKIES="false")
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/health/", timeout=2).close()
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(options, port=int(os.environ.get("LOAD_PORT", "0")), env=env)
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ import queue
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,10 +33,19 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, api_token, emit, percentiles, reset_database, setup_django
+from common import (
+    api_token,
+    emit,
+    percentiles,
+    reset_database,
+    setup_django,
+    start_gunicorn,
+    with_errors,
+)
 
 BENCH = "randomisation"
 LEVELS = [(1, 300), (8, 1700), (32, 3000)]  # (concurrent clients, requests): 5,000 in all
@@ -108,21 +116,7 @@ def make_participants(trial, n: int, rng: random.Random):
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--backlog", "512", "--log-level", "error", *SERVER.split()]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ, CONN_MAX_AGE="60"))
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/health/", timeout=2).close()
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(["--backlog", "512", "--log-level", "error", *SERVER.split()])
 
 
 def run_level(
@@ -202,11 +196,26 @@ def run_level(
 
 
 def http_bench(rng: random.Random) -> None:
-    from django.contrib.auth import get_user_model
-    from django.db.models import Count
+    trial, token, scheme, people = http_trial(rng)
+    server, url = start_server()
+    try:
+        clients, requests = WARM_UP
+        run_level(url, token, trial.code, people[:requests], clients)
+        offset = concurrency_levels(url, token, trial.code, people, requests)
+        reference_read(url, token, trial.code)
+        paced_levels(url, token, trial.code, people, offset)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    check_allocations(trial, scheme)
 
-    from randomisation.allocation.verification import verify
-    from randomisation.models import Allocation, BlockSlot, Scheme
+
+def http_trial(rng: random.Random) -> tuple[Any, str, Any, list[str]]:
+    """The trial with a locked block scheme stratified by site, a coordinator's API token and
+    the study ids of the participants to randomise."""
+    from django.contrib.auth import get_user_model
+
+    from randomisation.models import Scheme
     from randomisation.schemes import services as schemes
     from trial.models import Membership
 
@@ -219,55 +228,66 @@ def http_bench(rng: random.Random) -> None:
     )
     schemes.lock_scheme(scheme, actor=user)
     people = [p.study_id for p in make_participants(trial, PARTICIPANTS, rng)]
-    server, url = start_server()
-    try:
-        clients, requests = WARM_UP
-        run_level(url, token, trial.code, people[:requests], clients)
-        offset = requests
-        for clients, requests in LEVELS:
-            jobs = people[offset : offset + requests]
-            offset += requests
-            result = run_level(url, token, trial.code, jobs, clients)
-            stats = percentiles(result["latencies"])
-            note = f"{clients} concurrent clients, {requests} requests"
-            if result["errors"]:
-                note += f", {len(result['errors'])} errors: {result['errors'][0]}"
-            emit(
-                BENCH,
-                f"throughput @{clients}",
-                len(result["latencies"]) / result["wall"],
-                "alloc/s",
-                note,
-            )
-            emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
-            emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
-            emit(BENCH, f"latency max @{clients}", stats["max"], "ms", note)
-        reads = 3000
-        result = run_level(url, token, trial.code, ["-"] * reads, 32, read=True)
+    return trial, token, scheme, people
+
+
+def concurrency_levels(url: str, token: str, code: str, people: list[str], offset: int) -> int:
+    """Throughput and latency at each of LEVELS; returns how many participants are used."""
+    for clients, requests in LEVELS:
+        jobs = people[offset : offset + requests]
+        offset += requests
+        result = run_level(url, token, code, jobs, clients)
         stats = percentiles(result["latencies"])
-        note = f"GET /api/v1/trials/<code>/ (2 queries, no writes), 32 clients, {reads} requests"
-        if result["errors"]:
-            note += f", {len(result['errors'])} errors: {result['errors'][0]}"
-        emit(BENCH, "reference read @32", len(result["latencies"]) / result["wall"], "req/s", note)
-        emit(BENCH, "reference read p95 @32", stats["p95"], "ms", note)
-        for rate, seconds in PACED:
-            jobs = people[offset : offset + rate * seconds]
-            offset += len(jobs)
-            result = run_level(url, token, trial.code, jobs, PACED_CLIENTS, PACED_CLIENTS / rate)
-            stats = percentiles(result["latencies"])
-            note = (
-                f"{PACED_CLIENTS} clients pausing between requests, about {rate}/s offered, "
-                f"{len(jobs)} requests"
-            )
-            if result["errors"]:
-                note += f", {len(result['errors'])} errors: {result['errors'][0]}"
-            achieved = len(result["latencies"]) / result["wall"]
-            emit(BENCH, f"paced throughput @{rate}/s", achieved, "alloc/s", note)
-            emit(BENCH, f"paced latency p50 @{rate}/s", stats["p50"], "ms", note)
-            emit(BENCH, f"paced latency p95 @{rate}/s", stats["p95"], "ms", note)
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        note = with_errors(f"{clients} concurrent clients, {requests} requests", result)
+        emit(
+            BENCH,
+            f"throughput @{clients}",
+            len(result["latencies"]) / result["wall"],
+            "alloc/s",
+            note,
+        )
+        emit(BENCH, f"latency p50 @{clients}", stats["p50"], "ms", note)
+        emit(BENCH, f"latency p95 @{clients}", stats["p95"], "ms", note)
+        emit(BENCH, f"latency max @{clients}", stats["max"], "ms", note)
+    return offset
+
+
+def reference_read(url: str, token: str, code: str) -> None:
+    """The cheapest authenticated API request at 32 clients, for comparison."""
+    reads = 3000
+    result = run_level(url, token, code, ["-"] * reads, 32, read=True)
+    stats = percentiles(result["latencies"])
+    note = with_errors(
+        f"GET /api/v1/trials/<code>/ (2 queries, no writes), 32 clients, {reads} requests", result
+    )
+    emit(BENCH, "reference read @32", len(result["latencies"]) / result["wall"], "req/s", note)
+    emit(BENCH, "reference read p95 @32", stats["p95"], "ms", note)
+
+
+def paced_levels(url: str, token: str, code: str, people: list[str], offset: int) -> None:
+    """Clients pausing between requests, at each pace of PACED."""
+    for rate, seconds in PACED:
+        jobs = people[offset : offset + rate * seconds]
+        offset += len(jobs)
+        result = run_level(url, token, code, jobs, PACED_CLIENTS, PACED_CLIENTS / rate)
+        stats = percentiles(result["latencies"])
+        note = with_errors(
+            f"{PACED_CLIENTS} clients pausing between requests, about {rate}/s offered, "
+            f"{len(jobs)} requests",
+            result,
+        )
+        achieved = len(result["latencies"]) / result["wall"]
+        emit(BENCH, f"paced throughput @{rate}/s", achieved, "alloc/s", note)
+        emit(BENCH, f"paced latency p50 @{rate}/s", stats["p50"], "ms", note)
+        emit(BENCH, f"paced latency p95 @{rate}/s", stats["p95"], "ms", note)
+
+
+def check_allocations(trial: Any, scheme: Any) -> None:
+    """Duplicates and skipped slots over all allocations, and the time verify() takes."""
+    from django.db.models import Count
+
+    from randomisation.allocation.verification import verify
+    from randomisation.models import Allocation, BlockSlot
 
     allocations = Allocation.objects.filter(trial=trial)
     total = allocations.count()

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -33,12 +34,23 @@ def load_average() -> str:
 
 
 def build(rng: random.Random) -> tuple[object, float]:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.utils import timezone
+    from randomisation.allocation import chain
 
-    from randomisation.allocation import chain, log
-    from randomisation.models import Allocation, BlockSlot, Scheme
+    trial, user, scheme, people = make_trial(rng)
+    rows = allocate(trial, user, scheme, people)
+    started = time.perf_counter()
+    for allocation in rows:
+        chain.write_witness(trial.code, "intent", allocation.sequence, allocation.hash)
+        chain.write_witness(trial.code, "commit", allocation.sequence, allocation.hash)
+    per_line = (time.perf_counter() - started) / (2 * len(rows))
+    return trial, per_line
+
+
+def make_trial(rng: random.Random) -> tuple[Any, Any, Any, list[Any]]:
+    """A trial with a locked block scheme stratified by site and ALLOCATIONS participants."""
+    from django.contrib.auth import get_user_model
+
+    from randomisation.models import Scheme
     from randomisation.schemes import services as schemes
     from trial.models import Arm, Participant, Site, Trial
 
@@ -72,6 +84,18 @@ def build(rng: random.Random) -> tuple[object, float]:
         ),
         batch_size=5000,
     )
+    return trial, user, scheme, people
+
+
+def allocate(trial: Any, user: Any, scheme: Any, people: list[Any]) -> list[Any]:
+    """Each participant allocated the next sealed slot of their site, signed into the chain and
+    written in bulk; the slots taken marked used."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from randomisation.allocation import log
+    from randomisation.models import Allocation, BlockSlot
+
     slots: dict[str, list[BlockSlot]] = {}
     for slot in BlockSlot.objects.filter(scheme=scheme).order_by("stratum", "position"):
         slots.setdefault(slot.stratum, []).append(slot)
@@ -113,12 +137,7 @@ def build(rng: random.Random) -> tuple[object, float]:
                 " WHERE scheme_id = %s AND stratum = %s AND position <= %s",
                 [scheme.pk, stratum, count],
             )
-    started = time.perf_counter()
-    for allocation in rows:
-        chain.write_witness(trial.code, "intent", allocation.sequence, allocation.hash)
-        chain.write_witness(trial.code, "commit", allocation.sequence, allocation.hash)
-    per_line = (time.perf_counter() - started) / (2 * len(rows))
-    return trial, per_line
+    return rows
 
 
 def main() -> None:

@@ -12,9 +12,12 @@ import json
 import math
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +144,39 @@ def percentiles(samples: list[float]) -> dict[str, float]:
         return ordered[index]
 
     return {"p50": statistics.median(ordered), "p95": rank(95), "max": ordered[-1]}
+
+
+def with_errors(note: str, result: dict[str, Any]) -> str:
+    """A figure's note, with the number of failed requests and the first failure if any
+    (``result["errors"]``, a list of messages)."""
+    if result["errors"]:
+        note += f", {len(result['errors'])} errors: {result['errors'][0]}"
+    return note
+
+
+def start_gunicorn(
+    options: list[str], *, port: int = 0, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn serving config.wsgi on 127.0.0.1 (``port``, else a free one) with ``options``,
+    in ``env`` (default: this environment with ``CONN_MAX_AGE=60``). Returns the process and
+    its URL once /health/ answers; exits if it does not within about 30 s."""
+    if not port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(
+        [*command, *options], cwd=REPO_ROOT, env=env or dict(os.environ, CONN_MAX_AGE="60")
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{url}/health/", timeout=2).close()
+            return server, url
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
 
 
 def api_token(user: Any) -> str:

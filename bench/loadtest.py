@@ -40,20 +40,60 @@ def prepare(
     code: str, *, sites: int, randomised_per_site: int, to_randomise: int
 ) -> dict[str, Any]:
     """Create the trial and its people; return the locustfile's facts (JSON-able)."""
-    from django.contrib.auth import get_user_model
-    from django.test import Client
     from django.utils import timezone
 
     from accounts.services import issue_token
-    from fidelity.models import Component
     from randomisation.allocation.services import randomise
     from randomisation.models import Scheme
     from randomisation.schemes.services import lock_scheme
-    from reports import services as reports
-    from trial.models import Arm, Membership, Participant, Site, Trial
+    from trial.models import Membership
 
-    User = get_user_model()
     today = timezone.localdate()
+    trial, site_rows = make_trial(code, sites)
+    coordinator = member(trial, f"{code}-coordinator", Membership.Role.COORDINATOR)
+    statistician = member(trial, f"{code}-statistician", Membership.Role.STATISTICIAN)
+    scheme = Scheme.objects.create(
+        trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
+    )
+    lock_scheme(scheme, actor=coordinator)
+
+    caseworkers = []
+    for site in site_rows:
+        user = member(trial, f"{code}-caseworker-{site.code}", Membership.Role.CASEWORKER, site)
+        mine = make_people(site, randomised_per_site, 0, today)
+        for person in mine:
+            randomise(person, actor=coordinator)
+        caseworkers.append(
+            {
+                "token": issue_token(user, two_factor=True, actor=user)[1],
+                "participants": [p.study_id for p in mine],
+            }
+        )
+    waiting = []
+    for index in range(to_randomise):
+        site = site_rows[index % sites]
+        waiting.extend(make_people(site, 1, randomised_per_site + index, today))
+    report = built_report(trial, statistician, today)
+
+    return {
+        "trial": code,
+        "today": today.isoformat(),
+        "components": [key for key, _name, _specific in COMPONENTS],
+        "caseworkers": caseworkers,
+        "coordinator_token": issue_token(coordinator, two_factor=True, actor=coordinator)[1],
+        "coordinator_session": session(coordinator),
+        "statistician_session": session(statistician),
+        "to_randomise": [p.study_id for p in waiting],
+        "report": report,
+        "allocations_before": trial.allocations.count(),
+    }
+
+
+def make_trial(code: str, sites: int) -> tuple[Any, list[Any]]:
+    """A recruiting trial with two arms, ``sites`` sites and COMPONENTS; and its sites."""
+    from fidelity.models import Component
+    from trial.models import Arm, Site, Trial
+
     trial = Trial.objects.create(
         code=code, title=f"Load test {code}", status=Trial.Status.RECRUITING, target_size=100_000
     )
@@ -66,75 +106,59 @@ def prepare(
         Component.objects.create(
             trial=trial, code=key, name=name, intervention_specific=specific, order=order
         )
+    return trial, site_rows
 
-    def member(username: str, role: str, site: Site | None = None) -> Any:
-        user = User.objects.create_user(username)
-        membership = Membership.objects.create(trial=trial, user=user, role=role)
-        if site is not None:
-            membership.sites.set([site])
-        return user
 
-    coordinator = member(f"{code}-coordinator", Membership.Role.COORDINATOR)
-    statistician = member(f"{code}-statistician", Membership.Role.STATISTICIAN)
-    scheme = Scheme.objects.create(
-        trial=trial, method=Scheme.Method.BLOCKS, block_sizes=[4, 6], stratify_by_site=True
+def member(trial: Any, username: str, role: str, site: Any = None) -> Any:
+    """A new user with ``role`` in the trial (at ``site`` only, if given)."""
+    from django.contrib.auth import get_user_model
+
+    from trial.models import Membership
+
+    user = get_user_model().objects.create_user(username)
+    membership = Membership.objects.create(trial=trial, user=user, role=role)
+    if site is not None:
+        membership.sites.set([site])
+    return user
+
+
+def make_people(site: Any, n: int, start: int, today: Any) -> list[Any]:
+    """``n`` consented participants at ``site``, numbered from ``start``."""
+    from trial.models import Participant
+
+    return Participant.objects.bulk_create(
+        Participant(
+            trial=site.trial,
+            site=site,
+            study_id=f"{site.trial.code}-{site.code}-{start + i:05d}",
+            personal_number_encrypted="-",
+            personal_number_hash=secrets.token_hex(32),
+            enrolled_on=today,
+            consent_version="1",
+            consent_date=today,
+        )
+        for i in range(n)
     )
-    lock_scheme(scheme, actor=coordinator)
 
-    def people(site: Site, n: int, start: int) -> list[Participant]:
-        return Participant.objects.bulk_create(
-            Participant(
-                trial=trial,
-                site=site,
-                study_id=f"{code}-{site.code}-{start + i:05d}",
-                personal_number_encrypted="-",
-                personal_number_hash=secrets.token_hex(32),
-                enrolled_on=today,
-                consent_version="1",
-                consent_date=today,
-            )
-            for i in range(n)
-        )
 
-    caseworkers = []
-    for site in site_rows:
-        user = member(f"{code}-caseworker-{site.code}", Membership.Role.CASEWORKER, site)
-        mine = people(site, randomised_per_site, 0)
-        for person in mine:
-            randomise(person, actor=coordinator)
-        caseworkers.append(
-            {
-                "token": issue_token(user, two_factor=True, actor=user)[1],
-                "participants": [p.study_id for p in mine],
-            }
-        )
-    waiting = []
-    for index in range(to_randomise):
-        site = site_rows[index % sites]
-        waiting.extend(people(site, 1, randomised_per_site + index))
+def built_report(trial: Any, statistician: Any, today: Any) -> int:
+    """The id of a data report built here (not by a worker), for the users to download."""
+    from reports import services as reports
 
-    with mock.patch.object(reports, "enqueue"):  # built here, not by a worker
+    with mock.patch.object(reports, "enqueue"):
         report = reports.request_report(trial, kind="data", cut_off=today, actor=statistician)
     if reports.execute_report(report.pk) != "done":
         raise RuntimeError("the report to download could not be built")
+    return report.pk
 
-    def session(user: Any) -> str:
-        client = Client()
-        client.force_login(user)
-        return client.cookies["sessionid"].value
 
-    return {
-        "trial": code,
-        "today": today.isoformat(),
-        "components": [key for key, _name, _specific in COMPONENTS],
-        "caseworkers": caseworkers,
-        "coordinator_token": issue_token(coordinator, two_factor=True, actor=coordinator)[1],
-        "coordinator_session": session(coordinator),
-        "statistician_session": session(statistician),
-        "to_randomise": [p.study_id for p in waiting],
-        "report": report.pk,
-        "allocations_before": trial.allocations.count(),
-    }
+def session(user: Any) -> str:
+    """The session cookie of ``user`` signed in."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
 
 
 def run_locust(

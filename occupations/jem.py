@@ -68,26 +68,18 @@ def parse_csv(content: bytes | str) -> ParsedMatrix:
     number, a code and measure given twice. ``entries`` is empty when there are errors.
     """
     text = decode(content) if isinstance(content, bytes) else content
-    errors: list[RowError] = []
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     header = [name.strip().lower() for name in (reader.fieldnames or [])]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
-        errors.append(
-            RowError(
-                1,
-                ", ".join(missing),
-                _(
-                    "Missing column(s): %(columns)s. "
-                    "The header must name code, level, measure, score."
-                )
-                % {"columns": ", ".join(missing)},
-            )
-        )
-        return ParsedMatrix(pd.DataFrame(columns=ENTRY_COLUMNS), {}, errors)
+        message = _(
+            "Missing column(s): %(columns)s. The header must name code, level, measure, score."
+        ) % {"columns": ", ".join(missing)}
+        return _refused([RowError(1, ", ".join(missing), message)])
     reader.fieldnames = header
+    errors: list[RowError] = []
     rows: list[tuple[str, int, str, float]] = []
     labels: dict[str, str] = {}
     seen: dict[tuple[str, str], int] = {}
@@ -96,114 +88,119 @@ def parse_csv(content: bytes | str) -> ParsedMatrix:
         values = {key: (value or "").strip() for key, value in row.items() if key is not None}
         if not any(values.values()):
             continue
-        unstorable = [(key, unstorable_character(value)) for key, value in values.items()]
-        if any(character for _key, character in unstorable):
-            # A character the database cannot store (NUL): an error on the cell, and the row
-            # is checked no further.
-            errors.extend(
-                RowError(
-                    line,
-                    printable(key),
-                    _("Contains a character that is not allowed: %(character)s.")
-                    % {"character": character},
-                )
-                for key, character in unstorable
-                if character
-            )
+        entry, row_errors = _check_row(line, values, seen)
+        errors.extend(row_errors)
+        if entry is None:
             continue
-        code, level_text, measure = values["code"], values["level"], values["measure"]
-        row_errors: list[RowError] = []
-        if not styrk.is_valid(code, allow_groups=True):
-            row_errors.append(
-                RowError(line, "code", _("Unknown STYRK-08 code '%(code)s'") % {"code": code})
-            )
-        level: int | None = None
-        try:
-            level = int(level_text)
-        except ValueError:
-            row_errors.append(
-                RowError(
-                    line,
-                    "level",
-                    _("Level '%(level)s' is not one of 1, 2, 3, 4.") % {"level": level_text},
-                )
-            )
-        else:
-            if level not in LEVELS:
-                row_errors.append(
-                    RowError(
-                        line,
-                        "level",
-                        _("Level '%(level)s' is not one of 1, 2, 3, 4.") % {"level": level_text},
-                    )
-                )
-            elif code.isdigit() and len(code) != level:
-                row_errors.append(
-                    RowError(
-                        line,
-                        "level",
-                        _(
-                            "Level %(level)s does not match code '%(code)s', "
-                            "a level %(actual)s code."
-                        )
-                        % {"level": level, "code": code, "actual": len(code)},
-                    )
-                )
-        if not MEASURE_PATTERN.fullmatch(measure):
-            row_errors.append(
-                RowError(
-                    line,
-                    "measure",
-                    _(
-                        "Measure '%(measure)s' must be a short code of lower-case letters, "
-                        "digits and underscores, starting with a letter."
-                    )
-                    % {"measure": measure},
-                )
-            )
-        score: float | None = None
-        try:
-            score = float(values["score"].replace(",", ".")) if values["score"] else None
-        except ValueError:
-            score = None
-        if score is None or not math.isfinite(score):
-            row_errors.append(
-                RowError(
-                    line,
-                    "score",
-                    _("Score '%(score)s' is not a number.") % {"score": values["score"]},
-                )
-            )
-        key = (code, measure)
-        if key in seen:
-            row_errors.append(
-                RowError(
-                    line,
-                    "code",
-                    _(
-                        "Code '%(code)s' and measure '%(measure)s' were given on line "
-                        "%(line)s already."
-                    )
-                    % {"code": code, "measure": measure, "line": seen[key]},
-                )
-            )
-        else:
-            seen[key] = line
-        if row_errors or level is None or score is None:
-            errors.extend(row_errors)
-            continue
-        rows.append((code, level, measure, score))
+        rows.append(entry)
         label = values.get("measure_label", "")
-        if label and measure not in labels:
-            labels[measure] = label
+        if label and entry[2] not in labels:
+            labels[entry[2]] = label
     if not rows and not errors:
         errors.append(RowError(0, "", _("The file holds no rows.")))
     if errors:
-        return ParsedMatrix(pd.DataFrame(columns=ENTRY_COLUMNS), {}, errors)
+        return _refused(errors)
     entries = pd.DataFrame(rows, columns=ENTRY_COLUMNS)
     for measure in entries["measure"].unique():
         labels.setdefault(measure, measure.replace("_", " ").capitalize())
     return ParsedMatrix(entries, labels, [])
+
+
+def _refused(errors: list[RowError]) -> ParsedMatrix:
+    return ParsedMatrix(pd.DataFrame(columns=ENTRY_COLUMNS), {}, errors)
+
+
+def _check_row(
+    line: int, values: dict[str, str], seen: dict[tuple[str, str], int]
+) -> tuple[tuple[str, int, str, float] | None, list[RowError]]:
+    """One row's entry (None when it has errors) and its errors; notes its key in ``seen``."""
+    unstorable = [(key, unstorable_character(value)) for key, value in values.items()]
+    if any(character for _key, character in unstorable):
+        # A character the database cannot store (NUL): an error on the cell, and the row is
+        # checked no further.
+        return None, [
+            RowError(
+                line,
+                printable(key),
+                _("Contains a character that is not allowed: %(character)s.")
+                % {"character": character},
+            )
+            for key, character in unstorable
+            if character
+        ]
+    code, level_text, measure = values["code"], values["level"], values["measure"]
+    row_errors: list[RowError] = []
+    if not styrk.is_valid(code, allow_groups=True):
+        row_errors.append(
+            RowError(line, "code", _("Unknown STYRK-08 code '%(code)s'") % {"code": code})
+        )
+    level = _level(line, code, level_text, row_errors)
+    if not MEASURE_PATTERN.fullmatch(measure):
+        row_errors.append(
+            RowError(
+                line,
+                "measure",
+                _(
+                    "Measure '%(measure)s' must be a short code of lower-case letters, "
+                    "digits and underscores, starting with a letter."
+                )
+                % {"measure": measure},
+            )
+        )
+    score = _score(line, values["score"], row_errors)
+    key = (code, measure)
+    if key in seen:
+        row_errors.append(
+            RowError(
+                line,
+                "code",
+                _("Code '%(code)s' and measure '%(measure)s' were given on line %(line)s already.")
+                % {"code": code, "measure": measure, "line": seen[key]},
+            )
+        )
+    else:
+        seen[key] = line
+    if row_errors or level is None or score is None:
+        return None, row_errors
+    return (code, level, measure, score), []
+
+
+def _level(line: int, code: str, text: str, errors: list[RowError]) -> int | None:
+    """The row's level, or None when it is not a number; its errors are added to ``errors``."""
+    try:
+        level = int(text)
+    except ValueError:
+        level = None
+    if level is None or level not in LEVELS:
+        errors.append(
+            RowError(
+                line, "level", _("Level '%(level)s' is not one of 1, 2, 3, 4.") % {"level": text}
+            )
+        )
+    elif code.isdigit() and len(code) != level:
+        errors.append(
+            RowError(
+                line,
+                "level",
+                _("Level %(level)s does not match code '%(code)s', a level %(actual)s code.")
+                % {"level": level, "code": code, "actual": len(code)},
+            )
+        )
+    return level
+
+
+def _score(line: int, text: str, errors: list[RowError]) -> float | None:
+    """The row's score, or None (with an error added to ``errors``) when it is not a number."""
+    score: float | None = None
+    try:
+        score = float(text.replace(",", ".")) if text else None
+    except ValueError:
+        score = None
+    if score is None or not math.isfinite(score):
+        errors.append(
+            RowError(line, "score", _("Score '%(score)s' is not a number.") % {"score": text})
+        )
+    return score
 
 
 def strain_scores(codes: pd.Series, entries: pd.DataFrame) -> pd.DataFrame:

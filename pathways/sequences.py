@@ -111,44 +111,12 @@ def build(
     grid = np.where(outside, np.uint8(OUTSIDE), np.uint8(n_states)).astype(np.uint8)
     del outside
 
-    row_index = pd.Index(people["participant_id"].to_numpy())
-    rows = row_index.get_indexer(spells["participant_id"].to_numpy())
-    keep = rows >= 0
-    if keep.any():
-        rows = rows[keep]
-        ranks = spells["rank"].to_numpy()[keep].astype(np.int64)
-        starts = _days(
-            pd.to_datetime(spells["starts_on"]).to_numpy()[keep].astype("datetime64[D]"), origin
-        )
-        ends_raw = pd.to_datetime(spells["ends_on"]).to_numpy()[keep].astype("datetime64[D]")
-        ends = np.where(np.isnat(ends_raw), np.iinfo(np.int64).max, 0)
-        ends[~np.isnat(ends_raw)] = _days(ends_raw[~np.isnat(ends_raw)], origin)
-        starts = np.maximum(starts, start_col[rows])
-        ends = np.minimum(ends, end_col[rows])
-        inside = starts <= ends
-        rows, ranks, starts, ends = rows[inside], ranks[inside], starts[inside], ends[inside]
-        # Highest precedence first: a later (lower) state only fills days still in a gap.
-        for rank in np.unique(ranks):
-            mine = ranks == rank
-            edges = np.zeros((n, width + 1), dtype=np.int16)
-            np.add.at(edges, (rows[mine], starts[mine]), 1)
-            np.add.at(edges, (rows[mine], ends[mine] + 1), -1)
-            covered = np.cumsum(edges, axis=1, dtype=np.int16)[:, :width] > 0
-            grid[covered & (grid == n_states)] = rank
+    _paint(grid, spells, people, start_col, end_col, origin, n_states=n_states)
 
     month_starts = _days(
         np.arange(first_month, last_month + 1).astype("datetime64[D]"), origin
     ).astype(np.intp)
-    if rule == "priority":
-        monthly = np.minimum.reduceat(grid, month_starts, axis=1).astype(np.int16)
-    else:
-        counts = np.stack(
-            [
-                np.add.reduceat((grid == value).astype(np.int16), month_starts, axis=1)
-                for value in range(n_states + 1)
-            ]
-        )
-        monthly = counts.argmax(axis=0).astype(np.int16)  # first maximum: highest precedence
+    monthly = _monthly(grid, month_starts, rule, n_states)
     first = (anchor_month - first_month).astype(np.int64)
     index = first[:, None] + np.arange(months)[None, :]
     values = np.take_along_axis(monthly, index, axis=1)
@@ -158,6 +126,60 @@ def build(
         )
         values[month_first_days > np.datetime64(observed_until, "D")] = UNOBSERVED
     return values.astype(np.int16)
+
+
+def _paint(
+    grid: npt.NDArray[np.uint8],
+    spells: pd.DataFrame,
+    people: pd.DataFrame,
+    start_col: npt.NDArray[np.int64],
+    end_col: npt.NDArray[np.int64],
+    origin: np.datetime64,
+    *,
+    n_states: int,
+) -> None:
+    """Paint each spell's days into ``grid`` (in place), clipped to its person's window."""
+    n, width = grid.shape
+    row_index = pd.Index(people["participant_id"].to_numpy())
+    rows = row_index.get_indexer(spells["participant_id"].to_numpy())
+    keep = rows >= 0
+    if not keep.any():
+        return
+    rows = rows[keep]
+    ranks = spells["rank"].to_numpy()[keep].astype(np.int64)
+    starts = _days(
+        pd.to_datetime(spells["starts_on"]).to_numpy()[keep].astype("datetime64[D]"), origin
+    )
+    ends_raw = pd.to_datetime(spells["ends_on"]).to_numpy()[keep].astype("datetime64[D]")
+    ends = np.where(np.isnat(ends_raw), np.iinfo(np.int64).max, 0)
+    ends[~np.isnat(ends_raw)] = _days(ends_raw[~np.isnat(ends_raw)], origin)
+    starts = np.maximum(starts, start_col[rows])
+    ends = np.minimum(ends, end_col[rows])
+    inside = starts <= ends
+    rows, ranks, starts, ends = rows[inside], ranks[inside], starts[inside], ends[inside]
+    # Highest precedence first: a later (lower) state only fills days still in a gap.
+    for rank in np.unique(ranks):
+        mine = ranks == rank
+        edges = np.zeros((n, width + 1), dtype=np.int16)
+        np.add.at(edges, (rows[mine], starts[mine]), 1)
+        np.add.at(edges, (rows[mine], ends[mine] + 1), -1)
+        covered = np.cumsum(edges, axis=1, dtype=np.int16)[:, :width] > 0
+        grid[covered & (grid == n_states)] = rank
+
+
+def _monthly(
+    grid: npt.NDArray[np.uint8], month_starts: npt.NDArray[np.intp], rule: Rule, n_states: int
+) -> npt.NDArray[np.int16]:
+    """Each calendar month's state from the day grid, by the trial's rule."""
+    if rule == "priority":
+        return np.minimum.reduceat(grid, month_starts, axis=1).astype(np.int16)
+    counts = np.stack(
+        [
+            np.add.reduceat((grid == value).astype(np.int16), month_starts, axis=1)
+            for value in range(n_states + 1)
+        ]
+    )
+    return counts.argmax(axis=0).astype(np.int16)  # first maximum: highest precedence
 
 
 def distribution(

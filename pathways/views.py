@@ -1,6 +1,6 @@
 """Pathway pages: the trial's state distributions and index plots, register imports, the
-data-quality flags and the state alphabet. The rules live in pathways.services and
-pathways.importing; access is decided in trial.permissions."""
+data-quality flags and the state alphabet. The rules live in pathways.services,
+pathways.checking and pathways.importing; access is decided in trial.permissions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from pathways import charts, importing, sequences, services
+from pathways import charts, checking, importing, sequences, services
 from pathways.forms import ConfirmForm, ReviewForm, SettingsForm, StateForm, UploadForm
 from pathways.models import QualityFlag, Spell, SpellImport, SpellState
 from pathways.services import PathwayError
@@ -118,7 +118,7 @@ def _import_context(trial: Trial, spell_import: SpellImport) -> dict[str, Any]:
         {
             "line": e["line"] or "–",
             "column": e["column"] or "–",
-            "message": importing.message(e["kind"], e["params"]),
+            "message": checking.message(e["kind"], e["params"]),
         }
         for e in spell_import.errors
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from pathways import importing, services
+from pathways import checking, importing, services
 from pathways.models import PathwaySettings, PendingSpell, QualityFlag, Spell, SpellImport
 from pathways.services import PathwayError
 from tests import factories
@@ -102,7 +102,7 @@ def test_every_kind_of_bad_row_is_reported_with_its_line(scene: Scene) -> None:
         1,
         10,
     )
-    errors = {e["line"]: importing.message(e["kind"], e["params"]) for e in spell_import.errors}
+    errors = {e["line"]: checking.message(e["kind"], e["params"]) for e in spell_import.errors}
     assert errors[9] == "Occupation code 9999 does not exist in STYRK-08."
     assert errors[10] == "The same person, state, start date and source as line 2."
     assert errors[6] == (
@@ -387,7 +387,7 @@ def test_a_nul_in_a_cell_is_an_error_on_its_line_not_a_failed_import(scene: Scen
     assert (4, "state", "bad_character") in kinds(spell_import)
     assert (5, "study_id", "bad_character") in kinds(spell_import)
     error = next(e for e in spell_import.errors if e["kind"] == "bad_character")
-    message = importing.message("bad_character", error["params"])
+    message = checking.message("bad_character", error["params"])
     assert message == "Contains a character that is not allowed: NUL (U+0000)."
     spell_import = import_file(scene, data, skip_invalid=True)
     assert spell_import.rows_written == 1

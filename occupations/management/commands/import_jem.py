@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.commands import importer
 from occupations import services
-from trial import permissions
-from trial.models import Trial
-from trial.permissions import Perm
 
 
 class Command(BaseCommand):
@@ -46,16 +43,7 @@ class Command(BaseCommand):
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"{path} is not a file")
-        trial = Trial.objects.filter(code=options["trial"]).first()
-        if trial is None:
-            raise CommandError(f"no trial with code {options['trial']!r}")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-            if user is None:
-                raise CommandError(f"no active user {options['user']!r}")
-            if not permissions.has_perm(user, trial, Perm.IMPORT_DATA):
-                raise CommandError(f"{user.get_username()} may not import data into {trial.code}")
+        trial, user = importer(options["trial"], options["user"])
         try:
             matrix = services.import_jem(
                 trial,

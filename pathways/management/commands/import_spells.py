@@ -1,6 +1,6 @@
 """Import register spells from a CSV file into a trial; exit 1 on errors.
 
-The same checks as the browser (pathways.importing). Without --skip-invalid nothing is written
+The same checks as the browser (pathways.checking). Without --skip-invalid nothing is written
 unless every row is valid; importing the same file again changes nothing.
 """
 
@@ -9,14 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pathways import importing
+from accounts.commands import importer
+from pathways import checking, importing
 from pathways.models import SpellImport
-from trial import permissions
-from trial.models import Trial
-from trial.permissions import Perm
 
 
 class Command(BaseCommand):
@@ -46,16 +43,7 @@ class Command(BaseCommand):
         path = Path(options["file"])
         if not path.is_file():
             raise CommandError(f"{path} is not a file")
-        trial = Trial.objects.filter(code=options["trial"]).first()
-        if trial is None:
-            raise CommandError(f"no trial with code {options['trial']!r}")
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-            if user is None:
-                raise CommandError(f"no active user {options['user']!r}")
-            if not permissions.has_perm(user, trial, Perm.IMPORT_DATA):
-                raise CommandError(f"{user.get_username()} may not import data into {trial.code}")
+        trial, user = importer(options["trial"], options["user"])
         data = path.read_bytes()
         spell_import = importing.create_import(
             trial,
@@ -69,7 +57,7 @@ class Command(BaseCommand):
         for error in result.error_list():
             where = f"line {error['line']}" if error["line"] else "file"
             column = f" {error['column']}" if error["column"] else ""
-            message = importing.message(error["kind"], error["params"])
+            message = checking.message(error["kind"], error["params"])
             self.stderr.write(f"{path.name}: {where}{column}: {message}")
         spell_import.refresh_from_db()
         summary = (

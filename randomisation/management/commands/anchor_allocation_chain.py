@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.commands import active_user
 from randomisation.allocation import verification
 from trial.models import Trial
 from trial.services import TrialError
@@ -33,11 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["trials"]) == options["all"]:
             raise CommandError("name trial codes, or give --all")
-        actor = None
-        if options["by"]:
-            actor = get_user_model().objects.filter(username=options["by"], is_active=True).first()
-            if actor is None:
-                raise CommandError(f"no active user {options['by']!r}")
+        actor = active_user(options["by"]) if options["by"] else None
         trials = Trial.objects.order_by("code")
         if options["all"]:
             trials = trials.filter(allocations__isnull=False).distinct()

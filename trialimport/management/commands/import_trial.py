@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.commands import active_user
 from trial import permissions
 from trial.models import Trial
 from trial.permissions import Perm
@@ -49,9 +49,7 @@ class Command(BaseCommand):
         directory = Path(options["directory"])
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory")
-        user = get_user_model().objects.filter(username=options["user"], is_active=True).first()
-        if user is None:
-            raise CommandError(f"no active user {options['user']!r}")
+        user = active_user(options["user"])
         files = read_directory(directory)
         if not files:
             raise CommandError(f"{directory} holds no CSV files")
