@@ -457,11 +457,8 @@ def per_participant(
     )
     out["months_in_work"] = effect.reindex(out.index).fillna(0.0)
     g = parts.earnings
-    earned = (
-        (g["earnings"].astype(float) * discount_factors(discount_rate, g["year"]))
-        .groupby(g["participant_id"])
-        .sum()
-        * scale.get("earnings", 1.0)
-    )
+    earned = (g["earnings"].astype(float) * discount_factors(discount_rate, g["year"])).groupby(
+        g["participant_id"]
+    ).sum() * scale.get("earnings", 1.0)
     out["earnings"] = earned.reindex(out.index).fillna(0.0)
     return out.reset_index()

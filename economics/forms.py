@@ -77,6 +77,8 @@ class SettingsForm(forms.ModelForm):
             "work_states",
             "wtp_max",
             "replicates",
+            "effect",
+            "earnings",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
