@@ -151,11 +151,21 @@ def test_the_evaluation_imputes_when_the_plan_says_so() -> None:
         }
     )
     settings = costs.CostSettings(horizon_months=12, price_year=2025, price_index={2025: 1.0})
-    common = {"wtp_max": 100_000, "replicates": 200, "seed": 4, "earnings": True}
-    cc = evaluation.evaluate(people, contacts, months, rates, settings, **common)
-    mi = evaluation.evaluate(
-        people, contacts, months, rates, settings, missing="multiple_imputation", **common
-    )
+    def run(missing: str) -> evaluation.Evaluation:
+        return evaluation.evaluate(
+            people,
+            contacts,
+            months,
+            rates,
+            settings,
+            wtp_max=100_000,
+            replicates=200,
+            seed=4,
+            earnings=True,
+            missing=missing,
+        )
+
+    cc, mi = run("complete_case"), run("multiple_imputation")
     assert cc.comparisons[0].result.point.n_control == 18  # participants 39 and 40 left out
     assert mi.comparisons[0].result.point.n_control == 20  # … and imputed
     assert mi.comparisons[0].result.imputations == imputation.IMPUTATIONS
