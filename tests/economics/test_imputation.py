@@ -151,6 +151,7 @@ def test_the_evaluation_imputes_when_the_plan_says_so() -> None:
         }
     )
     settings = costs.CostSettings(horizon_months=12, price_year=2025, price_index={2025: 1.0})
+
     def run(missing: str) -> evaluation.Evaluation:
         return evaluation.evaluate(
             people,

@@ -37,9 +37,10 @@ def test_imputation_by_arm_agrees_with_mice(column: str) -> None:
     position = ["cost", "effect"].index(column)
     values = np.array([pair[position] for pair in completed])
     q = values[:, treated].mean(axis=1) - values[:, ~treated].mean(axis=1)
-    u = values[:, treated].var(axis=1, ddof=1) / treated.sum() + values[:, ~treated].var(
-        axis=1, ddof=1
-    ) / (~treated).sum()
+    u = (
+        values[:, treated].var(axis=1, ddof=1) / treated.sum()
+        + values[:, ~treated].var(axis=1, ddof=1) / (~treated).sum()
+    )
     pooled = imputation.rubin(q, u, math.inf)
     r = reference.loc[column]
     between = float(np.var(q, ddof=1))
