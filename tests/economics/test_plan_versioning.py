@@ -18,6 +18,7 @@ from economics.models import PlanUnitCosts, UnitCost
 from reports import pipeline
 from reports.analysis.results import Section
 from reports.models import AnalysisPlan
+from tests.conftest import verified_login
 from trial.models import AuditEvent, Trial
 
 AS_OF = dt.date(2026, 6, 30)
@@ -86,8 +87,7 @@ def test_the_report_uses_the_frozen_rows_and_names_the_changes(demo: Trial, tmp_
 
 def test_the_unit_cost_page_shows_the_frozen_hash_and_the_changes(demo: Trial) -> None:
     coordinator = demo.memberships.get(role="coordinator").user
-    client = Client()
-    client.force_login(coordinator)
+    client = verified_login(Client(), coordinator)
     url = reverse("economics:unit_costs", args=[demo.code])
     frozen = PlanUnitCosts.objects.get(plan__trial=demo)
     page = client.get(url).content.decode()
