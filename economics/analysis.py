@@ -217,6 +217,8 @@ class Result:
     ci_effect: tuple[float, float] = (float("nan"), float("nan"))
     ci_nmb: list[tuple[float, float]] = field(default_factory=list)
     ceac: Array = field(default_factory=lambda: np.empty(0))
+    imputations: int = 0  # 0: complete cases; else the intervals are Rubin's
+    fmi: tuple[float, float] = (float("nan"), float("nan"))  # cost, effect (imputation)
 
 
 def analyse(

@@ -24,6 +24,10 @@ participants of its arm randomised in the period. Both fall in year 0.
 first day (month 1: the randomisation day). A month with no registered state costs nothing; a
 month not observed makes the participant's benefit costs incomplete.
 
+**Earnings** (not a cost): each month's register state × the monthly earnings of the state
+valid on the month's first day; a state without an earnings row earns nothing. Kept in their
+own column, discounted like costs.
+
 **Never silently zero.** A role, partner or state without a rate on the day is *left out*: it is
 listed (with how many contacts, minutes or months), and the participants concerned are marked
 incomplete, so a complete-case analysis drops them rather than counting the gap as zero. Enter
@@ -39,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-KINDS = ("staff_minute", "partner_minute", "site", "participant", "benefit")
+KINDS = ("staff_minute", "partner_minute", "site", "participant", "benefit", "earnings")
 CATEGORIES = ("delivery", "usual", "contamination")
 # Components of a participant's costs, and the unit-cost kind that prices each.
 COMPONENTS: dict[str, str] = {
@@ -85,6 +89,9 @@ class Components:
     amounts: pd.DataFrame  # participant_id, component, year, amount
     effects: pd.DataFrame  # participant_id, year, months_in_work
     left_out: list[LeftOut]
+    earnings: pd.DataFrame = field(  # participant_id, year, earnings (not a cost)
+        default_factory=lambda: pd.DataFrame(columns=["participant_id", "year", "earnings"])
+    )
 
 
 Days = npt.NDArray[np.int64]  # days since 1970-01-01: plain integers in frames
@@ -160,6 +167,17 @@ def _missing(kind: str, keys: pd.Series, quantity: pd.Series, pids: pd.Series) -
     ]
 
 
+@dataclass
+class _Pricing:
+    """What the pricing steps share: the prepared rates, what was left out, the participants
+    whose costs are incomplete and those not observed over the whole horizon."""
+
+    rates: pd.DataFrame
+    left_out: list[LeftOut]
+    incomplete: set[int] = field(default_factory=set)
+    unobserved: set[int] = field(default_factory=set)
+
+
 def components(
     participants: pd.DataFrame,
     contacts: pd.DataFrame,
@@ -176,20 +194,54 @@ def components(
     month's first day is computed from the randomisation day.
     ``rates``: kind, key, arm ("" every arm), amount, price_year, valid_from, valid_to (empty
     open).
+
+    The participants frame returned has ``cost_complete`` (nothing left out), ``effect_complete``
+    (every month observed) and ``complete`` (both).
     """
-    horizon = settings.horizon_months
     people = participants.reset_index(drop=True).copy()
     people["anchor"] = _days(people["randomised_on"])
-    people["incomplete"] = False
+    prepared, left_out = prepare_rates(rates, settings)
+    state = _Pricing(prepared, left_out)
+    parts = _contact_parts(people, contacts, settings.horizon_months, state)
+    parts += _fixed_parts(people, state)
+    benefit, earnings, effects = _month_parts(people, months, settings, state)
+    parts.append(benefit)
+    amounts = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(len(p) for p in parts)
+        else pd.DataFrame(columns=["participant_id", "component", "year", "amount"])
+    )
+    amounts = amounts.groupby(["participant_id", "component", "year"], as_index=False)[
+        "amount"
+    ].sum()
+    people["cost_complete"] = ~people["participant_id"].isin(state.incomplete)
+    people["effect_complete"] = ~people["participant_id"].isin(state.unobserved)
+    people["complete"] = people["cost_complete"] & people["effect_complete"]
+    columns = [
+        col
+        for col in (
+            "participant_id",
+            "arm",
+            "control",
+            "site",
+            "cluster",
+            "complete",
+            "cost_complete",
+            "effect_complete",
+        )
+        if col in people
+    ]
+    return Components(people[columns], amounts, effects, state.left_out, earnings)
+
+
+def _contact_parts(
+    people: pd.DataFrame, contacts: pd.DataFrame, horizon: int, state: _Pricing
+) -> list[pd.DataFrame]:
+    """Staff and partner time of the contacts inside the horizon, by category."""
     anchor_of = pd.Series(people["anchor"].to_numpy(), index=people["participant_id"])
     control_of = pd.Series(
         people["control"].astype(bool).to_numpy(), index=people["participant_id"]
     )
-    prepared, left_out = prepare_rates(rates, settings)
-    parts: list[pd.DataFrame] = []
-    incomplete: set[int] = set()
-
-    # Contacts inside the horizon.
     c = contacts[contacts["participant_id"].isin(people["participant_id"])].reset_index(drop=True)
     day = _days(c["contact_on"])
     anchor = anchor_of.reindex(c["participant_id"]).to_numpy(dtype=np.int64)
@@ -202,11 +254,11 @@ def components(
     category = np.where(~control, "delivery", np.where(contamination, "contamination", "usual"))
     minutes = c["minutes"].astype(float)
     roles = c["role"].fillna("").astype(str)
-    staff = lookup(prepared, "staff_minute", roles, day)
+    staff = lookup(state.rates, "staff_minute", roles, day)
     unknown_role = (roles == "").to_numpy()
     missing = np.isnan(staff)
     if unknown_role.any():
-        left_out.append(
+        state.left_out.append(
             LeftOut(
                 "no_role",
                 "staff_minute",
@@ -217,17 +269,17 @@ def components(
             )
         )
     rated = missing & ~unknown_role
-    left_out += _missing("staff_minute", roles[rated], minutes[rated], c["participant_id"][rated])
-    incomplete.update(c["participant_id"][missing].tolist())
-    parts.append(
-        pd.DataFrame(
-            {
-                "participant_id": c["participant_id"].to_numpy(),
-                "component": np.char.add(category.astype(str), "_staff"),
-                "year": year,
-                "amount": np.where(missing, 0.0, staff * minutes.to_numpy()),
-            }
-        )
+    state.left_out += _missing(
+        "staff_minute", roles[rated], minutes[rated], c["participant_id"][rated]
+    )
+    state.incomplete.update(c["participant_id"][missing].tolist())
+    staff_part = pd.DataFrame(
+        {
+            "participant_id": c["participant_id"].to_numpy(),
+            "component": np.char.add(category.astype(str), "_staff"),
+            "year": year,
+            "amount": np.where(missing, 0.0, staff * minutes.to_numpy()),
+        }
     )
     # Partners: one row per partner who took part.
     exploded = pd.DataFrame(
@@ -236,31 +288,35 @@ def components(
     exploded = exploded[exploded["partner"].notna() & (exploded["partner"] != "")]
     rows = exploded["row"].to_numpy(dtype=np.int64)
     partner_keys = exploded["partner"].astype(str).reset_index(drop=True)
-    partner = lookup(prepared, "partner_minute", partner_keys, day[rows])
+    partner = lookup(state.rates, "partner_minute", partner_keys, day[rows])
     missing_p = np.isnan(partner)
     pids = c["participant_id"].to_numpy()[rows]
-    left_out += _missing(
+    state.left_out += _missing(
         "partner_minute",
         partner_keys[missing_p],
         pd.Series(minutes.to_numpy()[rows][missing_p]),
         pd.Series(pids[missing_p]),
     )
-    incomplete.update(pids[missing_p].tolist())
-    parts.append(
-        pd.DataFrame(
-            {
-                "participant_id": pids,
-                "component": [f"{cat}_partner" for cat in category[rows]],
-                "year": year[rows],
-                "amount": np.where(missing_p, 0.0, partner * minutes.to_numpy()[rows]),
-            }
-        )
+    state.incomplete.update(pids[missing_p].tolist())
+    partner_part = pd.DataFrame(
+        {
+            "participant_id": pids,
+            "component": [f"{cat}_partner" for cat in category[rows]],
+            "year": year[rows],
+            "amount": np.where(missing_p, 0.0, partner * minutes.to_numpy()[rows]),
+        }
     )
+    return [staff_part, partner_part]
 
-    # Fixed costs per participant and per site, in year 0.
+
+def _fixed_parts(people: pd.DataFrame, state: _Pricing) -> list[pd.DataFrame]:
+    """Fixed costs per participant and per site (shared), in year 0."""
+    parts = []
     arms = people["arm"].astype(str).to_numpy()
+    anchors = people["anchor"].to_numpy()
+    prepared = state.rates
     for row in prepared[prepared["kind"] == "participant"].itertuples():
-        hit = (people["anchor"].to_numpy() >= row.start) & (people["anchor"].to_numpy() <= row.end)
+        hit = (anchors >= row.start) & (anchors <= row.end)
         if row.arm:
             hit &= arms == row.arm
         parts.append(
@@ -275,15 +331,13 @@ def components(
         )
     sites = people["site"].astype(str).to_numpy()
     for row in prepared[prepared["kind"] == "site"].itertuples():
-        hit = (
-            (sites == row.key)
-            & (people["anchor"].to_numpy() >= row.start)
-            & (people["anchor"].to_numpy() <= row.end)
-        )
+        hit = (sites == row.key) & (anchors >= row.start) & (anchors <= row.end)
         if row.arm:
             hit &= arms == row.arm
         if not hit.any():
-            left_out.append(LeftOut("no_participants", "site", str(row.key), 1, float(row.value)))
+            state.left_out.append(
+                LeftOut("no_participants", "site", str(row.key), 1, float(row.value))
+            )
             continue
         parts.append(
             pd.DataFrame(
@@ -295,8 +349,16 @@ def components(
                 }
             )
         )
+    return parts
 
-    # Benefit months and months in work.
+
+def _month_parts(
+    people: pd.DataFrame, months: pd.DataFrame, settings: CostSettings, state: _Pricing
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Benefit payments, earnings (a state without an earnings row earns nothing) and months in
+    work, by participant and year."""
+    horizon = settings.horizon_months
+    anchor_of = pd.Series(people["anchor"].to_numpy(), index=people["participant_id"])
     m = months[
         months["participant_id"].isin(people["participant_id"]) & (months["month"] <= horizon)
     ].reset_index(drop=True)
@@ -313,29 +375,37 @@ def components(
         observed_count.reindex(people["participant_id"]).fillna(0).to_numpy() < horizon
     ]
     if len(short):
-        left_out.append(LeftOut("not_observed", "benefit", "", len(short), 0.0, len(short)))
-    incomplete.update(short.tolist())
+        state.left_out.append(LeftOut("not_observed", "benefit", "", len(short), 0.0, len(short)))
+    state.incomplete.update(short.tolist())
+    state.unobserved.update(short.tolist())
     codes = states.fillna("").astype(str)
     in_state = (~unobserved) & (codes != "").to_numpy()
-    benefit = lookup(prepared, "benefit", codes, first)
+    benefit = lookup(state.rates, "benefit", codes, first)
     missing_b = in_state & np.isnan(benefit)
-    left_out += _missing(
+    state.left_out += _missing(
         "benefit",
         codes[missing_b],
         pd.Series(np.ones(int(missing_b.sum()))),
         m["participant_id"][missing_b],
     )
-    incomplete.update(m["participant_id"][missing_b].tolist())
+    state.incomplete.update(m["participant_id"][missing_b].tolist())
     priced = in_state & ~missing_b
-    parts.append(
-        pd.DataFrame(
-            {
-                "participant_id": m["participant_id"][priced].to_numpy(),
-                "component": "benefit",
-                "year": m_year[priced],
-                "amount": benefit[priced],
-            }
-        )
+    benefits = pd.DataFrame(
+        {
+            "participant_id": m["participant_id"][priced].to_numpy(),
+            "component": "benefit",
+            "year": m_year[priced],
+            "amount": benefit[priced],
+        }
+    )
+    pay = np.nan_to_num(lookup(state.rates, "earnings", codes, first), nan=0.0)
+    earning = in_state & (pay > 0)
+    earnings = pd.DataFrame(
+        {
+            "participant_id": m["participant_id"][earning].to_numpy(),
+            "year": m_year[earning],
+            "earnings": pay[earning],
+        }
     )
     work = (~unobserved) & codes.isin(settings.work_states).to_numpy()
     effects = (
@@ -346,22 +416,7 @@ def components(
         .sum()
         .rename(columns={"work": "months_in_work"})
     )
-
-    amounts = (
-        pd.concat([p for p in parts if len(p)], ignore_index=True)
-        if any(len(p) for p in parts)
-        else pd.DataFrame(columns=["participant_id", "component", "year", "amount"])
-    )
-    amounts = amounts.groupby(["participant_id", "component", "year"], as_index=False)[
-        "amount"
-    ].sum()
-    people["complete"] = ~people["participant_id"].isin(incomplete)
-    columns = [
-        col
-        for col in ("participant_id", "arm", "control", "site", "cluster", "complete")
-        if col in people
-    ]
-    return Components(people[columns], amounts, effects, left_out)
+    return benefits, earnings, effects
 
 
 def discount_factors(rate: float, years: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -401,4 +456,9 @@ def per_participant(
         .sum()
     )
     out["months_in_work"] = effect.reindex(out.index).fillna(0.0)
+    g = parts.earnings
+    earned = (g["earnings"].astype(float) * discount_factors(discount_rate, g["year"])).groupby(
+        g["participant_id"]
+    ).sum() * scale.get("earnings", 1.0)
+    out["earnings"] = earned.reindex(out.index).fillna(0.0)
     return out.reset_index()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-from economics import costs
-from economics.models import EconomicSettings, UnitCost
+from economics import costs, plans
+from economics.models import EconomicSettings, PlanUnitCosts, UnitCost
 from economics.services import settings_for
 from fidelity.models import Contact, Exposure
 from randomisation.models import Allocation
@@ -27,6 +28,7 @@ class EconomicData:
     rates: pd.DataFrame
     settings: costs.CostSettings
     employer_contacts: int  # contacts about no single participant: not in per-person costs
+    economic_settings: EconomicSettings | None = None  # the settings in force (maybe frozen)
 
 
 def cost_settings(current: EconomicSettings) -> costs.CostSettings:
@@ -52,15 +54,25 @@ def rates_frame(trial: Trial) -> pd.DataFrame:
     return frame
 
 
-def economic_data(trial: Trial, *, today: dt.date | None = None) -> EconomicData:
+def frozen_settings(frozen: PlanUnitCosts) -> EconomicSettings:
+    """The settings frozen with a plan, as an (unsaved) settings object."""
+    values = dict(frozen.settings)
+    values["discount_rate"] = Decimal(str(values.get("discount_rate", "0")))
+    return EconomicSettings(trial_id=frozen.plan.trial_id, **values)
+
+
+def economic_data(
+    trial: Trial, *, today: dt.date | None = None, frozen: PlanUnitCosts | None = None
+) -> EconomicData:
     """Participants allocated by ``today``, their contacts up to it (with the logging member's
     role and whether the contact delivered an intervention-specific component to a control
     participant), their monthly states over the horizon (months after the register cut-off or
-    ``today`` are not observed), and the unit costs."""
+    ``today`` are not observed), and the unit costs: those ``frozen`` with the analysis plan,
+    else the live table, and the settings likewise."""
     until = today or dt.date.max
     from pathways import services as pathway_services
 
-    current = settings_for(trial)
+    current = frozen_settings(frozen) if frozen is not None else settings_for(trial)
     people = pd.DataFrame.from_records(
         list(
             Allocation.objects.filter(
@@ -112,9 +124,10 @@ def economic_data(trial: Trial, *, today: dt.date | None = None) -> EconomicData
         people,
         contacts[["participant_id", "contact_on", "minutes", "role", "partners", "contamination"]],
         months,
-        rates_frame(trial),
+        plans.rows_frame(frozen.rows) if frozen is not None else rates_frame(trial),
         settings,
         Contact.objects.filter(trial=trial, participant__isnull=True).count(),
+        current,
     )
 
 

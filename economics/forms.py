@@ -77,12 +77,22 @@ class SettingsForm(forms.ModelForm):
             "work_states",
             "wtp_max",
             "replicates",
+            "effect",
+            "earnings",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.is_bound and self.instance.pk:
             self.initial["price_index"] = json.dumps(self.instance.price_index)
+        for name in ("effect", "earnings"):  # a form without them keeps what is set
+            self.fields[name].required = False
+
+    def clean_effect(self) -> Any:
+        return self.cleaned_data["effect"] or self.instance.effect
+
+    def clean_earnings(self) -> Any:
+        return self.cleaned_data["earnings"] or self.instance.earnings
 
     def clean_price_index(self) -> Any:
         raw = self.cleaned_data["price_index"].strip()

@@ -26,6 +26,7 @@ class UnitCost(models.Model):
         SITE = "site", _("Fixed cost per site")
         PARTICIPANT = "participant", _("Fixed cost per participant")
         BENEFIT = "benefit", _("Benefit per month, by register state")
+        EARNINGS = "earnings", _("Earnings per month, by register state")
 
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="unit_costs")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -35,7 +36,7 @@ class UnitCost(models.Model):
         blank=True,
         help_text=_(
             "The role (staff minute), partner (partner minute), site code (site) or state code "
-            "(benefit); empty for a cost per participant."
+            "(benefit, earnings); empty for a cost per participant."
         ),
     )
     arm = models.ForeignKey(
@@ -82,7 +83,16 @@ class UnitCost(models.Model):
 
 
 class EconomicSettings(models.Model):
-    """How a trial's costs are computed and analysed: one row per trial."""
+    """How a trial's costs are computed and analysed: one row per trial. Frozen, with the
+    unit costs in force, into :class:`PlanUnitCosts` when the analysis plan is locked."""
+
+    class Effect(models.TextChoices):
+        MONTHS_IN_WORK = "months_in_work", _("Months in work (register states)")
+        PRIMARY_OUTCOME = "primary_outcome", _("The analysis plan's primary outcome")
+
+    class Earnings(models.TextChoices):
+        NONE = "none", _("Not counted")
+        REGISTER = "register", _("Months in a register state × monthly earnings (unit costs)")
 
     trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="economic_settings")
     currency = models.CharField(_("currency"), max_length=3, default="NOK")
@@ -127,6 +137,24 @@ class EconomicSettings(models.Model):
         default=2000,
         validators=[MinValueValidator(100), MaxValueValidator(20_000)],
     )
+    effect = models.CharField(
+        _("effect"),
+        max_length=20,
+        choices=Effect.choices,
+        default=Effect.MONTHS_IN_WORK,
+        help_text=_(
+            "What the incremental effect, the ICER and the net monetary benefit are counted in."
+        ),
+    )
+    earnings = models.CharField(
+        _("participants' earnings"),
+        max_length=20,
+        choices=Earnings.choices,
+        default=Earnings.NONE,
+        help_text=_(
+            "Reported beside the costs, and netted off them in a societal-perspective analysis."
+        ),
+    )
 
     class Meta:
         verbose_name = _("economic settings")
@@ -137,3 +165,28 @@ class EconomicSettings(models.Model):
 
     def work_state_codes(self) -> list[str]:
         return [code.strip() for code in self.work_states.split(",") if code.strip()]
+
+
+class PlanUnitCosts(models.Model):
+    """The unit costs and economic settings in force when an analysis plan was locked.
+
+    Written once, in the transaction that locks the plan (``economics.services.freeze_for_plan``)
+    and never changed: reports analyse with these rows and say whether the live table has
+    changed since. ``rows`` are the canonical rows (see ``economics.services.canonical_rows``);
+    ``table_hash`` is the SHA-256 of their canonical JSON.
+    """
+
+    plan = models.OneToOneField(
+        "reports.AnalysisPlan", on_delete=models.PROTECT, related_name="unit_costs"
+    )
+    rows: models.JSONField[list[dict[str, object]]] = models.JSONField(default=list)
+    settings: models.JSONField[dict[str, object]] = models.JSONField(default=dict)
+    table_hash = models.CharField(_("unit-cost table hash (SHA-256)"), max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("unit costs of an analysis plan")
+        verbose_name_plural = _("unit costs of analysis plans")
+
+    def __str__(self) -> str:
+        return f"{self.plan}: {self.table_hash[:12]}"

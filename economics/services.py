@@ -81,7 +81,7 @@ def allowed_keys(trial: Trial, kind: str) -> set[str] | None:
         return set(trial.sites.values_list("code", flat=True))
     if kind == UnitCost.Kind.PARTICIPANT:
         return {""}
-    if kind == UnitCost.Kind.BENEFIT:
+    if kind in (UnitCost.Kind.BENEFIT, UnitCost.Kind.EARNINGS):
         from pathways.models import SpellState
 
         return set(SpellState.objects.filter(trial=trial).values_list("code", flat=True))
@@ -246,6 +246,48 @@ def _parse_row(
     )
 
 
+def _read_csv(data: bytes) -> tuple[csv.DictReader[str] | None, list[dict[str, Any]]]:
+    """A reader over the file with its header checked, or the errors of the whole file."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None, [{"line": None, "messages": [_("The file is not UTF-8 text.")]}]
+    first = text.split("\n", 1)[0]
+    reader = csv.DictReader(
+        io.StringIO(text), delimiter=";" if first.count(";") > first.count(",") else ","
+    )
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    optional = ("arm", "valid_to", "note")
+    missing = [name for name in CSV_COLUMNS if name not in header and name not in optional]
+    if missing:
+        message = _("Missing columns: %(columns)s.") % {"columns": ", ".join(missing)}
+        return None, [{"line": 1, "messages": [message]}]
+    reader.fieldnames = header
+    return reader, []
+
+
+def _overlap_errors(kept: list[Period], rows: list[tuple[int, UnitCost]]) -> list[dict[str, Any]]:
+    """One error per file row overlapping a kept row or an earlier row of the file."""
+    errors = []
+    seen: list[tuple[int, Period]] = []
+    for number, row in rows:
+        period = _period(row)
+        clashes = [other.label for other in kept if overlapping(period, other)]
+        clashes += [
+            _("line %(line)s") % {"line": line} + f" ({other.label})"
+            for line, other in seen
+            if overlapping(period, other)
+        ]
+        if clashes:
+            message = _("%(row)s overlaps %(others)s.") % {
+                "row": period.label,
+                "others": "; ".join(clashes),
+            }
+            errors.append({"line": number, "messages": [message]})
+        seen.append((number, period))
+    return errors
+
+
 def import_unit_costs(
     trial: Trial, data: bytes, *, file_name: str, actor: User | None
 ) -> ImportResult:
@@ -255,30 +297,10 @@ def import_unit_costs(
     file, nothing is saved and the errors are returned by line. Otherwise every row is saved
     with its own audit event plus one ``unitcost.imported`` event for the file. Importing the
     same file twice is refused the second time (its rows overlap the first import's)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return ImportResult(0, [{"line": None, "messages": [_("The file is not UTF-8 text.")]}])
-    dialect = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=dialect)
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    optional = ("arm", "valid_to", "note")
-    missing = [name for name in CSV_COLUMNS if name not in header and name not in optional]
-    if missing:
-        return ImportResult(
-            0,
-            [
-                {
-                    "line": 1,
-                    "messages": [
-                        _("Missing columns: %(columns)s.") % {"columns": ", ".join(missing)}
-                    ],
-                }
-            ],
-        )
-    reader.fieldnames = header
+    reader, errors = _read_csv(data)
+    if reader is None:
+        return ImportResult(0, errors)
     arms = {arm.code: arm for arm in trial.arms.all()}
-    errors: list[dict[str, Any]] = []
     rows: list[tuple[int, UnitCost]] = []
     for number, raw in enumerate(reader, start=2):
         if number - 1 > MAX_IMPORT_ROWS:
@@ -296,26 +318,7 @@ def import_unit_costs(
         settings_for(trial)
         EconomicSettings.objects.select_for_update().get(trial=trial)
         kept = [_period(r) for r in UnitCost.objects.filter(trial=trial).select_related("arm")]
-        seen: list[tuple[int, Period]] = []
-        for number, row in rows:
-            period = _period(row)
-            clashes = [other.label for other in kept if overlapping(period, other)]
-            clashes += [
-                _("line %(line)s") % {"line": line} + f" ({other.label})"
-                for line, other in seen
-                if overlapping(period, other)
-            ]
-            if clashes:
-                errors.append(
-                    {
-                        "line": number,
-                        "messages": [
-                            _("%(row)s overlaps %(others)s.")
-                            % {"row": period.label, "others": "; ".join(clashes)}
-                        ],
-                    }
-                )
-            seen.append((number, period))
+        errors += _overlap_errors(kept, rows)
         if not rows and not errors:
             errors.append({"line": None, "messages": [_("The file has no rows.")]})
         if errors:

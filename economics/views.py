@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from economics import extract, services
+from economics import extract, plans, services
 from economics.forms import ImportForm, SettingsForm, UnitCostForm
 from economics.models import UnitCost
 from economics.services import EconomicsError
@@ -57,6 +57,9 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     can_keep = permissions.has_perm(request.user, trial, Perm.KEEP_UNIT_COSTS)
+    live = plans.canonical_rows(trial)
+    frozen = plans.frozen_for(trial)
+    changes = plans.table_changes(list(frozen.rows), live) if frozen else None
     context = {
         "trial": trial,
         "rows": UnitCost.objects.filter(trial=trial).select_related("arm"),
@@ -68,6 +71,10 @@ def _page(
         "import_errors": import_errors or [],
         "checks": left_out_rows(extract.plan_checks(trial)),
         "columns": services.CSV_COLUMNS,
+        "table_hash": plans.table_hash(live),
+        "frozen": frozen,
+        "removed": [plans.row_label(r) for r in changes.removed] if changes else [],
+        "added": [plans.row_label(r) for r in changes.added] if changes else [],
     }
     return render(request, "economics/unit_costs.html", context, status=status)
 

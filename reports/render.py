@@ -509,6 +509,9 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return safe.to_csv(index=False, lineterminator="\n").encode()
 
 
+safe_csv = _csv  # the public name, for sections outside reports/ that add files to the ZIP
+
+
 def _dta(frame: pd.DataFrame, label: str, columns: dict[str, ColumnInfo] | None = None) -> bytes:
     """The data set as Stata 118, with variable labels and value labels from ``columns``."""
     data = stata_frame(frame)

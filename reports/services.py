@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from economics.plans import freeze_for_plan
 from reports import exports, pipeline, registers
 from reports import variables as dictionary
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
@@ -339,6 +340,7 @@ def lock_plan(plan: AnalysisPlan, *, actor: User) -> AnalysisPlan:
             actor=actor,
             data={"version": plan.version, "content_hash": plan.content_hash},
         )
+        freeze_for_plan(plan, actor=actor)  # the unit costs in force, versioned with the plan
     return plan
 
 

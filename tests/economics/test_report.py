@@ -14,7 +14,7 @@ import pytest
 from django.utils import translation
 
 from demo.seed import seed_demo
-from economics.models import UnitCost
+from economics.models import PlanUnitCosts, UnitCost
 from reports import pipeline
 from trial.models import Trial
 
@@ -64,10 +64,13 @@ def test_the_demo_full_report_has_a_cost_effectiveness_section(demo: Trial, tmp_
 
 
 def test_a_missing_rate_is_listed_not_counted_as_zero(demo: Trial, tmp_path: Path) -> None:
+    # A plan locked before unit costs were versioned: the live table is used.
+    PlanUnitCosts.objects.filter(plan__trial=demo).delete()
     UnitCost.objects.filter(trial=demo, kind="benefit", key="aap").delete()
     result = pipeline.build(spec(demo, "economic"), tmp_path)
     section = next(s for s in result.sections if s.key == "cost_effectiveness")
     assert any("“aap”" in problem for problem in section.problems)
+    assert any("no locked analysis plan holds a copy" in text for text in section.text)
 
 
 def test_blinded_and_in_norwegian_the_section_shows_arm_codes(demo: Trial, tmp_path: Path) -> None:

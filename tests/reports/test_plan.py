@@ -51,7 +51,7 @@ def test_statistician_writes_and_locks_the_plan_in_the_browser(rworld: ReportWor
             "action", flat=True
         )
     )
-    assert sorted(actions) == ["analysis_plan.created", "analysis_plan.locked"]
+    assert sorted(actions) == ["analysis_plan.created", "analysis_plan.locked", "economics.frozen"]
 
 
 @pytest.mark.parametrize(
