@@ -66,11 +66,10 @@ def save_text(
         "text_en": text_en.strip(),
         "effective_on": effective_on,
     }
-    if (
-        ConsentText.objects.filter(trial=trial, version=values["version"])
-        .exclude(pk=draft.pk if draft else None)
-        .exists()
-    ):
+    same_label = ConsentText.objects.filter(trial=trial, version=values["version"])
+    if draft is not None:
+        same_label = same_label.exclude(id=draft.id)
+    if same_label.exists():
         raise ConsentError(_("This trial already has a version with this label."), field="version")
     try:
         with transaction.atomic():
