@@ -47,6 +47,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer[ConsentRecord]):
 
     participant = serializers.CharField(source="participant.study_id", read_only=True)
     version = serializers.CharField(source="text.version", read_only=True)
+    language = serializers.CharField(read_only=True, help_text=_("nb or en: the text shown."))
     recorded_by = serializers.SerializerMethodField()
 
     class Meta:

@@ -216,7 +216,7 @@ def test_the_pdf_shows_the_text_the_name_and_the_hash(scene: Scene, client: Clie
     client.post(link, answer(text, "en"))
     record = ConsentRecord.objects.get()
     assert shutil.which("pdftotext")
-    out = subprocess.run(  # noqa: S603  # a fixed tool on a file we wrote
+    out = subprocess.run(  # a fixed tool on a file we wrote
         ["pdftotext", "-layout", str(pdf.path_of(record)), "-"],  # noqa: S607
         check=True,
         capture_output=True,
@@ -446,7 +446,9 @@ def test_the_api_keeps_texts_for_coordinators(scene: Scene) -> None:
     assert bad.status_code == 400 and "text_en" in bad.json()["errors"]
     duplicate = api.post(base, body, content_type="application/json")
     assert duplicate.status_code == 400 and "version" in duplicate.json()["errors"]
-    changed = api.put(f"{base}{pk}/", {**body, "text_en": "Better"}, content_type="application/json")
+    changed = api.put(
+        f"{base}{pk}/", {**body, "text_en": "Better"}, content_type="application/json"
+    )
     assert changed.status_code == 200 and changed.json()["text_en"] == "Better"
     assert api.post(f"{base}{pk}/publish/").json()["status"] == "published"
     again = api.put(f"{base}{pk}/", body, content_type="application/json")
