@@ -29,6 +29,13 @@ app.conf.beat_schedule = {
         "task": "surveys.tasks.send_participant_invitations",
         "schedule": crontab(hour="9-19", minute=15),
     },
+    # Consent links (surveys/consent/): asking for consent sends at once (after commit); this
+    # hourly run retries messages that failed and sends by a channel added later. Repeating
+    # sends nothing twice (each channel is marked sent under the request's lock).
+    "send-consent-requests": {
+        "task": "surveys.consent.tasks.send_consent_requests",
+        "schedule": crontab(hour="9-19", minute=45),
+    },
     # Each trial's allocation-log head (length and hash) goes to its witness file outside the
     # database once a night, besides the line every allocation writes, so that the witness
     # covers allocations whose own line was lost (docs/security.md). Repeating adds a line.

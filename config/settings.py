@@ -506,6 +506,8 @@ SMS_SENDER = env_str("SMS_SENDER", "Trial")
 SMS_GATEWAY_TIMEOUT = env_int("SMS_GATEWAY_TIMEOUT", 10)
 SURVEY_LINK_RATE = env_str("SURVEY_LINK_RATE", "60/minute")
 SURVEY_MAX_ATTEMPTS = env_int("SURVEY_MAX_ATTEMPTS", 5)
+# Days a consent link (surveys/consent) works after it is made.
+CONSENT_LINK_DAYS = env_int("CONSENT_LINK_DAYS", 30)
 
 # How long the author of a logged contact may still correct it; after that it is locked.
 CONTACT_EDIT_HOURS = env_int("CONTACT_EDIT_HOURS", 72)

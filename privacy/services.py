@@ -27,6 +27,8 @@ from fidelity.models import Contact, Exposure
 from instruments.models import AUDIT_TARGET_TYPES, Assessment
 from pathways.models import PendingSpell, QualityFlag, Spell
 from randomisation.models import Allocation
+from surveys.consent import pdf as consent_pdf
+from surveys.consent.models import ConsentRecord, ConsentRequest
 from trial import audit, personal_numbers
 from trial.models import (
     AuditEvent,
@@ -97,6 +99,8 @@ def _audit_targets(p: Participant) -> Q:
         "randomisation.allocation": Allocation.objects.filter(participant=p),
         "fidelity.contact": Contact.objects.filter(participant=p),
         "fidelity.exposure": Exposure.objects.filter(participant=p),
+        "surveys.consentrecord": ConsentRecord.objects.filter(participant=p),
+        "surveys.consentrequest": ConsentRequest.objects.filter(participant=p),
     }
     condition = Q(pk__in=[])
     for label, rows in querysets.items():
@@ -169,6 +173,15 @@ def collect_participant_data(participant: Participant) -> dict[str, Any]:
         "spells": [_row(s) for s in Spell.objects.filter(participant=p)],
         "data_quality_flags": [_row(f) for f in QualityFlag.objects.filter(participant=p)],
         "withdrawal": [_row(w) for w in Withdrawal.objects.filter(participant=p)],
+        # Never the typed name (the signed PDFs, which show it, are copied beside the files).
+        "consent_records": [
+            {**_row(r, exclude=ConsentRecord.AUDIT_EXCLUDE), "version": r.text.version}
+            for r in ConsentRecord.objects.filter(participant=p).select_related("text")
+        ],
+        "consent_requests": [
+            {**_row(r, exclude=ConsentRequest.AUDIT_EXCLUDE), "version": r.text.version}
+            for r in ConsentRequest.objects.filter(participant=p).select_related("text")
+        ],
         "loss_to_follow_up": [_row(x) for x in LossToFollowUp.objects.filter(participant=p)],
         "audit_events": [
             _row(e) for e in AuditEvent.objects.filter(_audit_targets(p)).order_by("created_at")
@@ -214,6 +227,7 @@ def export_participant(participant: Participant, out: Path, *, actor: User) -> l
         path = out / f"{stem}-{section}.csv"
         _write_csv(path, rows)
         written.append(path)
+    written.extend(_copy_consent_pdfs(participant, out, stem))
     audit.record(
         "participant.exported",
         participant,
@@ -221,6 +235,19 @@ def export_participant(participant: Participant, out: Path, *, actor: User) -> l
         data={"files": [p.name for p in written]},
     )
     return written
+
+
+def _copy_consent_pdfs(participant: Participant, out: Path, stem: str) -> list[Path]:
+    """The participant's signed consent PDFs (what they saw and confirmed), for the export."""
+    copied = []
+    records = ConsentRecord.objects.filter(participant=participant).exclude(pdf_file="")
+    for record in records.select_related("participant__trial"):
+        source = consent_pdf.path_of(record)
+        if source.is_file():
+            target = out / f"{stem}-consent-{record.pk}.pdf"
+            target.write_bytes(source.read_bytes())
+            copied.append(target)
+    return copied
 
 
 # --- erasure -------------------------------------------------------------------------------
@@ -265,11 +292,13 @@ def erase_participant(
 
     Removed: the personal number and its hash, baseline covariates, assessments (their visits
     are reopened and their contamination answers cleared), spells, data-quality flags and
-    pending imported spells. Blanked: free-text notes of contacts, exposures and the
-    withdrawal's and loss's free text. Kept: the participant row with its study id, site,
-    dates and status, the screening record, the allocation (the hash chain and CONSORT's
-    randomised and withdrawn counts stay intact) and the contacts' coded fields (dose and
-    reach). The audit trail is append-only and keeps its events, which never hold the
+    pending imported spells. Blanked: the typed names of consent records, free-text notes of
+    contacts, exposures and the withdrawal's and loss's free text. Kept: the participant row
+    with its study id, site, dates and status, the screening record, the allocation (the hash
+    chain and CONSORT's randomised and withdrawn counts stay intact), the contacts' coded
+    fields (dose and reach), and the consent records with their signed PDFs (the proof of
+    consent the trial must keep; docs/decisions.md "Electronic consent"). The audit trail is
+    append-only and keeps its events, which never hold the typed name or the
     personal number.
 
     Atomic; raises PrivacyError (nothing changed) if the withdrawal does not allow erasure or
@@ -284,6 +313,7 @@ def erase_participant(
         spells = Spell.objects.filter(participant=p)
         contacts = Contact.objects.filter(participant=p).exclude(note="")
         exposures = Exposure.objects.filter(participant=p).exclude(note="")
+        consent_names = ConsentRecord.objects.filter(participant=p).exclude(typed_name_encrypted="")
         counts = {
             "personal_number": int(bool(p.personal_number_encrypted)),
             "covariates": len(p.baseline or {}),
@@ -293,6 +323,7 @@ def erase_participant(
             "pending_spells": PendingSpell.objects.filter(participant=p).count(),
             "contact_notes": contacts.count(),
             "exposure_notes": exposures.count(),
+            "consent_names": consent_names.count(),
         }
         report = ErasureReport(counts=counts, dry_run=dry_run)
         if dry_run:
@@ -306,6 +337,7 @@ def erase_participant(
         PendingSpell.objects.filter(participant=p).delete()
         contacts.update(note="")
         exposures.update(note="")
+        consent_names.update(typed_name_encrypted="")
         Withdrawal.objects.filter(participant=p).update(reason="")
         LossToFollowUp.objects.filter(participant=p).update(detail="")
         p.personal_number_encrypted = ""

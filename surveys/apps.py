@@ -9,3 +9,16 @@ class SurveysConfig(AppConfig):
     def ready(self) -> None:
         # The participant page's panel (trial imports nothing of ours).
         from surveys import hooks  # noqa: F401
+        from surveys.consent import hooks as consent_hooks  # noqa: F401
+        from surveys.consent import tasks  # noqa: F401  # not found by autodiscovery
+        from trial.extensions import NavItem, register_nav_item
+
+        register_nav_item(
+            NavItem(
+                _("Consent texts"),
+                "consent_staff:texts",
+                perm="manage_consent",
+                order=89,
+                group="setup",
+            )
+        )

@@ -186,3 +186,12 @@ class Draft(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visit} {self.instrument.code}"
+
+
+# Electronic consent's models live in their subpackage; imported here so that they belong to
+# this app (and its migrations).
+from surveys.consent.models import (  # noqa: E402, F401
+    ConsentRecord,
+    ConsentRequest,
+    ConsentText,
+)

@@ -72,6 +72,8 @@ class Perm(StrEnum):
     LOCK_ANALYSIS_PLAN = "lock_analysis_plan"
     DEFINE_INSTRUMENTS = "define_instruments"
     KEEP_UNIT_COSTS = "keep_unit_costs"
+    # Consent texts, re-consent requests and the signed consent PDFs (surveys/consent).
+    MANAGE_CONSENT = "manage_consent"
 
 
 Role = Membership.Role
@@ -99,6 +101,7 @@ ROLE_PERMS: dict[str, frozenset[Perm]] = {
             Perm.DOWNLOAD_REPORT,
             Perm.DEFINE_INSTRUMENTS,
             Perm.KEEP_UNIT_COSTS,
+            Perm.MANAGE_CONSENT,
         }
     ),
     # Caseworkers deliver the intervention, so they know the arm; they see only their sites.

@@ -31,6 +31,8 @@ from pathways.models import QualityFlag, Spell, SpellImport, SpellState
 from randomisation.models import Allocation, Scheme, SimulationRun
 from reports.models import AnalysisPlan, ReportRequest
 from reports.services import report_folder
+from surveys.consent import pdf as consent_pdf
+from surveys.consent.models import ConsentRecord, ConsentText
 from tests import factories
 from tests.conftest import PERSONAS, TEST_CHAIN_KEY, verified_login
 from trial.models import (
@@ -273,6 +275,33 @@ def _populate(
         valid_from=dt.date(2025, 1, 1),
     )
     put("unit_cost", "inside", unit_cost.pk)
+    # A published consent text in force, and a signed consent (with its PDF) per place.
+    text = ConsentText.objects.create(
+        trial=trial,
+        version="1.0",
+        text_nb="Tekst",
+        text_en="Text",
+        effective_on=dt.date(2025, 1, 1),
+        status=ConsentText.Status.PUBLISHED,
+        published_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    )
+    put("consent_text", "inside", text.pk)
+    consent_pdf.folder(trial.code).mkdir(parents=True, exist_ok=True)
+    for place in places:
+        record = ConsentRecord.objects.create(
+            participant=Participant.objects.get(
+                trial=trial, study_id=objects["participant"][place]
+            ),
+            text=text,
+            outcome=ConsentRecord.Outcome.CONSENTED,
+            language="nb",
+            channel=ConsentRecord.Channel.LINK,
+            recorded_at=dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+            text_sha256="0" * 64,
+            pdf_file=f"consent-matrix-{place}.pdf",
+        )
+        (consent_pdf.folder(trial.code) / record.pdf_file).write_bytes(b"%PDF-1.4 matrix\n")
+        put("consent_record", place, record.pk)
     membership = Membership.objects.get(trial=trial, user=authors["inside"])
     put("membership", "inside", membership.pk)
     assignment = SiteAssignment.objects.create(

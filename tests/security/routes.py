@@ -56,6 +56,9 @@ KINDS: dict[str, tuple[bool, bool, Any]] = {
     "plan_version": (False, False, 999),
     "export": (False, False, "nope"),
     "survey_link": (False, False, "0" * 64),
+    "consent_text": (False, True, 999_999_999),
+    # A signed consent belongs to a participant, who lives at a site.
+    "consent_record": (True, True, 999_999_999),
     "which": (False, False, "nope"),
 }
 
@@ -249,6 +252,48 @@ ROUTES: list[Route] = [
     Route("surveys:thanks", {G: read(status=404)}, {"token": "survey_link"}, audience="public"),
     Route(
         "surveys:opt_out",
+        {G: read(status=404), PO: read(status=404)},
+        {"token": "survey_link"},
+        audience="public",
+    ),
+    # Electronic consent: coordinators keep the texts and download signed PDFs; staff who meet
+    # participants show the consent screen on their device; the consent link is public.
+    Route("consent_staff:texts", {G: read(P.MANAGE_CONSENT)}),
+    Route("consent_staff:new", {G: read(P.MANAGE_CONSENT), PO: write(P.MANAGE_CONSENT)}),
+    Route(
+        "consent_staff:edit",
+        {G: read(P.MANAGE_CONSENT), PO: write(P.MANAGE_CONSENT)},
+        {"text_id": "consent_text"},
+    ),
+    Route(
+        "consent_staff:publish",
+        {G: post_only(P.MANAGE_CONSENT), PO: write(P.MANAGE_CONSENT)},
+        {"text_id": "consent_text"},
+    ),
+    Route(
+        "consent_staff:reconsent",
+        {G: post_only(P.MANAGE_CONSENT), PO: write(P.MANAGE_CONSENT)},
+        {"text_id": "consent_text"},
+    ),
+    Route("consent_staff:pdf", {G: read(P.MANAGE_CONSENT)}, {"record_id": "consent_record"}),
+    Route(
+        "consent_staff:device",
+        {G: read(P.RECORD_ASSESSMENT), PO: write(P.RECORD_ASSESSMENT)},
+        {"study_id": "participant"},
+    ),
+    Route(
+        "consent_staff:send",
+        {G: post_only(P.MANAGE_CONSENT), PO: write(P.MANAGE_CONSENT)},
+        {"study_id": "participant"},
+    ),
+    Route(
+        "consent:page",
+        {G: read(status=404), PO: read(status=404)},
+        {"token": "survey_link"},
+        audience="public",
+    ),
+    Route(
+        "consent:withdraw",
         {G: read(status=404), PO: read(status=404)},
         {"token": "survey_link"},
         audience="public",
@@ -630,6 +675,15 @@ ROUTES: list[Route] = [
         {G: API_NO_GET, PO: write(P.CONFIGURE_TRIAL)},
         {"exposure_id": "site_event"},
     ),
+    Route("v1:consent-text-list", {G: read(P.MANAGE_CONSENT), PO: write(P.MANAGE_CONSENT)}),
+    Route(
+        "v1:consent-text-detail",
+        {G: read(P.MANAGE_CONSENT), "PUT": write(P.MANAGE_CONSENT)},
+        {"text_id": "consent_text"},
+    ),
+    Route("v1:consent-text-publish", {PO: write(P.MANAGE_CONSENT)}, {"text_id": "consent_text"}),
+    Route("v1:consent-text-reconsent", {PO: write(P.MANAGE_CONSENT)}, {"text_id": "consent_text"}),
+    Route("v1:consent-record-list", {G: read(P.VIEW_PARTICIPANTS)}),
     Route(
         "v1:adaptation-list",
         {G: read(P.VIEW_ALLOCATION), PO: write(P.CONFIGURE_TRIAL)},
