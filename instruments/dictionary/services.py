@@ -17,10 +17,11 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from instruments.definition import Definition, DefinitionError, check_definition
+from instruments.definition import Definition, DefinitionError
 from instruments.dictionary import csvio, redcap
 from instruments.dictionary.csvio import OWN, REDCAP, ParsedFile, ParsedInstrument, Problem
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
+from instruments.rules import check_definition
 from instruments.setup.services import (
     InstrumentError,
     attach_instrument,
