@@ -37,7 +37,7 @@ from decimal import Decimal
 from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
-from instruments.dictionary.csvio import (
+from instruments.dictionary.files import (
     INSTRUMENT_CODE,
     REDCAP,
     ParsedFile,

@@ -19,7 +19,14 @@ from django.utils.translation import gettext as _
 
 from instruments.definition import Definition, DefinitionError
 from instruments.dictionary import csvio, redcap
-from instruments.dictionary.csvio import OWN, REDCAP, ParsedFile, ParsedInstrument, Problem
+from instruments.dictionary.files import (
+    MAX_FILE_BYTES,
+    OWN,
+    REDCAP,
+    ParsedFile,
+    ParsedInstrument,
+    Problem,
+)
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
 from instruments.rules import check_definition
 from instruments.setup.services import (
@@ -120,7 +127,7 @@ class ImportResult:
 def _content(file: bytes | str | IO[bytes] | IO[str]) -> bytes | str:
     if isinstance(file, bytes | str):
         return file
-    data = file.read(csvio.MAX_FILE_BYTES + 1)
+    data = file.read(MAX_FILE_BYTES + 1)
     return data
 
 
@@ -132,12 +139,12 @@ def read_file(file: bytes | str | IO[bytes] | IO[str], *, format: str) -> Parsed
         parsed = ParsedFile(format=format)
         parsed.error(None, "", _("Unknown format %(format)s.") % {"format": format})
         return parsed
-    if size > csvio.MAX_FILE_BYTES:
+    if size > MAX_FILE_BYTES:
         parsed = ParsedFile(format=format)
         parsed.error(
             None,
             "",
-            _("The file is larger than %(mb)s MB.") % {"mb": csvio.MAX_FILE_BYTES // (1024 * 1024)},
+            _("The file is larger than %(mb)s MB.") % {"mb": MAX_FILE_BYTES // (1024 * 1024)},
         )
         return parsed
     return redcap.read_redcap(data) if format == REDCAP else csvio.read_dictionary(data)
