@@ -23,7 +23,7 @@ from instruments.dictionary.files import MAX_FILE_BYTES, OWN, REDCAP
 from instruments.dictionary.services import DictionaryError, import_dictionary
 from instruments.dictionary.variables import Kind, Variable, variables
 from instruments.dictionary.views import DEFINE
-from trial.api import TrialScopedMixin
+from trial.api import TrialScopedMixin, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
 
 
@@ -261,16 +261,17 @@ class DictionaryView(TrialScopedMixin, APIView):
             body.is_valid(raise_exception=True)
             field, options = "content", body.validated_data
             content = options["content"]
-        try:
-            result = import_dictionary(
-                trial,
-                content,
-                format=options["file_format"],
-                actor=request.user,
-                replace=options["replace"],
-            )
-        except DictionaryError as error:
-            return Response(problems_body(error, field), status=status.HTTP_400_BAD_REQUEST)
+        with service_errors():
+            try:
+                result = import_dictionary(
+                    trial,
+                    content,
+                    format=options["file_format"],
+                    actor=request.user,
+                    replace=options["replace"],
+                )
+            except DictionaryError as error:
+                return Response(problems_body(error, field), status=status.HTTP_400_BAD_REQUEST)
         return Response(
             ImportResultSerializer(result.to_json()).data, status=status.HTTP_201_CREATED
         )

@@ -35,7 +35,7 @@ from instruments.setup.serializers import (
     VisitsSerializer,
 )
 from instruments.setup.services import InstrumentError
-from trial.api import TrialScopedMixin, field_errors
+from trial.api import TrialScopedMixin, field_errors, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
 
 WHERE = re.compile(r"^(?P<part>\w+)\[(?P<index>\d+)\](?:\.(?P<key>\w+))?$")
@@ -112,14 +112,18 @@ def nest_errors(errors: Iterable[tuple[str, str]]) -> dict[str, Any]:
 @contextmanager
 def instrument_errors(fields: Iterable[str] = ()) -> Iterator[None]:
     """An InstrumentError as a 400: definition faults nested under ``definition``; a rule of
-    one field (``code``, ``visits``) under that field; anything else ``non_field_errors``."""
-    try:
-        yield
-    except InstrumentError as error:
-        if error.errors:
-            raise serializers.ValidationError({"definition": nest_errors(error.errors)}) from None
-        field = error.field if error.field in set(fields) else api_settings.NON_FIELD_ERRORS_KEY
-        raise serializers.ValidationError({field: [error.message]}) from None
+    one field (``code``, ``visits``) under that field; anything else ``non_field_errors``.
+    Any other refusal as ``trial.api.service_errors`` turns it into one."""
+    with service_errors():
+        try:
+            yield
+        except InstrumentError as error:
+            if error.errors:
+                nested = {"definition": nest_errors(error.errors)}
+                raise serializers.ValidationError(nested) from None
+            known = error.field in set(fields)
+            field = error.field if known else api_settings.NON_FIELD_ERRORS_KEY
+            raise serializers.ValidationError({field: [error.message]}) from None
 
 
 def instrument_queryset() -> QuerySet[Instrument]:
