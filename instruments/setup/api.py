@@ -114,6 +114,7 @@ def instrument_errors(fields: Iterable[str] = ()) -> Iterator[None]:
     """An InstrumentError as a 400: definition faults nested under ``definition``; a rule of
     one field (``code``, ``visits``) under that field; anything else ``non_field_errors``.
     Any other refusal as ``trial.api.service_errors`` turns it into one."""
+    allowed = set(fields)
     with service_errors():
         try:
             yield
@@ -121,8 +122,7 @@ def instrument_errors(fields: Iterable[str] = ()) -> Iterator[None]:
             if error.errors:
                 nested = {"definition": nest_errors(error.errors)}
                 raise serializers.ValidationError(nested) from None
-            known = error.field in set(fields)
-            field = error.field if known else api_settings.NON_FIELD_ERRORS_KEY
+            field = error.field if error.field in allowed else api_settings.NON_FIELD_ERRORS_KEY
             raise serializers.ValidationError({field: [error.message]}) from None
 
 
