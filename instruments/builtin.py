@@ -38,67 +38,68 @@ HEALTH = [
 ]
 
 
+IN_WORK = "[in_paid_work] = '1'"
+ON_BENEFITS = "[on_benefits] = '1'"
+
+
 def _choices(rows: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return [{"code": code, "label": {"en": en, "nb": nb}} for code, en, nb in rows]
+
+
+def _item(name: str, kind: str, en: str, nb: str, **rest: Any) -> dict[str, Any]:
+    """An item's JSON with its keys in the order ``Item.to_json`` writes them."""
+    return {"name": name, "type": kind, "label": {"en": en, "nb": nb}, **rest}
 
 
 def employment_definition() -> dict[str, Any]:
     """The "Employment and benefits" instrument's definition (JSON, as stored)."""
     return {
         "items": [
-            {
-                "name": "in_paid_work",
-                "type": "yesno",
-                "label": {"en": "In paid work", "nb": "I lønnet arbeid"},
-                "required": True,
-            },
-            {
-                "name": "hours_per_week",
-                "type": "decimal",
-                "label": {"en": "Hours per week", "nb": "Timer per uke"},
-                "min": "0",
-                "max": "80",
-                "decimals": 1,
-                "unit": "h",
-                "show_if": "[in_paid_work] = '1'",
-            },
-            {
-                "name": "monthly_earnings",
-                "type": "integer",
-                "label": {"en": "Monthly earnings (NOK)", "nb": "Månedsinntekt (kr)"},
-                "min": "0",
-                "max": "500000",
-                "unit": "NOK",
-                "show_if": "[in_paid_work] = '1'",
-            },
-            {
-                "name": "occupation_code",
-                "type": "occupation",
-                "label": {"en": "Occupation (STYRK-08)", "nb": "Yrke (STYRK-08)"},
-                "show_if": "[in_paid_work] = '1'",
-            },
-            {
-                "name": "on_benefits",
-                "type": "yesno",
-                "label": {"en": "On benefits", "nb": "Mottar ytelse"},
-                "required": True,
-            },
-            {
-                "name": "benefit_type",
-                "type": "choice",
-                "label": {"en": "Benefit type", "nb": "Ytelsestype"},
-                "choices": _choices(BENEFIT_TYPES),
-                "show_if": "[on_benefits] = '1'",
-            },
-            {
-                "name": "self_rated_health",
-                "type": "choice",
-                "label": {
-                    "en": "Self-rated health (1 poor – 5 excellent)",
-                    "nb": "Egenvurdert helse (1 dårlig – 5 utmerket)",
-                },
-                "choices": _choices(HEALTH),
-            },
+            _item("in_paid_work", "yesno", "In paid work", "I lønnet arbeid", required=True),
+            _item(
+                "hours_per_week",
+                "decimal",
+                "Hours per week",
+                "Timer per uke",
+                min="0",
+                max="80",
+                decimals=1,
+                unit="h",
+                show_if=IN_WORK,
+            ),
+            _item(
+                "monthly_earnings",
+                "integer",
+                "Monthly earnings (NOK)",
+                "Månedsinntekt (kr)",
+                min="0",
+                max="500000",
+                unit="NOK",
+                show_if=IN_WORK,
+            ),
+            _item(
+                "occupation_code",
+                "occupation",
+                "Occupation (STYRK-08)",
+                "Yrke (STYRK-08)",
+                show_if=IN_WORK,
+            ),
+            _item("on_benefits", "yesno", "On benefits", "Mottar ytelse", required=True),
+            _item(
+                "benefit_type",
+                "choice",
+                "Benefit type",
+                "Ytelsestype",
+                choices=_choices(BENEFIT_TYPES),
+                show_if=ON_BENEFITS,
+            ),
+            _item(
+                "self_rated_health",
+                "choice",
+                "Self-rated health (1 poor – 5 excellent)",
+                "Egenvurdert helse (1 dårlig – 5 utmerket)",
+                choices=_choices(HEALTH),
+            ),
         ],
         "missing_codes": [
             {"code": code, "label": label.to_json()} for code, label in DEFAULT_MISSING_CODES

@@ -4,7 +4,7 @@ An instrument version's definition is stored as JSON (``InstrumentVersion.defini
 into these frozen dataclasses. Everything that works from a definition (the staff and participant
 forms, the API and its schema, the import, the data dictionary, the reports) goes through
 :func:`Definition.from_json` and :func:`clean_answers`, so there is one reading of what an answer
-may be.
+may be. Whether a definition may be stored at all is ``instruments.rules.check_definition``.
 
 This module does not touch the ORM or the request: it is tested on its own.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -316,183 +316,7 @@ class DefinitionError(ValueError):
         self.errors = errors
 
 
-def check_definition(definition: Definition, *, taken: Iterable[str] = ()) -> None:
-    """Refuse a definition that cannot be used; ``taken`` are variable names other instruments
-    of the trial use already (names are unique across a trial, so the dictionary is flat).
-
-    Raises DefinitionError listing every fault."""
-    errors: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    taken = set(taken)
-    for index, item in enumerate(definition.items):
-        where = f"items[{index}]"
-        errors.extend(_item_faults(item, where))
-        if item.name in seen:
-            errors.append(
-                (f"{where}.name", _("The name %(name)s is used twice.") % {"name": item.name})
-            )
-        if item.name in taken:
-            errors.append(
-                (
-                    f"{where}.name",
-                    _("Another instrument of the trial uses the name %(name)s.")
-                    % {"name": item.name},
-                )
-            )
-        seen.add(item.name)
-    earlier: set[str] = set()
-    for index, item in enumerate(definition.items):
-        try:
-            node = item.condition
-        except branching.ConditionError as exc:
-            errors.append(
-                (
-                    f"items[{index}].show_if",
-                    _("The condition cannot be read: %(error)s") % {"error": exc},
-                )
-            )
-            earlier.add(item.name)
-            continue
-        for ref in branching.references(node):
-            if ref.name not in earlier:
-                errors.append(
-                    (
-                        f"items[{index}].show_if",
-                        _("The condition refers to %(name)s, which is not an earlier item.")
-                        % {"name": ref.name},
-                    )
-                )
-            else:
-                target = definition.item(ref.name)
-                if ref.option is not None and target is not None and target.type != ItemType.MULTI:
-                    errors.append(
-                        (
-                            f"items[{index}].show_if",
-                            _("Only a multiple-choice item has options to test: %(name)s.")
-                            % {"name": ref.name},
-                        )
-                    )
-        earlier.add(item.name)
-    by_name = {i.name: i for i in definition.items}
-    for index, scale in enumerate(definition.scales):
-        where = f"scales[{index}]"
-        if not NAME.match(scale.name) or len(scale.name) > NAME_MAX:
-            errors.append(
-                (
-                    f"{where}.name",
-                    name_rule(),
-                )
-            )
-        if scale.name in seen or scale.name in taken:
-            errors.append(
-                (f"{where}.name", _("The name %(name)s is used already.") % {"name": scale.name})
-            )
-        seen.add(scale.name)
-        if not scale.items:
-            errors.append((f"{where}.items", _("A scale needs at least one item.")))
-        for name in (*scale.items, *scale.reverse):
-            item = by_name.get(name)
-            if item is None:
-                errors.append(
-                    (
-                        f"{where}.items",
-                        _("%(name)s is not an item of this instrument.") % {"name": name},
-                    )
-                )
-            elif not _numeric_item(item):
-                errors.append(
-                    (
-                        f"{where}.items",
-                        _("%(name)s has no numeric answers to score.") % {"name": name},
-                    )
-                )
-            elif name in scale.reverse and _answer_range(item) is None:
-                errors.append(
-                    (
-                        f"{where}.reverse",
-                        _("%(name)s needs a minimum and a maximum to be reverse-coded.")
-                        % {"name": name},
-                    )
-                )
-        if not 0 <= scale.max_missing < max(len(scale.items), 1):
-            errors.append(
-                (
-                    f"{where}.max_missing",
-                    _("At most %(n)s items may be missing.") % {"n": max(len(scale.items) - 1, 0)},
-                )
-            )
-    codes = [m.code for m in definition.missing_codes]
-    for index, code in enumerate(codes):
-        if not CODE.match(code) or codes.index(code) != index:
-            errors.append(
-                (
-                    f"missing_codes[{index}].code",
-                    _("Missing-data codes are short, unique and without spaces."),
-                )
-            )
-    if not definition.items:
-        errors.append(("items", _("An instrument needs at least one item.")))
-    if errors:
-        raise DefinitionError(errors)
-
-
-def _item_faults(item: Item, where: str) -> list[tuple[str, str]]:
-    errors: list[tuple[str, str]] = []
-    if not NAME.match(item.name) or len(item.name) > NAME_MAX:
-        errors.append(
-            (
-                f"{where}.name",
-                name_rule(),
-            )
-        )
-    if not (item.label.en or item.label.nb):
-        errors.append((f"{where}.label", _("Give the item a label.")))
-    if item.type in {ItemType.CHOICE, ItemType.MULTI}:
-        if not item.choices:
-            errors.append((f"{where}.choices", _("List the choices, one code and label each.")))
-        codes = [c.code for c in item.choices]
-        for code in codes:
-            if not CODE.match(code):
-                errors.append(
-                    (
-                        f"{where}.choices",
-                        _("The code %(code)s is not a short code without spaces.") % {"code": code},
-                    )
-                )
-        if len(set(codes)) != len(codes):
-            errors.append((f"{where}.choices", _("A choice code is used twice.")))
-    elif item.choices:
-        errors.append((f"{where}.choices", _("Only choice items have choices.")))
-    numeric = item.type in {ItemType.INTEGER, ItemType.DECIMAL}
-    if (item.minimum is not None or item.maximum is not None) and not numeric:
-        errors.append((f"{where}.min", _("Only numbers have a range.")))
-    if item.minimum is not None and item.maximum is not None and item.minimum > item.maximum:
-        errors.append((f"{where}.max", _("The maximum is below the minimum.")))
-    if item.decimals is not None and (item.type != ItemType.DECIMAL or not 0 <= item.decimals <= 6):
-        errors.append((f"{where}.decimals", _("Decimals apply to decimal items, 0 to 6.")))
-    if item.pattern:
-        if item.type != ItemType.TEXT:
-            errors.append((f"{where}.pattern", _("Only text items have a format check.")))
-        else:
-            try:
-                re.compile(item.pattern)
-            except re.error as exc:
-                errors.append(
-                    (
-                        f"{where}.pattern",
-                        _("The format check is not a valid pattern: %(error)s") % {"error": exc},
-                    )
-                )
-    return errors
-
-
-def _numeric_item(item: Item) -> bool:
-    if item.type in {ItemType.INTEGER, ItemType.DECIMAL, ItemType.YESNO}:
-        return True
-    return item.type == ItemType.CHOICE and all(INTEGER_CODE.match(c.code) for c in item.choices)
-
-
-def _answer_range(item: Item) -> tuple[Decimal, Decimal] | None:
+def answer_range(item: Item) -> tuple[Decimal, Decimal] | None:
     """The lowest and highest possible answer of a numeric item (for reverse coding)."""
     if item.type == ItemType.CHOICE:
         values = [Decimal(c.code) for c in item.choices]
@@ -502,10 +326,6 @@ def _answer_range(item: Item) -> tuple[Decimal, Decimal] | None:
     if item.minimum is None or item.maximum is None:
         return None
     return item.minimum, item.maximum
-
-
-def answer_range(item: Item) -> tuple[Decimal, Decimal] | None:
-    return _answer_range(item)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def raw_value(item: Item, value: Any) -> Any:
     return str(value)
 
 
-def _item_field(item: Item, label: str) -> forms.Field:
+def item_field(item: Item, label: str) -> forms.Field:
     """The field for one item: text in, nothing refused here but what cannot be text."""
     attrs: dict[str, str] = {}
     if item.type == ItemType.YESNO:
@@ -253,7 +253,7 @@ class InstrumentForm(forms.Form):
         codes = [(m.code, m.label.get()) for m in definition.missing_codes]
         for item in definition.items:
             label = item.label.get()
-            field = _item_field(item, label)
+            field = item_field(item, label)
             field.help_text = help_text(item)
             self.fields[item.name] = field
             if codes:

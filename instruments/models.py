@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, Prefetch
 from django.utils.translation import gettext_lazy as _
 
 from instruments.definition import Definition
@@ -21,6 +22,25 @@ from trial.models import AuditEvent, Trial, Visit, VisitDefinition
 AUDIT_TARGET_TYPES = ("instruments.assessment", "trial.assessment")
 """The audit trail's names for an assessment: the old fixed-column assessments moved into this
 table with their ids (``instruments/0002``), and their earlier events name ``trial.assessment``."""
+
+
+class InstrumentQuerySet(models.QuerySet["Instrument"]):
+    def for_listing(self) -> InstrumentQuerySet:
+        """In the trial's order, each with its answer count (``answer_count``), its versions
+        in order and the visits that ask it, in the visits' order (the setup list and API)."""
+        return (
+            self.annotate(answer_count=Count("assessments", distinct=True))
+            .prefetch_related(
+                Prefetch("versions", queryset=InstrumentVersion.objects.order_by("number")),
+                Prefetch(
+                    "visit_links",
+                    queryset=VisitInstrument.objects.select_related("visit_definition").order_by(
+                        "visit_definition__offset_months"
+                    ),
+                ),
+            )
+            .order_by("order", "code")
+        )
 
 
 class Instrument(models.Model):
@@ -40,6 +60,8 @@ class Instrument(models.Model):
     )
     order = models.PositiveSmallIntegerField(_("order"), default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InstrumentQuerySet.as_manager()
 
     class Meta:
         ordering = ["trial", "order", "code"]

@@ -161,73 +161,103 @@ def record_assessment(
         version = instrument.current_version()
     elif version.instrument_id != instrument.pk:
         raise TrialError(_("The version belongs to another instrument."), field="instrument")
-    definition = version.parsed
     try:
-        clean = clean_answers(definition, answers, missing, labels=labels)
+        clean = clean_answers(version.parsed, answers, missing, labels=labels)
     except AnswerError as exc:
         raise AnswersError(exc.errors) from None
     with transaction.atomic():
-        locked = (
-            Visit.objects.select_for_update(of=("self",))
-            .select_related("definition", "participant__trial")
-            .get(pk=visit.pk)
-        )
-        # Again on the row as it stands now: ``visit`` may have been read before a withdrawal.
-        ensure_data_entry_allowed(locked.participant)
-        if locked.missed:
-            raise TrialError(_("This visit is closed already."))
-        if Assessment.objects.filter(visit=locked, instrument=instrument).exists() or (
-            locked.completed_on is not None and not attached
-        ):
-            raise TrialError(
-                _("This instrument is answered at this visit already: correct the answers.")
-            )
-        try:
-            with transaction.atomic():
-                assessment = Assessment.objects.create(
-                    visit=locked,
-                    instrument=instrument,
-                    version=version,
-                    assessed_on=assessed_on,
-                    values=clean.values,
-                    missing=clean.missing,
-                    scores=scoring.derive_scores(definition, clean.values),
-                    source=source,
-                    recorded_by=actor,
-                )
-        except IntegrityError:
-            raise TrialError(
-                _("This instrument is answered at this visit already: correct the answers.")
-            ) from None
-        answered = set(
-            Assessment.objects.filter(visit=locked).values_list("instrument_id", flat=True)
-        )
-        audit.record(
-            "assessment.created",
-            assessment,
+        locked = _lock_for_entry(visit, instrument, attached=attached)
+        assessment = _create_assessment(
+            locked,
+            Entry(locked, instrument, version, assessed_on, clean),
+            source=source,
             actor=actor,
-            trial=locked.participant.trial,
-            data={
-                "after": audit.snapshot(assessment),
-                "in_window": _in_window(locked, assessed_on),
-            },
         )
-        before = audit.snapshot(locked)
-        changed = []
-        if locked.completed_on is None and (not attached or attached <= answered):
-            locked.completed_on = assessed_on
-            changed.append("completed_on")
-        if contamination is not None and contamination != locked.contamination_reported:
-            locked.contamination_reported = contamination
-            changed.append("contamination_reported")
-        if changed:
-            locked.save(update_fields=changed)
-            audit.record_changed(locked, before, actor=actor)
+        _complete_visit(locked, assessed_on, contamination, attached=attached, actor=actor)
         # Apps built on trial react in the same transaction (fidelity: contamination answers).
         extensions.assessment_recorded(assessment, actor=actor)
     visit.completed_on = locked.completed_on
     visit.contamination_reported = locked.contamination_reported
     return assessment
+
+
+def _lock_for_entry(visit: Visit, instrument: Instrument, *, attached: set[int]) -> Visit:
+    """The visit locked, its rules checked again on the row as it stands now (``visit`` may
+    have been read before a withdrawal, a missed visit or another answer). Raises
+    TrialError."""
+    locked = (
+        Visit.objects.select_for_update(of=("self",))
+        .select_related("definition", "participant__trial")
+        .get(pk=visit.pk)
+    )
+    ensure_data_entry_allowed(locked.participant)
+    if locked.missed:
+        raise TrialError(_("This visit is closed already."))
+    if Assessment.objects.filter(visit=locked, instrument=instrument).exists() or (
+        locked.completed_on is not None and not attached
+    ):
+        raise TrialError(
+            _("This instrument is answered at this visit already: correct the answers.")
+        )
+    return locked
+
+
+def _create_assessment(
+    locked: Visit, entry: Entry, *, source: str, actor: User | None
+) -> Assessment:
+    """One instrument's answers saved at the locked visit, scores derived, and audited."""
+    try:
+        with transaction.atomic():
+            assessment = Assessment.objects.create(
+                visit=locked,
+                instrument=entry.instrument,
+                version=entry.version,
+                assessed_on=entry.assessed_on,
+                values=entry.answers.values,
+                missing=entry.answers.missing,
+                scores=scoring.derive_scores(entry.version.parsed, entry.answers.values),
+                source=source,
+                recorded_by=actor,
+            )
+    except IntegrityError:
+        raise TrialError(
+            _("This instrument is answered at this visit already: correct the answers.")
+        ) from None
+    audit.record(
+        "assessment.created",
+        assessment,
+        actor=actor,
+        trial=locked.participant.trial,
+        data={
+            "after": audit.snapshot(assessment),
+            "in_window": _in_window(locked, entry.assessed_on),
+        },
+    )
+    return assessment
+
+
+def _complete_visit(
+    locked: Visit,
+    assessed_on: dt.date,
+    contamination: bool | None,
+    *,
+    attached: set[int],
+    actor: User | None,
+) -> None:
+    """The locked visit completed once every attached instrument is answered (with none
+    attached, by the first answer), and the contamination answer kept; the change audited."""
+    answered = set(Assessment.objects.filter(visit=locked).values_list("instrument_id", flat=True))
+    before = audit.snapshot(locked)
+    changed = []
+    if locked.completed_on is None and (not attached or attached <= answered):
+        locked.completed_on = assessed_on
+        changed.append("completed_on")
+    if contamination is not None and contamination != locked.contamination_reported:
+        locked.contamination_reported = contamination
+        changed.append("contamination_reported")
+    if changed:
+        locked.save(update_fields=changed)
+        audit.record_changed(locked, before, actor=actor)
 
 
 @dataclass(frozen=True)

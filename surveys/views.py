@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from config.network import client_ip
 from instruments.definition import Definition, Item
-from instruments.forms import _item_field, help_text, shown_value
+from instruments.forms import help_text, item_field, shown_value
 from instruments.services import AnswersError
 from surveys import flow, services
 from surveys.models import Invitation
@@ -112,7 +112,7 @@ class ItemForm(forms.Form):
     def __init__(self, item: Item, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.item = item
-        field = _item_field(item, item.label.get())
+        field = item_field(item, item.label.get())
         field.help_text = help_text(item)
         self.fields[item.name] = field
 

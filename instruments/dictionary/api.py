@@ -19,11 +19,11 @@ from rest_framework.views import APIView
 
 from config.api import SchemaTypedInput, validation_error_body
 from instruments.dictionary import csvio
-from instruments.dictionary.csvio import OWN, REDCAP
+from instruments.dictionary.files import MAX_FILE_BYTES, OWN, REDCAP
 from instruments.dictionary.services import DictionaryError, import_dictionary
 from instruments.dictionary.variables import Kind, Variable, variables
 from instruments.dictionary.views import DEFINE
-from trial.api import TrialScopedMixin
+from trial.api import TrialScopedMixin, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
 
 
@@ -107,7 +107,7 @@ class DictionaryContentSerializer(SchemaTypedInput):
     """The same as JSON: the file's text in ``content``."""
 
     content = serializers.CharField(
-        max_length=csvio.MAX_FILE_BYTES,
+        max_length=MAX_FILE_BYTES,
         trim_whitespace=False,
         help_text="The dictionary file's text (CSV, at most 1 MB).",
     )
@@ -255,22 +255,23 @@ class DictionaryView(TrialScopedMixin, APIView):
             upload = DictionaryImportSerializer(data=request.data)
             upload.is_valid(raise_exception=True)
             field, options = "file", upload.validated_data
-            content: bytes | str = options["file"].read(csvio.MAX_FILE_BYTES + 1)
+            content: bytes | str = options["file"].read(MAX_FILE_BYTES + 1)
         else:
             body = DictionaryContentSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             field, options = "content", body.validated_data
             content = options["content"]
-        try:
-            result = import_dictionary(
-                trial,
-                content,
-                format=options["file_format"],
-                actor=request.user,
-                replace=options["replace"],
-            )
-        except DictionaryError as error:
-            return Response(problems_body(error, field), status=status.HTTP_400_BAD_REQUEST)
+        with service_errors():
+            try:
+                result = import_dictionary(
+                    trial,
+                    content,
+                    format=options["file_format"],
+                    actor=request.user,
+                    replace=options["replace"],
+                )
+            except DictionaryError as error:
+                return Response(problems_body(error, field), status=status.HTTP_400_BAD_REQUEST)
         return Response(
             ImportResultSerializer(result.to_json()).data, status=status.HTTP_201_CREATED
         )

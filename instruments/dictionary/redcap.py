@@ -37,7 +37,7 @@ from decimal import Decimal
 from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
-from instruments.dictionary.csvio import (
+from instruments.dictionary.files import (
     INSTRUMENT_CODE,
     REDCAP,
     ParsedFile,
@@ -283,15 +283,36 @@ def _field(
     row: dict[str, str],
     kind: str,
 ) -> None:
-    name = row[VARIABLE]
+    if _refused(parsed, number, row, kind):
+        return
+    _presentation(parsed, number, row)
+    branching = _branching(parsed, number, row)
+    item: dict[str, object] = {
+        "name": row[VARIABLE],
+        "label": {"en": plain_label(row[LABEL]), "nb": plain_label(row[LABEL])},
+        "required": _flag(parsed, number, row, REQUIRED),
+        "show_if": branching,
+    }
+    note = _typed(parsed, number, row, kind, item, plain_label(row.get(NOTE, "")))
+    if note is None:
+        return
+    if note:
+        item["note"] = {"en": note, "nb": note}
+    instrument.items.append(item)
+    instrument.item_rows.append(number)
+
+
+def _refused(parsed: ParsedFile, number: int, row: dict[str, str], kind: str) -> bool:
+    """Whether the field is left out: display text (a warning), a type instruments cannot
+    hold or an identifier (errors)."""
     if kind == "descriptive":
         parsed.warn(number, TYPE, _("A descriptive field only shows text: it is skipped."))
-        return
+        return True
     if kind == "calc":
         parsed.error(
             number, TYPE, _("Calculated fields are not supported; define a scale instead.")
         )
-        return
+        return True
     if kind in {"file", "sql"}:
         parsed.error(
             number,
@@ -302,7 +323,7 @@ def _field(
             )
             % {"type": kind},
         )
-        return
+        return True
     if _flag(parsed, number, row, IDENTIFIER):
         parsed.error(
             number,
@@ -311,10 +332,14 @@ def _field(
                 "An identifier is personal data, which instruments do not hold: take %(name)s "
                 "out of the file (participants are known by their study ID)."
             )
-            % {"name": name},
+            % {"name": row[VARIABLE]},
         )
-        return
-    _presentation(parsed, number, row)
+        return True
+    return False
+
+
+def _branching(parsed: ParsedFile, number: int, row: dict[str, str]) -> str:
+    """The field's branching logic, refused (and left out) when it names an event."""
     branching = row.get(BRANCHING, "")
     if EVENT_REFERENCE.search(branching):
         parsed.error(
@@ -325,16 +350,21 @@ def _field(
                 "reads the answers of the same visit."
             ),
         )
-        branching = ""
-    item: dict[str, object] = {
-        "name": name,
-        "label": {"en": plain_label(row[LABEL]), "nb": plain_label(row[LABEL])},
-        "required": _flag(parsed, number, row, REQUIRED),
-        "show_if": branching,
-    }
-    note = plain_label(row.get(NOTE, ""))
+        return ""
+    return branching
+
+
+def _typed(
+    parsed: ParsedFile,
+    number: int,
+    row: dict[str, str],
+    kind: str,
+    item: dict[str, object],
+    note: str,
+) -> str | None:
+    """The item's type and what goes with it, by REDCap's field type; the item's note (a
+    slider's labels are added to it), or None for a field type REDCap does not have."""
     validation = row.get(VALIDATION, "").lower()
-    low, high = row.get(MIN, ""), row.get(MAX, "")
     choices_text = row.get(CHOICES, "")
     if kind in {"dropdown", "radio", "checkbox"}:
         item["type"] = "multi" if kind == "checkbox" else "choice"
@@ -356,8 +386,8 @@ def _field(
         _unused(parsed, number, row, (CHOICES, VALIDATION, MIN, MAX))
     elif kind == "slider":
         item["type"] = "integer"
-        item["min"] = _number(parsed, number, MIN, low or SLIDER_RANGE[0])
-        item["max"] = _number(parsed, number, MAX, high or SLIDER_RANGE[1])
+        item["min"] = _number(parsed, number, MIN, row.get(MIN, "") or SLIDER_RANGE[0])
+        item["max"] = _number(parsed, number, MAX, row.get(MAX, "") or SLIDER_RANGE[1])
         labels = [plain_label(part) for part in choices_text.split("|") if part.strip()]
         if labels:
             note = " – ".join(part for part in (note, " … ".join(labels)) if part)
@@ -379,11 +409,8 @@ def _field(
             TYPE,
             _("Unknown field type %(type)s.") % {"type": row[TYPE] or "–"},
         )
-        return
-    if note:
-        item["note"] = {"en": note, "nb": note}
-    instrument.items.append(item)
-    instrument.item_rows.append(number)
+        return None
+    return note
 
 
 def _unused(parsed: ParsedFile, number: int, row: dict[str, str], columns: tuple[str, ...]) -> None:

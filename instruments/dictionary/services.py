@@ -17,10 +17,18 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from instruments.definition import Definition, DefinitionError, check_definition
+from instruments.definition import Definition, DefinitionError
 from instruments.dictionary import csvio, redcap
-from instruments.dictionary.csvio import OWN, REDCAP, ParsedFile, ParsedInstrument, Problem
+from instruments.dictionary.files import (
+    MAX_FILE_BYTES,
+    OWN,
+    REDCAP,
+    ParsedFile,
+    ParsedInstrument,
+    Problem,
+)
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
+from instruments.rules import check_definition
 from instruments.setup.services import (
     InstrumentError,
     attach_instrument,
@@ -119,7 +127,7 @@ class ImportResult:
 def _content(file: bytes | str | IO[bytes] | IO[str]) -> bytes | str:
     if isinstance(file, bytes | str):
         return file
-    data = file.read(csvio.MAX_FILE_BYTES + 1)
+    data = file.read(MAX_FILE_BYTES + 1)
     return data
 
 
@@ -131,12 +139,12 @@ def read_file(file: bytes | str | IO[bytes] | IO[str], *, format: str) -> Parsed
         parsed = ParsedFile(format=format)
         parsed.error(None, "", _("Unknown format %(format)s.") % {"format": format})
         return parsed
-    if size > csvio.MAX_FILE_BYTES:
+    if size > MAX_FILE_BYTES:
         parsed = ParsedFile(format=format)
         parsed.error(
             None,
             "",
-            _("The file is larger than %(mb)s MB.") % {"mb": csvio.MAX_FILE_BYTES // (1024 * 1024)},
+            _("The file is larger than %(mb)s MB.") % {"mb": MAX_FILE_BYTES // (1024 * 1024)},
         )
         return parsed
     return redcap.read_redcap(data) if format == REDCAP else csvio.read_dictionary(data)
@@ -181,7 +189,28 @@ def _plan(trial: Trial, parsed: ParsedFile, *, replace: bool) -> _Plan:
     kept = [i for code, i in existing.items() if code not in in_file and not replace]
     removals = [i for code, i in existing.items() if code not in in_file and replace]
     covariates = set(trial.covariates.values_list("key", flat=True))
+    definitions = _definitions(parsed, kept, covariates, problems)
+    usage = _Usage.of(trial, existing)
 
+    result = ImportResult(format=parsed.format, warnings=list(parsed.warnings))
+    for instrument in removals:
+        result.changes.append(_removal(instrument, usage, parsed, problems))
+    result.warnings += _covariate_warnings(parsed, covariates)
+    for item in parsed.instruments:
+        change = _change(item, definitions.get(item.code), existing, usage, problems)
+        if change is not None:
+            result.changes.append(change)
+    if problems:
+        raise DictionaryError(_sorted(problems), result.warnings)
+    return _Plan(result=result, parsed=parsed, existing=existing, removals=removals)
+
+
+def _definitions(
+    parsed: ParsedFile, kept: list[Instrument], covariates: set[str], problems: list[Problem]
+) -> dict[str, Definition]:
+    """Each instrument of the file as a definition, by code, for those that meet the definition
+    rules; their faults, and variable names the trial uses elsewhere, go to ``problems``. A fault
+    on a row the file's reading faulted already is not repeated."""
     held: dict[str, str] = {}
     for instrument in kept:
         for name in _latest_of(instrument).parsed.names:
@@ -195,20 +224,7 @@ def _plan(trial: Trial, parsed: ParsedFile, *, replace: bool) -> _Plan:
             *zip(item.scale_rows, (s["name"] for s in item.scales), strict=True),
         ]
         for row, name in rows:
-            message = None
-            if name in held:
-                message = _("The trial's instrument %(code)s has a variable named %(name)s.") % {
-                    "code": held[name],
-                    "name": name,
-                }
-            elif name in covariates:
-                message = _("The trial has a baseline covariate named %(name)s.") % {"name": name}
-            elif name in first_use and first_use[name][1] != item.code:
-                message = _("Row %(row)s (instrument %(code)s) uses the name %(name)s already.") % {
-                    "row": first_use[name][0],
-                    "code": first_use[name][1],
-                    "name": name,
-                }
+            message = _name_clash(name, item.code, held, covariates, first_use)
             first_use.setdefault(name, (row, item.code))
             if message:
                 problems.append(Problem(row, parsed.variable_column, message))
@@ -225,142 +241,201 @@ def _plan(trial: Trial, parsed: ParsedFile, *, replace: bool) -> _Plan:
             problems.append(Problem(item.first_row, parsed.instrument_column, str(exc)))
             continue
         definitions[item.code] = definition
+    return definitions
 
-    visit_codes = dict(trial.visit_definitions.values_list("code", "pk"))
-    answered: dict[int, set[str]] = {}
-    for instrument_id, visit_code in (
-        Assessment.objects.filter(instrument__trial=trial)
-        .values_list("instrument_id", "visit__definition__code")
-        .distinct()
-    ):
-        answered.setdefault(instrument_id, set()).add(visit_code)
-    asked: dict[int, set[str]] = {}
-    for instrument_id, visit_code in VisitInstrument.objects.filter(
-        instrument__trial=trial
-    ).values_list("instrument_id", "visit_definition__code"):
-        asked.setdefault(instrument_id, set()).add(visit_code)
 
-    result = ImportResult(format=parsed.format, warnings=list(parsed.warnings))
-    for instrument in removals:
-        if instrument.pk in answered:
+def _name_clash(
+    name: str,
+    code: str,
+    held: dict[str, str],
+    covariates: set[str],
+    first_use: dict[str, tuple[int, str]],
+) -> str | None:
+    """Why instrument ``code`` may not have a variable ``name``, if it may not: a kept
+    instrument (``held``), a baseline covariate or another instrument of the file uses it."""
+    if name in held:
+        return _("The trial's instrument %(code)s has a variable named %(name)s.") % {
+            "code": held[name],
+            "name": name,
+        }
+    if name in covariates:
+        return _("The trial has a baseline covariate named %(name)s.") % {"name": name}
+    if name in first_use and first_use[name][1] != code:
+        return _("Row %(row)s (instrument %(code)s) uses the name %(name)s already.") % {
+            "row": first_use[name][0],
+            "code": first_use[name][1],
+            "name": name,
+        }
+    return None
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """Where the trial's instruments are asked and answered, read once for a plan."""
+
+    visit_codes: dict[str, int]
+    answered: dict[int, set[str]]
+    """Instrument id: the codes of the visits with answers to it."""
+    asked: dict[int, set[str]]
+    """Instrument id: the codes of the visits it is attached to."""
+    versions_answered: set[int]
+    """The ids of the instruments' latest versions that have answers."""
+
+    @classmethod
+    def of(cls, trial: Trial, existing: dict[str, Instrument]) -> _Usage:
+        answered: dict[int, set[str]] = {}
+        for instrument_id, visit_code in (
+            Assessment.objects.filter(instrument__trial=trial)
+            .values_list("instrument_id", "visit__definition__code")
+            .distinct()
+        ):
+            answered.setdefault(instrument_id, set()).add(visit_code)
+        asked: dict[int, set[str]] = {}
+        for instrument_id, visit_code in VisitInstrument.objects.filter(
+            instrument__trial=trial
+        ).values_list("instrument_id", "visit_definition__code"):
+            asked.setdefault(instrument_id, set()).add(visit_code)
+        versions_answered = set(
+            Assessment.objects.filter(
+                version__in=[_latest_of(i) for i in existing.values()]
+            ).values_list("version_id", flat=True)
+        )
+        return cls(
+            visit_codes=dict(trial.visit_definitions.values_list("code", "pk")),
+            answered=answered,
+            asked=asked,
+            versions_answered=versions_answered,
+        )
+
+
+def _removal(
+    instrument: Instrument, usage: _Usage, parsed: ParsedFile, problems: list[Problem]
+) -> Change:
+    """The removal of an instrument the file leaves out (refused, in ``problems``, when it has
+    answers)."""
+    if instrument.pk in usage.answered:
+        problems.append(
+            Problem(
+                None,
+                parsed.instrument_column,
+                _(
+                    "The trial's instrument %(code)s has answers, so it cannot be removed: "
+                    "keep it in the file or import without replacing."
+                )
+                % {"code": instrument.code},
+            )
+        )
+    latest = _latest_of(instrument)
+    return Change(
+        code=instrument.code,
+        name_en=instrument.name_en,
+        name_nb=instrument.name_nb,
+        action=Action.REMOVED,
+        version=latest.number,
+        variables=len(latest.parsed.names),
+        removed=tuple(latest.parsed.names),
+    )
+
+
+def _covariate_warnings(parsed: ParsedFile, covariates: set[str]) -> list[Problem]:
+    """The file's covariate rows the trial lacks: an import does not create them."""
+    return [
+        Problem(
+            row,
+            parsed.variable_column,
+            _(
+                "Baseline covariates are set on the trial's setup page: %(name)s is not "
+                "created by an import."
+            )
+            % {"name": name},
+        )
+        for row, name in parsed.covariates
+        if name not in covariates
+    ]
+
+
+def _change(
+    item: ParsedInstrument,
+    definition: Definition | None,
+    existing: dict[str, Instrument],
+    usage: _Usage,
+    problems: list[Problem],
+) -> Change | None:
+    """What the import does to the file's instrument ``item`` (None when its definition is at
+    fault); visits the trial lacks, or that would drop answers, go to ``problems``."""
+    visits = item.visits
+    if visits is not None:
+        unknown = [code for code in visits if code not in usage.visit_codes]
+        if unknown:
             problems.append(
                 Problem(
-                    None,
-                    parsed.instrument_column,
-                    _(
-                        "The trial's instrument %(code)s has answers, so it cannot be removed: "
-                        "keep it in the file or import without replacing."
-                    )
-                    % {"code": instrument.code},
+                    item.first_row,
+                    "visits",
+                    _("The trial has no visit %(codes)s.") % {"codes": ", ".join(unknown)},
                 )
             )
-        result.changes.append(
-            Change(
-                code=instrument.code,
-                name_en=instrument.name_en,
-                name_nb=instrument.name_nb,
-                action=Action.REMOVED,
-                version=_latest_of(instrument).number,
-                variables=len(_latest_of(instrument).parsed.names),
-                removed=tuple(_latest_of(instrument).parsed.names),
-            )
+    if definition is None:
+        return None
+    current = existing.get(item.code)
+    if current is None:
+        return Change(
+            code=item.code,
+            name_en=item.name_en,
+            name_nb=item.name_nb,
+            action=Action.CREATED,
+            version=1,
+            variables=len(definition.names),
+            added=tuple(definition.names),
+            visits=visits or None,
+            row=item.first_row,
         )
-    for row, name in parsed.covariates:
-        if name not in covariates:
-            result.warnings.append(
-                Problem(
-                    row,
-                    parsed.variable_column,
-                    _(
-                        "Baseline covariates are set on the trial's setup page: %(name)s is not "
-                        "created by an import."
-                    )
-                    % {"name": name},
-                )
-            )
-
-    versions_answered = set(
-        Assessment.objects.filter(
-            version__in=[_latest_of(i) for i in existing.values()]
-        ).values_list("version_id", flat=True)
+    latest = _latest_of(current)
+    old = _by_name(latest.parsed)
+    new = _by_name(definition)
+    names = (current.name_en, current.name_nb) if item.keep_names else (item.name_en, item.name_nb)
+    new_visits = _new_visits(item, current, usage, problems)
+    same = definition.to_json() == latest.definition
+    if same and names == (current.name_en, current.name_nb) and new_visits is None:
+        action = Action.UNCHANGED
+    elif not same and latest.pk in usage.versions_answered:
+        action = Action.NEW_VERSION
+    else:
+        action = Action.CHANGED
+    return Change(
+        code=item.code,
+        name_en=names[0],
+        name_nb=names[1],
+        action=action,
+        version=latest.number + 1 if action == Action.NEW_VERSION else latest.number,
+        variables=len(definition.names),
+        added=tuple(n for n in new if n not in old),
+        removed=tuple(n for n in old if n not in new),
+        changed=tuple(n for n in new if n in old and old[n] != new[n]),
+        visits=new_visits,
+        row=item.first_row,
     )
-    for item in parsed.instruments:
-        visits = item.visits
-        if visits is not None:
-            unknown = [code for code in visits if code not in visit_codes]
-            if unknown:
-                problems.append(
-                    Problem(
-                        item.first_row,
-                        "visits",
-                        _("The trial has no visit %(codes)s.") % {"codes": ", ".join(unknown)},
-                    )
-                )
-        definition = definitions.get(item.code)
-        if definition is None:
-            continue
-        current = existing.get(item.code)
-        new_json = definition.to_json()
-        if current is None:
-            result.changes.append(
-                Change(
-                    code=item.code,
-                    name_en=item.name_en,
-                    name_nb=item.name_nb,
-                    action=Action.CREATED,
-                    version=1,
-                    variables=len(definition.names),
-                    added=tuple(definition.names),
-                    visits=visits or None,
-                    row=item.first_row,
-                )
-            )
-            continue
-        latest = _latest_of(current)
-        before = latest.parsed
-        old = _by_name(before)
-        new = _by_name(definition)
-        names = (
-            (current.name_en, current.name_nb) if item.keep_names else (item.name_en, item.name_nb)
-        )
-        was_asked = asked.get(current.pk, set())
-        new_visits = None if visits is None or set(visits) == was_asked else visits
-        if new_visits is not None:
-            dropped = (was_asked - set(new_visits)) & answered.get(current.pk, set())
-            if dropped:
-                problems.append(
-                    Problem(
-                        item.first_row,
-                        "visits",
-                        _("Answers exist at %(visits)s: the instrument stays asked there.")
-                        % {"visits": ", ".join(sorted(dropped))},
-                    )
-                )
-        same = new_json == latest.definition
-        if same and names == (current.name_en, current.name_nb) and new_visits is None:
-            action = Action.UNCHANGED
-        elif not same and latest.pk in versions_answered:
-            action = Action.NEW_VERSION
-        else:
-            action = Action.CHANGED
-        result.changes.append(
-            Change(
-                code=item.code,
-                name_en=names[0],
-                name_nb=names[1],
-                action=action,
-                version=latest.number + 1 if action == Action.NEW_VERSION else latest.number,
-                variables=len(definition.names),
-                added=tuple(n for n in new if n not in old),
-                removed=tuple(n for n in old if n not in new),
-                changed=tuple(n for n in new if n in old and old[n] != new[n]),
-                visits=new_visits,
-                row=item.first_row,
+
+
+def _new_visits(
+    item: ParsedInstrument, current: Instrument, usage: _Usage, problems: list[Problem]
+) -> tuple[str, ...] | None:
+    """The visits the file asks an existing instrument at, when they differ from today's; a
+    visit with answers it would drop goes to ``problems``."""
+    visits = item.visits
+    was_asked = usage.asked.get(current.pk, set())
+    if visits is None or set(visits) == was_asked:
+        return None
+    dropped = (was_asked - set(visits)) & usage.answered.get(current.pk, set())
+    if dropped:
+        problems.append(
+            Problem(
+                item.first_row,
+                "visits",
+                _("Answers exist at %(visits)s: the instrument stays asked there.")
+                % {"visits": ", ".join(sorted(dropped))},
             )
         )
-    if problems:
-        raise DictionaryError(_sorted(problems), result.warnings)
-    return _Plan(result=result, parsed=parsed, existing=existing, removals=removals)
+    return visits
 
 
 def _by_name(definition: Definition) -> dict[str, dict[str, Any]]:

@@ -20,8 +20,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from instruments.definition import ITEM_TYPE_LABELS, ItemType
-from instruments.dictionary import csvio
-from instruments.dictionary.csvio import OWN, REDCAP, Problem
+from instruments.dictionary import csvio, files
+from instruments.dictionary.files import OWN, REDCAP, Problem
 from instruments.dictionary.services import (
     Action,
     DictionaryError,
@@ -145,10 +145,10 @@ class ImportForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > csvio.MAX_FILE_BYTES:
+        if upload.size > files.MAX_FILE_BYTES:
             raise forms.ValidationError(
                 _("The file is larger than %(mb)s MB.")
-                % {"mb": csvio.MAX_FILE_BYTES // (1024 * 1024)}
+                % {"mb": files.MAX_FILE_BYTES // (1024 * 1024)}
             )
         return upload
 
@@ -214,7 +214,7 @@ def import_page(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse
                     "trial": trial.pk,
                     "format": file_format,
                     "replace": replace,
-                    "content": csvio.decode(content),
+                    "content": files.decode(content),
                 },
                 salt=TOKEN_SALT,
                 compress=True,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from instruments.models import Instrument, InstrumentVersion, VisitInstrument
+from instruments.models import Instrument, VisitInstrument
 from instruments.setup import services
 from instruments.setup.serializers import (
     InstrumentCreateSerializer,
@@ -35,7 +35,7 @@ from instruments.setup.serializers import (
     VisitsSerializer,
 )
 from instruments.setup.services import InstrumentError
-from trial.api import TrialScopedMixin, field_errors
+from trial.api import TrialScopedMixin, field_errors, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
 
 WHERE = re.compile(r"^(?P<part>\w+)\[(?P<index>\d+)\](?:\.(?P<key>\w+))?$")
@@ -112,34 +112,22 @@ def nest_errors(errors: Iterable[tuple[str, str]]) -> dict[str, Any]:
 @contextmanager
 def instrument_errors(fields: Iterable[str] = ()) -> Iterator[None]:
     """An InstrumentError as a 400: definition faults nested under ``definition``; a rule of
-    one field (``code``, ``visits``) under that field; anything else ``non_field_errors``."""
-    try:
-        yield
-    except InstrumentError as error:
-        if error.errors:
-            raise serializers.ValidationError({"definition": nest_errors(error.errors)}) from None
-        field = error.field if error.field in set(fields) else api_settings.NON_FIELD_ERRORS_KEY
-        raise serializers.ValidationError({field: [error.message]}) from None
-
-
-def instrument_queryset() -> QuerySet[Instrument]:
-    return (
-        Instrument.objects.annotate(answer_count=Count("assessments", distinct=True))
-        .prefetch_related(
-            Prefetch("versions", queryset=InstrumentVersion.objects.order_by("number")),
-            Prefetch(
-                "visit_links",
-                queryset=VisitInstrument.objects.select_related("visit_definition").order_by(
-                    "visit_definition__offset_months"
-                ),
-            ),
-        )
-        .order_by("order", "code")
-    )
+    one field (``code``, ``visits``) under that field; anything else ``non_field_errors``.
+    Any other refusal as ``trial.api.service_errors`` turns it into one."""
+    allowed = set(fields)
+    with service_errors():
+        try:
+            yield
+        except InstrumentError as error:
+            if error.errors:
+                nested = {"definition": nest_errors(error.errors)}
+                raise serializers.ValidationError(nested) from None
+            field = error.field if error.field in allowed else api_settings.NON_FIELD_ERRORS_KEY
+            raise serializers.ValidationError({field: [error.message]}) from None
 
 
 def summary(instrument: Instrument) -> dict[str, Any]:
-    """An instrument as :class:`InstrumentSerializer` shows it (from ``instrument_queryset``)."""
+    """An instrument as :class:`InstrumentSerializer` shows it (read with ``for_listing()``)."""
     versions = list(instrument.versions.all())
     current = versions[-1]
     return {
@@ -157,7 +145,7 @@ def summary(instrument: Instrument) -> dict[str, Any]:
 
 def detail(instrument: Instrument) -> dict[str, Any]:
     """An instrument as :class:`InstrumentDetailSerializer` shows it (read afresh)."""
-    found = instrument_queryset().get(pk=instrument.pk)
+    found = Instrument.objects.for_listing().get(pk=instrument.pk)
     row = summary(found)
     versions = list(
         found.versions.select_related("created_by")
@@ -193,7 +181,7 @@ class InstrumentList(InstrumentScopedMixin, APIView):
         description="Coordinators and data managers. Not paged (a trial has a few).",
     )
     def get(self, request: AuthenticatedRequest, code: str) -> Response:
-        instruments = instrument_queryset().filter(trial=self.get_trial())
+        instruments = Instrument.objects.for_listing().filter(trial=self.get_trial())
         return Response(InstrumentSerializer([summary(i) for i in instruments], many=True).data)
 
     @extend_schema(

@@ -34,6 +34,7 @@ from trial.permissions import Perm
 from trial.views import trial_view
 
 RowForm = Callable[[Any, dict[str, Any] | None, InstrumentVersion], forms.Form]
+RowJson = Callable[[Any, dict[str, Any] | None], dict[str, Any]]
 
 
 def _row_page(
@@ -43,12 +44,10 @@ def _row_page(
     number: int | None,
     *,
     part: str,
-    make_form: RowForm,
-    to_json: Callable[[Any, dict[str, Any] | None], dict[str, Any]],
-    fields: dict[str, str],
 ) -> HttpResponse:
     """Add a row of ``part`` (items or scales; ``number`` None: at the end) or edit row
     ``number`` (1-based), through the same revision as every other change."""
+    make_form, to_json, fields = ROWS[part]
     version, definition = current(instrument)
     rows: list[dict[str, Any]] = definition.setdefault(part, [])
     if number is not None and not 1 <= number <= len(rows):
@@ -92,46 +91,23 @@ def _scale_form(data: Any, base: dict[str, Any] | None, version: InstrumentVersi
     return setup_forms.ScaleForm(data, initial=initial, item_names=item_names)
 
 
-def _item_page(
-    request: HttpRequest, trial: Trial, instrument: Instrument, number: int | None
-) -> HttpResponse:
-    return _row_page(
-        request,
-        trial,
-        instrument,
-        number,
-        part="items",
-        make_form=_item_form,
-        to_json=lambda form, base: form.item_json(base),
-        fields=setup_forms.ITEM_FIELDS,
-    )
-
-
-def _scale_page(
-    request: HttpRequest, trial: Trial, instrument: Instrument, number: int | None
-) -> HttpResponse:
-    return _row_page(
-        request,
-        trial,
-        instrument,
-        number,
-        part="scales",
-        make_form=_scale_form,
-        to_json=lambda form, base: form.scale_json(base),
-        fields=setup_forms.SCALE_FIELDS,
-    )
+ROWS: dict[str, tuple[RowForm, RowJson, dict[str, str]]] = {
+    "items": (_item_form, lambda form, base: form.item_json(base), setup_forms.ITEM_FIELDS),
+    "scales": (_scale_form, lambda form, base: form.scale_json(base), setup_forms.SCALE_FIELDS),
+}
+"""Each part's form, how the form makes the row's JSON, and where a fault of the row is shown."""
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_http_methods(FORM_METHODS)
 def add_item(request: HttpRequest, trial: Trial, instrument: str) -> HttpResponse:
-    return _item_page(request, trial, get_instrument(trial, instrument), None)
+    return _row_page(request, trial, get_instrument(trial, instrument), None, part="items")
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_http_methods(FORM_METHODS)
 def edit_item(request: HttpRequest, trial: Trial, instrument: str, number: int) -> HttpResponse:
-    return _item_page(request, trial, get_instrument(trial, instrument), number)
+    return _row_page(request, trial, get_instrument(trial, instrument), number, part="items")
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)
@@ -243,13 +219,13 @@ def remove_item(request: HttpRequest, trial: Trial, instrument: str, number: int
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_http_methods(FORM_METHODS)
 def add_scale(request: HttpRequest, trial: Trial, instrument: str) -> HttpResponse:
-    return _scale_page(request, trial, get_instrument(trial, instrument), None)
+    return _row_page(request, trial, get_instrument(trial, instrument), None, part="scales")
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_http_methods(FORM_METHODS)
 def edit_scale(request: HttpRequest, trial: Trial, instrument: str, number: int) -> HttpResponse:
-    return _scale_page(request, trial, get_instrument(trial, instrument), number)
+    return _row_page(request, trial, get_instrument(trial, instrument), number, part="scales")
 
 
 @trial_view(Perm.DEFINE_INSTRUMENTS)

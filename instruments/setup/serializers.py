@@ -3,7 +3,7 @@
 The definition is described field by field (items, choices, scales, bands, missing-data codes,
 with their types, patterns and enumerations), so the OpenAPI schema tells a client exactly
 what an instrument may hold and generated clients can check it. The serializers check shape
-only; ``instruments.definition.check_definition`` (through the services) checks the rules:
+only; ``instruments.rules.check_definition`` (through the services) checks the rules:
 unique names, choices only on choice items, conditions on earlier items, scales over numeric
 items. Numbers of a definition (``min``, ``max``, ``multiplier``, a band's ``min``) are decimal
 strings, as stored.

@@ -1,7 +1,7 @@
 """Defining a trial's instruments: create, revise (a new version once answers exist), attach to
 visits, remove.
 
-Every write is atomic, audited and checked with ``instruments.definition.check_definition``;
+Every write is atomic, audited and checked with ``instruments.rules.check_definition``;
 variable names are unique across the trial's instruments.
 """
 
@@ -15,8 +15,9 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from instruments import builtin
-from instruments.definition import Definition, DefinitionError, check_definition
+from instruments.definition import Definition, DefinitionError
 from instruments.models import Assessment, Instrument, InstrumentVersion, VisitInstrument
+from instruments.rules import check_definition
 from trial import audit
 from trial.models import Trial, VisitDefinition
 from trial.services import TrialError

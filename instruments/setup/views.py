@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -56,20 +56,7 @@ def dictionary_url(trial: Trial) -> str:
 @trial_view(Perm.DEFINE_INSTRUMENTS)
 @require_GET
 def instrument_list(request: HttpRequest, trial: Trial) -> HttpResponse:
-    instruments = list(
-        Instrument.objects.filter(trial=trial)
-        .annotate(n_answers=Count("assessments", distinct=True))
-        .prefetch_related(
-            Prefetch("versions", queryset=InstrumentVersion.objects.order_by("number")),
-            Prefetch(
-                "visit_links",
-                queryset=VisitInstrument.objects.select_related("visit_definition").order_by(
-                    "visit_definition__offset_months"
-                ),
-            ),
-        )
-        .order_by("order", "code")
-    )
+    instruments = list(Instrument.objects.filter(trial=trial).for_listing())
     rows = []
     for instrument in instruments:
         versions = list(instrument.versions.all())
@@ -81,7 +68,7 @@ def instrument_list(request: HttpRequest, trial: Trial) -> HttpResponse:
                 "n_items": len(current.items) if current else 0,
                 "n_scales": len(current.scales) if current else 0,
                 "visits": [link.visit_definition for link in instrument.visit_links.all()],
-                "n_answers": instrument.n_answers,
+                "n_answers": instrument.answer_count,  # type: ignore[attr-defined]  # annotated
             }
         )
     context = {

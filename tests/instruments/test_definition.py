@@ -16,10 +16,10 @@ from instruments.definition import (
     DefinitionError,
     Item,
     ItemType,
-    check_definition,
     clean_answers,
     parse_value,
 )
+from instruments.rules import check_definition
 
 
 def definition(*items: dict, scales: tuple[dict, ...] = (), missing: bool = True) -> Definition:

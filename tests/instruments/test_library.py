@@ -18,9 +18,9 @@ from instruments.definition import (
     ItemType,
     Text,
     answer_range,
-    check_definition,
 )
 from instruments.library import LIBRARY, TRANSLATION_NOTE, LibraryScale, add_to_definition
+from instruments.rules import check_definition
 from instruments.scoring import band, derive_scores
 
 WORKING = "working translation — replace with the validated Norwegian version before use"

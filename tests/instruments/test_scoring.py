@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from instruments.definition import DEFAULT_MISSING_CODES, Definition, check_definition
+from instruments.definition import DEFAULT_MISSING_CODES, Definition
+from instruments.rules import check_definition
 from instruments.scoring import band, derive_scores, number, reverse, round_half_away, score
 
 
