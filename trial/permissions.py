@@ -157,7 +157,14 @@ SITE_SCOPED_ROLES = frozenset({Role.CASEWORKER})
 # one of them in any trial must sign in with a second factor (TOTP) when TWO_FACTOR_REQUIRED is
 # on, and a web session not verified by one is refused them here, whatever the view.
 TWO_FACTOR_PERMS = frozenset(
-    {Perm.VIEW_SEALED_LIST, Perm.UNBLIND_EMERGENCY, Perm.UNBLIND_ANALYSIS, Perm.DOWNLOAD_REPORT}
+    {
+        Perm.VIEW_SEALED_LIST,
+        Perm.UNBLIND_EMERGENCY,
+        Perm.UNBLIND_ANALYSIS,
+        Perm.DOWNLOAD_REPORT,
+        # Signed consents carry the participant's typed name.
+        Perm.MANAGE_CONSENT,
+    }
 )
 
 

@@ -42,6 +42,7 @@ def password_login(username: str) -> Client:
 def test_the_sensitive_capabilities_are_one_set() -> None:
     assert {
         Perm.DOWNLOAD_REPORT,
+        Perm.MANAGE_CONSENT,  # signed consents carry a typed name
         Perm.UNBLIND_EMERGENCY,
         Perm.UNBLIND_ANALYSIS,
         Perm.VIEW_SEALED_LIST,
