@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from surveys.delivery import summary_text
 from surveys.models import ContactDetails, Invitation
-from surveys.services import summary_text
 from trial import permissions
 from trial.extensions import Panel, register_participant_panel, register_worklist_notes
 from trial.models import Participant
