@@ -13,7 +13,9 @@ again under the lock before each message.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import logging
+import re
 import secrets
 import smtplib
 from dataclasses import dataclass, field
@@ -22,14 +24,24 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.utils import DNS_NAME
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from instruments.models import Assessment, VisitInstrument
 from surveys import sms
-from surveys.links import answered, link_url, opt_out_url, token_for, token_hash
+from surveys.links import (
+    PROVIDER_ACTOR_NAME,
+    answered,
+    link_url,
+    opt_out,
+    opt_out_url,
+    token_for,
+    token_hash,
+)
 from surveys.models import Invitation, SurveySettings
 from trial import audit
 from trial.models import Participant, Trial, Visit
@@ -198,8 +210,14 @@ def build_email(invitation: Invitation, *, reminder: bool) -> EmailMultiAlternat
         ) % {"trial": invitation.participant.trial.title}
         text = render_to_string("surveys/email/invitation.txt", context)
         html = render_to_string("surveys/email/invitation.html", context)
+    number = invitation.reminders_sent + 1 if reminder else 0
     message = EmailMultiAlternatives(
-        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[contact.email]
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[contact.email],
+        # The provider reports a bounce by this id (``find_by_reference``); no personal data.
+        headers={"Message-ID": f"<{reference_for(invitation)}.{number}@{DNS_NAME}>"},
     )
     message.attach_alternative(html, "text/html")
     return message
@@ -228,7 +246,11 @@ def _deliver(invitation: Invitation, *, reminder: bool) -> None:
     if invitation.channel == Invitation.Channel.EMAIL:
         build_email(invitation, reminder=reminder).send()
     else:
-        sms.send_sms(contact.phone, sms_text(invitation, reminder=reminder))
+        sms.send_sms(
+            contact.phone,
+            sms_text(invitation, reminder=reminder),
+            reference=reference_for(invitation),
+        )
 
 
 def _permanent(error: Exception) -> bool:
@@ -334,24 +356,77 @@ def send_due(day: dt.date) -> SendSummary:
     return summary
 
 
-def record_bounce(invitation: Invitation, *, detail: str, actor: User | None) -> Invitation:
+def record_bounce(
+    invitation: Invitation, *, detail: str, actor: User | None, actor_name: str = ""
+) -> Invitation:
     """Record that a message came back (a bounce reported later by the mail or SMS provider,
-    or noted by staff): no more messages by this channel for this invitation. Audited. Safe
-    to repeat."""
+    or noted by staff): no more messages by this channel for this invitation. Audited, under
+    ``actor_name`` when no user did it (the provider). Safe to repeat."""
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if locked.status != Invitation.Status.BOUNCED:
             locked.status = Invitation.Status.BOUNCED
             locked.last_error = detail[:200]
             locked.save(update_fields=["status", "last_error"])
-            audit.record(
+            event = audit.build(
                 "invitation.bounced",
                 locked,
                 actor=actor,
                 trial=invitation.participant.trial,
                 data={"channel": locked.channel},
             )
+            if actor_name:
+                event.actor_name = actor_name
+            event.save()
     return locked
+
+
+# --- what the mail or SMS provider reports back --------------------------------------------
+
+REFERENCE = re.compile(r"inv-([0-9]{1,18})-([0-9a-f]{20})")
+
+
+def reference_for(invitation: Invitation) -> str:
+    """The invitation's name towards the mail and SMS providers (in the e-mail's Message-ID,
+    in the SMS gateway's request): the row id and a keyed tag of its nonce, so that it holds
+    no personal data and a guessed one names nothing."""
+    tag = salted_hmac("surveys.reference", invitation.nonce, algorithm="sha256").hexdigest()
+    return f"inv-{invitation.pk}-{tag[:20]}"
+
+
+def find_by_reference(text: str) -> Invitation | None:
+    """The invitation a reference names, also inside a Message-ID ("<inv-12-…​.0@host>"), or
+    None for anything else."""
+    match = REFERENCE.search(text or "")
+    if match is None:
+        return None
+    found = (
+        Invitation.objects.select_related("participant__trial")
+        .filter(pk=int(match.group(1)))
+        .first()
+    )
+    if found is None or not hmac.compare_digest(reference_for(found), match.group(0)):
+        return None
+    return found
+
+
+class ProviderEvent:
+    BOUNCE = "bounce"
+    OPT_OUT = "opt_out"
+
+
+def record_provider_report(invitation: Invitation, *, event: str, detail: str) -> Invitation:
+    """What the mail or SMS provider reported about a message: a bounce (no more messages by
+    that channel for the invitation) or an opt-out (the participant asked the provider for no
+    more messages: every open invitation of theirs stopped). Audited as the provider's.
+    Safe to repeat."""
+    if event == ProviderEvent.OPT_OUT:
+        opt_out(invitation, through="provider")
+        invitation.refresh_from_db()
+        return invitation
+    return record_bounce(
+        invitation, detail=detail or "bounced", actor=None, actor_name=PROVIDER_ACTOR_NAME
+    )
 
 
 def summary_text(invitations: list[Invitation], day: dt.date) -> str:

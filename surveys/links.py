@@ -29,6 +29,9 @@ from trial.models import Participant
 PARTICIPANT_ACTOR_NAME = "participant (link)"
 """The audit trail's name for what a participant did through their link."""
 
+PROVIDER_ACTOR_NAME = "mail/SMS provider"
+"""The audit trail's name for what the mail or SMS provider reported (bounces, opt-outs)."""
+
 
 class LinkUnusable(Exception):
     """The token names no usable link: unknown, expired, stopped, or its trial switched links
@@ -183,9 +186,10 @@ def submit_answers(invitation: Invitation) -> Assessment:
     return assessment
 
 
-def opt_out(invitation: Invitation) -> ContactDetails:
+def opt_out(invitation: Invitation, *, through: str = "link") -> ContactDetails:
     """The participant asks for no more messages: recorded on their contact details, every
-    open invitation of theirs stopped, audited as theirs. Safe to repeat."""
+    open invitation of theirs stopped, audited as theirs (``through`` the link, or reported
+    by the mail or SMS ``provider``). Safe to repeat."""
     with transaction.atomic():
         contact, _created = ContactDetails.objects.select_for_update().get_or_create(
             participant_id=invitation.participant_id
@@ -200,8 +204,10 @@ def opt_out(invitation: Invitation) -> ContactDetails:
                 "participant.opted_out",
                 invitation.participant,
                 actor=None,
-                data={"through": "link", "channel": invitation.channel},
+                data={"through": through, "channel": invitation.channel},
             )
-            event.actor_name = PARTICIPANT_ACTOR_NAME
+            event.actor_name = (
+                PROVIDER_ACTOR_NAME if through == "provider" else PARTICIPANT_ACTOR_NAME
+            )
             event.save()
     return contact
