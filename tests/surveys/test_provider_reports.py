@@ -51,8 +51,8 @@ def scene() -> Scene:
 
 
 def report(body: dict[str, Any], secret: str | None = SECRET) -> Any:
-    headers = {"HTTP_X_PROVIDER_SECRET": secret} if secret is not None else {}
-    return Client().post(URL, body, content_type="application/json", **headers)
+    headers = {"X-Provider-Secret": secret} if secret is not None else {}
+    return Client().post(URL, body, content_type="application/json", headers=headers)
 
 
 def test_an_sms_bounce_by_reference_stops_that_channel_and_is_audited(
