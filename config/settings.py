@@ -382,6 +382,8 @@ REST_FRAMEWORK = {
 API_THROTTLE_RATES = {
     "anon": env_str("API_THROTTLE_ANON", "30/minute"),
     "user": env_str("API_THROTTLE_USER", "3000/minute"),
+    # The mail/SMS provider's bounce and opt-out reports, per client address.
+    "surveys_provider": env_str("API_THROTTLE_SURVEYS_PROVIDER", "120/minute"),
 }
 for _scope, _rate in API_THROTTLE_RATES.items():
     if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
@@ -508,6 +510,9 @@ SURVEY_LINK_RATE = env_str("SURVEY_LINK_RATE", "60/minute")
 SURVEY_MAX_ATTEMPTS = env_int("SURVEY_MAX_ATTEMPTS", 5)
 # Days a consent link (surveys/consent) works after it is made.
 CONSENT_LINK_DAYS = env_int("CONSENT_LINK_DAYS", 30)
+# The shared secret the mail or SMS provider sends in X-Provider-Secret when it reports a bounce
+# or an opt-out (POST /api/v1/surveys/bounces/). Empty: the endpoint answers 404.
+SURVEY_PROVIDER_SECRET = env_str("SURVEY_PROVIDER_SECRET", "")
 
 # How long the author of a logged contact may still correct it; after that it is locked.
 CONTACT_EDIT_HOURS = env_int("CONTACT_EDIT_HOURS", 72)

@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("instruments.dictionary.api_urls")),
     path("", include("instruments.setup.api_urls")),
     path("", include("surveys.consent.api_urls")),
+    path("", include("surveys.api_urls")),
     path("auth/token/", obtain_token, name="token"),
     path("auth/tokens/", token_list, name="token-list"),
     path("auth/tokens/revocation/", token_revocation, name="token-revocation"),

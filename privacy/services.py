@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import decimal
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from pathways.models import PendingSpell, QualityFlag, Spell
 from randomisation.models import Allocation
 from surveys.consent import pdf as consent_pdf
 from surveys.consent.models import ConsentRecord, ConsentRequest
+from surveys.links import token_for, token_hash
+from surveys.models import ContactDetails, Draft, Invitation
 from trial import audit, personal_numbers
 from trial.models import (
     AuditEvent,
@@ -101,6 +104,7 @@ def _audit_targets(p: Participant) -> Q:
         "fidelity.exposure": Exposure.objects.filter(participant=p),
         "surveys.consentrecord": ConsentRecord.objects.filter(participant=p),
         "surveys.consentrequest": ConsentRequest.objects.filter(participant=p),
+        "surveys.invitation": Invitation.objects.filter(participant=p),
     }
     condition = Q(pk__in=[])
     for label, rows in querysets.items():
@@ -183,8 +187,46 @@ def collect_participant_data(participant: Participant) -> dict[str, Any]:
             for r in ConsentRequest.objects.filter(participant=p).select_related("text")
         ],
         "loss_to_follow_up": [_row(x) for x in LossToFollowUp.objects.filter(participant=p)],
+        **_questionnaire_data(p),
         "audit_events": [
             _row(e) for e in AuditEvent.objects.filter(_audit_targets(p)).order_by("created_at")
+        ],
+    }
+
+
+def _questionnaire_data(p: Participant) -> dict[str, list[dict[str, Any]]]:
+    """What participant questionnaires hold about them: how to reach them (decrypted: the
+    export goes to the person it is about), the links sent (without the secret behind each
+    link) and answers saved but not sent."""
+    contact = ContactDetails.objects.filter(participant=p).first()
+    details = []
+    if contact is not None:
+        details.append(
+            {
+                **_row(contact, exclude=ContactDetails.AUDIT_EXCLUDE),
+                "email": contact.email,
+                "phone": contact.phone,
+            }
+        )
+    invitations = Invitation.objects.filter(participant=p).select_related(
+        "visit__definition", "instrument", "version"
+    )
+    return {
+        "contact_details": details,
+        "invitations": [
+            {
+                **_row(i, exclude=Invitation.AUDIT_EXCLUDE),
+                "visit": i.visit.definition.code,
+                "instrument": i.instrument.code,
+                "version": i.version.number,
+            }
+            for i in invitations
+        ],
+        "saved_answers": [
+            {**_row(d), "visit": d.visit.definition.code, "instrument": d.instrument.code}
+            for d in Draft.objects.filter(visit__participant=p).select_related(
+                "visit__definition", "instrument"
+            )
         ],
     }
 
@@ -292,17 +334,20 @@ def erase_participant(
 
     Removed: the personal number and its hash, baseline covariates, assessments (their visits
     are reopened and their contamination answers cleared), spells, data-quality flags and
-    pending imported spells. Blanked: the typed names of consent records, free-text notes of
-    contacts, exposures and the withdrawal's and loss's free text. Kept: the participant row
-    with its study id, site, dates and status, the screening record, the allocation (the hash
-    chain and CONSORT's randomised and withdrawn counts stay intact), the contacts' coded
-    fields (dose and reach), and the consent records with their signed PDFs (the proof of
-    consent the trial must keep; docs/decisions.md "Electronic consent"). The audit trail is
-    append-only and keeps its events, which never hold the typed name or the
+    pending imported spells, contact details (e-mail, phone, language) and answers saved through
+    a link but not sent. Blanked: the typed names of consent records, free-text notes of
+    contacts, exposures and the withdrawal's and loss's free text, and the invitations' last
+    delivery errors (which can name the address); the invitations keep their channel, dates,
+    counts and states, under a new secret, so that no link sent earlier opens anything. Kept:
+    the participant row with its study id, site, dates and status, the screening record, the
+    allocation (the hash chain and CONSORT's randomised and withdrawn counts stay intact), the
+    contacts' coded fields (dose and reach), and the consent records with their signed PDFs
+    (the proof of consent the trial must keep; docs/decisions.md "Electronic consent"). The
+    audit trail is append-only and keeps its events, which never hold the typed name or the
     personal number.
 
-    Atomic; raises PrivacyError (nothing changed) if the withdrawal does not allow erasure or
-    it was done before. With ``dry_run`` it counts and changes nothing.
+    Atomic; raises PrivacyError (nothing changed) if the withdrawal does not allow erasure or it
+    was done before. With ``dry_run`` it counts and changes nothing.
     """
     if not reason.strip():
         raise PrivacyError(_("Give the reason for the erasure."), field="reason")
@@ -314,6 +359,8 @@ def erase_participant(
         contacts = Contact.objects.filter(participant=p).exclude(note="")
         exposures = Exposure.objects.filter(participant=p).exclude(note="")
         consent_names = ConsentRecord.objects.filter(participant=p).exclude(typed_name_encrypted="")
+        contact_details = ContactDetails.objects.filter(participant=p)
+        drafts = Draft.objects.filter(visit__participant=p)
         counts = {
             "personal_number": int(bool(p.personal_number_encrypted)),
             "covariates": len(p.baseline or {}),
@@ -324,6 +371,9 @@ def erase_participant(
             "contact_notes": contacts.count(),
             "exposure_notes": exposures.count(),
             "consent_names": consent_names.count(),
+            "contact_details": contact_details.count(),
+            "saved_answers": drafts.count(),
+            "invitations_rekeyed": Invitation.objects.filter(participant=p).count(),
         }
         report = ErasureReport(counts=counts, dry_run=dry_run)
         if dry_run:
@@ -340,9 +390,22 @@ def erase_participant(
         consent_names.update(typed_name_encrypted="")
         Withdrawal.objects.filter(participant=p).update(reason="")
         LossToFollowUp.objects.filter(participant=p).update(detail="")
+        contact_details.delete()
+        drafts.delete()
+        _rekey_invitations(p)
         p.personal_number_encrypted = ""
         p.personal_number_hash = None
         p.baseline = {}
         p.save(update_fields=["personal_number_encrypted", "personal_number_hash", "baseline"])
         audit.record(ERASED_ACTION, p, actor=actor, data={"reason": reason, "counts": counts})
     return report
+
+
+def _rekey_invitations(p: Participant) -> None:
+    """The participant's invitations without their last delivery error and under a fresh
+    nonce: the links sent earlier stop opening anything."""
+    for invitation in Invitation.objects.filter(participant=p):
+        invitation.nonce = secrets.token_hex(32)
+        invitation.token_hash = token_hash(token_for(invitation))
+        invitation.last_error = ""
+        invitation.save(update_fields=["nonce", "token_hash", "last_error"])

@@ -46,6 +46,11 @@ class SurveySettings(models.Model):
     def __str__(self) -> str:
         return str(self.trial)
 
+    @classmethod
+    def for_trial(cls, trial: Trial) -> SurveySettings:
+        """The trial's settings, or unsaved defaults when it has none (reading writes nothing)."""
+        return cls.objects.filter(trial=trial).first() or cls(trial=trial)
+
     @property
     def reminder_offsets(self) -> list[int]:
         return parse_reminder_days(self.reminder_days)

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task, shared_task
 from django.utils import timezone
 
-from surveys import services
+from surveys import delivery
 
 # Mail-server or SMS-gateway trouble is retried after 1, 2, 4, 8 and 16 minutes.
 MAX_RETRIES = 5
@@ -24,12 +24,12 @@ RETRY_BASE_SECONDS = 60
 )
 def send_participant_invitations(self: Task, day: str | None = None) -> dict[str, Any]:
     """Make the day's participant invitations and send the invitations and reminders due
-    (``services.send_due``). ``day`` is an ISO date, by default today. Safe to repeat: nothing
+    (``delivery.send_due``). ``day`` is an ISO date, by default today. Safe to repeat: nothing
     is sent twice. Transient delivery failures retry the run, which sends only those."""
     target = dt.date.fromisoformat(day) if day else timezone.localdate()
     try:
-        summary = services.send_due(target)
-    except services.DeliveryError as error:
+        summary = delivery.send_due(target)
+    except delivery.DeliveryError as error:
         raise self.retry(
             exc=error,
             kwargs={"day": target.isoformat()},

@@ -25,7 +25,7 @@ from config.network import client_ip
 from instruments.definition import Definition, Item
 from instruments.forms import help_text, item_field, shown_value
 from instruments.services import AnswersError
-from surveys import flow, services
+from surveys import flow, links
 from surveys.models import Invitation
 from trial.services import TrialError
 
@@ -94,15 +94,15 @@ def _page(
     return response
 
 
-def _unusable(request: HttpRequest) -> HttpResponse:
+def unusable_link(request: HttpRequest) -> HttpResponse:
     language = translation.get_language() or "nb"
     return _page(request, "surveys/unusable.html", {}, language=language, status=404)
 
 
 def _open(token: str) -> Invitation | None:
     try:
-        return services.find_invitation(token)
-    except services.LinkUnusable:
+        return links.find_invitation(token)
+    except links.LinkUnusable:
         return None
 
 
@@ -162,14 +162,14 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     past the last the check-and-send screen; without it, the first unanswered item."""
     invitation = _open(token)
     if invitation is None:
-        return _unusable(request)
+        return unusable_link(request)
     language = _language(request, invitation)
     base = {"invitation": invitation, "token": token, "trial": invitation.participant.trial}
-    if invitation.answered_at is not None or services.answered(invitation):
+    if invitation.answered_at is not None or links.answered(invitation):
         return _page(request, "surveys/answered.html", base, language=language)
-    services.mark_opened(invitation)
+    links.mark_opened(invitation)
     definition = invitation.version.parsed
-    draft = services.draft_for(invitation)
+    draft = links.draft_for(invitation)
     with translation.override(language):
         return _answer(request, invitation, definition, draft, base, language)
 
@@ -190,7 +190,7 @@ def _answer(
         action = request.POST.get("action", "next")
         if action == "submit":
             try:
-                services.submit_answers(invitation)
+                links.submit_answers(invitation)
             except AnswersError as error:
                 rows = _review_rows(definition, draft)
                 for row in rows:
@@ -220,9 +220,7 @@ def _answer(
         if error:
             context = _screen(invitation, definition, asked, item, raw, error, base)
             return _page(request, "surveys/answer.html", context, language=language, status=200)
-        draft = services.save_answer(
-            invitation, name=item.name, value=raw, missing_code=code or None
-        )
+        draft = links.save_answer(invitation, name=item.name, value=raw, missing_code=code or None)
         if action == "save":
             return _page(request, "surveys/saved.html", base, language=language)
         if action == "back":
@@ -286,9 +284,9 @@ def _screen(
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
     invitation = _open(token)
     if invitation is None:
-        return _unusable(request)
+        return unusable_link(request)
     language = _language(request, invitation)
-    if not services.answered(invitation):
+    if not links.answered(invitation):
         return redirect(reverse("surveys:answer", args=[token]))
     base = {"invitation": invitation, "token": token, "trial": invitation.participant.trial}
     return _page(request, "surveys/thanks.html", base, language=language)
@@ -300,12 +298,12 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
 def opt_out(request: HttpRequest, token: str) -> HttpResponse:
     """No more messages: a confirmation, then the opt-out recorded (POST)."""
     try:
-        invitation = services.find_invitation(token)
-    except services.LinkUnusable:
-        return _unusable(request)
+        invitation = links.find_invitation(token)
+    except links.LinkUnusable:
+        return unusable_link(request)
     language = _language(request, invitation)
     base = {"invitation": invitation, "token": token, "trial": invitation.participant.trial}
     if request.method == "POST":
-        services.opt_out(invitation)
+        links.opt_out(invitation)
         return _page(request, "surveys/opted_out.html", base, language=language)
     return _page(request, "surveys/opt_out.html", base, language=language)

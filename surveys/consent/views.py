@@ -22,7 +22,7 @@ from surveys.consent.forms import ConfirmForm, WithdrawForm
 from surveys.consent.models import ConsentRecord, ConsentRequest, ConsentText
 from surveys.consent.text import shown
 from surveys.models import ContactDetails
-from surveys.views import throttled
+from surveys.views import throttled, unusable_link
 from trial import permissions
 from trial.models import Participant, Trial
 from trial.permissions import AuthenticatedHttpRequest, Perm
@@ -54,13 +54,6 @@ def _page(
     response["Referrer-Policy"] = "same-origin"  # see surveys/views.py
     response["X-Robots-Tag"] = "noindex"
     return response
-
-
-def _unusable(request: HttpRequest) -> HttpResponse:
-    """The questionnaires' page for a link that does not work, byte for byte."""
-    from surveys.views import _unusable as unusable
-
-    return unusable(request)
 
 
 def _answer(
@@ -138,7 +131,7 @@ def page(request: HttpRequest, token: str) -> HttpResponse:
     try:
         consent_request = delivery.find_request(token)
     except delivery.LinkUnusable:
-        return _unusable(request)
+        return unusable_link(request)
     participant = consent_request.participant
     language = _language(request, f"consent:lang:{consent_request.pk}", participant)
     base: dict[str, Any] = {
@@ -176,7 +169,7 @@ def withdraw(request: HttpRequest, token: str) -> HttpResponse:
     try:
         consent_request = delivery.find_request(token)
     except delivery.LinkUnusable:
-        return _unusable(request)
+        return unusable_link(request)
     participant = consent_request.participant
     language = _language(request, f"consent:lang:{consent_request.pk}", participant)
     form = WithdrawForm(request.POST or None)

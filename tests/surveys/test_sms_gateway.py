@@ -49,11 +49,16 @@ def gateway(settings: Any) -> Iterator[str]:
         server.server_close()
 
 
-def test_gateway_receives_sender_number_and_text(gateway: str) -> None:
-    sms.send_sms("+4741234567", "Hei")
+def test_gateway_receives_sender_number_text_and_reference(gateway: str) -> None:
+    sms.send_sms("+4741234567", "Hei", reference="inv-1-0123456789abcdef0123")
     assert Gateway.received == [
         {
-            "body": {"from": "Studien", "to": "+4741234567", "text": "Hei"},
+            "body": {
+                "from": "Studien",
+                "to": "+4741234567",
+                "text": "Hei",
+                "reference": "inv-1-0123456789abcdef0123",
+            },
             "auth": "Bearer test-token",
         }
     ]
