@@ -64,6 +64,23 @@ def fidelity_reviews_section(inp: ReportInput) -> Section:
     return fidelity
 
 
+def _no_site_outcome(inp: ReportInput) -> str:
+    """Why fidelity cannot be related to site outcomes in this report, or "" when it can."""
+    if inp.blinded:
+        return _(
+            "The intervention arm's outcome by site would reveal the allocation, so this "
+            "relation is left out of reports for blinded readers."
+        )
+    if inp.plan is None:
+        return _("No analysis plan names a primary outcome and time point to relate fidelity to.")
+    if registers.is_time_to_event(inp.plan.primary_outcome):
+        return _(
+            "The primary outcome is a time to event, which has no value per site to relate "
+            "fidelity to."
+        )
+    return ""
+
+
 def site_fidelity_section(inp: ReportInput) -> Section:
     """Latest consensus fidelity total per site beside the intervention arm's primary outcome
     at the site: a table and a scatter, with the caveat that sites were not randomised."""
@@ -72,29 +89,12 @@ def site_fidelity_section(inp: ReportInput) -> Section:
         title=_("Site fidelity and site outcomes"),
         text=[not_randomised()],
     )
-    if inp.blinded:
-        section.problems.append(
-            _(
-                "The intervention arm's outcome by site would reveal the allocation, so this "
-                "relation is left out of reports for blinded readers."
-            )
-        )
-        return section
-    if inp.plan is None:
-        section.problems.append(
-            _("No analysis plan names a primary outcome and time point to relate fidelity to.")
-        )
+    problem = _no_site_outcome(inp)
+    if problem or inp.plan is None:
+        section.problems.append(problem)
         return section
     outcome, visit = inp.plan.primary_outcome, inp.plan.time_point
     outcomes = inp.data.outcomes
-    if registers.is_time_to_event(outcome):
-        section.problems.append(
-            _(
-                "The primary outcome is a time to event, which has no value per site to relate "
-                "fidelity to."
-            )
-        )
-        return section
     if registers.parse(outcome) is not None and inp.data.registers is not None:
         # A register endpoint has one value per participant, whatever the visit.
         outcomes = inp.data.registers.assign(visit=visit)

@@ -37,15 +37,7 @@ def job_strain_section(inp: ReportInput, names: dict[str, str]) -> Section:
     if matrix is None:
         section.problems.append(_("The trial has no active job exposure matrix."))
         return section
-    jobs = job_data.jobs_reached(inp.trial)
-    jobs = jobs[pd.to_datetime(jobs["on"]) <= pd.Timestamp(inp.cut_off)]
-    study_ids = dict(
-        Participant.objects.filter(pk__in=jobs["participant_id"].tolist()).values_list(
-            "pk", "study_id"
-        )
-    )
-    randomised = set(inp.data.participants["study_id"])
-    jobs = jobs[jobs["participant_id"].map(study_ids).isin(randomised)]
+    jobs = _jobs_reached(inp)
     entries = pd.DataFrame(
         list(matrix.entries.values("code", "level", "measure", "score")),
         columns=["code", "level", "measure", "score"],
@@ -105,3 +97,17 @@ def job_strain_section(inp: ReportInput, names: dict[str, str]) -> Section:
         )
     ]
     return section
+
+
+def _jobs_reached(inp: ReportInput) -> pd.DataFrame:
+    """The jobs reached by randomised participants by the cut-off."""
+    jobs = job_data.jobs_reached(inp.trial)
+    jobs = jobs[pd.to_datetime(jobs["on"]) <= pd.Timestamp(inp.cut_off)]
+    study_ids = dict(
+        Participant.objects.filter(pk__in=jobs["participant_id"].tolist()).values_list(
+            "pk", "study_id"
+        )
+    )
+    randomised = set(inp.data.participants["study_id"])
+    jobs = jobs[jobs["participant_id"].map(study_ids).isin(randomised)]
+    return jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from django.utils.translation import gettext as _
 
 from reports.analysis import process
@@ -29,10 +30,6 @@ def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
         section.problems.append(_("No participant had been randomised by the data cut-off."))
         return section
     by_site = process.retention_by_site(people, flow, data.outcomes, data.missed, visit)
-    shown = visit_label(inp, visit) if visit else ""
-    completeness_label = (
-        _("Completeness at %(visit)s") % {"visit": shown} if visit else _("Completeness")
-    )
     section.tables = [
         Table(
             "recruitment_by_month",
@@ -40,26 +37,7 @@ def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
             process.recruitment_by_month(people, names),
             labels={"cumulative": _("Cumulative")},
         ),
-        Table(
-            "retention_by_site",
-            _("Recruitment and retention by site"),
-            by_site,
-            labels={
-                "randomised": _("Randomised"),
-                "first_randomised": _("First randomised"),
-                "last_randomised": _("Last randomised"),
-                "withdrawn": _("Withdrawn"),
-                "lost": _("Lost to follow-up"),
-                "due": _("Assessments due"),
-                "assessed": _("Assessments made"),
-                "completeness": completeness_label,
-            },
-            notes=[
-                _("Assessments due: at %(visit)s, by the cut-off.") % {"visit": shown}
-                if visit
-                else _("Assessments due: at every follow-up visit, by the cut-off.")
-            ],
-        ),
+        _retention_table(inp, by_site, visit),
         Table(
             "completeness_by_visit",
             _("Follow-up completeness by visit and arm"),
@@ -91,3 +69,31 @@ def recruitment_section(inp: ReportInput, names: dict[str, str]) -> Section:
         )
     ]
     return section
+
+
+def _retention_table(inp: ReportInput, by_site: pd.DataFrame, visit: str | None) -> Table:
+    """Recruitment and retention by site, with follow-up completeness at the plan's visit."""
+    shown = visit_label(inp, visit) if visit else ""
+    completeness_label = (
+        _("Completeness at %(visit)s") % {"visit": shown} if visit else _("Completeness")
+    )
+    return Table(
+        "retention_by_site",
+        _("Recruitment and retention by site"),
+        by_site,
+        labels={
+            "randomised": _("Randomised"),
+            "first_randomised": _("First randomised"),
+            "last_randomised": _("Last randomised"),
+            "withdrawn": _("Withdrawn"),
+            "lost": _("Lost to follow-up"),
+            "due": _("Assessments due"),
+            "assessed": _("Assessments made"),
+            "completeness": completeness_label,
+        },
+        notes=[
+            _("Assessments due: at %(visit)s, by the cut-off.") % {"visit": shown}
+            if visit
+            else _("Assessments due: at every follow-up visit, by the cut-off.")
+        ],
+    )
