@@ -11,12 +11,13 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,10 +25,8 @@ from rest_framework.views import APIView
 from config.api import ErrorSerializer, SchemaTypedInput
 from reports import exports, pipeline, services
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
-from trial import permissions
 from trial.api import TrialScopedMixin, query_filters, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
-from trial.services import TrialError
 
 
 class AnalysisPlanSerializer(serializers.ModelSerializer[AnalysisPlan]):
@@ -161,13 +160,20 @@ class OrderReportSerializer(SchemaTypedInput, serializers.Serializer[Any]):
         self.fields["language"].choices = [code for code, _name in settings.LANGUAGES]  # type: ignore[attr-defined]  # a ChoiceField
 
 
+# The API schema describes an operation by the first docstring among its view's classes (before
+# DRF's own). The views below have none to give, so each carries a blank one: the docstring of
+# TrialScopedMixin would otherwise become their description.
+NO_DESCRIPTION = " "
+
+
 @extend_schema(summary="Versions of the trial's statistical analysis plan, newest first")
-class AnalysisPlanList(generics.ListAPIView[AnalysisPlan]):
+class AnalysisPlanList(TrialScopedMixin, generics.ListAPIView[AnalysisPlan]):
+    __doc__ = NO_DESCRIPTION
     serializer_class = AnalysisPlanSerializer
+    trial_perm = Perm.ORDER_REPORT
 
     def get_queryset(self) -> QuerySet[AnalysisPlan]:
-        trial = permissions.get_trial(self.request.user, self.kwargs["code"], Perm.ORDER_REPORT)
-        return trial.analysis_plans.select_related("supersedes").order_by("-version")
+        return self.get_trial().analysis_plans.select_related("supersedes").order_by("-version")
 
 
 class QueueUnavailable(APIException):
@@ -188,13 +194,18 @@ class TooManyReportsWaiting(APIException):
     default_code = "too_many_reports"
 
 
-class ReportList(APIView):
+class ReportList(TrialScopedMixin, APIView):
+    __doc__ = NO_DESCRIPTION
+    trial_perm = Perm.DOWNLOAD_REPORT
+    write_perm = Perm.ORDER_REPORT
+
     @extend_schema(
         summary="Reports ordered for the trial, newest first", responses=ReportSerializer(many=True)
     )
     def get(self, request: Request, code: str) -> Response:
-        trial = permissions.get_trial(request.user, code, Perm.DOWNLOAD_REPORT)
-        reports = ReportRequest.objects.filter(trial=trial).select_related("trial", "plan")[:100]
+        reports = ReportRequest.objects.filter(trial=self.get_trial()).select_related(
+            "trial", "plan"
+        )[:100]
         data = ReportSerializer(reports, many=True, context={"request": request}).data
         return Response(data)
 
@@ -217,7 +228,7 @@ class ReportList(APIView):
         },
     )
     def post(self, request: AuthenticatedRequest, code: str) -> Response:
-        trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
+        trial = self.get_trial()
         body = OrderReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -228,20 +239,19 @@ class ReportList(APIView):
             "date_shift_days": data["date_shift_days"],
             "hash_study_ids": data["hash_study_ids"],
         }
-        try:
-            report = services.request_report(
-                trial,
-                kind=data["kind"],
-                cut_off=data["cut_off"],
-                options=options,
-                export=export,
-                actor=request.user,
-                language=data.get("language"),
-            )
-        except services.TooManyReports as error:
-            raise TooManyReportsWaiting(error.message) from None
-        except TrialError as error:
-            raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
+        with service_errors():
+            try:
+                report = services.request_report(
+                    trial,
+                    kind=data["kind"],
+                    cut_off=data["cut_off"],
+                    options=options,
+                    export=export,
+                    actor=request.user,
+                    language=data.get("language"),
+                )
+            except services.TooManyReports as error:
+                raise TooManyReportsWaiting(error.message) from None
         if report.never_queued:
             raise QueueUnavailable(report.error)
         out = ReportSerializer(report, context={"request": request}).data
@@ -249,30 +259,27 @@ class ReportList(APIView):
 
 
 @extend_schema(summary="One report: progress, provenance and download links")
-class ReportDetail(generics.RetrieveAPIView[ReportRequest]):
+class ReportDetail(TrialScopedMixin, generics.RetrieveAPIView[ReportRequest]):
+    __doc__ = NO_DESCRIPTION
     serializer_class = ReportSerializer
+    trial_perm = Perm.DOWNLOAD_REPORT
 
     def get_object(self) -> ReportRequest:
-        trial = permissions.get_trial(self.request.user, self.kwargs["code"], Perm.DOWNLOAD_REPORT)
-        report = (
-            ReportRequest.objects.filter(trial=trial, pk=self.kwargs["report_id"])
-            .select_related("trial", "plan")
-            .first()
+        return get_object_or_404(
+            ReportRequest.objects.select_related("trial", "plan"),
+            trial=self.get_trial(),
+            pk=self.kwargs["report_id"],
         )
-        if report is None:
-            from django.http import Http404
-
-            raise Http404
-        if not permissions.has_perm(self.request.user, trial, Perm.DOWNLOAD_REPORT):
-            raise PermissionDenied
-        return report
 
 
 class ConsortQuerySerializer(serializers.Serializer[Any]):
     cut_off = serializers.DateField(required=False, help_text="Data cut-off (default: today).")
 
 
-class ConsortSVG(APIView):
+class ConsortSVG(TrialScopedMixin, APIView):
+    __doc__ = NO_DESCRIPTION
+    trial_perm = Perm.ORDER_REPORT
+
     @extend_schema(
         summary="The trial's current CONSORT flow diagram as SVG",
         description="Counts as they stand on the cut-off, drawn as in the reports; arms as "
@@ -281,17 +288,11 @@ class ConsortSVG(APIView):
         responses={(200, "image/svg+xml"): str},
     )
     def get(self, request: AuthenticatedRequest, code: str) -> HttpResponse:
-        trial = permissions.get_trial(request.user, code, Perm.ORDER_REPORT)
+        trial = self.get_trial()
         query = query_filters(ConsortQuerySerializer, request)
         cut_off: dt.date = query.get("cut_off") or timezone.localdate()
-        try:
-            svg = services.consort_download(
-                trial,
-                cut_off=cut_off,
-                actor=request.user,
-            )
-        except TrialError as error:
-            raise ValidationError({error.field or "non_field_errors": [error.message]}) from None
+        with service_errors():
+            svg = services.consort_download(trial, cut_off=cut_off, actor=request.user)
         response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
         name = f"{trial.code}-consort-{cut_off.isoformat()}.svg"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -21,7 +21,7 @@ from reports.analysis.figures import COLOURS, to_svg
 from reports.analysis.results import Figure, Section, Table
 
 if TYPE_CHECKING:
-    from reports.pipeline import ReportInput
+    from reports.sections.base import ReportInput
 
 ZIP_FILES_KEY = "zip_files"  # ReportInput.cache entry the pipeline adds to the ZIP
 

@@ -135,10 +135,53 @@ def answers(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None)
     only for variables where some code was used. An instrument with more than one version gets
     ``<instrument>_version``: the version each row's answers were entered under.
     """
+    found = dictionary_variables(trial) if found is None else found
+    rows = _answer_rows(trial, cut_off)
+    keys: dict[int, list[Any]] = {}
+    values: dict[int, dict[str, Any]] = {}
+    codes: dict[int, dict[str, str]] = {}
+    versions: dict[int, dict[str, int]] = {}
+    contamination: dict[int, bool | None] = {}
+    for row in rows:
+        visit_id, study_id, visit, offset, on, instrument, version, given, missing, scores = row[
+            :10
+        ]
+        contamination[visit_id] = row[10]
+        _merge_row(keys, visit_id, study_id, visit, offset, on)
+        values.setdefault(visit_id, {}).update(given or {})
+        values[visit_id].update({k: v for k, v in (scores or {}).items() if v is not None})
+        if missing:
+            codes.setdefault(visit_id, {}).update(missing)
+        versions.setdefault(visit_id, {})[instrument] = version
+    order = list(keys)  # the database's order: study id, then visit
+    columns: dict[str, pd.Series] = {
+        "study_id": pd.Series([keys[pk][0] for pk in order], dtype=object).astype("str"),
+        "visit": pd.Series([keys[pk][1] for pk in order], dtype=object).astype("str"),
+        "offset_months": pd.Series([keys[pk][2] for pk in order], dtype="int64"),
+        "assessed_on": pd.Series([keys[pk][3] for pk in order], dtype=object),
+    }
+    typed, flags = _typed_answers(found, order, values, codes)
+    if "contamination_reported" not in typed:
+        typed["contamination_reported"] = pd.Series(
+            [contamination.get(pk) for pk in order], dtype=object
+        )
+    typed["contamination_reported"] = typed["contamination_reported"].astype("boolean")
+    for instrument in _versioned(found):
+        numbers = [versions.get(pk, {}).get(instrument) for pk in order]
+        flags[version_column(instrument)] = pd.to_numeric(pd.Series(numbers, dtype=object))
+    first = [c for c in OUTCOME_COLUMNS[4:] if c in typed]
+    columns.update({name: typed[name] for name in first})
+    columns.update({name: series for name, series in typed.items() if name not in columns})
+    columns.update(flags)
+    return pd.DataFrame(columns)
+
+
+def _answer_rows(trial: Trial, cut_off: dt.date) -> Any:
+    """One query over the answer store: every assessment by the cut-off of a participant
+    randomised by then, by study id and visit, with its visit's contamination answer."""
     from instruments.models import Assessment as Answers
 
-    found = dictionary_variables(trial) if found is None else found
-    rows = (
+    return (
         Answers.objects.filter(
             instrument__trial=trial,
             visit__participant__allocation__allocated_on__lte=cut_off,
@@ -163,29 +206,16 @@ def answers(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None)
             "visit__contamination_reported",
         )
     )
-    keys: dict[int, list[Any]] = {}
-    values: dict[int, dict[str, Any]] = {}
-    codes: dict[int, dict[str, str]] = {}
-    versions: dict[int, dict[str, int]] = {}
-    contamination: dict[int, bool | None] = {}
-    for row in rows:
-        visit_id, study_id, visit, offset, on, instrument, version, given, missing, scores = row[
-            :10
-        ]
-        contamination[visit_id] = row[10]
-        _merge_row(keys, visit_id, study_id, visit, offset, on)
-        values.setdefault(visit_id, {}).update(given or {})
-        values[visit_id].update({k: v for k, v in (scores or {}).items() if v is not None})
-        if missing:
-            codes.setdefault(visit_id, {}).update(missing)
-        versions.setdefault(visit_id, {})[instrument] = version
-    order = list(keys)  # the database's order: study id, then visit
-    columns: dict[str, pd.Series] = {
-        "study_id": pd.Series([keys[pk][0] for pk in order], dtype=object).astype("str"),
-        "visit": pd.Series([keys[pk][1] for pk in order], dtype=object).astype("str"),
-        "offset_months": pd.Series([keys[pk][2] for pk in order], dtype="int64"),
-        "assessed_on": pd.Series([keys[pk][3] for pk in order], dtype=object),
-    }
+
+
+def _typed_answers(
+    found: list[Variable],
+    order: list[int],
+    values: dict[int, dict[str, Any]],
+    codes: dict[int, dict[str, str]],
+) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """Each variable's column typed by its kind, and the ``<name>_missing`` columns of the
+    variables where some missing-data code was used, in the rows' ``order``."""
     typed: dict[str, pd.Series] = {}
     flags: dict[str, pd.Series] = {}
     # One pass over the records into a frame (pandas reads a list of dicts in C), then one
@@ -205,19 +235,7 @@ def answers(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None)
             used = code_frame[name].astype(object).where(code_frame[name].notna(), "")
             if used.astype(bool).any():
                 flags[f"{name}_missing"] = used.reset_index(drop=True).astype("str")
-    if "contamination_reported" not in typed:
-        typed["contamination_reported"] = pd.Series(
-            [contamination.get(pk) for pk in order], dtype=object
-        )
-    typed["contamination_reported"] = typed["contamination_reported"].astype("boolean")
-    for instrument in _versioned(found):
-        numbers = [versions.get(pk, {}).get(instrument) for pk in order]
-        flags[version_column(instrument)] = pd.to_numeric(pd.Series(numbers, dtype=object))
-    first = [c for c in OUTCOME_COLUMNS[4:] if c in typed]
-    columns.update({name: typed[name] for name in first})
-    columns.update({name: series for name, series in typed.items() if name not in columns})
-    columns.update(flags)
-    return pd.DataFrame(columns)
+    return typed, flags
 
 
 def version_column(instrument: str) -> str:

@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reports import exports, pipeline, registers, services
+from reports import choices, exports, pipeline, registers
 from reports import variables as dictionary
 from reports.models import AnalysisPlan
 from trial.models import Trial
@@ -156,12 +156,12 @@ class AnalysisPlanForm(forms.ModelForm):
     def __init__(self, *args: Any, trial: Trial, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         found = dictionary.variables(trial)
-        outcomes = services.outcome_choices(trial, found)
+        outcomes = choices.outcome_choices(trial, found)
         self.fields["primary_outcome"].choices = outcomes  # type: ignore[attr-defined]  # a ChoiceField
         self.fields["secondary_outcomes"].choices = outcomes  # type: ignore[attr-defined]  # a ChoiceField
-        self.fields["time_point"].choices = services.time_point_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
-        self.fields["covariates"].choices = services.covariate_choices(trial, found)  # type: ignore[attr-defined]  # a ChoiceField
-        self.fields["subgroups"].choices = services.subgroup_choices(trial, found)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["time_point"].choices = choices.time_point_choices(trial)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["covariates"].choices = choices.covariate_choices(trial, found)  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["subgroups"].choices = choices.subgroup_choices(trial, found)  # type: ignore[attr-defined]  # a ChoiceField
 
 
 class SupersedeForm(forms.Form):

@@ -15,7 +15,6 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,9 +24,10 @@ from django.template.loader import render_to_string
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from reports import exports
+from reports import exports, file_formats
 from reports.analysis.results import Figure, Section, Table
 from reports.analysis.text import number, p_value
+from reports.columns import MULTIPLE_CHOICE, ColumnInfo
 from trial.text import spreadsheet_cell
 
 STATA_VERSION = 118
@@ -382,43 +382,6 @@ def stata_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-MULTIPLE_CHOICE = "multi"
-"""The dictionary's kind of a multiple-choice item: its cells join codes with ``|``."""
-
-
-@dataclass(frozen=True)
-class ColumnInfo:
-    """What the data dictionary and the Stata file say about one column of a data set.
-
-    ``values``: value labels by the value as the CSV writes it (``True``/``False`` for yes/no,
-    the code for a choice). In the .dta file yes/no is 0/1 and integer codes stay numbers, each
-    with its value label; text codes are numbered 1, 2, … in the order given (``stata_codes``),
-    labelled, and the dictionary lists the numbers.
-    """
-
-    label: str
-    label_nb: str = ""
-    values: dict[str, str] = field(default_factory=dict)
-    instrument: str = ""
-    versions: str = ""
-    kind: str = ""
-    unit: str = ""
-    missing_codes: str = ""
-    missing: dict[str, str] = field(default_factory=dict)
-    """The missing-data codes and their labels (``missing_codes`` says the same in words), for
-    the formats that declare them (SPSS user-missing values, Parquet metadata)."""
-
-    def stata_codes(self) -> dict[str, int]:
-        """Text codes numbered for the .dta file (empty when every code is an integer, and for
-        a multiple choice, whose cells join several codes and stay text)."""
-        if self.kind == MULTIPLE_CHOICE:
-            return {}
-        codes = [c for c in self.values if c not in {"True", "False"}]
-        if all(re.fullmatch(r"-?\d+", c) for c in codes):
-            return {}
-        return {code: number for number, code in enumerate(codes, 1)}
-
-
 DICTIONARY_COLUMNS = [
     "data_set",
     "column",
@@ -582,12 +545,14 @@ def write_zip(
                 if exports.STATA in formats:
                     add(f"{name}.dta", _dta(frame, name, info))
                 if exports.SPSS in formats:
-                    add(f"{name}.sav", exports.sav_bytes(frame, name, info, labels))
+                    add(f"{name}.sav", file_formats.sav_bytes(frame, name, info, labels))
                 if exports.PARQUET in formats:
-                    add(f"{name}.parquet", exports.parquet_bytes(frame, name, info, labels))
+                    add(f"{name}.parquet", file_formats.parquet_bytes(frame, name, info, labels))
                 dictionary.extend(dictionary_rows(name, frame, labels, info))
             if exports.R in formats:
-                script = exports.r_script(str(meta.get("trial", "")), data_sets, columns, labels)
+                script = file_formats.r_script(
+                    str(meta.get("trial", "")), data_sets, columns, labels
+                )
                 add(exports.R_SCRIPT, script.encode())
             add(
                 "data_dictionary.csv",

@@ -34,7 +34,7 @@ def variables(trial: Trial) -> list[Variable]:
 BINARY, CONTINUOUS, COUNT, ORDINAL, SCORE = "binary", "continuous", "count", "ordinal", "score"
 CATEGORICAL = "categorical"
 OUTCOME_KINDS = frozenset({BINARY, CONTINUOUS, COUNT, ORDINAL, SCORE})
-"""Kinds a plan may name as an outcome; each has a model (``reports.services.model_text``)."""
+"""Kinds a plan may name as an outcome; each has a model (``reports.choices.model_text``)."""
 COVARIATE_KINDS = OUTCOME_KINDS | {CATEGORICAL}
 """Kinds whose baseline value may adjust a model (a categorical one as a factor)."""
 SUBGROUP_KINDS = frozenset({BINARY, CATEGORICAL, ORDINAL})

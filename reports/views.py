@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reports import exports, pipeline, registers, services
+from reports import choices, exports, pipeline, registers, services
 from reports import variables as dictionary
 from reports.forms import AnalysisPlanForm, OrderReportForm, SupersedeForm, UnblindAnalysisForm
 from reports.models import AnalysisPlan, AnalysisUnblinding, ReportRequest
@@ -41,10 +41,10 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _labels(trial: Trial, found: list[dictionary.Variable]) -> dict[str, str]:
-    labels = dict(services.outcome_choices(trial, found))
-    labels.update(services.covariate_choices(trial, found))
-    labels.update(services.subgroup_choices(trial, found))
-    labels.update(services.time_point_choices(trial))
+    labels = dict(choices.outcome_choices(trial, found))
+    labels.update(choices.covariate_choices(trial, found))
+    labels.update(choices.subgroup_choices(trial, found))
+    labels.update(choices.time_point_choices(trial))
     return labels
 
 
@@ -60,7 +60,7 @@ def plan_models(plan: AnalysisPlan, found: list[dictionary.Variable]) -> str:
     for name in [plan.primary_outcome, *plan.secondary_outcomes]:
         variable = by_name.get(name)
         if variable is None:
-            models = services.register_model_text(name, plan.trial.design)
+            models = choices.register_model_text(name, plan.trial.design)
             if models:
                 lines.append(
                     _("%(outcome)s (registers): %(models)s.")
@@ -72,8 +72,8 @@ def plan_models(plan: AnalysisPlan, found: list[dictionary.Variable]) -> str:
             _("%(outcome)s (%(kind)s): %(models)s.")
             % {
                 "outcome": dictionary.label_of(variable),
-                "kind": services.kind_label(kind),
-                "models": services.model_text(kind, plan.trial.design),
+                "kind": choices.kind_label(kind),
+                "models": choices.model_text(kind, plan.trial.design),
             }
         )
     return "\n".join(lines) or "–"

@@ -25,6 +25,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -147,20 +148,7 @@ def gee_effect(
     family = sm.families.Binomial() if binary else sm.families.Gaussian()
     data = data.sort_values(cluster)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = smf.gee(
-                " + ".join(terms),
-                groups=cluster,
-                data=data,
-                family=family,
-                cov_struct=(
-                    sm.cov_struct.Independence()
-                    if correlation == "independence"
-                    else sm.cov_struct.Exchangeable()
-                ),
-            )
-            fit = model.fit(cov_type=cov_type)
+        fit = _fit_gee(data, terms, cluster, family, correlation, cov_type)
     except Exception as error:
         return unavailable(
             measure,
@@ -188,6 +176,31 @@ def gee_effect(
     return Estimate(
         measure, coef, low, high, p, method, n_t, n_c, " ".join(notes) or None
     ).described(se_type, t_reference(df), [label(c) for c in covariates])
+
+
+def _fit_gee(
+    data: pd.DataFrame,
+    terms: list[str],
+    cluster: str,
+    family: Any,
+    correlation: str,
+    cov_type: str,
+) -> Any:
+    """The GEE fit of ``terms`` (its warnings silenced: the caller checks the estimate)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = smf.gee(
+            " + ".join(terms),
+            groups=cluster,
+            data=data,
+            family=family,
+            cov_struct=(
+                sm.cov_struct.Independence()
+                if correlation == "independence"
+                else sm.cov_struct.Exchangeable()
+            ),
+        )
+        return model.fit(cov_type=cov_type)
 
 
 def cluster_df(clusters: int) -> int:

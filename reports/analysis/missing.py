@@ -149,30 +149,12 @@ def multiple_imputation(
     covariates, notes = usable_covariates(frame, [c for c in covariates if c != cluster], label)
     auxiliary = [a for a in (auxiliary or []) if a in frame.columns and frame[a].notna().any()]
     n_t, n_c = int((frame[treat] == 1).sum()), int((frame[treat] == 0).sum())
-    observed = frame[outcome].notna()
-    if (
-        observed.sum() < 3
-        or not (frame.loc[observed, treat] == 1).any()
-        or not (frame.loc[observed, treat] == 0).any()
-    ):
-        return unavailable(
-            measure, method, n_t, n_c, _("Too few observed outcomes in an arm to impute from.")
-        )
-    if cluster is not None:
-        problem = clustered.cluster_problem(frame, treat, cluster, period is not None)
-        if problem:
-            return unavailable(measure, method, n_t, n_c, problem)
-    design = _numeric_design(frame, [outcome, treat, *covariates, *auxiliary])
-    cluster_dummies = _numeric_design(frame, [cluster]) if cluster else None
-    period_dummies = (
-        _numeric_design(frame.assign(**{period: frame[period].astype("string")}), [period])
-        if period
-        else None
+    problem = _imputation_problem(frame, outcome, treat, cluster, period)
+    if problem:
+        return unavailable(measure, method, n_t, n_c, problem)
+    design, cluster_dummies = _imputation_design(
+        frame, [outcome, treat, *covariates, *auxiliary], cluster, period
     )
-    design = pd.concat([design, cluster_dummies, period_dummies], axis=1)
-    design = design.loc[:, ~design.columns.duplicated()]
-    design = design.loc[:, design.notna().any()]
-    design = design.loc[:, design.nunique(dropna=True) > 1]
     if outcome not in design.columns or treat not in design.columns:
         return unavailable(measure, method, n_t, n_c, _("The outcome takes only one value."))
     names = {column: f"v{index}" for index, column in enumerate(design.columns)}
@@ -185,19 +167,9 @@ def multiple_imputation(
     adjust = [names[c] for c in design.columns if c not in only_imputing]
     groups = frame[cluster].astype(str).to_numpy() if cluster else None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if "rng" in inspect.signature(MICEData.__init__).parameters:
-                imputed = _MatrixMICEData(data, rng=np.random.default_rng(seed))
-            else:  # statsmodels < 0.15 draws from the global NumPy state
-                np.random.seed(seed)
-                imputed = _MatrixMICEData(data)
-            # The cycles of statsmodels' MICE.fit: burn-in, then SKIP + 1 cycles per imputation.
-            imputed.update_all(burn_in)
-            draws = []
-            for _m in range(imputations):
-                imputed.update_all(SKIP + 1)
-                draws.append(_analyse(imputed.data, names[outcome], names[treat], adjust, groups))
+        draws = _imputed_estimates(
+            data, seed, burn_in, imputations, names[outcome], names[treat], adjust, groups
+        )
     except Exception as error:
         return unavailable(
             measure, method, n_t, n_c, _("Imputation failed: %(error)s") % {"error": error}
@@ -225,6 +197,68 @@ def multiple_imputation(
         _("%(reference)s (Barnard–Rubin)") % {"reference": t_reference(df)},
         [label(c) for c in covariates],
     )
+
+
+def _imputation_problem(
+    frame: pd.DataFrame, outcome: str, treat: str, cluster: str | None, period: str | None
+) -> str | None:
+    """Why the outcome cannot be imputed and analysed, or None."""
+    observed = frame[outcome].notna()
+    if (
+        observed.sum() < 3
+        or not (frame.loc[observed, treat] == 1).any()
+        or not (frame.loc[observed, treat] == 0).any()
+    ):
+        return _("Too few observed outcomes in an arm to impute from.")
+    if cluster is not None:
+        return clustered.cluster_problem(frame, treat, cluster, period is not None)
+    return None
+
+
+def _imputation_design(
+    frame: pd.DataFrame, columns: list[str], cluster: str | None, period: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The numeric columns the imputation models use (``columns``, then cluster and period
+    dummies), without duplicates, empty or constant columns; and the cluster dummies."""
+    design = _numeric_design(frame, columns)
+    cluster_dummies = _numeric_design(frame, [cluster]) if cluster else None
+    period_dummies = (
+        _numeric_design(frame.assign(**{period: frame[period].astype("string")}), [period])
+        if period
+        else None
+    )
+    design = pd.concat([design, cluster_dummies, period_dummies], axis=1)
+    design = design.loc[:, ~design.columns.duplicated()]
+    design = design.loc[:, design.notna().any()]
+    design = design.loc[:, design.nunique(dropna=True) > 1]
+    return design, cluster_dummies
+
+
+def _imputed_estimates(
+    data: pd.DataFrame,
+    seed: int,
+    burn_in: int,
+    imputations: int,
+    outcome: str,
+    treat: str,
+    adjust: list[str],
+    groups: np.ndarray | None,
+) -> list[tuple[float, float]]:
+    """The analysis model's estimate and variance in each imputed data set (seeded)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if "rng" in inspect.signature(MICEData.__init__).parameters:
+            imputed = _MatrixMICEData(data, rng=np.random.default_rng(seed))
+        else:  # statsmodels < 0.15 draws from the global NumPy state
+            np.random.seed(seed)
+            imputed = _MatrixMICEData(data)
+        # The cycles of statsmodels' MICE.fit: burn-in, then SKIP + 1 cycles per imputation.
+        imputed.update_all(burn_in)
+        draws = []
+        for _m in range(imputations):
+            imputed.update_all(SKIP + 1)
+            draws.append(_analyse(imputed.data, outcome, treat, adjust, groups))
+    return draws
 
 
 def _analyse(

@@ -113,33 +113,12 @@ def fit_repeated(
     """
     labeller = label if callable(label) else str
     covariates, notes = usable_covariates(long, list(covariates or []), labeller)
-    columns = ["study_id", "visit", "treat", outcome, *covariates]
-    if cluster:
-        columns.append(cluster)
-    if period:
-        columns.append(period)
-    data = long[list(dict.fromkeys(columns))].dropna().copy()
-    data = data.loc[data["visit"].isin(visits)]
-    data[outcome] = data[outcome].astype(float)
-    order = {code: i for i, code in enumerate(visits)}
-    data["wave"] = data["visit"].map(order).astype(int)
+    data = _visit_rows(long, outcome, visits, covariates, cluster, period)
     present = [v for v in visits if (data["visit"] == v).any()]
     result = RepeatedFit(correlation, None)
-    n_t = int(data.loc[data["treat"] == 1, "study_id"].nunique())
-    n_c = int(data.loc[data["treat"] == 0, "study_id"].nunique())
-    if len(present) < 2:
-        result.problem = _("Fewer than two visits have values.")
-        return result
-    if n_t == 0 or n_c == 0:
-        result.problem = _("An arm has no complete observations.")
-        return result
-    if cluster:
-        problem = cluster_problem(data, "treat", cluster, period is not None)
-        if problem:
-            result.problem = problem
-            return result
-    if binary and data[outcome].nunique() < 2:
-        result.problem = _("The outcome takes only one value.")
+    problem = _data_problem(data, outcome, present, binary, cluster, period)
+    if problem:
+        result.problem = problem
         return result
     group = cluster or "study_id"
     data = data.sort_values([group, "study_id", "wave"]).reset_index(drop=True)
@@ -153,15 +132,14 @@ def fit_repeated(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = smf.gee(
+            fit = smf.gee(
                 f"Q('{outcome}') ~ " + " + ".join(terms),
                 groups=group,
                 data=data,
                 family=family,
                 cov_struct=structure,
                 time=data["wave"].to_numpy() if correlation == AR1 else None,
-            )
-            fit = model.fit(cov_type=cov_type)
+            ).fit(cov_type=cov_type)
     except Exception as error:
         result.problem = _("The model could not be fitted: %(error)s") % {"error": error}
         return result
@@ -185,6 +163,75 @@ def fit_repeated(
     se_type = _("Mancl–DeRouen bias-reduced, cluster-robust") if cluster else _("robust (sandwich)")
     reference = t_reference(df) if df else normal_reference()
     note = " ".join(notes) or None
+    for visit, vector in _contrasts(present, effect_names, names):
+        estimate, usable = _contrast(
+            vector,
+            visit,
+            params,
+            covariance,
+            data,
+            df=df,
+            binary=binary,
+            measure=measure,
+            method=method,
+            note=note,
+        )
+        if usable:
+            estimate = estimate.described(se_type, reference, [labeller(c) for c in covariates])
+        result.rows.append((visit, estimate))
+    return result
+
+
+def _data_problem(
+    data: pd.DataFrame,
+    outcome: str,
+    present: list[str],
+    binary: bool,
+    cluster: str | None,
+    period: str | None,
+) -> str | None:
+    """Why the model cannot be fitted to ``data``, or None."""
+    n_t = int(data.loc[data["treat"] == 1, "study_id"].nunique())
+    n_c = int(data.loc[data["treat"] == 0, "study_id"].nunique())
+    if len(present) < 2:
+        return _("Fewer than two visits have values.")
+    if n_t == 0 or n_c == 0:
+        return _("An arm has no complete observations.")
+    if cluster:
+        problem = cluster_problem(data, "treat", cluster, period is not None)
+        if problem:
+            return problem
+    if binary and data[outcome].nunique() < 2:
+        return _("The outcome takes only one value.")
+    return None
+
+
+def _visit_rows(
+    long: pd.DataFrame,
+    outcome: str,
+    visits: list[str],
+    covariates: list[str],
+    cluster: str | None,
+    period: str | None,
+) -> pd.DataFrame:
+    """The complete rows at ``visits``, with the visit's position in ``wave``."""
+    columns = ["study_id", "visit", "treat", outcome, *covariates]
+    if cluster:
+        columns.append(cluster)
+    if period:
+        columns.append(period)
+    data = long[list(dict.fromkeys(columns))].dropna().copy()
+    data = data.loc[data["visit"].isin(visits)]
+    data[outcome] = data[outcome].astype(float)
+    order = {code: i for i, code in enumerate(visits)}
+    data["wave"] = data["visit"].map(order).astype(int)
+    return data
+
+
+def _contrasts(
+    present: list[str], effect_names: list[str], names: list[str]
+) -> list[tuple[str, np.ndarray]]:
+    """The arm effect at each visit, then overall (their average; visit ""), as contrasts."""
     contrasts: list[tuple[str, np.ndarray]] = []
     for visit, name in zip(present, effect_names, strict=True):
         vector = np.zeros(len(names))
@@ -192,38 +239,47 @@ def fit_repeated(
         contrasts.append((visit, vector))
     overall = np.mean([vector for _visit, vector in contrasts], axis=0)
     contrasts.append(("", overall))
-    for visit, vector in contrasts:
-        coef = float(vector @ params)
-        se = float(math.sqrt(max(vector @ covariance @ vector, 0.0)))
-        arm_t = int(
-            data.loc[(data["treat"] == 1) & ((data["visit"] == visit) | (visit == ""))][
-                "study_id"
-            ].nunique()
-        )
-        arm_c = int(
-            data.loc[(data["treat"] == 0) & ((data["visit"] == visit) | (visit == ""))][
-                "study_id"
-            ].nunique()
-        )
-        if not (math.isfinite(coef) and math.isfinite(se)) or se <= 0:
-            result.rows.append(
-                (visit, unavailable(measure, method, arm_t, arm_c, _("No usable estimate.")))
-            )
-            continue
-        if df:
-            q = float(stats.t.ppf(0.975, df))
-            p = float(2 * stats.t.sf(abs(coef / se), df))
-        else:
-            q = float(stats.norm.ppf(0.975))
-            p = float(2 * stats.norm.sf(abs(coef / se)))
-        low, high = coef - q * se, coef + q * se
-        if binary:
-            coef, low, high = math.exp(coef), math.exp(low), math.exp(high)
-        estimate = Estimate(measure, coef, low, high, p, method, arm_t, arm_c, note)
-        result.rows.append(
-            (visit, estimate.described(se_type, reference, [labeller(c) for c in covariates]))
-        )
-    return result
+    return contrasts
+
+
+def _contrast(
+    vector: np.ndarray,
+    visit: str,
+    params: np.ndarray,
+    covariance: np.ndarray,
+    data: pd.DataFrame,
+    *,
+    df: int | None,
+    binary: bool,
+    measure: str,
+    method: str,
+    note: str | None,
+) -> tuple[Estimate, bool]:
+    """One contrast's estimate, and whether it is usable (else an unavailable estimate)."""
+    coef = float(vector @ params)
+    se = float(math.sqrt(max(vector @ covariance @ vector, 0.0)))
+    arm_t = int(
+        data.loc[(data["treat"] == 1) & ((data["visit"] == visit) | (visit == ""))][
+            "study_id"
+        ].nunique()
+    )
+    arm_c = int(
+        data.loc[(data["treat"] == 0) & ((data["visit"] == visit) | (visit == ""))][
+            "study_id"
+        ].nunique()
+    )
+    if not (math.isfinite(coef) and math.isfinite(se)) or se <= 0:
+        return unavailable(measure, method, arm_t, arm_c, _("No usable estimate.")), False
+    if df:
+        q = float(stats.t.ppf(0.975, df))
+        p = float(2 * stats.t.sf(abs(coef / se), df))
+    else:
+        q = float(stats.norm.ppf(0.975))
+        p = float(2 * stats.norm.sf(abs(coef / se)))
+    low, high = coef - q * se, coef + q * se
+    if binary:
+        coef, low, high = math.exp(coef), math.exp(low), math.exp(high)
+    return Estimate(measure, coef, low, high, p, method, arm_t, arm_c, note), True
 
 
 def alpha_text(fit: RepeatedFit) -> str:

@@ -193,29 +193,58 @@ def sequence_sections(
     names = _state_names(alphabet, labels)
     palette = state_colours(alphabet, colours)
     arm_of = np.asarray(groups)
-    arms = sorted(pd.unique(arm_of))
+    descriptives = _descriptives_section(
+        seqs,
+        alphabet,
+        names,
+        arm_of,
+        palette,
+        clusters,
+        work_states=work_states,
+        benefit_states=benefit_states,
+    )
+    return [descriptives, _typology_section(seqs, names, arm_of, k, seed, clusters)]
 
-    distribution_svg, distribution = _distribution_svg(seqs, n_states, names, arm_of, arms, palette)
-    mean_time = sq.mean_time_in_state(seqs, names, arm_of, clusters=clusters).rename(
-        columns={"group": "arm"}
-    )
-    mean_time_notes = (
-        [
-            _(
-                "95% CI: CR2 cluster-robust standard error by site, t reference with (sites in "
-                "the arm − 1) degrees of freedom; none for an arm with fewer than two sites."
-            )
-        ]
-        if clusters is not None
-        else [_("95% CI: t reference with n − 1 degrees of freedom.")]
-    )
+
+def _indicator_columns(
+    seqs: np.ndarray,
+    alphabet: list[str],
+    work_states: frozenset[int],
+    benefit_states: frozenset[int],
+) -> pd.DataFrame:
+    """The per-participant indicators the report shows (work and benefit ones when the
+    alphabet has both)."""
     indicators = sq.sequence_indicators(
         seqs, alphabet, work_states=work_states, benefit_states=benefit_states
     )
     columns = ["transitions", "spells", "entropy", "turbulence", "complexity"]
     if work_states and benefit_states:
         columns += ["work_spells", "returns_to_benefit", "work_to_benefit"]
-    per_arm = indicator_table(indicators[columns], arm_of, arms)
+    return indicators[columns]
+
+
+def _descriptives_section(
+    seqs: np.ndarray,
+    alphabet: list[str],
+    names: list[str],
+    arm_of: np.ndarray,
+    palette: list[str],
+    clusters: pd.Series | None,
+    *,
+    work_states: frozenset[int],
+    benefit_states: frozenset[int],
+) -> Section:
+    """State distributions, index plots, time in each state, indicators and transition rates,
+    by arm (in sorted order)."""
+    n_states = len(names)
+    arms = sorted(pd.unique(arm_of))
+    distribution_svg, distribution = _distribution_svg(seqs, n_states, names, arm_of, arms, palette)
+    mean_time = sq.mean_time_in_state(seqs, names, arm_of, clusters=clusters).rename(
+        columns={"group": "arm"}
+    )
+    per_arm = indicator_table(
+        _indicator_columns(seqs, alphabet, work_states, benefit_states), arm_of, arms
+    )
 
     descriptives = Section(
         key="pathways",
@@ -232,7 +261,7 @@ def sequence_sections(
                 "pathways_mean_time",
                 _("Mean months in each state by arm (95% CI)"),
                 mean_time,
-                notes=mean_time_notes,
+                notes=_mean_time_notes(clusters),
             ),
             Table(
                 "pathways_indicators",
@@ -272,10 +301,34 @@ def sequence_sections(
             ),
         ],
     )
+    descriptives.figures.extend(_transition_figures(seqs, names, arm_of, arms))
+    return descriptives
+
+
+def _mean_time_notes(clusters: pd.Series | None) -> list[str]:
+    """What the intervals of the mean time in each state are."""
+    return (
+        [
+            _(
+                "95% CI: CR2 cluster-robust standard error by site, t reference with (sites in "
+                "the arm − 1) degrees of freedom; none for an arm with fewer than two sites."
+            )
+        ]
+        if clusters is not None
+        else [_("95% CI: t reference with n − 1 degrees of freedom.")]
+    )
+
+
+def _transition_figures(
+    seqs: np.ndarray, names: list[str], arm_of: np.ndarray, arms: list[Any]
+) -> list[Figure]:
+    """The monthly transition rates of each arm, as a figure with its table."""
+    n_states = len(names)
+    figures = []
     for position, arm in enumerate(arms, start=1):
         rates = sq.transition_rates(seqs[arm_of == arm], n_states)
         frame = pd.DataFrame(rates, index=names, columns=names).reset_index(names="from")
-        descriptives.figures.append(
+        figures.append(
             Figure(
                 f"pathways_transitions_{position}",
                 _("Monthly transition rates: %(arm)s") % {"arm": arm},
@@ -283,14 +336,26 @@ def sequence_sections(
                 Table(f"pathways_transitions_{position}", _("Transition rates"), frame),
             )
         )
+    return figures
 
+
+def _typology_section(
+    seqs: np.ndarray,
+    names: list[str],
+    arm_of: np.ndarray,
+    k: int | None,
+    seed: int,
+    clusters: pd.Series | None,
+) -> Section:
+    """Pathway types by optimal matching and PAM, their medoids and their distribution by arm."""
+    n_states = len(names)
     typology_section = Section(key="pathway-types", title=_("Pathway types"))
     sm, indel = sq.substitution_costs(seqs, n_states, "TRATE")
     k_values = [k] if k else list(range(2, 7))
     unique_count = len(sq.unique_sequences(seqs)[0])
     if unique_count <= max(k_values):
         typology_section.problems.append(_("Too few distinct sequences for a typology."))
-        return [descriptives, typology_section]
+        return typology_section
     result = sq.typology(seqs, n_states, k_values, sm=sm, indel=indel, method="pam", seed=seed)
     chosen = k or max(result.asw, key=lambda value: result.asw[value])
     table, test = sq.type_distribution(result.labels[chosen], arm_of)
@@ -346,12 +411,12 @@ def sequence_sections(
         ),
     ]
     if clusters is not None:
-        return [descriptives, typology_section]
+        return typology_section
     if test["min_expected"] < 5:
         typology_section.problems.append(
             _("Some expected counts are below 5; the chi-square p-value is approximate.")
         )
-    return [descriptives, typology_section]
+    return typology_section
 
 
 def _p_text(p: float) -> str:

@@ -18,6 +18,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -304,16 +305,7 @@ def cox_hazard_ratio(
     # is several times faster on large data, so use it then.
     ties = "efron" if event_times.duplicated().any() else "breslow"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = PHReg.from_formula(
-                f"{term(time)} ~ {rhs}",
-                data,
-                status=data[event].to_numpy(),
-                ties=ties,
-                strata=data[strata].to_numpy() if strata else None,
-            )
-            fit = model.fit()
+        model, fit = _fit_cox(data, f"{term(time)} ~ {rhs}", event, ties, strata)
     except Exception as error:
         return unavailable(
             measure,
@@ -328,16 +320,7 @@ def cox_hazard_ratio(
     covariance = np.asarray(fit.cov_params())
     se_type, reference, q, df = _("model-based"), normal_reference(), Z95, None
     if cluster:
-        residuals = score_residuals(
-            model.endog,
-            model.status,
-            model.exog,
-            np.asarray(fit.params),
-            data[strata].to_numpy() if strata else None,
-            ties,
-        )
-        sums = _cluster_sums(residuals, data[cluster].to_numpy())
-        covariance = covariance @ (sums.T @ sums) @ covariance
+        covariance = _lin_wei(model, fit, covariance, data, cluster, strata, ties)
         df = clustered.cluster_df(int(data[cluster].nunique()))
         q = float(stats.t.ppf(0.975, df))
         se_type, reference = _("Lin–Wei cluster-robust"), t_reference(df)
@@ -359,3 +342,43 @@ def cox_hazard_ratio(
         n_c,
         " ".join(notes) or None,
     ).described(se_type, reference, [label(c) for c in covariates])
+
+
+def _fit_cox(
+    data: pd.DataFrame, formula: str, event: str, ties: str, strata: str | None
+) -> tuple[Any, Any]:
+    """The Cox model of ``formula`` and its fit (warnings silenced: the caller checks the
+    estimate)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = PHReg.from_formula(
+            formula,
+            data,
+            status=data[event].to_numpy(),
+            ties=ties,
+            strata=data[strata].to_numpy() if strata else None,
+        )
+        return model, model.fit()
+
+
+def _lin_wei(
+    model: Any,
+    fit: Any,
+    covariance: np.ndarray,
+    data: pd.DataFrame,
+    cluster: str,
+    strata: str | None,
+    ties: str,
+) -> np.ndarray:
+    """The Lin–Wei cluster-robust covariance H⁻¹(Σ_c U_c U_c')H⁻¹ from the model-based one."""
+    residuals = score_residuals(
+        model.endog,
+        model.status,
+        model.exog,
+        np.asarray(fit.params),
+        data[strata].to_numpy() if strata else None,
+        ties,
+    )
+    sums = _cluster_sums(residuals, data[cluster].to_numpy())
+    result: np.ndarray = covariance @ (sums.T @ sums) @ covariance
+    return result

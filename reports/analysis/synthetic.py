@@ -7,6 +7,7 @@ the analyses have something to find (intervention raises the probability of paid
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,41 @@ def synthetic_effect_data(
             "education": education,
         }
     )
+    rows, missed = _assessments(
+        rng,
+        participants,
+        treated,
+        site_effect,
+        frailty,
+        effect=effect,
+        missing_rate=missing_rate,
+    )
+    exposure = _exposure(rng, participants["study_id"], treated, randomised_on, contamination)
+    time_to_work = _time_to_work(rng, participants["study_id"], treated, frailty)
+    return EffectData(
+        participants=participants,
+        outcomes=pd.DataFrame(rows),
+        missed=pd.DataFrame(missed, columns=["study_id", "visit", "reason"]),
+        exposure=exposure,
+        time_to_work=time_to_work,
+        design=design,
+    )
+
+
+def _assessments(
+    rng: np.random.Generator,
+    participants: pd.DataFrame,
+    treated: np.ndarray,
+    site_effect: np.ndarray,
+    frailty: np.ndarray,
+    *,
+    effect: float,
+    missing_rate: float,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The assessments at every visit and the visits missed (with the reason)."""
+    n = len(participants)
+    age = participants["age"].to_numpy()
+    randomised_on = list(participants["randomised_on"])
     rows, missed = [], []
     for visit, offset in VISITS:
         linear = (
@@ -101,10 +137,22 @@ def synthetic_effect_data(
                     ),
                 }
             )
+    return rows, missed
+
+
+def _exposure(
+    rng: np.random.Generator,
+    study_ids: pd.Series,
+    treated: np.ndarray,
+    randomised_on: list[dt.date],
+    contamination: float,
+) -> pd.DataFrame:
+    """Controls exposed to intervention components (a share ``contamination``)."""
+    n = len(study_ids)
     exposed = (treated == 0) & (rng.random(n) < contamination)
-    exposure = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "study_id": participants["study_id"],
+            "study_id": study_ids,
             "exposed": exposed,
             "first_exposed_on": [
                 d + dt.timedelta(days=60) if e else None
@@ -113,24 +161,23 @@ def synthetic_effect_data(
             "contacted": treated == 1,  # everyone in the intervention arm was reached
         }
     )
+
+
+def _time_to_work(
+    rng: np.random.Generator, study_ids: pd.Series, treated: np.ndarray, frailty: np.ndarray
+) -> pd.DataFrame:
+    """Months to first paid work (or censoring) by arm and frailty, in whole days."""
+    n = len(study_ids)
     rate = 0.05 * np.exp(0.5 * treated + 0.3 * frailty)
     months = rng.exponential(1 / rate)
     censor = rng.uniform(6, 24, n)
     # Whole days, as when months are computed from dates (30.4375 days a month).
     months = np.ceil(months * 30.4375) / 30.4375
     censor = np.ceil(censor * 30.4375) / 30.4375
-    time_to_work = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "study_id": participants["study_id"],
+            "study_id": study_ids,
             "months": np.minimum(months, censor),
             "event": months <= censor,
         }
-    )
-    return EffectData(
-        participants=participants,
-        outcomes=pd.DataFrame(rows),
-        missed=pd.DataFrame(missed, columns=["study_id", "visit", "reason"]),
-        exposure=exposure,
-        time_to_work=time_to_work,
-        design=design,
     )

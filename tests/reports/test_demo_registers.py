@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from demo.seed import seed_demo
-from reports import pipeline
+from reports import extract, pipeline
 from reports.analysis import survival
 
 
@@ -41,7 +41,7 @@ def test_demo_report_has_a_register_primary_outcome(tmp_path: Path) -> None:
     ttw = sections["time_to_work"]
     assert "register dates" in ttw.text[0]
     # The curves step on the days spells start, not at the visits (months 6, 12, 18, 24).
-    data = pipeline.extract.effect_data(trial, as_of)
+    data = extract.effect_data(trial, as_of)
     pipeline.add_register_endpoints(data, trial, as_of, plan)
     times = data.register_times["time_to_first_work"]
     curve = survival.kaplan_meier(times["months"], times["event"])

@@ -31,7 +31,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from instruments.models import Assessment
-from reports import exports, extract, pipeline, services
+from reports import exports, extract, file_formats, pipeline, services
 from reports import variables as dictionary
 from reports.models import ReportRequest
 from reports.render import ColumnInfo
@@ -702,7 +702,7 @@ def test_labels_cannot_break_out_of_the_r_script(tmp_path: Path, rscript: str) -
     nasty = 'x"); file.create("pwned") # \\" \r\nfile.create("pwned2")\n# æøå \U0001d6fc'
     frame = pd.DataFrame({"study_id": ["a", "b"], "living": ["alone", "partner"]})
     info = {"living": ColumnInfo(label=nasty, values={"alone": nasty, "partner": "Partner"})}
-    script = exports.r_script('ips\r\nfile.create("pwned3")', {"d": frame}, {"d": info})
+    script = file_formats.r_script('ips\r\nfile.create("pwned3")', {"d": frame}, {"d": info})
     assert script.isascii()
     (tmp_path / "load_data.R").write_text(script)
     frame.to_csv(tmp_path / "d.csv", index=False)

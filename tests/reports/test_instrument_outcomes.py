@@ -24,8 +24,9 @@ from instruments.services import record_assessment
 from instruments.setup.services import (
     revise_instrument,
 )
-from reports import extract, pipeline, services, views
+from reports import choices, extract, pipeline, services, views
 from reports.models import AnalysisPlan
+from reports.sections.effect import effect_kind_sections
 from tests.reports.phq import CUT_OFF, PHQ, PLAN, PhqWorld, answers, phq_definition
 from trial.services import TrialError
 
@@ -50,7 +51,7 @@ def effect_tables(phq: PhqWorld, plan: AnalysisPlan) -> tuple[dict[str, Any], li
         blinded=False,
         cut_off=CUT_OFF,
     )
-    sections = pipeline.effect_kind_sections(inp)
+    sections = effect_kind_sections(inp)
     return {t.key: t for s in sections for t in s.tables}, sections
 
 
@@ -58,17 +59,17 @@ def effect_tables(phq: PhqWorld, plan: AnalysisPlan) -> tuple[dict[str, Any], li
 
 
 def test_plan_offers_the_instruments_items_and_scores_by_kind(phq: PhqWorld) -> None:
-    outcomes = dict(services.outcome_choices(phq.trial))
+    outcomes = dict(choices.outcome_choices(phq.trial))
     assert outcomes["phq9_total"] == "PHQ-9 total score (phq9_total)"
     assert {"phq1", "sick_days", "smoker", "in_paid_work", "self_rated_health"} <= set(outcomes)
     assert not {"comment", "living", "gp_visit", "support", "benefit_type"} & set(outcomes)
-    covariates = dict(services.covariate_choices(phq.trial))
+    covariates = dict(choices.covariate_choices(phq.trial))
     assert covariates["phq9_total@baseline"] == "PHQ-9 total score at baseline (phq9_total)"
     assert {"site", "stratum", "living@baseline", "sick_days@baseline"} <= set(covariates)
     assert "comment@baseline" not in covariates
     # The built-in instrument is not asked at the baseline visit here (only PHQ-9 is).
     assert "in_paid_work@baseline" not in covariates
-    subgroups = dict(services.subgroup_choices(phq.trial))
+    subgroups = dict(choices.subgroup_choices(phq.trial))
     assert {"site", "living@baseline", "smoker@baseline", "phq1@baseline"} <= set(subgroups)
     assert "phq9_total@baseline" not in subgroups  # a score is not a grouping
 

@@ -15,9 +15,11 @@ import pytest
 import time_machine
 
 from fidelity.adaptations import services as adaptations
-from reports import extract, pipeline, sections
+from reports import extract, pipeline
 from reports.analysis import process
 from reports.analysis.sequences_report import indicator_table
+from reports.sections.fidelity import site_fidelity_section
+from reports.sections.process import adaptations_section
 from tests.conftest import World
 from tests.occupations.helpers import MATRIX, TODAY, import_matrix
 from tests.occupations.helpers import build as build_jobs
@@ -131,7 +133,7 @@ REVIEWS = pd.DataFrame(
 def test_site_fidelity_beside_the_intervention_arms_outcome(rworld: ReportWorld) -> None:
     inp = report_input(rworld)
     inp.cache["fidelity_reviews"] = REVIEWS
-    section = sections.site_fidelity_section(inp)
+    section = site_fidelity_section(inp)
     assert section.tables[0].labels["outcome"] == "In paid work at 12 months (share)"
     assert "at 12 months) of the intervention arm" in section.text[0]
     frame = section.tables[0].frame.set_index("site")
@@ -148,7 +150,7 @@ def test_site_fidelity_beside_the_intervention_arms_outcome(rworld: ReportWorld)
 def test_site_fidelity_relation_is_left_out_for_blinded_readers(rworld: ReportWorld) -> None:
     inp = report_input(rworld, blinded=True)
     inp.cache["fidelity_reviews"] = REVIEWS
-    section = sections.site_fidelity_section(inp)
+    section = site_fidelity_section(inp)
     assert section.problems and not section.tables and not section.figures
 
 
@@ -191,7 +193,7 @@ def test_process_report_lists_the_adaptations_by_the_cut_off(
     Trial.objects.filter(pk=rworld.trial.pk).update(design=Trial.Design.CLUSTER)
     rworld.trial.refresh_from_db()
     inp = report_input(rworld, blinded=True)
-    section = sections.adaptations_section(inp)
+    section = adaptations_section(inp)
     assert "site" not in section.tables[0].frame.columns and section.tables[0].notes
 
 

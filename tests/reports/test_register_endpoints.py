@@ -11,7 +11,7 @@ import pytest
 
 from pathways import services as pathways
 from pathways.models import Spell, SpellState
-from reports import pipeline, registers, services
+from reports import choices, pipeline, registers, services
 from reports.models import AnalysisPlan
 from tests.reports.conftest import CUT_OFF, PLAN, RANDOMISED_ON, ReportWorld, lock_plan
 from trial.services import TrialError
@@ -104,7 +104,7 @@ def test_service_refuses_a_window_beyond_follow_up(rworld: ReportWorld) -> None:
 
 def test_plan_offers_register_endpoints_and_takes_any_window(rworld: ReportWorld) -> None:
     add_spells(rworld)
-    offered = dict(services.outcome_choices(rworld.trial))
+    offered = dict(choices.outcome_choices(rworld.trial))
     assert "months_in_work_0_12" in offered and "months_in_work_12_24" in offered
     assert "in_work_at_12" in offered and "time_to_first_work" in offered
     assert "Months in work, months 1–12 (registers)" in offered["months_in_work_0_12"]
