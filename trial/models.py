@@ -98,6 +98,11 @@ class Trial(models.Model):
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS[Trial.Status(self.status)]
 
+    @property
+    def in_setup(self) -> bool:
+        """Still in set-up: arms, covariates and the schedule may change."""
+        return self.status == Trial.Status.SETUP
+
 
 class Arm(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="arms")
