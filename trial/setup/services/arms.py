@@ -6,10 +6,15 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from trial import audit
 from trial.models import Arm, Trial
 from trial.services import TrialError
-from trial.setup.services.common import create_audited, locked, locked_field, save_changes
+from trial.setup.services.common import (
+    create_audited,
+    delete_audited,
+    locked,
+    locked_field,
+    save_changes,
+)
 
 
 def _check_single_control(trial: Trial, is_control: bool, exclude: Arm | None = None) -> None:
@@ -112,6 +117,4 @@ def remove_arm(arm: Arm, *, actor: User) -> None:
     """Delete an arm while the trial is in set-up; raises TrialError afterwards."""
     if not arm.trial.in_setup:
         raise locked(arm.trial, _("removing an arm would corrupt the allocation sequence."))
-    with transaction.atomic():
-        audit.record_deleted(arm, actor=actor)
-        arm.delete()
+    delete_audited(arm, actor=actor)

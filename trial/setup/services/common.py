@@ -1,4 +1,5 @@
-"""What the set-up services share: the refusal after set-up, and audited creates and edits."""
+"""What the set-up services share: the refusal after set-up, and audited creates, edits and
+deletes."""
 
 from __future__ import annotations
 
@@ -58,3 +59,10 @@ def create_audited(model: type[M], *, actor: User, **values: Any) -> M:
         instance = model._default_manager.create(**values)
         audit.record_created(instance, actor=actor)
     return instance
+
+
+def delete_audited(instance: models.Model, *, actor: User) -> None:
+    """Audit ``instance`` as deleted and delete it, in one transaction."""
+    with transaction.atomic():
+        audit.record_deleted(instance, actor=actor)
+        instance.delete()

@@ -8,10 +8,15 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from trial import audit
 from trial.models import CovariateDefinition, ExclusionReason, Trial
 from trial.services import TrialError
-from trial.setup.services.common import create_audited, locked, locked_field, save_changes
+from trial.setup.services.common import (
+    create_audited,
+    delete_audited,
+    locked,
+    locked_field,
+    save_changes,
+)
 
 
 def add_exclusion_reason(
@@ -56,9 +61,7 @@ def remove_exclusion_reason(reason: ExclusionReason, *, actor: User) -> None:
             _("Screening records use the reason “%(label)s”; it cannot be removed.")
             % {"label": reason.label}
         )
-    with transaction.atomic():
-        audit.record_deleted(reason, actor=actor)
-        reason.delete()
+    delete_audited(reason, actor=actor)
 
 
 def _check_eligibility_range(
@@ -208,6 +211,4 @@ def remove_covariate(covariate: CovariateDefinition, *, actor: User) -> None:
         raise locked(
             covariate.trial, _("removing a covariate would lose the data collected for it.")
         )
-    with transaction.atomic():
-        audit.record_deleted(covariate, actor=actor)
-        covariate.delete()
+    delete_audited(covariate, actor=actor)

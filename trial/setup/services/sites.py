@@ -6,10 +6,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from trial import audit
 from trial.models import Site, Trial
 from trial.services import TrialError
-from trial.setup.services.common import create_audited, save_changes
+from trial.setup.services.common import create_audited, delete_audited, save_changes
 
 
 def add_site(
@@ -90,6 +89,4 @@ def remove_site(site: Site, *, actor: User) -> None:
             )
             % {"code": site.code}
         )
-    with transaction.atomic():
-        audit.record_deleted(site, actor=actor)
-        site.delete()
+    delete_audited(site, actor=actor)

@@ -6,10 +6,15 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from trial import audit
 from trial.models import Trial, VisitDefinition
 from trial.services import TrialError
-from trial.setup.services.common import create_audited, locked, locked_field, save_changes
+from trial.setup.services.common import (
+    create_audited,
+    delete_audited,
+    locked,
+    locked_field,
+    save_changes,
+)
 
 
 def _check_visit(
@@ -116,6 +121,4 @@ def remove_visit_definition(visit: VisitDefinition, *, actor: User) -> None:
             visit.trial,
             _("removing a visit would orphan visits participants already have."),
         )
-    with transaction.atomic():
-        audit.record_deleted(visit, actor=actor)
-        visit.delete()
+    delete_audited(visit, actor=actor)
