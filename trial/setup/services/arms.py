@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from trial.models import Arm, Trial
 from trial.services import TrialError
 from trial.setup.services.common import (
     create_audited,
-    delete_audited,
+    delete_in_setup,
     locked,
     locked_field,
     save_changes,
@@ -98,23 +97,22 @@ def update_arm(
     if code != arm.code and trial.arms.filter(code=code).exclude(pk=arm.pk).exists():
         raise TrialError(_("The trial has an arm with this code already."), field="code")
     _check_single_control(trial, is_control, exclude=arm)
-    with transaction.atomic():
-        save_changes(
-            arm,
-            {
-                "code": code,
-                "name": name,
-                "allocation_weight": allocation_weight,
-                "is_control": is_control,
-                "description": description,
-            },
-            actor=actor,
-        )
+    save_changes(
+        arm,
+        {
+            "code": code,
+            "name": name,
+            "allocation_weight": allocation_weight,
+            "is_control": is_control,
+            "description": description,
+        },
+        actor=actor,
+    )
     return arm
 
 
 def remove_arm(arm: Arm, *, actor: User) -> None:
     """Delete an arm while the trial is in set-up; raises TrialError afterwards."""
-    if not arm.trial.in_setup:
-        raise locked(arm.trial, _("removing an arm would corrupt the allocation sequence."))
-    delete_audited(arm, actor=actor)
+    delete_in_setup(
+        arm, arm.trial, _("removing an arm would corrupt the allocation sequence."), actor=actor
+    )

@@ -45,12 +45,14 @@ def changed_values(instance: Any, values: dict[str, Any]) -> list[str]:
 
 
 def save_changes(instance: Any, values: dict[str, Any], *, actor: User) -> None:
-    """Apply ``values``, save only the fields that changed, and audit before/after."""
-    before = audit.snapshot(instance)
-    changed = changed_values(instance, values)
-    if changed:
-        instance.save(update_fields=changed)
-        audit.record_changed(instance, before, actor=actor)
+    """Apply ``values``, save only the fields that changed, and audit before/after, in one
+    transaction."""
+    with transaction.atomic():
+        before = audit.snapshot(instance)
+        changed = changed_values(instance, values)
+        if changed:
+            instance.save(update_fields=changed)
+            audit.record_changed(instance, before, actor=actor)
 
 
 def create_audited(model: type[M], *, actor: User, **values: Any) -> M:
@@ -66,3 +68,11 @@ def delete_audited(instance: models.Model, *, actor: User) -> None:
     with transaction.atomic():
         audit.record_deleted(instance, actor=actor)
         instance.delete()
+
+
+def delete_in_setup(instance: models.Model, trial: Trial, consequence: str, *, actor: User) -> None:
+    """Delete what may go only while ``trial`` is in set-up; after it, refuse with
+    ``consequence`` (see :func:`locked`)."""
+    if not trial.in_setup:
+        raise locked(trial, consequence)
+    delete_audited(instance, actor=actor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from trial.models import CovariateDefinition, ExclusionReason, Trial
@@ -13,7 +12,7 @@ from trial.services import TrialError
 from trial.setup.services.common import (
     create_audited,
     delete_audited,
-    locked,
+    delete_in_setup,
     locked_field,
     save_changes,
 )
@@ -49,8 +48,7 @@ def update_exclusion_reason(
             raise TrialError(
                 _("Screening records use this reason: its code cannot change."), field="code"
             )
-    with transaction.atomic():
-        save_changes(reason, {"code": code, "label": label, "order": order}, actor=actor)
+    save_changes(reason, {"code": code, "label": label, "order": order}, actor=actor)
     return reason
 
 
@@ -185,30 +183,30 @@ def update_covariate(
         raise TrialError(_("The trial has a covariate with this key already."), field="key")
     _check_covariate(kind, choices, min_value, max_value)
     _check_eligibility_range(kind, min_value, max_value, eligible_min, eligible_max)
-    with transaction.atomic():
-        save_changes(
-            covariate,
-            {
-                "key": key,
-                "label": label,
-                "kind": kind,
-                "choices": choices,
-                "min_value": min_value,
-                "max_value": max_value,
-                "eligible_min": eligible_min,
-                "eligible_max": eligible_max,
-                "required": required,
-                "order": order,
-            },
-            actor=actor,
-        )
+    save_changes(
+        covariate,
+        {
+            "key": key,
+            "label": label,
+            "kind": kind,
+            "choices": choices,
+            "min_value": min_value,
+            "max_value": max_value,
+            "eligible_min": eligible_min,
+            "eligible_max": eligible_max,
+            "required": required,
+            "order": order,
+        },
+        actor=actor,
+    )
     return covariate
 
 
 def remove_covariate(covariate: CovariateDefinition, *, actor: User) -> None:
     """Delete a covariate while the trial is in set-up; raises TrialError afterwards."""
-    if not covariate.trial.in_setup:
-        raise locked(
-            covariate.trial, _("removing a covariate would lose the data collected for it.")
-        )
-    delete_audited(covariate, actor=actor)
+    delete_in_setup(
+        covariate,
+        covariate.trial,
+        _("removing a covariate would lose the data collected for it."),
+        actor=actor,
+    )

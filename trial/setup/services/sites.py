@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from trial.models import Site, Trial
@@ -62,17 +61,16 @@ def update_site(
                 ),
                 field="code",
             )
-    with transaction.atomic():
-        save_changes(
-            site,
-            {
-                "code": code,
-                "name": name,
-                "municipality_number": municipality_number,
-                "region": region,
-            },
-            actor=actor,
-        )
+    save_changes(
+        site,
+        {
+            "code": code,
+            "name": name,
+            "municipality_number": municipality_number,
+            "region": region,
+        },
+        actor=actor,
+    )
     return site
 
 

@@ -97,8 +97,7 @@ def update_trial(
     if eligibility_check is not None:
         _check_eligibility_check(eligibility_check)
         values["eligibility_check"] = eligibility_check
-    with transaction.atomic():
-        save_changes(trial, values, actor=actor)
+    save_changes(trial, values, actor=actor)
     return trial
 
 

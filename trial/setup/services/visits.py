@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from trial.models import Trial, VisitDefinition
 from trial.services import TrialError
 from trial.setup.services.common import (
     create_audited,
-    delete_audited,
-    locked,
+    delete_in_setup,
     locked_field,
     save_changes,
 )
@@ -99,26 +97,25 @@ def update_visit_definition(
                     _("changing the schedule would move visits participants already have."),
                 )
     _check_visit(trial, code, offset_months, exclude=visit)
-    with transaction.atomic():
-        save_changes(
-            visit,
-            {
-                "code": code,
-                "label": label,
-                "offset_months": offset_months,
-                "window_before_days": window_before_days,
-                "window_after_days": window_after_days,
-            },
-            actor=actor,
-        )
+    save_changes(
+        visit,
+        {
+            "code": code,
+            "label": label,
+            "offset_months": offset_months,
+            "window_before_days": window_before_days,
+            "window_after_days": window_after_days,
+        },
+        actor=actor,
+    )
     return visit
 
 
 def remove_visit_definition(visit: VisitDefinition, *, actor: User) -> None:
     """Delete a visit while the trial is in set-up; raises TrialError afterwards."""
-    if not visit.trial.in_setup:
-        raise locked(
-            visit.trial,
-            _("removing a visit would orphan visits participants already have."),
-        )
-    delete_audited(visit, actor=actor)
+    delete_in_setup(
+        visit,
+        visit.trial,
+        _("removing a visit would orphan visits participants already have."),
+        actor=actor,
+    )
