@@ -346,19 +346,22 @@ R = TypeVar("R", bound=models.Model)
 
 def _leave_active(
     participant: Participant,
+    record: type[R],
     status: str,
     *,
-    check: Callable[[Participant], None],
-    record: Callable[[Participant], R],
+    refused_from: Mapping[str, str],
     actor: User | None,
+    values: dict[str, Any],
 ) -> R:
-    """With the participant's row locked and ``check`` passed, create the ``record`` that says
-    why they leave active follow-up and move them to ``status``; both audited."""
+    """With the participant's row locked, refuse if their status is in ``refused_from`` (with
+    its message); else create the ``record`` (from ``values``) that says why they leave active
+    follow-up and move them to ``status``, both audited."""
     with transaction.atomic():
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
-        check(locked)
+        if locked.status in refused_from:
+            raise TrialError(refused_from[locked.status])
         before = audit.snapshot(locked)
-        created = record(locked)
+        created = record._default_manager.create(participant=locked, recorded_by=actor, **values)
         locked.status = status
         locked.save(update_fields=["status"])
         audit.record_created(created, actor=actor)
@@ -390,23 +393,13 @@ def withdraw_participant(
         raise TrialError(_("The withdrawal date cannot be in the future."), field="withdrawn_on")
     if withdrawn_on < participant.enrolled_on:
         raise TrialError(_("The withdrawal date cannot be before enrolment."), field="withdrawn_on")
-
-    def check(locked: Participant) -> None:
-        if locked.status == Participant.Status.WITHDRAWN:
-            raise TrialError(_("The participant has already withdrawn."))
-
     return _leave_active(
         participant,
+        Withdrawal,
         Participant.Status.WITHDRAWN,
-        check=check,
-        record=lambda locked: Withdrawal.objects.create(
-            participant=locked,
-            withdrawn_on=withdrawn_on,
-            scope=scope,
-            reason=reason.strip(),
-            recorded_by=actor,
-        ),
+        refused_from={Participant.Status.WITHDRAWN: _("The participant has already withdrawn.")},
         actor=actor,
+        values={"withdrawn_on": withdrawn_on, "scope": scope, "reason": reason.strip()},
     )
 
 
@@ -434,23 +427,14 @@ def mark_lost_to_follow_up(
         raise TrialError(_("The date cannot be in the future."), field="lost_on")
     if lost_on < participant.enrolled_on:
         raise TrialError(_("The date cannot be before enrolment."), field="lost_on")
-
-    def check(locked: Participant) -> None:
-        if locked.status != Participant.Status.ACTIVE:
-            raise TrialError(_("The participant is no longer active."))
-
+    no_longer = _("The participant is no longer active.")
     return _leave_active(
         participant,
+        LossToFollowUp,
         Participant.Status.LOST,
-        check=check,
-        record=lambda locked: LossToFollowUp.objects.create(
-            participant=locked,
-            lost_on=lost_on,
-            reason=reason,
-            detail=detail.strip(),
-            recorded_by=actor,
-        ),
+        refused_from={s: no_longer for s in Participant.Status if s != Participant.Status.ACTIVE},
         actor=actor,
+        values={"lost_on": lost_on, "reason": reason, "detail": detail.strip()},
     )
 
 
