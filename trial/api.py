@@ -9,7 +9,7 @@ service from ``trial.services``, and turn its refusal into a 400 with field erro
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -143,6 +143,12 @@ class TrialScopedMixin(_ScopedBase):
             trial = permissions.get_trial(self.request.user, self.kwargs["code"], perm)
             self._trial = trial
         return trial
+
+    def get_participant(self, study_id: str) -> Participant:
+        """The participant in the URL, through the permission layer with ``trial_perm``."""
+        return permissions.get_participant(
+            self.request.user, self.get_trial(), study_id, self.trial_perm
+        )
 
     def visible_participants(self) -> QuerySet[Participant]:
         return Participant.objects.filter(trial=self.get_trial()).visible_to(self.request.user)
@@ -288,6 +294,21 @@ class ParticipantDetail(TrialScopedMixin, generics.RetrieveAPIView[Participant])
         )
 
 
+def _record_on_participant(
+    request: AuthenticatedRequest,
+    participant: Participant,
+    serializer_class: type[serializers.ModelSerializer[Any]],
+    record: Callable[..., Any],
+) -> Response:
+    """Check the body with ``serializer_class``, ``record`` it on ``participant`` (a service)
+    and answer 201 with what was recorded; a refusal is a 400 (:func:`service_errors`)."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    with service_errors():
+        recorded = record(participant, actor=request.user, **serializer.validated_data)
+    return Response(serializer_class(recorded).data, status=status.HTTP_201_CREATED)
+
+
 class ParticipantWithdrawal(TrialScopedMixin, APIView):
     trial_perm = Perm.ENROL
 
@@ -305,16 +326,12 @@ class ParticipantWithdrawal(TrialScopedMixin, APIView):
         "follow-up data may be recorded for them afterwards. A second withdrawal is refused.",
     )
     def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
-        participant = permissions.get_participant(
-            request.user, self.get_trial(), study_id, Perm.ENROL
+        return _record_on_participant(
+            request,
+            self.get_participant(study_id),
+            WithdrawalSerializer,
+            services.withdraw_participant,
         )
-        serializer = WithdrawalSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        with service_errors():
-            withdrawal = services.withdraw_participant(
-                participant, actor=request.user, **serializer.validated_data
-            )
-        return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
 
 
 class ParticipantLoss(TrialScopedMixin, APIView):
@@ -334,16 +351,12 @@ class ParticipantLoss(TrialScopedMixin, APIView):
         "stop. DELETE undoes it when the participant is found again.",
     )
     def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
-        participant = permissions.get_participant(
-            request.user, self.get_trial(), study_id, Perm.ENROL
+        return _record_on_participant(
+            request,
+            self.get_participant(study_id),
+            LossToFollowUpSerializer,
+            services.mark_lost_to_follow_up,
         )
-        serializer = LossToFollowUpSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        with service_errors():
-            loss = services.mark_lost_to_follow_up(
-                participant, actor=request.user, **serializer.validated_data
-            )
-        return Response(LossToFollowUpSerializer(loss).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=None,
@@ -356,9 +369,7 @@ class ParticipantLoss(TrialScopedMixin, APIView):
         summary="The participant was found again",
     )
     def delete(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
-        participant = permissions.get_participant(
-            request.user, self.get_trial(), study_id, Perm.ENROL
-        )
+        participant = self.get_participant(study_id)
         with service_errors():
             services.mark_found_again(participant, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -211,6 +211,46 @@ def _month_ticks(labels: Sequence[str], left: float, slot: float) -> list[Tick]:
     ]
 
 
+class _OverLabels:
+    """The frame of a chart over ordered labels (months): the plot area, the value axis and one
+    slot per label, shared by :func:`column_chart` and :func:`line_chart`."""
+
+    def __init__(
+        self, labels: Sequence[str], *, largest: float, percent: bool, width: int, height: int
+    ) -> None:
+        self.labels, self.percent, self.width, self.height = labels, percent, width, height
+        self.left, self.right = 44.0, float(width - 8)
+        self.top, self.bottom = 10.0, float(height - 26)
+        self.maximum, self.ticks = _scale(largest, percent)
+        self.slot = (self.right - self.left) / max(len(labels), 1)
+
+    def y_of(self, value: float) -> float:
+        return round(self.bottom - (self.bottom - self.top) * value / self.maximum, 1)
+
+    def chart(
+        self, kind: str, *, title: str, description: str, legend: list[LegendItem], **drawn: Any
+    ) -> Chart:
+        """The chart of ``kind`` with its axes; ``drawn`` is its ``marks`` or ``lines``."""
+        return Chart(
+            kind=kind,
+            title=title,
+            width=self.width,
+            height=self.height,
+            left=self.left,
+            right=self.right,
+            top=self.top,
+            bottom=self.bottom,
+            value_ticks=[
+                Tick(position=self.y_of(t), label=_label(t, self.percent, _dp(t)))
+                for t in self.ticks
+            ],
+            category_ticks=_month_ticks(self.labels, self.left, self.slot),
+            legend=legend,
+            description=description,
+            **drawn,
+        )
+
+
 def column_chart(
     labels: Sequence[str],
     values: Sequence[float | None],
@@ -224,13 +264,10 @@ def column_chart(
     description: str = "",
 ) -> Chart:
     """Vertical columns, one per label (e.g. months)."""
-    left, right, top, bottom = 44.0, float(width - 8), 10.0, float(height - 26)
-    maximum, ticks = _scale(_largest([("", values)]), percent)
-    slot = (right - left) / max(len(labels), 1)
-
-    def y_of(value: float) -> float:
-        return round(bottom - (bottom - top) * value / maximum, 1)
-
+    frame = _OverLabels(
+        labels, largest=_largest([("", values)]), percent=percent, width=width, height=height
+    )
+    left, bottom, slot, y_of = frame.left, frame.bottom, frame.slot, frame.y_of
     marks = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -246,20 +283,12 @@ def column_chart(
                 label=text,
             )
         )
-    return Chart(
-        kind="columns",
+    return frame.chart(
+        "columns",
         title=title,
-        width=width,
-        height=height,
-        left=left,
-        right=right,
-        top=top,
-        bottom=bottom,
-        marks=marks,
-        value_ticks=[Tick(position=y_of(t), label=_label(t, percent, _dp(t))) for t in ticks],
-        category_ticks=_month_ticks(labels, left, slot),
-        legend=[LegendItem(series_name, PALETTE[0])] if series_name else [],
         description=description,
+        legend=[LegendItem(series_name, PALETTE[0])] if series_name else [],
+        marks=marks,
     )
 
 
@@ -275,13 +304,9 @@ def line_chart(
     description: str = "",
 ) -> Chart:
     """Lines over ordered labels (e.g. months): ``series`` is [(name, one value per label)]."""
-    left, right, top, bottom = 44.0, float(width - 8), 10.0, float(height - 26)
-    maximum, ticks = _scale(_largest(series), percent)
-    slot = (right - left) / max(len(labels), 1)
-
-    def y_of(value: float) -> float:
-        return round(bottom - (bottom - top) * value / maximum, 1)
-
+    frame = _OverLabels(
+        labels, largest=_largest(series), percent=percent, width=width, height=height
+    )
     lines = []
     for s, (name, values) in enumerate(series):
         colour = PALETTE[s % len(PALETTE)]
@@ -292,8 +317,8 @@ def line_chart(
             text = _label(value, percent, decimals)
             marks.append(
                 Mark(
-                    x=round(left + (i + 0.5) * slot, 1),
-                    y=y_of(value),
+                    x=round(frame.left + (i + 0.5) * frame.slot, 1),
+                    y=frame.y_of(value),
                     colour=colour,
                     title=f"{label}{f' – {name}' if len(series) > 1 else ''}: {text}",
                     label=text,
@@ -301,18 +326,6 @@ def line_chart(
             )
         points = " ".join(f"{m.x},{m.y}" for m in marks)
         lines.append(Line(colour=colour, points=points, marks=marks))
-    return Chart(
-        kind="lines",
-        title=title,
-        width=width,
-        height=height,
-        left=left,
-        right=right,
-        top=top,
-        bottom=bottom,
-        lines=lines,
-        value_ticks=[Tick(position=y_of(t), label=_label(t, percent, _dp(t))) for t in ticks],
-        category_ticks=_month_ticks(labels, left, slot),
-        legend=_legend(series),
-        description=description,
+    return frame.chart(
+        "lines", title=title, description=description, legend=_legend(series), lines=lines
     )

@@ -26,6 +26,7 @@ from trial.models import (
     LossToFollowUp,
     Membership,
     Participant,
+    ScreeningRecord,
     Site,
     Trial,
     Visit,
@@ -363,148 +364,205 @@ def seed_demo(
     if Trial.objects.filter(code=DEMO_TRIAL_CODE).exists():
         raise ValueError(f"the demo trial {DEMO_TRIAL_CODE!r} exists already")
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not security
-    User = get_user_model()
     with transaction.atomic():
-        trial = Trial.objects.create(
-            code=DEMO_TRIAL_CODE,
-            title="IPS for young adults outside work and school (demo)",
-            registry_id="NCT00000000",
-            design=Trial.Design.INDIVIDUAL,
-            status=Trial.Status.RECRUITING,
-            target_size=participants,
-            description=(
-                "Synthetic demonstration trial: Individual Placement and Support delivered by "
-                "NAV employment specialists, compared with usual NAV follow-up."
-            ),
-        )
-        audit.record_created(trial, actor=None)
-        for arm in (
-            Arm(trial=trial, code="A", name="IPS (Individual Placement and Support)"),
-            Arm(trial=trial, code="B", name="Usual NAV follow-up", is_control=True),
-        ):
-            arm.save()
-            audit.record_created(arm, actor=None)
-        sites = {}
-        for code, name, municipality, region in SITES:
-            site = Site.objects.create(
-                trial=trial, code=code, name=name, municipality_number=municipality, region=region
-            )
-            audit.record_created(site, actor=None)
-            sites[code] = site
-
-        add_trial = Permission.objects.get(codename="add_trial", content_type__app_label="trial")
-        usernames = []
-        for username, full_name, role, site_codes, unblinded in USERS:
-            first, last = full_name.split(" ", 1)
-            user, _created = User.objects.get_or_create(
-                username=username,
-                defaults={
-                    "first_name": first,
-                    "last_name": last,
-                    "email": f"{username}@example.org",
-                },
-            )
-            user.set_password(DEMO_PASSWORD)
-            user.is_staff = role == Membership.Role.COORDINATOR
-            user.save()
-            if role == Membership.Role.COORDINATOR:
-                user.user_permissions.add(add_trial)
-            membership = Membership.objects.create(
-                trial=trial, user=user, role=role, unblinded=unblinded
-            )
-            membership.sites.set([sites[c] for c in site_codes])
-            audit.record_created(membership, actor=None)
-            usernames.append(username)
-
-        for order, (key, label, kind, choices, low, high) in enumerate(COVARIATES):
-            CovariateDefinition.objects.create(
-                trial=trial,
-                key=key,
-                label=label,
-                kind=kind,
-                choices=choices,
-                min_value=low,
-                max_value=high,
-                # The trial's inclusion criterion (the exclusion reason "age" below).
-                eligible_min=ELIGIBLE_AGE[0] if key == "age" else None,
-                eligible_max=ELIGIBLE_AGE[1] if key == "age" else None,
-                order=order,
-            )
-        reasons = [
-            ExclusionReason.objects.create(trial=trial, code=code, label=label, order=i)
-            for i, (code, label) in enumerate(EXCLUSIONS)
-        ]
-        for code, label, months in VISITS:
-            VisitDefinition.objects.create(
-                trial=trial, code=code, label=label, offset_months=months
-            )
-        coordinator = User.objects.get(username="coordinator")
+        trial = _create_trial(participants)
+        sites = _create_sites(trial)
+        usernames = _create_users(trial, sites)
+        reasons = _create_schedule(trial)
+        coordinator = get_user_model().objects.get(username="coordinator")
         hooks.trial_ready(trial, coordinator)
-        # Larger offices recruit more: weights are fixed per site.
-        weights = [rng.uniform(0.5, 1.5) for _ in SITES]
-        site_list = list(sites.values())
+        enrolment = _Enrolment(trial, sites, reasons, rng, actor=coordinator)
         start = as_of - dt.timedelta(days=700)
-        used_suffixes: set[str] = set()
-        used_numbers: set[str] = set()
         losses = LossPlan()
-
-        def new_number(birth: dt.date) -> str:
-            while True:
-                number = synthetic_personal_number(rng, birth)
-                if number not in used_numbers:
-                    used_numbers.add(number)
-                    return number
-
-        def suffix() -> str:
-            while True:
-                value = "".join(rng.choice(services.STUDY_ID_ALPHABET) for _ in range(6))
-                if value not in used_suffixes:
-                    used_suffixes.add(value)
-                    return value
-
         for i in range(participants):
-            site = rng.choices(site_list, weights)[0]
             enrolled_on = start + dt.timedelta(days=int(i * 540 / max(participants, 1)))
-            age = rng.randint(18, 29)
-            birth = enrolled_on - dt.timedelta(days=age * 365 + rng.randint(0, 364))
-            baseline = {
-                "age": age,
-                "sex": rng.choice(["female", "male"]),
-                "education": rng.choices(EDUCATION, [30, 35, 25, 10])[0],
-                "diagnosis_group": rng.choices(DIAGNOSIS, [45, 10, 10, 25, 10])[0],
-                "benefit_type": rng.choices(BENEFITS, [50, 25, 10, 15])[0],
-                "months_since_work": rng.choice([0, 3, 6, 12, 24, 36, 60]),
-            }
-            # About 2 in 3 people screened are eligible; 1 in 8 eligible decline.
-            while True:
-                screened_on = enrolled_on - dt.timedelta(days=rng.randint(0, 10))
-                eligible = rng.random() < 0.68
-                declined = eligible and rng.random() < 0.12
-                record = services.record_screening(
-                    trial,
-                    site=site,
-                    screened_on=screened_on,
-                    eligible=eligible,
-                    exclusion_reason=None if eligible else rng.choices(reasons, [3, 4, 2, 1])[0],
-                    declined=declined,
-                    actor=coordinator,
-                )
-                if eligible and not declined:
-                    break
-            participant = services.enrol_participant(
-                trial,
-                site=site,
-                personal_number=new_number(birth),
-                enrolled_on=enrolled_on,
-                consent_version="2.1" if enrolled_on >= start + dt.timedelta(days=200) else "2.0",
-                consent_date=enrolled_on,
-                baseline=baseline,
-                screening=record,
-                actor=coordinator,
-                suffix=suffix,
-            )
+            participant = enrolment.enrol(enrolled_on, start=start)
             _follow_up(participant, rng, as_of=as_of, actor=coordinator, hooks=hooks, losses=losses)
             hooks.participant_done(participant, rng, as_of, coordinator)
     return DemoResult(
         trial=trial, participants=Participant.objects.filter(trial=trial).count(), users=usernames
     )
+
+
+def _create_trial(participants: int) -> Trial:
+    """The demo trial, recruiting, with its two arms."""
+    trial = Trial.objects.create(
+        code=DEMO_TRIAL_CODE,
+        title="IPS for young adults outside work and school (demo)",
+        registry_id="NCT00000000",
+        design=Trial.Design.INDIVIDUAL,
+        status=Trial.Status.RECRUITING,
+        target_size=participants,
+        description=(
+            "Synthetic demonstration trial: Individual Placement and Support delivered by "
+            "NAV employment specialists, compared with usual NAV follow-up."
+        ),
+    )
+    audit.record_created(trial, actor=None)
+    for arm in (
+        Arm(trial=trial, code="A", name="IPS (Individual Placement and Support)"),
+        Arm(trial=trial, code="B", name="Usual NAV follow-up", is_control=True),
+    ):
+        arm.save()
+        audit.record_created(arm, actor=None)
+    return trial
+
+
+def _create_sites(trial: Trial) -> dict[str, Site]:
+    """The NAV offices of ``SITES``, by code."""
+    sites = {}
+    for code, name, municipality, region in SITES:
+        site = Site.objects.create(
+            trial=trial, code=code, name=name, municipality_number=municipality, region=region
+        )
+        audit.record_created(site, actor=None)
+        sites[code] = site
+    return sites
+
+
+def _create_users(trial: Trial, sites: dict[str, Site]) -> list[str]:
+    """The demo users of ``USERS`` (made or reused), each a member in their role."""
+    User = get_user_model()
+    add_trial = Permission.objects.get(codename="add_trial", content_type__app_label="trial")
+    usernames = []
+    for username, full_name, role, site_codes, unblinded in USERS:
+        first, last = full_name.split(" ", 1)
+        user, _created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@example.org",
+            },
+        )
+        user.set_password(DEMO_PASSWORD)
+        user.is_staff = role == Membership.Role.COORDINATOR
+        user.save()
+        if role == Membership.Role.COORDINATOR:
+            user.user_permissions.add(add_trial)
+        membership = Membership.objects.create(
+            trial=trial, user=user, role=role, unblinded=unblinded
+        )
+        membership.sites.set([sites[c] for c in site_codes])
+        audit.record_created(membership, actor=None)
+        usernames.append(username)
+    return usernames
+
+
+def _create_schedule(trial: Trial) -> list[ExclusionReason]:
+    """The baseline covariates, the exclusion reasons (returned) and the follow-up visits."""
+    for order, (key, label, kind, choices, low, high) in enumerate(COVARIATES):
+        CovariateDefinition.objects.create(
+            trial=trial,
+            key=key,
+            label=label,
+            kind=kind,
+            choices=choices,
+            min_value=low,
+            max_value=high,
+            # The trial's inclusion criterion (the exclusion reason "age" below).
+            eligible_min=ELIGIBLE_AGE[0] if key == "age" else None,
+            eligible_max=ELIGIBLE_AGE[1] if key == "age" else None,
+            order=order,
+        )
+    reasons = [
+        ExclusionReason.objects.create(trial=trial, code=code, label=label, order=i)
+        for i, (code, label) in enumerate(EXCLUSIONS)
+    ]
+    for code, label, months in VISITS:
+        VisitDefinition.objects.create(trial=trial, code=code, label=label, offset_months=months)
+    return reasons
+
+
+class _Enrolment:
+    """Screens and enrols the demo's participants, one at a time, from the demo's generator.
+
+    The draws come in the order the demo has always made them (the site weights first, then per
+    person: site, age, birthday, baseline, screenings, personal number, study id), so a seed
+    gives the same trial as before.
+    """
+
+    def __init__(
+        self,
+        trial: Trial,
+        sites: dict[str, Site],
+        reasons: list[ExclusionReason],
+        rng: random.Random,
+        *,
+        actor: Any,
+    ) -> None:
+        self.trial = trial
+        self.reasons = reasons
+        self.rng = rng
+        self.actor = actor
+        # Larger offices recruit more: weights are fixed per site.
+        self.weights = [rng.uniform(0.5, 1.5) for _ in SITES]
+        self.sites = list(sites.values())
+        self.used_suffixes: set[str] = set()
+        self.used_numbers: set[str] = set()
+
+    def new_number(self, birth: dt.date) -> str:
+        while True:
+            number = synthetic_personal_number(self.rng, birth)
+            if number not in self.used_numbers:
+                self.used_numbers.add(number)
+                return number
+
+    def suffix(self) -> str:
+        while True:
+            value = "".join(self.rng.choice(services.STUDY_ID_ALPHABET) for _ in range(6))
+            if value not in self.used_suffixes:
+                self.used_suffixes.add(value)
+                return value
+
+    def baseline(self, age: int) -> dict[str, Any]:
+        rng = self.rng
+        return {
+            "age": age,
+            "sex": rng.choice(["female", "male"]),
+            "education": rng.choices(EDUCATION, [30, 35, 25, 10])[0],
+            "diagnosis_group": rng.choices(DIAGNOSIS, [45, 10, 10, 25, 10])[0],
+            "benefit_type": rng.choices(BENEFITS, [50, 25, 10, 15])[0],
+            "months_since_work": rng.choice([0, 3, 6, 12, 24, 36, 60]),
+        }
+
+    def screen(self, site: Site, enrolled_on: dt.date) -> ScreeningRecord:
+        """Screen people at ``site`` until one is eligible and agrees; their record."""
+        rng = self.rng
+        # About 2 in 3 people screened are eligible; 1 in 8 eligible decline.
+        while True:
+            screened_on = enrolled_on - dt.timedelta(days=rng.randint(0, 10))
+            eligible = rng.random() < 0.68
+            declined = eligible and rng.random() < 0.12
+            record = services.record_screening(
+                self.trial,
+                site=site,
+                screened_on=screened_on,
+                eligible=eligible,
+                exclusion_reason=None if eligible else rng.choices(self.reasons, [3, 4, 2, 1])[0],
+                declined=declined,
+                actor=self.actor,
+            )
+            if eligible and not declined:
+                return record
+
+    def enrol(self, enrolled_on: dt.date, *, start: dt.date) -> Participant:
+        """Screen and enrol one participant on ``enrolled_on``."""
+        rng = self.rng
+        site = rng.choices(self.sites, self.weights)[0]
+        age = rng.randint(18, 29)
+        birth = enrolled_on - dt.timedelta(days=age * 365 + rng.randint(0, 364))
+        baseline = self.baseline(age)
+        record = self.screen(site, enrolled_on)
+        return services.enrol_participant(
+            self.trial,
+            site=site,
+            personal_number=self.new_number(birth),
+            enrolled_on=enrolled_on,
+            consent_version="2.1" if enrolled_on >= start + dt.timedelta(days=200) else "2.0",
+            consent_date=enrolled_on,
+            baseline=baseline,
+            screening=record,
+            actor=self.actor,
+            suffix=self.suffix,
+        )

@@ -1,4 +1,8 @@
-"""Writes to trials and participants. Each service checks the rules, writes, and audits."""
+"""Writes to trials and participants. Each service checks the rules, writes, and audits.
+
+The checks of baseline covariates are in ``trial.baseline``, the error in ``trial.errors``;
+both are named here too, where the rest of the project imports them.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,22 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from trial import audit, bulk, personal_numbers
+from trial.baseline import BaselineError as BaselineError
+from trial.baseline import EligibilityError as EligibilityError
+from trial.baseline import eligibility_problems as eligibility_problems
+from trial.baseline import validate_baseline as validate_baseline
+from trial.errors import TrialError as TrialError
 from trial.models import (
     AuditEvent,
-    CovariateDefinition,
     ExclusionReason,
     LossToFollowUp,
     Participant,
@@ -36,15 +43,6 @@ STUDY_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 STUDY_ID_LENGTH = 6
 # A study id given by an earlier system (an import): it appears in URLs and file names.
 GIVEN_STUDY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,29}")
-
-
-class TrialError(Exception):
-    """A trial rule was broken; ``field`` names the input at fault, if any."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 def random_study_suffix() -> str:
@@ -283,107 +281,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last))
 
 
-def validate_baseline(trial: Trial, values: dict[str, Any]) -> dict[str, Any]:
-    """Check baseline covariates against the trial's definitions and return typed values.
-
-    Raises BaselineError carrying one message per covariate key at fault.
-    """
-    errors: dict[str, str] = {}
-    clean: dict[str, Any] = {}
-    definitions = list(trial.covariates.all())
-    known = {d.key for d in definitions}
-    for key in values:
-        if key not in known:
-            errors[key] = _("Unknown covariate.")
-    for definition in definitions:
-        raw = values.get(definition.key)
-        if raw is None or raw == "":
-            if definition.required:
-                errors[definition.key] = _("This covariate is required.")
-            continue
-        try:
-            clean[definition.key] = _clean_covariate(definition, raw)
-        except ValueError as exc:
-            errors[definition.key] = str(exc)
-    if errors:
-        raise BaselineError(errors)
-    return clean
-
-
-def _clean_covariate(definition: CovariateDefinition, raw: Any) -> Any:
-    kind = CovariateDefinition.Kind
-    if definition.kind == kind.BOOLEAN:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in {"1", "true", "yes", "ja", "y"}:
-            return True
-        if text in {"0", "false", "no", "nei", "n"}:
-            return False
-        raise ValueError(_("Answer yes or no."))
-    if definition.kind == kind.CHOICE:
-        allowed = [str(pair[0]) for pair in definition.choices]
-        if str(raw) not in allowed:
-            raise ValueError(_("Choose one of: %(choices)s.") % {"choices": ", ".join(allowed)})
-        return str(raw)
-    try:
-        number = Decimal(str(raw).strip().replace(",", "."))
-    except InvalidOperation:
-        raise ValueError(_("Enter a number.")) from None
-    if definition.kind == kind.INTEGER and number != number.to_integral_value():
-        raise ValueError(_("Enter a whole number."))
-    if definition.min_value is not None and number < definition.min_value:
-        raise ValueError(_("Must be at least %(min)s.") % {"min": _plain(definition.min_value)})
-    if definition.max_value is not None and number > definition.max_value:
-        raise ValueError(_("Must be at most %(max)s.") % {"max": _plain(definition.max_value)})
-    return int(number) if definition.kind == kind.INTEGER else float(number)
-
-
-def _plain(number: Decimal) -> str:
-    """16.00 -> 16, 2.50 -> 2.5: limits as people write them."""
-    return format(number.normalize(), "f")
-
-
-class BaselineError(TrialError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(_("Some baseline covariates are invalid."), field="baseline")
-        self.errors = errors
-
-
-def eligibility_problems(trial: Trial, baseline: dict[str, Any]) -> dict[str, str]:
-    """The covariates of ``baseline`` (valid, typed values) outside the trial's eligibility
-    ranges, each with a message naming the value and the range. Writes nothing."""
-    problems: dict[str, str] = {}
-    for definition in trial.covariates.all():
-        value = baseline.get(definition.key)
-        low, high = definition.eligible_min, definition.eligible_max
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue  # a choice, a yes/no or a blank has no range
-        if (low is not None and value < low) or (high is not None and value > high):
-            problems[definition.key] = _(
-                "%(value)s is outside the eligibility range (%(range)s)."
-            ) % {"value": value, "range": definition.eligibility_range}
-    return problems
-
-
-class EligibilityError(BaselineError):
-    """Baseline values outside the eligibility ranges: ``errors`` maps covariate keys to
-    messages. ``refused``: the trial refuses such values; else it accepts them once the user
-    confirms (``enrol_participant(accept_ineligible=True)``)."""
-
-    def __init__(self, errors: dict[str, str], *, refused: bool) -> None:
-        super().__init__(errors)
-        self.refused = refused
-        self.message = (
-            _("Outside the trial's eligibility criteria: the trial does not enrol such a person.")
-            if refused
-            else _(
-                "Outside the trial's eligibility criteria: check the values, and confirm to "
-                "enrol this person anyway."
-            )
-        )
-
-
 def record_screening(
     trial: Trial,
     *,
@@ -444,6 +341,35 @@ def ensure_data_entry_allowed(participant: Participant) -> None:
         )
 
 
+R = TypeVar("R", bound=models.Model)
+
+
+def _leave_active(
+    participant: Participant,
+    record: type[R],
+    status: str,
+    *,
+    refused_from: Mapping[str, str],
+    actor: User | None,
+    values: dict[str, Any],
+) -> R:
+    """With the participant's row locked, refuse if their status is in ``refused_from`` (with
+    its message); else create the ``record`` (from ``values``) that says why they leave active
+    follow-up and move them to ``status``, both audited."""
+    with transaction.atomic():
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        if locked.status in refused_from:
+            raise TrialError(refused_from[locked.status])
+        before = audit.snapshot(locked)
+        created = record._default_manager.create(participant=locked, recorded_by=actor, **values)
+        locked.status = status
+        locked.save(update_fields=["status"])
+        audit.record_created(created, actor=actor)
+        audit.record_changed(locked, before, actor=actor)
+    participant.status = locked.status
+    return created
+
+
 def withdraw_participant(
     participant: Participant,
     *,
@@ -467,24 +393,14 @@ def withdraw_participant(
         raise TrialError(_("The withdrawal date cannot be in the future."), field="withdrawn_on")
     if withdrawn_on < participant.enrolled_on:
         raise TrialError(_("The withdrawal date cannot be before enrolment."), field="withdrawn_on")
-    with transaction.atomic():
-        locked = Participant.objects.select_for_update().get(pk=participant.pk)
-        if locked.status == Participant.Status.WITHDRAWN:
-            raise TrialError(_("The participant has already withdrawn."))
-        before = audit.snapshot(locked)
-        withdrawal = Withdrawal.objects.create(
-            participant=locked,
-            withdrawn_on=withdrawn_on,
-            scope=scope,
-            reason=reason.strip(),
-            recorded_by=actor,
-        )
-        locked.status = Participant.Status.WITHDRAWN
-        locked.save(update_fields=["status"])
-        audit.record_created(withdrawal, actor=actor)
-        audit.record_changed(locked, before, actor=actor)
-    participant.status = locked.status
-    return withdrawal
+    return _leave_active(
+        participant,
+        Withdrawal,
+        Participant.Status.WITHDRAWN,
+        refused_from={Participant.Status.WITHDRAWN: _("The participant has already withdrawn.")},
+        actor=actor,
+        values={"withdrawn_on": withdrawn_on, "scope": scope, "reason": reason.strip()},
+    )
 
 
 def mark_lost_to_follow_up(
@@ -511,24 +427,15 @@ def mark_lost_to_follow_up(
         raise TrialError(_("The date cannot be in the future."), field="lost_on")
     if lost_on < participant.enrolled_on:
         raise TrialError(_("The date cannot be before enrolment."), field="lost_on")
-    with transaction.atomic():
-        locked = Participant.objects.select_for_update().get(pk=participant.pk)
-        if locked.status != Participant.Status.ACTIVE:
-            raise TrialError(_("The participant is no longer active."))
-        before = audit.snapshot(locked)
-        loss = LossToFollowUp.objects.create(
-            participant=locked,
-            lost_on=lost_on,
-            reason=reason,
-            detail=detail.strip(),
-            recorded_by=actor,
-        )
-        locked.status = Participant.Status.LOST
-        locked.save(update_fields=["status"])
-        audit.record_created(loss, actor=actor)
-        audit.record_changed(locked, before, actor=actor)
-    participant.status = locked.status
-    return loss
+    no_longer = _("The participant is no longer active.")
+    return _leave_active(
+        participant,
+        LossToFollowUp,
+        Participant.Status.LOST,
+        refused_from={s: no_longer for s in Participant.Status if s != Participant.Status.ACTIVE},
+        actor=actor,
+        values={"lost_on": lost_on, "reason": reason, "detail": detail.strip()},
+    )
 
 
 def mark_found_again(participant: Participant, *, actor: User | None) -> None:

@@ -329,17 +329,14 @@ def _plain(value: Any) -> Any:
 @trial_view(Perm.ENROL)
 def withdraw(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> HttpResponse:
     participant = permissions.get_participant(request.user, trial, study_id, Perm.ENROL)
-    form = WithdrawalForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.withdraw_participant(participant, actor=request.user, **form.cleaned_data)
-        except services.TrialError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The withdrawal is recorded."))
-            return redirect(participant)
-    return render(
-        request, "trial/withdraw.html", {"trial": trial, "participant": participant, "form": form}
+    return _record_on_participant(
+        request,
+        trial,
+        participant,
+        WithdrawalForm(request.POST or None),
+        services.withdraw_participant,
+        success=_("The withdrawal is recorded."),
+        template="trial/withdraw.html",
     )
 
 
@@ -355,18 +352,39 @@ def lost(request: AuthenticatedHttpRequest, trial: Trial, study_id: str) -> Http
         else:
             messages.success(request, _("The participant is active again."))
         return redirect(participant)
-    form = LossToFollowUpForm(request.POST or None)
+    return _record_on_participant(
+        request,
+        trial,
+        participant,
+        LossToFollowUpForm(request.POST or None),
+        services.mark_lost_to_follow_up,
+        success=_("The loss to follow-up is recorded."),
+        template="trial/lost.html",
+    )
+
+
+def _record_on_participant(
+    request: AuthenticatedHttpRequest,
+    trial: Trial,
+    participant: Participant,
+    form: forms.BaseForm,
+    record: Callable[..., object],
+    *,
+    success: str,
+    template: str,
+) -> HttpResponse:
+    """Show ``form`` about ``participant``; on a valid POST ``record`` it (a service) and go
+    back to the participant. A refusal is shown next to the field it names."""
     if request.method == "POST" and form.is_valid():
         try:
-            services.mark_lost_to_follow_up(participant, actor=request.user, **form.cleaned_data)
+            record(participant, actor=request.user, **form.cleaned_data)
         except services.TrialError as error:
             show_error(form, error)
         else:
-            messages.success(request, _("The loss to follow-up is recorded."))
+            messages.success(request, success)
             return redirect(participant)
-    return render(
-        request, "trial/lost.html", {"trial": trial, "participant": participant, "form": form}
-    )
+    context = {"trial": trial, "participant": participant, "form": form}
+    return render(request, template, context)
 
 
 @trial_view(Perm.RECORD_ASSESSMENT)

@@ -22,7 +22,9 @@ from django.views.decorators.http import require_GET
 
 from fidelity.dashboards import contamination as contamination_figures
 from fidelity.dashboards import dose as dose_figures
+from fidelity.dashboards import tables
 from fidelity.dashboards.forms import PeriodForm
+from fidelity.dashboards.tables import per_cent
 from fidelity.models import Exposure
 from trial import charts, permissions
 from trial.models import Site, Trial
@@ -110,15 +112,80 @@ def dose(request: HttpRequest, trial: Trial) -> HttpResponse:
     overall = dose_figures.dose_overall(frame)
 
     arms = list(arm_table.index)
+    arm_rows, site_rows = rows(arm_table), rows(site_table)
+    figures = _dose_charts(arm_table, site_table, components)
     context.update(
         overall=rows(overall.to_frame().T)[0],
-        arm_rows=rows(arm_table),
-        site_rows=rows(site_table),
+        arm_rows=arm_rows,
+        site_rows=site_rows,
         component_rows=_component_rows(components, arms),
         arms=arms,
-        charts=_dose_charts(arm_table, site_table, components),
+        charts=figures,
+        tables=_dose_tables(arm_rows, site_rows, figures),
     )
     return render(request, template, context)
+
+
+def _dose_tables(
+    arm_rows: list[dict[str, Any]], site_rows: list[dict[str, Any]], figures: dict[str, Any]
+) -> dict[str, tables.Table]:
+    """The dose page's tables beside their charts: dose and reach by arm, both by site."""
+    participants = tables.Column(_("Participants"), "participants")
+    contacts = tables.Column(_("Contacts"), "contacts")
+    per_month = tables.Column(_("Contacts per month"), "contacts_per_month", 2)
+    minutes = tables.Column(_("Minutes per month"), "minutes_per_month", 0)
+    reached = tables.Column(per_cent(_("Reached %%")), "reached_share_pct", 1)
+    return {
+        "arm_dose": tables.table(
+            "table-arms",
+            _("Dose by arm"),
+            _("Arm"),
+            [
+                participants,
+                tables.Column(_("Participant-months"), "follow_months", 1, dash=False),
+                contacts,
+                per_month,
+                minutes,
+            ],
+            arm_rows,
+            head="arm",
+            badge=True,
+            charts=[(figures["arm_dose"], "chart-arm-dose")],
+        ),
+        "arm_reach": tables.table(
+            "table-arm-reach",
+            _("Reach by arm"),
+            _("Arm"),
+            [
+                participants,
+                tables.Column(_("Any contact"), "reached"),
+                reached,
+                tables.Column(_("Intervention-specific component"), "reached_specific"),
+                tables.Column(
+                    per_cent(_("Specific component %%")), "reached_specific_share_pct", 1
+                ),
+            ],
+            arm_rows,
+            head="arm",
+            charts=[(figures["arm_reach"], "chart-arm-reach")],
+        ),
+        "sites": tables.table(
+            "table-sites",
+            _("Dose and reach by site"),
+            _("Site"),
+            [
+                participants,
+                contacts,
+                tables.Column(_("Employer contacts"), "employer_contacts"),
+                per_month,
+                minutes,
+                reached,
+            ],
+            site_rows,
+            head="site",
+            charts=[(figures["site_dose"], "chart-site-dose")],
+        ),
+    }
 
 
 def _dose_charts(
@@ -232,51 +299,146 @@ def contamination(request: HttpRequest, trial: Trial) -> HttpResponse:
     driving = contamination_figures.sites_driving_contamination(trial, **kwargs)
     latest = contamination_figures.latest_exposures(trial, sites=sites, end=end, limit=10)
     source_labels = dict(Exposure.Source.choices)
-    months = list(by_month.index)
+    figures = _contamination_charts(by_month, by_site, by_source, driving)
+    found = {
+        "months": rows(by_month),
+        "sites": rows(by_site),
+        "sources": rows(by_source),
+        "arms": rows(by_arm),
+        "driving": rows(driving),
+    }
     context.update(
         overall=rows(overall.to_frame().T)[0],
-        month_rows=rows(by_month),
-        site_rows=rows(by_site),
-        source_rows=rows(by_source),
-        arm_rows=rows(by_arm),
-        driving_rows=rows(driving),
+        month_rows=found["months"],
+        site_rows=found["sites"],
+        source_rows=found["sources"],
+        arm_rows=found["arms"],
+        driving_rows=found["driving"],
         latest_rows=[
             {**row, "source_label": source_labels.get(row["source"], row["source"])}
             for row in rows(latest)
         ],
-        charts={
-            "share": charts.line_chart(
-                months,
-                [(_("Exposed"), [_value(v) for v in by_month["cumulative_share"]])],
-                title=_("Share of control participants exposed so far, by month"),
-                percent=True,
-                decimals=2,
-            ),
-            "events": charts.column_chart(
-                months,
-                [_value(v) for v in by_month["events"]],
-                title=_("Exposure events by month"),
-            ),
-            "driving": charts.bar_chart(
-                list(driving.index),
-                [(_("Events"), [_value(v) for v in driving["recent_events"]])],
-                title=_("Exposure events in the last %(weeks)s weeks by site")
-                % {"weeks": contamination_figures.RECENT_WEEKS},
-                decimals=0,
-            ),
-            "sites": charts.bar_chart(
-                list(by_site.index),
-                [(_("Exposed"), [_value(v) for v in by_site["share_exposed"]])],
-                title=_("Share of control participants exposed by site"),
-                percent=True,
-                decimals=2,
-            ),
-            "sources": charts.bar_chart(
-                [str(label) for label in by_source["label"]],
-                [(_("Events"), [_value(v) for v in by_source["events"]])],
-                title=_("Exposure events by source"),
-                decimals=0,
-            ),
-        },
+        charts=figures,
+        tables=_contamination_tables(found, figures),
     )
     return render(request, template, context)
+
+
+def _contamination_charts(
+    by_month: pd.DataFrame, by_site: pd.DataFrame, by_source: pd.DataFrame, driving: pd.DataFrame
+) -> dict[str, Any]:
+    """The contamination page's charts: over time, the sites driving it, by site and source."""
+    months = list(by_month.index)
+    return {
+        "share": charts.line_chart(
+            months,
+            [(_("Exposed"), [_value(v) for v in by_month["cumulative_share"]])],
+            title=_("Share of control participants exposed so far, by month"),
+            percent=True,
+            decimals=2,
+        ),
+        "events": charts.column_chart(
+            months,
+            [_value(v) for v in by_month["events"]],
+            title=_("Exposure events by month"),
+        ),
+        "driving": charts.bar_chart(
+            list(driving.index),
+            [(_("Events"), [_value(v) for v in driving["recent_events"]])],
+            title=_("Exposure events in the last %(weeks)s weeks by site")
+            % {"weeks": contamination_figures.RECENT_WEEKS},
+            decimals=0,
+        ),
+        "sites": charts.bar_chart(
+            list(by_site.index),
+            [(_("Exposed"), [_value(v) for v in by_site["share_exposed"]])],
+            title=_("Share of control participants exposed by site"),
+            percent=True,
+            decimals=2,
+        ),
+        "sources": charts.bar_chart(
+            [str(label) for label in by_source["label"]],
+            [(_("Events"), [_value(v) for v in by_source["events"]])],
+            title=_("Exposure events by source"),
+            decimals=0,
+        ),
+    }
+
+
+def _contamination_tables(
+    found: dict[str, list[dict[str, Any]]], figures: dict[str, Any]
+) -> dict[str, tables.Table]:
+    """The contamination page's tables, beside their charts (the arms' table stands alone)."""
+    weeks = contamination_figures.RECENT_WEEKS
+    events = tables.Column(_("Events"), "events")
+    controls = tables.Column(_("Control participants"), "controls")
+    exposed = tables.Column(_("Exposed"), "exposed")
+    exposed_pct = tables.Column(per_cent(_("Exposed %%")), "share_exposed_pct", 1)
+    return {
+        "months": tables.table(
+            "table-months",
+            _("Contamination by month"),
+            _("Month"),
+            [
+                events,
+                tables.Column(_("Newly exposed"), "new_exposed"),
+                tables.Column(_("Exposed so far"), "cumulative_exposed"),
+                controls,
+                tables.Column(per_cent(_("Exposed %%")), "cumulative_share_pct", 1),
+            ],
+            found["months"],
+            charts=[(figures["share"], "chart-share"), (figures["events"], "chart-events")],
+        ),
+        "driving": tables.table(
+            "table-driving",
+            _("Sites ranked by exposure events in the last %(weeks)s weeks") % {"weeks": weeks},
+            _("Site"),
+            [
+                tables.Column(_("Events"), "recent_events"),
+                tables.Column(
+                    per_cent(_("Share of events %%")), "share_of_recent_pct", 1, dash=False
+                ),
+                tables.Column(_("Newly exposed"), "recent_exposed"),
+                tables.Column(_("Events in the period"), "events"),
+            ],
+            found["driving"],
+            head="site",
+            charts=[(figures["driving"], "chart-driving")],
+        ),
+        "sites": tables.table(
+            "table-sites",
+            _("Contamination by site"),
+            _("Site"),
+            [
+                controls,
+                exposed,
+                exposed_pct,
+                events,
+                tables.Column(_("Site-level events"), "site_events"),
+            ],
+            found["sites"],
+            head="site",
+            charts=[(figures["sites"], "chart-sites")],
+        ),
+        "sources": tables.table(
+            "table-sources",
+            _("Contamination by source"),
+            _("Source"),
+            [
+                events,
+                tables.Column(_("Participants exposed"), "exposed"),
+                tables.Column(per_cent(_("Of control participants %%")), "share_exposed_pct", 1),
+            ],
+            found["sources"],
+            key="label",
+            charts=[(figures["sources"], "chart-sources")],
+        ),
+        "arms": tables.table(
+            "table-arms",
+            _("Contamination by control arm"),
+            _("Arm"),
+            [controls, exposed, exposed_pct],
+            found["arms"],
+            head="arm",
+        ),
+    }

@@ -764,3 +764,18 @@ def test_lock_messages_name_the_status(world: World) -> None:
     with pytest.raises(TrialError) as caught:
         services.remove_arm(arm, actor=world.users["coordinator"])
     assert caught.value.message.startswith("The trial is in follow-up: ")
+
+
+def test_lock_notes_are_in_the_reader_s_language(setup_world: World) -> None:
+    """The notes on an edit page after set-up are translated when the page is shown (they were
+    once translated when the module was imported, so always in English)."""
+    recruiting(setup_world)
+    client = setup_world.client("coordinator")
+    client.post("/i18n/setlang/", {"language": "nb", "next": BASE})
+    ids = _ids(setup_world)
+    for page, note in (
+        (f"arms/{ids['arm']}/", "Studien er ute av oppsett: bare navn og beskrivelse kan endres"),
+        (f"covariates/{ids['covariate']}/", "Studien er ute av oppsett: nøkkel og type"),
+        (f"visits/{ids['visit']}/", "Studien er ute av oppsett: bare etiketten kan endres."),
+    ):
+        assert note in client.get(BASE + page).content.decode(), page

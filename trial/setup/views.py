@@ -6,26 +6,29 @@ are the services'. Every change is a POST that redirects, with a message.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import User
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from trial import permissions
-from trial.models import Arm, Membership, Trial
+from trial.models import Membership, Trial
 from trial.permissions import Perm
 from trial.services import TrialError
 from trial.setup import forms as setup_forms
 from trial.setup import services
-from trial.views import trial_view
+from trial.views import TrialView, trial_view
 
 FORM_METHODS = ["GET", "POST"]
 
@@ -108,7 +111,7 @@ def _remove_page(
 
 
 def _locked_note(trial: Trial, text: str) -> str:
-    return "" if trial.status == Trial.Status.SETUP else text
+    return "" if trial.in_setup else text
 
 
 # Trial ------------------------------------------------------------------------------------
@@ -148,7 +151,7 @@ def overview(request: HttpRequest, trial: Trial) -> HttpResponse:
     )
     context = {
         "trial": trial,
-        "in_setup": trial.status == Trial.Status.SETUP,
+        "in_setup": trial.in_setup,
         "status_form": setup_forms.StatusForm(trial=trial),
         "can_change_status": bool(Trial.TRANSITIONS[Trial.Status(trial.status)]),
         "arms": trial.arms.order_by("code"),
@@ -197,112 +200,6 @@ def change_status(request: HttpRequest, trial: Trial) -> HttpResponse:
             request, _("The trial is now: %(status)s.") % {"status": trial.get_status_display()}
         )
     return redirect(_overview_url(trial, "settings"))
-
-
-# Arms -------------------------------------------------------------------------------------
-
-ARM_LOCK_NOTE = _(
-    "The trial has left set-up: only the name and description can change; the code, "
-    "allocation weight and control flag are fixed."
-)
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def add_arm(request: HttpRequest, trial: Trial) -> HttpResponse:
-    form = setup_forms.ArmForm(_data(request))
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.add_arm(trial, **data, actor=_actor(request)),
-        title=_("Add an arm"),
-        success=_("Arm added."),
-        section="arms",
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def edit_arm(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    arm = get_object_or_404(Arm.objects.select_related("trial"), trial=trial, pk=pk)
-    initial = {name: getattr(arm, name) for name in setup_forms.ArmForm.base_fields}
-    form = setup_forms.ArmForm(_data(request), initial=initial)
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.update_arm(arm, **data, actor=_actor(request)),
-        title=_("Edit arm %(code)s") % {"code": arm.code},
-        success=_("Arm saved."),
-        section="arms",
-        note=_locked_note(trial, str(ARM_LOCK_NOTE)),
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def remove_arm(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    arm = get_object_or_404(Arm.objects.select_related("trial"), trial=trial, pk=pk)
-    return _remove_page(
-        request,
-        trial,
-        arm,
-        lambda: services.remove_arm(arm, actor=_actor(request)),
-        title=_("Remove arm %(code)s?") % {"code": arm.code},
-        success=_("Arm removed."),
-        section="arms",
-    )
-
-
-# Sites ------------------------------------------------------------------------------------
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def add_site(request: HttpRequest, trial: Trial) -> HttpResponse:
-    form = setup_forms.SiteForm(_data(request))
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.add_site(trial, **data, actor=_actor(request)),
-        title=_("Add a site"),
-        success=_("Site added."),
-        section="sites",
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def edit_site(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    site = get_object_or_404(trial.sites.select_related("trial"), pk=pk)
-    initial = {name: getattr(site, name) for name in setup_forms.SiteForm.base_fields}
-    form = setup_forms.SiteForm(_data(request), initial=initial)
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.update_site(site, **data, actor=_actor(request)),
-        title=_("Edit site %(code)s") % {"code": site.code},
-        success=_("Site saved."),
-        section="sites",
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def remove_site(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    site = get_object_or_404(trial.sites.select_related("trial"), pk=pk)
-    return _remove_page(
-        request,
-        trial,
-        site,
-        lambda: services.remove_site(site, actor=_actor(request)),
-        title=_("Remove site %(code)s?") % {"code": site.code},
-        success=_("Site removed."),
-        section="sites",
-    )
 
 
 # Members ----------------------------------------------------------------------------------
@@ -367,163 +264,173 @@ def remove_member(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
     )
 
 
-# Exclusion reasons ------------------------------------------------------------------------
+# The lists on the set-up page whose rows are added, edited and removed alike --------------
 
 
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def add_reason(request: HttpRequest, trial: Trial) -> HttpResponse:
-    form = setup_forms.ExclusionReasonForm(_data(request))
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.add_exclusion_reason(trial, **data, actor=_actor(request)),
-        title=_("Add an exclusion reason"),
-        success=_("Exclusion reason added."),
-        section="reasons",
-    )
+@dataclass(frozen=True)
+class Part:
+    """One list on the set-up page: its form, its rows, its three services and its words.
+
+    The titles are functions, so they are translated when a page is shown; the messages are
+    lazy for the same reason.
+    """
+
+    name: str
+    section: str
+    form: type[forms.Form]
+    rows: Callable[[Trial], QuerySet[Any]]
+    add: Callable[..., object]
+    update: Callable[..., object]
+    remove: Callable[..., None]
+    add_title: Callable[[], str]
+    edit_title: Callable[[Any], str]
+    remove_title: Callable[[Any], str]
+    added: str | Promise
+    saved: str | Promise
+    removed: str | Promise
+    lock_note: str | Promise = ""
 
 
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def edit_reason(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    reason = get_object_or_404(trial.exclusion_reasons.select_related("trial"), pk=pk)
-    initial = {name: getattr(reason, name) for name in setup_forms.ExclusionReasonForm.base_fields}
-    form = setup_forms.ExclusionReasonForm(_data(request), initial=initial)
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.update_exclusion_reason(reason, **data, actor=_actor(request)),
-        title=_("Edit exclusion reason"),
-        success=_("Exclusion reason saved."),
-        section="reasons",
-    )
+def _part_views(part: Part) -> tuple[TrialView, TrialView, TrialView]:
+    """The add, edit and remove pages of ``part``, each a POST that redirects to its section."""
+
+    def add(request: HttpRequest, trial: Trial) -> HttpResponse:
+        return _form_page(
+            request,
+            trial,
+            part.form(_data(request)),
+            lambda data: part.add(trial, **data, actor=_actor(request)),
+            title=part.add_title(),
+            success=str(part.added),
+            section=part.section,
+        )
+
+    def edit(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
+        row = get_object_or_404(part.rows(trial).select_related("trial"), pk=pk)
+        initial = {name: getattr(row, name) for name in part.form.base_fields}
+        return _form_page(
+            request,
+            trial,
+            part.form(_data(request), initial=initial),
+            lambda data: part.update(row, **data, actor=_actor(request)),
+            title=part.edit_title(row),
+            success=str(part.saved),
+            section=part.section,
+            note=_locked_note(trial, str(part.lock_note)) if part.lock_note else "",
+        )
+
+    def remove(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
+        row = get_object_or_404(part.rows(trial).select_related("trial"), pk=pk)
+        return _remove_page(
+            request,
+            trial,
+            row,
+            lambda: part.remove(row, actor=_actor(request)),
+            title=part.remove_title(row),
+            success=str(part.removed),
+            section=part.section,
+        )
+
+    views = []
+    for view in (add, edit, remove):
+        # Named as if written out (add_arm, edit_arm, ...), for tracebacks and the resolver.
+        view.__name__ = view.__qualname__ = f"{view.__name__}_{part.name}"
+        views.append(trial_view(Perm.CONFIGURE_TRIAL)(require_http_methods(FORM_METHODS)(view)))
+    return views[0], views[1], views[2]
 
 
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def remove_reason(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    reason = get_object_or_404(trial.exclusion_reasons.select_related("trial"), pk=pk)
-    return _remove_page(
-        request,
-        trial,
-        reason,
-        lambda: services.remove_exclusion_reason(reason, actor=_actor(request)),
-        title=_("Remove the exclusion reason “%(label)s”?") % {"label": reason.label},
-        success=_("Exclusion reason removed."),
-        section="reasons",
-    )
-
-
-# Baseline covariates ----------------------------------------------------------------------
-
-COVARIATE_LOCK_NOTE = _(
-    "The trial has left set-up: the key and type are fixed and options cannot be removed; "
-    "labels can change and options can be added."
+ARMS = Part(
+    name="arm",
+    section="arms",
+    form=setup_forms.ArmForm,
+    rows=lambda trial: trial.arms.all(),
+    add=services.add_arm,
+    update=services.update_arm,
+    remove=services.remove_arm,
+    add_title=lambda: _("Add an arm"),
+    edit_title=lambda arm: _("Edit arm %(code)s") % {"code": arm.code},
+    remove_title=lambda arm: _("Remove arm %(code)s?") % {"code": arm.code},
+    added=gettext_lazy("Arm added."),
+    saved=gettext_lazy("Arm saved."),
+    removed=gettext_lazy("Arm removed."),
+    lock_note=gettext_lazy(
+        "The trial has left set-up: only the name and description can change; the code, "
+        "allocation weight and control flag are fixed."
+    ),
+)
+SITES = Part(
+    name="site",
+    section="sites",
+    form=setup_forms.SiteForm,
+    rows=lambda trial: trial.sites.all(),
+    add=services.add_site,
+    update=services.update_site,
+    remove=services.remove_site,
+    add_title=lambda: _("Add a site"),
+    edit_title=lambda site: _("Edit site %(code)s") % {"code": site.code},
+    remove_title=lambda site: _("Remove site %(code)s?") % {"code": site.code},
+    added=gettext_lazy("Site added."),
+    saved=gettext_lazy("Site saved."),
+    removed=gettext_lazy("Site removed."),
+)
+REASONS = Part(
+    name="reason",
+    section="reasons",
+    form=setup_forms.ExclusionReasonForm,
+    rows=lambda trial: trial.exclusion_reasons.all(),
+    add=services.add_exclusion_reason,
+    update=services.update_exclusion_reason,
+    remove=services.remove_exclusion_reason,
+    add_title=lambda: _("Add an exclusion reason"),
+    edit_title=lambda reason: _("Edit exclusion reason"),
+    remove_title=lambda reason: (
+        _("Remove the exclusion reason “%(label)s”?") % {"label": reason.label}
+    ),
+    added=gettext_lazy("Exclusion reason added."),
+    saved=gettext_lazy("Exclusion reason saved."),
+    removed=gettext_lazy("Exclusion reason removed."),
+)
+COVARIATES = Part(
+    name="covariate",
+    section="covariates",
+    form=setup_forms.CovariateForm,
+    rows=lambda trial: trial.covariates.all(),
+    add=services.add_covariate,
+    update=services.update_covariate,
+    remove=services.remove_covariate,
+    add_title=lambda: _("Add a baseline covariate"),
+    edit_title=lambda covariate: _("Edit covariate %(key)s") % {"key": covariate.key},
+    remove_title=lambda covariate: _("Remove covariate %(key)s?") % {"key": covariate.key},
+    added=gettext_lazy("Covariate added."),
+    saved=gettext_lazy("Covariate saved."),
+    removed=gettext_lazy("Covariate removed."),
+    lock_note=gettext_lazy(
+        "The trial has left set-up: the key and type are fixed and options cannot be removed; "
+        "labels can change and options can be added."
+    ),
+)
+VISITS = Part(
+    name="visit",
+    section="visits",
+    form=setup_forms.VisitDefinitionForm,
+    rows=lambda trial: trial.visit_definitions.all(),
+    add=services.add_visit_definition,
+    update=services.update_visit_definition,
+    remove=services.remove_visit_definition,
+    add_title=lambda: _("Add a follow-up visit"),
+    edit_title=lambda visit: _("Edit visit %(code)s") % {"code": visit.code},
+    remove_title=lambda visit: _("Remove visit %(code)s?") % {"code": visit.code},
+    added=gettext_lazy("Visit added to the schedule."),
+    saved=gettext_lazy("Visit saved."),
+    removed=gettext_lazy("Visit removed from the schedule."),
+    lock_note=gettext_lazy(
+        "The trial has left set-up: only the label can change. You can still add a visit after "
+        "the last one."
+    ),
 )
 
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def add_covariate(request: HttpRequest, trial: Trial) -> HttpResponse:
-    form = setup_forms.CovariateForm(_data(request))
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.add_covariate(trial, **data, actor=_actor(request)),
-        title=_("Add a baseline covariate"),
-        success=_("Covariate added."),
-        section="covariates",
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def edit_covariate(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    covariate = get_object_or_404(trial.covariates.select_related("trial"), pk=pk)
-    initial = {name: getattr(covariate, name) for name in setup_forms.CovariateForm.base_fields}
-    form = setup_forms.CovariateForm(_data(request), initial=initial)
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.update_covariate(covariate, **data, actor=_actor(request)),
-        title=_("Edit covariate %(key)s") % {"key": covariate.key},
-        success=_("Covariate saved."),
-        section="covariates",
-        note=_locked_note(trial, str(COVARIATE_LOCK_NOTE)),
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def remove_covariate(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    covariate = get_object_or_404(trial.covariates.select_related("trial"), pk=pk)
-    return _remove_page(
-        request,
-        trial,
-        covariate,
-        lambda: services.remove_covariate(covariate, actor=_actor(request)),
-        title=_("Remove covariate %(key)s?") % {"key": covariate.key},
-        success=_("Covariate removed."),
-        section="covariates",
-    )
-
-
-# Follow-up schedule -----------------------------------------------------------------------
-
-VISIT_LOCK_NOTE = _(
-    "The trial has left set-up: only the label can change. You can still add a visit after "
-    "the last one."
-)
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def add_visit(request: HttpRequest, trial: Trial) -> HttpResponse:
-    form = setup_forms.VisitDefinitionForm(_data(request))
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.add_visit_definition(trial, **data, actor=_actor(request)),
-        title=_("Add a follow-up visit"),
-        success=_("Visit added to the schedule."),
-        section="visits",
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def edit_visit(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    visit = get_object_or_404(trial.visit_definitions.select_related("trial"), pk=pk)
-    initial = {name: getattr(visit, name) for name in setup_forms.VisitDefinitionForm.base_fields}
-    form = setup_forms.VisitDefinitionForm(_data(request), initial=initial)
-    return _form_page(
-        request,
-        trial,
-        form,
-        lambda data: services.update_visit_definition(visit, **data, actor=_actor(request)),
-        title=_("Edit visit %(code)s") % {"code": visit.code},
-        success=_("Visit saved."),
-        section="visits",
-        note=_locked_note(trial, str(VISIT_LOCK_NOTE)),
-    )
-
-
-@trial_view(Perm.CONFIGURE_TRIAL)
-@require_http_methods(FORM_METHODS)
-def remove_visit(request: HttpRequest, trial: Trial, pk: int) -> HttpResponse:
-    visit = get_object_or_404(trial.visit_definitions.select_related("trial"), pk=pk)
-    return _remove_page(
-        request,
-        trial,
-        visit,
-        lambda: services.remove_visit_definition(visit, actor=_actor(request)),
-        title=_("Remove visit %(code)s?") % {"code": visit.code},
-        success=_("Visit removed from the schedule."),
-        section="visits",
-    )
+add_arm, edit_arm, remove_arm = _part_views(ARMS)
+add_site, edit_site, remove_site = _part_views(SITES)
+add_reason, edit_reason, remove_reason = _part_views(REASONS)
+add_covariate, edit_covariate, remove_covariate = _part_views(COVARIATES)
+add_visit, edit_visit, remove_visit = _part_views(VISITS)
