@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pathways.models import Spell
 from reports.analysis.results import EffectData
 from reports.variables import BINARY, NUMERIC_KINDS, Variable, kind_of
 from reports.variables import variables as dictionary_variables
@@ -464,3 +465,19 @@ def consort_frames(
         }
     )
     return screening, flow
+
+
+def register_spells(trial: Trial, cut_off: dt.date) -> pd.DataFrame:
+    """The register spells as they stood at ``cut_off``, for the data snapshot hash: study id,
+    state code, from, until and source of every spell that began by then, a spell still open
+    at the cut-off (or ending after it) with no end, so a later end or a later spell does not
+    change what the cut-off covers. Empty (no columns) for a trial without register data."""
+    rows = Spell.objects.filter(trial=trial, starts_on__lte=cut_off).values_list(
+        "participant__study_id", "state__code", "starts_on", "ends_on", "source"
+    )
+    frame = pd.DataFrame(list(rows), columns=["study_id", "state", "from", "until", "source"])
+    if frame.empty:
+        return pd.DataFrame()
+    open_at_cut_off = frame["until"].isna() | (frame["until"] > cut_off)
+    frame["until"] = frame["until"].where(~open_at_cut_off, None)
+    return frame

@@ -175,7 +175,7 @@ def build(spec: BuildSpec, folder: Path, progress: Progress | None = None) -> Bu
 
     clock.stage("extract")
     data = extract.effect_data(spec.trial, spec.cut_off)
-    hashed = effect_data_hash(data)
+    hashed = effect_data_hash(data, extract.register_spells(spec.trial, spec.cut_off))
     if spec.plan is not None:
         add_register_endpoints(data, spec.trial, spec.cut_off, spec.plan)
     if spec.blinded and not data.participants.empty:

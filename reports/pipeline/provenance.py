@@ -57,22 +57,28 @@ def snapshot_hash(frames: dict[str, pd.DataFrame]) -> str:
     return digest.hexdigest()
 
 
-def effect_data_hash(data: EffectData) -> str:
-    """The snapshot hash of the data a report analyses (recorded with every report)."""
-    return snapshot_hash(
-        {
-            "participants": data.participants,
-            "outcomes": data.outcomes,
-            "missed_visits": data.missed,
-            "exposure": data.exposure,
-            "time_to_work": data.time_to_work,
-        }
-    )
+def effect_data_hash(data: EffectData, spells: pd.DataFrame | None = None) -> str:
+    """The snapshot hash of the data a report analyses (recorded with every report): the
+    participants, answers, missed visits, exposure and time to work, and the register spells
+    as they stood at the cut-off (``extract.register_spells``) when the trial has any, since
+    register endpoints are analysed from them."""
+    frames = {
+        "participants": data.participants,
+        "outcomes": data.outcomes,
+        "missed_visits": data.missed,
+        "exposure": data.exposure,
+        "time_to_work": data.time_to_work,
+    }
+    if spells is not None and not spells.empty:
+        frames["register_spells"] = spells
+    return snapshot_hash(frames)
 
 
 def data_snapshot(trial: Trial, cut_off: dt.date) -> str:
     """The snapshot hash of the trial's data at ``cut_off``, as a report would record it."""
-    return effect_data_hash(extract.effect_data(trial, cut_off))
+    return effect_data_hash(
+        extract.effect_data(trial, cut_off), extract.register_spells(trial, cut_off)
+    )
 
 
 def default_seed(trial: Trial, kind: str, cut_off: dt.date, plan: AnalysisPlan | None) -> int:

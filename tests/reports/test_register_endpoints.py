@@ -238,3 +238,32 @@ def test_endpoint_labels_in_bokmal(rworld: ReportWorld) -> None:
         }
         fault = registers.fault(rworld.trial, "months_in_work_0_30")
     assert fault is not None and "etter de 24 månedene med registeroppfølging" in fault
+
+
+def test_the_data_snapshot_covers_the_spells_as_they_stood_at_the_cut_off(
+    rworld: ReportWorld,
+) -> None:
+    """A report on register endpoints records a hash that a change to the spells before the
+    cut-off changes; what happened after the cut-off (a later spell, the end of a spell still
+    open at the cut-off) does not."""
+    before = pipeline.data_snapshot(rworld.trial, CUT_OFF)
+    add_spells(rworld)
+    with_spells = pipeline.data_snapshot(rworld.trial, CUT_OFF)
+    assert with_spells != before
+
+    work = SpellState.objects.get(trial=rworld.trial, code="work")
+    Spell.objects.create(
+        trial=rworld.trial,
+        participant=rworld.people[4],
+        state=work,
+        source="A-ordningen",
+        starts_on=CUT_OFF + dt.timedelta(days=1),
+    )
+    open_at_cut_off = Spell.objects.get(participant=rworld.people[0], state=work)
+    open_at_cut_off.ends_on = CUT_OFF + dt.timedelta(days=30)
+    open_at_cut_off.save()
+    assert pipeline.data_snapshot(rworld.trial, CUT_OFF) == with_spells
+
+    open_at_cut_off.ends_on = CUT_OFF - dt.timedelta(days=1)  # the register corrected: ended before
+    open_at_cut_off.save()
+    assert pipeline.data_snapshot(rworld.trial, CUT_OFF) != with_spells
