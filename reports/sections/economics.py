@@ -1,11 +1,11 @@
-"""The economic evaluation's sections (``reports.economics_section``) with the report's arm
-names."""
+"""The economic evaluation's sections (``reports.sections.cost_effectiveness``) with the
+report's arm names."""
 
 from __future__ import annotations
 
 from reports.analysis.results import Section
-from reports.economics_section import economic_sections
 from reports.sections.base import ReportInput, arm_names
+from reports.sections.cost_effectiveness import economic_sections
 
 
 def economic_kind_sections(inp: ReportInput) -> list[Section]:

@@ -6,7 +6,7 @@ costs for the ZIP with their dictionary."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,7 @@ from economics.services import settings_for
 from reports import render
 from reports.analysis.figures import COLOURS, to_svg
 from reports.analysis.results import Figure, Section, Table
-
-if TYPE_CHECKING:
-    from reports.sections.base import ReportInput
+from reports.sections.base import ReportInput
 
 ZIP_FILES_KEY = "zip_files"  # ReportInput.cache entry the pipeline adds to the ZIP
 
