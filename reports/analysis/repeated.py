@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,20 +127,8 @@ def fit_repeated(
     terms = ["0 + wave_code + wave_code:treat", *covariate_terms(data, covariates)]
     if period:
         terms.append(term(period, categorical=True))
-    structure = VisitAR1() if correlation == AR1 else sm.cov_struct.Exchangeable()
-    family = sm.families.Binomial() if binary else sm.families.Gaussian()
-    cov_type = "bias_reduced" if cluster else "robust"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = smf.gee(
-                f"Q('{outcome}') ~ " + " + ".join(terms),
-                groups=group,
-                data=data,
-                family=family,
-                cov_struct=structure,
-                time=data["wave"].to_numpy() if correlation == AR1 else None,
-            ).fit(cov_type=cov_type)
+        fit = _fit_gee(data, f"Q('{outcome}') ~ " + " + ".join(terms), group, binary, correlation)
     except Exception as error:
         result.problem = _("The model could not be fitted: %(error)s") % {"error": error}
         return result
@@ -180,6 +169,25 @@ def fit_repeated(
             estimate = estimate.described(se_type, reference, [labeller(c) for c in covariates])
         result.rows.append((visit, estimate))
     return result
+
+
+def _fit_gee(data: pd.DataFrame, formula: str, group: str, binary: bool, correlation: str) -> Any:
+    """The fitted GEE: groups ``group`` (participants, or clusters with the bias-reduced
+    covariance), the exchangeable or visit-spaced AR(1) working correlation. Raises what
+    statsmodels raises."""
+    structure = VisitAR1() if correlation == AR1 else sm.cov_struct.Exchangeable()
+    family = sm.families.Binomial() if binary else sm.families.Gaussian()
+    cov_type = "robust" if group == "study_id" else "bias_reduced"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return smf.gee(
+            formula,
+            groups=group,
+            data=data,
+            family=family,
+            cov_struct=structure,
+            time=data["wave"].to_numpy() if correlation == AR1 else None,
+        ).fit(cov_type=cov_type)
 
 
 def _data_problem(
