@@ -225,7 +225,7 @@ def test_the_pdf_shows_the_text_the_name_and_the_hash(scene: Scene, client: Clie
     for words in ("You are invited to take part", "Taking part is voluntary", NAME, "2.0"):
         assert words in out
     assert record.text_sha256 in out
-    assert timezone.localdate().strftime("%d.%m.%Y") in out
+    assert timezone.localdate().isoformat() in out
 
 
 # --- the PDF download --------------------------------------------------------------------------
