@@ -60,7 +60,11 @@ def test_the_default_rates_come_from_settings(settings: Any) -> None:
 
     # DRF's stubs type the setting as import strings; api_settings has imported the classes.
     assert [AnonThrottle, UserThrottle] == list[object](api_settings.DEFAULT_THROTTLE_CLASSES)
-    assert settings.API_THROTTLE_RATES == {"anon": "30/minute", "user": "3000/minute"}
+    assert settings.API_THROTTLE_RATES == {
+        "anon": "30/minute",
+        "user": "3000/minute",
+        "surveys_provider": "120/minute",  # the mail or SMS provider's reports, per address
+    }
     settings.API_THROTTLE_RATES = {"anon": "7/hour", "user": "9/second"}
     # num_requests and duration are set by SimpleRateThrottle.__init__; DRF's stubs omit them.
     anon, user = cast(Any, AnonThrottle()), cast(Any, UserThrottle())
