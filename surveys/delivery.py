@@ -371,7 +371,7 @@ def _lock(invitation: Invitation) -> bool:
     invitation.visit.missed = state["visit__missed"]
     invitation.visit.completed_on = state["visit__completed_on"]
     if state["participant__contact_details__id"] is None:
-        participant.contact_details = None  # type: ignore[assignment]
+        participant.contact_details = None
     else:
         participant.contact_details.opted_out_at = state[
             "participant__contact_details__opted_out_at"

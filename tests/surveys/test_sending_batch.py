@@ -37,9 +37,10 @@ class CountingBackend(EmailBackend):
 
     def _send(self, email_message: Any) -> bool:
         CountingBackend.sent += 1
-        if CountingBackend.sent == CountingBackend.drop_before and self.connection is not None:
+        if CountingBackend.sent == CountingBackend.drop_before:
+            assert self.connection is not None and self.connection.sock is not None
             self.connection.sock.shutdown(socket.SHUT_RDWR)
-        return bool(super()._send(email_message))
+        return bool(super()._send(email_message))  # type: ignore[misc]  # not in the stubs
 
 
 @pytest.fixture
