@@ -49,7 +49,7 @@ from surveys.links import (
     token_for,
     token_hash,
 )
-from surveys.models import Invitation, SurveySettings
+from surveys.models import ContactDetails, Invitation, SurveySettings
 from trial import audit
 from trial.models import Participant, Trial, Visit
 
@@ -317,19 +317,21 @@ def _permanent(error: Exception) -> bool:
 
 
 # What the stop rules and ``_due`` read, fetched again under the row's lock before each message.
-_LOCKED_FIELDS = {
-    "status": "status",
-    "sent_at": "sent_at",
-    "reminders_sent": "reminders_sent",
-    "attempts": "attempts",
-    "answered_at": "answered_at",
-    "expires_on": "expires_on",
-    "participant__status": "participant_status",
-    "visit__missed": "visit_missed",
-    "visit__completed_on": "visit_completed_on",
-    "participant__contact_details__id": "contact_id",
-    "participant__contact_details__opted_out_at": "opted_out_at",
-}
+_LOCKED_FIELDS = (
+    "nonce",
+    "status",
+    "sent_at",
+    "reminders_sent",
+    "attempts",
+    "answered_at",
+    "expires_on",
+    "participant__status",
+    "visit__missed",
+    "visit__completed_on",
+    "participant__contact_details__id",
+    "participant__contact_details__updated_at",
+    "participant__contact_details__opted_out_at",
+)
 
 
 def _prepared(invitation_ids: list[int]) -> dict[int, Invitation]:
@@ -363,19 +365,23 @@ def _lock(invitation: Invitation) -> bool:
     if not found:
         return False
     state = found[0]
-    for name in ("status", "sent_at", "reminders_sent", "attempts", "answered_at", "expires_on"):
+    for name in _LOCKED_FIELDS[:7]:  # the invitation's own
         setattr(invitation, name, state[name])
     invitation.has_answer = state["has_answer"]  # type: ignore[attr-defined]
     participant = invitation.participant
     participant.status = state["participant__status"]
     invitation.visit.missed = state["visit__missed"]
     invitation.visit.completed_on = state["visit__completed_on"]
-    if state["participant__contact_details__id"] is None:
-        participant.contact_details = None
-    else:
-        participant.contact_details.opted_out_at = state[
-            "participant__contact_details__opted_out_at"
-        ]
+    # Contact details changed since the batch was read (a new address, language, opt-out, or
+    # erased): read them again, so that the message goes where they say now.
+    contact_id = state["participant__contact_details__id"]
+    contact = getattr(participant, "contact_details", None)
+    changed = state["participant__contact_details__updated_at"]
+    if contact is None or contact.pk != contact_id or contact.updated_at != changed:
+        contact = ContactDetails.objects.filter(pk=contact_id).first() if contact_id else None
+        participant.contact_details = contact
+    if contact is not None:
+        contact.opted_out_at = state["participant__contact_details__opted_out_at"]
     return True
 
 

@@ -91,3 +91,24 @@ def test_a_dropped_connection_is_retried_without_sending_twice(inbox: Inbox) -> 
     assert Counter(r[0] for r in inbox.recipients) == Counter(ADDRESSES)
     assert set(Invitation.objects.values_list("status", flat=True)) == {"sent"}
     assert len(sms.MemoryBackend.outbox) == 1
+
+
+def test_contact_details_changed_after_the_batch_was_read_are_used(inbox: Inbox) -> None:
+    from surveys.delivery import SendSummary, _prepared, send_one
+
+    scene = make_scene("ips-new", email="old@example.org", phone="")
+    services.create_invitations(timezone.localdate())
+    invitation = Invitation.objects.get(participant=scene.participant)
+    read_before = _prepared([invitation.pk])[invitation.pk]
+    services.set_contact_details(
+        scene.participant,
+        email="new@example.org",
+        phone="",
+        language="en",
+        actor=scene.coordinator,
+    )
+    summary = SendSummary(day=timezone.localdate())
+    send_one(invitation.pk, timezone.localdate(), summary, prepared=read_before)
+    assert summary.invited == 1
+    assert inbox.recipients == [["new@example.org"]]
+    assert inbox.messages[0]["Subject"] == "Your questionnaire for IPS self-report"
