@@ -6,9 +6,9 @@ address (encrypted, as ``set_contact_details`` stores it) and a 3-month visit wh
 open today, where a four-item self-completed instrument with branching is asked. An aiosmtpd
 server, started by this script in a process of its own on a free local port, receives what
 Django's SMTP e-mail backend delivers. Timed: ``create_invitations`` (one row per
-participant) and ``send_due`` (one transaction, row lock, two rendered templates and one SMTP
-delivery per message), the whole run as the beat task does it (issue target: under 60 s), and
-how many messages the server received.
+participant) and ``send_due`` (per message a transaction, row lock, two rendered templates and
+one SMTP delivery, on one SMTP connection for the run), the whole run as the beat task does it
+(issue target: under 60 s), and how many messages the server received.
 
 Then the participant's page through Django's test Client (no web server, as bench_pages.py):
 GETs of the first question on different links, and POSTs of an answer (saved on the server,
