@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from economics.models import EconomicSettings, UnitCost
+from economics.plans import SETTING_KEYS
 from trial.models import Trial
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -68,18 +69,7 @@ class SettingsForm(forms.ModelForm):
 
     class Meta:
         model = EconomicSettings
-        fields = [
-            "currency",
-            "price_year",
-            "price_index",
-            "horizon_months",
-            "discount_rate",
-            "work_states",
-            "wtp_max",
-            "replicates",
-            "effect",
-            "earnings",
-        ]
+        fields = list(SETTING_KEYS)  # what a coordinator sets is what a locked plan freezes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
