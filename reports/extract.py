@@ -364,8 +364,9 @@ def exposure(trial: Trial, cut_off: dt.date, study_ids: pd.Series) -> pd.DataFra
 def time_to_work(people: pd.DataFrame, assessments: pd.DataFrame) -> pd.DataFrame:
     """Months from randomisation to the first assessment in paid work (event), or to the last
     assessment without it (censored). Participants with no assessment are left out: they were
-    never observed after randomisation."""
-    if people.empty or assessments.empty:
+    never observed after randomisation. Empty for a trial whose instruments do not ask about
+    paid work (no ``in_paid_work``: time to work then comes from the registers, if at all)."""
+    if people.empty or assessments.empty or "in_paid_work" not in assessments.columns:
         return pd.DataFrame(columns=["study_id", "months", "event"])
     observed = assessments.loc[assessments["in_paid_work"].notna()]
     merged = observed[["study_id", "assessed_on", "in_paid_work"]].merge(

@@ -3,6 +3,10 @@ missing-data codes beside blanks."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pandas as pd
+
 from instruments.models import Assessment as Answers
 from reports import extract, pipeline
 from tests.reports.conftest import CUT_OFF, ReportWorld
@@ -33,3 +37,14 @@ def test_an_answer_given_as_a_missing_code_is_blank_with_its_code_beside_it(
     assert row["self_rated_health_missing"].tolist() == ["refused"]
     assert frame["self_rated_health"].dtype == "float64"  # blank now, so no longer integers
     assert list(frame.columns)[-1] == "self_rated_health_missing"
+
+
+def test_a_trial_that_does_not_ask_about_paid_work_has_no_time_to_work_from_answers() -> None:
+    """A trial measuring only its own instruments (no built-in employment items): the answers
+    give no time to work, and nothing fails on the missing column."""
+    people = pd.DataFrame({"study_id": ["A1"], "randomised_on": [dt.date(2025, 1, 6)]})
+    answers = pd.DataFrame(
+        {"study_id": ["A1"], "visit": ["m6"], "assessed_on": [dt.date(2025, 7, 1)], "who5": [12]}
+    )
+    found = extract.time_to_work(people, answers)
+    assert found.empty and list(found.columns) == ["study_id", "months", "event"]
