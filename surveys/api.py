@@ -1,10 +1,11 @@
 """The mail or SMS provider reports bounces and opt-outs (``POST /api/v1/surveys/bounces/``).
 
 No user: the provider sends the shared secret ``SURVEY_PROVIDER_SECRET`` in the
-``X-Provider-Secret`` header, compared in constant time; with no secret configured the endpoint
-does not exist (404). It is throttled per client address before the secret is looked at, so
-guessing is slow. The body names the message by the invitation's reference (in the SMS
-gateway's request) or the e-mail's Message-ID, never by an address, number or name.
+``X-Provider-Secret`` header, compared in constant time; without the header the answer is 403;
+with no secret configured the endpoint does not exist (404). It is throttled per client
+address before the secret is looked at, so guessing is slow. The body names the message by
+the invitation's reference (in the SMS gateway's request) or the e-mail's Message-ID, never
+by an address, number or name. See
 docs/participant-questionnaires.md.
 """
 
@@ -84,6 +85,10 @@ class ProviderReportResultSerializer(serializers.Serializer[Any]):
 
 
 def _check_secret(request: Request) -> None:
+    """A request without the header is refused (403), as the schema's required header says;
+    with the header and no secret configured the endpoint is not there (404)."""
+    if SECRET_HEADER not in request.headers:
+        raise exceptions.PermissionDenied(_("The provider secret is missing or wrong."))
     expected = settings.SURVEY_PROVIDER_SECRET
     if not expected:
         raise exceptions.NotFound
@@ -101,9 +106,9 @@ def _check_secret(request: Request) -> None:
     },
     parameters=[OpenApiParameter(SECRET_HEADER, str, OpenApiParameter.HEADER, required=True)],
     summary="Report a bounced message or an opt-out (mail or SMS provider)",
-    description="Authenticated by the shared secret in X-Provider-Secret (404 when none is "
-    "configured). A bounce stops that invitation's messages by its channel; an opt-out stops "
-    "every message to the participant. Safe to repeat.",
+    description="Authenticated by the shared secret in X-Provider-Secret (403 without it, 404 "
+    "when none is configured). A bounce stops that invitation's messages by its channel; an "
+    "opt-out stops every message to the participant. Safe to repeat.",
     auth=[],
 )
 @api_view(["POST"])

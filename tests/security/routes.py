@@ -298,8 +298,8 @@ ROUTES: list[Route] = [
         {"token": "survey_link"},
         audience="public",
     ),
-    # The provider's bounce reports: no user, a shared secret; none configured here, so 404.
-    Route("v1:surveys-bounces", {G: API_NO_GET, PO: read(status=404)}, audience="public"),
+    # The provider's bounce reports: no user, a shared secret; sent without it, so 403.
+    Route("v1:surveys-bounces", {G: API_NO_GET, PO: read(status=403)}, audience="public"),
     Route("trial:worklist", {G: read(P.RECORD_ASSESSMENT)}),
     # Data entry from the instruments' definitions.
     Route(

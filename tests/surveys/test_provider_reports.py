@@ -160,3 +160,13 @@ def test_reports_are_throttled_per_address(
     settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "surveys_provider": "2/minute"}
     statuses = [report({"reference": "nope"}, secret="wrong").status_code for _ in range(3)]
     assert statuses == [403, 403, 429]
+
+
+def test_without_the_header_the_answer_is_403_whether_or_not_a_secret_is_configured(
+    scene: Scene, settings: Any, outboxes: list[sms.SmsMessage]
+) -> None:
+    """The schema names the header as required: a request without it is refused as such."""
+    for configured in (SECRET, ""):
+        settings.SURVEY_PROVIDER_SECRET = configured
+        response = report({"reference": outboxes[0].reference}, secret=None)
+        assert response.status_code == 403, configured
