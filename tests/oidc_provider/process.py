@@ -8,6 +8,7 @@ import selectors
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,34 +31,62 @@ class Provider:
         return f"{self.url}/o"
 
 
+def _start(command: list[str], folder: Path) -> tuple[subprocess.Popen[str], int | str]:
+    """Start the provider; returns the process and the port it listens on, or what went wrong
+    (the process has then ended)."""
+    # Its own settings, whatever the app's environment says.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+    errors = folder / "provider.stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        # Migrating its database takes seconds; far longer on a busy two-core machine.
+        deadline = time.monotonic() + 120
+        ready = False
+        while not ready and process.poll() is None and time.monotonic() < deadline:
+            ready = bool(selector.select(timeout=0.5))
+    line = process.stdout.readline().strip() if ready or process.poll() is not None else ""
+    if line.isdigit():
+        return process, int(line)
+    process.kill()
+    process.wait(timeout=30)
+    return process, (
+        f"the test OpenID Connect provider did not start (exit code {process.returncode}); "
+        f"it printed {line!r} and its errors end with:\n{errors.read_text()[-3000:]}"
+    )
+
+
 @contextmanager
 def running(redirect_uris: list[str], folder: Path) -> Iterator[Provider]:
     """The provider, listening until the block ends, with one client whose redirect URIs are
-    ``redirect_uris``; its database lives in ``folder``."""
+    ``redirect_uris``; its database lives in ``folder``.
+
+    A provider that dies before it listens is started once more, with a warning that carries
+    its errors: it once ended at start-up on a CI machine without leaving a trace, and a test
+    service that fails to start is not a failure of the app under test."""
     client_id, client_secret = "worktrials", secrets.token_urlsafe(32)
     command = [sys.executable, "-m", "tests.oidc_provider.serve", "--db"]
     command += [str(folder / "provider.sqlite3"), "--client-id", client_id]
     command += ["--client-secret", client_secret]
     for uri in redirect_uris:
         command += ["--redirect-uri", uri]
-    # Its own settings, whatever the app's environment says.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
-    process = subprocess.Popen(
-        command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True
-    )
+    process, port = _start(command, folder)
+    if isinstance(port, str):
+        warnings.warn(port, stacklevel=1)
+        (folder / "provider.sqlite3").unlink(missing_ok=True)
+        process, port = _start(command, folder)
+        if isinstance(port, str):
+            raise RuntimeError(port)
     try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            # Migrating its database takes seconds; far longer on a busy two-core machine.
-            deadline = time.monotonic() + 120
-            while not selector.select(timeout=0.5):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "the test OpenID Connect provider did not start (its errors are in "
-                        "the captured stderr)"
-                    )
-        port = int(process.stdout.readline())
         yield Provider(f"http://127.0.0.1:{port}", client_id, client_secret)
     finally:
         process.terminate()
