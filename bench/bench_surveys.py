@@ -40,47 +40,6 @@ REQUESTS = 300
 CODE = "bench-surveys"
 
 
-def definition() -> dict[str, Any]:
-    """A required choice, a yes/no that opens an hours item, and a free text."""
-    frequency = [("0", "Not at all", "Ikke i det hele tatt"), ("1", "Some days", "Noen dager")]
-    return {
-        "items": [
-            {
-                "name": "mood",
-                "type": "choice",
-                "label": {"en": "Felt down", "nb": "Følt deg nedfor"},
-                "required": True,
-                "choices": [
-                    {"code": code, "label": {"en": en, "nb": nb}} for code, en, nb in frequency
-                ],
-            },
-            {
-                "name": "worked",
-                "type": "yesno",
-                "label": {"en": "Worked last week", "nb": "Arbeidet forrige uke"},
-                "required": True,
-            },
-            {
-                "name": "hours",
-                "type": "integer",
-                "label": {"en": "Hours worked", "nb": "Arbeidstimer"},
-                "min": "0",
-                "max": "80",
-                "required": True,
-                "show_if": "[worked] = '1'",
-            },
-            {
-                "name": "comment",
-                "type": "text",
-                "label": {"en": "Anything else", "nb": "Noe mer"},
-                "max_length": 100,
-            },
-        ],
-        "scales": [],
-        "missing_codes": [],
-    }
-
-
 def build(today: dt.date) -> int:
     """The trial, its participants, their visits and contact details; returns how many."""
     from django.contrib.auth import get_user_model
@@ -88,6 +47,7 @@ def build(today: dt.date) -> int:
 
     from instruments.setup import services as setup
     from surveys.models import ContactDetails
+    from tests.surveys.scene import definition
     from trial import personal_numbers
     from trial.models import Arm, Membership, Participant, Site, Trial, Visit, VisitDefinition
 

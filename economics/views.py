@@ -3,6 +3,7 @@ checks. Coordinators keep the table; statisticians read it. Rules in economics.s
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -15,11 +16,10 @@ from django.views.decorators.http import require_POST
 from economics import extract, plans, services
 from economics.forms import ImportForm, SettingsForm, UnitCostForm
 from economics.models import UnitCost
-from economics.services import EconomicsError
 from trial import permissions
 from trial.models import Trial
 from trial.permissions import AuthenticatedHttpRequest, Perm
-from trial.views import show_error, trial_view
+from trial.views import form_saved, trial_view
 
 REASONS = {
     "no_rate": gettext_lazy("no rate on the day"),
@@ -85,14 +85,9 @@ def unit_costs(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
         return _page(request, trial)
     permissions.require(request.user, trial, Perm.KEEP_UNIT_COSTS)
     form = UnitCostForm(request.POST, trial=trial)
-    if form.is_valid():
-        try:
-            services.save_unit_cost(trial, actor=request.user, **form.cleaned_data)
-        except EconomicsError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The unit cost was added."))
-            return redirect("economics:unit_costs", trial.code)
+    save = partial(services.save_unit_cost, trial)
+    if form_saved(request, form, save, message=_("The unit cost was added.")):
+        return redirect("economics:unit_costs", trial.code)
     return _page(request, trial, form=form, status=400)
 
 
@@ -100,14 +95,11 @@ def unit_costs(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
 def unit_cost_edit(request: AuthenticatedHttpRequest, trial: Trial, cost_id: int) -> HttpResponse:
     row = get_object_or_404(UnitCost, pk=cost_id, trial=trial)
     form = UnitCostForm(request.POST or None, instance=row, trial=trial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.save_unit_cost(trial, actor=request.user, unit_cost=row, **form.cleaned_data)
-        except EconomicsError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The unit cost was saved."))
-            return redirect("economics:unit_costs", trial.code)
+    save = partial(services.save_unit_cost, trial, unit_cost=row)
+    if request.method == "POST" and form_saved(
+        request, form, save, message=_("The unit cost was saved.")
+    ):
+        return redirect("economics:unit_costs", trial.code)
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -146,12 +138,7 @@ def import_csv(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
 @require_POST
 def economic_settings(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     form = SettingsForm(request.POST, instance=services.settings_for(trial))
-    if form.is_valid():
-        try:
-            services.update_settings(trial, actor=request.user, **form.cleaned_data)
-        except EconomicsError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The economic settings were saved."))
-            return redirect("economics:unit_costs", trial.code)
+    update = partial(services.update_settings, trial)
+    if form_saved(request, form, update, message=_("The economic settings were saved.")):
+        return redirect("economics:unit_costs", trial.code)
     return _page(request, trial, settings_form=form, status=400)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from trial import permissions
+from trial.constraints import has_unit, unique_where_set
 from trial.models import Participant, Site, Trial
 
 if TYPE_CHECKING:
@@ -138,10 +139,8 @@ class Contact(models.Model):
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
         constraints = [
-            models.UniqueConstraint(
-                fields=["trial", "client_id"],
-                condition=Q(client_id__isnull=False),
-                name="contact_client_id_unique",
+            unique_where_set(
+                "trial", "client_id", when="client_id", name="contact_client_id_unique"
             ),
             models.CheckConstraint(
                 condition=Q(minutes__gte=1) & Q(minutes__lte=CONTACT_MINUTES_MAX),
@@ -224,15 +223,10 @@ class Exposure(models.Model):
         verbose_name = _("contamination exposure")
         verbose_name_plural = _("contamination exposures")
         constraints = [
-            models.UniqueConstraint(
-                fields=["contact", "component"],
-                condition=Q(contact__isnull=False),
-                name="exposure_once_per_contact_component",
+            unique_where_set(
+                "contact", "component", when="contact", name="exposure_once_per_contact_component"
             ),
-            models.CheckConstraint(
-                condition=Q(participant__isnull=False) | Q(site__isnull=False),
-                name="exposure_has_unit",
-            ),
+            has_unit("exposure_has_unit"),
         ]
 
     def __str__(self) -> str:
@@ -521,10 +515,8 @@ class Adaptation(models.Model):
         verbose_name_plural = _("adaptations")
         indexes = [models.Index(fields=["trial", "adapted_on"])]
         constraints = [
-            models.UniqueConstraint(
-                fields=["trial", "client_id"],
-                condition=Q(client_id__isnull=False),
-                name="adaptation_client_id_unique",
+            unique_where_set(
+                "trial", "client_id", when="client_id", name="adaptation_client_id_unique"
             )
         ]
 

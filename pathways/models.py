@@ -177,20 +177,10 @@ class SpellImport(jobs.Job):
     ``PendingSpell`` by participant id, without personal numbers, until imported or cancelled.
     """
 
-    class Status(models.TextChoices):
-        CHECK_QUEUED = "check_queued", _("Waiting to be checked")
-        CHECKING = "checking", _("Being checked")
-        CHECKED = "checked", _("Checked, waiting for a decision")
-        IMPORT_QUEUED = "import_queued", _("Waiting to be imported")
-        IMPORTING = "importing", _("Being imported")
-        DONE = "done", _("Imported")
-        CANCELLED = "cancelled", _("Cancelled")
-        FAILED = "failed", _("Failed")
-
-    STEPS = {
-        Status.CHECK_QUEUED: jobs.Step(Status.CHECKING, "pathways.tasks.check_spell_import"),
-        Status.IMPORT_QUEUED: jobs.Step(Status.IMPORTING, "pathways.tasks.apply_spell_import"),
-    }
+    Status = jobs.ImportStatus
+    STEPS = jobs.import_steps(
+        check="pathways.tasks.check_spell_import", apply="pathways.tasks.apply_spell_import"
+    )
     QUEUE_DOWN = gettext_noop(
         "The task queue could not be reached, so the file was not processed. Try again later, "
         "or ask the administrator to check the Celery broker."
@@ -209,7 +199,10 @@ class SpellImport(jobs.Job):
     file_size = models.PositiveBigIntegerField(_("bytes"), default=0)
     default_source = models.CharField(_("source"), max_length=60)
     status = models.CharField(
-        _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
+        _("status"),
+        max_length=20,
+        choices=jobs.import_choices(ends=Status.CANCELLED),
+        default=Status.CHECK_QUEUED,
     )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"

@@ -4,6 +4,7 @@ pathways.checking and pathways.importing; access is decided in trial.permissions
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from randomisation.models import Allocation
 from trial import permissions
 from trial.models import Participant, Trial
 from trial.permissions import AuthenticatedHttpRequest, Perm
-from trial.views import show_error, trial_view
+from trial.views import form_saved, show_error, trial_view
 
 INDEX_SAMPLE = 50
 
@@ -260,14 +261,9 @@ def alphabet(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     if request.method != "POST":
         return _alphabet_page(request, trial)
     form = StateForm(request.POST)
-    if form.is_valid():
-        try:
-            services.save_state(trial, actor=request.user, **form.cleaned_data)
-        except PathwayError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The state was added."))
-            return redirect("pathways:alphabet", trial.code)
+    save = partial(services.save_state, trial)
+    if form_saved(request, form, save, message=_("The state was added.")):
+        return redirect("pathways:alphabet", trial.code)
     return _alphabet_page(request, trial, state_form=form, status=400)
 
 
@@ -275,14 +271,11 @@ def alphabet(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
 def state_edit(request: AuthenticatedHttpRequest, trial: Trial, state_id: int) -> HttpResponse:
     state = get_object_or_404(SpellState, pk=state_id, trial=trial)
     form = StateForm(request.POST or None, instance=state)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.save_state(trial, actor=request.user, state=state, **form.cleaned_data)
-        except PathwayError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The state was saved."))
-            return redirect("pathways:alphabet", trial.code)
+    save = partial(services.save_state, trial, state=state)
+    if request.method == "POST" and form_saved(
+        request, form, save, message=_("The state was saved.")
+    ):
+        return redirect("pathways:alphabet", trial.code)
     return render(
         request, "pathways/state_edit.html", {"trial": trial, "state": state, "form": form}
     )
@@ -317,12 +310,7 @@ def alphabet_standard(request: AuthenticatedHttpRequest, trial: Trial) -> HttpRe
 @require_POST
 def sequence_settings(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     form = SettingsForm(request.POST, instance=services.settings_for(trial))
-    if form.is_valid():
-        try:
-            services.update_settings(trial, actor=request.user, **form.cleaned_data)
-        except PathwayError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, _("The sequence settings were saved."))
-            return redirect("pathways:alphabet", trial.code)
+    update = partial(services.update_settings, trial)
+    if form_saved(request, form, update, message=_("The sequence settings were saved.")):
+        return redirect("pathways:alphabet", trial.code)
     return _alphabet_page(request, trial, settings_form=form, status=400)

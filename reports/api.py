@@ -160,15 +160,8 @@ class OrderReportSerializer(SchemaTypedInput, serializers.Serializer[Any]):
         self.fields["language"].choices = [code for code, _name in settings.LANGUAGES]  # type: ignore[attr-defined]  # a ChoiceField
 
 
-# The API schema describes an operation by the first docstring among its view's classes (before
-# DRF's own). The views below have none to give, so each carries a blank one: the docstring of
-# TrialScopedMixin would otherwise become their description.
-NO_DESCRIPTION = " "
-
-
 @extend_schema(summary="Versions of the trial's statistical analysis plan, newest first")
 class AnalysisPlanList(TrialScopedMixin, generics.ListAPIView[AnalysisPlan]):
-    __doc__ = NO_DESCRIPTION
     serializer_class = AnalysisPlanSerializer
     trial_perm = Perm.ORDER_REPORT
 
@@ -195,7 +188,6 @@ class TooManyReportsWaiting(APIException):
 
 
 class ReportList(TrialScopedMixin, APIView):
-    __doc__ = NO_DESCRIPTION
     trial_perm = Perm.DOWNLOAD_REPORT
     write_perm = Perm.ORDER_REPORT
 
@@ -260,7 +252,6 @@ class ReportList(TrialScopedMixin, APIView):
 
 @extend_schema(summary="One report: progress, provenance and download links")
 class ReportDetail(TrialScopedMixin, generics.RetrieveAPIView[ReportRequest]):
-    __doc__ = NO_DESCRIPTION
     serializer_class = ReportSerializer
     trial_perm = Perm.DOWNLOAD_REPORT
 
@@ -277,7 +268,6 @@ class ConsortQuerySerializer(serializers.Serializer[Any]):
 
 
 class ConsortSVG(TrialScopedMixin, APIView):
-    __doc__ = NO_DESCRIPTION
     trial_perm = Perm.ORDER_REPORT
 
     @extend_schema(

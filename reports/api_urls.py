@@ -2,22 +2,14 @@ from django.urls import path
 
 from reports import api
 
+T = "trials/<slug:code>/"
+
 urlpatterns = [
+    path(T + "analysis-plans/", api.AnalysisPlanList.as_view(), name="analysis-plan-list"),
     path(
-        "trials/<slug:code>/analysis-plans/",
-        api.AnalysisPlanList.as_view(),
-        name="analysis-plan-list",
+        T + "analysis-unblinding/", api.AnalysisUnblindingView.as_view(), name="analysis-unblinding"
     ),
-    path(
-        "trials/<slug:code>/analysis-unblinding/",
-        api.AnalysisUnblindingView.as_view(),
-        name="analysis-unblinding",
-    ),
-    path("trials/<slug:code>/reports/", api.ReportList.as_view(), name="report-list"),
-    path("trials/<slug:code>/consort.svg", api.ConsortSVG.as_view(), name="consort-svg"),
-    path(
-        "trials/<slug:code>/reports/<int:report_id>/",
-        api.ReportDetail.as_view(),
-        name="report-detail",
-    ),
+    path(T + "reports/", api.ReportList.as_view(), name="report-list"),
+    path(T + "consort.svg", api.ConsortSVG.as_view(), name="consort-svg"),
+    path(T + "reports/<int:report_id>/", api.ReportDetail.as_view(), name="report-detail"),
 ]

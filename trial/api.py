@@ -123,12 +123,14 @@ else:
     _ScopedBase = object
 
 
+# Comments, not docstrings, on these bases: the API schema describes an operation by the first
+# docstring among its view's classes, so a base's would become the description of every view
+# that has none of its own.
+
+
+# Resolves the ``code`` URL argument through the permission layer (404 / 403). ``trial_perm`` is
+# needed to read; ``write_perm``, when set, to POST.
 class TrialScopedMixin(_ScopedBase):
-    """Resolve the ``code`` URL argument through the permission layer (404 / 403).
-
-    ``trial_perm`` is needed to read; ``write_perm``, when set, to POST.
-    """
-
     trial_perm: Perm = Perm.VIEW_TRIAL
     write_perm: Perm | None = None
     request: Request
@@ -294,69 +296,68 @@ class ParticipantDetail(TrialScopedMixin, generics.RetrieveAPIView[Participant])
         )
 
 
-def _record_on_participant(
-    request: AuthenticatedRequest,
-    participant: Participant,
-    serializer_class: type[serializers.ModelSerializer[Any]],
-    record: Callable[..., Any],
-) -> Response:
-    """Check the body with ``serializer_class``, ``record`` it on ``participant`` (a service)
-    and answer 201 with what was recorded; a refusal is a 400 (:func:`service_errors`)."""
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    with service_errors():
-        recorded = record(participant, actor=request.user, **serializer.validated_data)
-    return Response(serializer_class(recorded).data, status=status.HTTP_201_CREATED)
-
-
-class ParticipantWithdrawal(TrialScopedMixin, APIView):
+# POST checks the body with ``recorded``, records it on the participant with ``record`` (a
+# service) and answers 201 with what was recorded; a refusal is a 400 (``service_errors``).
+class _RecordOnParticipant(TrialScopedMixin, APIView):
     trial_perm = Perm.ENROL
+    recorded: type[serializers.ModelSerializer[Any]]
+    record: Callable[..., Any]
 
-    @extend_schema(
-        request=WithdrawalSerializer,
-        responses={
-            201: WithdrawalSerializer,
-            400: field_errors(
-                future_date={"withdrawn_on": ["The withdrawal date cannot be in the future."]},
-                already_withdrawn={"non_field_errors": ["The participant has already withdrawn."]},
-            ),
-        },
+    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
+        participant = self.get_participant(study_id)
+        serializer = self.recorded(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            recorded = type(self).record(
+                participant, actor=request.user, **serializer.validated_data
+            )
+        return Response(self.recorded(recorded).data, status=status.HTTP_201_CREATED)
+
+
+def _recording(
+    serializer: type[serializers.ModelSerializer[Any]],
+    *,
+    summary: str,
+    description: str,
+    **errors: dict[str, list[str]],
+) -> Any:
+    """The schema of a POST of :class:`_RecordOnParticipant`: ``errors`` are its 400 examples."""
+    return extend_schema(
+        request=serializer,
+        responses={201: serializer, 400: field_errors(**errors)},
+        summary=summary,
+        description=description,
+    )
+
+
+@extend_schema_view(
+    post=_recording(
+        WithdrawalSerializer,
         summary="Record a participant's withdrawal",
         description="The participant stays in every count (intention to treat); no new "
         "follow-up data may be recorded for them afterwards. A second withdrawal is refused.",
+        future_date={"withdrawn_on": ["The withdrawal date cannot be in the future."]},
+        already_withdrawn={"non_field_errors": ["The participant has already withdrawn."]},
     )
-    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
-        return _record_on_participant(
-            request,
-            self.get_participant(study_id),
-            WithdrawalSerializer,
-            services.withdraw_participant,
-        )
+)
+class ParticipantWithdrawal(_RecordOnParticipant):
+    recorded = WithdrawalSerializer
+    record = staticmethod(services.withdraw_participant)
 
 
-class ParticipantLoss(TrialScopedMixin, APIView):
-    trial_perm = Perm.ENROL
-
-    @extend_schema(
-        request=LossToFollowUpSerializer,
-        responses={
-            201: LossToFollowUpSerializer,
-            400: field_errors(
-                future_date={"lost_on": ["The date cannot be in the future."]},
-                not_active={"non_field_errors": ["The participant is no longer active."]},
-            ),
-        },
+@extend_schema_view(
+    post=_recording(
+        LossToFollowUpSerializer,
         summary="Mark a participant lost to follow-up",
         description="The participant stays in every count (intention to treat) and reminders "
         "stop. DELETE undoes it when the participant is found again.",
+        future_date={"lost_on": ["The date cannot be in the future."]},
+        not_active={"non_field_errors": ["The participant is no longer active."]},
     )
-    def post(self, request: AuthenticatedRequest, code: str, study_id: str) -> Response:
-        return _record_on_participant(
-            request,
-            self.get_participant(study_id),
-            LossToFollowUpSerializer,
-            services.mark_lost_to_follow_up,
-        )
+)
+class ParticipantLoss(_RecordOnParticipant):
+    recorded = LossToFollowUpSerializer
+    record = staticmethod(services.mark_lost_to_follow_up)
 
     @extend_schema(
         request=None,

@@ -75,6 +75,36 @@ class Status(models.TextChoices):
     FAILED = "failed", gettext_lazy("Failed")
 
 
+class ImportStatus(models.TextChoices):
+    """The statuses of a two-step job (register and trial imports): checked, then imported on
+    the user's word. A kind that can be cancelled ends in CANCELLED, one whose files are
+    removed when left waiting in EXPIRED (``import_choices`` leaves out the other)."""
+
+    CHECK_QUEUED = "check_queued", gettext_lazy("Waiting to be checked")
+    CHECKING = "checking", gettext_lazy("Being checked")
+    CHECKED = "checked", gettext_lazy("Checked, waiting for a decision")
+    IMPORT_QUEUED = "import_queued", gettext_lazy("Waiting to be imported")
+    IMPORTING = "importing", gettext_lazy("Being imported")
+    DONE = "done", gettext_lazy("Imported")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    EXPIRED = "expired", gettext_lazy("Not imported; the files were removed")
+    FAILED = "failed", gettext_lazy("Failed")
+
+
+def import_choices(*, ends: ImportStatus) -> list[tuple[str, Any]]:
+    """The choices of a two-step job that ends, when not imported, in ``ends``."""
+    other = {ImportStatus.CANCELLED, ImportStatus.EXPIRED} - {ends}
+    return [(value, label) for value, label in ImportStatus.choices if value not in other]
+
+
+def import_steps(*, check: str, apply: str) -> dict[str, Step]:
+    """The steps of a two-step job: the tasks (dotted paths) that check and that import."""
+    return {
+        ImportStatus.CHECK_QUEUED: Step(ImportStatus.CHECKING, check),
+        ImportStatus.IMPORT_QUEUED: Step(ImportStatus.IMPORTING, apply),
+    }
+
+
 @dataclass(frozen=True)
 class Step:
     """A step of a job: its status while a worker holds it, and the task that runs it."""

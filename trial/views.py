@@ -226,6 +226,26 @@ def show_error(form: forms.BaseForm, error: services.TrialError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
+def form_saved(
+    request: AuthenticatedHttpRequest,
+    form: forms.BaseForm,
+    write: Callable[..., object],
+    *,
+    message: str,
+) -> bool:
+    """Validate ``form`` and pass its data to ``write`` (a service, given the actor); its
+    refusal lands next to the field it names. True when saved, with ``message`` shown."""
+    if not form.is_valid():
+        return False
+    try:
+        write(actor=request.user, **form.cleaned_data)
+    except services.TrialError as error:
+        show_error(form, error)
+        return False
+    messages.success(request, message)
+    return True
+
+
 @trial_view(Perm.ENROL)
 def screening(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
     sites = permissions.visible_sites(request.user, trial)

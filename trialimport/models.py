@@ -25,20 +25,10 @@ class TrialImport(jobs.Job):
     The table keeps the name it had when the model lived in ``randomisation``.
     """
 
-    class Status(models.TextChoices):
-        CHECK_QUEUED = "check_queued", _("Waiting to be checked")
-        CHECKING = "checking", _("Being checked")
-        CHECKED = "checked", _("Checked")
-        IMPORT_QUEUED = "import_queued", _("Waiting to be imported")
-        IMPORTING = "importing", _("Being imported")
-        DONE = "done", _("Imported")
-        EXPIRED = "expired", _("Not imported; the files were removed")
-        FAILED = "failed", _("Failed")
-
-    STEPS = {
-        Status.CHECK_QUEUED: jobs.Step(Status.CHECKING, "trialimport.tasks.run_import"),
-        Status.IMPORT_QUEUED: jobs.Step(Status.IMPORTING, "trialimport.tasks.run_import"),
-    }
+    Status = jobs.ImportStatus
+    STEPS = jobs.import_steps(
+        check="trialimport.tasks.run_import", apply="trialimport.tasks.run_import"
+    )
     QUEUE_DOWN = gettext_noop(
         "The task queue could not be reached, so the files were not processed. Try again "
         "later, or ask the administrator to check the Celery broker."
@@ -56,7 +46,10 @@ class TrialImport(jobs.Job):
     file_names: models.JSONField[list[str]] = models.JSONField(_("files"), default=list)
     file_bytes = models.PositiveBigIntegerField(_("bytes"), default=0)
     status = models.CharField(
-        _("status"), max_length=20, choices=Status.choices, default=Status.CHECK_QUEUED
+        _("status"),
+        max_length=20,
+        choices=jobs.import_choices(ends=Status.EXPIRED),
+        default=Status.CHECK_QUEUED,
     )
     # ImportReport.as_json() of the check, then of the import; its messages (and the error)
     # in the language of the user who checked the files, which the worker switches to.

@@ -22,12 +22,11 @@ from trial.api import TrialScopedMixin, field_errors, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
 
 
+# Adaptations are read by those who may see allocations (they describe the intervention's
+# delivery, so in a cluster trial they name the intervention sites) and written by coordinators
+# (the configure-trial right). Site-scoped members see their sites' and the trial-wide ones.
+# A comment, not a docstring: see TrialScopedMixin.
 class AdaptationScopedMixin(TrialScopedMixin):
-    """Adaptations are read by those who may see allocations (they describe the intervention's
-    delivery, so in a cluster trial they name the intervention sites) and written by
-    coordinators (the configure-trial right). Site-scoped members see their sites' and the
-    trial-wide ones."""
-
     trial_perm = Perm.VIEW_ALLOCATION
     write_perm = Perm.CONFIGURE_TRIAL
 

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from randomisation.schemes.models import Scheme
+from trial.constraints import has_unit, unique_where_set
 from trial.models import Arm, Participant, Site, Trial
 
 
@@ -80,9 +81,10 @@ class Allocation(models.Model):
             models.UniqueConstraint(
                 fields=["trial", "sequence"], name="allocation_sequence_unique"
             ),
-            models.UniqueConstraint(
-                fields=["trial", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
+            unique_where_set(
+                "trial",
+                "idempotency_key",
+                when="idempotency_key",
                 name="allocation_idempotency_unique",
             ),
             models.UniqueConstraint(
@@ -90,10 +92,7 @@ class Allocation(models.Model):
                 condition=Q(participant__isnull=True),
                 name="allocation_one_per_site",
             ),
-            models.CheckConstraint(
-                condition=Q(participant__isnull=False) | Q(site__isnull=False),
-                name="allocation_has_unit",
-            ),
+            has_unit("allocation_has_unit"),
         ]
 
     def __str__(self) -> str:

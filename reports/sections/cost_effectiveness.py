@@ -19,6 +19,7 @@ from economics.services import settings_for
 from reports import render
 from reports.analysis.figures import COLOURS, to_svg
 from reports.analysis.results import Figure, Section, Table
+from reports.analysis.text import number
 from reports.sections.base import ReportInput
 
 ZIP_FILES_KEY = "zip_files"  # ReportInput.cache entry the pipeline adds to the ZIP
@@ -61,7 +62,7 @@ def left_out_text(item: costs.LeftOut) -> str:
         "kind": item.kind,
         "key": item.key,
         "count": item.count,
-        "qty": f"{item.quantity:,.0f}",
+        "qty": number(item.quantity, 0),
     } + (" " + _("(%(n)s participants)") % {"n": item.participants} if item.participants else "")
 
 
@@ -541,7 +542,7 @@ def sensitivity_table(ctx: Context, result: evaluation.Evaluation) -> None:
                     "Complete cases. Net monetary benefit at a willingness to pay of %(w)s per "
                     "unit of effect (%(effect)s)."
                 )
-                % {"w": f"{result.reference_wtp:,.0f}", "effect": ctx.effect_label}
+                % {"w": number(result.reference_wtp, 0), "effect": ctx.effect_label}
             ],
         )
     )

@@ -24,9 +24,8 @@ from trial.api import TrialScopedMixin, field_errors, service_errors
 from trial.permissions import AuthenticatedRequest, Perm
 
 
+# Consent texts are coordinators' (read and write). A comment: see TrialScopedMixin.
 class ConsentScopedMixin(TrialScopedMixin):
-    """Consent texts are coordinators' (read and write)."""
-
     trial_perm = Perm.MANAGE_CONSENT
     write_perm = Perm.MANAGE_CONSENT
 

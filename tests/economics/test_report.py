@@ -81,3 +81,7 @@ def test_blinded_and_in_norwegian_the_section_shows_arm_codes(demo: Trial, tmp_p
     incremental = next(t for t in section.tables if t.key == "economic_incremental")
     assert incremental.frame.iloc[0]["comparison"] == "A – B"
     assert "IPS" not in section.figures[0].svg
+    notes = [note for table in section.tables for note in table.notes]
+    # The willingness to pay in the reader's format: 200 000 (a no-break space), not 200,000.
+    wtp = [note for note in notes if "betalingsvilje på" in note]
+    assert wtp and all("betalingsvilje på 200\xa0000 per" in note for note in wtp), wtp

@@ -10,6 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from trial.constraints import unique_where_set
 from trial.models.trials import Site, Trial
 
 if TYPE_CHECKING:
@@ -71,9 +72,10 @@ class Participant(models.Model):
         verbose_name_plural = _("participants")
         constraints = [
             models.UniqueConstraint(fields=["trial", "study_id"], name="participant_unique_id"),
-            models.UniqueConstraint(
-                fields=["trial", "personal_number_hash"],
-                condition=models.Q(personal_number_hash__isnull=False),
+            unique_where_set(
+                "trial",
+                "personal_number_hash",
+                when="personal_number_hash",
                 name="participant_once_per_trial",
             ),
             models.CheckConstraint(

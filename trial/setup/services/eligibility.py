@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from django.contrib.auth.models import User
 from django.utils.translation import gettext as _
@@ -98,66 +99,59 @@ def _check_covariate(
         raise TrialError(_("The maximum is below the minimum."), field="max_value")
 
 
+class CovariateFields(TypedDict):
+    """What the coordinator says of a covariate (the set-up form's and the API's fields)."""
+
+    key: str
+    label: str
+    kind: str
+    choices: NotRequired[list[list[str]] | None]
+    min_value: NotRequired[Decimal | None]
+    max_value: NotRequired[Decimal | None]
+    eligible_min: NotRequired[Decimal | None]
+    eligible_max: NotRequired[Decimal | None]
+    required: NotRequired[bool]
+    order: NotRequired[int]
+
+
+def _covariate_values(fields: CovariateFields) -> dict[str, Any]:
+    """``fields`` with the defaults filled in, checked for consistent limits."""
+    values: dict[str, Any] = {
+        "min_value": None,
+        "max_value": None,
+        "eligible_min": None,
+        "eligible_max": None,
+        "required": True,
+        "order": 0,
+        **fields,
+        "choices": fields.get("choices") or [],
+    }
+    kind, low, high = values["kind"], values["min_value"], values["max_value"]
+    _check_covariate(kind, values["choices"], low, high)
+    _check_eligibility_range(kind, low, high, values["eligible_min"], values["eligible_max"])
+    return values
+
+
 def add_covariate(
-    trial: Trial,
-    *,
-    key: str,
-    label: str,
-    kind: str,
-    choices: list[list[str]] | None = None,
-    min_value: Decimal | None = None,
-    max_value: Decimal | None = None,
-    eligible_min: Decimal | None = None,
-    eligible_max: Decimal | None = None,
-    required: bool = True,
-    order: int = 0,
-    actor: User,
+    trial: Trial, *, actor: User, **fields: Unpack[CovariateFields]
 ) -> CovariateDefinition:
     """Add a baseline covariate, with the range of possible values and, for a number, the
     trial's eligibility range. Raises TrialError for a taken key or inconsistent limits."""
-    choices = choices or []
-    if trial.covariates.filter(key=key).exists():
+    if trial.covariates.filter(key=fields["key"]).exists():
         raise TrialError(_("The trial has a covariate with this key already."), field="key")
-    _check_covariate(kind, choices, min_value, max_value)
-    _check_eligibility_range(kind, min_value, max_value, eligible_min, eligible_max)
-    return create_audited(
-        CovariateDefinition,
-        trial=trial,
-        key=key,
-        label=label,
-        kind=kind,
-        choices=choices,
-        min_value=min_value,
-        max_value=max_value,
-        eligible_min=eligible_min,
-        eligible_max=eligible_max,
-        required=required,
-        order=order,
-        actor=actor,
-    )
+    values = _covariate_values(fields)
+    return create_audited(CovariateDefinition, trial=trial, actor=actor, **values)
 
 
 def update_covariate(
-    covariate: CovariateDefinition,
-    *,
-    key: str,
-    label: str,
-    kind: str,
-    choices: list[list[str]] | None = None,
-    min_value: Decimal | None = None,
-    max_value: Decimal | None = None,
-    eligible_min: Decimal | None = None,
-    eligible_max: Decimal | None = None,
-    required: bool = True,
-    order: int = 0,
-    actor: User,
+    covariate: CovariateDefinition, *, actor: User, **fields: Unpack[CovariateFields]
 ) -> CovariateDefinition:
     """Edit a covariate. After set-up its key and type are fixed and options cannot go; a
     changed eligibility range applies to enrolments from then on.
 
     Raises TrialError for a locked change, a taken key or inconsistent limits.
     """
-    choices = choices or []
+    key, kind, choices = fields["key"], fields["kind"], fields.get("choices") or []
     trial = covariate.trial
     if not trial.in_setup:
         if key != covariate.key:
@@ -181,24 +175,7 @@ def update_covariate(
             )
     if key != covariate.key and trial.covariates.filter(key=key).exclude(pk=covariate.pk).exists():
         raise TrialError(_("The trial has a covariate with this key already."), field="key")
-    _check_covariate(kind, choices, min_value, max_value)
-    _check_eligibility_range(kind, min_value, max_value, eligible_min, eligible_max)
-    save_changes(
-        covariate,
-        {
-            "key": key,
-            "label": label,
-            "kind": kind,
-            "choices": choices,
-            "min_value": min_value,
-            "max_value": max_value,
-            "eligible_min": eligible_min,
-            "eligible_max": eligible_max,
-            "required": required,
-            "order": order,
-        },
-        actor=actor,
-    )
+    save_changes(covariate, _covariate_values(fields), actor=actor)
     return covariate
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.utils.translation import gettext as _
 
@@ -27,6 +29,22 @@ def _check_visit(
         raise TrialError(
             _("The schedule has a visit at this month already."), field="offset_months"
         )
+
+
+# What fixes a visit in the schedule: unchangeable once the trial has left set-up.
+SCHEDULE = ("code", "offset_months", "window_before_days", "window_after_days")
+
+
+def _visit_values(
+    code: str, label: str, offset_months: int, window_before_days: int, window_after_days: int
+) -> dict[str, Any]:
+    return {
+        "code": code,
+        "label": label,
+        "offset_months": offset_months,
+        "window_before_days": window_before_days,
+        "window_after_days": window_after_days,
+    }
 
 
 def add_visit_definition(
@@ -56,16 +74,8 @@ def add_visit_definition(
                 )
                 % {"month": last.offset_months},
             )
-    return create_audited(
-        VisitDefinition,
-        trial=trial,
-        code=code,
-        label=label,
-        offset_months=offset_months,
-        window_before_days=window_before_days,
-        window_after_days=window_after_days,
-        actor=actor,
-    )
+    values = _visit_values(code, label, offset_months, window_before_days, window_after_days)
+    return create_audited(VisitDefinition, trial=trial, actor=actor, **values)
 
 
 def update_visit_definition(
@@ -83,31 +93,17 @@ def update_visit_definition(
     Raises TrialError for a locked change or a taken code or month.
     """
     trial = visit.trial
+    values = _visit_values(code, label, offset_months, window_before_days, window_after_days)
     if not trial.in_setup:
-        for field, value in (
-            ("code", code),
-            ("offset_months", offset_months),
-            ("window_before_days", window_before_days),
-            ("window_after_days", window_after_days),
-        ):
-            if value != getattr(visit, field):
+        for field in SCHEDULE:
+            if values[field] != getattr(visit, field):
                 raise locked_field(
                     trial,
                     field,
                     _("changing the schedule would move visits participants already have."),
                 )
     _check_visit(trial, code, offset_months, exclude=visit)
-    save_changes(
-        visit,
-        {
-            "code": code,
-            "label": label,
-            "offset_months": offset_months,
-            "window_before_days": window_before_days,
-            "window_after_days": window_after_days,
-        },
-        actor=actor,
-    )
+    save_changes(visit, values, actor=actor)
     return visit
 
 
