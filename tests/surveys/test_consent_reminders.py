@@ -269,9 +269,9 @@ def test_the_tasks_retry_a_run_through_one_helper() -> None:
         raise delivery.ConsentDeliveryError(1)
 
     with pytest.raises(RuntimeError):
-        send_with_retries(task, "2026-03-01", down, delivery.ConsentDeliveryError)  # type: ignore[arg-type]
+        send_with_retries(task, "2026-03-01", down, delivery.ConsentDeliveryError)
     assert retried["kwargs"] == {"day": "2026-03-01"} and retried["countdown"] == 240
     assert isinstance(retried["exc"], delivery.ConsentDeliveryError)
     summary = delivery.ConsentSendSummary(sent=1)
-    done = send_with_retries(task, None, lambda day: summary, delivery.ConsentDeliveryError)  # type: ignore[arg-type]
+    done = send_with_retries(task, None, lambda day: summary, delivery.ConsentDeliveryError)
     assert done == summary.as_dict()
