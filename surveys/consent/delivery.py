@@ -243,10 +243,10 @@ def _send(
 def stop_reason(request: ConsentRequest, day: dt.date, contact: ContactDetails | None) -> str:
     """Why nothing more is sent for ``request`` (a ``ConsentRequest.StopReason``), or "".
     ``request`` comes from ``ConsentRequest.objects.with_state()``."""
+    if request.participant.status != Participant.Status.ACTIVE:  # also closes: say so first
+        return ConsentRequest.StopReason.NOT_ACTIVE
     if request.closed_at is not None or getattr(request, "answered", False):
         return ConsentRequest.StopReason.ANSWERED
-    if request.participant.status != Participant.Status.ACTIVE:
-        return ConsentRequest.StopReason.NOT_ACTIVE
     if getattr(request, "replaced", False):
         return ConsentRequest.StopReason.REPLACED
     if day > request.expires_on:
