@@ -30,8 +30,9 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour="9-19", minute=15),
     },
     # Consent links (surveys/consent/): asking for consent sends at once (after commit); this
-    # hourly run retries messages that failed and sends by a channel added later. Repeating
-    # sends nothing twice (each channel is marked sent under the request's lock).
+    # hourly run sends the reminders due (the trial's reminder days, the first run of the day),
+    # retries messages that failed and sends by a channel added later. Repeating sends nothing
+    # twice (each channel's link and reminders are marked sent under the request's lock).
     "send-consent-requests": {
         "task": "surveys.consent.tasks.send_consent_requests",
         "schedule": crontab(hour="9-19", minute=45),

@@ -23,7 +23,8 @@ from randomisation.allocation import chain
 from randomisation.allocation import services as allocation_services
 from randomisation.models import Allocation, Scheme
 from randomisation.schemes import services as scheme_services
-from trial.demo import DEMO_TRIAL_CODE, DemoHooks, DemoResult
+from surveys.consent.demo import seed_consent_texts
+from trial.demo import DEMO_TRIAL_CODE, ENROLMENT_DAYS_BEFORE, DemoHooks, DemoResult
 from trial.demo import seed_demo as seed_trial
 from trial.models import Participant, Trial, Visit
 
@@ -48,6 +49,9 @@ class FullDemo(DemoHooks):
         self.contacts = ContactDemo(trial, coordinator, self.as_of)
         seed_adaptations(trial, actor=coordinator, as_of=self.as_of)
         self.employment, self.well_being = demo_instruments(trial, coordinator)
+        seed_consent_texts(
+            trial, coordinator, start=self.as_of - dt.timedelta(days=ENROLMENT_DAYS_BEFORE)
+        )
 
     def randomise(self, participant: Participant, on: dt.date, actor: Any) -> None:
         allocation_services.randomise(participant, actor=actor, on=on)

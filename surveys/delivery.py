@@ -6,8 +6,8 @@ self-completed instrument and channel (a unique constraint, so repeating it adds
 ``send_due`` sends what is due (the first message, then reminders on the trial's reminder
 days), each in its own transaction that holds the row's lock and marks it sent, so a repeated
 or concurrent run never sends the same message twice. The stop rules (answered, withdrawn,
-lost to follow-up, visit closed, window closed, opted out, links switched off) are checked
-again under the lock before each message.
+lost to follow-up, visit closed, window closed, opted out) and the trial's kill switch are
+checked again under the lock before each message.
 
 A run sends every e-mail through one mail connection (``Mailer``: opened at the first message,
 reopened after a connection error, closed at the end), and reads each message's rows in the
@@ -308,20 +308,24 @@ def _locking_query() -> QuerySet[Invitation, dict[str, Any]]:
     answers = Assessment.objects.filter(
         visit_id=OuterRef("visit_id"), instrument_id=OuterRef("instrument_id")
     )
+    switched_off = SurveySettings.objects.filter(
+        trial_id=OuterRef("participant__trial_id"), links_enabled=False
+    )
     return (
         Invitation.objects.select_for_update(of=("self",))
         .order_by()
-        .annotate(has_answer=Exists(answers))
-        .values(*_LOCKED_FIELDS, "has_answer")
+        .annotate(has_answer=Exists(answers), links_off=Exists(switched_off))
+        .values(*_LOCKED_FIELDS, "has_answer", "links_off")
     )
 
 
 def _lock(invitation: Invitation) -> bool:
     """Lock the invitation's row and bring onto ``invitation`` (and its participant, visit and
-    contact details) the state the stop rules read, as it is now; False if the row is gone.
-    One small query, without model instances."""
+    contact details) the state the stop rules read, as it is now; False if the row is gone or
+    the trial's links have been switched off (the kill switch, read for each message so that
+    switching it off stops a run in progress). One small query, without model instances."""
     found = list(_locking_query().filter(pk=invitation.pk))
-    if not found:
+    if not found or found[0]["links_off"]:
         return False
     state = found[0]
     for name in _LOCKED_FIELDS[:7]:  # the invitation's own

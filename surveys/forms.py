@@ -35,5 +35,7 @@ class SettingsForm(forms.Form):
         label=_("Reminder days"),
         required=False,
         max_length=60,
-        help_text=_("Days after the invitation on which to remind, e.g. 3, 7. Empty: none."),
+        help_text=_(
+            "Days after the invitation or consent link on which to remind, e.g. 3, 7. Empty: none."
+        ),
     )

@@ -36,7 +36,9 @@ class SurveySettings(models.Model):
         _("reminder days"),
         max_length=60,
         default="3,7",
-        help_text=_("Days after the invitation on which to remind, e.g. 3, 7. Empty: none."),
+        help_text=_(
+            "Days after the invitation or consent link on which to remind, e.g. 3, 7. Empty: none."
+        ),
     )
 
     class Meta:

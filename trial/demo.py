@@ -36,6 +36,11 @@ from trial.models import (
 
 DEMO_TRIAL_CODE = "ips-demo"
 DEMO_PASSWORD = "demo-trials-2026"  # noqa: S105 - published demo login, see README
+ENROLMENT_DAYS_BEFORE = 700
+"""The first demo participant is enrolled this many days before the demo's ``as_of``."""
+CONSENT_VERSIONS = [("2.0", 0), ("2.1", 200)]
+"""The consent form's versions, each with the day from the first enrolment it came into force
+(participants sign the version in force when they are enrolled)."""
 
 # (code, name, municipality number, region): NAV offices, municipality numbers as of 2024.
 SITES = [
@@ -261,6 +266,13 @@ class DemoResult:
     users: list[str]
 
 
+def consent_version_on(day: dt.date, *, start: dt.date) -> str:
+    """The demo's consent version in force on ``day`` (``start``: the first enrolment)."""
+    return [
+        version for version, after in CONSENT_VERSIONS if day >= start + dt.timedelta(days=after)
+    ][-1]
+
+
 def synthetic_personal_number(rng: random.Random, birth: dt.date) -> str:
     """A valid synthetic test number (month + 80) for someone born on ``birth``."""
     while True:
@@ -372,7 +384,7 @@ def seed_demo(
         coordinator = get_user_model().objects.get(username="coordinator")
         hooks.trial_ready(trial, coordinator)
         enrolment = _Enrolment(trial, sites, reasons, rng, actor=coordinator)
-        start = as_of - dt.timedelta(days=700)
+        start = as_of - dt.timedelta(days=ENROLMENT_DAYS_BEFORE)
         losses = LossPlan()
         for i in range(participants):
             enrolled_on = start + dt.timedelta(days=int(i * 540 / max(participants, 1)))
@@ -559,7 +571,7 @@ class _Enrolment:
             site=site,
             personal_number=self.new_number(birth),
             enrolled_on=enrolled_on,
-            consent_version="2.1" if enrolled_on >= start + dt.timedelta(days=200) else "2.0",
+            consent_version=consent_version_on(enrolled_on, start=start),
             consent_date=enrolled_on,
             baseline=baseline,
             screening=record,

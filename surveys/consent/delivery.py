@@ -2,10 +2,13 @@
 nonce, as questionnaire links are), asking one participant or everyone who consented to an
 older version, and sending the links by e-mail and SMS through the questionnaires' backends.
 
-Sending is idempotent: each channel of a request is marked sent in the transaction that holds
-the row's lock and sends, so a repeated or concurrent run never sends it twice; a server that
-cannot be reached counts an attempt and is retried by the next run (up to
-SURVEY_MAX_ATTEMPTS); a refused address or number marks the request bounced by that channel.
+Sending is idempotent: each channel of a request is marked sent (and each reminder counted)
+in the transaction that holds the row's lock and sends, so a repeated or concurrent run never
+sends it twice; a server that cannot be reached counts an attempt and is retried by the next
+run (up to SURVEY_MAX_ATTEMPTS); a refused address or number marks the request bounced by that
+channel. Reminders follow the trial's reminder days (``SurveySettings.reminder_days``, as for
+questionnaires) until the participant answers, withdraws or is lost, the link expires or a
+newer version is asked for. A run sends every e-mail through one connection (``Mailer``).
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from surveys import sms
 from surveys.consent.models import ConsentRequest, ConsentText
 from surveys.consent.services import ConsentError
+from surveys.mailer import Mailer
 from surveys.models import ContactDetails, SurveySettings
 from trial import audit
 from trial.models import Participant
@@ -179,84 +184,169 @@ def ask_reconsent(text: ConsentText, *, actor: User) -> int:
 @dataclass
 class ConsentSendSummary:
     sent: int = 0
+    reminded: int = 0
     bounced: int = 0
     failed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, "bounced": self.bounced, "failed": self.failed}
+        return {
+            "sent": self.sent,
+            "reminded": self.reminded,
+            "bounced": self.bounced,
+            "failed": self.failed,
+        }
 
 
-def _context(request: ConsentRequest) -> dict[str, Any]:
+CHANNELS = ("email", "sms")
+
+
+def _context(request: ConsentRequest, *, reminder: bool) -> dict[str, Any]:
     return {
         "trial": request.participant.trial.title,
         "version": request.text.version,
         "reconsent": request.reason == ConsentRequest.Reason.RECONSENT,
+        "reminder": reminder,
         "url": link_url(request),
         "expires_on": request.expires_on,
     }
 
 
-def _send(request: ConsentRequest, contact: ContactDetails, channel: str) -> None:
+def _send(
+    request: ConsentRequest,
+    contact: ContactDetails,
+    channel: str,
+    *,
+    reminder: bool,
+    mailer: Mailer,
+) -> None:
     with translation.override(contact.language):
-        context = _context(request)
+        context = _context(request, reminder=reminder)
         if channel == "sms":
             sms.send_sms(
                 contact.phone, render_to_string("surveys/consent/sms.txt", context).strip()
             )
             return
-        subject = _("Consent for the study %(trial)s") % {"trial": context["trial"]}
+        subject = (
+            _("Reminder: consent for the study %(trial)s")
+            if reminder
+            else _("Consent for the study %(trial)s")
+        ) % {"trial": context["trial"]}
         message = EmailMultiAlternatives(
             subject=subject,
             body=render_to_string("surveys/consent/email.txt", context),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[contact.email],
         )
-    message.send()
+    mailer.send(message)
 
 
-def _due_channels(request: ConsentRequest, contact: ContactDetails) -> list[str]:
+def stop_reason(request: ConsentRequest, day: dt.date, contact: ContactDetails | None) -> str:
+    """Why nothing more is sent for ``request`` (a ``ConsentRequest.StopReason``), or "".
+    ``request`` comes from ``ConsentRequest.objects.with_state()``."""
+    if request.participant.status != Participant.Status.ACTIVE:  # also closes: say so first
+        return ConsentRequest.StopReason.NOT_ACTIVE
+    if request.closed_at is not None or getattr(request, "answered", False):
+        return ConsentRequest.StopReason.ANSWERED
+    if getattr(request, "replaced", False):
+        return ConsentRequest.StopReason.REPLACED
+    if day > request.expires_on:
+        return ConsentRequest.StopReason.EXPIRED
+    if contact is None or contact.opted_out_at is not None:
+        return ConsentRequest.StopReason.OPTED_OUT
+    return ""
+
+
+def _due(
+    request: ConsentRequest, contact: ContactDetails, day: dt.date, reminder_days: list[int]
+) -> list[tuple[str, bool]]:
+    """The channels with a message due on ``day``, each with whether it is a reminder: the
+    link by a channel not yet sent, then reminder *n* on ``first sent + reminder_days[n]``
+    (counted per channel, so that a channel added later gets its own)."""
     due = []
-    if contact.email_encrypted and request.email_sent_at is None and "email" not in request.bounced:
-        due.append("email")
-    if contact.phone_encrypted and request.sms_sent_at is None and "sms" not in request.bounced:
-        due.append("sms")
+    present = {"email": bool(contact.email_encrypted), "sms": bool(contact.phone_encrypted)}
+    for channel in CHANNELS:
+        if not present[channel] or channel in request.bounced.split():
+            continue
+        sent_at = getattr(request, f"{channel}_sent_at")
+        if sent_at is None:
+            due.append((channel, False))
+            continue
+        n = getattr(request, f"{channel}_reminders")
+        if n < len(reminder_days) and day >= timezone.localdate(sent_at) + dt.timedelta(
+            days=reminder_days[n]
+        ):
+            due.append((channel, True))
     return due
 
 
-def send_request(request_id: int, day: dt.date, summary: ConsentSendSummary) -> None:
-    """Send a request's link by each channel not yet sent, under the row's lock (marked sent
-    in the same transaction, so never twice). Nothing for a closed, expired or failed-out
-    request, a participant no longer active or opted out, or links switched off."""
+def send_request(
+    request_id: int,
+    day: dt.date,
+    summary: ConsentSendSummary,
+    *,
+    mailer: Mailer,
+    offsets: dict[int, list[int]] | None = None,
+) -> None:
+    """Send what is due for one request on ``day`` (the link by each channel not yet sent,
+    then the reminders on the trial's reminder days), under the row's lock: each message is
+    marked sent in the same transaction, so never twice. Nothing once the participant has
+    answered (by any channel), withdrawn or been lost, the link has expired, a newer version
+    was asked for, the participant opted out, or the trial's links are switched off (read here,
+    for each request, so that switching them off stops a run in progress); nothing either
+    after SURVEY_MAX_ATTEMPTS transient failures. ``mailer`` is the run's mail connection,
+    ``offsets`` the run's reminder days by trial."""
     with transaction.atomic():
         request = (
-            ConsentRequest.objects.select_for_update(of=("self",))
+            ConsentRequest.objects.with_state()
+            .select_for_update(of=("self",))
             .select_related("participant__trial", "text")
             .filter(pk=request_id)
             .first()
         )
-        if request is None or request.closed_at is not None or day > request.expires_on:
+        if request is None or getattr(request, "links_off", False):
             return
         if request.attempts >= settings.SURVEY_MAX_ATTEMPTS:
             return
         participant = request.participant
         contact = ContactDetails.objects.filter(participant=participant).first()
-        if (
-            participant.status != Participant.Status.ACTIVE
-            or contact is None
-            or contact.opted_out_at is not None
-            or not _links_on(participant.trial_id)
-        ):
+        if contact is None or stop_reason(request, day, contact):
             return
-        for channel in _due_channels(request, contact):
+        if offsets is None:
+            offsets = {}
+        if participant.trial_id not in offsets:
+            offsets[participant.trial_id] = SurveySettings.for_trial(
+                participant.trial
+            ).reminder_offsets
+        due = _due(request, contact, day, offsets[participant.trial_id])
+        if not due:
+            return
+        failed = False
+        for channel, reminder in due:
             try:
-                _send(request, contact, channel)
+                _send(request, contact, channel, reminder=reminder, mailer=mailer)
             except (OSError, sms.SmsError) as error:
                 _failed(request, channel, error, summary)
-                continue
-            setattr(request, f"{channel}_sent_at", timezone.now())
-            summary.sent += 1
+                failed = True
+            else:
+                if reminder:
+                    name = f"{channel}_reminders"
+                    setattr(request, name, getattr(request, name) + 1)
+                    summary.reminded += 1
+                else:
+                    setattr(request, f"{channel}_sent_at", timezone.now())
+                    summary.sent += 1
+        if not failed:
+            request.last_error = ""
         request.save(
-            update_fields=["email_sent_at", "sms_sent_at", "bounced", "attempts", "last_error"]
+            update_fields=[
+                "email_sent_at",
+                "sms_sent_at",
+                "email_reminders",
+                "sms_reminders",
+                "bounced",
+                "attempts",
+                "last_error",
+            ]
         )
 
 
@@ -274,19 +364,66 @@ def _failed(
 
 
 def send_consent_requests(day: dt.date) -> ConsentSendSummary:
-    """Send every open consent request's link by the channels not yet sent. Safe to repeat
-    and to run twice at once. Raises ConsentDeliveryError when some failed for a transient
-    reason (the caller retries: only those are sent again)."""
+    """Send every open consent request's link by the channels not yet sent, and the reminders
+    due on ``day``, all e-mail through one mail connection. Safe to repeat and to run twice at
+    once. Raises ConsentDeliveryError when some failed for a transient reason (the caller
+    retries: only those are sent again)."""
     summary = ConsentSendSummary()
     pending = (
         ConsentRequest.objects.filter(closed_at__isnull=True, expires_on__gte=day)
         .filter(participant__status=Participant.Status.ACTIVE)
+        .exclude(
+            participant__trial__in=SurveySettings.objects.filter(links_enabled=False).values(
+                "trial_id"
+            )
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    for pk in list(pending):
-        send_request(pk, day, summary)
+    offsets: dict[int, list[int]] = {}
+    with Mailer() as mailer:
+        for pk in list(pending):
+            send_request(pk, day, summary, mailer=mailer, offsets=offsets)
     logger.info("Consent links for %s: %s", day, summary.as_dict())
     if summary.failed:
         raise ConsentDeliveryError(summary.failed)
     return summary
+
+
+def summary_text(request: ConsentRequest, day: dt.date) -> str:
+    """ "sent 3 days ago, reminded once, not answered yet" for the staff's participant page;
+    ``request`` comes from ``ConsentRequest.objects.with_state()``."""
+    first = request.first_sent_at
+    if first is None:
+        if request.bounced:
+            return _("consent link bounced")
+        if request.last_error:
+            return _("consent link not sent yet: sending failed, will retry")
+        return _("consent link not sent yet")
+    days = (day - timezone.localdate(first)).days
+    parts = [
+        ngettext("sent %(n)d day ago", "sent %(n)d days ago", days) % {"n": days}
+        if days
+        else _("sent today")
+    ]
+    reminders = request.reminders
+    if reminders:
+        parts.append(
+            ngettext("reminded once", "reminded %(n)d times", reminders) % {"n": reminders}
+        )
+    if request.bounced:
+        parts.append(_("a message bounced"))
+    elif request.last_error:
+        parts.append(_("sending failed, will retry"))
+    contact = getattr(request.participant, "contact_details", None)
+    reason = stop_reason(request, day, contact)
+    if reason == ConsentRequest.StopReason.ANSWERED:
+        parts.append(_("answered"))
+    elif reason:
+        parts.append(
+            _("not answered, no more reminders: %(reason)s")
+            % {"reason": (ConsentRequest.StopReason(reason).label)}
+        )
+    else:
+        parts.append(_("not answered yet"))
+    return ", ".join(parts)

@@ -1,11 +1,14 @@
 """What electronic consent adds to the participant page: the consent history (never the
-typed name), the open consent links, and the ways to ask (a link, or this device)."""
+typed name), the open consent links (sent when, reminded how often, why reminders stopped),
+and the ways to ask (a link, or this device)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 
+from surveys.consent.delivery import summary_text
 from surveys.consent.models import ConsentRecord, ConsentRequest
 from trial import permissions
 from trial.extensions import Panel, register_participant_panel
@@ -34,11 +37,14 @@ def consent_panel(request: HttpRequest, participant: Participant) -> Panel | Non
         }
         for record in records
     ]
-    requests = list(
-        ConsentRequest.objects.filter(participant=participant, closed_at__isnull=True)
-        .select_related("text")
-        .order_by("-created_at")
-    )
+    today = timezone.localdate()
+    requests = [
+        {"request": row, "summary": summary_text(row, today)}
+        for row in ConsentRequest.objects.with_state()
+        .filter(participant=participant, closed_at__isnull=True)
+        .select_related("text", "participant__contact_details")
+        .order_by("-created_at", "-pk")
+    ]
     active = participant.status == Participant.Status.ACTIVE
     args = [trial.code, participant.study_id]
     context = {

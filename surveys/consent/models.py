@@ -12,6 +12,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
 from trial import personal_numbers
@@ -78,10 +79,45 @@ class ConsentText(models.Model):
         return self.text_en if language == "en" else self.text_nb
 
 
+class ConsentRequestQuerySet(models.QuerySet["ConsentRequest"]):
+    def with_state(self) -> ConsentRequestQuerySet:
+        """Annotated with what stops its reminders besides the row's own fields: ``answered``
+        (a consent or refusal to this version recorded by any channel, e.g. on a staff
+        device), ``replaced`` (the participant was asked for another version since) and
+        ``links_off`` (the trial's kill switch)."""
+        from surveys.models import SurveySettings
+
+        return self.annotate(
+            answered=Exists(
+                ConsentRecord.objects.filter(
+                    participant_id=OuterRef("participant_id"), text_id=OuterRef("text_id")
+                )
+            ),
+            replaced=Exists(
+                ConsentRequest.objects.filter(
+                    participant_id=OuterRef("participant_id"), pk__gt=OuterRef("pk")
+                )
+            ),
+            links_off=Exists(
+                SurveySettings.objects.filter(
+                    trial_id=OuterRef("participant__trial_id"), links_enabled=False
+                )
+            ),
+        )
+
+
 class ConsentRequest(models.Model):
     """A participant asked to consent to one text version through a personal link, sent by
-    every channel they can be reached by (each marked sent under the row's lock, so never
-    twice). Closed when they answer (consent or decline) or withdraw."""
+    every channel they can be reached by, then reminded on the trial's reminder days (each
+    message marked sent under the row's lock, so never twice). Closed when they answer
+    (consent or decline) or withdraw."""
+
+    class StopReason(models.TextChoices):
+        ANSWERED = "answered", _("answered")
+        EXPIRED = "expired", _("link expired")
+        NOT_ACTIVE = "not_active", _("participant no longer active")
+        OPTED_OUT = "opted_out", _("participant opted out")
+        REPLACED = "replaced", _("a newer version was asked for")
 
     class Reason(models.TextChoices):
         FIRST = "first", _("consent")
@@ -97,6 +133,8 @@ class ConsentRequest(models.Model):
     expires_on = models.DateField(_("link works until"))
     email_sent_at = models.DateTimeField(null=True, blank=True)
     sms_sent_at = models.DateTimeField(null=True, blank=True)
+    email_reminders = models.PositiveSmallIntegerField(_("e-mail reminders sent"), default=0)
+    sms_reminders = models.PositiveSmallIntegerField(_("SMS reminders sent"), default=0)
     bounced = models.CharField(max_length=20, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=200, blank=True)
@@ -105,6 +143,8 @@ class ConsentRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ConsentRequestQuerySet.as_manager()
 
     AUDIT_EXCLUDE = ("nonce", "token_hash")
 
@@ -119,6 +159,15 @@ class ConsentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} {self.text.version}"
+
+    @property
+    def first_sent_at(self) -> dt.datetime | None:
+        sent = [at for at in (self.email_sent_at, self.sms_sent_at) if at is not None]
+        return min(sent) if sent else None
+
+    @property
+    def reminders(self) -> int:
+        return max(self.email_reminders, self.sms_reminders)
 
 
 class ConsentRecord(models.Model):

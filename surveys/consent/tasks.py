@@ -3,17 +3,12 @@ is in config/celery.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from celery import Task, shared_task
-from django.utils import timezone
 
 from surveys.consent import delivery
-
-# As questionnaire links: mail-server or SMS-gateway trouble is retried after 1, 2, 4, 8, 16 min.
-MAX_RETRIES = 5
-RETRY_BASE_SECONDS = 60
+from surveys.tasks import MAX_RETRIES, send_with_retries
 
 
 @shared_task(
@@ -24,15 +19,10 @@ RETRY_BASE_SECONDS = 60
     time_limit=11 * 60,
 )
 def send_consent_requests(self: Task, day: str | None = None) -> dict[str, Any]:
-    """Send the consent links not yet sent (``delivery.send_consent_requests``). Safe to
-    repeat: nothing is sent twice. Transient delivery failures retry the run."""
-    target = dt.date.fromisoformat(day) if day else timezone.localdate()
-    try:
-        summary = delivery.send_consent_requests(target)
-    except delivery.ConsentDeliveryError as error:
-        raise self.retry(
-            exc=error,
-            kwargs={"day": target.isoformat()},
-            countdown=RETRY_BASE_SECONDS * 2**self.request.retries,
-        ) from error
-    return summary.as_dict()
+    """Send the consent links not yet sent and the reminders due
+    (``delivery.send_consent_requests``). ``day`` is an ISO date, by default today. Safe to
+    repeat: nothing is sent twice. Transient delivery failures retry the run (as the
+    questionnaires' task does), which sends only those."""
+    return send_with_retries(
+        self, day, delivery.send_consent_requests, delivery.ConsentDeliveryError
+    )

@@ -125,3 +125,17 @@ def invitation_of(scene: Scene, channel: str = Invitation.Channel.EMAIL) -> Invi
 
 def contact_of(scene: Scene) -> ContactDetails:
     return ContactDetails.objects.get(participant=scene.participant)
+
+
+def another_participant(scene: Scene, *, email: str, phone: str = "") -> Participant:
+    """One more participant of the scene's trial and site, randomised as the first was (so
+    their 3-month visit is open), with contact details."""
+    randomised = timezone.localdate() - dt.timedelta(days=92)
+    participant = factories.make_participant(
+        scene.trial, scene.site, enrolled_on=randomised, randomised_on=randomised
+    )
+    generate_visits(participant, randomised_on=randomised)
+    services.set_contact_details(
+        participant, email=email, phone=phone, language="nb", actor=scene.coordinator
+    )
+    return participant

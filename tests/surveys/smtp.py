@@ -1,5 +1,6 @@
 """A local SMTP server (aiosmtpd) that keeps what it is sent, for the tests that let Django's
-SMTP e-mail backend deliver participants' invitations for real. Not a test module."""
+SMTP e-mail backend deliver participants' invitations for real, and the backend that counts
+the connections a run opens. Not a test module."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from django.core.mail.backends.smtp import EmailBackend
 
 
 class Inbox:
@@ -61,3 +63,25 @@ def smtp_server(settings: Any) -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+class CountingBackend(EmailBackend):
+    """Django's SMTP backend, counting the connections it opens; with ``drop_before`` set,
+    the server's connection is cut just before that message (counted from 1) goes out."""
+
+    opened = 0
+    sent = 0
+    drop_before: int | None = None
+
+    def open(self) -> bool | None:
+        new = super().open()
+        if new:
+            CountingBackend.opened += 1
+        return new
+
+    def _send(self, email_message: Any) -> bool:
+        CountingBackend.sent += 1
+        if CountingBackend.sent == CountingBackend.drop_before:
+            assert self.connection is not None and self.connection.sock is not None
+            self.connection.sock.shutdown(socket.SHUT_RDWR)
+        return bool(super()._send(email_message))  # type: ignore[misc]  # not in the stubs

@@ -4,43 +4,20 @@ it broke is retried by the next run, the rest go out on a new connection."""
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.mail.backends.smtp import EmailBackend
 from django.utils import timezone
 
 from surveys import services, sms
+from surveys.mailer import Mailer
 from surveys.models import Invitation
-from tests.surveys.scene import make_scene
-from tests.surveys.smtp import Inbox, smtp_server
+from tests.surveys.scene import another_participant, make_scene
+from tests.surveys.smtp import CountingBackend, Inbox, smtp_server
 
 pytestmark = pytest.mark.django_db
-
-
-class CountingBackend(EmailBackend):
-    """Django's SMTP backend, counting the connections it opens; with ``drop_before`` set,
-    the server's connection is cut just before that message (counted from 1) goes out."""
-
-    opened = 0
-    sent = 0
-    drop_before: int | None = None
-
-    def open(self) -> bool | None:
-        new = super().open()
-        if new:
-            CountingBackend.opened += 1
-        return new
-
-    def _send(self, email_message: Any) -> bool:
-        CountingBackend.sent += 1
-        if CountingBackend.sent == CountingBackend.drop_before:
-            assert self.connection is not None and self.connection.sock is not None
-            self.connection.sock.shutdown(socket.SHUT_RDWR)
-        return bool(super()._send(email_message))  # type: ignore[misc]  # not in the stubs
 
 
 @pytest.fixture
@@ -50,7 +27,7 @@ def inbox(settings: Any) -> Iterator[Inbox]:
     CountingBackend.opened = CountingBackend.sent = 0
     CountingBackend.drop_before = None
     with smtp_server(settings) as server:
-        settings.EMAIL_BACKEND = f"{__name__}.CountingBackend"
+        settings.EMAIL_BACKEND = "tests.surveys.smtp.CountingBackend"
         yield server
 
 
@@ -112,3 +89,31 @@ def test_contact_details_changed_after_the_batch_was_read_are_used(inbox: Inbox)
     assert summary.invited == 1
     assert inbox.recipients == [["new@example.org"]]
     assert inbox.messages[0]["Subject"] == "Your questionnaire for IPS self-report"
+
+
+def test_switching_links_off_stops_a_run_in_progress(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kill switch is read before each message, not once per run: switched off after the
+    run's first e-mail, nothing more goes out, and nothing is stopped for good either."""
+    scene = make_scene("ips-kill", email=ADDRESSES[0], phone="")
+    for address in ADDRESSES[1:]:
+        another_participant(scene, email=address)
+    send = Mailer.send
+
+    def send_then_switch_off(mailer: Mailer, message: Any) -> None:
+        send(mailer, message)
+        services.update_settings(
+            scene.trial, links_enabled=False, reminder_days="3, 7", actor=scene.coordinator
+        )
+
+    monkeypatch.setattr(Mailer, "send", send_then_switch_off)
+    summary = services.send_due(timezone.localdate())
+    assert summary.invited == 1 and len(inbox.messages) == 1
+    assert Invitation.objects.filter(status=Invitation.Status.PENDING).count() == 4
+    monkeypatch.undo()
+    services.update_settings(
+        scene.trial, links_enabled=True, reminder_days="3, 7", actor=scene.coordinator
+    )
+    services.send_due(timezone.localdate())
+    assert sorted(r[0] for r in inbox.recipients) == ADDRESSES
