@@ -14,8 +14,14 @@ sign-in never reaches the provider, and the provider's sign-ins never pass throu
 out (that is about passwords). A successful sign-in still sends ``user_logged_in``, which
 django-axes records in its access log as it does for a password.
 
+Signing out (``sign_out``, the app's logout URL for everyone) ends the session at the provider
+too, for a session that signed in through it (OpenID Connect RP-Initiated Logout 1.0): the ID
+token is kept in the session at sign-in and sent back to the provider's end_session_endpoint as
+``id_token_hint``. The ID token is a credential: it goes to the provider and nowhere else.
+
 Everything is read from the settings on each request (``OIDC_*`` in config/settings.py), so
-nothing here runs while single sign-on is off: its two URLs answer 404.
+nothing here reaches a provider while single sign-on is off: its two URLs answer 404, and
+signing out is Django's.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,16 +42,17 @@ from django.contrib import auth, messages
 from django.core.exceptions import SuspiciousOperation
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
-from mozilla_django_oidc.views import OIDCAuthenticationRequestView
+from mozilla_django_oidc.views import OIDCAuthenticationRequestView, OIDCLogoutView
 
 from accounts import services
 
@@ -55,6 +62,9 @@ logger = logging.getLogger(__name__)
 # (and refuses an inactive one); the provider is asked only at sign-in.
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
 DISCOVERY_SECONDS = 3600  # the discovery document is fetched again after an hour
+# Session key: the issuer and the ID token of a sign-in through the provider, for signing out
+# there (``provider_logout_url``).
+SIGN_OUT = "oidc_sign_out"
 
 
 class ProviderUnavailable(Exception):
@@ -141,8 +151,11 @@ def library_setting(attr: str, *default: Any) -> Any:
         "OIDC_VERIFY_KID": True,
         "OIDC_ALLOW_UNSECURED_JWT": False,
         "OIDC_STORE_ACCESS_TOKEN": False,
+        # The callback keeps the ID token itself, after ``auth.login``: a session the library
+        # wrote it to before that would be flushed if another user was signed in.
         "OIDC_STORE_ID_TOKEN": False,
         "OIDC_CREATE_USER": settings.OIDC_CREATE_USERS,
+        "OIDC_OP_LOGOUT_URL_METHOD": "accounts.oidc.provider_logout_url",
     }
     if attr in values:
         return values[attr]
@@ -194,11 +207,12 @@ def check_id_token(claims: Mapping[str, Any], *, issuer: str, client_id: str) ->
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the backend found: the sign-in, and whether the provider vouched for a second
-    factor."""
+    """What the backend found: the sign-in, whether the provider vouched for a second factor,
+    and the ID token as the provider sent it (for signing out there; never in a repr)."""
 
     sign_in: services.SignIn
     second_factor: bool
+    id_token: str = field(repr=False)
 
 
 class Backend(OIDCAuthenticationBackend):
@@ -235,11 +249,11 @@ class Backend(OIDCAuthenticationBackend):
         except services.SignInRefused as refused:
             self.refusal = refused.message
             return None
-        self.outcome = Outcome(sign_in, vouches_for_second_factor(payload))
+        self.outcome = Outcome(sign_in, vouches_for_second_factor(payload), id_token)
         return sign_in.user
 
 
-# --- the two views ----------------------------------------------------------------------------
+# --- the views -------------------------------------------------------------------------------
 
 
 class _Start(OIDCAuthenticationRequestView):
@@ -339,6 +353,10 @@ def callback(request: HttpRequest) -> HttpResponse:
         return _failed(request, _("This account is deactivated."))
     next_url = request.session.pop("oidc_login_next", None) or ""
     auth.login(request, user, backend=SESSION_BACKEND)
+    request.session[SIGN_OUT] = {
+        "issuer": backend.outcome.sign_in.identity.issuer,
+        "id_token": backend.outcome.id_token,
+    }
     if backend.outcome.second_factor:
         # As the TOTP step does after a good code (accounts.views.verify).
         django_otp.login(request, backend.outcome.sign_in.identity)
@@ -349,3 +367,77 @@ def callback(request: HttpRequest) -> HttpResponse:
     ):
         return redirect(next_url)
     return redirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+
+
+# --- signing out ------------------------------------------------------------------------------
+
+
+def provider_logout_url(request: HttpRequest) -> str:
+    """Where signing out sends the browser (mozilla-django-oidc's ``OIDC_OP_LOGOUT_URL_METHOD``;
+    called while the session still holds the sign-in, which then ends).
+
+    After a sign-in through the provider: its end_session_endpoint (from the discovery
+    document) with the ID token as ``id_token_hint``, the client id, and this app's sign-in page
+    as ``post_logout_redirect_uri``, so that the provider ends its session and sends the browser
+    back. When ``OIDC_PROVIDER_LOGOUT`` is off, the provider names no such endpoint, or cannot be
+    reached: the sign-in page, with a warning that the provider's session may still be open.
+    After a password sign-in, or while single sign-on is off: the sign-in page, as Django's
+    logout does. The ID token is never logged."""
+    local = resolve_url(settings.LOGOUT_REDIRECT_URL)
+    held = request.session.get(SIGN_OUT)
+    if (
+        not enabled()
+        or not isinstance(held, dict)
+        or not isinstance(held.get("id_token"), str)
+        or not _same_issuer(str(held.get("issuer", "")), settings.OIDC_ISSUER)
+    ):
+        return local
+    endpoint = None
+    if settings.OIDC_PROVIDER_LOGOUT:
+        try:
+            endpoint = discovery().get("end_session_endpoint")
+        except ProviderUnavailable as error:
+            logger.warning("Signing out at %s failed: %s", provider_name(), error)
+    if not isinstance(endpoint, str) or not endpoint:
+        messages.warning(
+            request,
+            _(
+                "You are signed out of this system, but your session at %(provider)s may still "
+                "be open: the next person to sign in with %(provider)s on this browser may get "
+                "in as you. On a shared computer, close the browser."
+            )
+            % {"provider": provider_name()},
+        )
+        return local
+    query = urlencode(
+        {
+            "id_token_hint": held["id_token"],
+            "client_id": settings.OIDC_CLIENT_ID,
+            "post_logout_redirect_uri": request.build_absolute_uri(local),
+            "ui_locales": get_language() or settings.LANGUAGE_CODE,
+        }
+    )
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+class _SignOut(OIDCLogoutView):
+    get_settings = staticmethod(library_setting)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = super().post(request)
+        target = response["Location"]
+        if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            return response
+        # Browsers hold the redirects of a form's submission to the page's Content Security
+        # Policy, whose form-action allows only this site: the "Log out" form cannot be
+        # redirected to the provider. This page sends the browser on instead (a Refresh, no
+        # script), with a link in case it does not.
+        page = render(
+            request, "accounts/signing_out.html", {"provider": provider_name(), "url": target}
+        )
+        page["Refresh"] = f"0; url={target}"
+        return page
+
+
+# POST only (GET answers 405) and with the CSRF token, as Django's LogoutView.
+sign_out = never_cache(csrf_protect(_SignOut.as_view()))

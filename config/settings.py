@@ -267,6 +267,10 @@ OIDC_CREATE_USERS = env_bool("OIDC_CREATE_USERS", default=True)
 # says the address is verified (email_verified). Off by default: never by name.
 OIDC_LINK_BY_EMAIL = env_bool("OIDC_LINK_BY_EMAIL", default=False)
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+# Signing out of the app also ends the session at the provider (OpenID Connect RP-Initiated
+# Logout): the browser goes on to its end_session_endpoint and back to the sign-in page. Off, or
+# with a provider that has no such endpoint, signing out ends only the app's session.
+OIDC_PROVIDER_LOGOUT = env_bool("OIDC_PROVIDER_LOGOUT", default=True)
 # Off: the sign-in page offers only the identity provider, and passwords sign no one in (the
 # page, the admin site and the API token endpoint alike).
 PASSWORD_SIGN_IN = env_bool("PASSWORD_SIGN_IN", default=True)

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import oidc
 from accounts.api import obtain_token, token_list, token_revocation
 from accounts.views import LoginView
 from config.health import health
@@ -55,7 +55,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     *(path("", include(module)) for module in PAGE_URLS),
     path("accounts/login/", LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", oidc.sign_out, name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "v1"), namespace="v1")),

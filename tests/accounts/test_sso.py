@@ -5,20 +5,25 @@ process: tests/oidc_provider/) over real HTTP: the app under pytest-django's liv
 Users are made from the claims on their first sign-in and found by issuer and subject after
 that; a provider that vouches for a second factor (``amr``/``acr``) verifies the session, one
 that does not leaves the app's own TOTP step; API tokens follow the session's second factor.
+Signing out ends the session at the provider too, so the next "Sign in with …" asks again.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import re
+import threading
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
 from axes.models import AccessAttempt, AccessLog
+from django.conf import settings as django_settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.exceptions import SuspiciousOperation
@@ -40,6 +45,8 @@ LOCAL_PASSWORD = "correct horse battery"  # noqa: S105 - the factories' test pas
 WELCOME = "/accounts/welcome/"
 SETUP = "/accounts/two-factor/set-up/"
 VERIFY = "/accounts/two-factor/verify/"
+LOGIN = "/accounts/login/"
+STILL_OPEN = "your session at Test IdP may still be open"
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +54,10 @@ def provider(
     live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Provider]:
     port = urlsplit(live_server.url).port
-    uris = [f"http://{host}:{port}/accounts/sso/callback/" for host in ("localhost", "127.0.0.1")]
-    with process.running(uris, tmp_path_factory.mktemp("provider")) as running:
+    hosts = ("localhost", "127.0.0.1")
+    uris = [f"http://{host}:{port}/accounts/sso/callback/" for host in hosts]
+    signed_out = [f"http://{host}:{port}/accounts/login/" for host in hosts]
+    with process.running(uris, tmp_path_factory.mktemp("provider"), signed_out) as running:
         yield running
 
 
@@ -62,11 +71,17 @@ def sso(settings: Any, provider: Provider) -> Provider:
 
 
 def sign_in(
-    app: str, provider: Provider, username: str, *, next_url: str = ""
+    app: str,
+    provider: Provider,
+    username: str,
+    *,
+    next_url: str = "",
+    browser: requests.Session | None = None,
 ) -> tuple[requests.Session, requests.Response]:
-    """Click "Sign in with Test IdP" on the app's sign-in page, sign in at the provider, and
-    follow the redirects back into the app. Returns the browser and the page it lands on."""
-    browser = requests.Session()
+    """Click "Sign in with Test IdP" on the app's sign-in page, sign in at the provider's form
+    (which must be asked for), and follow the redirects back into the app. Returns the browser
+    (a new one unless given) and the page it lands on."""
+    browser = browser or requests.Session()
     query = f"?{urlencode({'next': next_url})}" if next_url else ""
     page = browser.get(f"{app}/accounts/login/{query}", timeout=30)
     button = re.search(r'<a class="button sso" href="([^"]+)">Sign in with Test IdP</a>', page.text)
@@ -370,6 +385,157 @@ def test_the_sign_in_page_offers_both_when_configured_and_only_passwords_otherwi
     assert b"Sign in with Test IdP" in page.content
     assert b"/accounts/sso/start/?next=%2Ftrials%2Fips%2F" in page.content
     assert b'name="password"' in page.content
+
+
+# --- signing out ------------------------------------------------------------------------------
+
+
+def sign_out(browser: requests.Session, app: str) -> tuple[requests.Response, requests.Response]:
+    """Press "Log out" (a POST with the CSRF token), and follow the redirects and the answer's
+    Refresh as a browser does. Returns the answer to the POST and the page the browser lands
+    on (the same when there is no Refresh)."""
+    answer = post_form(browser, app, "/accounts/logout/")
+    refresh = answer.headers.get("Refresh")
+    if refresh is None:
+        return answer, answer
+    delay, _, target = refresh.partition(";")
+    assert delay == "0" and target.strip().startswith("url="), refresh
+    return answer, browser.get(target.strip().removeprefix("url="), timeout=30)
+
+
+def test_signing_out_ends_the_session_at_the_provider_so_the_next_sign_in_asks_again(
+    live_server: LiveServer, sso: Provider
+) -> None:
+    browser, _landing = sign_in(live_server.url, sso, "ada")
+
+    answer, signed_out = sign_out(browser, live_server.url)
+
+    # Signed out here; the page sends the browser on to the provider's end_session_endpoint
+    # (a redirect would break the form's CSP, form-action 'self'), which sends it back to the
+    # app's sign-in page.
+    assert path_of(answer) == "/accounts/logout/"
+    assert answer.status_code == 200
+    assert "Your browser goes on to Test IdP to sign you out there too" in answer.text
+    visited = [r.url for r in signed_out.history]
+    assert visited[0].startswith(f"{sso.issuer}/logout/?"), visited
+    assert f'href="{html.escape(visited[0])}"' in answer.text  # the link, if the Refresh is not
+    query = parse_qs(urlsplit(visited[0]).query)
+    assert query["id_token_hint"][0].count(".") == 2  # the ID token, a JWT
+    assert query["client_id"] == [sso.client_id]
+    assert query["post_logout_redirect_uri"] == [f"{live_server.url}{LOGIN}"]
+    assert signed_out.url == f"{live_server.url}{LOGIN}"
+    assert STILL_OPEN not in html.unescape(signed_out.text)
+    # Signed out here ...
+    assert path_of(browser.get(f"{live_server.url}/accounts/two-factor/", timeout=30)) == LOGIN
+    # ... and at the provider: on the same browser "Sign in with Test IdP" shows the provider's
+    # sign-in form again (sign_in checks it), and the next person gets in as themselves.
+    _browser, landing = sign_in(live_server.url, sso, "bob", browser=browser)
+    assert path_of(landing) == WELCOME
+    assert "bob@example.org" in landing.text
+
+
+def test_with_provider_sign_out_off_the_provider_session_stays_open_and_the_page_says_so(
+    live_server: LiveServer, sso: Provider, settings: Any
+) -> None:
+    settings.OIDC_PROVIDER_LOGOUT = False
+    browser, _landing = sign_in(live_server.url, sso, "ada")
+
+    _answer, signed_out = sign_out(browser, live_server.url)
+
+    assert [path_of(r) for r in signed_out.history] == ["/accounts/logout/"]  # not at the provider
+    assert path_of(signed_out) == LOGIN
+    assert STILL_OPEN in html.unescape(signed_out.text)
+    # What the warning is about: the provider still knows ada, and signs her straight back in.
+    page = browser.get(f"{live_server.url}{LOGIN}", timeout=30)
+    button = re.search(r'<a class="button sso" href="([^"]+)">', page.text)
+    assert button
+    back = browser.get(live_server.url + html.unescape(button.group(1)), timeout=30)
+    assert back.url == f"{live_server.url}/"
+    assert browser.get(f"{live_server.url}/accounts/two-factor/", timeout=30).status_code == 200
+
+
+def test_a_provider_without_an_end_session_endpoint_signs_out_here_only_and_says_so(
+    live_server: LiveServer, sso: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser, _landing = sign_in(live_server.url, sso, "ada")
+    document = {k: v for k, v in oidc.discovery().items() if k != "end_session_endpoint"}
+    monkeypatch.setattr(oidc, "discovery", lambda: document)
+    browser.headers["Accept-Language"] = "nb"
+
+    _answer, signed_out = sign_out(browser, live_server.url)
+
+    assert [path_of(r) for r in signed_out.history] == ["/accounts/logout/"]
+    assert path_of(signed_out) == LOGIN
+    assert "økten din hos Test IdP kan fortsatt være åpen" in html.unescape(signed_out.text)
+    assert path_of(browser.get(f"{live_server.url}/accounts/two-factor/", timeout=30)) == LOGIN
+
+
+def test_a_provider_unreachable_at_sign_out_signs_out_here_with_a_warning(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    process.configure(settings, Provider("http://127.0.0.1:9", "id", "secret"))
+    client = Client()
+    client.force_login(factories.make_user("kari"))
+    session = client.session
+    session[oidc.SIGN_OUT] = {"issuer": "http://127.0.0.1:9/o", "id_token": "a.b.c"}
+    session.save()
+
+    answer = client.post("/accounts/logout/", follow=True)
+
+    assert answer.redirect_chain == [(LOGIN, 302)]
+    assert STILL_OPEN in html.unescape(answer.content.decode())
+    assert "_auth_user_id" not in client.session
+    assert "Signing out at Test IdP failed" in caplog.text
+
+
+def test_password_users_sign_out_as_before(live_server: LiveServer, sso: Provider) -> None:
+    factories.make_user("kari")
+    client = Client()
+    signed_in = client.post(LOGIN, {"username": "kari", "password": LOCAL_PASSWORD})
+    assert signed_in.status_code == 302
+    assert "_auth_user_id" in client.session
+
+    answer = client.post("/accounts/logout/", follow=True)
+
+    assert answer.redirect_chain == [(LOGIN, 302)]  # not to the provider
+    assert STILL_OPEN not in html.unescape(answer.content.decode())
+    assert "_auth_user_id" not in client.session
+
+
+def test_signing_out_is_a_post_with_the_csrf_token(live_server: LiveServer, sso: Provider) -> None:
+    browser, _landing = sign_in(live_server.url, sso, "ada")
+    logout = f"{live_server.url}/accounts/logout/"
+
+    assert browser.get(logout, allow_redirects=False, timeout=30).status_code == 405
+    # Without the token, as a form on another site would post it: refused.
+    assert browser.post(logout, allow_redirects=False, timeout=30).status_code == 403
+    still = browser.get(f"{live_server.url}/accounts/two-factor/", timeout=30)
+    assert path_of(still) == "/accounts/two-factor/"
+
+    assert sign_out(browser, live_server.url)[1].url == f"{live_server.url}{LOGIN}"
+
+
+def test_the_id_token_is_kept_in_the_session_for_signing_out_and_never_logged(
+    live_server: LiveServer, sso: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    browser, _landing = sign_in(live_server.url, sso, "ada")
+    session_key = browser.cookies[django_settings.SESSION_COOKIE_NAME]
+    store = import_module(django_settings.SESSION_ENGINE).SessionStore
+    id_token = store(session_key=session_key)[oidc.SIGN_OUT]["id_token"]
+    assert id_token.count(".") == 2
+
+    _answer, signed_out = sign_out(browser, live_server.url)
+
+    assert signed_out.history[0].url.startswith(f"{sso.issuer}/logout/?id_token_hint={id_token}&")
+    assert not store().exists(session_key)  # the session that held it is gone
+    # The app runs in the live server's threads. This test's own browser (``requests``, in this
+    # thread) logs the addresses it opens at DEBUG, the provider's sign-out among them.
+    here = threading.current_thread().name
+    app_records = [r for r in caplog.records if r.threadName != here]
+    assert any(r.name.startswith("urllib3") for r in app_records)  # DEBUG records are caught
+    leaks = [r.getMessage() for r in app_records if id_token in r.getMessage()]
+    assert not leaks
 
 
 # --- failures ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 identity provider (the local test provider, tests/oidc_provider/, in its own process), and back
 in the app: a first sign-in lands on the welcome page of a user without access; once a
 coordinator has granted a role, the next sign-in goes straight to the trial, the provider's
-second factor standing in for the app's TOTP step."""
+second factor standing in for the app's TOTP step. Signing out ends the session at the provider
+too, so the next "Sign in with …" asks for the password again."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ def provider(
     live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Provider]:
     port = urlsplit(live_server.url).port
-    uris = [f"http://{host}:{port}/accounts/sso/callback/" for host in ("localhost", "127.0.0.1")]
-    with process.running(uris, tmp_path_factory.mktemp("provider")) as running:
+    hosts = ("localhost", "127.0.0.1")
+    uris = [f"http://{host}:{port}/accounts/sso/callback/" for host in hosts]
+    signed_out = [f"http://{host}:{port}/accounts/login/" for host in hosts]
+    with process.running(uris, tmp_path_factory.mktemp("provider"), signed_out) as running:
         yield running
 
 
@@ -77,12 +80,18 @@ def test_sign_in_with_the_identity_provider_and_land_in_the_app(
     ada = User.objects.get(username="ada@example.org")
     assert ExternalIdentity.objects.get().user == ada
 
-    # 3. The coordinator grants a role that needs a second factor; ada signs out and in again.
+    # 3. The coordinator grants a role that needs a second factor; ada signs out, here and at
+    # the provider (through its sign-out and back), and in again: the provider asks again.
     factories.make_membership(ada, trial, Membership.Role.COORDINATOR)
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(url_of(live_server, "/accounts/login/"))
+    expect(page.locator("main")).not_to_contain_text("may still be open")
     page.get_by_role("link", name="Sign in with Test IdP").click()
-    # The provider remembers her: straight back, and no TOTP step.
+    expect(page).to_have_url(re.compile(re.escape(provider.url) + r"/login/"))
+    page.locator("#id_username").fill("ada")
+    page.locator("#id_password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in at the provider").click()
+    # Her provider vouched for a second factor: no TOTP step.
     expect(page).to_have_url(url_of(live_server, "/trials/ips/"))
     expect(page.locator("h1")).to_have_text("IPS trial")
     page.goto(live_server.url + "/accounts/two-factor/")

@@ -66,9 +66,12 @@ def _start(command: list[str], folder: Path) -> tuple[subprocess.Popen[str], int
 
 
 @contextmanager
-def running(redirect_uris: list[str], folder: Path) -> Iterator[Provider]:
+def running(
+    redirect_uris: list[str], folder: Path, post_logout_redirect_uris: list[str] | None = None
+) -> Iterator[Provider]:
     """The provider, listening until the block ends, with one client whose redirect URIs are
-    ``redirect_uris``; its database lives in ``folder``.
+    ``redirect_uris`` (and, after signing out there, ``post_logout_redirect_uris``); its
+    database lives in ``folder``.
 
     A provider that dies before it listens is started once more, with a warning that carries
     its errors: it once ended at start-up on a CI machine without leaving a trace, and a test
@@ -79,6 +82,8 @@ def running(redirect_uris: list[str], folder: Path) -> Iterator[Provider]:
     command += ["--client-secret", client_secret]
     for uri in redirect_uris:
         command += ["--redirect-uri", uri]
+    for uri in post_logout_redirect_uris or []:
+        command += ["--post-logout-redirect-uri", uri]
     process, port = _start(command, folder)
     if isinstance(port, str):
         warnings.warn(port, stacklevel=1)
@@ -110,6 +115,7 @@ def configure(settings: Any, provider: Provider, **overrides: Any) -> None:
     settings.OIDC_USERINFO = True
     settings.OIDC_CREATE_USERS = True
     settings.OIDC_LINK_BY_EMAIL = False
+    settings.OIDC_PROVIDER_LOGOUT = True
     settings.PASSWORD_SIGN_IN = True
     for name, value in overrides.items():
         setattr(settings, name, value)

@@ -1,9 +1,11 @@
 """Run the test OpenID Connect provider until terminated: ``python -m
-tests.oidc_provider.serve --db PATH --client-id ID --client-secret SECRET --redirect-uri URI``.
+tests.oidc_provider.serve --db PATH --client-id ID --client-secret SECRET --redirect-uri URI
+[--post-logout-redirect-uri URI]``.
 
 At start it generates the RSA key that signs its ID tokens, migrates its own SQLite database,
 makes the users of ``people.PEOPLE`` and registers one confidential client (authorization code
-with PKCE, RS256, no consent screen). It listens on a free port of 127.0.0.1 and prints the
+with PKCE, RS256, no consent screen, and the addresses it may send the browser back to after
+signing out at its end_session_endpoint). It listens on a free port of 127.0.0.1 and prints the
 port on the first line of its output; its issuer is ``http://127.0.0.1:PORT/o``.
 """
 
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--redirect-uri", action="append", required=True)
+    parser.add_argument("--post-logout-redirect-uri", action="append", default=[])
     args = parser.parse_args()
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.oidc_provider.settings"
     os.environ["OIDC_PROVIDER_DB"] = args.db
@@ -62,6 +65,7 @@ def main() -> None:
         client_type=Application.CLIENT_CONFIDENTIAL,
         authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
         redirect_uris=" ".join(args.redirect_uri),
+        post_logout_redirect_uris=" ".join(args.post_logout_redirect_uri),
         algorithm=Application.RS256_ALGORITHM,
         skip_authorization=True,
     )

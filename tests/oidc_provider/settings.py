@@ -44,6 +44,11 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "tests.oidc_provider.validator.Validator",
     "SCOPES": {"openid": "OpenID Connect", "profile": "Your name", "email": "Your e-mail address"},
     "PKCE_REQUIRED": True,
+    # RP-Initiated Logout at /o/logout/ (end_session_endpoint in discovery): with the ID token of
+    # the user signed in here as id_token_hint it signs out without asking, as Entra ID and
+    # ID-porten do, and sends the browser to a registered post_logout_redirect_uri.
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
 }
 LOGGING = {
     "version": 1,
