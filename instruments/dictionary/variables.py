@@ -185,10 +185,10 @@ def item_variable(
     missing_codes: dict[str, Text] | None = None,
     instrument_name: Text | None = None,
     current: bool = True,
-    older_choices: Iterable[Choice] = (),
+    choices_ever: Iterable[Choice] = (),
 ) -> Variable:
-    """The variable of ``item``; ``older_choices``: choices of a multiple-choice item that only
-    older versions of the instrument have (they get columns after the item's own)."""
+    """The variable of ``item``; ``choices_ever``: a multiple-choice item's choices in every
+    version of the instrument, newest first (those ``item`` lacks get columns after its own)."""
     labels = (
         dict(YES_NO_LABELS)
         if item.type == ItemType.YESNO
@@ -209,7 +209,7 @@ def item_variable(
         instrument_name=instrument_name or Text(),
         current=current,
         item=item,
-        indicators=indicator_columns(item.name, _with_older(item.choices, older_choices))
+        indicators=indicator_columns(item.name, _with_older(item.choices, choices_ever))
         if item.type == ItemType.MULTI
         else (),
     )
@@ -350,7 +350,7 @@ def variables(trial: Trial) -> list[Variable]:
                         missing_codes=missing,
                         instrument_name=name,
                         current=current,
-                        older_choices=choices.get(variable_name, ()),
+                        choices_ever=choices.get(variable_name, ()),
                     )
                 )
             else:

@@ -132,6 +132,12 @@ def _indicator_info(
         instrument=f"{instrument}: {names.get(instrument, instrument)}",
         versions=", ".join(str(n) for n in variable.versions),
         kind=dictionary.BINARY,
+        missing_codes=f"blank = {variable.name} not answered"
+        + (
+            f" (a missing-data code given is in {variable.name}_missing)"
+            if variable.missing_codes
+            else ""
+        ),
     )
 
 

@@ -226,6 +226,7 @@ def test_the_report_zip_has_the_columns_in_every_format_and_its_dictionary(
     assert set(rows.loc[COLUMNS, "value_labels"]) == {"0 = Not chosen; 1 = Chosen"}
     assert set(rows.loc[COLUMNS, "type"]) == {"integer"}
     assert set(rows.loc[COLUMNS, "kind"]) == {"binary"}
+    assert set(rows.loc[COLUMNS, "missing_codes"]) == {"blank = support not answered"}
     assert "<name>___<code>" in members["README.txt"].decode()
 
     stata = pd.read_stata(io.BytesIO(members["outcomes.dta"]), convert_categoricals=False)
