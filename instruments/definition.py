@@ -335,8 +335,9 @@ def answer_range(item: Item) -> tuple[Decimal, Decimal] | None:
 @dataclass
 class Answers:
     """One record's clean answers: ``values`` by variable (JSON-ready: bool, int, str for codes
-    and dates, float for decimals, list for multiple choice) and ``missing`` codes by variable.
-    An item is in at most one of the two; an item in neither is blank."""
+    and dates, float for decimals, list for multiple choice, an empty one when no choice was
+    ticked) and ``missing`` codes by variable. An item is in at most one of the two; an item in
+    neither is blank."""
 
     values: dict[str, Any]
     missing: dict[str, str]
@@ -450,6 +451,14 @@ def _blank(raw: Any) -> bool:
     )
 
 
+def _none_ticked(item: Item, raw: Any) -> bool:
+    """Whether ``raw`` answers a multiple-choice item with no choice ticked: an empty list (a
+    form's checkboxes all left blank, or ``[]`` sent), for an item that is not required (a
+    required one needs a choice or a missing-data code). Such an answer is stored as ``[]``;
+    a multiple choice never sent (None) is blank, as every other item."""
+    return item.type == ItemType.MULTI and isinstance(raw, list | tuple) and not item.required
+
+
 def clean_answers(
     definition: Definition,
     values: Mapping[str, Any],
@@ -490,6 +499,9 @@ def clean_answers(
                 clean_missing[item.name] = str(code)
             continue
         if _blank(raw):
+            if shown and _none_ticked(item, raw):
+                clean[item.name] = []  # answered: none of the choices applies
+                continue
             if shown and item.required:
                 errors[item.name] = (
                     _("This item is required: answer it or choose a missing-data code.")

@@ -378,6 +378,8 @@ def shown_value(item: Item, value: Any) -> str:
     """A stored answer as a person reads it: labels for codes, Yes/No, the unit."""
     if item.type == ItemType.YESNO:
         return _("Yes") if value else _("No")
+    if item.type == ItemType.MULTI and value == []:
+        return _("None of the choices")
     if item.type in {ItemType.CHOICE, ItemType.MULTI}:
         values = value if isinstance(value, list) else [value]
         labels = []

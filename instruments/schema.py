@@ -83,7 +83,8 @@ def item_schema(item: Item) -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "integer" if integers else "string", **_codes(item)},
                 "uniqueItems": True,
-                "minItems": 1,
+                # An empty list answers "none of the choices", where the item is not required.
+                "minItems": 1 if item.required else 0,
             }
         )
     elif item.type == ItemType.DATE:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-MULTIPLE_CHOICE = "multi"
-"""The dictionary's kind of a multiple-choice item: its cells join codes with ``|``."""
-
 
 @dataclass(frozen=True)
 class ColumnInfo:
@@ -34,10 +31,7 @@ class ColumnInfo:
     the formats that declare them (SPSS user-missing values, Parquet metadata)."""
 
     def stata_codes(self) -> dict[str, int]:
-        """Text codes numbered for the .dta file (empty when every code is an integer, and for
-        a multiple choice, whose cells join several codes and stay text)."""
-        if self.kind == MULTIPLE_CHOICE:
-            return {}
+        """Text codes numbered for the .dta file (empty when every code is an integer)."""
         codes = [c for c in self.values if c not in {"True", "False"}]
         if all(re.fullmatch(r"-?\d+", c) for c in codes):
             return {}

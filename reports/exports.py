@@ -172,6 +172,8 @@ class ExportOptions:
             "data_dictionary.csv describes every column: label (English and bokmal), value",
             "labels, the instrument and its versions, kind, unit and missing-data codes; an answer",
             "given as a missing-data code is blank and its code is in <name>_missing;",
+            "a multiple-choice item is one column per choice, <name>___<code> (as REDCap names",
+            "them): 1 = chosen, 0 = not chosen, blank when the item was not answered;",
         ]
         if self.deidentified:
             lines.append("De-identified before export:")

@@ -130,11 +130,12 @@ def answers(trial: Trial, cut_off: dt.date, found: list[Variable] | None = None)
     ``offset_months``, ``assessed_on`` (the visit's first assessment), then one column per
     variable of the dictionary ``found`` (the trial's by default), typed by its kind: binary as
     bool (``boolean`` when some are blank), continuous and score as float, count and ordinal
-    as numbers (integers when none is blank), date as dates, choice, text, occupation and
-    multiple choice as text (codes joined by ``|``; blank is the empty string). An answer given
-    as a missing-data code is blank (NaN) and its code is in ``<name>_missing``, a column made
-    only for variables where some code was used. An instrument with more than one version gets
-    ``<instrument>_version``: the version each row's answers were entered under.
+    as numbers (integers when none is blank), date as dates, choice, text and occupation as
+    text (blank is the empty string); a multiple choice is one 0/1 column per choice instead
+    (:func:`choice_indicators`). An answer given as a missing-data code is blank (NaN) and its
+    code is in ``<name>_missing``, a column made only for variables where some code was used.
+    An instrument with more than one version gets ``<instrument>_version``: the version each
+    row's answers were entered under.
     """
     found = dictionary_variables(trial) if found is None else found
     rows = _answer_rows(trial, cut_off)
@@ -231,12 +232,38 @@ def _typed_answers(
     for variable in found:
         name = variable.name
         column = given_frame[name].astype(object).where(given_frame[name].notna(), None)
-        typed[name] = _typed(kind_of(variable), column.tolist())
+        if variable.indicators:
+            typed.update(choice_indicators(variable, column.tolist()))
+        else:
+            typed[name] = _typed(kind_of(variable), column.tolist())
         if name in coded:
             used = code_frame[name].astype(object).where(code_frame[name].notna(), "")
             if used.astype(bool).any():
                 flags[f"{name}_missing"] = used.reset_index(drop=True).astype("str")
     return typed, flags
+
+
+def choice_indicators(variable: Variable, answers: list[Any]) -> dict[str, pd.Series]:
+    """A multiple-choice item's answers as its columns in the data sets, one per choice
+    (``variable.indicators``: ``<name>___<code>``, REDCap's names), as nullable integers: 1
+    where the choice was ticked, 0 where the item was answered without it (an answer of no
+    choice at all gives 0 in every column), blank where the item was not answered (not asked,
+    skipped, or given a missing-data code). ``answers``: the stored answers (lists of codes, or
+    None), one per row. The one place a multiple choice becomes columns: the data sets, their
+    dictionary and every file format follow from it."""
+    ticked = [
+        None
+        if answer is None
+        else {str(code) for code in (answer if isinstance(answer, list | tuple) else [answer])}
+        for answer in answers
+    ]
+    return {
+        indicator.column: pd.Series(
+            [None if chosen is None else int(str(indicator.value) in chosen) for chosen in ticked],
+            dtype="Int64",
+        )
+        for indicator in variable.indicators
+    }
 
 
 def version_column(instrument: str) -> str:
@@ -273,8 +300,6 @@ def _typed(kind: str, raw: list[Any]) -> pd.Series:
         return pd.to_numeric(series, errors="coerce")
     if kind == "date":
         return series.map(lambda v: dt.date.fromisoformat(v) if isinstance(v, str) and v else None)
-    if kind == "multi":
-        return series.map(lambda v: "|".join(str(c) for c in v) if v else "").astype("str")
     return series.map(lambda v: "" if v is None else str(v)).astype("str")
 
 

@@ -55,9 +55,8 @@ def storage(series: pd.Series, info: ColumnInfo | None = None) -> str:
 
 
 def labels_of_values(info: ColumnInfo | None) -> dict[str, str]:
-    """The value labels a format attaches to the column's values: none for a multiple choice,
-    whose cells join several codes (the labels of its codes are in the data dictionary)."""
-    if info is None or info.kind == "multi":
+    """The value labels a format attaches to the column's values."""
+    if info is None:
         return {}
     return info.values
 

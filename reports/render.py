@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from reports import exports, file_formats
 from reports.analysis.results import Figure, Section, Table
 from reports.analysis.text import number, p_value
-from reports.columns import MULTIPLE_CHOICE, ColumnInfo
+from reports.columns import ColumnInfo
 from trial.text import spreadsheet_cell
 
 STATA_VERSION = 118
@@ -486,7 +486,7 @@ def _dta(frame: pd.DataFrame, label: str, columns: dict[str, ColumnInfo] | None 
         if name is None:
             continue
         variable_labels[name] = info.label[:80]
-        if not info.values or info.kind == MULTIPLE_CHOICE:
+        if not info.values:
             continue
         numbered = info.stata_codes()
         if numbered:

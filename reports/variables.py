@@ -19,6 +19,7 @@ from instruments.definition import Text
 
 # The one import of the dictionary.
 from instruments.dictionary import variables as _dictionary
+from instruments.dictionary.variables import Indicator as Indicator
 from instruments.dictionary.variables import Variable as Variable
 from trial.models import Trial
 

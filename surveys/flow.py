@@ -78,9 +78,10 @@ def submission(
     definition: Definition, values: Mapping[str, Any], missing: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The answers to submit: those of asked items only (an answer to an item that a changed
-    earlier answer no longer asks is dropped), blanks left out."""
+    earlier answer no longer asks is dropped), blanks left out but for a multiple choice
+    answered with no choice ticked (an empty list: the screen was answered)."""
     asked = {i.name for i in asked_items(definition, values, missing)}
-    kept = {k: v for k, v in values.items() if k in asked and not _blank(v)}
+    kept = {k: v for k, v in values.items() if k in asked and (v == [] or not _blank(v))}
     codes = {k: v for k, v in missing.items() if k in asked}
     return kept, codes
 

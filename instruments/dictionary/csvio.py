@@ -68,6 +68,7 @@ COLUMNS = (
     "score_library",
     "missing_codes_en",
     "missing_codes_nb",
+    "data_columns",
 )
 REQUIRED_COLUMNS = ("variable", "instrument", "type")
 INSTRUMENT_COLUMNS = (
@@ -164,6 +165,8 @@ def variable_row(variable: Variable, missing: tuple[str, str]) -> dict[str, str]
         label_nb=variable.label.nb,
         missing_codes_en=missing[0],
         missing_codes_nb=missing[1],
+        # Written for information, not read: the columns of a multiple choice in the data sets.
+        data_columns=format_pairs((i.code, i.column) for i in variable.indicators),
     )
     item, scale = variable.item, variable.scale
     if item is not None:

@@ -20,12 +20,18 @@ A variable's *kind* is the default way to analyse it, read from its definition b
 * multiple choice ``multi``, date ``date``, free text ``text``, STYRK-08 code ``occupation``;
 * a scale score: ``score`` (analysed as continuous).
 
+A multiple-choice item is not one column of the analysis data sets but one 0/1 column per choice
+(:class:`Indicator`, :func:`indicator_columns`), named as REDCap names a checkbox's columns:
+``<variable>___<code>``.
+
 Baseline covariates follow the same rules (a choice covariate is ``categorical``: its values are
 stored as text).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -44,6 +50,9 @@ COUNT_MAX = 20
 MONEY_UNITS = frozenset({"nok", "kr", "kr.", "kroner", "eur", "€", "usd", "$", "sek", "dkk"})
 
 YES_NO_LABELS = {"1": Text("Yes", "Ja"), "0": Text("No", "Nei")}
+INDICATOR_SEPARATOR = "___"
+"""Between a multiple-choice item's name and a choice's code in the name of the choice's column
+(REDCap's three underscores)."""
 
 
 class Kind(StrEnum):
@@ -57,6 +66,41 @@ class Kind(StrEnum):
     TEXT = "text"
     OCCUPATION = "occupation"
     SCORE = "score"
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One choice of a multiple-choice item as its own column of the data sets: 1 when the
+    choice was ticked, 0 when the item was answered without it, blank when the item was not
+    answered (REDCap's checkbox export, with blank for an unanswered item)."""
+
+    column: str
+    code: str
+    label: Text
+
+    @property
+    def value(self) -> int | str:
+        """The choice as an answer stores it (integer codes as integers)."""
+        return Choice(self.code, self.label).value
+
+
+def indicator_columns(name: str, choices: Iterable[Choice]) -> tuple[Indicator, ...]:
+    """The columns of multiple-choice item ``name``, one per choice in the order given:
+    ``<name>___<code>``, the code lower-cased and every character but a letter, digit or
+    underscore made an underscore (``-1`` gives ``<name>____1``, as in REDCap), so that Stata,
+    SPSS and R read the name as it is. A code that comes out as one already used (``A`` and
+    ``a``, ``1.5`` and ``1_5``) gets ``_2``, ``_3``, … after it."""
+    out: list[Indicator] = []
+    used: set[str] = set()
+    for choice in choices:
+        safe = re.sub(r"[^a-z0-9_]", "_", choice.code.lower())
+        column = base = f"{name}{INDICATOR_SEPARATOR}{safe}"
+        number = 2
+        while column in used:
+            column, number = f"{base}_{number}", number + 1
+        used.add(column)
+        out.append(Indicator(column=column, code=choice.code, label=choice.label))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -87,6 +131,10 @@ class Variable:
     missing_codes: dict[str, Text] = field(default_factory=dict, hash=False)
     item: Item | None = field(default=None, compare=False)
     scale: Scale | None = field(default=None, compare=False)
+    indicators: tuple[Indicator, ...] = ()
+    """A multiple-choice item's columns in the data sets, one per choice: the choices of the
+    latest version that has the item, then any only older versions had (their answers keep
+    them). Empty for every other variable, which is one column named as the variable."""
 
     @property
     def is_covariate(self) -> bool:
@@ -137,7 +185,10 @@ def item_variable(
     missing_codes: dict[str, Text] | None = None,
     instrument_name: Text | None = None,
     current: bool = True,
+    choices_ever: Iterable[Choice] = (),
 ) -> Variable:
+    """The variable of ``item``; ``choices_ever``: a multiple-choice item's choices in every
+    version of the instrument, newest first (those ``item`` lacks get columns after its own)."""
     labels = (
         dict(YES_NO_LABELS)
         if item.type == ItemType.YESNO
@@ -158,7 +209,18 @@ def item_variable(
         instrument_name=instrument_name or Text(),
         current=current,
         item=item,
+        indicators=indicator_columns(item.name, _with_older(item.choices, choices_ever))
+        if item.type == ItemType.MULTI
+        else (),
     )
+
+
+def _with_older(choices: Iterable[Choice], older: Iterable[Choice]) -> list[Choice]:
+    """``choices``, then those of ``older`` whose codes are not among them (each code once)."""
+    out: dict[str, Choice] = {}
+    for choice in [*choices, *older]:
+        out.setdefault(choice.code, choice)
+    return list(out.values())
 
 
 def scale_variable(
@@ -264,12 +326,15 @@ def variables(trial: Trial) -> list[Variable]:
         # Newest first: a variable is described by the newest version that has it.
         seen: dict[str, list[int]] = {}
         first: dict[str, tuple[InstrumentVersion, Item | Scale]] = {}
+        choices: dict[str, list[Choice]] = {}  # every version's, newest first
         for version in versions:
             definition = version.parsed
             things: list[Item | Scale] = [*definition.items, *definition.scales]
             for thing in things:
                 seen.setdefault(thing.name, []).append(version.number)
                 first.setdefault(thing.name, (version, thing))
+                if isinstance(thing, Item) and thing.type == ItemType.MULTI:
+                    choices.setdefault(thing.name, []).extend(thing.choices)
         for variable_name, (version, thing) in first.items():
             numbers = tuple(sorted(seen[variable_name]))
             current = version.number == latest
@@ -285,6 +350,7 @@ def variables(trial: Trial) -> list[Variable]:
                         missing_codes=missing,
                         instrument_name=name,
                         current=current,
+                        choices_ever=choices.get(variable_name, ()),
                     )
                 )
             else:

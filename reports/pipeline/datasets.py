@@ -112,6 +112,35 @@ def _pairs(labels: dict[str, Text]) -> str:
     return "; ".join(f"{code} = {_english(text)}" for code, text in labels.items())
 
 
+INDICATOR_VALUES = {"0": "Not chosen", "1": "Chosen"}
+"""Value labels of a multiple-choice item's column per choice (blank: the item not answered)."""
+
+
+def _indicator_info(
+    variable: dictionary.Variable, indicator: dictionary.Indicator, names: dict[str, str]
+) -> render.ColumnInfo:
+    """What the dictionary says about one choice's column of a multiple-choice item."""
+    instrument = variable.instrument_code
+    item_nb, choice_nb = variable.label.nb or variable.label.en, indicator.label.nb
+    return render.ColumnInfo(
+        label=f"{_english(variable.label) or variable.name}: "
+        f"{_english(indicator.label) or indicator.code}",
+        label_nb=f"{item_nb}: {choice_nb or indicator.label.en or indicator.code}"
+        if item_nb
+        else "",
+        values=dict(INDICATOR_VALUES),
+        instrument=f"{instrument}: {names.get(instrument, instrument)}",
+        versions=", ".join(str(n) for n in variable.versions),
+        kind=dictionary.BINARY,
+        missing_codes=f"blank = {variable.name} not answered"
+        + (
+            f" (a missing-data code given is in {variable.name}_missing)"
+            if variable.missing_codes
+            else ""
+        ),
+    )
+
+
 def export_columns(
     trial: Trial, found: list[dictionary.Variable], data_sets: dict[str, pd.DataFrame]
 ) -> dict[str, dict[str, render.ColumnInfo]]:
@@ -120,10 +149,12 @@ def export_columns(
     with its value labels (yes/no and choices), instrument, versions, kind, unit and
     missing-data codes; its ``<name>_missing`` column with the codes' labels; each
     ``<instrument>_version`` column; the baseline covariates with their labels and choices;
-    the other columns from :data:`COLUMN_LABELS`."""
+    the other columns from :data:`COLUMN_LABELS`. A multiple-choice item's 0/1 column per
+    choice is labelled "<item>: <choice>" with 0 = not chosen and 1 = chosen."""
     names = dict(Instrument.objects.filter(trial=trial).values_list("code", "name_en"))
     names.setdefault(builtin.EMPLOYMENT, str(builtin.BUILTIN[builtin.EMPLOYMENT]["name_en"]))
     by_name = {v.name: v for v in found}
+    indicators = {i.column: (v, i) for v in found for i in v.indicators}
     covariates = {c.key: c for c in trial.covariates.all()}
     out: dict[str, dict[str, render.ColumnInfo]] = {}
     for data_set, frame in data_sets.items():
@@ -151,6 +182,8 @@ def export_columns(
                         for code, text in dictionary.missing_labels(variable).items()
                     },
                 )
+            elif answers and column in indicators:
+                info[column] = _indicator_info(*indicators[column], names)
             elif answers and base != column and base in by_name:
                 variable = by_name[base]
                 codes = dictionary.missing_labels(variable)

@@ -49,6 +49,23 @@ LOGIN = "/accounts/login/"
 STILL_OPEN = "your session at Test IdP may still be open"
 
 
+@pytest.fixture(autouse=True)
+def _browsers_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every ``requests`` session a test opens is closed after it: a kept-alive connection
+    holds a live-server thread, and its database connection, past the test."""
+    opened: list[requests.Session] = []
+    init = requests.Session.__init__
+
+    def tracked(self: requests.Session) -> None:
+        init(self)
+        opened.append(self)
+
+    monkeypatch.setattr(requests.Session, "__init__", tracked)
+    yield
+    for browser in opened:
+        browser.close()
+
+
 @pytest.fixture(scope="module")
 def provider(
     live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory

@@ -121,10 +121,13 @@ def test_default_export_is_csv_and_stata_as_before(phq: PhqWorld, tmp_path: Path
     assert "De-identified" not in readme
     meta = json.loads(members["report.json"])
     assert meta["options"] == {}  # nothing of the export choices when they are the defaults
-    # A multiple choice with two codes keeps both in Stata (it was left empty before).
+    # A multiple choice is one 0/1 column per choice, in Stata as in the CSV.
     stata = pd.read_stata(io.BytesIO(members["outcomes.dta"]), convert_categoricals=False)
-    assert "nav|gp" in set(stata["support"])
-    assert list(stata["support"]) == list(csv(members, "outcomes")["support"])
+    table = csv(members, "outcomes")
+    assert "support" not in stata.columns and "support" not in table.columns
+    for column in ("support___nav", "support___gp"):
+        assert list(stata[column].astype(int).astype(str)) == list(table[column])
+    assert set(table["support___gp"]) == {"1"} and set(table["support___nav"]) == {"0", "1"}
 
 
 def test_spss_file_has_variable_labels_value_labels_and_user_missing_codes(
@@ -159,7 +162,7 @@ def test_spss_file_has_variable_labels_value_labels_and_user_missing_codes(
     assert values["smoker"] == {1: "Yes", 0: "No", -99: refused, -98: dont_know}
     assert values["living"] == {"alone": "Alone", "partner": "With a partner"}
     assert values["phq3_missing"] == {"refused": refused, "dont_know": dont_know}
-    assert "support" not in values  # a multiple choice: cells join codes
+    assert values["support___nav"] == {0: "Not chosen", 1: "Chosen"}  # one column per choice
     assert meta.missing_ranges["phq3"] == [{"lo": -99, "hi": -98}]
     assert meta.variable_measure["phq1"] == "ordinal"
     assert meta.variable_measure["living"] == "nominal"
@@ -203,7 +206,7 @@ def test_parquet_keeps_types_labels_and_dictionary_encoded_choices(
     schema = pq.read_schema(io.BytesIO(members["outcomes.parquet"]))
     assert pa.types.is_dictionary(schema.field("living").type)
     assert pa.types.is_dictionary(schema.field("phq3_missing").type)
-    assert not pa.types.is_dictionary(schema.field("support").type)  # joined codes stay text
+    assert pa.types.is_integer(schema.field("support___nav").type)  # 0/1 per choice
     assert schema.field("gp_visit").type == pa.date32()
     assert schema.field("smoker").type == pa.bool_()
     assert pd.read_parquet(io.BytesIO(members["participants.parquet"]))["withdrawn_on"].isna().all()
@@ -354,7 +357,7 @@ def test_free_text_items_are_left_out_only_when_asked(phq: PhqWorld, tmp_path: P
     dictionary_rows = csv(members, "data_dictionary")
     assert "comment" not in set(dictionary_rows["column"])
     # Everything else is still there: coded answers, dates, scores.
-    assert {"living", "support", "gp_visit", "phq9_total"} <= set(csv(members, "outcomes"))
+    assert {"living", "support___nav", "gp_visit", "phq9_total"} <= set(csv(members, "outcomes"))
     assert "free-text items were left out" in texts["README.txt"]
 
 
