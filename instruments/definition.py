@@ -307,6 +307,23 @@ def name_rule() -> str:
     )
 
 
+# A multiple choice's data columns are named ``<name>___<code>`` (REDCap's convention), so a
+# variable named with three underscores could take the name of another item's column.
+CHOICE_COLUMN_MARK = "___"
+
+
+def name_fault(name: str) -> str | None:
+    """Why ``name`` cannot name a variable, or None."""
+    if not NAME.match(name) or len(name) > NAME_MAX:
+        return name_rule()
+    if CHOICE_COLUMN_MARK in name:
+        return _(
+            "Three underscores in a row are kept for the data columns of a multiple choice "
+            "(name___code)."
+        )
+    return None
+
+
 class DefinitionError(ValueError):
     """A definition that cannot be used; ``errors`` lists (where, message) pairs, where is
     ``items[3].choices`` style, so a page or an import can point at the row and column."""

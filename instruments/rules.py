@@ -17,15 +17,13 @@ from instruments import branching
 from instruments.definition import (
     CODE,
     INTEGER_CODE,
-    NAME,
-    NAME_MAX,
     Definition,
     DefinitionError,
     Item,
     ItemType,
     Scale,
     answer_range,
-    name_rule,
+    name_fault,
 )
 
 Faults = list[tuple[str, str]]
@@ -115,8 +113,8 @@ def _scale_faults(
 ) -> Faults:
     """One scale: its name, and items that exist and can be scored (and reversed)."""
     errors: Faults = []
-    if not NAME.match(scale.name) or len(scale.name) > NAME_MAX:
-        errors.append((f"{where}.name", name_rule()))
+    if fault := name_fault(scale.name):
+        errors.append((f"{where}.name", fault))
     if scale.name in seen or scale.name in taken:
         errors.append(
             (f"{where}.name", _("The name %(name)s is used already.") % {"name": scale.name})
@@ -171,8 +169,8 @@ def _missing_code_faults(definition: Definition) -> Faults:
 
 def _one_item_faults(item: Item, where: str) -> Faults:
     errors: Faults = []
-    if not NAME.match(item.name) or len(item.name) > NAME_MAX:
-        errors.append((f"{where}.name", name_rule()))
+    if fault := name_fault(item.name):
+        errors.append((f"{where}.name", fault))
     if not (item.label.en or item.label.nb):
         errors.append((f"{where}.label", _("Give the item a label.")))
     errors += _choice_faults(item, where)

@@ -90,6 +90,21 @@ def test_scale_faults_are_named() -> None:
     assert "scales[0].reverse" in found  # no range to reverse within
 
 
+def test_three_underscores_are_kept_for_the_columns_of_a_multiple_choice() -> None:
+    """``support___nav`` is the data column of choice ``nav`` of ``support``: no item or scale
+    may take that name."""
+    found = faults(
+        definition(
+            {"name": "support___nav", "type": "integer", "label": "n"},
+            {"name": "support__nav", "type": "integer", "label": "n"},
+            scales=({"name": "sum___all", "label": "S", "items": ["support__nav"]},),
+        )
+    )
+    assert "multiple choice" in found["items[0].name"]
+    assert "items[1].name" not in found  # two underscores are a name like any other
+    assert "multiple choice" in found["scales[0].name"]
+
+
 def test_answers_are_stored_in_their_types() -> None:
     defn = definition(
         {"name": "works", "type": "yesno", "label": "Works"},
