@@ -224,7 +224,9 @@ def gunicorn_server(transactional_db: None, require_postgres: None) -> Iterator[
     server = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Starting two workers takes seconds; far longer on a busy two-core machine (at load 16
+        # 30 s were not enough).
+        deadline = time.monotonic() + 120
         while True:
             try:
                 urllib.request.urlopen(f"{url}/health/", timeout=2).close()
