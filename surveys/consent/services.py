@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -224,7 +225,7 @@ def record_consent(
         changed = audit.changed_event(locked, before, actor=actor)
         if changed is not None:
             _as_participant(changed, channel).save()
-        _close(request)
+        _close(locked, text, request)
         _as_participant(_event("consent.given", record, actor), channel).save()
     participant.consent_version, participant.consent_date = text.version, signed_on
     return record
@@ -256,7 +257,7 @@ def decline_consent(
             recorded_at=timezone.now(),
             text_sha256=screen.sha256,
         )
-        _close(request)
+        _close(participant, text, request)
         _as_participant(_event("consent.declined", record, actor), channel).save()
     return record
 
@@ -278,11 +279,13 @@ def _event(action: str, record: ConsentRecord, actor: User | None) -> AuditEvent
     )
 
 
-def _close(request: ConsentRequest | None) -> None:
+def _close(participant: Participant, text: ConsentText, request: ConsentRequest | None) -> None:
+    """Close the request answered, and any other open request to the participant for the same
+    text: an answer on a staff device answers the link sent for it too."""
+    answered = Q(participant=participant, text=text)
     if request is not None:
-        ConsentRequest.objects.filter(pk=request.pk, closed_at__isnull=True).update(
-            closed_at=timezone.now()
-        )
+        answered |= Q(pk=request.pk)
+    ConsentRequest.objects.filter(answered, closed_at__isnull=True).update(closed_at=timezone.now())
 
 
 def pdf_for_download(record: ConsentRecord, *, actor: User) -> Path:

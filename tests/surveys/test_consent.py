@@ -305,6 +305,16 @@ def test_consent_on_a_staff_device_names_the_staff_member(scene: Scene) -> None:
     assert verified_login(Client(), statistician).get(url).status_code == 403
 
 
+def test_consent_on_a_staff_device_answers_the_link_sent_for_the_same_text(scene: Scene) -> None:
+    text = publish(scene)
+    sent, _created = delivery.request_consent(scene.participant, text, actor=scene.coordinator)
+    device = verified_login(Client(), scene.caseworker)
+    url = f"/trials/{scene.trial.code}/participants/{scene.participant.study_id}/consent/"
+    assert device.post(url, answer(text, "nb")).status_code == 302
+    sent.refresh_from_db()
+    assert sent.closed_at is not None  # no reminder for a consent already given
+
+
 # --- re-consent ---------------------------------------------------------------------------------
 
 
