@@ -251,6 +251,38 @@ def test_consent_text_participant_links_and_opt_out_pages_pass_axe(
     expect(page.locator("h1")).to_have_text("Stopp meldinger")
 
 
+def test_a_radio_group_with_an_error_is_a_described_group_in_both_languages(
+    live_server: LiveServer, page: Page, scene: Scene, screenshots: Path
+) -> None:
+    """templates/_field.html: a group of radios is a fieldset named by its legend, described
+    by its help text and its error, and the page with the error passes axe."""
+    path = f"/trials/{scene.trial.code}/dictionary/import/"
+    sign_in(page, live_server, path, scene.coordinator.username)
+    page.evaluate(
+        "() => document.querySelectorAll('input[type=radio]').forEach((r) => {"
+        " r.checked = false; })"
+    )
+    page.get_by_role("button", name="Check the file").click()
+    group = page.get_by_role("group", name="Format")
+    expect(group).to_have_accessible_description(
+        re.compile(r"^REDCap's dictionary has one language.*This field is required\.$")
+    )
+    expect(group.get_by_role("radio", name="REDCap data dictionary (CSV)")).to_be_visible()
+    expect(page.get_by_label("Dictionary file (CSV)")).to_have_accessible_description(
+        "UTF-8, comma or semicolon separated, at most 1 MB. This field is required."
+    )
+    page.screenshot(path=screenshots / "every-page-radio-group-error.png", full_page=True)
+
+    page.get_by_role("button", name="Norsk").click()
+    page.evaluate(
+        "() => document.querySelectorAll('input[type=radio]').forEach((r) => {"
+        " r.checked = false; })"
+    )
+    page.get_by_role("button", name="Kontroller filen").click()
+    expect(page.locator("fieldset.has-error legend")).to_be_visible()
+    page.screenshot(path=screenshots / "every-page-radio-group-error-nb.png", full_page=True)
+
+
 # --- every page is visited somewhere -------------------------------------------------------
 
 # The pages the tests above visit (URL names).
