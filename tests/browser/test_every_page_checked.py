@@ -41,6 +41,7 @@ from randomisation.models import Scheme, SimulationRun
 from randomisation.simulation import services as simulation
 from surveys.consent import services as consent
 from surveys.links import opt_out_url
+from tests.browser.axe import Accessibility
 from tests.browser.pages import log_in
 from tests.pathways.helpers import csv_bytes
 from tests.surveys.scene import Scene, invitation_of, make_scene
@@ -61,21 +62,29 @@ class Visit:
     heading: str
 
 
-def read_in_both_languages(page: Page, live_server: LiveServer, visits: list[Visit]) -> None:
+def read_in_both_languages(
+    page: Page, live_server: LiveServer, accessibility: Accessibility, visits: list[Visit]
+) -> None:
     """Open each page in English and check its heading, then switch to Norsk and open each
-    again; axe checks every one of them."""
-    for visit in visits:
-        response = page.goto(live_server.url + visit.path)
-        assert response is not None and response.ok, f"{visit.path}: {response and response.status}"
-        expect(page.locator("html")).to_have_attribute("lang", "en")
-        expect(page.locator("h1")).to_have_text(visit.heading)
-    page.get_by_role("button", name="Norsk").click()
-    expect(page.locator("html")).to_have_attribute("lang", "nb")
-    for visit in visits:
-        response = page.goto(live_server.url + visit.path)
-        assert response is not None and response.ok, visit.path
-        expect(page.locator("html")).to_have_attribute("lang", "nb")
-        expect(page.locator("h1")).not_to_have_text(visit.heading)
+    again; axe checks every one of them (a finding fails the test, tests/browser/conftest.py)."""
+    for language in ("en", "nb"):
+        if language == "nb":
+            page.get_by_role("button", name="Norsk").click()
+            expect(page.locator("html")).to_have_attribute("lang", "nb")
+        for visit in visits:
+            checks = accessibility.checks
+            response = page.goto(live_server.url + visit.path)
+            assert response is not None and response.ok, f"{visit.path}: {language}"
+            expect(page.locator("html")).to_have_attribute("lang", language)
+            heading = expect(page.locator("h1"))
+            if language == "en":
+                heading.to_have_text(visit.heading)
+            else:
+                heading.not_to_have_text(visit.heading)  # translated
+            assert (
+                accessibility.checks > checks
+                and live_server.url + visit.path in accessibility.pages
+            )
 
 
 def sign_in(page: Page, live_server: LiveServer, path: str, username: str) -> None:
@@ -92,7 +101,11 @@ def scene() -> Scene:
 
 
 def test_set_up_remove_pages_pass_axe(
-    live_server: LiveServer, page: Page, scene: Scene, screenshots: Path
+    live_server: LiveServer,
+    page: Page,
+    scene: Scene,
+    accessibility: Accessibility,
+    screenshots: Path,
 ) -> None:
     trial, coordinator = scene.trial, scene.coordinator
     base = f"/trials/{trial.code}/setup/"
@@ -110,6 +123,7 @@ def test_set_up_remove_pages_pass_axe(
     read_in_both_languages(
         page,
         live_server,
+        accessibility,
         [
             Visit(f"{base}arms/{arm.pk}/remove/", "Remove arm A?"),
             Visit(f"{base}sites/{scene.site.pk}/remove/", f"Remove site {scene.site.code}?"),
@@ -129,13 +143,18 @@ def test_set_up_remove_pages_pass_axe(
 
 
 def test_instrument_scale_remove_and_dictionary_pages_pass_axe(
-    live_server: LiveServer, page: Page, scene: Scene, screenshots: Path
+    live_server: LiveServer,
+    page: Page,
+    scene: Scene,
+    accessibility: Accessibility,
+    screenshots: Path,
 ) -> None:
     trial, code = scene.trial.code, scene.instrument.code
     sign_in(page, live_server, f"/trials/{trial}/instruments/", scene.coordinator.username)
     read_in_both_languages(
         page,
         live_server,
+        accessibility,
         [
             Visit(f"/trials/{trial}/instruments/{code}/scales/1/", "Scale 1 of Wellbeing"),
             Visit(
@@ -148,7 +167,7 @@ def test_instrument_scale_remove_and_dictionary_pages_pass_axe(
 
 
 def test_simulation_and_register_file_pages_pass_axe(
-    live_server: LiveServer, page: Page, scene: Scene
+    live_server: LiveServer, page: Page, scene: Scene, accessibility: Accessibility
 ) -> None:
     trial, coordinator = scene.trial, scene.coordinator
     scheme = Scheme.objects.create(
@@ -189,6 +208,7 @@ def test_simulation_and_register_file_pages_pass_axe(
     read_in_both_languages(
         page,
         live_server,
+        accessibility,
         [
             Visit(f"/trials/{trial.code}/randomisation/simulations/{run.pk}/", "Simulation"),
             Visit(
@@ -202,7 +222,7 @@ def test_simulation_and_register_file_pages_pass_axe(
 
 
 def test_consent_text_participant_links_and_opt_out_pages_pass_axe(
-    live_server: LiveServer, page: Page, scene: Scene
+    live_server: LiveServer, page: Page, scene: Scene, accessibility: Accessibility
 ) -> None:
     trial, coordinator = scene.trial, scene.coordinator
     today = timezone.localdate()
@@ -230,6 +250,7 @@ def test_consent_text_participant_links_and_opt_out_pages_pass_axe(
     read_in_both_languages(
         page,
         live_server,
+        accessibility,
         [
             Visit(f"{base}consent/{published.pk}/", "Consent text v1"),
             Visit(f"{base}consent/{draft.pk}/", "Consent text v2 (draft)"),
