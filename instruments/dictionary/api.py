@@ -18,9 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import SchemaTypedInput, validation_error_body
-from instruments.dictionary import csvio
 from instruments.dictionary.files import MAX_FILE_BYTES, OWN, REDCAP
-from instruments.dictionary.services import DictionaryError, import_dictionary
+from instruments.dictionary.services import (
+    DictionaryError,
+    download_dictionary,
+    import_dictionary,
+)
 from instruments.dictionary.variables import Kind, Variable, variables
 from instruments.dictionary.views import DEFINE
 from trial.api import TrialScopedMixin, service_errors
@@ -219,10 +222,9 @@ class DictionaryView(TrialScopedMixin, APIView):
     def get(self, request: AuthenticatedRequest, code: str) -> Response | HttpResponse:
         trial = self.get_trial()
         if isinstance(request.accepted_renderer, CSVRenderer):
-            response = HttpResponse(
-                csvio.write_dictionary(trial), content_type="text/csv; charset=utf-8"
-            )
-            response["Content-Disposition"] = f'attachment; filename="{trial.code}-dictionary.csv"'
+            dictionary = download_dictionary(trial, actor=request.user, via="api")
+            response = HttpResponse(dictionary.content, content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{dictionary.name}"'
             return response
         data = {"trial": trial.code, "variables": [variable_json(v) for v in variables(trial)]}
         return Response(DictionarySerializer(data).data)

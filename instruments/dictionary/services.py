@@ -1,9 +1,11 @@
-"""Importing a data dictionary: instruments created or revised from a file, all or nothing.
+"""Importing a data dictionary: instruments created or revised from a file, all or nothing;
+and the dictionary file downloaded, in the audit trail.
 
 :func:`check_dictionary` reads a file (our format or REDCap's), checks it against the definition
 rules and the trial, and says what an import would do, writing nothing; every fault is a row and
 column of the file. :func:`import_dictionary` does it, through the defining services of
 ``instruments.setup.services`` (create, revise, attach, remove), in one transaction.
+:func:`download_dictionary` gives the file to the page and the API alike and records who took it.
 """
 
 from __future__ import annotations
@@ -577,3 +579,27 @@ def _apply(trial: Trial, plan: _Plan, *, actor: User | None) -> None:
 def _blocked(item: ParsedInstrument, held: dict[str, set[str]]) -> bool:
     names = set(Definition.from_json(item.definition()).names)
     return any(names & others for code, others in held.items() if code != item.code)
+
+
+@dataclass(frozen=True)
+class DictionaryFile:
+    name: str
+    content: str
+
+
+def download_dictionary(trial: Trial, *, actor: User, via: str) -> DictionaryFile:
+    """The trial's data dictionary as our CSV file (docs/import-formats.md), with the download
+    in the audit trail like every file that leaves the system: who, the trial, the format, the
+    file's name, how many variables it has and ``via`` (``web`` or ``api``). The caller has
+    checked the right to read the trial. Raises nothing; safe to repeat (each download is its
+    own event)."""
+    rows = csvio.dictionary_rows(trial)
+    dictionary = DictionaryFile(name=f"{trial.code}-dictionary.csv", content=csvio.write_rows(rows))
+    audit.record(
+        "dictionary.downloaded",
+        trial,
+        actor=actor,
+        trial=trial,
+        data={"format": OWN, "file": dictionary.name, "variables": len(rows), "via": via},
+    )
+    return dictionary

@@ -20,13 +20,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from instruments.definition import ITEM_TYPE_LABELS, ItemType
-from instruments.dictionary import csvio, files
+from instruments.dictionary import files
 from instruments.dictionary.files import OWN, REDCAP, Problem
 from instruments.dictionary.services import (
     Action,
     DictionaryError,
     ImportResult,
     check_dictionary,
+    download_dictionary,
     import_dictionary,
 )
 from instruments.dictionary.variables import SCORE, Kind, Variable, variables
@@ -113,9 +114,11 @@ def dictionary(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
 @trial_view(Perm.VIEW_TRIAL)
 @require_GET
 def download(request: AuthenticatedHttpRequest, trial: Trial) -> HttpResponse:
-    """The dictionary as our CSV format (docs/import-formats.md, "Data dictionary files")."""
-    response = HttpResponse(csvio.write_dictionary(trial), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{trial.code}-dictionary.csv"'
+    """The dictionary as our CSV format (docs/import-formats.md, "Data dictionary files");
+    audited."""
+    dictionary = download_dictionary(trial, actor=request.user, via="web")
+    response = HttpResponse(dictionary.content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{dictionary.name}"'
     return response
 
 

@@ -13,6 +13,7 @@ from instruments.models import Instrument
 from instruments.setup.services import default_instrument
 from tests.conftest import World, api_token
 from tests.instruments.dictionaries import DEMOGRAPHICS, PHQ9_FORM, fixed, redcap_file
+from trial.models import AuditEvent
 
 PAGE = "/trials/ips/dictionary/"
 IMPORT = "/trials/ips/dictionary/import/"
@@ -55,6 +56,44 @@ def test_the_download_is_our_dictionary_file(world: World) -> None:
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="ips-dictionary.csv"' in response["Content-Disposition"]
     assert response.content.decode() == csvio.write_dictionary(world.trial)
+
+
+def downloads(world: World) -> list[tuple[str, dict[str, object]]]:
+    events = AuditEvent.objects.filter(trial=world.trial, action="dictionary.downloaded")
+    return [(event.actor_name, event.data) for event in events.order_by("pk")]
+
+
+def test_each_download_is_in_the_audit_trail_with_who_the_trial_and_the_format(
+    world: World,
+) -> None:
+    default_instrument(world.trial)
+    rows = len(csvio.dictionary_rows(world.trial))
+    client = world.client("monitor")
+    assert client.get(PAGE).status_code == 200
+    assert downloads(world) == []  # reading the page is not a download
+    assert client.get(PAGE + "download/").status_code == 200
+    assert client.get(PAGE + "download/").status_code == 200
+    data = {"format": "own", "file": "ips-dictionary.csv", "variables": rows, "via": "web"}
+    assert downloads(world) == [("monitor", data), ("monitor", data)]
+    event = AuditEvent.objects.filter(action="dictionary.downloaded").first()
+    assert event is not None
+    assert (event.target_type, event.target_id) == ("trial.trial", str(world.trial.pk))
+    assert world.client("outsider").get(PAGE + "download/").status_code == 404
+    assert len(downloads(world)) == 2
+
+
+def test_a_download_through_the_api_is_audited_and_its_json_is_not(world: World) -> None:
+    default_instrument(world.trial)
+    client = api(world, "statistician")
+    assert client.get(API).status_code == 200
+    assert downloads(world) == []
+    assert client.get(API + "?format=csv").status_code == 200
+    assert client.get(API, HTTP_ACCEPT="text/csv").status_code == 200
+    rows = len(csvio.dictionary_rows(world.trial))
+    data = {"format": "own", "file": "ips-dictionary.csv", "variables": rows, "via": "api"}
+    assert downloads(world) == [("statistician", data), ("statistician", data)]
+    assert api(world, "outsider").get(API + "?format=csv").status_code == 404
+    assert len(downloads(world)) == 2
 
 
 def test_a_caseworker_may_not_import(world: World) -> None:
