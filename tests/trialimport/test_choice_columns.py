@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from django.utils import translation
@@ -311,3 +312,17 @@ def test_the_choice_columns_of_a_data_set_read_back_to_the_same_answers(
         "assessments.csv:4: support: P-3 m6 exists already with a different value "
         "(stored: refused)."
     ]
+
+
+def test_the_documented_example_imports(trial_with_choices: World) -> None:
+    """The choice-column example under assessments.csv in docs/import-formats.md."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "import-formats.md").read_text()
+    example = docs.split("Example: choice columns")[1]
+    text = example.split("```\n")[1]
+    for number in ("1", "2", "3"):
+        text = text.replace(f"OSL1-000{number}", f"P-{number}")
+    report = run(trial_with_choices, {"assessments.csv": text})
+    assert report.written, [str(e) for e in report.errors]
+    assert at("P-1", "m6").values == {"working": True, "support": [1, "Emp-1"]}
+    assert at("P-2", "m6").values == {"working": False, "support": [], "barriers": ["care"]}
+    assert at("P-3", "m6").values == {"working": False, "barriers": ["health", "care"]}
