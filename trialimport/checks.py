@@ -167,9 +167,14 @@ def read_allocations(state: State) -> None:
 def read_assessments(state: State) -> None:
     catalogue = state.items
     spec = {**SPECS[ASSESSMENTS], **catalogue.columns()}
-    table = state.read(ASSESSMENTS, spec, unknown=catalogue.unknown())
+    table = state.read(ASSESSMENTS, spec, unknown=catalogue.unknown)
     if table is None:
         return
+    # A multiple choice given both ways, or in some of its choice columns only: an error on
+    # the header; those choice columns are not read, so the rows are still checked.
+    header_errors, aside = catalogue.header_errors(table.columns)
+    for column, message in header_errors.items():
+        state.report.error(ASSESSMENTS, 1, column, message)
     known = _known_study_id(state, table)
     visits = state.known_visits | state.table_keys(VISITS)
     withdrawn = dict(state.known_withdrawals)
@@ -179,7 +184,7 @@ def read_assessments(state: State) -> None:
     if withdrawals is not None:
         for row in withdrawals.rows:
             withdrawn.setdefault(row.values["study_id"], row.values["withdrawn_on"])
-    columns = table.columns & catalogue.items.keys()
+    columns = (table.columns & (catalogue.items.keys() | catalogue.choice_columns.keys())) - aside
 
     def check(row: Row) -> bool:
         ok = known(row)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ def _check_header(
     *,
     check_characters: bool,
     required_extra: Iterable[str],
-    unknown: Mapping[str, str],
+    unknown: Callable[[str], str | None],
 ) -> bool:
     """Report the header's problems; whether the file can be read on."""
     usable = True
@@ -110,7 +110,7 @@ def _check_header(
             usable = False
         seen.add(column)
         if column not in spec:
-            report.error(name, 1, column, unknown.get(column) or _("Unknown column."))
+            report.error(name, 1, column, unknown(column) or _("Unknown column."))
     missing = [c.name for c in spec.values() if c.required and c.name not in seen]
     missing += [key for key in required_extra if key not in seen]
     for column in missing:
@@ -125,10 +125,11 @@ def read_table(
     report: ImportReport,
     *,
     required_extra: Iterable[str] = (),
-    unknown: Mapping[str, str] | None = None,
+    unknown: Callable[[str], str | None] | None = None,
 ) -> Table | None:
     """Parse one file against ``spec``; None when its header is unusable. ``unknown`` gives
-    the message for a column that is not in ``spec`` but known otherwise (a scale score)."""
+    the message for a column that is not in ``spec`` but known otherwise (a scale score), or
+    None for the usual one."""
     found = _records(name, data, report)
     if found is None:
         return None
@@ -144,7 +145,7 @@ def read_table(
         report,
         check_characters=check_characters,
         required_extra=required_extra,
-        unknown=unknown or {},
+        unknown=unknown or _no_message,
     ):
         return None
     table = Table(name, columns={column for column in header if column in spec})
@@ -190,6 +191,10 @@ def read_table(
             continue
         table.rows.append(Row(line, values))
     return table
+
+
+def _no_message(column: str) -> str | None:
+    return None
 
 
 def _unstorable(name: str, line: int, raw: dict[str, str], report: ImportReport) -> bool:

@@ -4,7 +4,7 @@ before, which subjects failed, and the helpers that put a refusal or a differenc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,7 @@ class State:
         spec: Mapping[str, Column],
         *,
         required_extra: Iterable[str] = (),
-        unknown: Mapping[str, str] | None = None,
+        unknown: Callable[[str], str | None] | None = None,
     ) -> Table | None:
         """Parse one file against ``spec``; None when it is absent or its header is unusable.
         Each file is read once; asking again gives the same table."""
