@@ -22,3 +22,12 @@ class SurveysConfig(AppConfig):
                 group="setup",
             )
         )
+        register_nav_item(
+            NavItem(
+                _("Participant links"),
+                "surveys_staff:settings",
+                perm="configure_trial",
+                order=90,
+                group="setup",
+            )
+        )

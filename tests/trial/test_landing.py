@@ -200,6 +200,12 @@ def test_an_app_puts_its_menu_entry_in_a_group_and_an_unknown_group_is_refused(
         NavItem("Audit again", "trial:audit", perm="view_audit", order=95, group="setup")
     )
     menu = groups(world.client("coordinator").get(DASHBOARD))
-    assert menu["Set-up"] == ["Trial set-up", "Instruments", "Consent texts", "Audit again"]
+    assert menu["Set-up"] == [
+        "Trial set-up",
+        "Instruments",
+        "Consent texts",
+        "Participant links",
+        "Audit again",
+    ]
     with pytest.raises(ValueError, match="Unknown menu group"):
         extensions.register_nav_item(NavItem("X", "trial:audit", perm="view_audit", group="x"))
