@@ -196,6 +196,7 @@ def model_notes(estimates: list[Estimate]) -> list[str]:
 
 def two_sided() -> str:
     """What every interval and p-value of the report is."""
+    # xgettext:no-python-format
     return _("95% confidence intervals; p-values are two-sided.")
 
 
