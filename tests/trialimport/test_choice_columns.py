@@ -18,7 +18,7 @@ from instruments.services import record_assessment
 from instruments.setup.services import attach_instrument, create_instrument
 from reports import extract
 from tests.conftest import World
-from tests.trialimport.test_item_columns import answers, run, where
+from tests.trialimport.importing import answers, import_participants, run, where
 from trial.models import Visit, VisitDefinition
 from trialimport import items
 
@@ -84,22 +84,7 @@ def trial_with_choices(world: World) -> World:
         actor=coordinator,
     )
     attach_instrument(instrument, visits[1:], actor=coordinator)
-    report = run(
-        world,
-        {
-            "participants.csv": (
-                "study_id,site,enrolled_on,consent_version,consent_date\n"
-                "P-1,OSLA,2024-01-10,v1,2024-01-10\n"
-                "P-2,OSLA,2024-01-11,v1,2024-01-11\n"
-                "P-3,BGO,2024-01-12,v1,2024-01-12\n"
-            ),
-            "allocations.csv": (
-                "study_id,arm,randomised_on\nP-1,A,2024-01-15\nP-2,B,2024-01-15\nP-3,A,2024-01-16\n"
-            ),
-        },
-    )
-    assert report.written, [str(e) for e in report.errors]
-    return world
+    return import_participants(world)
 
 
 def at(study_id: str, visit: str) -> Assessment:

@@ -7,16 +7,14 @@ and on PostgreSQL."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from instruments.models import Assessment, Instrument
 from instruments.setup.services import attach_instrument, create_instrument
 from tests.conftest import World
+from tests.trialimport.importing import answers, import_participants, run, where
 from trial.models import AuditEvent, Participant, Visit, VisitDefinition
-from trialimport import services as importing
-from trialimport.report import ImportReport
 
 ITEMS = {
     "items": [
@@ -94,39 +92,7 @@ def trial_with_items(world: World) -> World:
         actor=coordinator,
     )
     attach_instrument(instrument, [m6], actor=coordinator)
-    report = run(
-        world,
-        {
-            "participants.csv": (
-                "study_id,site,enrolled_on,consent_version,consent_date\n"
-                "P-1,OSLA,2024-01-10,v1,2024-01-10\n"
-                "P-2,OSLA,2024-01-11,v1,2024-01-11\n"
-                "P-3,BGO,2024-01-12,v1,2024-01-12\n"
-            ),
-            "allocations.csv": (
-                "study_id,arm,randomised_on\nP-1,A,2024-01-15\nP-2,B,2024-01-15\nP-3,A,2024-01-16\n"
-            ),
-        },
-    )
-    assert report.written, [str(e) for e in report.errors]
-    return world
-
-
-def run(world: World, files: dict[str, str], **options: Any) -> ImportReport:
-    return importing.import_trial(
-        {name: text.encode() for name, text in files.items()},
-        actor=world.users["datamanager"],
-        trial=world.trial,
-        **options,
-    )
-
-
-def answers(study_id: str, code: str = "work") -> Assessment:
-    return Assessment.objects.get(visit__participant__study_id=study_id, instrument__code=code)
-
-
-def where(report: ImportReport) -> dict[tuple[str, int, str], str]:
-    return {(e.file, e.line, e.column): e.message for e in report.errors}
+    return import_participants(world)
 
 
 def test_codes_labels_in_both_languages_and_missing_codes(trial_with_items: World) -> None:
