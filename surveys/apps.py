@@ -13,21 +13,10 @@ class SurveysConfig(AppConfig):
         from surveys.consent import tasks  # noqa: F401  # not found by autodiscovery
         from trial.extensions import NavItem, register_nav_item
 
+        setup = "setup"
         register_nav_item(
+            NavItem(_("Consent texts"), "consent_staff:texts", "manage_consent", 89, group=setup),
             NavItem(
-                _("Consent texts"),
-                "consent_staff:texts",
-                perm="manage_consent",
-                order=89,
-                group="setup",
-            )
-        )
-        register_nav_item(
-            NavItem(
-                _("Participant links"),
-                "surveys_staff:settings",
-                perm="configure_trial",
-                order=90,
-                group="setup",
-            )
+                _("Participant links"), "surveys_staff:settings", "configure_trial", 90, group=setup
+            ),
         )

@@ -83,11 +83,14 @@ _panel_sources: list[PanelSource] = []
 _nav_items: list[NavItem] = []
 
 
-def register_nav_item(item: NavItem) -> None:
-    if item.group not in NAV_GROUPS:
-        raise ValueError(f"Unknown menu group {item.group!r}; the groups are {list(NAV_GROUPS)}")
-    if item not in _nav_items:
-        _nav_items.append(item)
+def register_nav_item(*items: NavItem) -> None:
+    for item in items:
+        if item.group not in NAV_GROUPS:
+            raise ValueError(
+                f"Unknown menu group {item.group!r}; the groups are {list(NAV_GROUPS)}"
+            )
+        if item not in _nav_items:
+            _nav_items.append(item)
 
 
 def nav_items() -> list[NavItem]:
