@@ -14,6 +14,7 @@ import html
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from importlib import import_module
 from pathlib import Path
@@ -648,3 +649,19 @@ def test_an_id_token_of_another_issuer_or_client_or_without_subject_is_refused(
         issuer="https://idp.example/",
         client_id="app",
     )
+
+
+def test_the_test_provider_starts_with_a_client_secret_that_looks_like_an_option(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A secret from ``token_urlsafe`` starts with "-" once in 64: argparse took it for an
+    option, and the provider did not start (CI failed on it)."""
+    monkeypatch.setattr(process.secrets, "token_urlsafe", lambda n: "-" + "x" * n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no failed first start either
+        with process.running(["http://127.0.0.1:1/cb/"], tmp_path) as provider:
+            found = requests.get(
+                f"{provider.issuer}/.well-known/openid-configuration", timeout=30
+            ).json()
+    assert provider.client_secret.startswith("-")
+    assert found["issuer"] == provider.issuer

@@ -59,6 +59,7 @@ def _start(command: list[str], folder: Path) -> tuple[subprocess.Popen[str], int
         return process, int(line)
     process.kill()
     process.wait(timeout=30)
+    process.stdout.close()
     return process, (
         f"the test OpenID Connect provider did not start (exit code {process.returncode}); "
         f"it printed {line!r} and its errors end with:\n{errors.read_text()[-3000:]}"
@@ -74,16 +75,15 @@ def running(
     database lives in ``folder``.
 
     A provider that dies before it listens is started once more, with a warning that carries
-    its errors: it once ended at start-up on a CI machine without leaving a trace, and a test
-    service that fails to start is not a failure of the app under test."""
+    its errors (a test service that fails to start is not a failure of the app under test)."""
     client_id, client_secret = "worktrials", secrets.token_urlsafe(32)
-    command = [sys.executable, "-m", "tests.oidc_provider.serve", "--db"]
-    command += [str(folder / "provider.sqlite3"), "--client-id", client_id]
-    command += ["--client-secret", client_secret]
-    for uri in redirect_uris:
-        command += ["--redirect-uri", uri]
-    for uri in post_logout_redirect_uris or []:
-        command += ["--post-logout-redirect-uri", uri]
+    # Each value joined to its option by "=": a secret may start with "-", which argparse
+    # would otherwise read as the next option (it did, once in 64 runs, on CI).
+    command = [sys.executable, "-m", "tests.oidc_provider.serve"]
+    command += [f"--db={folder / 'provider.sqlite3'}", f"--client-id={client_id}"]
+    command += [f"--client-secret={client_secret}"]
+    command += [f"--redirect-uri={uri}" for uri in redirect_uris]
+    command += [f"--post-logout-redirect-uri={uri}" for uri in post_logout_redirect_uris or []]
     process, port = _start(command, folder)
     if isinstance(port, str):
         warnings.warn(port, stacklevel=1)
@@ -96,6 +96,8 @@ def running(
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def configure(settings: Any, provider: Provider, **overrides: Any) -> None:
