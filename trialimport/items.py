@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from instruments import builtin
 from instruments.definition import (
+    CHOICE_COLUMN_MARK,
     AnswerError,
     Answers,
     Definition,
@@ -35,7 +36,7 @@ from instruments.definition import (
     ItemType,
     clean_answers,
 )
-from instruments.dictionary.variables import INDICATOR_SEPARATOR, Indicator, indicator_columns
+from instruments.dictionary.variables import Indicator, indicator_columns
 from instruments.models import Instrument, InstrumentVersion, VisitInstrument
 from trial.models import Trial
 from trialimport.columns import Column, parse_text
@@ -133,7 +134,7 @@ class Catalogue:
                 "name": column
             }
         # The longest item name the column starts with (a name may end with an underscore).
-        owners = [name for name in self.items if column.startswith(f"{name}{INDICATOR_SEPARATOR}")]
+        owners = [name for name in self.items if column.startswith(f"{name}{CHOICE_COLUMN_MARK}")]
         if not owners:
             return None
         name = max(owners, key=len)

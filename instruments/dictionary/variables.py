@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from instruments.definition import INTEGER_CODE, Choice, Item, ItemType, Scale, Text
+from instruments.definition import (
+    CHOICE_COLUMN_MARK,
+    INTEGER_CODE,
+    Choice,
+    Item,
+    ItemType,
+    Scale,
+    Text,
+)
 from instruments.models import InstrumentVersion, VisitInstrument
 from trial.models import CovariateDefinition, Trial
 
@@ -50,9 +58,6 @@ COUNT_MAX = 20
 MONEY_UNITS = frozenset({"nok", "kr", "kr.", "kroner", "eur", "€", "usd", "$", "sek", "dkk"})
 
 YES_NO_LABELS = {"1": Text("Yes", "Ja"), "0": Text("No", "Nei")}
-INDICATOR_SEPARATOR = "___"
-"""Between a multiple-choice item's name and a choice's code in the name of the choice's column
-(REDCap's three underscores)."""
 
 
 class Kind(StrEnum):
@@ -94,7 +99,7 @@ def indicator_columns(name: str, choices: Iterable[Choice]) -> tuple[Indicator, 
     used: set[str] = set()
     for choice in choices:
         safe = re.sub(r"[^a-z0-9_]", "_", choice.code.lower())
-        column = base = f"{name}{INDICATOR_SEPARATOR}{safe}"
+        column = base = f"{name}{CHOICE_COLUMN_MARK}{safe}"
         number = 2
         while column in used:
             column, number = f"{base}_{number}", number + 1
