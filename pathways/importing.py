@@ -147,7 +147,7 @@ def _fernet() -> MultiFernet:
 
 def upload_path(spell_import: SpellImport | int) -> Path:
     pk = spell_import if isinstance(spell_import, int) else spell_import.pk
-    return Path(settings.FILES_ROOT) / "pathways" / f"import-{pk}.bin"
+    return SpellImport.folder() / f"import-{pk}.bin"
 
 
 def create_import(

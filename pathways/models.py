@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -192,6 +193,20 @@ class SpellImport(jobs.Job):
     NOT_TAKEN = gettext_noop(
         "no worker took it up in time, the task queue may have lost it; upload the file again"
     )
+
+    @classmethod
+    def folder(cls) -> Path:
+        """Where uploaded files wait, encrypted, to be checked (``importing.upload_path``)."""
+        return Path(settings.FILES_ROOT) / "pathways"
+
+    @classmethod
+    def housekeeping(cls, now: dt.datetime) -> int:
+        """The job sweep's chore for register imports: a file whose check a worker committed
+        but did not remove (it stopped in between) is removed. Changes no import."""
+        needed = [*cls.queued_statuses(), *cls.running_statuses()]
+        for path in cls.files_left(cls.folder(), kept_while=needed):
+            path.unlink(missing_ok=True)
+        return 0
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="spell_imports")
     file_name = models.CharField(_("file"), max_length=200)

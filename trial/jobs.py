@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
 from django.apps import apps
@@ -155,6 +156,20 @@ class Job(models.Model):
     def housekeeping(cls, now: dt.datetime) -> int:
         """Chores of the kind for the sweep; returns how many jobs changed."""
         return 0
+
+    @classmethod
+    def files_left(cls, folder: Path, *, kept_while: list[str]) -> list[Path]:
+        """The files ``import-<pk>.bin`` in ``folder`` of jobs of this kind that no longer
+        need them (not in a ``kept_while`` status): a worker that stopped between committing an
+        outcome and removing its file leaves one. A file whose job is not committed yet, or
+        that is no job's, is not listed."""
+        found = {
+            int(path.stem.removeprefix("import-")): path
+            for path in (folder.glob("import-*.bin") if folder.is_dir() else [])
+            if path.stem.removeprefix("import-").isdigit()
+        }
+        ended = cls.objects.filter(pk__in=found).exclude(status__in=kept_while)
+        return [found[pk] for pk in ended.values_list("pk", flat=True)]
 
     @property
     def active(self) -> bool:

@@ -81,8 +81,8 @@ class TrialImport(jobs.Job):
     @classmethod
     def housekeeping(cls, now: dt.datetime) -> int:
         """The job sweep's chore for imports: checked files not imported for
-        ``IMPORT_KEEP_HOURS`` are removed and the import marked expired. Safe to repeat;
-        returns how many imports it changed."""
+        ``IMPORT_KEEP_HOURS`` are removed and the import marked expired; files an ended import
+        left behind are removed. Safe to repeat; returns how many imports it changed."""
         changed = 0
         kept = now - dt.timedelta(hours=settings.IMPORT_KEEP_HOURS)
         waiting = cls.objects.filter(status=cls.Status.CHECKED, uploaded_at__lt=kept)
@@ -94,6 +94,9 @@ class TrialImport(jobs.Job):
             if expired:
                 storage.drop_files(pk)
                 changed += 1
+        needed = [cls.Status.CHECKED, *cls.queued_statuses(), *cls.running_statuses()]
+        for path in cls.files_left(storage.folder(), kept_while=needed):
+            path.unlink(missing_ok=True)
         return changed
 
     def discard(self) -> None:

@@ -14,8 +14,12 @@ from django.conf import settings
 from django.core.cache import cache
 
 
+def folder() -> Path:
+    return Path(settings.FILES_ROOT) / "imports"
+
+
 def files_path(pk: int) -> Path:
-    return Path(settings.FILES_ROOT) / "imports" / f"import-{pk}.bin"
+    return folder() / f"import-{pk}.bin"
 
 
 def _fernet() -> MultiFernet:

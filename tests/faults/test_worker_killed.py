@@ -264,7 +264,10 @@ def test_a_trial_import_whose_worker_is_killed_writes_nothing_and_is_resumed(
     done = kill_then_resume(workers, first, rows, dead=nothing_written)
     assert done.status == "done", done.error
     assert done.attempts == 2 and people.count() == 2
-    assert not storage.files_path(done.pk).exists()
+    # The files go just after the outcome is committed, so the status can read "done" first.
+    wait_for(
+        lambda: not storage.files_path(done.pk).exists(), 30, "the imported files to be removed"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -297,7 +300,10 @@ def test_a_register_check_whose_worker_is_killed_is_resumed_by_the_sweep(
     checked = kill_then_resume(workers, first, rows, dead=nothing_staged)
     assert checked.status == "checked", checked.error
     assert checked.attempts == 2 and (checked.rows_valid, checked.rows_new) == (2, 2)
-    assert not spells.upload_path(checked.pk).exists()
+    # The file goes just after the outcome is committed, so the status can read "checked" first.
+    wait_for(
+        lambda: not spells.upload_path(checked.pk).exists(), 30, "the checked file to be removed"
+    )
     assert not Spell.objects.exists()  # waiting for the data manager's decision
 
 

@@ -15,7 +15,7 @@ from pathways.services import PathwayError
 from tests import factories
 from tests.conftest import World
 from tests.pathways.helpers import Scene, check, csv_bytes, import_file, make_scene
-from trial import personal_numbers
+from trial import jobs, personal_numbers
 from trial.models import AuditEvent
 
 
@@ -264,6 +264,23 @@ def test_jobs_run_twice_do_the_work_once(scene: Scene, settings: object) -> None
     assert importing.execute_apply(spell_import.pk) == "skipped"
     assert importing.execute_apply(spell_import.pk + 1000) == "missing"
     assert Spell.objects.count() == 1
+
+
+def test_the_sweep_removes_a_file_whose_check_was_committed_but_not_cleaned_up(
+    scene: Scene,
+) -> None:
+    data = csv_bytes([[scene.a.study_id, "aap", "2025-04-01", "", "", ""]])
+    waiting, checked = (
+        importing.create_import(
+            scene.world.trial, data=data, file_name="x.csv", default_source="r", actor=None
+        )
+        for _ in range(2)
+    )
+    # As a worker leaves it that stops between committing the check and removing the file.
+    SpellImport.objects.filter(pk=checked.pk).update(status=SpellImport.Status.CHECKED)
+    assert jobs.sweep() == 0
+    assert importing.upload_path(waiting).exists()  # still to be checked
+    assert not importing.upload_path(checked).exists()
 
 
 # --- equal priorities ------------------------------------------------------------------------

@@ -775,6 +775,27 @@ def test_the_sweep_resumes_or_fails_stale_steps_and_expires_unimported_files(
     assert sent == [resumed.pk]
 
 
+def test_the_sweep_removes_files_an_ended_import_left_behind(
+    schedule: World, numbers: list[str]
+) -> None:
+    """A worker that stops after committing the outcome and before removing the files leaves
+    them on disk; the sweep removes them, and only those of ended imports."""
+    actor = schedule.users["datamanager"]
+    files = as_bytes(browser_files(numbers[0]))
+    waiting, done, failed = (
+        import_jobs.start_check(schedule.trial, files, actor=actor) for _ in range(3)
+    )
+    TrialImport.objects.filter(pk=done.pk).update(status=TrialImport.Status.DONE)
+    TrialImport.objects.filter(pk=failed.pk).update(status=TrialImport.Status.FAILED)
+    storage.files_path(999_999).write_bytes(b"no import of this number")
+    assert all(storage.files_path(pk).exists() for pk in (waiting.pk, done.pk, failed.pk))
+    assert jobs.sweep() == 0  # no import changed
+    assert storage.files_path(waiting.pk).exists()  # still waiting for a decision
+    assert not storage.files_path(done.pk).exists()
+    assert not storage.files_path(failed.pk).exists()
+    assert storage.files_path(999_999).exists()  # not an import's: left alone
+
+
 @pytest.mark.usefixtures("require_postgres")  # a second connection takes row locks
 @pytest.mark.django_db(transaction=True)
 def test_a_check_does_not_hold_the_trial_against_randomisation(
