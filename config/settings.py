@@ -478,6 +478,8 @@ CACHES = {
         {
             "BACKEND": "config.cache.ResilientRedisCache",
             "LOCATION": CACHE_URL,
+            # Apart from other deployments' (or test processes') keys in the same Redis.
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", ""),
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
         if CACHE_URL

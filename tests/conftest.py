@@ -25,8 +25,10 @@ import hypothesis
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection
-from django.test import Client, TransactionTestCase
+from django.test import Client, TransactionTestCase, override_settings
 from django.utils import translation
 
 from tests import factories
@@ -126,6 +128,31 @@ def _missing(service: str, *, embedded_lacks: bool = False) -> None:
     if IN_CI and not (embedded_lacks and CI_EMBEDDED):
         pytest.fail(f"{message}, and CI=true requires it", pytrace=False)
     pytest.skip(f"{message} (runs in CI)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_of_the_processs_own() -> Iterator[None]:
+    """xdist's test processes share one Redis: each keeps its cache keys under a prefix of its
+    own (servers and workers it starts get it through the environment), so an id that both
+    processes' databases hold (a progress key, a throttle's count) is not shared."""
+    prefix = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    os.environ["CACHE_KEY_PREFIX"] = prefix
+    with override_settings(
+        CACHES={"default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
+    ):
+        yield
+
+
+def clear_cache() -> None:
+    """Empty this test process's cache. ``cache.clear()`` would empty the whole Redis
+    database, under the feet of the other test processes."""
+    if not isinstance(cache, RedisCache):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)  # Django's RedisCache keeps its client there
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*"))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)

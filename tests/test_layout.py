@@ -59,3 +59,15 @@ def test_no_module_imports_from_a_test_module() -> None:
             if found:
                 offenders[str(path.relative_to(ROOT))] = found
     assert offenders == {}
+
+
+def test_no_test_empties_the_whole_cache() -> None:
+    """``cache.clear()`` empties the whole Redis database, which the other test processes use
+    at the same time: a test empties its own keys with ``tests.conftest.clear_cache``."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path.name not in ("conftest.py", "test_layout.py")
+        and "cache.clear()" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []

@@ -6,12 +6,11 @@ import datetime as dt
 import re
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from pathways import services
 from pathways.models import QualityFlag, SpellImport, SpellState
-from tests.conftest import World
+from tests.conftest import World, clear_cache
 from tests.pathways.helpers import Scene, csv_bytes, import_file, make_scene
 from trial.models import AuditEvent
 
@@ -21,7 +20,7 @@ API = "/api/v1/trials/ips/pathways/"
 
 @pytest.fixture
 def scene(world: World) -> Scene:
-    cache.clear()
+    clear_cache()
     scene = make_scene(world)
     import_file(
         scene,

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -27,7 +26,7 @@ from surveys.consent.models import ConsentRecord, ConsentRequest, ConsentText
 from surveys.consent.text import render, shown
 from surveys.models import Invitation
 from tests import factories
-from tests.conftest import verified_login
+from tests.conftest import clear_cache, verified_login
 from tests.surveys.consenting import NAME, answer, consent_link, publish
 from tests.surveys.scene import Scene, invitation_of, make_scene
 from trial.models import AuditEvent, Membership, Participant, Withdrawal
@@ -37,7 +36,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limit() -> None:
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture

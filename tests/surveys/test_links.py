@@ -8,7 +8,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -16,6 +15,7 @@ from instruments.models import Assessment
 from instruments.setup import services as setup
 from surveys import services
 from surveys.models import Draft, Invitation
+from tests.conftest import clear_cache
 from tests.surveys.links import answer_all, url
 from tests.surveys.scene import Scene, definition, invitation_of, make_scene
 from trial.models import AuditEvent
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limit() -> None:
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture

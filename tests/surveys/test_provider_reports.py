@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from surveys import delivery, sms
 from surveys.links import PROVIDER_ACTOR_NAME
 from surveys.models import ContactDetails, Invitation
+from tests.conftest import clear_cache
 from tests.surveys.scene import Scene, make_scene
 from trial.models import AuditEvent
 
@@ -38,7 +38,7 @@ def outboxes(settings: Any) -> list[sms.SmsMessage]:
             "LOCATION": "surveys-provider-tests",
         }
     }
-    cache.clear()
+    clear_cache()
     sms.MemoryBackend.outbox.clear()
     return sms.MemoryBackend.outbox
 
