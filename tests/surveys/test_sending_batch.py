@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
-from surveys import services, sms
+from surveys import delivery, services, sms
 from surveys.mailer import Mailer
 from surveys.models import Invitation
 from tests.surveys.scene import another_participant, make_scene
@@ -117,3 +119,33 @@ def test_switching_links_off_stops_a_run_in_progress(
     )
     services.send_due(timezone.localdate())
     assert sorted(r[0] for r in inbox.recipients) == ADDRESSES
+
+
+@pytest.mark.usefixtures("require_postgres")  # several connections at once
+@pytest.mark.django_db(transaction=True)
+def test_parallel_senders_send_each_message_once_even_in_two_runs_at_once(
+    inbox: Inbox, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's senders share out its batches; two runs at once (two workers, or a retry that
+    overlaps a slow run) lock each message before sending it, so nobody gets it twice."""
+    addresses = [f"q{n:02d}@example.org" for n in range(13)]
+    scene = make_scene("ips-par", email=addresses[0], phone="")
+    for address in addresses[1:]:
+        another_participant(scene, email=address)
+    monkeypatch.setattr(delivery, "BATCH", 2)
+    settings.SURVEY_SEND_CONNECTIONS = 3
+    day = timezone.localdate()
+
+    def run(_: int) -> delivery.SendSummary:
+        try:
+            return services.send_due(day)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(run, range(2)))
+    assert sum(summary.invited for summary in summaries) == len(addresses)
+    assert Counter(r[0] for r in inbox.recipients) == Counter(addresses)
+    assert CountingBackend.opened >= 3  # the runs sent through several connections
+    assert set(Invitation.objects.values_list("status", flat=True)) == {"sent"}
+    assert services.send_due(day).invited == 0
