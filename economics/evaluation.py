@@ -56,6 +56,8 @@ class Options:
     earnings: bool = False
     imputations: int = imputation.IMPUTATIONS
     discount_rate: float = 0.0
+    # Over a horizon of 12 months or less nothing is discounted: the rates are not varied.
+    vary_discount: bool = True
 
 
 def evaluate(
@@ -77,7 +79,7 @@ def evaluate(
     code) control arm: point estimates, a bootstrap of ``replicates`` replicates (by cluster
     when ``clustered`` and ``participants`` has a ``cluster`` column), net monetary benefit and
     acceptability over 0…``wtp_max``, and one-way sensitivity analyses on the unit costs (×0.8,
-    ×1.2) and the discount rate (0–5 %).
+    ×1.2) and, when the horizon reaches beyond 12 months, the discount rate (0–5 %).
 
     The effect is months in work (discounted like costs), or ``effect`` (a value by
     participant id, e.g. the plan's primary outcome; NaN: not known). ``missing``: complete
@@ -93,6 +95,7 @@ def evaluate(
         missing,
         earnings,
         discount_rate=settings.discount_rate,
+        vary_discount=settings.horizon_months > 12,
     )
     parts = costs.components(participants, contacts, months, rates, settings)
     frame = costs.per_participant(parts, discount_rate=settings.discount_rate)
@@ -167,7 +170,7 @@ def compare(
         base_rate=options.discount_rate,
         reference_wtp=reference_wtp,
         factors=SENSITIVITY_FACTORS,
-        rates=DISCOUNT_RATES,
+        rates=DISCOUNT_RATES if options.vary_discount else (),
     )
     return Comparison(arm, control, result, scenarios, societal)
 

@@ -542,10 +542,24 @@ def sensitivity_table(ctx: Context, result: evaluation.Evaluation) -> None:
                     "Complete cases. Net monetary benefit at a willingness to pay of %(w)s per "
                     "unit of effect (%(effect)s)."
                 )
-                % {"w": number(result.reference_wtp, 0), "effect": ctx.effect_label}
+                % {"w": number(result.reference_wtp, 0), "effect": ctx.effect_label},
+                *discount_note(result.settings),
             ],
         )
     )
+
+
+def discount_note(settings: costs.CostSettings) -> list[str]:
+    """Why the discount rate is not among the scenarios, when it is not."""
+    if settings.horizon_months > 12:
+        return []
+    return [
+        _(
+            "The discount rate is not varied: over a time horizon of %(h)s months nothing is "
+            "discounted (discounting starts after the first 12 months)."
+        )
+        % {"h": settings.horizon_months}
+    ]
 
 
 def zip_files(ctx: Context, result: evaluation.Evaluation) -> None:

@@ -4,13 +4,14 @@ rounding of the sums."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from economics import analysis, costs
+from economics import analysis, costs, evaluation
 
 D = dt.date
 REL = 1e-12
@@ -220,3 +221,25 @@ def test_discount_rate_zero_adds_year_one_undiscounted() -> None:
     )
     # staff minutes of P1: (600 + 360) x 0.2 more
     assert scaled.loc[1, "total_cost"] == pytest.approx(123700 + 517.5 + 960 * 0.2, rel=REL)
+
+
+def test_the_discount_rate_is_varied_only_when_the_horizon_reaches_beyond_a_year() -> None:
+    """Discounting starts after the first 12 months: over 12 months or less every discount
+    scenario would repeat the base case, so none is made."""
+
+    def discount_scenarios(horizon: int) -> list[float]:
+        settings = dataclasses.replace(SETTINGS, horizon_months=horizon)
+        found = evaluation.evaluate(
+            participants(),
+            contacts(),
+            months(),
+            rates(),
+            settings,
+            wtp_max=1e5,
+            replicates=20,
+            seed=1,
+        )
+        return [s.value for s in found.comparisons[0].sensitivity if s.name == "discount"]
+
+    assert discount_scenarios(14) == list(evaluation.DISCOUNT_RATES)
+    assert discount_scenarios(12) == []

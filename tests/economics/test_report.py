@@ -61,6 +61,10 @@ def test_the_demo_full_report_has_a_cost_effectiveness_section(demo: Trial, tmp_
         + (costs["complete"] == 0).sum()
     )
     assert "personal_number" not in costs.columns
+    # The demo's horizon is 12 months: nothing is discounted, so no discount scenario.
+    sensitivity = next(t for t in section.tables if t.key == "economic_sensitivity")
+    assert "discount" not in set(sensitivity.frame["varied"])
+    assert any("The discount rate is not varied" in note for note in sensitivity.notes)
 
 
 def test_a_missing_rate_is_listed_not_counted_as_zero(demo: Trial, tmp_path: Path) -> None:
