@@ -213,7 +213,9 @@ def imputed_analysis(
     wtp = analysis.wtp_grid(options.wtp_max)
     m = options.imputations
     each = max(200, -(-options.replicates // m))
-    completed = imputation.impute_by_arm(cost, effect, treated, seed=seed, imputations=m)
+    completed = imputation.impute_by_arm(
+        cost, effect, treated, seed=seed, imputations=m, cluster=cluster
+    )
     runs = [
         analysis.analyse(
             c, e, treated, wtp=wtp, replicates=each, seed=seed + 1 + k, cluster=cluster

@@ -1,7 +1,8 @@
 """Missing costs and effects by multiple imputation (pure functions, no ORM).
 
 * **Imputation**: chained equations *by arm* (each arm imputed on its own, so the imputation
-  model holds every interaction with arm), predictive mean matching (van Buuren's "type 1"
+  model holds every interaction with arm; in a cluster design with the clusters as indicator
+  variables), predictive mean matching (van Buuren's "type 1"
   matching, as R's ``mice.impute.pmm``): for each incomplete column, a linear regression on the
   other columns with its coefficients and variance drawn from their posterior; the predicted
   means of the missing rows (drawn coefficients) are matched to those of the observed rows
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,9 +134,13 @@ def impute_by_arm(
     *,
     seed: int,
     imputations: int = IMPUTATIONS,
+    cluster: Sequence[object] | None = None,
 ) -> list[tuple[Array, Array]]:
     """Completed (cost, effect) pairs, one per imputation; NaN marks what is missing. Each arm
-    is imputed on its own from its own cost and effect."""
+    is imputed on its own from its own cost and effect and, in a cluster design (``cluster``:
+    each participant's cluster), an indicator of each of the arm's clusters but the first
+    (fixed-effects imputation: a missing value is drawn from donors like it in its own
+    cluster's level, so the imputed data keep the clusters' differences)."""
     c = np.asarray(cost, dtype=float)
     e = np.asarray(effect, dtype=float)
     t = np.asarray(treated, dtype=bool)
@@ -142,9 +148,14 @@ def impute_by_arm(
     completed = [(c.copy(), e.copy()) for _m in range(imputations)]
     for arm in (False, True):
         rows = np.flatnonzero(t == arm)
-        for index, filled in enumerate(
-            impute_arm(np.column_stack([c[rows], e[rows]]), rng, imputations)
-        ):
+        columns = [c[rows], e[rows]]
+        if cluster is not None:
+            of_arm = [cluster[i] for i in rows]
+            levels = sorted(set(of_arm), key=str)
+            columns += [
+                np.array([value == level for value in of_arm], dtype=float) for level in levels[1:]
+            ]
+        for index, filled in enumerate(impute_arm(np.column_stack(columns), rng, imputations)):
             completed[index][0][rows] = filled[:, 0]
             completed[index][1][rows] = filled[:, 1]
     return completed

@@ -21,6 +21,7 @@ from reports.analysis.figures import COLOURS, to_svg
 from reports.analysis.results import Figure, Section, Table
 from reports.analysis.text import number
 from reports.sections.base import ReportInput
+from trial.models import Trial
 
 ZIP_FILES_KEY = "zip_files"  # ReportInput.cache entry the pipeline adds to the ZIP
 
@@ -166,7 +167,7 @@ def economic_sections(inp: ReportInput, names: dict[str, str]) -> list[Section]:
         wtp_max=float(current.wtp_max),
         replicates=current.replicates,
         seed=inp.seed,
-        clustered=inp.data.design == "cluster",
+        clustered=inp.data.design != Trial.Design.INDIVIDUAL,
         effect=ctx.effect,
         missing=ctx.missing,
         earnings=earnings,
@@ -300,6 +301,11 @@ def method_text(ctx: Context) -> str:
             "bootstrapped, pooled by Rubin's rules (impute, then bootstrap). The sensitivity "
             "analyses use complete cases."
         ) % {"m": imputation.IMPUTATIONS}
+        if ctx.inp.data.design != Trial.Design.INDIVIDUAL:
+            text += " " + _(
+                "The imputation model has an indicator for each cluster, so that imputed values "
+                "keep the differences between clusters."
+            )
     else:
         text += " " + _(
             "Complete cases, as the plan says: participants with any cost or the effect "
@@ -387,7 +393,8 @@ def incremental_table(ctx: Context, result: evaluation.Evaluation) -> None:
         if comparison.societal is not None:
             societal = _("%(c)s, societal (costs net of earnings)") % {"c": label}
             rows.append(incremental_row(societal, comparison.societal, result.reference_wtp))
-    kind = _("by cluster") if ctx.inp.data.design == "cluster" else _("by participant within arm")
+    clustered = ctx.inp.data.design != Trial.Design.INDIVIDUAL
+    kind = _("by cluster") if clustered else _("by participant within arm")
     first = result.comparisons[0].result
     notes = [
         _(

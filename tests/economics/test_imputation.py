@@ -63,6 +63,30 @@ def test_an_arm_whose_costs_are_all_equal_imputes_that_cost() -> None:
         assert c[8] in {250.0, 300.0, 350.0}
 
 
+def test_in_a_cluster_design_a_missing_cost_is_drawn_from_its_own_cluster() -> None:
+    """Two clusters per arm with costs far apart and the effect telling nothing: without the
+    clusters a missing cost is drawn from either cluster; with them (indicators in the
+    imputation model), from its own."""
+    rng = np.random.default_rng(3)
+    cluster = ["a"] * 20 + ["b"] * 20 + ["c"] * 20 + ["d"] * 20
+    treated = np.repeat([False, True], 40)
+    level = {"a": 100.0, "b": 10_000.0, "c": 200.0, "d": 20_000.0}
+    cost = np.array([level[k] for k in cluster]) + rng.integers(0, 5, 80)
+    effect = rng.integers(0, 2, 80).astype(float)
+    gaps = [3, 25, 47, 70]
+    cost[gaps] = np.nan
+    within = imputation.impute_by_arm(
+        cost, effect, treated, seed=4, imputations=10, cluster=cluster
+    )
+    for c, _e in within:
+        for row in gaps:
+            own = [i for i in range(80) if cluster[i] == cluster[row] and i not in gaps]
+            assert c[row] in set(cost[own])
+    across = imputation.impute_by_arm(cost, effect, treated, seed=4, imputations=10)
+    drawn = {(row, c[row]) for c, _e in across for row in gaps}
+    assert any(abs(value - level[cluster[row]]) > 1000 for row, value in drawn)
+
+
 def test_an_arm_with_one_observed_value_cannot_be_imputed() -> None:
     with pytest.raises(ValueError, match="fewer than two"):
         imputation.impute_by_arm([1.0, np.nan, np.nan], [1.0, 0.0, 1.0], [True] * 3, seed=1)

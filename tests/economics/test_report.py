@@ -89,3 +89,14 @@ def test_blinded_and_in_norwegian_the_section_shows_arm_codes(demo: Trial, tmp_p
     # The willingness to pay in the reader's format: 200 000 (a no-break space), not 200,000.
     wtp = [note for note in notes if "betalingsvilje på" in note]
     assert wtp and all("betalingsvilje på 200\xa0000 per" in note for note in wtp), wtp
+
+
+def test_a_stepped_wedge_trials_bootstrap_resamples_clusters(demo: Trial, tmp_path: Path) -> None:
+    """Clusters cross from control to intervention in a stepped wedge: the bootstrap resamples
+    clusters (sites) there too, never participants as if they were independent."""
+    Trial.objects.filter(pk=demo.pk).update(design=Trial.Design.STEPPED_WEDGE)
+    demo.refresh_from_db()
+    result = pipeline.build(spec(demo, "economic"), tmp_path)
+    section = next(s for s in result.sections if s.key == "cost_effectiveness")
+    incremental = next(t for t in section.tables if t.key == "economic_incremental")
+    assert any("bootstrap replicates (by cluster" in note for note in incremental.notes)
