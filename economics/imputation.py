@@ -150,7 +150,7 @@ def impute_by_arm(
         rows = np.flatnonzero(t == arm)
         columns = [c[rows], e[rows]]
         if cluster is not None:
-            of_arm = [cluster[i] for i in rows]
+            of_arm = [cluster[int(i)] for i in rows]
             levels = sorted(set(of_arm), key=str)
             columns += [
                 np.array([value == level for value in of_arm], dtype=float) for level in levels[1:]
