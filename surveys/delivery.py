@@ -434,7 +434,11 @@ def _record_failure(invitation_id: int, failure: Exception, summary: SendSummary
         invitation.attempts += 1
         invitation.last_error = error_text
         invitation.status = Invitation.Status.FAILED
-        invitation.save(update_fields=["attempts", "last_error", "status"])
+        if invitation.attempts >= settings.SURVEY_MAX_ATTEMPTS:
+            # Nothing more is tried: stopped, with the reason, not left "will retry".
+            invitation.status = Invitation.Status.STOPPED
+            invitation.stop_reason = Invitation.StopReason.SEND_FAILED
+        invitation.save(update_fields=["attempts", "last_error", "status", "stop_reason"])
         summary.failed += 1
         logger.warning("Participant message %s not sent: %s", invitation_id, type(failure).__name__)
 
@@ -601,6 +605,8 @@ def summary_text(invitations: list[Invitation], day: dt.date) -> str:
             return _("invitation bounced")
         if any(i.status == Invitation.Status.FAILED for i in invitations):
             return _("invitation not sent yet: sending failed, will retry")
+        if any(i.stop_reason == Invitation.StopReason.SEND_FAILED for i in invitations):
+            return _("invitation not sent: sending failed too many times, no more attempts")
         if any(i.stop_reason == "opted_out" for i in invitations):
             return _("opted out of messages")
         return _("invitation not sent yet")
@@ -620,5 +626,7 @@ def summary_text(invitations: list[Invitation], day: dt.date) -> str:
         parts.append(_("a message bounced"))
     if any(i.stop_reason == "opted_out" for i in invitations):
         parts.append(_("opted out"))
+    if any(i.stop_reason == Invitation.StopReason.SEND_FAILED for i in invitations):
+        parts.append(_("no more reminders: sending failed too many times"))
     parts.append(_("not answered"))
     return ", ".join(parts)

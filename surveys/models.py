@@ -125,6 +125,7 @@ class Invitation(models.Model):
         CLOSED = "closed", _("visit window closed")
         OPTED_OUT = "opted_out", _("participant opted out")
         VISIT_CLOSED = "visit_closed", _("visit completed or missed")
+        SEND_FAILED = "send_failed", _("sending failed too many times")
 
     participant = models.ForeignKey(
         Participant, on_delete=models.PROTECT, related_name="invitations"

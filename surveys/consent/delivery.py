@@ -4,11 +4,12 @@ older version, and sending the links by e-mail and SMS through the questionnaire
 
 Sending is idempotent: each channel of a request is marked sent (and each reminder counted)
 in the transaction that holds the row's lock and sends, so a repeated or concurrent run never
-sends it twice; a server that cannot be reached counts an attempt and is retried by the next
-run (up to SURVEY_MAX_ATTEMPTS); a refused address or number marks the request bounced by that
-channel. Reminders follow the trial's reminder days (``SurveySettings.reminder_days``, as for
-questionnaires) until the participant answers, withdraws or is lost, the link expires or a
-newer version is asked for. A run sends every e-mail through one connection (``Mailer``).
+sends it twice; a server that cannot be reached is retried by the next run (until
+SURVEY_MAX_ATTEMPTS runs in a row have sent nothing); a refused address or number marks the
+request bounced by that channel. Reminders follow the trial's reminder days
+(``SurveySettings.reminder_days``, as for questionnaires) until the participant answers,
+withdraws or is lost, the link expires or a newer version is asked for. A run sends every
+e-mail through one connection (``Mailer``).
 """
 
 from __future__ import annotations
@@ -293,7 +294,8 @@ def send_request(
     answered (by any channel), withdrawn or been lost, the link has expired, a newer version
     was asked for, the participant opted out, or the trial's links are switched off (read here,
     for each request, so that switching them off stops a run in progress); nothing either
-    after SURVEY_MAX_ATTEMPTS transient failures. ``mailer`` is the run's mail connection,
+    after SURVEY_MAX_ATTEMPTS runs in a row in which a transient failure kept every message
+    from going out. ``mailer`` is the run's mail connection,
     ``offsets`` the run's reminder days by trial."""
     with transaction.atomic():
         request = (
@@ -305,7 +307,7 @@ def send_request(
         )
         if request is None or getattr(request, "links_off", False):
             return
-        if request.attempts >= settings.SURVEY_MAX_ATTEMPTS:
+        if gave_up(request):
             return
         participant = request.participant
         contact = ContactDetails.objects.filter(participant=participant).first()
@@ -320,14 +322,15 @@ def send_request(
         due = _due(request, contact, day, offsets[participant.trial_id])
         if not due:
             return
-        failed = False
+        failed = went = transient = False
         for channel, reminder in due:
             try:
                 _send(request, contact, channel, reminder=reminder, mailer=mailer)
             except (OSError, sms.SmsError) as error:
-                _failed(request, channel, error, summary)
+                transient = _failed(request, channel, error, summary)
                 failed = True
             else:
+                went = True
                 if reminder:
                     name = f"{channel}_reminders"
                     setattr(request, name, getattr(request, name) + 1)
@@ -335,6 +338,12 @@ def send_request(
                 else:
                     setattr(request, f"{channel}_sent_at", timezone.now())
                     summary.sent += 1
+        # Attempts count runs in a row in which a transient failure kept every message from
+        # going out: a channel that works keeps the request (and the other's retries) going.
+        if went:
+            request.attempts = 0
+        elif transient:
+            request.attempts += 1
         if not failed:
             request.last_error = ""
         request.save(
@@ -352,15 +361,16 @@ def send_request(
 
 def _failed(
     request: ConsentRequest, channel: str, error: Exception, summary: ConsentSendSummary
-) -> None:
+) -> bool:
+    """Record a message that did not go out; True if it may go out on a later run."""
     request.last_error = f"{type(error).__name__}: {error}"[:200]
+    logger.warning("Consent message %s by %s not sent", request.pk, channel)
     if isinstance(error, sms.SmsRefused | smtplib.SMTPRecipientsRefused):
         request.bounced = " ".join(sorted({*request.bounced.split(), channel}))
         summary.bounced += 1
-    else:
-        request.attempts += 1
-        summary.failed += 1
-    logger.warning("Consent message %s by %s not sent", request.pk, channel)
+        return False
+    summary.failed += 1
+    return True
 
 
 def send_consent_requests(day: dt.date) -> ConsentSendSummary:
@@ -390,6 +400,11 @@ def send_consent_requests(day: dt.date) -> ConsentSendSummary:
     return summary
 
 
+def gave_up(request: ConsentRequest) -> bool:
+    """SURVEY_MAX_ATTEMPTS runs in a row failed to send anything: nothing more is tried."""
+    return request.attempts >= settings.SURVEY_MAX_ATTEMPTS
+
+
 def summary_text(request: ConsentRequest, day: dt.date) -> str:
     """ "sent 3 days ago, reminded once, not answered yet" for the staff's participant page;
     ``request`` comes from ``ConsentRequest.objects.with_state()``."""
@@ -397,6 +412,10 @@ def summary_text(request: ConsentRequest, day: dt.date) -> str:
     if first is None:
         if request.bounced:
             return _("consent link bounced")
+        if gave_up(request):
+            return _("consent link not sent: sending failed %(n)d times, no more attempts") % {
+                "n": request.attempts
+            }
         if request.last_error:
             return _("consent link not sent yet: sending failed, will retry")
         return _("consent link not sent yet")
@@ -413,6 +432,8 @@ def summary_text(request: ConsentRequest, day: dt.date) -> str:
         )
     if request.bounced:
         parts.append(_("a message bounced"))
+    elif gave_up(request):
+        parts.append(_("sending failed %(n)d times, no more attempts") % {"n": request.attempts})
     elif request.last_error:
         parts.append(_("sending failed, will retry"))
     contact = getattr(request.participant, "contact_details", None)

@@ -357,6 +357,32 @@ def test_a_new_version_asks_earlier_participants_to_re_consent(
     assert api.json() == {"asked": 0, "asked_in_all": 2, "consented": 1, "declined": 1}
 
 
+def test_a_request_that_sends_nothing_run_after_run_gives_up_and_says_so(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    text = publish(scene)
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(sms, "send_sms", down)
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", down)
+    delivery.request_consent(scene.participant, text, actor=scene.coordinator)
+    for run in range(1, settings.SURVEY_MAX_ATTEMPTS + 1):
+        with pytest.raises(delivery.ConsentDeliveryError):
+            delivery.send_consent_requests(timezone.localdate())
+        # Both channels failed: one run counts once.
+        assert ConsentRequest.objects.get().attempts == run
+    request = ConsentRequest.objects.with_state().get()
+    assert delivery.summary_text(request, timezone.localdate()) == (
+        f"consent link not sent: sending failed {settings.SURVEY_MAX_ATTEMPTS} times, "
+        "no more attempts"
+    )
+    monkeypatch.undo()
+    assert delivery.send_consent_requests(timezone.localdate()).sent == 0
+    assert len(mail.outbox) == 0
+
+
 def test_a_failed_message_is_retried_and_never_sent_twice(
     scene: Scene, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,7 +396,9 @@ def test_a_failed_message_is_retried_and_never_sent_twice(
     with pytest.raises(delivery.ConsentDeliveryError):
         delivery.send_consent_requests(timezone.localdate())
     request = ConsentRequest.objects.get()
-    assert request.attempts == 1 and request.email_sent_at is not None
+    # The e-mail went: a working channel keeps the request going (attempts count runs in a
+    # row that sent nothing).
+    assert request.attempts == 0 and request.email_sent_at is not None
     assert request.sms_sent_at is None and "gateway down" in request.last_error
     monkeypatch.undo()
     delivery.send_consent_requests(timezone.localdate())

@@ -194,6 +194,30 @@ def test_a_mail_server_down_is_retried_and_sends_once_back_up(
     assert Invitation.objects.get(channel="email").status == "sent"
 
 
+def test_a_message_that_fails_every_attempt_is_stopped_and_staff_are_told_so(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, settings: Any, sms_outbox: list[sms.SmsMessage]
+) -> None:
+    """After SURVEY_MAX_ATTEMPTS failures nothing more is tried: the invitation is stopped
+    with the reason, and staff no longer read "will retry"."""
+
+    def down(self: Any, *args: Any, **kwargs: Any) -> int:
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", down)
+    for _attempt in range(settings.SURVEY_MAX_ATTEMPTS):
+        with pytest.raises(services.DeliveryError):
+            services.send_due(today())
+    invitation = Invitation.objects.get(channel="email")
+    assert (invitation.status, invitation.stop_reason) == ("stopped", "send_failed")
+    assert invitation.attempts == settings.SURVEY_MAX_ATTEMPTS and invitation.sent_at is None
+    assert services.summary_text([invitation], today()) == (
+        "invitation not sent: sending failed too many times, no more attempts"
+    )
+    monkeypatch.undo()
+    assert services.send_due(today()).invited == 0
+    assert len(mail.outbox) == 0
+
+
 def test_invitation_is_unique_per_participant_visit_instrument_and_channel(
     scene: Scene,
 ) -> None:
