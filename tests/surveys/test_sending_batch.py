@@ -4,6 +4,8 @@ it broke is retried by the next run, the rest go out on a new connection."""
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -121,31 +123,63 @@ def test_switching_links_off_stops_a_run_in_progress(
     assert sorted(r[0] for r in inbox.recipients) == ADDRESSES
 
 
-@pytest.mark.usefixtures("require_postgres")  # several connections at once
-@pytest.mark.django_db(transaction=True)
-def test_parallel_senders_send_each_message_once_even_in_two_runs_at_once(
-    inbox: Inbox, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A run's senders share out its batches; two runs at once (two workers, or a retry that
-    overlaps a slow run) lock each message before sending it, so nobody gets it twice."""
+def many_participants() -> list[str]:
     addresses = [f"q{n:02d}@example.org" for n in range(13)]
     scene = make_scene("ips-par", email=addresses[0], phone="")
     for address in addresses[1:]:
         another_participant(scene, email=address)
+    return addresses
+
+
+def in_a_thread(day: dt.date) -> delivery.SendSummary:
+    try:
+        return services.send_due(day)
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.usefixtures("require_postgres")  # several connections at once
+@pytest.mark.django_db(transaction=True)
+def test_a_run_sends_through_several_senders_at_once(
+    inbox: Inbox, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three senders each have a message on its way at the same moment: each waits at a
+    barrier before its first message, which only three senders at once can pass."""
+    addresses = many_participants()
+    monkeypatch.setattr(delivery, "BATCH", 2)
+    settings.SURVEY_SEND_CONNECTIONS = 3
+    barrier = threading.Barrier(3, timeout=30)
+    started = threading.local()
+    send = Mailer.send
+
+    def send_together(mailer: Mailer, message: Any) -> None:
+        if not getattr(started, "sending", False):
+            started.sending = True
+            barrier.wait()  # BrokenBarrierError unless three senders get here
+        send(mailer, message)
+
+    monkeypatch.setattr(Mailer, "send", send_together)
+    with ThreadPoolExecutor(1) as pool:  # not in the test's transaction: a run of its own
+        summary = pool.submit(in_a_thread, timezone.localdate()).result()
+    assert summary.invited == len(addresses) and summary.failed == 0
+    assert CountingBackend.opened == 3
+    assert Counter(r[0] for r in inbox.recipients) == Counter(addresses)
+
+
+@pytest.mark.usefixtures("require_postgres")  # several connections at once
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_send_each_message_once(
+    inbox: Inbox, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's senders share out its batches; two runs at once (two workers, or a retry that
+    overlaps a slow run) lock each message before sending it, so nobody gets it twice."""
+    addresses = many_participants()
     monkeypatch.setattr(delivery, "BATCH", 2)
     settings.SURVEY_SEND_CONNECTIONS = 3
     day = timezone.localdate()
-
-    def run(_: int) -> delivery.SendSummary:
-        try:
-            return services.send_due(day)
-        finally:
-            connections.close_all()
-
     with ThreadPoolExecutor(2) as pool:
-        summaries = list(pool.map(run, range(2)))
+        summaries = list(pool.map(in_a_thread, [day, day]))
     assert sum(summary.invited for summary in summaries) == len(addresses)
     assert Counter(r[0] for r in inbox.recipients) == Counter(addresses)
-    assert CountingBackend.opened >= 3  # the runs sent through several connections
     assert set(Invitation.objects.values_list("status", flat=True)) == {"sent"}
     assert services.send_due(day).invited == 0
