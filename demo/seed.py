@@ -4,6 +4,7 @@ built on ``trial`` contribute (a real stratified block scheme and its allocation
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from typing import Any
 
@@ -30,8 +31,9 @@ from trial.models import Participant, Trial, Visit
 
 
 class FullDemo(DemoHooks):
-    def __init__(self, as_of: dt.date | None = None) -> None:
+    def __init__(self, as_of: dt.date | None = None, seed: int = 1) -> None:
         self.as_of = as_of or timezone.localdate()
+        self.seed = seed
 
     def trial_ready(self, trial: Trial, coordinator: Any) -> None:
         scheme = Scheme.objects.create(
@@ -41,7 +43,10 @@ class FullDemo(DemoHooks):
             stratify_by_site=True,
             notes="Permuted blocks of 4 and 6, stratified by NAV office.",
         )
-        scheme_services.lock_scheme(scheme, actor=coordinator)
+        # The allocation lists from the demo's seed: the same demo, and the same reports,
+        # on every machine.
+        demo_seed = hashlib.sha256(f"demo allocation {self.seed}".encode()).digest()
+        scheme_services.lock_scheme(scheme, actor=coordinator, demo_seed=demo_seed)
         load_illustrative_jem(trial, coordinator)
         pathways_demo.prepare(trial, coordinator)
         seed_unit_costs(trial, coordinator)
@@ -186,7 +191,7 @@ def seed_demo(
         # describes a log that no longer exists: kept aside, not compared with the new log.
         chain.retire_witness(DEMO_TRIAL_CODE)
     result = seed_trial(
-        participants=participants, seed=seed, as_of=as_of, hooks=FullDemo(as_of=as_of)
+        participants=participants, seed=seed, as_of=as_of, hooks=FullDemo(as_of=as_of, seed=seed)
     )
     seed_analysis_plan(result.trial)
     return result

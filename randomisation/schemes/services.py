@@ -285,8 +285,13 @@ def lock_trial(trial: Trial) -> Trial:
     return Trial.objects.select_for_update().get(pk=trial.pk)
 
 
-def lock_scheme(scheme: Scheme, *, actor: User | None) -> Scheme:
-    """Draw the seed, generate the sealed lists, compute the commitment, and freeze the scheme."""
+def lock_scheme(scheme: Scheme, *, actor: User | None, demo_seed: bytes | None = None) -> Scheme:
+    """Draw the seed, generate the sealed lists, compute the commitment, and freeze the scheme.
+
+    ``demo_seed`` is for synthetic trials only (the demo, whose allocations, and so whose
+    reports, are then the same on every machine): no page, API or command passes one, and the
+    audit trail says that the seed was given. A real trial's seed comes from the operating
+    system's random source and is never chosen."""
     with transaction.atomic():
         scheme = Scheme.objects.select_for_update().select_related("trial").get(pk=scheme.pk)
         if scheme.is_locked:
@@ -305,7 +310,7 @@ def lock_scheme(scheme: Scheme, *, actor: User | None) -> Scheme:
         if problems:
             raise TrialError(next(iter(problems.values())), field=next(iter(problems)))
         before = audit.snapshot(scheme)
-        seed = secrets.token_bytes(32)
+        seed = secrets.token_bytes(32) if demo_seed is None else demo_seed
         lists: dict[str, list[str]] = {}
         count = 0
         if scheme.method == Scheme.Method.BLOCKS:
@@ -334,7 +339,10 @@ def lock_scheme(scheme: Scheme, *, actor: User | None) -> Scheme:
             scheme,
             actor=actor,
             trial=scheme.trial,
-            data={"changes": audit.changes(before, audit.snapshot(scheme))},
+            data={
+                "changes": audit.changes(before, audit.snapshot(scheme)),
+                **({"seed": "given for a synthetic (demo) trial"} if demo_seed else {}),
+            },
         )
     return scheme
 

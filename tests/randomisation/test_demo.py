@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 
 import pytest
@@ -12,7 +13,8 @@ from demo.seed import seed_demo
 from randomisation.allocation import chain, verification
 from randomisation.models import Allocation, BlockSlot, Scheme
 from trial.demo import DEMO_TRIAL_CODE
-from trial.models import Participant
+from trial import personal_numbers
+from trial.models import AuditEvent, Participant
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +57,15 @@ def test_verify_allocations_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "verified; chain, MACs, anchors, witness, commitments and sealed lists intact" in out
     assert len(list(chain.witness_dir().glob(f"{DEMO_TRIAL_CODE}.log.replaced-*"))) == 1
+
+
+def test_the_demo_allocates_from_a_seed_of_its_own_and_the_audit_trail_says_so() -> None:
+    """The demo's lists come from its seed, so the demo (and its reports) are the same on
+    every machine; a real trial's seed is drawn at random (``lock_scheme``)."""
+    result = seed_demo(participants=15, seed=4, as_of=dt.date(2026, 6, 1))
+    scheme = Scheme.objects.locked_for(result.trial)
+    assert scheme is not None
+    expected = hashlib.sha256(b"demo allocation 4").digest().hex()
+    assert personal_numbers.decrypt(scheme.seed_encrypted) == expected
+    locked = AuditEvent.objects.get(action="scheme.locked", trial=result.trial)
+    assert locked.data["seed"] == "given for a synthetic (demo) trial"
