@@ -12,8 +12,8 @@ from django.core.management import call_command
 from demo.seed import seed_demo
 from randomisation.allocation import chain, verification
 from randomisation.models import Allocation, BlockSlot, Scheme
-from trial.demo import DEMO_TRIAL_CODE
 from trial import personal_numbers
+from trial.demo import DEMO_TRIAL_CODE
 from trial.models import AuditEvent, Participant
 
 pytestmark = pytest.mark.django_db
