@@ -21,11 +21,9 @@ import datetime as dt
 import functools
 import hmac
 import logging
-import queue
 import re
 import secrets
 import smtplib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +31,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.utils import DNS_NAME
-from django.db import connection, connections, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -51,7 +49,7 @@ from surveys.links import (
     token_for,
     token_hash,
 )
-from surveys.mailer import Mailer
+from surveys.mailer import Mailer, run_senders
 from surveys.models import ContactDetails, Invitation, SurveySettings
 from trial import audit
 from trial.models import Participant, Trial, Visit
@@ -449,13 +447,8 @@ def send_due(day: dt.date) -> SendSummary:
     DeliveryError at the end when some messages failed for a transient reason (the caller
     retries: only those are sent again).
 
-    The messages go out through ``SURVEY_SEND_CONNECTIONS`` senders at once, each a thread with
-    a database connection and a mail connection of its own, taking batches of invitations from
-    one queue: a mail server or SMS gateway answers each message after a round trip, and one
-    sender would spend most of a run waiting. Each message is still sent under its own row lock
-    (``send_one``), so senders never send one message twice. Called inside a transaction, or
-    on SQLite (one writer at a time), the run has one sender, on the caller's connection: other
-    connections would not see the caller's uncommitted rows."""
+    The messages go out through several senders at once (``mailer.run_senders``), in batches
+    of ``BATCH``, each message under its own row lock (``send_one``)."""
     summary = SendSummary(day=day)
     summary.created = create_invitations(day)
     candidates = (
@@ -471,53 +464,21 @@ def send_due(day: dt.date) -> SendSummary:
         .values_list("pk", flat=True)
     )
     pks = list(candidates)
-    batches: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
-    for start in range(0, len(pks), BATCH):
-        batches.put(pks[start : start + BATCH])
-    senders = min(settings.SURVEY_SEND_CONNECTIONS, batches.qsize())
-    if senders <= 1 or connection.vendor == "sqlite" or connection.in_atomic_block:
-        _send_batches(batches, day, summary)
-    else:
-        parts = [SendSummary(day=day) for _ in range(senders)]
-        with ThreadPoolExecutor(senders, thread_name_prefix="survey-sender") as pool:
-            running = [pool.submit(_sender, batches, day, part) for part in parts]
-            for sender in running:
-                sender.result()  # an unexpected error in a sender is raised here
-        for part in parts:
-            summary.add(part)
+    offsets: dict[int, list[int]] = {}  # the reminder days by trial, read once per run
+
+    def send_batch(batch: list[int], mailer: Mailer, part: SendSummary) -> None:
+        prepared = _prepared(batch)
+        for pk in batch:
+            if pk in prepared:
+                send_one(pk, day, part, mailer=mailer, offsets=offsets, prepared=prepared[pk])
+
+    batches = [pks[start : start + BATCH] for start in range(0, len(pks), BATCH)]
+    for part in run_senders(batches, send_batch, lambda: SendSummary(day=day)):
+        summary.add(part)
     logger.info("Participant invitations for %s: %s", day, summary.as_dict())
     if summary.failed:
         raise DeliveryError(day, summary.failed)
     return summary
-
-
-def _send_batches(
-    batches: queue.SimpleQueue[list[int]], day: dt.date, summary: SendSummary
-) -> None:
-    """Send the invitations of batches taken from ``batches`` until it is empty, all e-mail
-    through one mail connection."""
-    offsets: dict[int, list[int]] = {}
-    with Mailer() as mailer:
-        while True:
-            try:
-                batch = batches.get_nowait()
-            except queue.Empty:
-                return
-            prepared = _prepared(batch)
-            for pk in batch:
-                if pk in prepared:
-                    send_one(
-                        pk, day, summary, mailer=mailer, offsets=offsets, prepared=prepared[pk]
-                    )
-
-
-def _sender(batches: queue.SimpleQueue[list[int]], day: dt.date, summary: SendSummary) -> None:
-    """One sender of a run, in a thread of its own; its database connection is closed at the
-    end (Django opens one per thread)."""
-    try:
-        _send_batches(batches, day, summary)
-    finally:
-        connections.close_all()
 
 
 def record_bounce(

@@ -1,12 +1,21 @@
-"""One mail connection for a run of participant messages (``surveys.delivery.send_due``)."""
+"""How a run of participant messages goes out: one mail connection per sender (``Mailer``), and
+several senders at once (``run_senders``) for questionnaire invitations and consent links."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import smtplib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import connection, connections
+
+Summary = TypeVar("Summary")
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +59,48 @@ class Mailer:
                 connection.close()
             except OSError:
                 logger.info("Mail connection closed uncleanly")
+
+
+def run_senders(
+    batches: Sequence[list[int]],
+    send_batch: Callable[[list[int], Mailer, Summary], None],
+    new_summary: Callable[[], Summary],
+) -> list[Summary]:
+    """Send ``batches`` (of row ids) through ``SURVEY_SEND_CONNECTIONS`` senders at once: threads
+    taking batches from one queue, each with a database connection, a mail connection and a
+    summary of its own, which are returned for the caller to add up.
+
+    A mail relay or SMS gateway answers each message after a round trip, and one sender would
+    spend most of a run waiting. ``send_batch`` must send each message under its row's lock, so
+    that senders (and two runs at once) never send one twice. Called inside a transaction, or on
+    SQLite (one writer at a time), there is one sender, on the caller's connection: other
+    connections would not see the caller's uncommitted rows."""
+    waiting: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+    for batch in batches:
+        waiting.put(batch)
+    count = min(settings.SURVEY_SEND_CONNECTIONS, len(batches))
+    summaries = [new_summary() for _ in range(max(count, 1))]
+
+    def sender(summary: Summary) -> None:
+        with Mailer() as mailer:
+            while True:
+                try:
+                    batch = waiting.get_nowait()
+                except queue.Empty:
+                    return
+                send_batch(batch, mailer, summary)
+
+    if count <= 1 or connection.vendor == "sqlite" or connection.in_atomic_block:
+        sender(summaries[0])
+        return summaries
+
+    def in_a_thread(summary: Summary) -> None:
+        try:
+            sender(summary)
+        finally:
+            connections.close_all()  # the thread's own database connection
+
+    with ThreadPoolExecutor(count, thread_name_prefix="participant-sender") as pool:
+        for running in [pool.submit(in_a_thread, summary) for summary in summaries]:
+            running.result()  # an unexpected error in a sender is raised here
+    return summaries

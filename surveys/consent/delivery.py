@@ -8,8 +8,8 @@ sends it twice; a server that cannot be reached is retried by the next run (unti
 SURVEY_MAX_ATTEMPTS runs in a row have sent nothing); a refused address or number marks the
 request bounced by that channel. Reminders follow the trial's reminder days
 (``SurveySettings.reminder_days``, as for questionnaires) until the participant answers,
-withdraws or is lost, the link expires or a newer version is asked for. A run sends every
-e-mail through one connection (``Mailer``).
+withdraws or is lost, the link expires or a newer version is asked for. A run sends through
+several senders at once, each with one mail connection (``surveys.mailer``).
 """
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ from django.utils.translation import ngettext
 from surveys import sms
 from surveys.consent.models import ConsentRequest, ConsentText
 from surveys.consent.services import ConsentError
-from surveys.mailer import Mailer
+from surveys.mailer import Mailer, run_senders
 from surveys.models import ContactDetails, SurveySettings
 from trial import audit
 from trial.models import Participant
 
 logger = logging.getLogger(__name__)
+
+BATCH = 200
+"""Consent requests a sender takes from a run's queue at a time (``mailer.run_senders``)."""
 
 TOKEN = re.compile(r"^[0-9a-f]{64}$")
 
@@ -188,6 +191,13 @@ class ConsentSendSummary:
     reminded: int = 0
     bounced: int = 0
     failed: int = 0
+
+    def add(self, other: ConsentSendSummary) -> None:
+        """Count in what another sender of the same run did (``mailer.run_senders``)."""
+        self.sent += other.sent
+        self.reminded += other.reminded
+        self.bounced += other.bounced
+        self.failed += other.failed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -375,9 +385,9 @@ def _failed(
 
 def send_consent_requests(day: dt.date) -> ConsentSendSummary:
     """Send every open consent request's link by the channels not yet sent, and the reminders
-    due on ``day``, all e-mail through one mail connection. Safe to repeat and to run twice at
-    once. Raises ConsentDeliveryError when some failed for a transient reason (the caller
-    retries: only those are sent again)."""
+    due on ``day``, through several senders at once (``mailer.run_senders``), each request
+    under its row's lock. Safe to repeat and to run twice at once. Raises ConsentDeliveryError
+    when some failed for a transient reason (the caller retries: only those are sent again)."""
     summary = ConsentSendSummary()
     pending = (
         ConsentRequest.objects.filter(closed_at__isnull=True, expires_on__gte=day)
@@ -390,10 +400,16 @@ def send_consent_requests(day: dt.date) -> ConsentSendSummary:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    offsets: dict[int, list[int]] = {}
-    with Mailer() as mailer:
-        for pk in list(pending):
-            send_request(pk, day, summary, mailer=mailer, offsets=offsets)
+    offsets: dict[int, list[int]] = {}  # the reminder days by trial, read once per run
+
+    def send_batch(batch: list[int], mailer: Mailer, part: ConsentSendSummary) -> None:
+        for pk in batch:
+            send_request(pk, day, part, mailer=mailer, offsets=offsets)
+
+    pks = list(pending)
+    batches = [pks[start : start + BATCH] for start in range(0, len(pks), BATCH)]
+    for part in run_senders(batches, send_batch, ConsentSendSummary):
+        summary.add(part)
     logger.info("Consent links for %s: %s", day, summary.as_dict())
     if summary.failed:
         raise ConsentDeliveryError(summary.failed)

@@ -16,8 +16,10 @@ from django.db import connections
 from django.utils import timezone
 
 from surveys import delivery, services, sms
+from surveys.consent import delivery as consent_delivery
 from surveys.mailer import Mailer
 from surveys.models import Invitation
+from tests.surveys.consenting import publish
 from tests.surveys.scene import another_participant, make_scene
 from tests.surveys.smtp import CountingBackend, Inbox, smtp_server
 
@@ -183,3 +185,36 @@ def test_two_runs_at_once_send_each_message_once(
     assert Counter(r[0] for r in inbox.recipients) == Counter(addresses)
     assert set(Invitation.objects.values_list("status", flat=True)) == {"sent"}
     assert services.send_due(day).invited == 0
+
+
+@pytest.mark.usefixtures("require_postgres")  # several connections at once
+@pytest.mark.django_db(transaction=True)
+def test_consent_links_go_through_several_senders_and_each_goes_once(
+    inbox: Inbox, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consent links share the questionnaires' senders (``mailer.run_senders``): two runs at
+    once, three senders each, and every participant gets their link once."""
+    addresses = [f"c{n:02d}@example.org" for n in range(9)]
+    scene = make_scene("ips-con", email=addresses[0], phone="")
+    people = [scene.participant] + [
+        another_participant(scene, email=address) for address in addresses[1:]
+    ]
+    monkeypatch.setattr(consent_delivery, "_enqueue", lambda: None)  # sent below instead
+    text = publish(scene)
+    for person in people:
+        consent_delivery.request_consent(person, text, actor=scene.coordinator)
+    monkeypatch.setattr(consent_delivery, "BATCH", 2)
+    settings.SURVEY_SEND_CONNECTIONS = 3
+
+    def run(day: dt.date) -> consent_delivery.ConsentSendSummary:
+        try:
+            return consent_delivery.send_consent_requests(day)
+        finally:
+            connections.close_all()
+
+    day = timezone.localdate()
+    with ThreadPoolExecutor(2) as pool:
+        summaries = list(pool.map(run, [day, day]))
+    assert sum(summary.sent for summary in summaries) == len(addresses)
+    assert Counter(r[0] for r in inbox.recipients) == Counter(addresses)
+    assert consent_delivery.send_consent_requests(day).sent == 0
