@@ -5,9 +5,11 @@ A trial of 10,000 participants (bulk_create, as in bench_follow_up.py), each wit
 address (encrypted, as ``set_contact_details`` stores it) and a 3-month visit whose window is
 open today, where a four-item self-completed instrument with branching is asked. An aiosmtpd
 server, started by this script in a process of its own on a free local port, receives what
-Django's SMTP e-mail backend delivers. Timed: ``create_invitations`` (one row per
-participant) and ``send_due`` (per message a transaction, row lock, two rendered templates and
-one SMTP delivery, on one SMTP connection for the run), the whole run as the beat task does it
+Django's SMTP e-mail backend delivers (with BENCH_RELAY_DELAY_MS, each message is answered that
+many milliseconds later, as by a relay on another machine). Timed: ``create_invitations`` (one
+row per participant) and ``send_due`` (per message a transaction, row lock, two rendered
+templates and one SMTP delivery; SURVEY_SEND_CONNECTIONS senders at once, each with one SMTP
+connection for the run), the whole run as the beat task does it
 (issue target: under 60 s), and how many messages the server received.
 
 Then the participant's page through Django's test Client (no web server, as bench_pages.py):
@@ -19,6 +21,7 @@ bench/run.py, which provides the PostgreSQL/Redis environment.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import multiprocessing
 import os
@@ -38,6 +41,9 @@ BATCH = 2_000
 WARMUP = 3
 REQUESTS = 300
 CODE = "bench-surveys"
+# BENCH_RELAY_DELAY_MS: the SMTP server answers each message that much later, as a relay on
+# another machine does (round trip and its own work); by default 0, a local server.
+RELAY_DELAY_MS = float(os.environ.get("BENCH_RELAY_DELAY_MS", "0"))
 
 
 def build(today: dt.date) -> int:
@@ -119,12 +125,16 @@ def build(today: dt.date) -> int:
 
 
 class Inbox:
-    """The SMTP server's handler: counts what it accepts (shared with the measuring process)."""
+    """The SMTP server's handler: counts what it accepts (shared with the measuring process),
+    after ``delay`` seconds for each message (a relay's own work and round trip; 0 locally)."""
 
-    def __init__(self, counter: Any) -> None:
+    def __init__(self, counter: Any, delay: float) -> None:
         self.counter = counter
+        self.delay = delay
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)  # other connections are served meanwhile
         with self.counter.get_lock():
             self.counter.value += 1
         return "250 Message accepted for delivery"
@@ -142,7 +152,7 @@ def serve(port: int, counter: Any, ready: Any, stop: Any) -> None:
     and measure that rather than the sending."""
     from aiosmtpd.controller import Controller
 
-    controller = Controller(Inbox(counter), hostname="127.0.0.1", port=port)
+    controller = Controller(Inbox(counter, RELAY_DELAY_MS / 1000), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     stop.wait()
@@ -190,7 +200,9 @@ def send_invitations(today: dt.date) -> None:
         "create and send",
         total,
         "s",
-        f"target under 60 s; the SMTP server received {counter.value} messages",
+        f"target under 60 s; the SMTP server received {counter.value} messages"
+        f"{f', answering each after {RELAY_DELAY_MS:g} ms' if RELAY_DELAY_MS else ''}; "
+        f"{settings.SURVEY_SEND_CONNECTIONS} senders",
     )
 
 
