@@ -516,7 +516,7 @@ SURVEY_LINK_RATE = env_str("SURVEY_LINK_RATE", "60/minute")
 SURVEY_MAX_ATTEMPTS = env_int("SURVEY_MAX_ATTEMPTS", 5)
 # How many messages a run of participant invitations has on their way at once: each sender has
 # a database connection and a mail connection of its own (surveys.delivery.send_due).
-SURVEY_SEND_CONNECTIONS = env_int("SURVEY_SEND_CONNECTIONS", 4)
+SURVEY_SEND_CONNECTIONS = env_int("SURVEY_SEND_CONNECTIONS", 8)
 # Days a consent link (surveys/consent) works after it is made.
 CONSENT_LINK_DAYS = env_int("CONSENT_LINK_DAYS", 30)
 # The shared secret the mail or SMS provider sends in X-Provider-Secret when it reports a bounce

@@ -56,8 +56,9 @@ from trial.models import Participant, Trial, Visit
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
-"""Invitations read together (``_prepared``) before each is sent under its own lock."""
+BATCH = 200
+"""Invitations read together (``_prepared``) before each is sent under its own lock; a sender
+takes a batch at a time from the run's queue (``mailer.run_senders``)."""
 
 
 @dataclass
