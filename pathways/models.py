@@ -204,8 +204,7 @@ class SpellImport(jobs.Job):
         """The job sweep's chore for register imports: a file whose check a worker committed
         but did not remove (it stopped in between) is removed. Changes no import."""
         needed = [*cls.queued_statuses(), *cls.running_statuses()]
-        for path in cls.files_left(cls.folder(), kept_while=needed):
-            path.unlink(missing_ok=True)
+        cls.drop_files_left(cls.folder(), kept_while=needed)
         return 0
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="spell_imports")

@@ -473,8 +473,7 @@ def send_due(day: dt.date) -> SendSummary:
             if pk in prepared:
                 send_one(pk, day, part, mailer=mailer, offsets=offsets, prepared=prepared[pk])
 
-    batches = [pks[start : start + BATCH] for start in range(0, len(pks), BATCH)]
-    for part in run_senders(batches, send_batch, lambda: SendSummary(day=day)):
+    for part in run_senders(pks, BATCH, send_batch, lambda: SendSummary(day=day)):
         summary.add(part)
     logger.info("Participant invitations for %s: %s", day, summary.as_dict())
     if summary.failed:

@@ -62,13 +62,14 @@ class Mailer:
 
 
 def run_senders(
-    batches: Sequence[list[int]],
+    pks: Sequence[int],
+    batch_size: int,
     send_batch: Callable[[list[int], Mailer, Summary], None],
     new_summary: Callable[[], Summary],
 ) -> list[Summary]:
-    """Send ``batches`` (of row ids) through ``SURVEY_SEND_CONNECTIONS`` senders at once: threads
-    taking batches from one queue, each with a database connection, a mail connection and a
-    summary of its own, which are returned for the caller to add up.
+    """Send the rows ``pks`` through ``SURVEY_SEND_CONNECTIONS`` senders at once: threads taking
+    batches of ``batch_size`` from one queue, each with a database connection, a mail
+    connection and a summary of its own, which are returned for the caller to add up.
 
     A mail relay or SMS gateway answers each message after a round trip, and one sender would
     spend most of a run waiting. ``send_batch`` must send each message under its row's lock, so
@@ -76,9 +77,9 @@ def run_senders(
     SQLite (one writer at a time), there is one sender, on the caller's connection: other
     connections would not see the caller's uncommitted rows."""
     waiting: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
-    for batch in batches:
-        waiting.put(batch)
-    count = min(settings.SURVEY_SEND_CONNECTIONS, len(batches))
+    for start in range(0, len(pks), batch_size):
+        waiting.put(list(pks[start : start + batch_size]))
+    count = min(settings.SURVEY_SEND_CONNECTIONS, waiting.qsize())
     summaries = [new_summary() for _ in range(max(count, 1))]
 
     def sender(summary: Summary) -> None:

@@ -158,18 +158,19 @@ class Job(models.Model):
         return 0
 
     @classmethod
-    def files_left(cls, folder: Path, *, kept_while: list[str]) -> list[Path]:
-        """The files ``import-<pk>.bin`` in ``folder`` of jobs of this kind that no longer
-        need them (not in a ``kept_while`` status): a worker that stopped between committing an
-        outcome and removing its file leaves one. A file whose job is not committed yet, or
-        that is no job's, is not listed."""
+    def drop_files_left(cls, folder: Path, *, kept_while: list[str]) -> None:
+        """Remove the files ``import-<pk>.bin`` in ``folder`` of jobs of this kind that no
+        longer need them (not in a ``kept_while`` status): a worker that stopped between
+        committing an outcome and removing its file leaves one. A file whose job is not
+        committed yet, or that is no job's, is left alone."""
         found = {
             int(path.stem.removeprefix("import-")): path
             for path in (folder.glob("import-*.bin") if folder.is_dir() else [])
             if path.stem.removeprefix("import-").isdigit()
         }
         ended = cls.objects.filter(pk__in=found).exclude(status__in=kept_while)
-        return [found[pk] for pk in ended.values_list("pk", flat=True)]
+        for pk in ended.values_list("pk", flat=True):
+            found[pk].unlink(missing_ok=True)
 
     @property
     def active(self) -> bool:

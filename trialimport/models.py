@@ -95,8 +95,7 @@ class TrialImport(jobs.Job):
                 storage.drop_files(pk)
                 changed += 1
         needed = [cls.Status.CHECKED, *cls.queued_statuses(), *cls.running_statuses()]
-        for path in cls.files_left(storage.folder(), kept_while=needed):
-            path.unlink(missing_ok=True)
+        cls.drop_files_left(storage.folder(), kept_while=needed)
         return changed
 
     def discard(self) -> None:

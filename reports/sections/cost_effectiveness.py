@@ -129,6 +129,12 @@ class Context:
     effect_label: str = ""
     missing: str = evaluation.COMPLETE_CASE
 
+    @property
+    def clustered(self) -> bool:
+        """Clusters, not participants, are resampled and imputed by (cluster and stepped-wedge
+        designs)."""
+        return bool(self.inp.data.design != Trial.Design.INDIVIDUAL)
+
 
 def economic_sections(inp: ReportInput, names: dict[str, str]) -> list[Section]:
     """The cost-effectiveness section; arms by ``names`` (codes only when blinded)."""
@@ -167,7 +173,7 @@ def economic_sections(inp: ReportInput, names: dict[str, str]) -> list[Section]:
         wtp_max=float(current.wtp_max),
         replicates=current.replicates,
         seed=inp.seed,
-        clustered=inp.data.design != Trial.Design.INDIVIDUAL,
+        clustered=ctx.clustered,
         effect=ctx.effect,
         missing=ctx.missing,
         earnings=earnings,
@@ -301,7 +307,7 @@ def method_text(ctx: Context) -> str:
             "bootstrapped, pooled by Rubin's rules (impute, then bootstrap). The sensitivity "
             "analyses use complete cases."
         ) % {"m": imputation.IMPUTATIONS}
-        if ctx.inp.data.design != Trial.Design.INDIVIDUAL:
+        if ctx.clustered:
             text += " " + _(
                 "The imputation model has an indicator for each cluster, so that imputed values "
                 "keep the differences between clusters."
@@ -393,8 +399,7 @@ def incremental_table(ctx: Context, result: evaluation.Evaluation) -> None:
         if comparison.societal is not None:
             societal = _("%(c)s, societal (costs net of earnings)") % {"c": label}
             rows.append(incremental_row(societal, comparison.societal, result.reference_wtp))
-    clustered = ctx.inp.data.design != Trial.Design.INDIVIDUAL
-    kind = _("by cluster") if clustered else _("by participant within arm")
+    kind = _("by cluster") if ctx.clustered else _("by participant within arm")
     first = result.comparisons[0].result
     notes = [
         _(

@@ -406,9 +406,7 @@ def send_consent_requests(day: dt.date) -> ConsentSendSummary:
         for pk in batch:
             send_request(pk, day, part, mailer=mailer, offsets=offsets)
 
-    pks = list(pending)
-    batches = [pks[start : start + BATCH] for start in range(0, len(pks), BATCH)]
-    for part in run_senders(batches, send_batch, ConsentSendSummary):
+    for part in run_senders(list(pending), BATCH, send_batch, ConsentSendSummary):
         summary.add(part)
     logger.info("Consent links for %s: %s", day, summary.as_dict())
     if summary.failed:
